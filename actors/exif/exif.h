@@ -1,0 +1,25 @@
+/*  actors/exif/exif.h: read a photo's identity and EXIF metadata.
+
+    rp_exif_read is the job handler the EXIF worker actor runs: it reads the
+    file (bounded by max_bytes), computes its SHA-256, decides its type by
+    its bytes, and extracts EXIF with libexif. Malformed EXIF yields what can
+    still be read; no EXIF yields nulls. Stateless and thread-safe.
+*/
+#ifndef RP_EXIF_H
+#define RP_EXIF_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+//  On success returns 0 and sets *result (caller owns) to
+//      {"sha256":"<hex>","bytes":N,"content_type":"image/jpeg"|null,
+//       "width":W|null,"height":H|null,      // as displayed, after orientation
+//       "taken_at":"2019-07-01T12:00:00+02:00"|"2019-07-01T12:00:00"|null,
+//       "exif":{"make","model","lens","exposure_time","f_number","iso",
+//               "focal_length","orientation","gps":{"lat","lon","alt"}|null}}
+//  (every exif field may be null). Returns -1 with a readable reason in err
+//  only when the file cannot be read at all or is larger than max_bytes.
+int rp_exif_read (const char *src, int64_t max_bytes, json_t **result,
+                  char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,38 @@
+/*  actors/resize/resize.h: make the derivatives of one photo with libvips.
+
+    rp_resize_photo is the job handler the resize worker actor runs. It is a
+    plain function with no state between calls, so it is safe to run on many
+    threads at once and to run twice for the same job (outputs are written to
+    a temporary name and renamed into place).
+*/
+#ifndef RP_RESIZE_H
+#define RP_RESIZE_H
+
+#include <jansson.h>
+#include "config.h"
+
+typedef struct {
+    rp_derivative_t derivatives [RP_DERIVATIVES_MAX];   //  what to make
+    int derivative_count;
+    int64_t max_pixels;         //  header width*height above this is refused, before decode
+    int64_t max_bytes;          //  files larger than this are refused
+    int fail_on;                //  VipsFailOn for the loaders
+} rp_resize_opts_t;
+
+//  Copy the resize settings out of a loaded config.
+void rp_resize_opts_from_config (rp_resize_opts_t *opts, const rp_config_t *config);
+
+//  Decode `src` once (shrink-on-load at the largest derivative's size),
+//  orient it upright, convert to sRGB, and write every derivative as
+//  "<dest_prefix>.<name>.<ext>" (ext: webp, jpg, png, avif).
+//  On success returns 0 and sets *result (caller owns, json_decref) to
+//      {"content_type":"image/jpeg","width":W,"height":H,   // as displayed
+//       "derivatives":{"<name>":{"path":"...","format":"webp","width":w,
+//                                "height":h,"bytes":n},...}}
+//  On failure returns -1, writes a reason a person can read to err (no
+//  internal paths beyond the file's own name), and leaves no output files.
+int rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
+                     const char *dest_prefix, json_t **result,
+                     char *err, size_t errlen);
+
+#endif

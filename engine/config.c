@@ -1,0 +1,417 @@
+/*  engine/config.c: see config.h.
+
+    Every key the engine knows is in s_keys below, with its default; adding a
+    setting means adding a row there and a field in rp_config_t. The
+    [derivatives] section is open: each key names a derivative.
+*/
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_ENDPOINT } s_kind_t;
+
+typedef struct {
+    const char *section;
+    const char *key;
+    s_kind_t kind;
+    size_t offset;              //  field in rp_config_t
+    size_t size;                //  for strings: buffer size; for ints: sizeof
+    int64_t min, max;           //  for ints
+    const char *choices;        //  for enums: "a|b|c"
+    const char *def;            //  default, as text
+} s_key_t;
+
+#define STR(sec, k, field, def) \
+    { sec, k, K_STR, offsetof (rp_config_t, field), sizeof (((rp_config_t *) 0)->field), 0, 0, NULL, def }
+#define INT(sec, k, field, lo, hi, def) \
+    { sec, k, K_INT, offsetof (rp_config_t, field), sizeof (((rp_config_t *) 0)->field), lo, hi, NULL, def }
+#define ENUM(sec, k, field, choices, def) \
+    { sec, k, K_ENUM, offsetof (rp_config_t, field), sizeof (((rp_config_t *) 0)->field), 0, 0, choices, def }
+
+static const s_key_t s_keys [] = {
+    STR  ("http", "listen", http_listen, "127.0.0.1:8080"),
+    STR  ("data", "dir", data_dir, "./var"),
+    STR  ("db", "url", db_url, ""),
+    ENUM ("storage", "backend", storage_backend, "disk|s3", "disk"),
+    STR  ("storage", "s3_bucket", storage_s3_bucket, ""),
+    STR  ("storage", "s3_prefix", storage_s3_prefix, ""),
+    STR  ("auth", "jwt_secret", auth_jwt_secret, ""),
+    INT  ("auth", "token_ttl", auth_token_ttl, 60, 365LL * 86400, "86400"),
+    INT  ("limits", "max_upload_bytes", limits_max_upload_bytes, 1, 1LL << 40, "104857600"),
+    INT  ("limits", "max_pixels", limits_max_pixels, 1, 1LL << 40, "100000000"),
+    { "limits", "fail_on", K_FAILON, offsetof (rp_config_t, limits_fail_on), sizeof (int),
+      0, 0, "none|truncated|error|warning", "truncated" },
+    INT  ("pools", "resize", pools_resize, 0, 256, "0"),
+    INT  ("pools", "exif", pools_exif, 0, 256, "0"),
+    INT  ("pools", "store", pools_store, 0, 256, "2"),
+    INT  ("pools", "vips_concurrency", pools_vips_concurrency, 0, 256, "1"),
+    { "broker", "frontend", K_ENDPOINT, offsetof (rp_config_t, broker_frontend),
+      sizeof (((rp_config_t *) 0)->broker_frontend), 0, 0, NULL, "tcp://127.0.0.1:5570" },
+    { "broker", "backend", K_ENDPOINT, offsetof (rp_config_t, broker_backend),
+      sizeof (((rp_config_t *) 0)->broker_backend), 0, 0, NULL, "tcp://127.0.0.1:5571" },
+    INT  ("broker", "heartbeat_ms", broker_heartbeat_ms, 50, 60000, "1000"),
+    INT  ("broker", "liveness", broker_liveness, 2, 100, "3"),
+    INT  ("broker", "job_timeout_ms", broker_job_timeout_ms, 100, 3600000, "60000"),
+    INT  ("broker", "max_attempts", broker_max_attempts, 1, 100, "3"),
+    INT  ("broker", "drain_ms", broker_drain_ms, 0, 600000, "10000"),
+    STR  ("sqs", "ingest_queue_url", sqs_ingest_queue_url, ""),
+    STR  ("sqs", "events_queue_url", sqs_events_queue_url, ""),
+    ENUM ("sqs", "protocol", sqs_protocol, "json|query", "json"),
+    { "log", "level", K_LOGLEVEL, offsetof (rp_config_t, log_level), sizeof (int),
+      0, 0, "debug|info|warn|error", "info" },
+};
+#define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
+
+static const s_key_t *
+s_key_find (const char *section, const char *key)
+{
+    for (size_t i = 0; i < S_KEY_COUNT; i++)
+        if (strcasecmp (s_keys [i].section, section) == 0
+        &&  strcasecmp (s_keys [i].key, key) == 0)
+            return &s_keys [i];
+    return NULL;
+}
+
+static int
+s_choice_index (const char *choices, const char *value)
+{
+    size_t vlen = strlen (value);
+    int index = 0;
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr (p, '|');
+        size_t len = bar ? (size_t) (bar - p) : strlen (p);
+        if (len == vlen && strncasecmp (p, value, len) == 0)
+            return index;
+        if (!bar)
+            break;
+        p = bar + 1;
+        index++;
+    }
+    return -1;
+}
+
+//  Parse an integer with an optional K/M/G (binary) suffix.
+static int
+s_parse_int (const char *text, int64_t *out)
+{
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll (text, &end, 10);
+    if (errno || end == text)
+        return -1;
+    int64_t mult = 1;
+    if (*end == 'K' || *end == 'k') { mult = 1024; end++; }
+    else if (*end == 'M' || *end == 'm') { mult = 1024 * 1024; end++; }
+    else if (*end == 'G' || *end == 'g') { mult = 1024LL * 1024 * 1024; end++; }
+    while (isspace ((unsigned char) *end))
+        end++;
+    if (*end)
+        return -1;
+    if (v > INT64_MAX / mult || v < INT64_MIN / mult)
+        return -1;
+    *out = (int64_t) v * mult;
+    return 0;
+}
+
+int
+rp_derivative_parse (rp_derivative_t *d, const char *spec, char *err, size_t errlen)
+{
+    char format [8] = "";
+    int quality = 0, width = 0, height = 0;
+    char tail = 0;
+    if (sscanf (spec, "%7s %d %dx%d %c", format, &quality, &width, &height, &tail) != 4) {
+        snprintf (err, errlen, "expected \"FORMAT QUALITY WIDTHxHEIGHT\" (e.g. \"webp 80 256x256\"), got \"%s\"", spec);
+        return -1;
+    }
+    if (s_choice_index ("webp|jpeg|png|avif", format) < 0) {
+        snprintf (err, errlen, "format \"%s\" is not one of webp, jpeg, png, avif", format);
+        return -1;
+    }
+    if (quality < 1 || quality > 100) {
+        snprintf (err, errlen, "quality %d is outside 1..100", quality);
+        return -1;
+    }
+    if (width < 8 || height < 8 || width > 16384 || height > 16384) {
+        snprintf (err, errlen, "size %dx%d is outside 8..16384", width, height);
+        return -1;
+    }
+    for (char *c = format; *c; c++)
+        *c = (char) tolower ((unsigned char) *c);
+    snprintf (d->format, sizeof d->format, "%s", format);
+    d->quality = quality;
+    d->width = width;
+    d->height = height;
+    return 0;
+}
+
+static int
+s_set_derivative (rp_config_t *config, const char *name, const char *value,
+                  char *err, size_t errlen)
+{
+    size_t nlen = strlen (name);
+    if (nlen == 0 || nlen >= sizeof config->derivatives [0].name) {
+        snprintf (err, errlen, "derivatives.%s: name must be 1..31 characters", name);
+        return -1;
+    }
+    for (const char *c = name; *c; c++)
+        if (!isalnum ((unsigned char) *c) && *c != '_') {
+            snprintf (err, errlen, "derivatives.%s: name may hold only letters, digits and _", name);
+            return -1;
+        }
+    rp_derivative_t *slot = NULL;
+    for (int i = 0; i < config->derivative_count; i++)
+        if (strcasecmp (config->derivatives [i].name, name) == 0)
+            slot = &config->derivatives [i];
+    if (strcasecmp (value, "off") == 0) {
+        //  Drop it from the list
+        if (slot) {
+            int index = (int) (slot - config->derivatives);
+            memmove (slot, slot + 1, sizeof *slot * (size_t) (config->derivative_count - index - 1));
+            config->derivative_count--;
+        }
+        return 0;
+    }
+    rp_derivative_t d;
+    memset (&d, 0, sizeof d);
+    char why [256];
+    if (rp_derivative_parse (&d, value, why, sizeof why)) {
+        snprintf (err, errlen, "derivatives.%s: %s", name, why);
+        return -1;
+    }
+    for (size_t i = 0; i <= nlen; i++)
+        d.name [i] = (char) tolower ((unsigned char) name [i]);
+    if (!slot) {
+        if (config->derivative_count >= RP_DERIVATIVES_MAX) {
+            snprintf (err, errlen, "derivatives.%s: at most %d derivatives", name, RP_DERIVATIVES_MAX);
+            return -1;
+        }
+        slot = &config->derivatives [config->derivative_count++];
+    }
+    *slot = d;
+    return 0;
+}
+
+int
+rp_config_set (rp_config_t *config, const char *section, const char *key,
+               const char *value, char *err, size_t errlen)
+{
+    if (strcasecmp (section, "derivatives") == 0)
+        return s_set_derivative (config, key, value, err, errlen);
+
+    const s_key_t *k = s_key_find (section, key);
+    if (!k) {
+        snprintf (err, errlen, "unknown setting %s.%s", section, key);
+        return -1;
+    }
+    char *field = (char *) config + k->offset;
+    switch (k->kind) {
+        case K_STR:
+        case K_ENDPOINT:
+            if (strlen (value) >= k->size) {
+                snprintf (err, errlen, "%s.%s: value is longer than %zu characters",
+                          section, key, k->size - 1);
+                return -1;
+            }
+            if (k->kind == K_ENDPOINT && *value
+            &&  strncmp (value, "tcp://", 6) != 0 && strncmp (value, "ipc://", 6) != 0
+            &&  strncmp (value, "inproc://", 9) != 0) {
+                snprintf (err, errlen, "%s.%s: \"%s\" is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)",
+                          section, key, value);
+                return -1;
+            }
+            snprintf (field, k->size, "%s", value);
+            return 0;
+        case K_INT: {
+            int64_t v;
+            if (s_parse_int (value, &v) || v < k->min || v > k->max) {
+                snprintf (err, errlen, "%s.%s: \"%s\" is not a whole number in %lld..%lld",
+                          section, key, value, (long long) k->min, (long long) k->max);
+                return -1;
+            }
+            if (k->size == sizeof (int))
+                *(int *) field = (int) v;
+            else
+                *(int64_t *) field = v;
+            return 0;
+        }
+        case K_ENUM:
+        case K_FAILON:
+        case K_LOGLEVEL: {
+            int index = s_choice_index (k->choices, value);
+            if (index < 0) {
+                snprintf (err, errlen, "%s.%s: \"%s\" is not one of %s", section, key, value, k->choices);
+                return -1;
+            }
+            if (k->kind == K_ENUM)
+                snprintf (field, k->size, "%s", value);
+            else
+                *(int *) field = index;     //  fail_on: VipsFailOn order; log: rp_log_level_t order
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void
+rp_config_defaults (rp_config_t *config)
+{
+    memset (config, 0, sizeof *config);
+    char err [256];
+    for (size_t i = 0; i < S_KEY_COUNT; i++) {
+        int rc = rp_config_set (config, s_keys [i].section, s_keys [i].key, s_keys [i].def,
+                                err, sizeof err);
+        (void) rc;
+        //  Our own defaults must parse; a failure here is a programmer mistake
+        if (rc)
+            fprintf (stderr, "rapidphoto: bad built-in default: %s\n", err);
+    }
+    s_set_derivative (config, "thumbnail", "webp 80 256x256", err, sizeof err);
+    s_set_derivative (config, "preview", "jpeg 82 1440x1440", err, sizeof err);
+}
+
+typedef struct {
+    rp_config_t *config;
+    const char *path;
+    char *err;
+    size_t errlen;
+    int failed;
+} s_ini_ctx_t;
+
+static int
+s_ini_handler (void *user, const char *section, const char *name, const char *value)
+{
+    s_ini_ctx_t *ctx = (s_ini_ctx_t *) user;
+    if (ctx->failed)
+        return 0;
+    char why [RP_STR_MAX + 128];
+    if (!*section) {
+        snprintf (ctx->err, ctx->errlen, "%s: setting \"%s\" is outside any [section]",
+                  ctx->path, name);
+        ctx->failed = 1;
+        return 0;
+    }
+    if (rp_config_set (ctx->config, section, name, value ? value : "", why, sizeof why)) {
+        snprintf (ctx->err, ctx->errlen, "%s: %s", ctx->path, why);
+        ctx->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+//  RAPIDPHOTO_<SECTION>_<KEY>=value. Section names hold no underscore, so the
+//  first underscore after the prefix splits section from key.
+static int
+s_apply_env (rp_config_t *config, char *err, size_t errlen)
+{
+    static const char prefix [] = "RAPIDPHOTO_";
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp (*e, prefix, sizeof prefix - 1) != 0)
+            continue;
+        const char *name = *e + sizeof prefix - 1;
+        const char *eq = strchr (name, '=');
+        if (!eq)
+            continue;
+        char var [128];
+        size_t vlen = (size_t) (eq - name);
+        if (vlen >= sizeof var)
+            vlen = sizeof var - 1;
+        memcpy (var, name, vlen);
+        var [vlen] = 0;
+        if (strcmp (var, "CONFIG") == 0)
+            continue;       //  RAPIDPHOTO_CONFIG names the file, it is no setting
+        char *us = strchr (var, '_');
+        if (!us) {
+            snprintf (err, errlen, "environment: RAPIDPHOTO_%s is not RAPIDPHOTO_<SECTION>_<KEY>", var);
+            return -1;
+        }
+        *us = 0;
+        char section [128], key [128];
+        snprintf (section, sizeof section, "%s", var);
+        snprintf (key, sizeof key, "%s", us + 1);
+        for (char *c = section; *c; c++) *c = (char) tolower ((unsigned char) *c);
+        for (char *c = key; *c; c++) *c = (char) tolower ((unsigned char) *c);
+        char why [RP_STR_MAX + 128];
+        if (rp_config_set (config, section, key, eq + 1, why, sizeof why)) {
+            *us = '_';
+            snprintf (err, errlen, "environment: RAPIDPHOTO_%s: %s", var, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
+{
+    rp_config_defaults (config);
+    if (!path)
+        path = getenv ("RAPIDPHOTO_CONFIG");
+    if (path && *path) {
+        FILE *file = fopen (path, "r");
+        if (!file) {
+            snprintf (err, errlen, "%s: cannot open config file: %s", path, strerror (errno));
+            return -1;
+        }
+        s_ini_ctx_t ctx = { config, path, err, errlen, 0 };
+        int rc = ini_parse_file (file, s_ini_handler, &ctx);
+        fclose (file);
+        if (ctx.failed)
+            return -1;
+        if (rc > 0) {
+            snprintf (err, errlen, "%s:%d: not a valid INI line", path, rc);
+            return -1;
+        }
+        if (rc < 0) {
+            snprintf (err, errlen, "%s: cannot read config file", path);
+            return -1;
+        }
+    }
+    if (s_apply_env (config, err, errlen))
+        return -1;
+
+    //  Derived defaults
+    if (!*config->db_url) {
+        int n = snprintf (config->db_url, sizeof config->db_url, "sqlite:%s/rapidphoto.db", config->data_dir);
+        if (n < 0 || (size_t) n >= sizeof config->db_url) {
+            snprintf (err, errlen, "data.dir: path is too long");
+            return -1;
+        }
+    }
+    if (strncmp (config->db_url, "sqlite:", 7) != 0
+    &&  strncmp (config->db_url, "postgresql://", 13) != 0
+    &&  strncmp (config->db_url, "postgres://", 11) != 0) {
+        snprintf (err, errlen, "db.url: \"%s\" is neither sqlite:<path> nor postgresql://...", config->db_url);
+        return -1;
+    }
+    if (strcmp (config->storage_backend, "s3") == 0 && !*config->storage_s3_bucket) {
+        snprintf (err, errlen, "storage.s3_bucket: must be set when storage.backend = s3");
+        return -1;
+    }
+    if (config->derivative_count == 0) {
+        snprintf (err, errlen, "derivatives: at least one derivative is needed");
+        return -1;
+    }
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        cores = 1;
+    if (config->pools_resize == 0)
+        config->pools_resize = (int) cores;
+    if (config->pools_exif == 0)
+        config->pools_exif = (int) (cores > 1 ? cores / 2 : 1);
+    if (config->pools_store == 0)
+        config->pools_store = 2;
+    rp_log_set_level ((rp_log_level_t) config->log_level);
+    return 0;
+}

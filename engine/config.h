@@ -1,0 +1,86 @@
+/*  engine/config.h: the engine's settings, read once at start-up.
+
+    Sources, later ones winning: built-in defaults, the INI file given with
+    --config, then environment variables RAPIDPHOTO_<SECTION>_<KEY>. An
+    unknown key or a bad value stops start-up with a message that names it.
+    After loading, the struct is plain data: actors get a copy and never
+    share it.
+*/
+#ifndef RP_CONFIG_H
+#define RP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RP_DERIVATIVES_MAX 8
+#define RP_STR_MAX 512
+
+//  One derivative the resize actor makes: "<format> <quality> <W>x<H>",
+//  e.g. "webp 80 256x256". The image is fitted inside W x H, never enlarged.
+typedef struct {
+    char name [32];             //  thumbnail, preview, or any other name
+    char format [8];            //  webp, jpeg, png or avif
+    int quality;                //  1..100
+    int width;                  //  bounding box
+    int height;
+} rp_derivative_t;
+
+typedef struct {
+    //  [http]
+    char http_listen [RP_STR_MAX];          //  host:port the gateway listens on
+    //  [data]
+    char data_dir [RP_STR_MAX];             //  where local state lives
+    //  [db]
+    char db_url [RP_STR_MAX];               //  sqlite:<path> or postgresql://...
+    //  [storage]
+    char storage_backend [16];              //  disk or s3
+    char storage_s3_bucket [RP_STR_MAX];
+    char storage_s3_prefix [RP_STR_MAX];
+    //  [auth]
+    char auth_jwt_secret [RP_STR_MAX];      //  empty: generated into data.dir
+    int64_t auth_token_ttl;                 //  seconds
+    //  [limits]
+    int64_t limits_max_upload_bytes;
+    int64_t limits_max_pixels;
+    int limits_fail_on;                     //  VipsFailOn value (0 none .. 3 warning)
+    //  [pools]: worker threads per job kind
+    int pools_resize;
+    int pools_exif;
+    int pools_store;
+    int pools_vips_concurrency;             //  libvips threads per job; 0 = auto
+    //  [broker]
+    char broker_frontend [RP_STR_MAX];      //  tcp endpoint producers use (broker role)
+    char broker_backend [RP_STR_MAX];       //  tcp endpoint workers use (broker role)
+    int64_t broker_heartbeat_ms;            //  heartbeat interval, both ways
+    int broker_liveness;                    //  heartbeats missed before a peer is dead
+    int64_t broker_job_timeout_ms;          //  a job running longer is sent again
+    int broker_max_attempts;                //  tries before a lost job fails
+    int64_t broker_drain_ms;                //  how long shutdown waits for work in flight
+    //  [derivatives]
+    rp_derivative_t derivatives [RP_DERIVATIVES_MAX];
+    int derivative_count;
+    //  [sqs]
+    char sqs_ingest_queue_url [RP_STR_MAX];
+    char sqs_events_queue_url [RP_STR_MAX];
+    char sqs_protocol [8];                  //  json or query
+    //  [log]
+    int log_level;
+} rp_config_t;
+
+//  Fill `config` with the built-in defaults.
+void rp_config_defaults (rp_config_t *config);
+
+//  Load defaults, then `path` (may be NULL), then the environment. On error
+//  returns -1 and writes one line naming the file, key or variable to `err`;
+//  `config` is then undefined.
+int rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen);
+
+//  Set one key ("section.key") from text, validating it; 0 or -1 with err.
+int rp_config_set (rp_config_t *config, const char *section, const char *key,
+                   const char *value, char *err, size_t errlen);
+
+//  Parse a derivative spec "webp 80 256x256" into `d` (name untouched).
+int rp_derivative_parse (rp_derivative_t *d, const char *spec, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,77 @@
+/*  engine/log.c: see log.h. */
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile int s_level = RP_LOG_INFO;
+static const char *s_names [] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
+
+void
+rp_log_set_level (rp_log_level_t level)
+{
+    s_level = level;
+}
+
+rp_log_level_t
+rp_log_get_level (void)
+{
+    return (rp_log_level_t) s_level;
+}
+
+int
+rp_log_level_parse (const char *name)
+{
+    if (!name)
+        return -1;
+    if (strcasecmp (name, "debug") == 0) return RP_LOG_DEBUG;
+    if (strcasecmp (name, "info") == 0)  return RP_LOG_INFO;
+    if (strcasecmp (name, "warn") == 0)  return RP_LOG_WARN;
+    if (strcasecmp (name, "error") == 0) return RP_LOG_ERROR;
+    return -1;
+}
+
+void
+rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)
+{
+    if ((int) level < s_level)
+        return;
+    char line [2048];
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r (&ts.tv_sec, &tm);
+    size_t n = strftime (line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    int w = snprintf (line + n, sizeof line - n, ".%03ldZ %s %-7s ",
+                      (long) (ts.tv_nsec / 1000000), s_names [level], source ? source : "-");
+    if (w > 0)
+        n += (size_t) w;
+    if (n < sizeof line) {
+        va_list args;
+        va_start (args, fmt);
+        w = vsnprintf (line + n, sizeof line - n, fmt, args);
+        va_end (args);
+        if (w > 0)
+            n += (size_t) w;
+    }
+    if (n >= sizeof line - 1)
+        n = sizeof line - 2;       //  Truncated: long lines are cut, not split
+    //  One line, one write: never let control characters from outside break the line
+    for (size_t i = 0; i < n; i++)
+        if (line [i] == '\n' || line [i] == '\r')
+            line [i] = ' ';
+    line [n++] = '\n';
+    ssize_t rc = write (STDERR_FILENO, line, n);
+    (void) rc;
+}
+
+int64_t
+rp_clock_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

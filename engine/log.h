@@ -1,0 +1,36 @@
+/*  engine/log.h: one line per event on stderr.
+
+    A line looks like
+        2026-11-29T02:10:00.123Z INFO  resize job=j-12 photo=p-3 duration=41ms derivatives written
+    Fields that identify the work (job=, photo=, worker=) come first, then
+    duration= on timed work, then free text. Each line is written with one
+    write(2), so lines from different threads never interleave.
+*/
+#ifndef RP_LOG_H
+#define RP_LOG_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+typedef enum { RP_LOG_DEBUG = 0, RP_LOG_INFO, RP_LOG_WARN, RP_LOG_ERROR } rp_log_level_t;
+
+//  Lines below this level are dropped. Default INFO; RAPIDPHOTO_LOG_LEVEL or
+//  log.level in the config sets it.
+void rp_log_set_level (rp_log_level_t level);
+rp_log_level_t rp_log_get_level (void);
+//  Parse "debug|info|warn|error"; -1 when the name is unknown.
+int rp_log_level_parse (const char *name);
+
+//  Log one line. `source` names the actor or module ("broker", "resize").
+void rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+#define rp_debug(src, ...) rp_log (RP_LOG_DEBUG, (src), __VA_ARGS__)
+#define rp_info(src, ...)  rp_log (RP_LOG_INFO,  (src), __VA_ARGS__)
+#define rp_warn(src, ...)  rp_log (RP_LOG_WARN,  (src), __VA_ARGS__)
+#define rp_error(src, ...) rp_log (RP_LOG_ERROR, (src), __VA_ARGS__)
+
+//  Milliseconds on a monotonic clock, for duration= fields and deadlines.
+int64_t rp_clock_ms (void);
+
+#endif

@@ -1,0 +1,27 @@
+/*  engine/sniff.h: decide a file's type by its first bytes, never its name.
+
+    Only the formats the engine accepts are recognised: JPEG, PNG, WebP, GIF,
+    TIFF, HEIC/HEIF and AVIF. Everything else (SVG, HTML, text, PDF, empty
+    files) is "not an image" for us, even when a decoder could read it.
+*/
+#ifndef RP_SNIFF_H
+#define RP_SNIFF_H
+
+#include <stddef.h>
+
+//  How many leading bytes rp_sniff wants to see (fewer is fine for short files).
+#define RP_SNIFF_BYTES 64
+
+//  The MIME type of an accepted image format, or NULL. The string is static.
+const char *rp_sniff (const unsigned char *data, size_t size);
+
+//  A short human description of what the bytes look like when rp_sniff said
+//  NULL ("empty file", "text", "HTML", "SVG", "PDF", "unknown binary"),
+//  for failure reasons. Static string.
+const char *rp_sniff_describe (const unsigned char *data, size_t size);
+
+//  Sniff the start of a file: 0 with *mime set (NULL when not an accepted
+//  image), or -1 when the file cannot be read (errno set).
+int rp_sniff_file (const char *path, const char **mime, const char **described);
+
+#endif

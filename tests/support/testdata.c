@@ -1,0 +1,138 @@
+/*  tests/support/testdata.c: see testdata.h. */
+#include "support/testdata.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vips/vips.h>
+
+const char *
+rp_testdata_dir (void)
+{
+    const char *dir = getenv ("RP_TESTDATA");
+    if (!dir || !*dir)
+        return NULL;
+    char probe [4096];
+    snprintf (probe, sizeof probe, "%s/images", dir);
+    struct stat st;
+    if (stat (probe, &st) != 0 || !S_ISDIR (st.st_mode))
+        return NULL;
+    return dir;
+}
+
+const char *
+rp_testdata_path (char *buf, size_t size, const char *rel)
+{
+    const char *dir = rp_testdata_dir ();
+    if (!dir)
+        return NULL;
+    snprintf (buf, size, "%s/images/%s", dir, rel);
+    return buf;
+}
+
+const char *
+rp_test_binary (void)
+{
+    const char *bin = getenv ("RP_BINARY");
+    return bin && *bin ? bin : "./rapidphoto";
+}
+
+char *
+rp_test_tmpdir (const char *name)
+{
+    char tmpl [256];
+    snprintf (tmpl, sizeof tmpl, "/tmp/rp-test-%s-XXXXXX", name);
+    char *dir = mkdtemp (tmpl);
+    return dir ? strdup (dir) : NULL;
+}
+
+int
+rp_test_make_jpeg (const char *path, int width, int height, int orientation)
+{
+    static int started = 0;
+    if (!started) {
+        if (VIPS_INIT ("rp-test"))
+            return -1;
+        started = 1;
+    }
+    VipsImage *x = NULL, *y = NULL, *r = NULL, *g = NULL, *b = NULL, *rgb = NULL, *u8 = NULL;
+    int rc = -1;
+    //  A gradient with a bright corner: orientation mistakes show up in tests
+    if (vips_xyz (&x, width, height, NULL))
+        goto done;
+    if (vips_extract_band (x, &r, 0, NULL) || vips_extract_band (x, &g, 1, NULL))
+        goto done;
+    if (vips_linear1 (r, &y, 255.0 / (width > 1 ? width - 1 : 1), 0, NULL))
+        goto done;
+    VipsImage *gg = NULL;
+    if (vips_linear1 (g, &gg, 255.0 / (height > 1 ? height - 1 : 1), 0, NULL))
+        goto done;
+    if (vips_black (&b, width, height, NULL)) {
+        g_object_unref (gg);
+        goto done;
+    }
+    VipsImage *bands [3] = { y, gg, b };
+    if (vips_bandjoin (bands, &rgb, 3, NULL)) {
+        g_object_unref (gg);
+        goto done;
+    }
+    g_object_unref (gg);
+    if (vips_cast_uchar (rgb, &u8, NULL))
+        goto done;
+    u8->Type = VIPS_INTERPRETATION_sRGB;
+    if (orientation > 0) {
+        VipsImage *copy = NULL;
+        if (vips_copy (u8, &copy, NULL))
+            goto done;
+        vips_image_set_int (copy, VIPS_META_ORIENTATION, orientation);
+        g_object_unref (u8);
+        u8 = copy;
+        rc = vips_jpegsave (u8, path, "Q", 85, NULL);
+    }
+    else
+        rc = vips_jpegsave (u8, path, "Q", 85, "strip", TRUE, NULL);
+done:
+    if (x) g_object_unref (x);
+    if (y) g_object_unref (y);
+    if (r) g_object_unref (r);
+    if (g) g_object_unref (g);
+    if (b) g_object_unref (b);
+    if (rgb) g_object_unref (rgb);
+    if (u8) g_object_unref (u8);
+    return rc == 0 ? 0 : -1;
+}
+
+int
+rp_test_run (const char *command, char **out)
+{
+    FILE *pipe = popen (command, "r");
+    if (!pipe)
+        return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc (cap);
+    if (!buf) {
+        pclose (pipe);
+        return -1;
+    }
+    size_t n;
+    while ((n = fread (buf + len, 1, cap - len - 1, pipe)) > 0) {
+        len += n;
+        if (cap - len < 1024) {
+            char *bigger = realloc (buf, cap * 2);
+            if (!bigger)
+                break;
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    buf [len] = 0;
+    int status = pclose (pipe);
+    if (out)
+        *out = buf;
+    else
+        free (buf);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# tools/bootstrap.sh: install what the build, the service and the tests need,
+# idempotently. Safe to run again: it installs only what is missing.
+#
+#   tools/bootstrap.sh          build + run dependencies
+#   tools/bootstrap.sh --test   also the tools the test suites and benches use
+set -euo pipefail
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+# Build and run time: compiler, CMake and the libraries the engine links.
+pkgs=(build-essential cmake pkg-config
+      libczmq-dev libzmq3-dev libmsgpack-dev
+      libvips-dev libheif-dev libexif-dev
+      libjansson-dev libinih-dev libssl-dev
+      libcurl4-openssl-dev libpq-dev libsqlite3-dev libmicrohttpd-dev libjwt-dev)
+# Tests and benches: Criterion, exiftool (expected EXIF values), vipsthumbnail
+# and ImageMagick (peers in bench/), PostgreSQL (store contract tests), curl.
+if [ "$want_test" = 1 ]; then
+    pkgs+=(libcriterion-dev libimage-exiftool-perl libvips-tools imagemagick
+           postgresql curl procps python3 time)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "bootstrap: all packages present" >&2
+fi
