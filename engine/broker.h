@@ -1,0 +1,42 @@
+/*  engine/broker.h: the job broker, a zactor.
+
+    Producers (clients) send SUBMIT to its frontend ROUTER; workers of each
+    pool (resize, exif, store...) say READY on its backend ROUTER and get JOBs.
+    Each job's one outcome goes back to its producer as RESULT. See broker.c's
+    DESIGN comment for the rules on heartbeats, deadlines and retries.
+*/
+#ifndef RP_BROKER_H
+#define RP_BROKER_H
+
+#include <czmq.h>
+#include "config.h"
+
+#define RP_BROKER_ENDPOINTS 4
+
+typedef struct {
+    char frontends [RP_BROKER_ENDPOINTS][RP_STR_MAX];   //  endpoints to bind; "" = unused
+    char backends [RP_BROKER_ENDPOINTS][RP_STR_MAX];
+    int64_t heartbeat_ms;
+    int liveness;
+    int64_t job_timeout_ms;
+    int max_attempts;
+} rp_broker_args_t;
+
+//  Fill args from a config (timings only; endpoints are left empty).
+void rp_broker_args_from_config (rp_broker_args_t *args, const rp_config_t *config);
+
+//  The actor. Start it with zactor_new (rp_broker_actor, &args); args is
+//  copied before the actor signals, so it may live on the caller's stack.
+//  zactor_new returns NULL... no: it signals -1 and exits when an endpoint
+//  cannot be bound; check with rp_broker_new instead.
+void rp_broker_actor (zsock_t *pipe, void *args);
+
+//  Start a broker actor; NULL (with the reason logged) when an endpoint
+//  cannot be bound. The caller owns the actor (zactor_destroy stops it).
+zactor_t *rp_broker_new (const rp_broker_args_t *args);
+
+//  Ask a running broker for its counters. Returns 0 and fills the numbers.
+int rp_broker_stats (zactor_t *broker, int64_t *queued, int64_t *running,
+                     int64_t *workers, int64_t *completed, int64_t *retried);
+
+#endif

@@ -1,0 +1,190 @@
+/*  engine/cmd_engine.c: the long-running roles: serve, broker, worker. */
+#include "broker.h"
+#include "commands.h"
+#include "log.h"
+#include "runtime.h"
+
+#include <getopt.h>
+#include <string.h>
+#include <vips/vips.h>
+
+#define S_INPROC_FRONTEND "inproc://rapidphoto-frontend"
+#define S_INPROC_BACKEND  "inproc://rapidphoto-backend"
+
+int
+rp_cmd_load_config (const char *command, const char *path, rp_config_t *config)
+{
+    char err [1024];
+    if (rp_config_load (config, path, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto %s: %s\n", command, err);
+        return 1;
+    }
+    //  Threads per libvips pipeline: with one worker per core, one is best
+    if (config->pools_vips_concurrency > 0)
+        vips_concurrency_set (config->pools_vips_concurrency);
+    return 0;
+}
+
+//  Parse the one option serve and broker take.
+static int
+s_parse_config_only (const char *command, int argc, char **argv, const char **config_path)
+{
+    static const struct option options [] = {
+        { "config", required_argument, NULL, 'c' },
+        { NULL, 0, NULL, 0 }
+    };
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long (argc, argv, ":c:", options, NULL)) != -1) {
+        if (opt == 'c')
+            *config_path = optarg;
+        else
+        if (opt == ':')
+            return rp_usage_error (command, "%s needs a value", argv [optind - 1]);
+        else
+            return rp_usage_error (command, "unknown option %s", argv [optind - 1]);
+    }
+    if (optind < argc)
+        return rp_usage_error (command, "unexpected argument \"%s\"", argv [optind]);
+    return 0;
+}
+
+int
+rp_cmd_broker (int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int rc = s_parse_config_only ("broker", argc, argv, &config_path);
+    if (rc)
+        return rc;
+    rp_config_t config;
+    if (rp_cmd_load_config ("broker", config_path, &config))
+        return 1;
+    rp_broker_args_t args;
+    rp_broker_args_from_config (&args, &config);
+    snprintf (args.frontends [0], RP_STR_MAX, "%s", config.broker_frontend);
+    snprintf (args.backends [0], RP_STR_MAX, "%s", config.broker_backend);
+    zactor_t *broker = rp_broker_new (&args);
+    if (!broker) {
+        fprintf (stderr, "rapidphoto broker: cannot listen on %s and %s (see the log line above)\n",
+                 config.broker_frontend, config.broker_backend);
+        return 1;
+    }
+    rp_runtime_t *runtime = rp_runtime_new ();
+    rp_runtime_adopt (runtime, "broker", &broker);
+    rp_info ("main", "broker ready: producers on %s, workers on %s", config.broker_frontend,
+             config.broker_backend);
+    rp_runtime_wait_for_signal ();
+    rp_info ("main", "stopping");
+    rp_runtime_destroy (&runtime);
+    return 0;
+}
+
+int
+rp_cmd_serve (int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int rc = s_parse_config_only ("serve", argc, argv, &config_path);
+    if (rc)
+        return rc;
+    rp_config_t config;
+    if (rp_cmd_load_config ("serve", config_path, &config))
+        return 1;
+    rp_broker_args_t args;
+    rp_broker_args_from_config (&args, &config);
+    snprintf (args.frontends [0], RP_STR_MAX, "%s", S_INPROC_FRONTEND);
+    snprintf (args.backends [0], RP_STR_MAX, "%s", S_INPROC_BACKEND);
+    //  Remote workers and producers may join over tcp too
+    snprintf (args.frontends [1], RP_STR_MAX, "%s", config.broker_frontend);
+    snprintf (args.backends [1], RP_STR_MAX, "%s", config.broker_backend);
+    zactor_t *broker = rp_broker_new (&args);
+    if (!broker) {
+        fprintf (stderr, "rapidphoto serve: cannot start the broker (see the log line above)\n");
+        return 1;
+    }
+    rp_runtime_t *runtime = rp_runtime_new ();
+    rp_runtime_adopt (runtime, "broker", &broker);
+    char err [256];
+    if (rp_runtime_start_pool (runtime, "resize", config.pools_resize, S_INPROC_BACKEND, &config, err, sizeof err)
+    ||  rp_runtime_start_pool (runtime, "exif", config.pools_exif, S_INPROC_BACKEND, &config, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto serve: %s\n", err);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
+    rp_info ("main", "serving: broker on %s and %s, %d resize and %d exif workers; "
+             "the HTTP gateway (%s) arrives with the REST API",
+             config.broker_frontend, config.broker_backend, config.pools_resize, config.pools_exif,
+             config.http_listen);
+    rp_runtime_wait_for_signal ();
+    rp_info ("main", "stopping: draining work in flight (at most %lld ms)",
+             (long long) config.broker_drain_ms);
+    rp_runtime_destroy (&runtime);
+    return 0;
+}
+
+int
+rp_cmd_worker (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "pool", required_argument, NULL, 'p' },
+        { "connect", required_argument, NULL, 'C' },
+        { "threads", required_argument, NULL, 't' },
+        { "config", required_argument, NULL, 'c' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *pools = NULL, *endpoint = NULL, *config_path = NULL;
+    long threads = 0;
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long (argc, argv, ":p:C:t:c:", options, NULL)) != -1) {
+        switch (opt) {
+            case 'p': pools = optarg; break;
+            case 'C': endpoint = optarg; break;
+            case 'c': config_path = optarg; break;
+            case 't': {
+                char *end = NULL;
+                threads = strtol (optarg, &end, 10);
+                if (!end || *end || threads < 1 || threads > 256)
+                    return rp_usage_error ("worker", "--threads takes a number from 1 to 256, not \"%s\"", optarg);
+                break;
+            }
+            case ':':
+                return rp_usage_error ("worker", "%s needs a value", argv [optind - 1]);
+            default:
+                return rp_usage_error ("worker", "unknown option %s", argv [optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return rp_usage_error ("worker", "unexpected argument \"%s\"", argv [optind]);
+    if (!pools)
+        return rp_usage_error ("worker", "--pool is required (resize, exif)");
+    rp_config_t config;
+    if (rp_cmd_load_config ("worker", config_path, &config))
+        return 1;
+    if (!endpoint)
+        endpoint = config.broker_backend;
+
+    rp_runtime_t *runtime = rp_runtime_new ();
+    char list [256];
+    snprintf (list, sizeof list, "%s", pools);
+    for (char *pool = list, *next; pool && *pool; pool = next) {
+        next = strchr (pool, ',');
+        if (next)
+            *next++ = 0;
+        int count = threads ? (int) threads
+                  : streq (pool, "resize") ? config.pools_resize
+                  : streq (pool, "exif") ? config.pools_exif : config.pools_store;
+        char err [256];
+        if (rp_runtime_start_pool (runtime, pool, count, endpoint, &config, err, sizeof err)) {
+            rp_runtime_destroy (&runtime);
+            return rp_usage_error ("worker", "%s", err);
+        }
+        rp_info ("main", "%d %s workers joining the broker at %s", count, pool, endpoint);
+    }
+    rp_runtime_wait_for_signal ();
+    rp_info ("main", "stopping: draining work in flight (at most %lld ms)",
+             (long long) config.broker_drain_ms);
+    rp_runtime_destroy (&runtime);
+    return 0;
+}

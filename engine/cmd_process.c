@@ -1,0 +1,390 @@
+/*  engine/cmd_process.c: `rapidphoto process [--out DIR] FILE|DIR...`
+
+    Drives files through the real actors with no HTTP and no database: for
+    each file one resize job and one EXIF job go to the broker (an
+    in-process one with its worker pools, or a remote one with --connect),
+    and when both answers are in, the file's JSON is written to
+    DIR/<stem>.json and printed as one line on stdout. Progress goes to
+    stderr when it is a terminal. Exit 1 if any file failed.
+*/
+#include "broker.h"
+#include "commands.h"
+#include "log.h"
+#include "msg.h"
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S_FRONTEND "inproc://rapidphoto-process-frontend"
+#define S_BACKEND  "inproc://rapidphoto-process-backend"
+
+typedef struct {
+    char *path;             //  as the user gave it (or found under a folder)
+    char *abspath;          //  what the workers open
+    char stem [256];        //  unique among this run's files
+    json_t *resize;         //  resize result, once in
+    json_t *exif;           //  EXIF result, once in
+    char *resize_error;     //  reasons, when a job failed
+    char *exif_error;
+    int answers;            //  0..2
+    int64_t started;
+} s_file_t;
+
+//  Collecting the files of a folder, sorted, for nftw
+static zlistx_t *s_walk_list;
+static int
+s_walk_one (const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    if (type == FTW_F && S_ISREG (st->st_mode)) {
+        const char *base = path + ftw->base;
+        if (*base != '.')           //  skip hidden files (.DS_Store and friends)
+            zlistx_add_end (s_walk_list, strdup (path));
+    }
+    return 0;
+}
+
+static int
+s_string_compare (const void *a, const void *b)
+{
+    return strcmp ((const char *) a, (const char *) b);
+}
+
+//  Expand the arguments into files. Returns the count, or -1 (message printed).
+static int
+s_collect (char **args, int count, zlistx_t *paths)
+{
+    for (int i = 0; i < count; i++) {
+        struct stat st;
+        if (stat (args [i], &st) == 0 && S_ISDIR (st.st_mode)) {
+            zlistx_t *found = zlistx_new ();
+            zlistx_set_destructor (found, (zlistx_destructor_fn *) zstr_free);
+            zlistx_set_comparator (found, s_string_compare);
+            s_walk_list = found;
+            if (nftw (args [i], s_walk_one, 16, FTW_PHYS) != 0) {
+                fprintf (stderr, "rapidphoto process: cannot read folder %s: %s\n", args [i], strerror (errno));
+                zlistx_destroy (&found);
+                return -1;
+            }
+            zlistx_sort (found);
+            for (char *p = (char *) zlistx_first (found); p; p = (char *) zlistx_next (found))
+                zlistx_add_end (paths, strdup (p));
+            zlistx_destroy (&found);
+        }
+        else
+            //  Missing or unreadable files are processed too: they fail with a reason
+            zlistx_add_end (paths, strdup (args [i]));
+    }
+    return (int) zlistx_size (paths);
+}
+
+//  "IMG_0001.JPG" -> "IMG_0001"; made unique with -2, -3...
+static void
+s_make_stem (s_file_t *file, zhash_t *used)
+{
+    const char *base = strrchr (file->path, '/');
+    base = base ? base + 1 : file->path;
+    char stem [200];
+    snprintf (stem, sizeof stem, "%s", *base ? base : "file");
+    char *dot = strrchr (stem, '.');
+    if (dot && dot != stem)
+        *dot = 0;
+    snprintf (file->stem, sizeof file->stem, "%s", stem);
+    for (int n = 2; zhash_lookup (used, file->stem); n++)
+        snprintf (file->stem, sizeof file->stem, "%s-%d", stem, n);
+    zhash_insert (used, file->stem, file);
+}
+
+static int
+s_write_atomic (const char *path, const char *text)
+{
+    char tmp [PATH_MAX];
+    int n = snprintf (tmp, sizeof tmp, "%s.tmp-%d", path, (int) getpid ());
+    if (n < 0 || (size_t) n >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen (text), done = 0;
+    while (done < len) {
+        ssize_t written = write (fd, text + done, len - done);
+        if (written < 0) {
+            if (errno == EINTR)
+                continue;
+            close (fd);
+            unlink (tmp);
+            return -1;
+        }
+        done += (size_t) written;
+    }
+    if (close (fd) || rename (tmp, path)) {
+        unlink (tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *
+s_get (json_t *object, const char *key)
+{
+    json_t *value = object ? json_object_get (object, key) : NULL;
+    return value ? json_incref (value) : json_null ();
+}
+
+//  Both answers are in: the file's JSON, as written and printed.
+static json_t *
+s_compose (s_file_t *file, int64_t now)
+{
+    const char *error = file->resize_error ? file->resize_error : file->exif_error;
+    json_t *out = json_object ();
+    json_object_set_new (out, "file", json_string (file->path));
+    json_object_set_new (out, "status", json_string (error ? "failed" : "complete"));
+    json_object_set_new (out, "error", error ? json_string (error) : json_null ());
+    json_object_set_new (out, "sha256", s_get (file->exif, "sha256"));
+    json_object_set_new (out, "bytes", s_get (file->exif, "bytes"));
+    //  The decoder's word on type and size wins over the header reader's
+    json_t *source = file->resize ? file->resize : file->exif;
+    json_object_set_new (out, "content_type", s_get (source, "content_type"));
+    json_object_set_new (out, "width", s_get (source, "width"));
+    json_object_set_new (out, "height", s_get (source, "height"));
+    json_object_set_new (out, "taken_at", s_get (file->exif, "taken_at"));
+    json_object_set_new (out, "exif", s_get (file->exif, "exif"));
+    json_object_set_new (out, "derivatives", file->resize && !error
+                         ? s_get (file->resize, "derivatives") : json_object ());
+    json_object_set_new (out, "duration_ms", json_integer (now - file->started));
+    return out;
+}
+
+typedef struct {
+    const char *out_dir;
+    const char *config_path;
+    const char *connect;
+} s_options_t;
+
+static int
+s_parse (int argc, char **argv, s_options_t *options)
+{
+    static const struct option longopts [] = {
+        { "out", required_argument, NULL, 'o' },
+        { "config", required_argument, NULL, 'c' },
+        { "connect", required_argument, NULL, 'C' },
+        { NULL, 0, NULL, 0 }
+    };
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long (argc, argv, ":o:c:C:", longopts, NULL)) != -1) {
+        switch (opt) {
+            case 'o': options->out_dir = optarg; break;
+            case 'c': options->config_path = optarg; break;
+            case 'C': options->connect = optarg; break;
+            case ':': return rp_usage_error ("process", "%s needs a value", argv [optind - 1]);
+            default:  return rp_usage_error ("process", "unknown option %s", argv [optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return rp_usage_error ("process", "no files given");
+    return 0;
+}
+
+int
+rp_cmd_process (int argc, char **argv)
+{
+    s_options_t options = { ".", NULL, NULL };
+    int rc = s_parse (argc, argv, &options);
+    if (rc)
+        return rc;
+    rp_config_t config;
+    if (rp_cmd_load_config ("process", options.config_path, &config))
+        return 1;
+    if (mkdir (options.out_dir, 0755) && errno != EEXIST) {
+        fprintf (stderr, "rapidphoto process: cannot create output folder %s: %s\n",
+                 options.out_dir, strerror (errno));
+        return 1;
+    }
+    char out_dir [PATH_MAX];
+    if (!realpath (options.out_dir, out_dir)) {
+        fprintf (stderr, "rapidphoto process: cannot use output folder %s: %s\n",
+                 options.out_dir, strerror (errno));
+        return 1;
+    }
+
+    zlistx_t *paths = zlistx_new ();
+    zlistx_set_destructor (paths, (zlistx_destructor_fn *) zstr_free);
+    int count = s_collect (argv + optind, argc - optind, paths);
+    if (count <= 0) {
+        zlistx_destroy (&paths);
+        if (count == 0)
+            fprintf (stderr, "rapidphoto process: no files found\n");
+        return 1;
+    }
+    s_file_t *files = (s_file_t *) zmalloc (sizeof (s_file_t) * (size_t) count);
+    zhash_t *stems = zhash_new ();
+    int index = 0;
+    for (char *p = (char *) zlistx_first (paths); p; p = (char *) zlistx_next (paths), index++) {
+        files [index].path = strdup (p);
+        char resolved [PATH_MAX];
+        files [index].abspath = strdup (realpath (p, resolved) ? resolved : p);
+        s_make_stem (&files [index], stems);
+    }
+    zlistx_destroy (&paths);
+    zhash_destroy (&stems);
+
+    //  The engine: our own broker and pools, or a remote broker
+    rp_runtime_t *runtime = rp_runtime_new ();
+    const char *frontend = options.connect;
+    if (!frontend) {
+        rp_broker_args_t args;
+        rp_broker_args_from_config (&args, &config);
+        snprintf (args.frontends [0], RP_STR_MAX, "%s", S_FRONTEND);
+        snprintf (args.backends [0], RP_STR_MAX, "%s", S_BACKEND);
+        zactor_t *broker = rp_broker_new (&args);
+        if (!broker) {
+            fprintf (stderr, "rapidphoto process: cannot start the broker\n");
+            rp_runtime_destroy (&runtime);
+            return 1;
+        }
+        rp_runtime_adopt (runtime, "broker", &broker);
+        char err [256];
+        if (rp_runtime_start_pool (runtime, "resize", config.pools_resize, S_BACKEND, &config, err, sizeof err)
+        ||  rp_runtime_start_pool (runtime, "exif", config.pools_exif, S_BACKEND, &config, err, sizeof err)) {
+            fprintf (stderr, "rapidphoto process: %s\n", err);
+            rp_runtime_destroy (&runtime);
+            return 1;
+        }
+        frontend = S_FRONTEND;
+    }
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    zsock_set_sndhwm (client, 0);
+    zsock_set_rcvhwm (client, 0);
+    if (zsock_connect (client, "%s", frontend)) {
+        fprintf (stderr, "rapidphoto process: cannot connect to broker %s: %s\n", frontend,
+                 zmq_strerror (zmq_errno ()));
+        zsock_destroy (&client);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
+
+    //  Job ids are unique across runs sharing a broker: pid + a random tag
+    char run [32];
+    snprintf (run, sizeof run, "%x%04x", (unsigned) getpid (), (unsigned) (randof (0xffff)));
+    static const char *kinds [] = { "resize", "exif" };
+    int64_t now = rp_clock_ms ();
+    for (int i = 0; i < count; i++) {
+        files [i].started = now;
+        for (int k = 0; k < 2; k++) {
+            rp_msg_t *submit = rp_msg_new (RP_MSG_SUBMIT);
+            rp_msg_setf (&submit->job_id, "p%s-%d-%s", run, i, kinds [k]);
+            rp_msg_set (&submit->kind, kinds [k]);
+            rp_msg_set (&submit->src, files [i].abspath);
+            rp_msg_setf (&submit->dest, "%s/%s", out_dir, files [i].stem);
+            rp_msg_set (&submit->photo_id, files [i].stem);
+            rp_msg_send (submit, zsock_resolve (client), NULL);
+            rp_msg_destroy (&submit);
+        }
+    }
+
+    //  Answers come in any order; a file is done when both of its are in
+    int finished = 0, failed = 0;
+    bool progress = isatty (STDERR_FILENO);
+    //  Silence this long means the broker is unreachable or has no workers
+    int64_t patience = config.broker_job_timeout_ms * config.broker_max_attempts + 30000;
+    zpoller_t *poller = zpoller_new (client, NULL);
+    zpoller_set_nonstop (poller, true);
+    int64_t last_answer = rp_clock_ms ();
+    while (finished < count && !zsys_interrupted) {
+        if (!zpoller_wait (poller, 500)) {
+            if (rp_clock_ms () - last_answer > patience) {
+                fprintf (stderr, "rapidphoto process: no answer from the broker at %s for %lld s; "
+                         "%d of %d files unfinished\n", frontend, (long long) (patience / 1000),
+                         count - finished, count);
+                break;
+            }
+            continue;
+        }
+        last_answer = rp_clock_ms ();
+        zmsg_t *zmsg = zmsg_recv (client);
+        char err [256];
+        rp_msg_t *msg = zmsg ? rp_msg_decode (zmsg, err, sizeof err) : NULL;
+        zmsg_destroy (&zmsg);
+        int i = -1;
+        char kind [16] = "";
+        char tag [32] = "";
+        if (!msg || msg->command != RP_MSG_RESULT
+        ||  sscanf (msg->job_id, "p%31[^-]-%d-%15s", tag, &i, kind) != 3
+        ||  strcmp (tag, run) != 0 || i < 0 || i >= count) {
+            rp_warn ("process", "dropped an unexpected message from the broker");
+            rp_msg_destroy (&msg);
+            continue;
+        }
+        s_file_t *file = &files [i];
+        bool is_resize = streq (kind, "resize");
+        json_t **slot = is_resize ? &file->resize : &file->exif;
+        char **error = is_resize ? &file->resize_error : &file->exif_error;
+        if (*slot || *error) {
+            //  The broker answers each job once; say so loudly if it did not
+            rp_error ("process", "job=%s answered twice, second answer ignored", msg->job_id);
+            rp_msg_destroy (&msg);
+            continue;
+        }
+        if (streq (msg->status, "done")) {
+            json_error_t jerr;
+            *slot = json_loads (msg->result ? msg->result : "", 0, &jerr);
+            if (!*slot)
+                *error = strdup ("the worker's result was not valid JSON");
+        }
+        else
+            *error = strdup (msg->error ? msg->error : "failed without a reason");
+        rp_msg_destroy (&msg);
+        if (++file->answers < 2)
+            continue;
+
+        json_t *photo = s_compose (file, rp_clock_ms ());
+        char *line = json_dumps (photo, JSON_COMPACT);
+        char json_path [PATH_MAX];
+        int n = snprintf (json_path, sizeof json_path, "%s/%s.json", out_dir, file->stem);
+        if (n < 0 || (size_t) n >= sizeof json_path)
+            errno = ENAMETOOLONG;
+        if (!line || n < 0 || (size_t) n >= sizeof json_path || s_write_atomic (json_path, line))
+            fprintf (stderr, "rapidphoto process: cannot write %s: %s\n", json_path, strerror (errno));
+        if (line) {
+            printf ("%s\n", line);
+            fflush (stdout);
+        }
+        if (file->resize_error || file->exif_error)
+            failed++;
+        finished++;
+        free (line);
+        json_decref (photo);
+        if (progress)
+            fprintf (stderr, "\rprocess: %d/%d files, %d failed ", finished, count, failed);
+    }
+    if (progress)
+        fprintf (stderr, "\n");
+    zpoller_destroy (&poller);
+    zsock_destroy (&client);
+    rp_runtime_destroy (&runtime);
+
+    int unfinished = count - finished;
+    for (int i = 0; i < count; i++) {
+        free (files [i].path);
+        free (files [i].abspath);
+        json_decref (files [i].resize);
+        json_decref (files [i].exif);
+        free (files [i].resize_error);
+        free (files [i].exif_error);
+    }
+    free (files);
+    rp_info ("process", "%d files: %d complete, %d failed, %d unfinished", count,
+             finished - failed, failed, unfinished);
+    return failed || unfinished ? 1 : 0;
+}

@@ -1,0 +1,19 @@
+/*  engine/commands.h: the subcommands of `rapidphoto`. Each returns the
+    process exit status: 0 success, 1 failure at run time, 2 wrong usage. */
+#ifndef RP_COMMANDS_H
+#define RP_COMMANDS_H
+
+int rp_cmd_serve (int argc, char **argv);
+int rp_cmd_broker (int argc, char **argv);
+int rp_cmd_worker (int argc, char **argv);
+int rp_cmd_process (int argc, char **argv);
+
+//  Print a usage error (one line, naming the problem) and return 2.
+int rp_usage_error (const char *command, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+#include "config.h"
+//  Load the config for a command; prints the error line and returns 1 on
+//  failure, 0 on success.
+int rp_cmd_load_config (const char *command, const char *path, rp_config_t *config);
+
+#endif

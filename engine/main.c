@@ -1,0 +1,109 @@
+/*  engine/main.c: `rapidphoto`, one binary that holds every role.
+
+    main() does the process-wide work exactly once: libvips and czmq start-up,
+    signal handling (czmq's handler sets zsys_interrupted; actors' pollers are
+    nonstop so only main reacts), then hands over to a subcommand.
+*/
+#include "commands.h"
+#include "log.h"
+
+#include <czmq.h>
+#include <stdio.h>
+#include <string.h>
+#include <vips/vips.h>
+
+static const char s_usage [] =
+"Usage: rapidphoto COMMAND [OPTIONS]\n"
+"\n"
+"  serve   [--config FILE]          all roles in one process: broker, worker pools\n"
+"                                   (the HTTP gateway joins with the REST API)\n"
+"  broker  [--config FILE]          the broker alone, on broker.frontend / broker.backend\n"
+"  worker  --pool resize|exif[,...] [--connect ENDPOINT] [--threads N] [--config FILE]\n"
+"                                   worker actors that join a broker over tcp\n"
+"  process [--out DIR] [--config FILE] [--connect ENDPOINT] FILE|DIR...\n"
+"                                   run files through the resize and EXIF actors: writes\n"
+"                                   DIR/<stem>.thumbnail.webp, DIR/<stem>.preview.jpg,\n"
+"                                   DIR/<stem>.json, prints one JSON line per file;\n"
+"                                   exit 1 if any file failed\n"
+"  --version | --help\n"
+"\n"
+"Settings: an INI file (--config) and RAPIDPHOTO_<SECTION>_<KEY> variables;\n"
+"see configs/rapidphoto.ini. Exit status: 0 success, 1 failure, 2 wrong usage.\n";
+
+int
+rp_usage_error (const char *command, const char *fmt, ...)
+{
+    char text [512];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (text, sizeof text, fmt, args);
+    va_end (args);
+    fprintf (stderr, "rapidphoto %s: %s (see rapidphoto --help)\n", command, text);
+    return 2;
+}
+
+//  Commands of the contract that later parts of the engine bring.
+static int
+s_not_in_this_build (const char *command, const char *what)
+{
+    fprintf (stderr, "rapidphoto %s: not available in this build yet: it arrives with %s\n",
+             command, what);
+    return 1;
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs (s_usage, stderr);
+        return 2;
+    }
+    const char *command = argv [1];
+    if (streq (command, "--help") || streq (command, "-h") || streq (command, "help")) {
+        fputs (s_usage, stdout);
+        return 0;
+    }
+    if (streq (command, "--version")) {
+        printf ("rapidphoto %s (libvips %s, libzmq %d.%d.%d, czmq %d.%d.%d)\n", RP_VERSION,
+                vips_version_string (), ZMQ_VERSION_MAJOR, ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH,
+                CZMQ_VERSION_MAJOR, CZMQ_VERSION_MINOR, CZMQ_VERSION_PATCH);
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int (*run) (int, char **);
+    } commands [] = {
+        { "serve", rp_cmd_serve },
+        { "broker", rp_cmd_broker },
+        { "worker", rp_cmd_worker },
+        { "process", rp_cmd_process },
+    };
+    int (*run) (int, char **) = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++)
+        if (streq (command, commands [i].name))
+            run = commands [i].run;
+    if (!run) {
+        if (streq (command, "gateway") || streq (command, "token"))
+            return s_not_in_this_build (command, "the HTTP gateway and REST API");
+        if (streq (command, "import") || streq (command, "migrate") || streq (command, "user"))
+            return s_not_in_this_build (command, "the durable photo library");
+        fprintf (stderr, "rapidphoto: unknown command \"%s\" (see rapidphoto --help)\n", command);
+        return 2;
+    }
+
+    //  Process-wide start-up, once
+    if (VIPS_INIT (argv [0])) {
+        fprintf (stderr, "rapidphoto: cannot start libvips: %s\n", vips_error_buffer ());
+        return 1;
+    }
+    vips_cache_set_max (0);                 //  every photo is new: caching only costs memory
+    zsys_init ();
+    zsys_set_logstream (stderr);         //  stdout carries results (process)
+    zsys_set_linger (0);
+
+    //  getopt sees the command's own arguments, with the command as argv [0]
+    int rc = run (argc - 1, argv + 1);
+
+    vips_shutdown ();
+    return rc;
+}

@@ -1,0 +1,296 @@
+/*  engine/msg.c: see msg.h. The field table below is the single place that
+    maps names on the wire to struct fields; schemas/messages.md describes it
+    for people. */
+#include "msg.h"
+#include "log.h"
+
+#include <msgpack.h>
+#include <stdarg.h>
+#include <string.h>
+
+static const char *s_command_names [] = {
+    NULL, "READY", "JOB", "DONE", "FAILED", "HEARTBEAT", "DISCONNECT", "SUBMIT", "RESULT"
+};
+#define S_COMMAND_MAX RP_MSG_RESULT
+
+typedef struct {
+    const char *name;
+    size_t offset;
+    int is_string;
+} s_field_t;
+
+#define SF(f) { #f, offsetof (rp_msg_t, f), 1 }
+#define IF(f) { #f, offsetof (rp_msg_t, f), 0 }
+static const s_field_t s_fields [] = {
+    SF (job_id), SF (kind), SF (pool), SF (worker), SF (src), SF (dest), SF (photo_id),
+    SF (status), SF (result), SF (error),
+    IF (attempt), IF (timeout_ms), IF (duration_ms), IF (pid),
+};
+#define S_FIELD_COUNT (sizeof s_fields / sizeof s_fields [0])
+
+#define S_STRING_MAX (512 * 1024)           //  any single string value
+
+rp_msg_t *
+rp_msg_new (rp_command_t command)
+{
+    rp_msg_t *self = (rp_msg_t *) zmalloc (sizeof (rp_msg_t));
+    self->command = command;
+    return self;
+}
+
+void
+rp_msg_destroy (rp_msg_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    rp_msg_t *self = *self_p;
+    for (size_t i = 0; i < S_FIELD_COUNT; i++)
+        if (s_fields [i].is_string)
+            free (*(char **) ((char *) self + s_fields [i].offset));
+    free (self);
+    *self_p = NULL;
+}
+
+void
+rp_msg_set (char **field, const char *value)
+{
+    free (*field);
+    *field = value ? strdup (value) : NULL;
+}
+
+void
+rp_msg_setf (char **field, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    char *text = zsys_vprintf (fmt, args);
+    va_end (args);
+    free (*field);
+    *field = text;
+}
+
+rp_msg_t *
+rp_msg_dup (const rp_msg_t *self)
+{
+    rp_msg_t *copy = rp_msg_new (self->command);
+    for (size_t i = 0; i < S_FIELD_COUNT; i++) {
+        const char *from = (const char *) self + s_fields [i].offset;
+        char *to = (char *) copy + s_fields [i].offset;
+        if (s_fields [i].is_string)
+            rp_msg_set ((char **) to, *(char *const *) from);
+        else
+            *(int64_t *) to = *(const int64_t *) from;
+    }
+    return copy;
+}
+
+const char *
+rp_command_name (rp_command_t command)
+{
+    if (command < 1 || command > S_COMMAND_MAX)
+        return "?";
+    return s_command_names [command];
+}
+
+static int
+s_has_body (rp_command_t command)
+{
+    return command != RP_MSG_HEARTBEAT && command != RP_MSG_DISCONNECT;
+}
+
+zmsg_t *
+rp_msg_encode (const rp_msg_t *self)
+{
+    zmsg_t *zmsg = zmsg_new ();
+    zmsg_addstr (zmsg, RP_PROTOCOL);
+    zmsg_addstr (zmsg, rp_command_name (self->command));
+    if (!s_has_body (self->command))
+        return zmsg;
+
+    //  Count the fields present, then pack them as one map
+    size_t present = 0;
+    for (size_t i = 0; i < S_FIELD_COUNT; i++) {
+        const char *field = (const char *) self + s_fields [i].offset;
+        if (s_fields [i].is_string ? *(char *const *) field != NULL : *(const int64_t *) field != 0)
+            present++;
+    }
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, present);
+    for (size_t i = 0; i < S_FIELD_COUNT; i++) {
+        const char *field = (const char *) self + s_fields [i].offset;
+        if (s_fields [i].is_string) {
+            const char *value = *(char *const *) field;
+            if (!value)
+                continue;
+            size_t klen = strlen (s_fields [i].name), vlen = strlen (value);
+            msgpack_pack_str (&packer, klen);
+            msgpack_pack_str_body (&packer, s_fields [i].name, klen);
+            msgpack_pack_str (&packer, vlen);
+            msgpack_pack_str_body (&packer, value, vlen);
+        }
+        else {
+            int64_t value = *(const int64_t *) field;
+            if (value == 0)
+                continue;
+            size_t klen = strlen (s_fields [i].name);
+            msgpack_pack_str (&packer, klen);
+            msgpack_pack_str_body (&packer, s_fields [i].name, klen);
+            msgpack_pack_int64 (&packer, value);
+        }
+    }
+    zmsg_addmem (zmsg, buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+    return zmsg;
+}
+
+static const s_field_t *
+s_field_find (const char *key, size_t len)
+{
+    for (size_t i = 0; i < S_FIELD_COUNT; i++)
+        if (strlen (s_fields [i].name) == len && memcmp (s_fields [i].name, key, len) == 0)
+            return &s_fields [i];
+    return NULL;
+}
+
+rp_msg_t *
+rp_msg_decode (zmsg_t *zmsg, char *err, size_t errlen)
+{
+    size_t frames = zmsg_size (zmsg);
+    if (frames < 2) {
+        snprintf (err, errlen, "message has %zu frames, expected at least 2", frames);
+        return NULL;
+    }
+    zframe_t *tag = zmsg_first (zmsg);
+    if (!zframe_streq (tag, RP_PROTOCOL)) {
+        snprintf (err, errlen, "message does not start with protocol tag %s", RP_PROTOCOL);
+        return NULL;
+    }
+    zframe_t *name = zmsg_next (zmsg);
+    rp_command_t command = 0;
+    for (int c = 1; c <= S_COMMAND_MAX; c++)
+        if (zframe_streq (name, s_command_names [c]))
+            command = (rp_command_t) c;
+    if (!command) {
+        snprintf (err, errlen, "unknown command (%zu bytes)", zframe_size (name));
+        return NULL;
+    }
+    rp_msg_t *self = rp_msg_new (command);
+    if (!s_has_body (command)) {
+        if (frames != 2) {
+            snprintf (err, errlen, "%s carries %zu frames, expected 2", rp_command_name (command), frames);
+            rp_msg_destroy (&self);
+        }
+        return self;
+    }
+    zframe_t *body = zmsg_next (zmsg);
+    if (!body || frames != 3) {
+        snprintf (err, errlen, "%s needs exactly one body frame", rp_command_name (command));
+        rp_msg_destroy (&self);
+        return NULL;
+    }
+    if (zframe_size (body) > RP_MSG_BODY_MAX) {
+        snprintf (err, errlen, "%s body of %zu bytes is over the %d byte limit",
+                  rp_command_name (command), zframe_size (body), RP_MSG_BODY_MAX);
+        rp_msg_destroy (&self);
+        return NULL;
+    }
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    msgpack_unpack_return rc = msgpack_unpack_next (&unpacked, (const char *) zframe_data (body),
+                                                    zframe_size (body), &offset);
+    int ok = 0;
+    if (rc != MSGPACK_UNPACK_SUCCESS) {
+        snprintf (err, errlen, "%s body is not valid msgpack", rp_command_name (command));
+        goto done;
+    }
+    if (offset != zframe_size (body)) {
+        snprintf (err, errlen, "%s body has trailing bytes", rp_command_name (command));
+        goto done;
+    }
+    msgpack_object root = unpacked.data;
+    if (root.type != MSGPACK_OBJECT_MAP) {
+        snprintf (err, errlen, "%s body is not a map", rp_command_name (command));
+        goto done;
+    }
+    for (uint32_t i = 0; i < root.via.map.size; i++) {
+        msgpack_object key = root.via.map.ptr [i].key;
+        msgpack_object value = root.via.map.ptr [i].val;
+        if (key.type != MSGPACK_OBJECT_STR) {
+            snprintf (err, errlen, "%s body has a key that is not a string", rp_command_name (command));
+            goto done;
+        }
+        const s_field_t *field = s_field_find (key.via.str.ptr, key.via.str.size);
+        if (!field)
+            continue;                   //  From a newer peer: ignore
+        char *slot = (char *) self + field->offset;
+        if (field->is_string) {
+            if (value.type != MSGPACK_OBJECT_STR || value.via.str.size > S_STRING_MAX
+            ||  memchr (value.via.str.ptr, 0, value.via.str.size)) {
+                snprintf (err, errlen, "%s field %s must be a string without NULs, under %d bytes",
+                          rp_command_name (command), field->name, S_STRING_MAX);
+                goto done;
+            }
+            char **target = (char **) slot;
+            free (*target);
+            *target = (char *) malloc (value.via.str.size + 1);
+            memcpy (*target, value.via.str.ptr, value.via.str.size);
+            (*target) [value.via.str.size] = 0;
+        }
+        else {
+            if (value.type == MSGPACK_OBJECT_POSITIVE_INTEGER && value.via.u64 <= INT64_MAX)
+                *(int64_t *) slot = (int64_t) value.via.u64;
+            else
+            if (value.type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+                *(int64_t *) slot = value.via.i64;
+            else {
+                snprintf (err, errlen, "%s field %s must be an integer",
+                          rp_command_name (command), field->name);
+                goto done;
+            }
+        }
+    }
+    //  Each command's required fields
+    switch (command) {
+        case RP_MSG_READY:
+            ok = self->pool != NULL;
+            break;
+        case RP_MSG_JOB:
+        case RP_MSG_SUBMIT:
+            ok = self->job_id && self->kind && self->src;
+            break;
+        case RP_MSG_DONE:
+            ok = self->job_id && self->result;
+            break;
+        case RP_MSG_FAILED:
+            ok = self->job_id && self->error;
+            break;
+        case RP_MSG_RESULT:
+            ok = self->job_id && self->status;
+            break;
+        default:
+            ok = 1;
+    }
+    if (!ok)
+        snprintf (err, errlen, "%s lacks a required field", rp_command_name (command));
+done:
+    msgpack_unpacked_destroy (&unpacked);
+    if (!ok)
+        rp_msg_destroy (&self);
+    return self;
+}
+
+int
+rp_msg_send (const rp_msg_t *self, void *socket, zframe_t *identity)
+{
+    zmsg_t *zmsg = rp_msg_encode (self);
+    if (identity)
+        zmsg_prepend (zmsg, &(zframe_t *) { zframe_dup (identity) });
+    int rc = zmsg_send (&zmsg, socket);
+    if (rc)
+        zmsg_destroy (&zmsg);
+    return rc;
+}

@@ -1,0 +1,92 @@
+/*  engine/runtime.c: see runtime.h. */
+#include "runtime.h"
+#include "actors/actors.h"
+#include "log.h"
+#include "worker.h"
+
+#include <unistd.h>
+
+typedef struct {
+    char name [64];
+    zactor_t *actor;
+} s_entry_t;
+
+struct _rp_runtime_t {
+    zlist_t *actors;            //  s_entry_t*, oldest first
+};
+
+rp_runtime_t *
+rp_runtime_new (void)
+{
+    rp_runtime_t *self = (rp_runtime_t *) zmalloc (sizeof (rp_runtime_t));
+    self->actors = zlist_new ();
+    return self;
+}
+
+void
+rp_runtime_destroy (rp_runtime_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    rp_runtime_t *self = *self_p;
+    //  Newest first: producers, then workers (which drain), then the broker
+    while (zlist_size (self->actors)) {
+        s_entry_t *entry = (s_entry_t *) zlist_tail (self->actors);
+        zlist_remove (self->actors, entry);
+        int64_t started = rp_clock_ms ();
+        zactor_destroy (&entry->actor);
+        rp_debug ("runtime", "%s stopped duration=%lldms", entry->name,
+                  (long long) (rp_clock_ms () - started));
+        free (entry);
+    }
+    zlist_destroy (&self->actors);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+rp_runtime_adopt (rp_runtime_t *self, const char *name, zactor_t **actor_p)
+{
+    s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
+    snprintf (entry->name, sizeof entry->name, "%s", name);
+    entry->actor = *actor_p;
+    *actor_p = NULL;
+    zlist_append (self->actors, entry);
+}
+
+int
+rp_runtime_start_pool (rp_runtime_t *self, const char *pool, int threads, const char *endpoint,
+                       const rp_config_t *config, char *err, size_t errlen)
+{
+    if (!rp_actors_handler (pool)) {
+        snprintf (err, errlen, "unknown pool \"%s\" (this build serves: %s)", pool, rp_actors_pools ());
+        return -1;
+    }
+    char host [64] = "";
+    gethostname (host, sizeof host - 1);
+    //  The args struct is large (it holds the config); keep it off the stack
+    rp_worker_args_t *args = (rp_worker_args_t *) zmalloc (sizeof (rp_worker_args_t));
+    snprintf (args->pool, sizeof args->pool, "%s", pool);
+    snprintf (args->endpoint, sizeof args->endpoint, "%s", endpoint);
+    args->config = *config;
+    for (int i = 1; i <= threads; i++) {
+        snprintf (args->name, sizeof args->name, "%s-%d@%.24s:%d", pool, i, host, (int) getpid ());
+        zactor_t *actor = zactor_new (rp_worker_actor, args);
+        rp_runtime_adopt (self, args->name, &actor);
+    }
+    free (args);
+    return 0;
+}
+
+size_t
+rp_runtime_size (rp_runtime_t *self)
+{
+    return zlist_size (self->actors);
+}
+
+void
+rp_runtime_wait_for_signal (void)
+{
+    while (!zsys_interrupted)
+        zclock_sleep (100);
+}

@@ -1,0 +1,36 @@
+/*  engine/runtime.h: start actors in order, stop them in reverse.
+
+    main() owns shutdown: it starts what a command needs through a runtime,
+    waits for SIGINT or SIGTERM (czmq's handler sets zsys_interrupted), then
+    destroys the runtime, which stops the actors newest first. A worker asked
+    to stop finishes its job in flight (bounded by broker.drain_ms) and
+    reports it before the broker behind it goes away.
+*/
+#ifndef RP_RUNTIME_H
+#define RP_RUNTIME_H
+
+#include <czmq.h>
+#include "config.h"
+
+typedef struct _rp_runtime_t rp_runtime_t;
+
+rp_runtime_t *rp_runtime_new (void);
+//  Stop every actor, newest first, then free the runtime.
+void rp_runtime_destroy (rp_runtime_t **self_p);
+
+//  Take ownership of a started actor; `name` is for logs.
+void rp_runtime_adopt (rp_runtime_t *self, const char *name, zactor_t **actor_p);
+
+//  Start `threads` worker actors of `pool` connected to `endpoint`.
+//  Returns 0, or -1 with a message in err when the pool is unknown.
+int rp_runtime_start_pool (rp_runtime_t *self, const char *pool, int threads,
+                           const char *endpoint, const rp_config_t *config,
+                           char *err, size_t errlen);
+
+//  How many actors run.
+size_t rp_runtime_size (rp_runtime_t *self);
+
+//  Block until SIGINT or SIGTERM arrives.
+void rp_runtime_wait_for_signal (void);
+
+#endif

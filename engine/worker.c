@@ -1,0 +1,257 @@
+/*  engine/worker.c: a worker actor.
+
+    DESIGN
+    Threads: two. The worker actor's thread owns the DEALER connected to the
+    broker's backend and speaks the protocol; a runner actor (its child) owns
+    the job handler's resources (libvips' per-thread state) and runs one job
+    at a time. Keeping them apart lets heartbeats flow while a long decode
+    runs, so the broker can tell a dead worker (silent) from a slow job
+    (heartbeating past its deadline).
+    Messages: to the broker READY {pool, worker, pid} when idle and not
+    registered; DONE {job_id, attempt, result, duration_ms} or FAILED
+    {job_id, attempt, error, duration_ms} per job; HEARTBEAT every
+    heartbeat_ms while registered. From the broker: JOB, HEARTBEAT,
+    DISCONNECT (the broker forgot us: reconnect with a new identity).
+    Between worker and runner: the JOB message in, DONE/FAILED out, over the
+    runner's pipe, encoded as on the wire.
+    Liveness: no word from the broker for heartbeat_ms * liveness means the
+    broker is gone or restarted; we reconnect (a new socket, a new identity)
+    and register again once idle. A result finished while disconnected is
+    still sent: the broker takes it if the job is still open.
+    Owns: the DEALER, the runner actor. Shares nothing.
+*/
+#include "worker.h"
+#include "actors/actors.h"
+#include "fault.h"
+#include "log.h"
+#include "msg.h"
+
+#include <unistd.h>
+#include <vips/vips.h>
+
+typedef struct {
+    rp_job_handler_fn *handler;
+    const rp_config_t *config;      //  borrowed from the worker, outlives the runner
+    const char *name;
+} s_runner_args_t;
+
+//  The runner actor: takes JOB messages on its pipe, answers DONE/FAILED.
+static void
+s_runner_actor (zsock_t *pipe, void *arg)
+{
+    s_runner_args_t args = *(s_runner_args_t *) arg;
+    zsock_signal (pipe, 0);
+    while (true) {
+        zmsg_t *zmsg = zmsg_recv (pipe);
+        if (!zmsg)
+            break;
+        zframe_t *first = zmsg_first (zmsg);
+        if (zframe_streq (first, "$TERM")) {
+            zmsg_destroy (&zmsg);
+            break;
+        }
+        char err [1024] = "";
+        rp_msg_t *job = rp_msg_decode (zmsg, err, sizeof err);
+        zmsg_destroy (&zmsg);
+        assert (job && job->command == RP_MSG_JOB);     //  from our own worker thread
+
+        int64_t delay = rp_fault_value ("JOB_DELAY_MS");
+        if (delay)
+            zclock_sleep ((int) delay);
+        if (rp_fault_once ("STALL_ONCE_MS"))
+            zclock_sleep ((int) rp_fault_value ("STALL_ONCE_MS"));
+
+        int64_t started = rp_clock_ms ();
+        char *result = NULL;
+        int rc = args.handler (args.config, job, &result, err, sizeof err);
+        rp_msg_t *reply = rp_msg_new (rc == 0 ? RP_MSG_DONE : RP_MSG_FAILED);
+        rp_msg_set (&reply->job_id, job->job_id);
+        rp_msg_set (&reply->worker, args.name);
+        reply->attempt = job->attempt;
+        reply->duration_ms = rp_clock_ms () - started;
+        if (rc == 0)
+            reply->result = result;         //  handed over
+        else {
+            free (result);
+            rp_msg_set (&reply->error, *err ? err : "the job failed without a reason");
+        }
+        rp_info (job->kind, "job=%s photo=%s attempt=%lld duration=%lldms %s%s",
+                 job->job_id, job->photo_id ? job->photo_id : "-", (long long) job->attempt,
+                 (long long) reply->duration_ms, rc == 0 ? "done" : "failed: ",
+                 rc == 0 ? "" : reply->error);
+        zmsg_t *out = rp_msg_encode (reply);
+        zmsg_send (&out, pipe);
+        rp_msg_destroy (&reply);
+        rp_msg_destroy (&job);
+    }
+    //  libvips keeps per-thread state in threads it did not create
+    vips_thread_shutdown ();
+}
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *dealer;                //  to the broker; replaced on reconnect
+    zactor_t *runner;
+    rp_worker_args_t args;          //  our copy
+    bool registered;                //  READY sent on the current socket
+    bool busy;                      //  the runner has a job
+    int64_t heartbeat_at;           //  next heartbeat to send
+    int64_t broker_expiry;          //  broker dead if silent past this
+    zpoller_t *poller;
+} s_worker_t;
+
+static void
+s_send (s_worker_t *self, rp_command_t command)
+{
+    rp_msg_t *msg = rp_msg_new (command);
+    if (command == RP_MSG_READY) {
+        rp_msg_set (&msg->pool, self->args.pool);
+        rp_msg_set (&msg->worker, self->args.name);
+        msg->pid = getpid ();
+    }
+    rp_msg_send (msg, zsock_resolve (self->dealer), NULL);
+    rp_msg_destroy (&msg);
+}
+
+static void
+s_connect (s_worker_t *self)
+{
+    if (self->dealer) {
+        zpoller_remove (self->poller, self->dealer);
+        zsock_destroy (&self->dealer);
+    }
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (self->dealer, 2000);      //  let a last result leave on shutdown
+    zsock_set_sndhwm (self->dealer, 0);
+    if (zsock_connect (self->dealer, "%s", self->args.endpoint))
+        rp_error ("worker", "worker=%s cannot connect to %s: %s", self->args.name,
+                  self->args.endpoint, zmq_strerror (zmq_errno ()));
+    zpoller_add (self->poller, self->dealer);
+    self->registered = false;
+    int64_t now = rp_clock_ms ();
+    self->broker_expiry = now + self->args.config.broker_heartbeat_ms * self->args.config.broker_liveness;
+    self->heartbeat_at = now + self->args.config.broker_heartbeat_ms;
+    if (!self->busy) {
+        s_send (self, RP_MSG_READY);
+        self->registered = true;
+    }
+}
+
+static void
+s_handle_broker (s_worker_t *self)
+{
+    zmsg_t *zmsg = zmsg_recv (self->dealer);
+    if (!zmsg)
+        return;
+    char err [256];
+    rp_msg_t *msg = rp_msg_decode (zmsg, err, sizeof err);
+    if (!msg) {
+        rp_warn ("worker", "worker=%s dropped a malformed message from the broker: %s",
+                 self->args.name, err);
+        zmsg_destroy (&zmsg);
+        return;
+    }
+    self->broker_expiry = rp_clock_ms ()
+                        + self->args.config.broker_heartbeat_ms * self->args.config.broker_liveness;
+    switch (msg->command) {
+        case RP_MSG_JOB:
+            if (self->busy)
+                //  The broker hands out one job at a time; never here
+                rp_error ("worker", "worker=%s got job=%s while busy, dropped", self->args.name, msg->job_id);
+            else {
+                zmsg_send (&zmsg, self->runner);
+                self->busy = true;
+            }
+            break;
+        case RP_MSG_DISCONNECT:
+            rp_info ("worker", "worker=%s: broker asks us to register again", self->args.name);
+            s_connect (self);
+            break;
+        case RP_MSG_HEARTBEAT:
+            break;
+        default:
+            rp_warn ("worker", "worker=%s dropped %s from the broker", self->args.name,
+                     rp_command_name (msg->command));
+    }
+    zmsg_destroy (&zmsg);
+    rp_msg_destroy (&msg);
+}
+
+//  The runner finished a job: pass its DONE/FAILED on.
+static void
+s_handle_runner (s_worker_t *self)
+{
+    zmsg_t *zmsg = zmsg_recv (self->runner);
+    if (!zmsg)
+        return;
+    zmsg_send (&zmsg, self->dealer);
+    self->busy = false;
+    if (!self->registered) {
+        s_send (self, RP_MSG_READY);
+        self->registered = true;
+    }
+}
+
+void
+rp_worker_actor (zsock_t *pipe, void *arg)
+{
+    s_worker_t self;
+    memset (&self, 0, sizeof self);
+    self.pipe = pipe;
+    self.args = *(rp_worker_args_t *) arg;
+    s_runner_args_t runner_args = { rp_actors_handler (self.args.pool), &self.args.config,
+                                    self.args.name };
+    assert (runner_args.handler);       //  callers check the pool name first
+    self.runner = zactor_new (s_runner_actor, &runner_args);
+    self.poller = zpoller_new (pipe, self.runner, NULL);
+    zpoller_set_nonstop (self.poller, true);
+    s_connect (&self);
+    zsock_signal (pipe, 0);
+
+    bool terminated = false;
+    while (!terminated) {
+        int64_t now = rp_clock_ms ();
+        int64_t wait = self.heartbeat_at - now;
+        void *which = zpoller_wait (self.poller, wait < 0 ? 0 : (int) wait);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM"))
+                terminated = true;
+            zstr_free (&command);
+        }
+        else
+        if (which == self.runner)
+            s_handle_runner (&self);
+        else
+        if (which && which == self.dealer)
+            s_handle_broker (&self);
+
+        now = rp_clock_ms ();
+        if (now >= self.heartbeat_at) {
+            if (self.registered)
+                s_send (&self, RP_MSG_HEARTBEAT);
+            self.heartbeat_at = now + self.args.config.broker_heartbeat_ms;
+        }
+        if (now > self.broker_expiry) {
+            rp_warn ("worker", "worker=%s: broker silent, reconnecting to %s", self.args.name,
+                     self.args.endpoint);
+            s_connect (&self);
+        }
+    }
+    //  Drain: let the job in flight finish and report, within drain_ms
+    if (self.busy) {
+        rp_info ("worker", "worker=%s draining its job in flight", self.args.name);
+        zpoller_t *drain = zpoller_new (self.runner, NULL);
+        zpoller_set_nonstop (drain, true);
+        if (zpoller_wait (drain, (int) self.args.config.broker_drain_ms) == self.runner)
+            s_handle_runner (&self);
+        else
+            rp_warn ("worker", "worker=%s: job still running after %lld ms; its result is lost "
+                     "and the broker will send it again", self.args.name,
+                     (long long) self.args.config.broker_drain_ms);
+        zpoller_destroy (&drain);
+    }
+    zpoller_destroy (&self.poller);
+    zactor_destroy (&self.runner);      //  waits for the runner's job to end
+    zsock_destroy (&self.dealer);
+}

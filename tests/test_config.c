@@ -1,0 +1,134 @@
+/*  tests/test_config.c: how settings are read, and how bad ones are refused. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "support/testdata.h"
+
+static char *
+s_write_ini (const char *text)
+{
+    char *dir = rp_test_tmpdir ("config");
+    static char path [512];
+    snprintf (path, sizeof path, "%s/test.ini", dir);
+    free (dir);
+    FILE *file = fopen (path, "w");
+    cr_assert_not_null (file);
+    fputs (text, file);
+    fclose (file);
+    return path;
+}
+
+Test (config, defaults_match_the_contract)
+{
+    rp_config_t c;
+    char err [512];
+    cr_assert_eq (rp_config_load (&c, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq (c.http_listen, "127.0.0.1:8080");
+    cr_assert_str_eq (c.data_dir, "./var");
+    cr_assert_str_eq (c.db_url, "sqlite:./var/rapidphoto.db");
+    cr_assert_str_eq (c.storage_backend, "disk");
+    cr_assert_eq (c.limits_max_upload_bytes, 100LL * 1024 * 1024);
+    cr_assert_eq (c.limits_max_pixels, 100000000LL);
+    cr_assert_eq (c.derivative_count, 2);
+    cr_assert_str_eq (c.derivatives [0].name, "thumbnail");
+    cr_assert_str_eq (c.derivatives [0].format, "webp");
+    cr_assert_eq (c.derivatives [0].quality, 80);
+    cr_assert_eq (c.derivatives [0].width, 256);
+    cr_assert_str_eq (c.derivatives [1].name, "preview");
+    cr_assert_str_eq (c.derivatives [1].format, "jpeg");
+    cr_assert_eq (c.derivatives [1].quality, 82);
+    cr_assert_eq (c.derivatives [1].height, 1440);
+    cr_assert_str_eq (c.sqs_protocol, "json");
+    cr_assert_gt (c.pools_resize, 0, "0 means one per core, resolved at load");
+}
+
+Test (config, shipped_example_file_equals_the_defaults)
+{
+    const char *source = getenv ("RP_SOURCE_DIR");
+    cr_assert_not_null (source);
+    char path [1024];
+    snprintf (path, sizeof path, "%s/configs/rapidphoto.ini", source);
+    rp_config_t from_file, defaults;
+    char err [512];
+    cr_assert_eq (rp_config_load (&from_file, path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_config_load (&defaults, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (memcmp (&from_file, &defaults, sizeof defaults), 0,
+                  "configs/rapidphoto.ini drifted from the built-in defaults");
+}
+
+Test (config, file_then_environment_win_in_that_order)
+{
+    const char *path = s_write_ini ("[limits]\nmax_pixels = 5000\nmax_upload_bytes = 2M\n"
+                                    "[data]\ndir = /srv/photos\n"
+                                    "[derivatives]\nsmall = png 90 64x64\npreview = off\n");
+    setenv ("RAPIDPHOTO_LIMITS_MAX_PIXELS", "7000", 1);
+    rp_config_t c;
+    char err [512];
+    int rc = rp_config_load (&c, path, err, sizeof err);
+    unsetenv ("RAPIDPHOTO_LIMITS_MAX_PIXELS");
+    cr_assert_eq (rc, 0, "%s", err);
+    cr_assert_eq (c.limits_max_pixels, 7000, "the environment beats the file");
+    cr_assert_eq (c.limits_max_upload_bytes, 2 * 1024 * 1024);
+    cr_assert_str_eq (c.db_url, "sqlite:/srv/photos/rapidphoto.db", "db.url follows data.dir");
+    cr_assert_eq (c.derivative_count, 2, "thumbnail and small; preview was turned off");
+    cr_assert_str_eq (c.derivatives [1].name, "small");
+    cr_assert_str_eq (c.derivatives [1].format, "png");
+}
+
+Test (config, unknown_key_in_file_is_named)
+{
+    const char *path = s_write_ini ("[limits]\nmax_pixel = 5\n");
+    rp_config_t c;
+    char err [512];
+    cr_assert_eq (rp_config_load (&c, path, err, sizeof err), -1);
+    cr_assert (strstr (err, "limits.max_pixel"), "error names the key: %s", err);
+    cr_assert (strstr (err, path), "error names the file: %s", err);
+}
+
+Test (config, unknown_environment_variable_is_named)
+{
+    setenv ("RAPIDPHOTO_HTTP_LISTN", "x", 1);
+    rp_config_t c;
+    char err [512];
+    int rc = rp_config_load (&c, NULL, err, sizeof err);
+    unsetenv ("RAPIDPHOTO_HTTP_LISTN");
+    cr_assert_eq (rc, -1);
+    cr_assert (strstr (err, "RAPIDPHOTO_HTTP_LISTN"), "%s", err);
+}
+
+Test (config, bad_values_are_refused_with_the_reason)
+{
+    static const struct { const char *ini; const char *expect; } cases [] = {
+        { "[limits]\nmax_pixels = lots\n", "limits.max_pixels" },
+        { "[limits]\nmax_pixels = -1\n", "limits.max_pixels" },
+        { "[limits]\nfail_on = sometimes\n", "none|truncated|error|warning" },
+        { "[storage]\nbackend = ftp\n", "storage.backend" },
+        { "[storage]\nbackend = s3\n", "storage.s3_bucket" },
+        { "[db]\nurl = mysql://x\n", "db.url" },
+        { "[broker]\nbackend = localhost:5571\n", "ZeroMQ endpoint" },
+        { "[derivatives]\nthumbnail = gif 80 256x256\n", "derivatives.thumbnail" },
+        { "[derivatives]\nthumbnail = webp 180 256x256\n", "quality" },
+        { "[derivatives]\nthumbnail = webp 80 256\n", "WIDTHxHEIGHT" },
+        { "[derivatives]\nthumbnail = off\npreview = off\n", "at least one derivative" },
+        { "orphan = 1\n", "outside any [section]" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        const char *path = s_write_ini (cases [i].ini);
+        rp_config_t c;
+        char err [512] = "";
+        cr_assert_eq (rp_config_load (&c, path, err, sizeof err), -1, "accepted: %s", cases [i].ini);
+        cr_assert (strstr (err, cases [i].expect), "for %s expected \"%s\" in: %s",
+                   cases [i].ini, cases [i].expect, err);
+    }
+}
+
+Test (config, missing_file_is_named)
+{
+    rp_config_t c;
+    char err [512];
+    cr_assert_eq (rp_config_load (&c, "/nonexistent/rapidphoto.ini", err, sizeof err), -1);
+    cr_assert (strstr (err, "/nonexistent/rapidphoto.ini"), "%s", err);
+}

@@ -1,0 +1,129 @@
+/*  tests/test_msg.c: the message codec, and what it refuses. */
+#include <criterion/criterion.h>
+#include <msgpack.h>
+#include <string.h>
+
+#include "msg.h"
+
+Test (msg, round_trip_keeps_every_field)
+{
+    rp_msg_t *job = rp_msg_new (RP_MSG_JOB);
+    rp_msg_set (&job->job_id, "j-1");
+    rp_msg_set (&job->kind, "resize");
+    rp_msg_set (&job->src, "/photos/a.jpg");
+    rp_msg_set (&job->dest, "/out/a");
+    rp_msg_set (&job->photo_id, "photo-\xc3\xa9");     //  UTF-8 passes through
+    job->attempt = 2;
+    job->timeout_ms = 60000;
+    zmsg_t *wire = rp_msg_encode (job);
+    cr_assert_eq (zmsg_size (wire), 3);
+    char err [256];
+    rp_msg_t *back = rp_msg_decode (wire, err, sizeof err);
+    cr_assert_not_null (back, "%s", err);
+    cr_assert_eq (back->command, RP_MSG_JOB);
+    cr_assert_str_eq (back->job_id, "j-1");
+    cr_assert_str_eq (back->kind, "resize");
+    cr_assert_str_eq (back->src, "/photos/a.jpg");
+    cr_assert_str_eq (back->dest, "/out/a");
+    cr_assert_str_eq (back->photo_id, "photo-\xc3\xa9");
+    cr_assert_eq (back->attempt, 2);
+    cr_assert_eq (back->timeout_ms, 60000);
+    cr_assert_null (back->error);
+    rp_msg_destroy (&back);
+    rp_msg_destroy (&job);
+    zmsg_destroy (&wire);
+}
+
+Test (msg, heartbeat_has_no_body)
+{
+    rp_msg_t *hb = rp_msg_new (RP_MSG_HEARTBEAT);
+    zmsg_t *wire = rp_msg_encode (hb);
+    cr_assert_eq (zmsg_size (wire), 2);
+    char err [256];
+    rp_msg_t *back = rp_msg_decode (wire, err, sizeof err);
+    cr_assert_not_null (back, "%s", err);
+    cr_assert_eq (back->command, RP_MSG_HEARTBEAT);
+    rp_msg_destroy (&back);
+    rp_msg_destroy (&hb);
+    zmsg_destroy (&wire);
+}
+
+static zmsg_t *
+s_frames (const char *tag, const char *command, const void *body, size_t size)
+{
+    zmsg_t *zmsg = zmsg_new ();
+    zmsg_addstr (zmsg, tag);
+    zmsg_addstr (zmsg, command);
+    if (body)
+        zmsg_addmem (zmsg, body, size);
+    return zmsg;
+}
+
+static void
+s_expect_malformed (zmsg_t *zmsg, const char *why)
+{
+    char err [256] = "";
+    rp_msg_t *msg = rp_msg_decode (zmsg, err, sizeof err);
+    cr_assert_null (msg, "accepted a malformed message: %s", why);
+    cr_assert_neq (err [0], 0, "no reason given for: %s", why);
+    zmsg_destroy (&zmsg);
+}
+
+Test (msg, malformed_messages_are_refused_with_a_reason)
+{
+    //  Wrong tag, unknown command, missing body, garbage body
+    s_expect_malformed (s_frames ("XX9", "JOB", "\x80", 1), "wrong tag");
+    s_expect_malformed (s_frames ("RP1", "EXPLODE", "\x80", 1), "unknown command");
+    s_expect_malformed (s_frames ("RP1", "JOB", NULL, 0), "no body");
+    s_expect_malformed (s_frames ("RP1", "JOB", "\xc1\xc1\xc1", 3), "not msgpack");
+    s_expect_malformed (s_frames ("RP1", "JOB", "\x93\x01\x02\x03", 4), "an array, not a map");
+
+    //  A known key with the wrong type
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 3);
+    msgpack_pack_str (&packer, 6); msgpack_pack_str_body (&packer, "job_id", 6);
+    msgpack_pack_int (&packer, 42);                      //  should be a string
+    msgpack_pack_str (&packer, 4); msgpack_pack_str_body (&packer, "kind", 4);
+    msgpack_pack_str (&packer, 6); msgpack_pack_str_body (&packer, "resize", 6);
+    msgpack_pack_str (&packer, 3); msgpack_pack_str_body (&packer, "src", 3);
+    msgpack_pack_str (&packer, 1); msgpack_pack_str_body (&packer, "x", 1);
+    s_expect_malformed (s_frames ("RP1", "JOB", buffer.data, buffer.size), "job_id is an int");
+    msgpack_sbuffer_destroy (&buffer);
+
+    //  A required field missing
+    rp_msg_t *job = rp_msg_new (RP_MSG_SUBMIT);
+    rp_msg_set (&job->job_id, "j");
+    zmsg_t *wire = rp_msg_encode (job);
+    s_expect_malformed (wire, "SUBMIT without kind and src");
+    rp_msg_destroy (&job);
+
+    //  A body over the limit
+    size_t big = RP_MSG_BODY_MAX + 1;
+    char *huge = calloc (1, big);
+    s_expect_malformed (s_frames ("RP1", "DONE", huge, big), "body over 1 MiB");
+    free (huge);
+}
+
+Test (msg, unknown_keys_from_newer_peers_are_ignored)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 2);
+    msgpack_pack_str (&packer, 4); msgpack_pack_str_body (&packer, "pool", 4);
+    msgpack_pack_str (&packer, 4); msgpack_pack_str_body (&packer, "exif", 4);
+    msgpack_pack_str (&packer, 7); msgpack_pack_str_body (&packer, "new_key", 7);
+    msgpack_pack_array (&packer, 0);
+    zmsg_t *zmsg = s_frames ("RP1", "READY", buffer.data, buffer.size);
+    char err [256];
+    rp_msg_t *msg = rp_msg_decode (zmsg, err, sizeof err);
+    cr_assert_not_null (msg, "%s", err);
+    cr_assert_str_eq (msg->pool, "exif");
+    rp_msg_destroy (&msg);
+    zmsg_destroy (&zmsg);
+    msgpack_sbuffer_destroy (&buffer);
+}
