@@ -9,14 +9,17 @@
                               attempt, worker, duration_ms}
       backend   workers send READY {pool, worker, pid}, then DONE or FAILED per
                 job; both sides send HEARTBEAT every heartbeat_ms. The broker
-                sends JOB and, to a worker it does not know, DISCONNECT.
+                sends JOB and, to a worker it does not know, DISCONNECT; a
+                stopping worker sends DISCONNECT too.
     State it owns: a queue per pool (job kind), the idle workers per pool, and
     every job it has accepted and not yet answered, with its worker and its
     deadline. Nothing is shared with other threads.
 
     Rules
     - A worker takes one job at a time. DONE or FAILED makes it idle again;
-      READY only registers it. A heartbeat never means ready.
+      READY only registers it. A heartbeat never means ready. A worker that
+      says DISCONNECT is stopping: it gets no new job and is forgotten after
+      it reports the one it has.
     - Any message from a worker refreshes its expiry (now + heartbeat_ms *
       liveness). An expired worker is dead: forgotten, and its job queued again.
     - A job running past its deadline (job_timeout_ms) is stalled: it is
@@ -57,6 +60,7 @@ struct _s_worker_t {
     char job_id [160];          //  the job it is running, "" when idle; may be
                                 //  a job already answered elsewhere (stalled)
     int64_t expiry;             //  dead when the clock passes this
+    bool leaving;               //  said DISCONNECT: no new jobs, gone after its last
 };
 
 typedef struct {
@@ -336,12 +340,26 @@ s_handle_backend (s_broker_t *self)
                          msg->job_id, worker ? worker->name : "(unregistered)");
             if (worker) {
                 *worker->job_id = 0;
-                zlist_append (s_pool_require (self, worker->pool)->idle, worker);
+                if (worker->leaving)
+                    s_worker_delete (self, worker, "left");
+                else
+                    zlist_append (s_pool_require (self, worker->pool)->idle, worker);
             }
             //  A result from a worker we had given up for dead still counts;
             //  it registers again with READY once it is idle.
             break;
         }
+        case RP_MSG_DISCONNECT:
+            //  The worker is stopping: no new jobs; it reports the one it has
+            if (worker) {
+                rp_info ("broker", "worker=%s leaving%s", worker->name,
+                         *worker->job_id ? " after its job in flight" : "");
+                worker->leaving = true;
+                zlist_remove (s_pool_require (self, worker->pool)->idle, worker);
+                if (!*worker->job_id)
+                    s_worker_delete (self, worker, "left");
+            }
+            break;
         case RP_MSG_HEARTBEAT:
             if (!worker)
                 s_send_command (self, identity, RP_MSG_DISCONNECT);

@@ -11,7 +11,9 @@
     registered; DONE {job_id, attempt, result, duration_ms} or FAILED
     {job_id, attempt, error, duration_ms} per job; HEARTBEAT every
     heartbeat_ms while registered. From the broker: JOB, HEARTBEAT,
-    DISCONNECT (the broker forgot us: reconnect with a new identity).
+    DISCONNECT (the broker forgot us: reconnect with a new identity). On
+    $TERM we send DISCONNECT (no new jobs, please), keep heartbeating while
+    the job in flight finishes (bounded by drain_ms), report it and stop.
     Between worker and runner: the JOB message in, DONE/FAILED out, over the
     runner's pipe, encoded as on the wire.
     Liveness: no word from the broker for heartbeat_ms * liveness means the
@@ -179,14 +181,14 @@ s_handle_broker (s_worker_t *self)
 
 //  The runner finished a job: pass its DONE/FAILED on.
 static void
-s_handle_runner (s_worker_t *self)
+s_handle_runner (s_worker_t *self, bool stopping)
 {
     zmsg_t *zmsg = zmsg_recv (self->runner);
     if (!zmsg)
         return;
     zmsg_send (&zmsg, self->dealer);
     self->busy = false;
-    if (!self->registered) {
+    if (!self->registered && !stopping) {
         s_send (self, RP_MSG_READY);
         self->registered = true;
     }
@@ -208,20 +210,31 @@ rp_worker_actor (zsock_t *pipe, void *arg)
     s_connect (&self);
     zsock_signal (pipe, 0);
 
-    bool terminated = false;
-    while (!terminated) {
+    //  Stopping: tell the broker we take no new work, keep heartbeating
+    //  while the job in flight finishes (at most drain_ms), report it, go.
+    bool stopping = false;
+    int64_t drain_deadline = 0;
+    while (!stopping || (self.busy && rp_clock_ms () < drain_deadline)) {
         int64_t now = rp_clock_ms ();
         int64_t wait = self.heartbeat_at - now;
+        if (stopping && drain_deadline - now < wait)
+            wait = drain_deadline - now;
         void *which = zpoller_wait (self.poller, wait < 0 ? 0 : (int) wait);
         if (which == pipe) {
             char *command = zstr_recv (pipe);
-            if (!command || streq (command, "$TERM"))
-                terminated = true;
+            if ((!command || streq (command, "$TERM")) && !stopping) {
+                stopping = true;
+                drain_deadline = rp_clock_ms () + self.args.config.broker_drain_ms;
+                if (self.registered)
+                    s_send (&self, RP_MSG_DISCONNECT);
+                if (self.busy)
+                    rp_info ("worker", "worker=%s draining its job in flight", self.args.name);
+            }
             zstr_free (&command);
         }
         else
         if (which == self.runner)
-            s_handle_runner (&self);
+            s_handle_runner (&self, stopping);
         else
         if (which && which == self.dealer)
             s_handle_broker (&self);
@@ -232,25 +245,16 @@ rp_worker_actor (zsock_t *pipe, void *arg)
                 s_send (&self, RP_MSG_HEARTBEAT);
             self.heartbeat_at = now + self.args.config.broker_heartbeat_ms;
         }
-        if (now > self.broker_expiry) {
+        if (now > self.broker_expiry && !stopping) {
             rp_warn ("worker", "worker=%s: broker silent, reconnecting to %s", self.args.name,
                      self.args.endpoint);
             s_connect (&self);
         }
     }
-    //  Drain: let the job in flight finish and report, within drain_ms
-    if (self.busy) {
-        rp_info ("worker", "worker=%s draining its job in flight", self.args.name);
-        zpoller_t *drain = zpoller_new (self.runner, NULL);
-        zpoller_set_nonstop (drain, true);
-        if (zpoller_wait (drain, (int) self.args.config.broker_drain_ms) == self.runner)
-            s_handle_runner (&self);
-        else
-            rp_warn ("worker", "worker=%s: job still running after %lld ms; its result is lost "
-                     "and the broker will send it again", self.args.name,
-                     (long long) self.args.config.broker_drain_ms);
-        zpoller_destroy (&drain);
-    }
+    if (self.busy)
+        rp_warn ("worker", "worker=%s: job still running after %lld ms; its result is lost "
+                 "and the broker will send it again", self.args.name,
+                 (long long) self.args.config.broker_drain_ms);
     zpoller_destroy (&self.poller);
     zactor_destroy (&self.runner);      //  waits for the runner's job to end
     zsock_destroy (&self.dealer);

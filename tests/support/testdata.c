@@ -136,3 +136,93 @@ rp_test_run (const char *command, char **out)
         free (buf);
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+
+pid_t
+rp_test_spawn (char *const args [], char *const env [], const char *out, const char *err)
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    //  Never outlive the test: a failed assertion must not leave servers behind
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+    for (int i = 0; env && env [i]; i++)
+        putenv (env [i]);
+    if (out) {
+        int fd = open (out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2 (fd, 1);
+        close (fd);
+    }
+    if (err) {
+        int fd = open (err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2 (fd, 2);
+        close (fd);
+    }
+    int fd = open ("/dev/null", O_RDONLY);
+    dup2 (fd, 0);
+    close (fd);
+    char *argv [64];
+    argv [0] = (char *) rp_test_binary ();
+    int n = 1;
+    for (; args [n - 1] && n < 63; n++)
+        argv [n] = args [n - 1];
+    argv [n] = NULL;
+    execv (argv [0], argv);
+    _exit (127);
+}
+
+int
+rp_test_wait (pid_t pid, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        int status;
+        pid_t rc = waitpid (pid, &status, WNOHANG);
+        if (rc == pid)
+            return WIFEXITED (status) ? WEXITSTATUS (status)
+                 : WIFSIGNALED (status) ? 128 + WTERMSIG (status) : -1;
+        struct timespec ts = { 0, 20 * 1000000 };
+        nanosleep (&ts, NULL);
+    }
+    return -1;
+}
+
+int
+rp_test_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { 0 };
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
+    ||  getsockname (fd, (struct sockaddr *) &addr, &len)) {
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    close (fd);
+    return ntohs (addr.sin_port);
+}
+
+int
+rp_test_count_in_file (const char *path, const char *needle)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    char line [8192];
+    int count = 0;
+    while (fgets (line, sizeof line, file))
+        if (strstr (line, needle))
+            count++;
+    fclose (file);
+    return count;
+}

@@ -38,4 +38,23 @@ int rp_test_run (const char *command, char **out);
         cr_skip_test ("skipped: ../shared/testdata is absent (RP_TESTDATA unset or missing)"); \
     } while (0)
 
+
+
+//  Processes for tests that run the real binary.
+#include <sys/types.h>
+
+//  Start `rapidphoto ARGS...` (NULL-terminated) with extra environment
+//  entries ("KEY=VALUE", NULL-terminated, may be NULL), stdout and stderr
+//  to the given files (NULL: inherit). Returns the pid.
+pid_t rp_test_spawn (char *const args [], char *const env [], const char *out, const char *err);
+
+//  Wait for pid at most timeout_ms; returns its exit status, 128+signal when
+//  killed, or -1 on timeout (the process is left running).
+int rp_test_wait (pid_t pid, int timeout_ms);
+
+//  A TCP port on 127.0.0.1 that was free a moment ago.
+int rp_test_free_port (void);
+
+//  Count lines of a file that contain `needle`.
+int rp_test_count_in_file (const char *path, const char *needle);
 #endif
