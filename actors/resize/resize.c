@@ -1,0 +1,770 @@
+/*  actors/resize/resize.c: make the derivatives of one photo with libvips.
+
+    DESIGN
+    rp_resize_photo is a plain job handler: the resize worker actor calls it
+    on its own thread, one photo at a time, and many workers call it at once.
+    It keeps no state between calls and owns nothing when it returns; every
+    VipsImage it makes is its own and is unreffed before it returns.
+
+    The steps, each of which can refuse the photo with a reason a person can
+    read:
+      1. size on disk against max_bytes, then the type by its first bytes
+         (engine/sniff), never by the name: SVG, HTML, text... are refused;
+      2. the header only (lazy, sequential open), width*height of one page
+         against max_pixels, before a single pixel is decoded. The loader
+         libvips picked must be the one for the sniffed type, so a file that
+         sniffs as JPEG can never reach another decoder;
+      3. one decode with shrink-on-load, sized for the largest derivative
+         (vips_thumbnail, fail_on set explicitly), converted to 8-bit sRGB,
+         computed into memory on the calling thread (see s_render for why
+         not libvips' threadpool), then turned upright. HEIF/AVIF are never
+         rotated by EXIF: libheif has already applied the irot/imir boxes,
+         and the HEIF spec says those win over the EXIF tag;
+      4. every derivative is made from that one memory image (no second
+         decode), alpha flattened onto white for JPEG, metadata stripped,
+         written to a unique temporary file in the destination folder and
+         fsynced;
+      5. only when every derivative is written are they renamed into place.
+    On failure the temporary files are removed and nothing is renamed, so a
+    failed call leaves no output files and a call that runs twice never
+    leaves a half-written one.
+
+    Global libvips state is main's: vips_init, vips_cache_set_max (0) (the
+    loaders are cached by file name otherwise), vips_block_untrusted_set,
+    vips_concurrency_set, and vips_thread_shutdown () when a worker thread
+    ends.
+*/
+#include "resize.h"
+#include "log.h"
+#include "sniff.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vips/vips.h>
+
+#define S_SOURCE "resize"
+
+//  One derivative on its way to disk
+typedef struct {
+    const rp_derivative_t *spec;    //  borrowed from opts
+    const char *ext;                //  file name extension, static
+    char final_path [PATH_MAX];     //  "<dest_prefix>.<name>.<ext>"
+    char tmp_path [PATH_MAX];       //  unique temporary name beside it
+    int tmp_made;                   //  tmp_path exists and is ours
+    int width;                      //  pixels written
+    int height;
+    int64_t bytes;                  //  file size written
+} s_output_t;
+
+//  The loader libvips must pick for each type rp_sniff accepts
+static const struct {
+    const char *mime;
+    const char *loader;
+} s_loaders [] = {
+    { "image/jpeg", "jpegload" },
+    { "image/png",  "pngload" },
+    { "image/webp", "webpload" },
+    { "image/gif",  "gifload" },
+    { "image/tiff", "tiffload" },
+    { "image/heic", "heifload" },
+    { "image/avif", "heifload" },
+};
+
+void
+rp_resize_opts_from_config (rp_resize_opts_t *opts, const rp_config_t *config)
+{
+    assert (opts);
+    assert (config);
+    memset (opts, 0, sizeof *opts);
+    int count = config->derivative_count;
+    if (count > RP_DERIVATIVES_MAX)
+        count = RP_DERIVATIVES_MAX;
+    memcpy (opts->derivatives, config->derivatives, sizeof opts->derivatives [0] * (size_t) count);
+    opts->derivative_count = count;
+    opts->max_pixels = config->limits_max_pixels;
+    opts->max_bytes = config->limits_max_upload_bytes;
+    opts->fail_on = config->limits_fail_on;
+}
+
+//  The last component of a path, for messages and logs.
+static const char *
+s_basename (const char *path)
+{
+    const char *slash = strrchr (path, '/');
+    return slash ? slash + 1 : path;
+}
+
+//  Copy one line of libvips error text into out, keeping only the last
+//  component of anything that looks like an absolute path, and dropping
+//  control characters. out is always terminated.
+static void
+s_clean_line (char *out, size_t outlen, const char *line, size_t linelen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < linelen && o + 1 < outlen; i++) {
+        char c = line [i];
+        int at_token_start = i == 0 || strchr (" \"'(=:", line [i - 1]);
+        if (c == '/' && at_token_start) {
+            //  An absolute path: skip to just after its last slash
+            size_t end = i;
+            while (end < linelen && !strchr (" \"')\t,", line [end]))
+                end++;
+            size_t last = i;
+            for (size_t k = i; k < end; k++)
+                if (line [k] == '/')
+                    last = k;
+            i = last;
+            continue;
+        }
+        if ((unsigned char) c < 0x20 || c == 0x7f)
+            c = ' ';
+        out [o++] = c;
+    }
+    //  No trailing blanks
+    while (o > 0 && out [o - 1] == ' ')
+        o--;
+    out [o] = 0;
+}
+
+//  Lines libvips leaves in the error buffer that never explain a failure.
+static int
+s_is_noise (const char *line, size_t len)
+{
+    static const char *const noise [] = {
+        "vips_image_get: field",        //  a metadata lookup that missed
+        ": bad seek to ",               //  heifload probing past the end, even on success
+        NULL
+    };
+    for (const char *const *n = noise; *n; n++) {
+        size_t nl = strlen (*n);
+        for (size_t i = 0; i + nl <= len; i++)
+            if (memcmp (line + i, *n, nl) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+//  Write "<what>: <libvips reason>" into err. The libvips error buffer is
+//  one for the whole process: vips_error_buffer_copy takes and clears it in
+//  one step, under libvips' lock. The failing loader or operation writes its
+//  message last (libjpeg's earlier warnings come before it), so the last
+//  line that explains something is used. A loader that fails without a
+//  message (libpng through a warning) still gets a reason.
+static void
+s_vips_reason (char *err, size_t errlen, const char *what)
+{
+    char *text = vips_error_buffer_copy ();
+    char line [512] = "";
+    if (text) {
+        const char *p = text;
+        while (*p) {
+            const char *eol = strchr (p, '\n');
+            size_t len = eol ? (size_t) (eol - p) : strlen (p);
+            if (len > 0 && !s_is_noise (p, len))
+                s_clean_line (line, sizeof line, p, len);
+            p += len;
+            if (*p == '\n')
+                p++;
+        }
+        g_free (text);
+    }
+    if (line [0])
+        snprintf (err, errlen, "%s: %s", what, line);
+    else
+        snprintf (err, errlen, "%s: the image data is damaged or incomplete", what);
+}
+
+//  libvips also writes to the error buffer when it goes on: libjpeg's
+//  warnings below fail_on, heifload's "bad seek" on every HEIF. Left there,
+//  they would pile up until the fixed-size buffer is full and later real
+//  errors are lost, so every job that used libvips empties it at the end.
+//  (Another thread's error could go with them in the instant between its
+//  failure and its copy; that job then reports "damaged or incomplete"
+//  without details.)
+static void
+s_vips_error_drain (void)
+{
+    g_free (vips_error_buffer_copy ());
+}
+
+//  Step 1: size and type by content. On success *mime is a static string.
+static int
+s_check_file (const rp_resize_opts_t *opts, const char *src, const char **mime,
+              char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat (src, &st) != 0) {
+        snprintf (err, errlen, "cannot read the file: %s", strerror (errno));
+        return -1;
+    }
+    if (!S_ISREG (st.st_mode)) {
+        snprintf (err, errlen, "not a supported image: not a regular file");
+        return -1;
+    }
+    if (opts->max_bytes > 0 && (int64_t) st.st_size > opts->max_bytes) {
+        snprintf (err, errlen, "file is %" PRId64 " bytes, more than the limit of %" PRId64 " bytes",
+                  (int64_t) st.st_size, opts->max_bytes);
+        return -1;
+    }
+    const char *described = NULL;
+    if (rp_sniff_file (src, mime, &described) != 0) {
+        snprintf (err, errlen, "cannot read the file: %s", strerror (errno));
+        return -1;
+    }
+    if (!*mime) {
+        snprintf (err, errlen, "not a supported image: the file is %s",
+                  described ? described : "of an unknown type");
+        return -1;
+    }
+    return 0;
+}
+
+//  What the header says, before any decoding
+typedef struct {
+    int width;                  //  one page, as stored (after irot for HEIF)
+    int height;
+    int orientation;            //  EXIF orientation to apply, 1..8 (1 for HEIF)
+    int has_icc;                //  an embedded colour profile to convert from
+    int display_width;          //  after orientation
+    int display_height;
+} s_header_t;
+
+//  Step 2: open the header lazily and check its size. Nothing is decoded.
+static int
+s_read_header (const rp_resize_opts_t *opts, const char *src, const char *mime,
+               s_header_t *hdr, char *err, size_t errlen)
+{
+    VipsImage *image = vips_image_new_from_file (src,
+        "access", VIPS_ACCESS_SEQUENTIAL,
+        "fail_on", (VipsFailOn) opts->fail_on,
+        NULL);
+    if (!image) {
+        s_vips_reason (err, errlen, "cannot read image header");
+        return -1;
+    }
+    int rc = -1;
+    const char *loader = NULL;
+    const char *expected = NULL;
+    for (size_t i = 0; i < sizeof s_loaders / sizeof s_loaders [0]; i++)
+        if (strcmp (s_loaders [i].mime, mime) == 0)
+            expected = s_loaders [i].loader;
+    if (!vips_image_get_typeof (image, VIPS_META_LOADER)
+    ||  vips_image_get_string (image, VIPS_META_LOADER, &loader)
+    ||  !expected || strcmp (loader, expected) != 0) {
+        snprintf (err, errlen, "not a supported image: the content does not match its %s signature",
+                  mime);
+        goto done;
+    }
+    //  Multi-page files (GIF, WebP, HEIF, TIFF): the default load is page 0
+    //  only, so the size that matters is one page.
+    hdr->width = image->Xsize;
+    hdr->height = vips_image_get_page_height (image);
+    if (hdr->width <= 0 || hdr->height <= 0) {
+        snprintf (err, errlen, "not a supported image: it has no pixels");
+        goto done;
+    }
+    int64_t pixels = (int64_t) hdr->width * hdr->height;
+    if (opts->max_pixels > 0 && pixels > opts->max_pixels) {
+        snprintf (err, errlen,
+                  "image is %dx%d pixels (%.1f megapixels), more than the pixel limit of %.1f megapixels",
+                  hdr->width, hdr->height, (double) pixels / 1e6, (double) opts->max_pixels / 1e6);
+        goto done;
+    }
+    //  HEIF/AVIF: libheif has already applied the irot/imir boxes, and the
+    //  HEIF spec says they win over an EXIF Orientation (an iPhone HEIC has
+    //  both). libvips 8.14 drops the tag itself; we do not rely on that.
+    int orientation = vips_image_get_orientation (image);
+    if (strcmp (loader, "heifload") == 0 || orientation < 1 || orientation > 8)
+        orientation = 1;
+    hdr->orientation = orientation;
+    hdr->has_icc = vips_image_get_typeof (image, VIPS_META_ICC_NAME) != 0;
+    int swap = orientation >= 5;
+    hdr->display_width = swap ? hdr->height : hdr->width;
+    hdr->display_height = swap ? hdr->width : hdr->height;
+    rc = 0;
+done:
+    g_object_unref (image);
+    return rc;
+}
+
+//  Scale at which `box` fits the displayed image; never above 1.
+static double
+s_fit_scale (const s_header_t *hdr, int box_width, int box_height)
+{
+    double sx = (double) box_width / hdr->display_width;
+    double sy = (double) box_height / hdr->display_height;
+    double s = sx < sy ? sx : sy;
+    return s < 1.0 ? s : 1.0;
+}
+
+//  Compute `in` into a new memory image, on this thread, strip by strip
+//  from the top (sequential loaders need that order). The copy has the
+//  pixels and the interpretation, and no metadata at all.
+//
+//  Why not vips_image_copy_memory: its threadpool in libvips 8.14 can lose
+//  a loader's error when the image is one or two tiles (fixed upstream in
+//  8.15.5, libvips PR #4116), so a broken 1x1 PNG sometimes "decodes".
+//  Here every error of the decode comes back from vips_region_prepare.
+static VipsImage *
+s_render (VipsImage *in)
+{
+    VipsImage *out = vips_image_new_memory ();
+    VipsRegion *region = vips_region_new (in);
+    if (!region) {
+        g_object_unref (out);
+        return NULL;
+    }
+    vips_image_init_fields (out, in->Xsize, in->Ysize, in->Bands, in->BandFmt,
+                            VIPS_CODING_NONE, in->Type, in->Xres, in->Yres);
+    const int strip = 16;       //  measured: taller strips are slower, not faster
+    int rc = 0;
+    for (int top = 0; top < in->Ysize && rc == 0; top += strip) {
+        VipsRect rect = { 0, top, in->Xsize, VIPS_MIN (strip, in->Ysize - top) };
+        rc = vips_region_prepare (region, &rect);
+        for (int y = top; y < top + rect.height && rc == 0; y++)
+            rc = vips_image_write_line (out, y, VIPS_REGION_ADDR (region, 0, y));
+    }
+    g_object_unref (region);
+    if (rc) {
+        g_object_unref (out);
+        return NULL;
+    }
+    return out;
+}
+
+//  Step 3: decode once, upright, 8-bit sRGB (with alpha when there is one),
+//  without metadata, into memory. Returns the image (caller unrefs) or NULL
+//  with err set.
+static VipsImage *
+s_decode (const rp_resize_opts_t *opts, const char *src, const s_header_t *hdr,
+          char *err, size_t errlen)
+{
+    //  The derivative that needs the most pixels decides the decode size;
+    //  every other one is then a downscale of it.
+    const rp_derivative_t *largest = &opts->derivatives [0];
+    double best = s_fit_scale (hdr, largest->width, largest->height);
+    for (int i = 1; i < opts->derivative_count; i++) {
+        double s = s_fit_scale (hdr, opts->derivatives [i].width, opts->derivatives [i].height);
+        if (s > best) {
+            best = s;
+            largest = &opts->derivatives [i];
+        }
+    }
+    //  We rotate after decoding (vips_thumbnail would rotate through its
+    //  own threaded copy), so the box is given in stored orientation.
+    int swap = hdr->orientation >= 5;
+    int box_width = swap ? largest->height : largest->width;
+    int box_height = swap ? largest->width : largest->height;
+
+    VipsImage *t [7] = { NULL };
+    VipsImage *out = NULL;
+    //  Colour: an embedded profile (Adobe RGB, Display P3, CMYK) is
+    //  converted to sRGB through it. Without one the pixels are taken as
+    //  sRGB already and left alone: asking libvips 8.14 for an sRGB export
+    //  there goes through XYZ and shifts untagged photos (by 3 to 7 levels
+    //  on average on the corpus, more on saturated colours).
+    //  CMYK without a profile still becomes sRGB (built-in CMYK profile).
+    //  The last pair is left off, ending the list, when there is no profile.
+    if (vips_thumbnail (src, &t [0], box_width,
+            "height", box_height,
+            "size", VIPS_SIZE_DOWN,
+            "no_rotate", TRUE,
+            "fail_on", (VipsFailOn) opts->fail_on,
+            hdr->has_icc ? "export_profile" : NULL, "srgb",
+            NULL)) {
+        s_vips_reason (err, errlen, "cannot decode image");
+        goto done;
+    }
+    //  Make sure of 8-bit sRGB whatever route the thumbnail took: 16-bit
+    //  inputs can stay RGB16/GREY16, greyscale stays B_W.
+    VipsImage *in = t [0];
+    if (in->Type != VIPS_INTERPRETATION_sRGB) {
+        if (vips_colourspace (in, &t [1], VIPS_INTERPRETATION_sRGB, NULL)) {
+            s_vips_reason (err, errlen, "cannot convert image to sRGB");
+            goto done;
+        }
+        in = t [1];
+    }
+    if (in->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (vips_cast_uchar (in, &t [2], NULL)) {
+            s_vips_reason (err, errlen, "cannot convert image to 8 bits");
+            goto done;
+        }
+        in = t [2];
+    }
+    //  More than RGBA (extra channels) cannot be encoded: keep RGB + alpha
+    if (in->Bands > 4) {
+        if (vips_extract_band (in, &t [3], 0, "n", 4, NULL)) {
+            s_vips_reason (err, errlen, "cannot convert image to sRGB");
+            goto done;
+        }
+        in = t [3];
+    }
+    //  The decode happens here, and this is where fail_on trips on a broken
+    //  file. Every derivative reads from this copy instead of the file.
+    if (!(t [4] = s_render (in))) {
+        s_vips_reason (err, errlen, "cannot decode image");
+        goto done;
+    }
+    in = t [4];
+    if (hdr->orientation != 1) {
+        if (vips_copy (in, &t [5], NULL)) {
+            s_vips_reason (err, errlen, "cannot rotate image");
+            goto done;
+        }
+        vips_image_set_int (t [5], VIPS_META_ORIENTATION, hdr->orientation);
+        //  autorot removes the tag again, so nothing is rotated twice
+        if (vips_autorot (t [5], &t [6], NULL)) {
+            s_vips_reason (err, errlen, "cannot rotate image");
+            goto done;
+        }
+        in = t [6];
+    }
+    g_object_ref (in);
+    out = in;
+done:
+    for (size_t i = 0; i < sizeof t / sizeof t [0]; i++)
+        if (t [i])
+            g_object_unref (t [i]);
+    return out;
+}
+
+//  The file name extension of a configured format, or NULL.
+static const char *
+s_extension (const char *format)
+{
+    if (strcmp (format, "webp") == 0) return "webp";
+    if (strcmp (format, "jpeg") == 0) return "jpg";
+    if (strcmp (format, "png") == 0)  return "png";
+    if (strcmp (format, "avif") == 0) return "avif";
+    return NULL;
+}
+
+//  Little-endian 32-bit helpers for the RIFF container
+static uint32_t
+s_le32 (const unsigned char *p)
+{
+    return (uint32_t) p [0] | (uint32_t) p [1] << 8 | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24;
+}
+
+static void
+s_put_le32 (unsigned char *p, uint32_t v)
+{
+    p [0] = (unsigned char) v;
+    p [1] = (unsigned char) (v >> 8);
+    p [2] = (unsigned char) (v >> 16);
+    p [3] = (unsigned char) (v >> 24);
+}
+
+//  Drop the EXIF, XMP and ICC chunks of a WebP file in place, and clear
+//  their flags in VP8X. libvips 8.14.1's webpsave ignores "strip" and
+//  always writes a freshly made EXIF block (orientation, resolution, size),
+//  so we remove it ourselves. Returns the new length, or 0 if the data is
+//  not the RIFF/WebP we expect.
+static size_t
+s_webp_strip (unsigned char *data, size_t len)
+{
+    if (len < 12 || memcmp (data, "RIFF", 4) != 0 || memcmp (data + 8, "WEBP", 4) != 0)
+        return 0;
+    size_t in = 12, out = 12;
+    while (in + 8 <= len) {
+        uint32_t size = s_le32 (data + in + 4);
+        size_t whole = 8 + (size_t) size + (size & 1);
+        if (whole > len - in)
+            return 0;
+        int drop = memcmp (data + in, "EXIF", 4) == 0
+                || memcmp (data + in, "XMP ", 4) == 0
+                || memcmp (data + in, "ICCP", 4) == 0;
+        if (memcmp (data + in, "VP8X", 4) == 0 && size >= 1)
+            data [in + 8] &= (unsigned char) ~(0x20 | 0x08 | 0x04);   //  ICC, EXIF, XMP
+        if (!drop) {
+            memmove (data + out, data + in, whole);
+            out += whole;
+        }
+        in += whole;
+    }
+    if (in != len || out - 8 > UINT32_MAX)
+        return 0;
+    s_put_le32 (data + 4, (uint32_t) (out - 8));
+    return out;
+}
+
+//  Encode `image` as spec says into memory. Returns 0 and the buffer
+//  (caller g_free()s it) or -1 with the libvips error set.
+static int
+s_encode (VipsImage *image, const rp_derivative_t *spec, void **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    int rc;
+    if (strcmp (spec->format, "webp") == 0) {
+        rc = vips_webpsave_buffer (image, buf, len, "Q", spec->quality, "strip", TRUE, NULL);
+        if (rc == 0 && !(*len = s_webp_strip (*buf, *len))) {
+            vips_error ("webpsave", "unexpected WebP layout");
+            rc = -1;
+        }
+    }
+    else
+    if (strcmp (spec->format, "jpeg") == 0)
+        rc = vips_jpegsave_buffer (image, buf, len, "Q", spec->quality, "strip", TRUE,
+                                   "optimize_coding", TRUE, NULL);
+    else
+    if (strcmp (spec->format, "png") == 0)
+        rc = vips_pngsave_buffer (image, buf, len, "compression", 6, "strip", TRUE, NULL);
+    else
+        rc = vips_heifsave_buffer (image, buf, len, "Q", spec->quality, "strip", TRUE,
+                                   "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1,
+                                   "bitdepth", 8, NULL);
+    if (rc) {
+        g_free (*buf);
+        *buf = NULL;
+        *len = 0;
+    }
+    return rc;
+}
+
+//  Write all of buf to fd; 0 or -1 with errno set.
+static int
+s_write_all (int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write (fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+//  Step 4: make one derivative from the decoded image and write it to a new
+//  temporary file beside its final name, fsynced. On failure the temporary
+//  file may exist (out->tmp_made); the caller removes it.
+static int
+s_write_derivative (VipsImage *base, s_output_t *out, char *err, size_t errlen)
+{
+    const rp_derivative_t *spec = out->spec;
+    VipsImage *t [2] = { NULL };
+    VipsImage *image = NULL;
+    void *bytes = NULL;
+    size_t length = 0;
+    int rc = -1;
+    int fd = -1;
+    //  Already upright, already sRGB: no rotation, no colour management
+    if (vips_thumbnail_image (base, &t [0], spec->width,
+            "height", spec->height,
+            "size", VIPS_SIZE_DOWN,
+            "no_rotate", TRUE,
+            NULL)) {
+        s_vips_reason (err, errlen, "cannot resize image");
+        goto done;
+    }
+    image = t [0];
+    if (strcmp (spec->format, "jpeg") == 0 && vips_image_hasalpha (image)) {
+        VipsArrayDouble *white = vips_array_double_newv (3, 255.0, 255.0, 255.0);
+        int failed = vips_flatten (image, &t [1], "background", white, NULL);
+        vips_area_unref (VIPS_AREA (white));
+        if (failed) {
+            s_vips_reason (err, errlen, "cannot flatten transparency");
+            goto done;
+        }
+        image = t [1];
+    }
+    if (s_encode (image, spec, &bytes, &length)) {
+        char what [80];
+        snprintf (what, sizeof what, "cannot encode derivative %s", spec->name);
+        s_vips_reason (err, errlen, what);
+        goto done;
+    }
+    if (snprintf (out->tmp_path, sizeof out->tmp_path, "%s.tmp-XXXXXX", out->final_path)
+        >= (int) sizeof out->tmp_path) {
+        snprintf (err, errlen, "cannot write derivative %s: the destination name is too long",
+                  spec->name);
+        goto done;
+    }
+    fd = mkstemp (out->tmp_path);
+    if (fd < 0) {
+        snprintf (err, errlen, "cannot write derivative %s: %s", spec->name, strerror (errno));
+        goto done;
+    }
+    out->tmp_made = 1;
+    //  mkstemp makes 0600; derivatives are served, so readable by all
+    if (fcntl (fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod (fd, 0644) != 0
+    ||  s_write_all (fd, bytes, length) != 0 || fsync (fd) != 0) {
+        snprintf (err, errlen, "cannot write derivative %s: %s", spec->name, strerror (errno));
+        goto done;
+    }
+    out->width = image->Xsize;
+    out->height = image->Ysize;
+    out->bytes = (int64_t) length;
+    rc = 0;
+done:
+    if (fd >= 0 && close (fd) != 0 && rc == 0) {
+        snprintf (err, errlen, "cannot write derivative %s: %s", spec->name, strerror (errno));
+        rc = -1;
+    }
+    g_free (bytes);
+    for (size_t i = 0; i < sizeof t / sizeof t [0]; i++)
+        if (t [i])
+            g_object_unref (t [i]);
+    return rc;
+}
+
+//  fsync the folder that holds `path`, so the renames survive a crash.
+static void
+s_sync_folder (const char *path)
+{
+    char folder [PATH_MAX];
+    const char *slash = strrchr (path, '/');
+    if (!slash)
+        snprintf (folder, sizeof folder, ".");
+    else
+    if (slash == path)
+        snprintf (folder, sizeof folder, "/");
+    else
+        snprintf (folder, sizeof folder, "%.*s", (int) (slash - path), path);
+    int fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void) fsync (fd);
+        close (fd);
+    }
+}
+
+//  Step 5: rename every temporary file into place. If one rename fails, the
+//  ones already renamed are removed again, so it is all or nothing.
+static int
+s_commit (s_output_t *outputs, int count, char *err, size_t errlen)
+{
+    for (int i = 0; i < count; i++) {
+        if (rename (outputs [i].tmp_path, outputs [i].final_path) != 0) {
+            snprintf (err, errlen, "cannot write derivative %s: %s",
+                      outputs [i].spec->name, strerror (errno));
+            for (int k = 0; k < i; k++)
+                unlink (outputs [k].final_path);
+            return -1;
+        }
+        outputs [i].tmp_made = 0;
+    }
+    if (count > 0)
+        s_sync_folder (outputs [0].final_path);
+    return 0;
+}
+
+//  The result object the header documents, or NULL when out of memory.
+static json_t *
+s_result (const char *mime, const s_header_t *hdr, const s_output_t *outputs, int count)
+{
+    json_t *derivatives = json_object ();
+    json_t *result = json_pack ("{s:s, s:i, s:i}", "content_type", mime,
+                                "width", hdr->display_width, "height", hdr->display_height);
+    if (!derivatives || !result)
+        goto fail;
+    for (int i = 0; i < count; i++) {
+        json_t *one = json_pack ("{s:s, s:s, s:i, s:i, s:I}",
+                                 "path", outputs [i].final_path,
+                                 "format", outputs [i].spec->format,
+                                 "width", outputs [i].width,
+                                 "height", outputs [i].height,
+                                 "bytes", (json_int_t) outputs [i].bytes);
+        if (!one || json_object_set_new (derivatives, outputs [i].spec->name, one))
+            goto fail;
+    }
+    if (json_object_set_new (result, "derivatives", derivatives)) {
+        derivatives = NULL;     //  set_new took it, even on failure
+        goto fail;
+    }
+    return result;
+fail:
+    json_decref (derivatives);
+    json_decref (result);
+    return NULL;
+}
+
+int
+rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
+                 const char *dest_prefix, json_t **result,
+                 char *err, size_t errlen)
+{
+    assert (opts);
+    assert (src);
+    assert (dest_prefix);
+    assert (result);
+    assert (err && errlen > 0);
+    assert (opts->derivative_count > 0 && opts->derivative_count <= RP_DERIVATIVES_MAX);
+
+    int64_t started = rp_clock_ms ();
+    *result = NULL;
+    err [0] = 0;
+    int rc = -1;
+    const char *mime = NULL;
+    s_header_t hdr = { 0 };
+    VipsImage *base = NULL;
+    s_output_t outputs [RP_DERIVATIVES_MAX];
+    memset (outputs, 0, sizeof outputs);
+    int count = opts->derivative_count;
+
+    //  Names first: a bad configuration fails before any work
+    for (int i = 0; i < count; i++) {
+        s_output_t *out = &outputs [i];
+        out->spec = &opts->derivatives [i];
+        out->ext = s_extension (out->spec->format);
+        if (!out->ext) {
+            snprintf (err, errlen, "derivative %s: unknown format \"%s\"",
+                      out->spec->name, out->spec->format);
+            goto done;
+        }
+        if (snprintf (out->final_path, sizeof out->final_path, "%s.%s.%s",
+                      dest_prefix, out->spec->name, out->ext) >= (int) sizeof out->final_path) {
+            snprintf (err, errlen, "derivative %s: the destination name is too long",
+                      out->spec->name);
+            goto done;
+        }
+    }
+    if (s_check_file (opts, src, &mime, err, errlen)
+    ||  s_read_header (opts, src, mime, &hdr, err, errlen))
+        goto done;
+    if (!(base = s_decode (opts, src, &hdr, err, errlen)))
+        goto done;
+    for (int i = 0; i < count; i++)
+        if (s_write_derivative (base, &outputs [i], err, errlen))
+            goto done;
+    json_t *json = s_result (mime, &hdr, outputs, count);
+    if (!json) {
+        snprintf (err, errlen, "out of memory");
+        goto done;
+    }
+    if (s_commit (outputs, count, err, errlen)) {
+        json_decref (json);
+        goto done;
+    }
+    *result = json;
+    rc = 0;
+done:
+    if (mime)
+        s_vips_error_drain ();      //  libvips was used: leave its buffer empty
+    for (int i = 0; i < count; i++)
+        if (outputs [i].tmp_made)
+            unlink (outputs [i].tmp_path);
+    if (base)
+        g_object_unref (base);
+    int64_t took = rp_clock_ms () - started;
+    if (rc == 0)
+        rp_info (S_SOURCE, "file=%s duration=%" PRId64 "ms %s %dx%d, %d derivatives written",
+                 s_basename (src), took, mime, hdr.display_width, hdr.display_height, count);
+    else
+        rp_info (S_SOURCE, "file=%s duration=%" PRId64 "ms refused: %s",
+                 s_basename (src), took, err);
+    return rc;
+}
