@@ -1,0 +1,192 @@
+/*  engine/db/db.h: the metadata store, one interface over two backends.
+
+    "sqlite:<path>" opens the embedded default (WAL mode); "postgresql://..."
+    opens PostgreSQL through libpq (prepared statements, every query
+    parameterised). Both pass one contract suite (tests/test_db.c).
+
+    A connection belongs to the one actor that opened it: never share an
+    rp_db_t between threads. Commands (writes) and queries (reads) are kept
+    apart: commands change state, each in one transaction, and return only
+    ids and flags; queries return read models as JSON shaped like the API's
+    photo JSON (schemas/openapi.yaml, the contract's "A photo").
+
+    Every function returns 0 on success and -1 on failure with one line in
+    err (no SQL, no internal paths). On failure nothing was changed: the
+    transaction was rolled back. RP_DB_NOT_FOUND (1) is returned where a row
+    the caller names does not exist or is not the user's (isolation: another
+    user's photo is "not found", never "forbidden").
+*/
+#ifndef RP_DB_H
+#define RP_DB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RP_DB_NOT_FOUND 1
+#define RP_ID_MAX 40                    //  ids are 32 lowercase hex chars + NUL
+#define RP_PASSWORD_HASH_MAX 160        //  room for what rp_password_hash writes
+
+typedef struct _rp_db_t rp_db_t;
+
+//  ---------------------------------------------------------------------------
+//  Connection and schema
+
+//  Open a connection. Returns NULL with the reason in err.
+rp_db_t *rp_db_open (const char *url, char *err, size_t errlen);
+void rp_db_close (rp_db_t **self_p);
+//  "sqlite" or "postgresql".
+const char *rp_db_backend (rp_db_t *self);
+//  A cheap round trip (SELECT 1), for readiness checks.
+int rp_db_ping (rp_db_t *self, char *err, size_t errlen);
+
+//  Apply the migrations this binary carries (schemas/<backend>/V<n>__*.sql,
+//  compiled in) that the database lacks, in order, each in a transaction,
+//  recording each in flyway_schema_history with Flyway's columns
+//  (installed_rank, version, description, type 'SQL', script, checksum
+//  (CRC32 of the script, as Flyway computes it), installed_by, installed_on,
+//  execution_time, success). Safe to call from several processes at once.
+//  *applied is set to how many were applied now.
+int rp_db_migrate (rp_db_t *self, int *applied, char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Users (commands and queries)
+
+//  Create a user. password_hash is already hashed (see rp_password_hash).
+//  Fails with "user NAME exists" when the name is taken.
+int rp_db_user_add (rp_db_t *self, const char *name, const char *password_hash,
+                    char id [RP_ID_MAX], char *err, size_t errlen);
+int rp_db_user_set_password (rp_db_t *self, const char *name, const char *password_hash,
+                             char *err, size_t errlen);
+//  Find a user by name: id and password hash (hash may be NULL if unwanted).
+int rp_db_user_find (rp_db_t *self, const char *name, char id [RP_ID_MAX],
+                     char *hash, size_t hashlen, char *err, size_t errlen);
+//  [{"id","name","created_at","photos"}...] ordered by name. Caller owns.
+int rp_db_user_list (rp_db_t *self, json_t **users, char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Photo commands: the state machine
+//      uploading -> queued -> processing -> complete | failed
+//                             processing -> queued (retry, after backoff)
+
+typedef struct {
+    const char *user_id;
+    const char *batch_id;       //  NULL: a new batch is made; else made if absent
+    const char *filename;       //  as the client named it (stored as given, sanitised by caller)
+    const char *sha256;         //  of the original bytes, lowercase hex
+    int64_t bytes;
+    const char *content_type;   //  by magic bytes; may be NULL
+    const char *status;         //  "queued" (bytes durable) or "uploading"
+    const char *tags;           //  NULL or comma-separated
+} rp_photo_new_t;
+
+//  Create a photo row (and its batch when new) in one transaction. When the
+//  user already has a photo with this sha256, nothing is created: *duplicate
+//  is set and id is the existing photo's. batch_id receives the batch used
+//  (for a duplicate: the caller's batch_id, or a new id that is made into a
+//  batch only when a photo is created with it). A batch_id that is another
+//  user's is RP_DB_NOT_FOUND. Tags as in rp_db_photo_tags_set (empty pieces
+//  of the list are skipped).
+int rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
+                        char id [RP_ID_MAX], char batch_id [RP_ID_MAX], bool *duplicate,
+                        char *err, size_t errlen);
+
+//  Claim up to `max` photos that are queued and due (next_attempt_at <= now)
+//  for processing: each moves to processing, attempts + 1, in one
+//  transaction. *claimed is a JSON array of {"id","user_id","sha256",
+//  "filename","attempts","batch_id"}; caller owns. Safe across processes:
+//  two engines never claim the same photo.
+int rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size_t errlen);
+
+//  processing -> complete, with what the actors found. `result` is an object
+//  {"content_type","width","height","taken_at","exif":{...}}; absent or null
+//  fields are stored as null (content_type: kept). The last error is
+//  cleared. RP_DB_NOT_FOUND when the photo is not processing (already
+//  finished, deleted).
+int rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, size_t errlen);
+
+//  processing -> queued again with next_attempt_at = now + retry_in_ms when
+//  retry_in_ms > 0, else processing -> failed with `reason`. The reason is
+//  kept in both cases (last error). RP_DB_NOT_FOUND as above.
+int rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t retry_in_ms,
+                      char *err, size_t errlen);
+
+//  Recovery at start-up: every photo left processing goes back to queued,
+//  due now. *requeued is how many.
+int rp_db_photo_requeue_processing (rp_db_t *self, int *requeued, char *err, size_t errlen);
+
+//  uploading -> queued, due now: the bytes of a presigned or resumable upload
+//  have arrived and are durable. RP_DB_NOT_FOUND when the photo is not
+//  uploading.
+int rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen);
+
+//  Delete a user's photo. *sha_unreferenced is set to true when no photo
+//  row (of any user) refers to its sha256 any more, so the bytes may go.
+int rp_db_photo_delete (rp_db_t *self, const char *user_id, const char *id,
+                        char sha256 [65], bool *sha_unreferenced, char *err, size_t errlen);
+
+//  Tags: replace all, add some, remove one. Tags are trimmed, 1..64 bytes
+//  of UTF-8 without control characters, stored as given (case kept), unique
+//  per photo, at most 100 per photo. RP_DB_NOT_FOUND when the photo is not
+//  the user's; removing a tag the photo does not have succeeds.
+int rp_db_photo_tags_set (rp_db_t *self, const char *user_id, const char *id,
+                          const char *const *tags, size_t count, char *err, size_t errlen);
+int rp_db_photo_tags_add (rp_db_t *self, const char *user_id, const char *id,
+                          const char *const *tags, size_t count, char *err, size_t errlen);
+int rp_db_photo_tag_remove (rp_db_t *self, const char *user_id, const char *id,
+                            const char *tag, char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Photo queries (read models)
+
+//  One photo as the API shows it:
+//  {"id","filename","status","error","sha256","bytes","content_type","width",
+//   "height","taken_at","exif","tags":[...],"batch_id","created_at","attempts"}
+//  (no "urls": the gateway adds those). RP_DB_NOT_FOUND if not the user's.
+int rp_db_photo_get (rp_db_t *self, const char *user_id, const char *id, json_t **photo,
+                     char *err, size_t errlen);
+
+//  Newest first (created_at, then id: stable when times are equal). limit:
+//  1..500 (0 or less: 50). cursor: NULL or an opaque string from a previous
+//  page; a malformed one, or an unknown status, is -1 with a reason fit for
+//  a 400. tag, status: NULL (or "") for any; cursor "" is the first page.
+//  *page = {"items":[photo...],"next_cursor":str|null}.
+int rp_db_photo_list (rp_db_t *self, const char *user_id, int limit, const char *cursor,
+                      const char *tag, const char *status, json_t **page,
+                      char *err, size_t errlen);
+
+//  {"id","total","counts":{"uploading","queued","processing","complete","failed"},
+//   "photos":[photo...]}: counts are counted from the rows, so always true;
+//  photos in upload order, at most the first 1000. RP_DB_NOT_FOUND when the
+//  batch is not the user's or does not exist (a batch exists from its first
+//  photo's creation on).
+int rp_db_batch_get (rp_db_t *self, const char *user_id, const char *batch_id,
+                     json_t **batch, char *err, size_t errlen);
+
+//  How many rows refer to a sha256 (any user), for storage garbage checks.
+int rp_db_sha_references (rp_db_t *self, const char *sha256, int64_t *count,
+                          char *err, size_t errlen);
+
+//  Counts of photos by status across all users, for metrics and tests:
+//  {"uploading":n,"queued":n,"processing":n,"complete":n,"failed":n}.
+int rp_db_status_counts (rp_db_t *self, json_t **counts, char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Fault hook (tests): RP_FAULT_DB_COMMIT=N makes the Nth commit of the
+//  process fail (and roll back) as if the database refused it. Commits of
+//  commands (writes) are counted, from when the hook is first seen set.
+
+//  ---------------------------------------------------------------------------
+//  Passwords: scrypt (OpenSSL EVP_PBE_scrypt) with a random salt, encoded as
+//  "scrypt$N$r$p$<salt hex>$<hash hex>".
+
+//  Hash a password into out. 0 or -1.
+int rp_password_hash (const char *password, char *out, size_t outlen);
+//  True when password matches the stored hash (constant-time compare).
+bool rp_password_verify (const char *password, const char *stored);
+
+//  A new random id (32 lowercase hex characters) into id.
+void rp_db_new_id (char id [RP_ID_MAX]);
+
+#endif

@@ -1,0 +1,578 @@
+/*  engine/db/db_commands.c: the writes (see db.h). Each command is one
+    transaction: it validates its input first, then begins, and on any
+    failure rolls back, so nothing it was asked to change has changed.
+    Commands return ids and flags only; the read models are in
+    db_queries.c.
+*/
+#include "db/db_private.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_TAGS_MAX      100         //  tags on one photo
+#define S_FILENAME_MAX  1024        //  bytes
+#define S_REASON_MAX    1000        //  bytes of a failure's reason kept
+#define S_EXIF_MAX      65536       //  bytes of EXIF JSON kept
+#define S_RETRY_MAX_MS  (30LL * 24 * 3600 * 1000)
+#define S_CLAIM_MAX     1000
+
+#define S_COUNT(a) ((int) (sizeof (a) / sizeof ((a) [0])))
+
+//  Roll back and return rc (err was written by whoever failed).
+static int
+s_abort (rp_db_t *self, int rc)
+{
+    rp_db_rollback (self);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------------
+//  Users
+
+static bool
+s_valid_name (const char *name)
+{
+    size_t len = name ? strlen (name) : 0;
+    if (len == 0 || len > 64 || !rp_db_valid_utf8 (name, len))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) name [i] < 0x20 || name [i] == 0x7f)
+            return false;
+    return true;
+}
+
+static bool
+s_valid_hash (const char *hash)
+{
+    size_t len = hash ? strlen (hash) : 0;
+    return len > 0 && len < 512 && rp_db_valid_utf8 (hash, len);
+}
+
+int
+rp_db_user_add (rp_db_t *self, const char *name, const char *password_hash,
+                char id [RP_ID_MAX], char *err, size_t errlen)
+{
+    if (!s_valid_name (name)) {
+        rp_db_err (err, errlen, "a user name must have 1 to 64 bytes of text");
+        return -1;
+    }
+    if (!s_valid_hash (password_hash)) {
+        rp_db_err (err, errlen, "the password hash is missing or malformed");
+        return -1;
+    }
+    char new_id [RP_ID_MAX];
+    rp_db_new_id (new_id);
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    const char *params [] = { new_id, name, password_hash };
+    int rc = rp_db_exec (self, RP_SQL_USER_INSERT, params, S_COUNT (params), NULL, err, errlen);
+    if (rc == RP_DB_CONFLICT)
+        rp_db_err (err, errlen, "user %s exists", name);
+    if (rc)
+        return s_abort (self, -1);
+    if (rp_db_commit (self, err, errlen))
+        return -1;
+    snprintf (id, RP_ID_MAX, "%s", new_id);
+    return 0;
+}
+
+int
+rp_db_user_set_password (rp_db_t *self, const char *name, const char *password_hash,
+                         char *err, size_t errlen)
+{
+    if (!s_valid_hash (password_hash)) {
+        rp_db_err (err, errlen, "the password hash is missing or malformed");
+        return -1;
+    }
+    if (!s_valid_name (name)) {
+        rp_db_err (err, errlen, "no such user");
+        return RP_DB_NOT_FOUND;
+    }
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    const char *params [] = { name, password_hash };
+    if (rp_db_exec (self, RP_SQL_USER_SET_PASSWORD, params, S_COUNT (params), &rows, err, errlen))
+        return s_abort (self, -1);
+    if (rows.changes == 0) {
+        rp_db_err (err, errlen, "no user %s", name);
+        return s_abort (self, RP_DB_NOT_FOUND);
+    }
+    return rp_db_commit (self, err, errlen);
+}
+
+//  ---------------------------------------------------------------------------
+//  Photos
+
+//  Split "a, b,c" into cleaned tags (empty pieces skipped). 0 or -1.
+static int
+s_split_tags (const char *list, char tags [][65], int *count, char *err, size_t errlen)
+{
+    *count = 0;
+    const char *s = list;
+    while (s && *s) {
+        const char *comma = strchr (s, ',');
+        size_t len = comma ? (size_t) (comma - s) : strlen (s);
+        size_t blank = strspn (s, " \t\r\n");
+        if (blank < len) {
+            if (*count >= S_TAGS_MAX) {
+                rp_db_err (err, errlen, "a photo has at most %d tags", S_TAGS_MAX);
+                return -1;
+            }
+            if (rp_db_tag_clean (s, len, tags [*count], err, errlen))
+                return -1;
+            (*count)++;
+        }
+        s = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+int
+rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
+                    char id [RP_ID_MAX], char batch_id [RP_ID_MAX], bool *duplicate,
+                    char *err, size_t errlen)
+{
+    *duplicate = false;
+    size_t name_len = photo->filename ? strlen (photo->filename) : 0;
+    if (!rp_db_valid_id (photo->user_id)) {
+        rp_db_err (err, errlen, "no such user");
+        return RP_DB_NOT_FOUND;
+    }
+    if (name_len == 0 || name_len > S_FILENAME_MAX || !rp_db_valid_utf8 (photo->filename, name_len)) {
+        rp_db_err (err, errlen, "a file name must have 1 to %d bytes of UTF-8 text", S_FILENAME_MAX);
+        return -1;
+    }
+    if (!rp_db_valid_sha256 (photo->sha256)) {
+        rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
+        return -1;
+    }
+    if (photo->bytes < 0) {
+        rp_db_err (err, errlen, "the size of a photo cannot be negative");
+        return -1;
+    }
+    if (!photo->status || (strcmp (photo->status, "queued") && strcmp (photo->status, "uploading"))) {
+        rp_db_err (err, errlen, "a new photo is queued or uploading");
+        return -1;
+    }
+    if (photo->content_type && (!*photo->content_type || strlen (photo->content_type) > 255)) {
+        rp_db_err (err, errlen, "the content type is malformed");
+        return -1;
+    }
+    if (photo->batch_id && !rp_db_valid_id (photo->batch_id)) {
+        rp_db_err (err, errlen, "a batch id has 1 to %d letters, digits, - or _", RP_ID_MAX - 1);
+        return -1;
+    }
+    char tags [S_TAGS_MAX][65];
+    int tag_count = 0;
+    if (s_split_tags (photo->tags, tags, &tag_count, err, errlen))
+        return -1;
+
+    char batch [RP_ID_MAX], new_id [RP_ID_MAX], bytes [24];
+    if (photo->batch_id)
+        snprintf (batch, sizeof batch, "%s", photo->batch_id);
+    else
+        rp_db_new_id (batch);
+    rp_db_new_id (new_id);
+    snprintf (bytes, sizeof bytes, "%lld", (long long) photo->bytes);
+
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    //  The user has these bytes already: nothing is created
+    const char *by_sha [] = { photo->user_id, photo->sha256 };
+    if (rp_db_exec (self, RP_SQL_PHOTO_BY_SHA, by_sha, S_COUNT (by_sha), &rows, err, errlen))
+        return s_abort (self, -1);
+    if (rows.rows > 0 && rp_rows_get (&rows, 0, 0)) {
+        snprintf (id, RP_ID_MAX, "%s", rp_rows_get (&rows, 0, 0));
+        snprintf (batch_id, RP_ID_MAX, "%s", batch);
+        *duplicate = true;
+        rp_rows_clear (&rows);
+        return s_abort (self, 0);
+    }
+    rp_rows_clear (&rows);
+
+    //  The batch: the caller's (made when absent), or a new one. A batch id
+    //  that is another user's is "not found", as their photos are
+    const char *owner [] = { batch };
+    if (rp_db_exec (self, RP_SQL_BATCH_OWNER, owner, 1, &rows, err, errlen))
+        return s_abort (self, -1);
+    if (rows.rows == 0) {
+        rp_rows_clear (&rows);
+        const char *insert [] = { batch, photo->user_id };
+        if (rp_db_exec (self, RP_SQL_BATCH_INSERT, insert, 2, NULL, err, errlen)
+        ||  rp_db_exec (self, RP_SQL_BATCH_OWNER, owner, 1, &rows, err, errlen))
+            return s_abort (self, -1);
+    }
+    const char *batch_owner = rp_rows_get (&rows, 0, 0);
+    bool mine = batch_owner && strcmp (batch_owner, photo->user_id) == 0;
+    rp_rows_clear (&rows);
+    if (!mine) {
+        rp_db_err (err, errlen, "batch %s not found", batch);
+        return s_abort (self, RP_DB_NOT_FOUND);
+    }
+
+    const char *insert [] = { new_id, photo->user_id, batch, photo->filename, photo->status,
+                              photo->sha256, bytes, photo->content_type };
+    if (rp_db_exec (self, RP_SQL_PHOTO_INSERT, insert, S_COUNT (insert), &rows, err, errlen))
+        return s_abort (self, -1);
+    bool inserted = rows.rows > 0;
+    rp_rows_clear (&rows);
+    if (!inserted) {
+        //  Another connection stored the same bytes for this user since we
+        //  looked: theirs is the photo, and this call created nothing
+        rp_db_rollback (self);
+        if (rp_db_exec (self, RP_SQL_PHOTO_BY_SHA, by_sha, S_COUNT (by_sha), &rows, err, errlen))
+            return -1;
+        const char *existing = rp_rows_get (&rows, 0, 0);
+        if (!existing) {
+            rp_rows_clear (&rows);
+            rp_db_err (err, errlen, "the photo was created and deleted meanwhile; try again");
+            return -1;
+        }
+        snprintf (id, RP_ID_MAX, "%s", existing);
+        snprintf (batch_id, RP_ID_MAX, "%s", batch);
+        *duplicate = true;
+        rp_rows_clear (&rows);
+        return 0;
+    }
+    for (int i = 0; i < tag_count; i++) {
+        const char *tag [] = { new_id, tags [i] };
+        if (rp_db_exec (self, RP_SQL_TAG_INSERT, tag, 2, NULL, err, errlen))
+            return s_abort (self, -1);
+    }
+    if (rp_db_commit (self, err, errlen))
+        return -1;
+    snprintf (id, RP_ID_MAX, "%s", new_id);
+    snprintf (batch_id, RP_ID_MAX, "%s", batch);
+    return 0;
+}
+
+int
+rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size_t errlen)
+{
+    *claimed = NULL;
+    if (max <= 0) {
+        rp_db_err (err, errlen, "claim at least one photo");
+        return -1;
+    }
+    char limit [16];
+    snprintf (limit, sizeof limit, "%d", max < S_CLAIM_MAX ? max : S_CLAIM_MAX);
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    const char *params [] = { limit };
+    if (rp_db_exec (self, RP_SQL_PHOTO_CLAIM, params, 1, &rows, err, errlen))
+        return s_abort (self, -1);
+    json_t *list = json_array ();
+    for (int r = 0; r < rows.rows; r++) {
+        int64_t attempts = 0;
+        const char *photo_id = rp_rows_get (&rows, r, 0);
+        if (!photo_id || rp_db_parse_int (rp_rows_get (&rows, r, 4), &attempts)) {
+            json_decref (list);
+            rp_rows_clear (&rows);
+            rp_db_err (err, errlen, "unreadable photo row");
+            return s_abort (self, -1);
+        }
+        json_t *item = json_object ();
+        json_object_set_new (item, "id", json_string (photo_id));
+        static const struct { const char *key; int col; } strings [] = {
+            { "user_id", 1 }, { "sha256", 2 }, { "filename", 3 }, { "batch_id", 5 }
+        };
+        for (int k = 0; k < S_COUNT (strings); k++) {
+            json_t *value = json_string (rp_rows_get (&rows, r, strings [k].col));
+            json_object_set_new (item, strings [k].key, value ? value : json_null ());
+        }
+        json_object_set_new (item, "attempts", json_integer (attempts));
+        json_array_append_new (list, item);
+    }
+    rp_rows_clear (&rows);
+    if (rp_db_commit (self, err, errlen)) {
+        json_decref (list);
+        return -1;
+    }
+    *claimed = list;
+    return 0;
+}
+
+int
+rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, size_t errlen)
+{
+    if (!rp_db_valid_id (id)) {
+        rp_db_err (err, errlen, "photo not found");
+        return RP_DB_NOT_FOUND;
+    }
+    if (result && !json_is_object (result)) {
+        rp_db_err (err, errlen, "a photo's result must be a JSON object");
+        return -1;
+    }
+    json_t *content_type = json_object_get (result, "content_type");
+    json_t *width = json_object_get (result, "width");
+    json_t *height = json_object_get (result, "height");
+    json_t *taken_at = json_object_get (result, "taken_at");
+    json_t *exif = json_object_get (result, "exif");
+    if ((content_type && !json_is_null (content_type)
+         && (!json_is_string (content_type) || json_string_length (content_type) == 0
+             || json_string_length (content_type) > 255))
+    ||  (width && !json_is_null (width) && (!json_is_integer (width) || json_integer_value (width) < 0
+                                            || json_integer_value (width) > 0x7fffffff))
+    ||  (height && !json_is_null (height) && (!json_is_integer (height) || json_integer_value (height) < 0
+                                              || json_integer_value (height) > 0x7fffffff))
+    ||  (taken_at && !json_is_null (taken_at) && !json_is_string (taken_at))
+    ||  (exif && !json_is_null (exif) && !json_is_object (exif))) {
+        rp_db_err (err, errlen, "a photo's result has a field of the wrong type");
+        return -1;
+    }
+    char w [24] = "", h [24] = "";
+    if (json_is_integer (width))
+        snprintf (w, sizeof w, "%lld", (long long) json_integer_value (width));
+    if (json_is_integer (height))
+        snprintf (h, sizeof h, "%lld", (long long) json_integer_value (height));
+    //  What the camera wrote is outside input: keep what fits, drop the rest
+    const char *taken = json_string_value (taken_at);
+    if (taken && (json_string_length (taken_at) > 64 || json_string_length (taken_at) != strlen (taken))) {
+        rp_warn ("db", "photo=%s taken_at is malformed; stored as null", id);
+        taken = NULL;
+    }
+    char *exif_text = json_is_object (exif) ? json_dumps (exif, JSON_COMPACT) : NULL;
+    if (exif_text && strlen (exif_text) > S_EXIF_MAX) {
+        rp_warn ("db", "photo=%s exif is over %d bytes; stored as null", id, S_EXIF_MAX);
+        free (exif_text);
+        exif_text = NULL;
+    }
+    int rc = -1;
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen) == 0) {
+        rp_rows_t rows = { 0 };
+        const char *params [] = { id, json_string_value (content_type), *w ? w : NULL,
+                                  *h ? h : NULL, taken, exif_text };
+        if (rp_db_exec (self, RP_SQL_PHOTO_COMPLETE, params, S_COUNT (params), &rows, err, errlen))
+            rc = s_abort (self, -1);
+        else
+        if (rows.changes == 0) {
+            rp_db_err (err, errlen, "photo %s is not processing", id);
+            rc = s_abort (self, RP_DB_NOT_FOUND);
+        }
+        else
+            rc = rp_db_commit (self, err, errlen);
+        rp_rows_clear (&rows);
+    }
+    free (exif_text);
+    return rc;
+}
+
+//  A reason fit to show a person: valid UTF-8, no control characters, at
+//  most S_REASON_MAX bytes (cut on a character boundary).
+static void
+s_clean_reason (const char *reason, char *out, size_t outlen)
+{
+    if (!reason || !*reason)
+        reason = "unknown error";
+    size_t o = 0, len = strlen (reason);
+    for (size_t i = 0; i < len && o + 4 < outlen;) {
+        unsigned char c = (unsigned char) reason [i];
+        size_t seq = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                   : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (seq > 1 && i + seq <= len && rp_db_valid_utf8 (reason + i, seq)) {
+            memcpy (out + o, reason + i, seq);
+            o += seq;
+            i += seq;
+        }
+        else {
+            out [o++] = seq == 1 && c >= 0x20 && c != 0x7f ? (char) c : seq == 1 ? ' ' : '?';
+            i++;
+        }
+    }
+    out [o] = 0;
+}
+
+int
+rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t retry_in_ms,
+                  char *err, size_t errlen)
+{
+    if (!rp_db_valid_id (id)) {
+        rp_db_err (err, errlen, "photo not found");
+        return RP_DB_NOT_FOUND;
+    }
+    char text [S_REASON_MAX + 1], retry [24];
+    s_clean_reason (reason, text, sizeof text);
+    snprintf (retry, sizeof retry, "%lld",
+              (long long) (retry_in_ms < S_RETRY_MAX_MS ? retry_in_ms : S_RETRY_MAX_MS));
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    const char *params [] = { id, text, retry };
+    int rc = retry_in_ms > 0
+           ? rp_db_exec (self, RP_SQL_PHOTO_RETRY, params, 3, &rows, err, errlen)
+           : rp_db_exec (self, RP_SQL_PHOTO_FAIL, params, 2, &rows, err, errlen);
+    if (rc)
+        return s_abort (self, -1);
+    if (rows.changes == 0) {
+        rp_db_err (err, errlen, "photo %s is not processing", id);
+        return s_abort (self, RP_DB_NOT_FOUND);
+    }
+    return rp_db_commit (self, err, errlen);
+}
+
+int
+rp_db_photo_requeue_processing (rp_db_t *self, int *requeued, char *err, size_t errlen)
+{
+    *requeued = 0;
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    if (rp_db_exec (self, RP_SQL_PHOTO_REQUEUE, NULL, 0, &rows, err, errlen))
+        return s_abort (self, -1);
+    if (rp_db_commit (self, err, errlen))
+        return -1;
+    *requeued = (int) rows.changes;
+    return 0;
+}
+
+int
+rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen)
+{
+    if (!rp_db_valid_id (id)) {
+        rp_db_err (err, errlen, "photo not found");
+        return RP_DB_NOT_FOUND;
+    }
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    const char *params [] = { id };
+    if (rp_db_exec (self, RP_SQL_PHOTO_UPLOADED, params, 1, &rows, err, errlen))
+        return s_abort (self, -1);
+    if (rows.changes == 0) {
+        rp_db_err (err, errlen, "photo %s is not uploading", id);
+        return s_abort (self, RP_DB_NOT_FOUND);
+    }
+    return rp_db_commit (self, err, errlen);
+}
+
+int
+rp_db_photo_delete (rp_db_t *self, const char *user_id, const char *id,
+                    char sha256 [65], bool *sha_unreferenced, char *err, size_t errlen)
+{
+    *sha_unreferenced = false;
+    if (!rp_db_valid_id (user_id) || !rp_db_valid_id (id)) {
+        rp_db_err (err, errlen, "photo not found");
+        return RP_DB_NOT_FOUND;
+    }
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    const char *params [] = { user_id, id };
+    if (rp_db_exec (self, RP_SQL_PHOTO_DELETE, params, 2, &rows, err, errlen))
+        return s_abort (self, -1);
+    const char *sha = rp_rows_get (&rows, 0, 0);
+    if (!sha) {
+        rp_rows_clear (&rows);
+        rp_db_err (err, errlen, "photo %s not found", id);
+        return s_abort (self, RP_DB_NOT_FOUND);
+    }
+    char deleted [65];
+    snprintf (deleted, sizeof deleted, "%s", sha);
+    rp_rows_clear (&rows);
+    const char *count [] = { deleted };
+    int64_t references = 1;
+    if (rp_db_exec (self, RP_SQL_SHA_COUNT, count, 1, &rows, err, errlen))
+        return s_abort (self, -1);
+    if (rp_db_parse_int (rp_rows_get (&rows, 0, 0), &references)) {
+        rp_rows_clear (&rows);
+        rp_db_err (err, errlen, "unreadable count");
+        return s_abort (self, -1);
+    }
+    rp_rows_clear (&rows);
+    if (rp_db_commit (self, err, errlen))
+        return -1;
+    snprintf (sha256, 65, "%s", deleted);
+    *sha_unreferenced = references == 0;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Tags
+
+typedef enum { S_TAGS_SET, S_TAGS_ADD, S_TAG_REMOVE } s_tags_op_t;
+
+static int
+s_tags_change (rp_db_t *self, const char *user_id, const char *id, s_tags_op_t op,
+               const char *const *tags, size_t count, char *err, size_t errlen)
+{
+    if (count > S_TAGS_MAX) {
+        rp_db_err (err, errlen, "a photo has at most %d tags", S_TAGS_MAX);
+        return -1;
+    }
+    char clean [S_TAGS_MAX][65];
+    for (size_t i = 0; i < count; i++)
+        if (!tags [i] || rp_db_tag_clean (tags [i], strlen (tags [i]), clean [i], err, errlen)) {
+            if (!tags [i])
+                rp_db_err (err, errlen, "a tag must have 1 to 64 bytes");
+            return -1;
+        }
+    if (!rp_db_valid_id (user_id) || !rp_db_valid_id (id)) {
+        rp_db_err (err, errlen, "photo not found");
+        return RP_DB_NOT_FOUND;
+    }
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    const char *photo [] = { user_id, id };
+    //  The photo is the user's (and, on PostgreSQL, locked against a
+    //  concurrent change of its tags)
+    if (rp_db_exec (self, RP_SQL_PHOTO_LOCK, photo, 2, &rows, err, errlen))
+        return s_abort (self, -1);
+    bool found = rows.rows > 0;
+    rp_rows_clear (&rows);
+    if (!found) {
+        rp_db_err (err, errlen, "photo %s not found", id);
+        return s_abort (self, RP_DB_NOT_FOUND);
+    }
+    const char *only [] = { id };
+    if (op == S_TAGS_SET && rp_db_exec (self, RP_SQL_TAGS_CLEAR, only, 1, NULL, err, errlen))
+        return s_abort (self, -1);
+    for (size_t i = 0; i < count; i++) {
+        const char *pair [] = { id, clean [i] };
+        if (rp_db_exec (self, op == S_TAG_REMOVE ? RP_SQL_TAG_DELETE : RP_SQL_TAG_INSERT,
+                        pair, 2, NULL, err, errlen))
+            return s_abort (self, -1);
+    }
+    if (op == S_TAGS_ADD) {
+        int64_t total = 0;
+        if (rp_db_exec (self, RP_SQL_TAG_COUNT, only, 1, &rows, err, errlen))
+            return s_abort (self, -1);
+        int bad = rp_db_parse_int (rp_rows_get (&rows, 0, 0), &total);
+        rp_rows_clear (&rows);
+        if (bad)
+            rp_db_err (err, errlen, "unreadable count");
+        else
+        if (total > S_TAGS_MAX)
+            rp_db_err (err, errlen, "a photo has at most %d tags", S_TAGS_MAX);
+        if (bad || total > S_TAGS_MAX)
+            return s_abort (self, -1);
+    }
+    return rp_db_commit (self, err, errlen);
+}
+
+int
+rp_db_photo_tags_set (rp_db_t *self, const char *user_id, const char *id,
+                      const char *const *tags, size_t count, char *err, size_t errlen)
+{
+    return s_tags_change (self, user_id, id, S_TAGS_SET, tags, count, err, errlen);
+}
+
+int
+rp_db_photo_tags_add (rp_db_t *self, const char *user_id, const char *id,
+                      const char *const *tags, size_t count, char *err, size_t errlen)
+{
+    return s_tags_change (self, user_id, id, S_TAGS_ADD, tags, count, err, errlen);
+}
+
+int
+rp_db_photo_tag_remove (rp_db_t *self, const char *user_id, const char *id,
+                        const char *tag, char *err, size_t errlen)
+{
+    const char *one [] = { tag };
+    return s_tags_change (self, user_id, id, S_TAG_REMOVE, one, 1, err, errlen);
+}

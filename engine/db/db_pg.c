@@ -1,0 +1,375 @@
+/*  engine/db/db_pg.c: the PostgreSQL driver (libpq).
+
+    One PGconn per rp_db_t: it belongs to one actor. Every statement is
+    prepared (PQprepare) once per connection, on first use, and run with
+    PQexecPrepared: values always travel as parameters, never inside SQL
+    text. Only constant text goes through PQexec: BEGIN/COMMIT/ROLLBACK and
+    the compiled-in migration scripts.
+
+    Times are timestamptz, and the clock is the database's (now()), so
+    engines on several hosts agree on what is due. created_at keeps
+    milliseconds (timestamptz(3)): the text the API shows, and the list
+    cursor carries, is exactly the stored value.
+
+    Claiming locks the due rows with SELECT ... FOR UPDATE SKIP LOCKED and
+    updates exactly those, RETURNING them: concurrent claimers (in any
+    process) skip each other's rows instead of waiting for them or taking
+    them twice. The SELECT is a CTE, evaluated once: written as
+    "WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" the planner
+    may rescan the subquery per row and claim more than n.
+
+    A connection found broken outside a transaction is reset once (its
+    prepared statements with it) before the next statement.
+*/
+#include "db/db_private.h"
+#include "log.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    PGconn *conn;                           //  the connection
+    bool prepared [RP_SQL_COUNT];           //  statements prepared on this session
+    bool in_txn;                            //  between BEGIN and COMMIT/ROLLBACK
+} s_pg_t;
+
+#define TS(x) "to_char (" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define PHOTO_COLUMNS \
+    "p.id, p.filename, p.status, p.error, p.sha256, p.bytes, p.content_type, p.width, " \
+    "p.height, p.taken_at, p.exif::text, " \
+    "(SELECT coalesce (json_agg (t.tag), '[]'::json)::text FROM tags t WHERE t.photo_id = p.id), " \
+    "p.batch_id, " TS ("p.created_at") ", p.attempts"
+
+static const char *const s_sql [RP_SQL_COUNT] = {
+    [RP_SQL_PING] = "SELECT 1",
+
+    //  Commands ----------------------------------------------------------------
+    [RP_SQL_USER_INSERT] =
+        "INSERT INTO users (id, name, password_hash) VALUES ($1, $2, $3)",
+    [RP_SQL_USER_SET_PASSWORD] =
+        "UPDATE users SET password_hash = $2 WHERE name = $1",
+    [RP_SQL_PHOTO_BY_SHA] =
+        "SELECT id, batch_id FROM photos WHERE user_id = $1 AND sha256 = $2",
+    [RP_SQL_BATCH_OWNER] =
+        "SELECT user_id FROM batches WHERE id = $1",
+    [RP_SQL_BATCH_INSERT] =
+        "INSERT INTO batches (id, user_id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+    [RP_SQL_PHOTO_INSERT] =
+        "INSERT INTO photos (id, user_id, batch_id, filename, status, sha256, bytes, content_type) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::bigint, $8) "
+        "ON CONFLICT (user_id, sha256) DO NOTHING RETURNING id",
+    [RP_SQL_PHOTO_LOCK] =
+        "SELECT sha256 FROM photos WHERE user_id = $1 AND id = $2 FOR UPDATE",
+    [RP_SQL_TAG_INSERT] =
+        "INSERT INTO tags (photo_id, tag) VALUES ($1, $2) ON CONFLICT (photo_id, tag) DO NOTHING",
+    [RP_SQL_TAG_DELETE] =
+        "DELETE FROM tags WHERE photo_id = $1 AND tag = $2",
+    [RP_SQL_TAGS_CLEAR] =
+        "DELETE FROM tags WHERE photo_id = $1",
+    [RP_SQL_TAG_COUNT] =
+        "SELECT count(*) FROM tags WHERE photo_id = $1",
+    [RP_SQL_PHOTO_CLAIM] =
+        "WITH due AS (SELECT id FROM photos "
+        "  WHERE status = 'queued' AND next_attempt_at <= now() "
+        "  ORDER BY next_attempt_at, created_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED) "
+        "UPDATE photos p SET status = 'processing', attempts = p.attempts + 1, updated_at = now() "
+        "FROM due WHERE p.id = due.id AND p.status = 'queued' "
+        "RETURNING p.id, p.user_id, p.sha256, p.filename, p.attempts, p.batch_id",
+    [RP_SQL_PHOTO_COMPLETE] =
+        "UPDATE photos SET status = 'complete', error = NULL, "
+        "content_type = coalesce ($2, content_type), width = $3::int, height = $4::int, "
+        "taken_at = $5, exif = $6::jsonb, updated_at = now() "
+        "WHERE id = $1 AND status = 'processing'",
+    [RP_SQL_PHOTO_RETRY] =
+        "UPDATE photos SET status = 'queued', error = $2, updated_at = now(), "
+        "next_attempt_at = now() + $3::bigint * interval '1 millisecond' "
+        "WHERE id = $1 AND status = 'processing'",
+    [RP_SQL_PHOTO_FAIL] =
+        "UPDATE photos SET status = 'failed', error = $2, updated_at = now() "
+        "WHERE id = $1 AND status = 'processing'",
+    [RP_SQL_PHOTO_REQUEUE] =
+        "UPDATE photos SET status = 'queued', next_attempt_at = now(), updated_at = now() "
+        "WHERE status = 'processing'",
+    [RP_SQL_PHOTO_UPLOADED] =
+        "UPDATE photos SET status = 'queued', next_attempt_at = now(), updated_at = now() "
+        "WHERE id = $1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_DELETE] =
+        "DELETE FROM photos WHERE user_id = $1 AND id = $2 RETURNING sha256",
+
+    //  Queries -----------------------------------------------------------------
+    [RP_SQL_USER_FIND] =
+        "SELECT id, password_hash FROM users WHERE name = $1",
+    [RP_SQL_USER_LIST] =
+        "SELECT u.id, u.name, " TS ("u.created_at") ", "
+        "(SELECT count(*) FROM photos p WHERE p.user_id = u.id) FROM users u ORDER BY u.name",
+    [RP_SQL_SHA_COUNT] =
+        "SELECT count(*) FROM photos WHERE sha256 = $1",
+    [RP_SQL_PHOTO_GET] =
+        "SELECT " PHOTO_COLUMNS " FROM photos p WHERE p.user_id = $1 AND p.id = $2",
+    [RP_SQL_PHOTO_LIST] =
+        "SELECT " PHOTO_COLUMNS " FROM photos p WHERE p.user_id = $1 "
+        "AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.tag = $2)) "
+        "AND ($3::text IS NULL OR p.status = $3) "
+        "ORDER BY p.created_at DESC, p.id DESC LIMIT $4::int",
+    [RP_SQL_PHOTO_LIST_AFTER] =
+        "SELECT " PHOTO_COLUMNS " FROM photos p WHERE p.user_id = $1 "
+        "AND (p.created_at, p.id) < ($5::timestamptz, $6) "
+        "AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.tag = $2)) "
+        "AND ($3::text IS NULL OR p.status = $3) "
+        "ORDER BY p.created_at DESC, p.id DESC LIMIT $4::int",
+    [RP_SQL_BATCH_FIND] =
+        "SELECT id FROM batches WHERE user_id = $1 AND id = $2",
+    [RP_SQL_BATCH_COUNTS] =
+        "SELECT status, count(*) FROM photos WHERE batch_id = $1 GROUP BY status",
+    [RP_SQL_BATCH_PHOTOS] =
+        "SELECT " PHOTO_COLUMNS " FROM photos p WHERE p.user_id = $1 AND p.batch_id = $2 "
+        "ORDER BY p.created_at, p.id LIMIT $3::int",
+    [RP_SQL_STATUS_COUNTS] =
+        "SELECT status, count(*) FROM photos GROUP BY status",
+
+    //  Migrations ----------------------------------------------------------------
+    //  One lock for every migrator of this database, held to the end of the
+    //  transaction; the key is "rapidpho" in ASCII
+    [RP_SQL_MIG_LOCK] = "SELECT pg_advisory_xact_lock (8241992391023683695)",
+    [RP_SQL_MIG_HISTORY] =
+        "SELECT installed_rank, version, checksum, success FROM flyway_schema_history "
+        "ORDER BY installed_rank",
+    [RP_SQL_MIG_RECORD] =
+        "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
+        "checksum, installed_by, execution_time, success) VALUES ($1::int, $2, $3, 'SQL', $4, "
+        "$5::int, coalesce ($6::text, current_user), $7::int, true)",
+};
+
+//  Flyway's own table for PostgreSQL
+static const char s_history_ddl [] =
+    "CREATE TABLE IF NOT EXISTS \"flyway_schema_history\" ("
+    "  \"installed_rank\" INT NOT NULL,"
+    "  \"version\" VARCHAR(50),"
+    "  \"description\" VARCHAR(200) NOT NULL,"
+    "  \"type\" VARCHAR(20) NOT NULL,"
+    "  \"script\" VARCHAR(1000) NOT NULL,"
+    "  \"checksum\" INTEGER,"
+    "  \"installed_by\" VARCHAR(100) NOT NULL,"
+    "  \"installed_on\" TIMESTAMP NOT NULL DEFAULT now(),"
+    "  \"execution_time\" INTEGER NOT NULL,"
+    "  \"success\" BOOLEAN NOT NULL,"
+    "  CONSTRAINT \"flyway_schema_history_pk\" PRIMARY KEY (\"installed_rank\"));"
+    "CREATE INDEX IF NOT EXISTS \"flyway_schema_history_s_idx\" "
+    "  ON \"flyway_schema_history\" (\"success\");";
+
+//  libpq's messages end in a newline and may run over several lines: keep
+//  the first.
+static void
+s_first_line (const char *text, char *err, size_t errlen, const char *prefix)
+{
+    if (!text || !*text)
+        text = "unknown error";
+    size_t len = strcspn (text, "\n");
+    rp_db_err (err, errlen, "%s%.*s", prefix, (int) len, text);
+}
+
+//  Write the error of `res` (or the connection's); RP_DB_CONFLICT for a
+//  unique violation, else -1.
+static int
+s_error (s_pg_t *self, PGresult *res, char *err, size_t errlen)
+{
+    const char *state = res ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    s_first_line (primary ? primary : PQerrorMessage (self->conn), err, errlen, "database error: ");
+    return state && strcmp (state, "23505") == 0 ? RP_DB_CONFLICT : -1;
+}
+
+static void
+s_notice (void *arg, const char *message)
+{
+    //  "relation already exists, skipping" and the like: not for stderr
+    rp_debug ("db", "postgresql: %.*s", (int) strcspn (message, "\n"), message);
+}
+
+static void
+s_close (void *handle)
+{
+    s_pg_t *self = (s_pg_t *) handle;
+    if (self->conn)
+        PQfinish (self->conn);
+    free (self);
+}
+
+void *
+rp_db_pg_open (const char *url, char *err, size_t errlen)
+{
+    s_pg_t *self = (s_pg_t *) calloc (1, sizeof (s_pg_t));
+    if (!self) {
+        rp_db_err (err, errlen, "out of memory");
+        return NULL;
+    }
+    self->conn = PQconnectdb (url);
+    if (!self->conn || PQstatus (self->conn) != CONNECTION_OK) {
+        s_first_line (self->conn ? PQerrorMessage (self->conn) : "out of memory", err, errlen,
+                      "cannot connect to PostgreSQL: ");
+        s_close (self);
+        return NULL;
+    }
+    PQsetNoticeProcessor (self->conn, s_notice, NULL);
+    if (PQsetClientEncoding (self->conn, "UTF8") != 0) {
+        s_first_line (PQerrorMessage (self->conn), err, errlen, "cannot use UTF-8 with PostgreSQL: ");
+        s_close (self);
+        return NULL;
+    }
+    return self;
+}
+
+//  A usable connection: reset once when broken between transactions.
+static int
+s_ready (s_pg_t *self, char *err, size_t errlen)
+{
+    if (PQstatus (self->conn) == CONNECTION_OK)
+        return 0;
+    if (!self->in_txn) {
+        rp_warn ("db", "the PostgreSQL connection was lost; reconnecting");
+        PQreset (self->conn);
+        memset (self->prepared, 0, sizeof self->prepared);
+        if (PQstatus (self->conn) == CONNECTION_OK)
+            return 0;
+    }
+    s_first_line (PQerrorMessage (self->conn), err, errlen, "database connection lost: ");
+    return -1;
+}
+
+//  Run constant text (no values in it). 0 or -1.
+static int
+s_run (s_pg_t *self, const char *sql, char *err, size_t errlen)
+{
+    PGresult *res = PQexec (self->conn, sql);
+    ExecStatusType status = res ? PQresultStatus (res) : PGRES_FATAL_ERROR;
+    int rc = 0;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        s_error (self, res, err, errlen);
+        rc = -1;
+    }
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_begin (void *handle, rp_txn_t kind, char *err, size_t errlen)
+{
+    s_pg_t *self = (s_pg_t *) handle;
+    if (s_ready (self, err, errlen)
+    ||  s_run (self, kind == RP_TXN_WRITE ? "BEGIN"
+                                          : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+               err, errlen))
+        return -1;
+    self->in_txn = true;
+    return 0;
+}
+
+static int
+s_commit (void *handle, char *err, size_t errlen)
+{
+    s_pg_t *self = (s_pg_t *) handle;
+    PGresult *res = PQexec (self->conn, "COMMIT");
+    int rc = 0;
+    if (!res || PQresultStatus (res) != PGRES_COMMAND_OK) {
+        s_error (self, res, err, errlen);
+        rc = -1;
+    }
+    else
+    if (strcmp (PQcmdStatus (res), "COMMIT") != 0) {
+        //  COMMIT of a failed transaction answers ROLLBACK, without an error
+        rp_db_err (err, errlen, "database error: the transaction was rolled back");
+        rc = -1;
+    }
+    PQclear (res);
+    self->in_txn = false;
+    return rc;
+}
+
+static void
+s_rollback (void *handle)
+{
+    s_pg_t *self = (s_pg_t *) handle;
+    if (PQstatus (self->conn) == CONNECTION_OK
+    &&  PQtransactionStatus (self->conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexec (self->conn, "ROLLBACK");
+        PQclear (res);
+    }
+    self->in_txn = false;
+}
+
+static int
+s_exec (void *handle, rp_sql_t sql, const char *const *params, int nparams,
+        rp_rows_t *rows, char *err, size_t errlen)
+{
+    s_pg_t *self = (s_pg_t *) handle;
+    if (rows)
+        rp_rows_clear (rows);
+    if (s_ready (self, err, errlen))
+        return -1;
+    char name [16];
+    snprintf (name, sizeof name, "rp_%d", (int) sql);
+    if (!self->prepared [sql]) {
+        PGresult *res = PQprepare (self->conn, name, s_sql [sql], 0, NULL);
+        int rc = res && PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : s_error (self, res, err, errlen);
+        PQclear (res);
+        if (rc)
+            return -1;
+        self->prepared [sql] = true;
+    }
+    PGresult *res = PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0);
+    ExecStatusType status = res ? PQresultStatus (res) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        int rc = s_error (self, res, err, errlen);
+        PQclear (res);
+        return rc;
+    }
+    int rc = 0;
+    if (rows) {
+        int cols = PQnfields (res);
+        const char *cells [RP_PC_COUNT + 8];
+        size_t lengths [RP_PC_COUNT + 8];
+        if (cols > (int) (sizeof cells / sizeof cells [0])) {
+            rp_db_err (err, errlen, "a statement returned too many columns");
+            rc = -1;
+        }
+        for (int r = 0; r < PQntuples (res) && rc == 0; r++) {
+            for (int c = 0; c < cols; c++) {
+                bool null = PQgetisnull (res, r, c);
+                cells [c] = null ? NULL : PQgetvalue (res, r, c);
+                lengths [c] = null ? 0 : (size_t) PQgetlength (res, r, c);
+            }
+            if (rp_rows_append (rows, cols, cells, lengths)) {
+                rp_db_err (err, errlen, "a statement returned too many rows");
+                rc = -1;
+            }
+        }
+        int64_t changes = 0;
+        const char *tuples = PQcmdTuples (res);
+        rows->changes = tuples && *tuples && rp_db_parse_int (tuples, &changes) == 0
+                      ? changes : PQntuples (res);
+        if (rc)
+            rp_rows_clear (rows);
+    }
+    PQclear (res);
+    return rc;
+}
+
+static int
+s_script (void *handle, const char *text, char *err, size_t errlen)
+{
+    s_pg_t *self = (s_pg_t *) handle;
+    return s_ready (self, err, errlen) || s_run (self, text, err, errlen) ? -1 : 0;
+}
+
+const rp_db_driver_t rp_db_pg_driver = {
+    .name = "postgresql",
+    .close = s_close,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .exec = s_exec,
+    .script = s_script,
+    .history_ddl = s_history_ddl,
+};

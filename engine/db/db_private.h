@@ -1,0 +1,170 @@
+/*  engine/db/db_private.h: what the parts of engine/db/ share. Not for use
+    outside engine/db/.
+
+    The layers:
+      db.c            open/close, dispatch to a driver, transactions (and the
+                      commit fault hook), ids, validation, cursors, and the
+                      photo read model assembled from a row
+      db_commands.c   the writes: each one transaction, rolled back on failure
+      db_queries.c    the reads: read models as JSON
+      migrate.c       rp_db_migrate, Flyway's history table and checksum
+      passwords.c     scrypt hashes
+      db_sqlite.c     the SQLite driver and its SQL text
+      db_pg.c         the PostgreSQL driver and its SQL text
+
+    The logic is written once, over statements named by rp_sql_t. Each driver
+    holds its own SQL text for each statement (its dialect, its placeholders)
+    and returns rows with every cell as text, so the logic never sees
+    sqlite3_* or PQ* and never builds SQL from values.
+*/
+#ifndef RP_DB_PRIVATE_H
+#define RP_DB_PRIVATE_H
+
+#include "db/db.h"
+
+#include <stdarg.h>
+
+//  A unique constraint refused the statement (the driver still wrote err).
+#define RP_DB_CONFLICT 2
+
+//  Statements, each with its parameters (all passed as text, NULL for SQL
+//  NULL) and the columns it returns.
+typedef enum {
+    RP_SQL_PING,                //  -> 1
+    //  Users: commands
+    RP_SQL_USER_INSERT,         //  id, name, password_hash
+    RP_SQL_USER_SET_PASSWORD,   //  name, password_hash
+    //  Photos: commands
+    RP_SQL_PHOTO_BY_SHA,        //  user_id, sha256 -> id, batch_id
+    RP_SQL_BATCH_OWNER,         //  batch_id -> user_id
+    RP_SQL_BATCH_INSERT,        //  id, user_id (nothing when it exists)
+    RP_SQL_PHOTO_INSERT,        //  id, user_id, batch_id, filename, status, sha256, bytes,
+                                //  content_type -> id (no row: (user, sha256) exists)
+    RP_SQL_PHOTO_LOCK,          //  user_id, id -> sha256 (PostgreSQL: row locked)
+    RP_SQL_TAG_INSERT,          //  photo_id, tag (nothing when it exists)
+    RP_SQL_TAG_DELETE,          //  photo_id, tag
+    RP_SQL_TAGS_CLEAR,          //  photo_id
+    RP_SQL_TAG_COUNT,           //  photo_id -> n
+    RP_SQL_PHOTO_CLAIM,         //  max -> id, user_id, sha256, filename, attempts, batch_id
+    RP_SQL_PHOTO_COMPLETE,      //  id, content_type, width, height, taken_at, exif
+    RP_SQL_PHOTO_RETRY,         //  id, reason, retry_in_ms
+    RP_SQL_PHOTO_FAIL,          //  id, reason
+    RP_SQL_PHOTO_REQUEUE,       //  (all processing)
+    RP_SQL_PHOTO_UPLOADED,      //  id
+    RP_SQL_PHOTO_DELETE,        //  user_id, id -> sha256
+    //  Queries
+    RP_SQL_USER_FIND,           //  name -> id, password_hash
+    RP_SQL_USER_LIST,           //  -> id, name, created_at, photos
+    RP_SQL_SHA_COUNT,           //  sha256 -> n
+    RP_SQL_PHOTO_GET,           //  user_id, id -> RP_PHOTO_COLUMNS
+    RP_SQL_PHOTO_LIST,          //  user_id, tag, status, limit -> RP_PHOTO_COLUMNS
+    RP_SQL_PHOTO_LIST_AFTER,    //  user_id, tag, status, limit, created_at, id -> RP_PHOTO_COLUMNS
+    RP_SQL_BATCH_FIND,          //  user_id, batch_id -> id
+    RP_SQL_BATCH_COUNTS,        //  batch_id -> status, n
+    RP_SQL_BATCH_PHOTOS,        //  user_id, batch_id, limit -> RP_PHOTO_COLUMNS
+    RP_SQL_STATUS_COUNTS,       //  -> status, n
+    //  Migrations
+    RP_SQL_MIG_LOCK,            //  serialises migrators (PostgreSQL: advisory lock)
+    RP_SQL_MIG_HISTORY,         //  -> installed_rank, version, checksum, success
+    RP_SQL_MIG_RECORD,          //  installed_rank, version, description, script,
+                                //  checksum, installed_by, execution_time
+    RP_SQL_COUNT
+} rp_sql_t;
+
+//  The columns of the photo read model, in the order every statement marked
+//  RP_PHOTO_COLUMNS returns them. "tags" is a JSON array; created_at is ISO
+//  8601 UTC with milliseconds.
+enum {
+    RP_PC_ID, RP_PC_FILENAME, RP_PC_STATUS, RP_PC_ERROR, RP_PC_SHA256, RP_PC_BYTES,
+    RP_PC_CONTENT_TYPE, RP_PC_WIDTH, RP_PC_HEIGHT, RP_PC_TAKEN_AT, RP_PC_EXIF, RP_PC_TAGS,
+    RP_PC_BATCH_ID, RP_PC_CREATED_AT, RP_PC_ATTEMPTS, RP_PC_COUNT
+};
+
+//  Result rows, every cell copied out as text (NULL for SQL NULL).
+typedef struct {
+    int rows;                   //  how many rows
+    int cols;                   //  columns per row
+    char **cells;               //  rows * cols cells, row-major, owned
+    int64_t changes;            //  rows changed by a command (or returned)
+} rp_rows_t;
+
+//  A cell, or NULL (SQL NULL, or out of range).
+const char *rp_rows_get (const rp_rows_t *rows, int row, int col);
+//  Append one row of `cols` cells (copied). 0 or -1 (out of memory, too many).
+int rp_rows_append (rp_rows_t *rows, int cols, const char *const *cells, const size_t *lengths);
+void rp_rows_clear (rp_rows_t *rows);
+
+#define RP_ROWS_MAX 100000      //  a bound on what one statement may return
+
+typedef enum { RP_TXN_READ, RP_TXN_WRITE } rp_txn_t;
+
+//  What a backend provides. Every function writes err on failure, once.
+typedef struct {
+    const char *name;           //  "sqlite" or "postgresql"
+    void (*close) (void *handle);
+    //  A write transaction takes the write lock at once (SQLite BEGIN
+    //  IMMEDIATE); a read transaction sees one snapshot.
+    int (*begin) (void *handle, rp_txn_t kind, char *err, size_t errlen);
+    int (*commit) (void *handle, char *err, size_t errlen);
+    void (*rollback) (void *handle);
+    //  Run a statement. rows may be NULL. 0, -1 or RP_DB_CONFLICT.
+    int (*exec) (void *handle, rp_sql_t sql, const char *const *params, int nparams,
+                 rp_rows_t *rows, char *err, size_t errlen);
+    //  Run a script of several statements (migrations: no values in it).
+    int (*script) (void *handle, const char *text, char *err, size_t errlen);
+    //  Creates flyway_schema_history when absent, as Flyway does.
+    const char *history_ddl;
+} rp_db_driver_t;
+
+struct _rp_db_t {
+    const rp_db_driver_t *driver;   //  the backend
+    void *handle;                   //  the driver's connection, owned
+    bool in_txn;                    //  a transaction is open
+    rp_txn_t txn;                   //  and its kind
+};
+
+extern const rp_db_driver_t rp_db_sqlite_driver;
+extern const rp_db_driver_t rp_db_pg_driver;
+//  Open a driver's connection: NULL with the reason in err.
+void *rp_db_sqlite_open (const char *path, char *err, size_t errlen);
+void *rp_db_pg_open (const char *url, char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Shared helpers (db.c)
+
+//  Write one line into err (safe when err is NULL).
+void rp_db_err (char *err, size_t errlen, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+//  Transactions. rp_db_commit applies the RP_FAULT_DB_COMMIT hook to write
+//  transactions; when the commit fails the transaction is rolled back.
+int rp_db_begin (rp_db_t *self, rp_txn_t kind, char *err, size_t errlen);
+int rp_db_commit (rp_db_t *self, char *err, size_t errlen);
+void rp_db_rollback (rp_db_t *self);
+int rp_db_exec (rp_db_t *self, rp_sql_t sql, const char *const *params, int nparams,
+                rp_rows_t *rows, char *err, size_t errlen);
+
+//  Validation of what callers pass in.
+bool rp_db_valid_id (const char *id);              //  1..RP_ID_MAX-1 of [A-Za-z0-9_-]
+bool rp_db_valid_sha256 (const char *sha256);      //  64 lowercase hex
+bool rp_db_valid_status (const char *status);      //  one of the five
+bool rp_db_valid_utf8 (const char *text, size_t len);
+//  Trim a tag into out (1..64 bytes, valid UTF-8). 0 or -1 with err.
+int rp_db_tag_clean (const char *tag, size_t len, char out [65], char *err, size_t errlen);
+
+//  Parse a whole decimal integer. 0 or -1.
+int rp_db_parse_int (const char *text, int64_t *value);
+
+//  The five statuses, in state-machine order.
+extern const char *const rp_db_statuses [5];
+
+//  The photo read model from row `row` (RP_PHOTO_COLUMNS). NULL with err.
+json_t *rp_db_photo_json (const rp_rows_t *rows, int row, char *err, size_t errlen);
+
+//  List cursors: the (created_at, id) of the last item, as opaque text.
+//  rp_db_cursor_decode returns -1 with a readable reason when malformed.
+int rp_db_cursor_encode (const char *created_at, const char *id, char *out, size_t outlen);
+int rp_db_cursor_decode (const char *cursor, char created_at [32], char id [RP_ID_MAX],
+                         char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,1041 @@
+/*  tests/test_db.c: the metadata store's contract (engine/db/db.h), one
+    suite run against both backends.
+
+    Every contract test below is a function of a database url, registered
+    twice by CONTRACT(): once as sqlite/<name> on a fresh file in a temporary
+    folder, once as postgresql/<name> on a fresh schema of the server named
+    by RP_TEST_PG_URL (tools/test.sh starts one with tools/pg.sh and sets
+    it). Without RP_TEST_PG_URL the PostgreSQL half says it was skipped.
+
+    To run the PostgreSQL half by hand:
+        export RP_TEST_PG_URL=$(tools/pg.sh start)
+        build/test_db
+*/
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db/db.h"
+#include "support/testdata.h"
+
+//  ---------------------------------------------------------------------------
+//  Harness: one test body, two backends
+
+static char *
+s_sqlite_url (const char *name)
+{
+    char *dir = rp_test_tmpdir ("db");
+    cr_assert_not_null (dir);
+    char url [1024];
+    snprintf (url, sizeof url, "sqlite:%s/%s.db", dir, name);
+    free (dir);
+    return strdup (url);
+}
+
+//  A url whose search_path is a fresh schema "test_db_<name>"
+static char *
+s_pg_url (const char *name)
+{
+    const char *base = getenv ("RP_TEST_PG_URL");
+    if (!base || !*base)
+        cr_skip_test ("skipped: RP_TEST_PG_URL is unset (tools/test.sh starts PostgreSQL with "
+                      "tools/pg.sh and sets it)");
+    PGconn *conn = PQconnectdb (base);
+    cr_assert_eq (PQstatus (conn), CONNECTION_OK, "RP_TEST_PG_URL: %s", PQerrorMessage (conn));
+    char sql [512];
+    snprintf (sql, sizeof sql, "SET client_min_messages = warning; "
+              "DROP SCHEMA IF EXISTS test_db_%s CASCADE; CREATE SCHEMA test_db_%s", name, name);
+    PGresult *res = PQexec (conn, sql);
+    cr_assert_eq (PQresultStatus (res), PGRES_COMMAND_OK, "%s", PQerrorMessage (conn));
+    PQclear (res);
+    PQfinish (conn);
+    char url [2048];
+    snprintf (url, sizeof url, "%s%soptions=-csearch_path%%3Dtest_db_%s", base,
+              strchr (base, '?') ? "&" : "?", name);
+    return strdup (url);
+}
+
+#define CONTRACT(name) \
+    static void name (const char *url); \
+    Test (sqlite, name, .timeout = 120) { char *u = s_sqlite_url (#name); name (u); free (u); } \
+    Test (postgresql, name, .timeout = 120) { char *u = s_pg_url (#name); name (u); free (u); } \
+    static void name (const char *url)
+
+static bool
+s_is_pg (const char *url)
+{
+    return strncmp (url, "postgres", 8) == 0;
+}
+
+//  Run SQL behind the store's back (to look, or to arrange what the API
+//  cannot, like equal timestamps); the first cell of the first row, or "".
+//  The two texts are the same question in each dialect.
+static char *
+s_raw (const char *url, const char *sqlite_sql, const char *pg_sql)
+{
+    static char cell [1024];
+    cell [0] = 0;
+    if (s_is_pg (url)) {
+        PGconn *conn = PQconnectdb (url);
+        cr_assert_eq (PQstatus (conn), CONNECTION_OK, "%s", PQerrorMessage (conn));
+        PGresult *res = PQexec (conn, pg_sql);
+        ExecStatusType status = PQresultStatus (res);
+        cr_assert (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK, "%s: %s", pg_sql,
+                   PQerrorMessage (conn));
+        if (status == PGRES_TUPLES_OK && PQntuples (res) > 0)
+            snprintf (cell, sizeof cell, "%s", PQgetvalue (res, 0, 0));
+        PQclear (res);
+        PQfinish (conn);
+    }
+    else {
+        sqlite3 *db = NULL;
+        cr_assert_eq (sqlite3_open (url + 7, &db), SQLITE_OK);
+        sqlite3_busy_timeout (db, 10000);
+        sqlite3_stmt *stmt = NULL;
+        const char *rest = sqlite_sql;
+        while (rest && *rest) {
+            cr_assert_eq (sqlite3_prepare_v2 (db, rest, -1, &stmt, &rest), SQLITE_OK, "%s: %s",
+                          sqlite_sql, sqlite3_errmsg (db));
+            if (!stmt)
+                break;
+            int rc;
+            while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+                if (!cell [0] && sqlite3_column_text (stmt, 0))
+                    snprintf (cell, sizeof cell, "%s", sqlite3_column_text (stmt, 0));
+            cr_assert_eq (rc, SQLITE_DONE, "%s: %s", sqlite_sql, sqlite3_errmsg (db));
+            sqlite3_finalize (stmt);
+        }
+        sqlite3_close (db);
+    }
+    return cell;
+}
+
+//  The same SQL on both backends
+static char *
+s_raw1 (const char *url, const char *sql)
+{
+    return s_raw (url, sql, sql);
+}
+
+static rp_db_t *
+s_open (const char *url)
+{
+    char err [512] = "";
+    rp_db_t *db = rp_db_open (url, err, sizeof err);
+    cr_assert_not_null (db, "open: %s", err);
+    int applied = -1;
+    cr_assert_eq (rp_db_migrate (db, &applied, err, sizeof err), 0, "migrate: %s", err);
+    return db;
+}
+
+static void
+s_user (rp_db_t *db, const char *name, char id [RP_ID_MAX])
+{
+    char err [512] = "", hash [RP_PASSWORD_HASH_MAX];
+    cr_assert_eq (rp_password_hash ("correct horse", hash, sizeof hash), 0);
+    cr_assert_eq (rp_db_user_add (db, name, hash, id, err, sizeof err), 0, "%s", err);
+}
+
+//  A valid sha256 made from a number
+static const char *
+s_sha (int n)
+{
+    static char sha [8][65];
+    static int next = 0;
+    char *out = sha [next++ % 8];
+    snprintf (out, 65, "%064d", n);
+    return out;
+}
+
+//  Create a queued photo; returns its duplicate flag.
+static bool
+s_photo (rp_db_t *db, const char *user, int sha, const char *batch, const char *tags,
+         char id [RP_ID_MAX], char batch_out [RP_ID_MAX])
+{
+    char err [512] = "", unused [RP_ID_MAX];
+    rp_photo_new_t photo = {
+        .user_id = user, .batch_id = batch, .filename = "IMG_0001.JPG", .sha256 = s_sha (sha),
+        .bytes = 1234, .content_type = "image/jpeg", .status = "queued", .tags = tags,
+    };
+    bool duplicate = true;
+    cr_assert_eq (rp_db_photo_create (db, &photo, id, batch_out ? batch_out : unused, &duplicate,
+                                      err, sizeof err), 0, "%s", err);
+    return duplicate;
+}
+
+static json_t *
+s_get (rp_db_t *db, const char *user, const char *id)
+{
+    char err [512] = "";
+    json_t *photo = NULL;
+    cr_assert_eq (rp_db_photo_get (db, user, id, &photo, err, sizeof err), 0, "%s", err);
+    return photo;
+}
+
+static const char *
+s_str (json_t *object, const char *key)
+{
+    return json_string_value (json_object_get (object, key));
+}
+
+static json_int_t
+s_int (json_t *object, const char *key)
+{
+    return json_integer_value (json_object_get (object, key));
+}
+
+static json_t *
+s_claim (rp_db_t *db, int max)
+{
+    char err [512] = "";
+    json_t *claimed = NULL;
+    cr_assert_eq (rp_db_photo_claim (db, max, &claimed, err, sizeof err), 0, "%s", err);
+    cr_assert (json_is_array (claimed));
+    return claimed;
+}
+
+//  Flyway's checksum, computed here independently (bit by bit): CRC32 over
+//  the file's lines without their line ends.
+static long long
+s_flyway_checksum (const char *path)
+{
+    FILE *file = fopen (path, "rb");
+    cr_assert_not_null (file, "%s", path);
+    uint32_t crc = 0xFFFFFFFFu;
+    int c;
+    while ((c = fgetc (file)) != EOF) {
+        if (c == '\n' || c == '\r')
+            continue;
+        crc ^= (uint32_t) c;
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+    }
+    fclose (file);
+    crc ^= 0xFFFFFFFFu;
+    return (long long) (int32_t) crc;
+}
+
+//  ---------------------------------------------------------------------------
+//  Passwords (no database)
+
+Test (passwords, hashes_verify_and_are_not_the_password)
+{
+    char hash [RP_PASSWORD_HASH_MAX], again [RP_PASSWORD_HASH_MAX];
+    cr_assert_eq (rp_password_hash ("s3cret pass", hash, sizeof hash), 0);
+    cr_assert_eq (rp_password_hash ("s3cret pass", again, sizeof again), 0);
+    cr_assert_eq (strncmp (hash, "scrypt$", 7), 0, "%s", hash);
+    cr_assert_null (strstr (hash, "s3cret"));
+    cr_assert_str_neq (hash, again, "each hash has its own salt");
+    cr_assert (rp_password_verify ("s3cret pass", hash));
+    cr_assert (rp_password_verify ("s3cret pass", again));
+    cr_assert_not (rp_password_verify ("s3cret pasS", hash));
+    cr_assert_not (rp_password_verify ("", hash));
+    //  Malformed or greedy stored values are "no match", never a crash
+    const char *bad [] = { "", "scrypt$", "scrypt$16384$8$1$zz$00", "plain",
+                           "scrypt$16384$8$1$00112233445566778899aabbccddeeff$",
+                           "scrypt$1073741824$8$1$00112233445566778899aabbccddeeff$00112233445566778899aabbccddeeff",
+                           "scrypt$16385$8$1$00112233445566778899aabbccddeeff$00112233445566778899aabbccddeeff" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++)
+        cr_assert_not (rp_password_verify ("s3cret pass", bad [i]), "%s", bad [i]);
+    char tiny [16];
+    cr_assert_eq (rp_password_hash ("x", tiny, sizeof tiny), -1, "a short buffer is an error");
+}
+
+Test (db, urls_of_unknown_kinds_are_refused_with_a_reason)
+{
+    char err [512] = "";
+    cr_assert_null (rp_db_open ("mysql://u:secret@h/db", err, sizeof err));
+    cr_assert (strstr (err, "sqlite:") && !strstr (err, "secret"), "%s", err);
+    cr_assert_null (rp_db_open ("sqlite:/nonexistent-dir/x/y.db", err, sizeof err));
+    cr_assert (strstr (err, "/nonexistent-dir/x/y.db"), "%s", err);
+}
+
+//  ---------------------------------------------------------------------------
+//  Schema and migrations
+
+CONTRACT (migrate_records_flyway_history)
+{
+    char err [512] = "";
+    rp_db_t *db = rp_db_open (url, err, sizeof err);
+    cr_assert_not_null (db, "%s", err);
+    cr_assert_str_eq (rp_db_backend (db), s_is_pg (url) ? "postgresql" : "sqlite");
+    cr_assert_eq (rp_db_ping (db, err, sizeof err), 0, "%s", err);
+    int applied = -1;
+    cr_assert_eq (rp_db_migrate (db, &applied, err, sizeof err), 0, "%s", err);
+    cr_assert_geq (applied, 1);
+
+    //  Recorded as Flyway records it
+    cr_assert_str_eq (s_raw1 (url, "SELECT description FROM flyway_schema_history WHERE version = '1'"), "init");
+    cr_assert_str_eq (s_raw1 (url, "SELECT type FROM flyway_schema_history WHERE version = '1'"), "SQL");
+    cr_assert_str_eq (s_raw1 (url, "SELECT script FROM flyway_schema_history WHERE version = '1'"), "V1__init.sql");
+    cr_assert_str_eq (s_raw1 (url, "SELECT installed_rank FROM flyway_schema_history WHERE version = '1'"), "1");
+    cr_assert_str_eq (s_raw (url, "SELECT success FROM flyway_schema_history WHERE version = '1'",
+                             "SELECT success::text FROM flyway_schema_history WHERE version = '1'"),
+                      s_is_pg (url) ? "true" : "1");
+    if (s_is_pg (url))
+        cr_assert_str_eq (s_raw1 (url, "SELECT installed_by FROM flyway_schema_history WHERE version = '1'"),
+                          "rapidphoto");
+    const char *source = getenv ("RP_SOURCE_DIR");
+    if (source) {
+        char path [1024], want [32];
+        snprintf (path, sizeof path, "%s/schemas/%s/V1__init.sql", source, rp_db_backend (db));
+        snprintf (want, sizeof want, "%lld", s_flyway_checksum (path));
+        cr_assert_str_eq (s_raw1 (url, "SELECT checksum FROM flyway_schema_history WHERE version = '1'"),
+                          want, "Flyway's CRC32 of the script's lines");
+    }
+    //  The runbook's query, exactly
+    const char *runbook = "SELECT version, description, installed_on FROM flyway_schema_history "
+                          "ORDER BY installed_rank DESC";
+    cr_assert_neq (*s_raw1 (url, runbook), 0);
+
+    //  Up to date: nothing more, from this connection or another
+    cr_assert_eq (rp_db_migrate (db, &applied, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (applied, 0);
+    rp_db_t *other = rp_db_open (url, err, sizeof err);
+    cr_assert_eq (rp_db_migrate (other, &applied, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (applied, 0);
+    rp_db_close (&other);
+    cr_assert_null (other);
+
+    //  A database migrated by a newer release is refused, and left alone
+    s_raw (url,
+           "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
+           "checksum, installed_by, execution_time, success) "
+           "VALUES (99, '999', 'future', 'SQL', 'V999__future.sql', 0, 'test', 0, 1)",
+           "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
+           "checksum, installed_by, execution_time, success) "
+           "VALUES (99, '999', 'future', 'SQL', 'V999__future.sql', 0, 'test', 0, true)");
+    cr_assert_eq (rp_db_migrate (db, &applied, err, sizeof err), -1);
+    cr_assert (strstr (err, "newer"), "%s", err);
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM flyway_schema_history"), "2");
+    rp_db_close (&db);
+    rp_db_close (&db);      //  safe on NULL
+}
+
+typedef struct {
+    const char *url;
+    int applied;
+    int rc;
+    char err [512];
+} s_migrator_t;
+
+static void *
+s_migrate_thread (void *arg)
+{
+    s_migrator_t *m = (s_migrator_t *) arg;
+    rp_db_t *db = rp_db_open (m->url, m->err, sizeof m->err);
+    m->rc = db ? rp_db_migrate (db, &m->applied, m->err, sizeof m->err) : -1;
+    rp_db_close (&db);
+    return NULL;
+}
+
+CONTRACT (concurrent_migrators_apply_each_script_once)
+{
+    s_migrator_t m [4];
+    pthread_t threads [4];
+    for (int i = 0; i < 4; i++) {
+        memset (&m [i], 0, sizeof m [i]);
+        m [i].url = url;
+        pthread_create (&threads [i], NULL, s_migrate_thread, &m [i]);
+    }
+    int total = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join (threads [i], NULL);
+        cr_assert_eq (m [i].rc, 0, "%s", m [i].err);
+        total += m [i].applied;
+    }
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM flyway_schema_history"),
+                      total == 1 ? "1" : "?", "each script applied once (%d applied)", total);
+}
+
+//  ---------------------------------------------------------------------------
+//  Users
+
+CONTRACT (users_add_find_list_and_change_passwords)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", hash [RP_PASSWORD_HASH_MAX], found [RP_ID_MAX], stored [512];
+    char bob [RP_ID_MAX], alice [RP_ID_MAX];
+    cr_assert_eq (rp_password_hash ("bob's password", hash, sizeof hash), 0);
+    cr_assert_eq (rp_db_user_add (db, "bob", hash, bob, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (strlen (bob), 32);
+    cr_assert_eq (rp_db_user_add (db, "bob", hash, found, err, sizeof err), -1);
+    cr_assert_str_eq (err, "user bob exists");
+    s_user (db, "alice", alice);
+    cr_assert_str_neq (alice, bob);
+
+    cr_assert_eq (rp_db_user_find (db, "bob", found, stored, sizeof stored, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq (found, bob);
+    cr_assert_str_eq (stored, hash);
+    cr_assert (rp_password_verify ("bob's password", stored));
+    cr_assert_null (strstr (s_raw1 (url, "SELECT password_hash FROM users WHERE name = 'bob'"), "password"),
+                    "the stored hash is not the password");
+    cr_assert_eq (rp_db_user_find (db, "carol", found, NULL, 0, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_user_find (db, "bob", found, NULL, 0, err, sizeof err), 0, "no hash wanted");
+
+    char photo [RP_ID_MAX];
+    s_photo (db, bob, 1, NULL, NULL, photo, NULL);
+    json_t *users = NULL;
+    cr_assert_eq (rp_db_user_list (db, &users, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (users), 2);
+    json_t *first = json_array_get (users, 0), *second = json_array_get (users, 1);
+    cr_assert_str_eq (s_str (first, "name"), "alice", "ordered by name");
+    cr_assert_str_eq (s_str (first, "id"), alice);
+    cr_assert_eq (s_int (first, "photos"), 0);
+    cr_assert_str_eq (s_str (second, "name"), "bob");
+    cr_assert_eq (s_int (second, "photos"), 1);
+    cr_assert_eq (strlen (s_str (second, "created_at")), 24, "%s", s_str (second, "created_at"));
+    json_decref (users);
+
+    char newer [RP_PASSWORD_HASH_MAX];
+    cr_assert_eq (rp_password_hash ("another one", newer, sizeof newer), 0);
+    cr_assert_eq (rp_db_user_set_password (db, "bob", newer, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_user_find (db, "bob", found, stored, sizeof stored, err, sizeof err), 0);
+    cr_assert (rp_password_verify ("another one", stored));
+    cr_assert_not (rp_password_verify ("bob's password", stored));
+    cr_assert_eq (rp_db_user_set_password (db, "carol", newer, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_user_add (db, "", hash, found, err, sizeof err), -1);
+    rp_db_close (&db);
+}
+
+//  ---------------------------------------------------------------------------
+//  Photos: creation, duplicates, batches
+
+CONTRACT (photo_create_and_duplicates_per_user)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], bob [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_user (db, "bob", bob);
+    char first [RP_ID_MAX], again [RP_ID_MAX], theirs [RP_ID_MAX], batch [RP_ID_MAX], batch2 [RP_ID_MAX];
+    cr_assert_not (s_photo (db, alice, 7, NULL, "holiday, beach", first, batch));
+    cr_assert_eq (strlen (first), 32);
+    cr_assert_eq (strlen (batch), 32);
+    cr_assert (s_photo (db, alice, 7, NULL, NULL, again, batch2), "same bytes, same user");
+    cr_assert_str_eq (again, first);
+    cr_assert_not (s_photo (db, bob, 7, NULL, NULL, theirs, NULL), "another user's bytes are theirs");
+    cr_assert_str_neq (theirs, first);
+
+    json_t *photo = s_get (db, alice, first);
+    cr_assert_str_eq (s_str (photo, "id"), first);
+    cr_assert_str_eq (s_str (photo, "filename"), "IMG_0001.JPG");
+    cr_assert_str_eq (s_str (photo, "status"), "queued");
+    cr_assert (json_is_null (json_object_get (photo, "error")));
+    cr_assert_str_eq (s_str (photo, "sha256"), s_sha (7));
+    cr_assert_eq (s_int (photo, "bytes"), 1234);
+    cr_assert_str_eq (s_str (photo, "content_type"), "image/jpeg");
+    cr_assert (json_is_null (json_object_get (photo, "width")));
+    cr_assert (json_is_null (json_object_get (photo, "taken_at")));
+    cr_assert (json_is_null (json_object_get (photo, "exif")));
+    cr_assert_str_eq (s_str (photo, "batch_id"), batch);
+    cr_assert_eq (s_int (photo, "attempts"), 0);
+    const char *created = s_str (photo, "created_at");
+    cr_assert (created && strlen (created) == 24 && created [10] == 'T' && created [23] == 'Z', "%s", created);
+    json_t *tags = json_object_get (photo, "tags");
+    cr_assert_eq (json_array_size (tags), 2);
+    cr_assert_str_eq (json_string_value (json_array_get (tags, 0)), "beach");
+    cr_assert_str_eq (json_string_value (json_array_get (tags, 1)), "holiday");
+    json_decref (photo);
+
+    //  Refused input changes nothing
+    bool dup;
+    char id [RP_ID_MAX];
+    rp_photo_new_t bad = { .user_id = alice, .filename = "x.jpg", .sha256 = "ABC", .status = "queued" };
+    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), -1);
+    bad.sha256 = s_sha (8);
+    bad.status = "complete";
+    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), -1);
+    bad.status = "uploading";
+    bad.filename = "";
+    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), -1);
+    bad.filename = "x.jpg";
+    char long_tag [100];
+    memset (long_tag, 'x', 65);
+    long_tag [65] = 0;
+    bad.tags = long_tag;
+    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), -1);
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM photos"), "2");
+    rp_db_close (&db);
+}
+
+CONTRACT (batches_count_from_the_rows)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], bob [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_user (db, "bob", bob);
+    char batch [RP_ID_MAX], used [RP_ID_MAX], ids [3][RP_ID_MAX];
+    s_photo (db, alice, 1, NULL, NULL, ids [0], batch);
+    s_photo (db, alice, 2, batch, NULL, ids [1], used);
+    cr_assert_str_eq (used, batch);
+    s_photo (db, alice, 3, batch, NULL, ids [2], used);
+    //  A batch id the caller chose is made when absent
+    char mine [RP_ID_MAX], other [RP_ID_MAX];
+    s_photo (db, alice, 4, "client-batch-1", NULL, mine, used);
+    cr_assert_str_eq (used, "client-batch-1");
+    //  ...but another user's batch is not found
+    rp_photo_new_t photo = { .user_id = bob, .batch_id = batch, .filename = "b.jpg",
+                             .sha256 = s_sha (5), .status = "queued" };
+    bool dup;
+    cr_assert_eq (rp_db_photo_create (db, &photo, other, used, &dup, err, sizeof err), RP_DB_NOT_FOUND);
+
+    json_t *claimed = s_claim (db, 1);
+    cr_assert_eq (json_array_size (claimed), 1);
+    const char *claimed_id = s_str (json_array_get (claimed, 0), "id");
+    cr_assert_eq (rp_db_photo_complete (db, claimed_id, NULL, err, sizeof err), 0, "%s", err);
+    json_decref (claimed);
+
+    json_t *state = NULL;
+    cr_assert_eq (rp_db_batch_get (db, alice, batch, &state, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq (s_str (state, "id"), batch);
+    json_t *counts = json_object_get (state, "counts");
+    int64_t complete = s_int (counts, "complete");
+    cr_assert_eq (s_int (state, "total"), 3);
+    cr_assert_eq (s_int (counts, "queued") + complete, 3);
+    cr_assert_eq (s_int (counts, "uploading") + s_int (counts, "processing") + s_int (counts, "failed"), 0);
+    json_t *photos = json_object_get (state, "photos");
+    cr_assert_eq (json_array_size (photos), 3);
+    cr_assert_str_eq (s_str (json_array_get (photos, 0), "id"), ids [0], "in upload order");
+    json_decref (state);
+
+    cr_assert_eq (rp_db_batch_get (db, bob, batch, &state, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_null (state);
+    cr_assert_eq (rp_db_batch_get (db, alice, "no-such-batch", &state, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_batch_get (db, alice, "'; --", &state, err, sizeof err), RP_DB_NOT_FOUND);
+    rp_db_close (&db);
+}
+
+//  ---------------------------------------------------------------------------
+//  The state machine
+
+CONTRACT (state_machine_claim_complete_retry_fail)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], a [RP_ID_MAX], b [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_photo (db, alice, 1, NULL, NULL, a, NULL);
+
+    //  queued -> processing, attempts + 1
+    json_t *claimed = s_claim (db, 10);
+    cr_assert_eq (json_array_size (claimed), 1);
+    json_t *item = json_array_get (claimed, 0);
+    cr_assert_str_eq (s_str (item, "id"), a);
+    cr_assert_str_eq (s_str (item, "user_id"), alice);
+    cr_assert_str_eq (s_str (item, "sha256"), s_sha (1));
+    cr_assert_str_eq (s_str (item, "filename"), "IMG_0001.JPG");
+    cr_assert_eq (s_int (item, "attempts"), 1);
+    cr_assert_eq (strlen (s_str (item, "batch_id")), 32);
+    json_decref (claimed);
+    json_t *photo = s_get (db, alice, a);
+    cr_assert_str_eq (s_str (photo, "status"), "processing");
+    cr_assert_eq (s_int (photo, "attempts"), 1);
+    json_decref (photo);
+    claimed = s_claim (db, 10);
+    cr_assert_eq (json_array_size (claimed), 0, "processing is not claimed again");
+    json_decref (claimed);
+
+    //  processing -> complete, with what the actors found
+    json_t *result = json_pack ("{s:s, s:i, s:i, s:s, s:{s:s, s:s, s:i, s:n}}",
+                                "content_type", "image/jpeg", "width", 3000, "height", 4000,
+                                "taken_at", "2019-07-01T12:00:00+02:00",
+                                "exif", "make", "Canon", "model", "EOS 5D", "iso", 200, "gps");
+    cr_assert_eq (rp_db_photo_complete (db, a, result, err, sizeof err), 0, "%s", err);
+    photo = s_get (db, alice, a);
+    cr_assert_str_eq (s_str (photo, "status"), "complete");
+    cr_assert_eq (s_int (photo, "width"), 3000);
+    cr_assert_eq (s_int (photo, "height"), 4000);
+    cr_assert_str_eq (s_str (photo, "taken_at"), "2019-07-01T12:00:00+02:00");
+    json_t *exif = json_object_get (photo, "exif");
+    cr_assert_str_eq (s_str (exif, "make"), "Canon");
+    cr_assert_eq (s_int (exif, "iso"), 200);
+    cr_assert (json_is_null (json_object_get (exif, "gps")));
+    json_decref (photo);
+    //  Finished: a late complete or fail is "not found" (not processing)
+    cr_assert_eq (rp_db_photo_complete (db, a, result, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_fail (db, a, "late", 0, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_fail (db, "0123456789abcdef0123456789abcdef", "gone", 0, err, sizeof err),
+                  RP_DB_NOT_FOUND);
+    json_decref (result);
+
+    //  processing -> queued (retry after a backoff): not claimable until due
+    s_photo (db, alice, 2, NULL, NULL, b, NULL);
+    json_decref (s_claim (db, 10));
+    cr_assert_eq (rp_db_photo_fail (db, b, "worker lost", 1500, err, sizeof err), 0, "%s", err);
+    photo = s_get (db, alice, b);
+    cr_assert_str_eq (s_str (photo, "status"), "queued");
+    cr_assert_str_eq (s_str (photo, "error"), "worker lost", "the last reason is kept");
+    json_decref (photo);
+    cr_assert_str_eq (s_raw (url,
+        "SELECT next_attempt_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM photos WHERE status = 'queued'",
+        "SELECT (next_attempt_at > now())::text FROM photos WHERE status = 'queued'"),
+        s_is_pg (url) ? "true" : "1", "next_attempt_at is in the future");
+    claimed = s_claim (db, 10);
+    cr_assert_eq (json_array_size (claimed), 0, "not due yet");
+    json_decref (claimed);
+    usleep (1700 * 1000);
+    claimed = s_claim (db, 10);
+    cr_assert_eq (json_array_size (claimed), 1, "due now");
+    cr_assert_eq (s_int (json_array_get (claimed, 0), "attempts"), 2);
+    json_decref (claimed);
+
+    //  processing -> failed, for good
+    cr_assert_eq (rp_db_photo_fail (db, b, "not an image: \xff\xfe bytes", 0, err, sizeof err), 0, "%s", err);
+    photo = s_get (db, alice, b);
+    cr_assert_str_eq (s_str (photo, "status"), "failed");
+    cr_assert_str_eq (s_str (photo, "error"), "not an image: ?? bytes", "a reason is kept as readable text");
+    json_decref (photo);
+    cr_assert_eq (rp_db_photo_fail (db, b, "again", 0, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_complete (db, b, NULL, err, sizeof err), RP_DB_NOT_FOUND);
+
+    //  uploading -> queued when the bytes arrive
+    rp_photo_new_t up = { .user_id = alice, .filename = "late.jpg", .sha256 = s_sha (3), .bytes = 10,
+                          .status = "uploading" };
+    char c [RP_ID_MAX], batch [RP_ID_MAX];
+    bool dup;
+    cr_assert_eq (rp_db_photo_create (db, &up, c, batch, &dup, err, sizeof err), 0, "%s", err);
+    claimed = s_claim (db, 10);
+    cr_assert_eq (json_array_size (claimed), 0, "uploading is not claimed");
+    json_decref (claimed);
+    cr_assert_eq (rp_db_photo_uploaded (db, c, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_photo_uploaded (db, c, err, sizeof err), RP_DB_NOT_FOUND);
+    claimed = s_claim (db, 10);
+    cr_assert_eq (json_array_size (claimed), 1);
+    json_decref (claimed);
+
+    json_t *counts = NULL;
+    cr_assert_eq (rp_db_status_counts (db, &counts, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (s_int (counts, "complete"), 1);
+    cr_assert_eq (s_int (counts, "failed"), 1);
+    cr_assert_eq (s_int (counts, "processing"), 1);
+    cr_assert_eq (s_int (counts, "queued") + s_int (counts, "uploading"), 0);
+    json_decref (counts);
+    rp_db_close (&db);
+}
+
+typedef struct {
+    const char *url;
+    json_t *ids;            //  every id this claimer got
+    int rc;
+    char err [512];
+} s_claimer_t;
+
+static void *
+s_claim_thread (void *arg)
+{
+    s_claimer_t *c = (s_claimer_t *) arg;
+    c->ids = json_array ();
+    rp_db_t *db = rp_db_open (c->url, c->err, sizeof c->err);
+    if (!db) {
+        c->rc = -1;
+        return NULL;
+    }
+    for (int idle = 0; idle < 3 && c->rc == 0;) {
+        json_t *claimed = NULL;
+        c->rc = rp_db_photo_claim (db, 3, &claimed, c->err, sizeof c->err);
+        if (c->rc)
+            break;
+        idle = json_array_size (claimed) ? 0 : idle + 1;
+        size_t i;
+        json_t *item;
+        json_array_foreach (claimed, i, item)
+            json_array_append (c->ids, json_object_get (item, "id"));
+        json_decref (claimed);
+    }
+    rp_db_close (&db);
+    return NULL;
+}
+
+CONTRACT (claim_never_hands_out_a_photo_twice)
+{
+    rp_db_t *db = s_open (url);
+    char alice [RP_ID_MAX], id [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    for (int i = 0; i < 60; i++)
+        s_photo (db, alice, 100 + i, NULL, NULL, id, NULL);
+
+    //  Two connections, one after the other
+    char err [512] = "";
+    rp_db_t *other = rp_db_open (url, err, sizeof err);
+    cr_assert_not_null (other, "%s", err);
+    json_t *mine = s_claim (db, 5), *theirs = s_claim (other, 5);
+    cr_assert_eq (json_array_size (mine), 5);
+    cr_assert_eq (json_array_size (theirs), 5);
+    json_t *seen = json_object ();
+    json_t *lists [] = { mine, theirs };
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *item;
+        json_array_foreach (lists [l], i, item) {
+            cr_assert_null (json_object_get (seen, s_str (item, "id")), "claimed twice");
+            json_object_set_new (seen, s_str (item, "id"), json_true ());
+        }
+    }
+    json_decref (mine);
+    json_decref (theirs);
+    rp_db_close (&other);
+
+    //  Four connections at once, racing for the other 50
+    s_claimer_t claimers [4];
+    pthread_t threads [4];
+    for (int i = 0; i < 4; i++) {
+        memset (&claimers [i], 0, sizeof claimers [i]);
+        claimers [i].url = url;
+        pthread_create (&threads [i], NULL, s_claim_thread, &claimers [i]);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join (threads [t], NULL);
+        cr_assert_eq (claimers [t].rc, 0, "%s", claimers [t].err);
+        size_t i;
+        json_t *value;
+        json_array_foreach (claimers [t].ids, i, value) {
+            cr_assert_null (json_object_get (seen, json_string_value (value)), "claimed twice");
+            json_object_set_new (seen, json_string_value (value), json_true ());
+        }
+        json_decref (claimers [t].ids);
+    }
+    cr_assert_eq (json_object_size (seen), 60, "every photo claimed exactly once");
+    json_decref (seen);
+    rp_db_close (&db);
+}
+
+CONTRACT (requeue_processing_after_a_crash)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], id [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    for (int i = 0; i < 3; i++)
+        s_photo (db, alice, i + 1, NULL, NULL, id, NULL);
+    json_decref (s_claim (db, 2));
+    rp_db_close (&db);
+
+    //  "Restart": a new connection finds two photos left processing
+    db = s_open (url);
+    int requeued = -1;
+    cr_assert_eq (rp_db_photo_requeue_processing (db, &requeued, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (requeued, 2);
+    json_t *counts = NULL;
+    cr_assert_eq (rp_db_status_counts (db, &counts, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (s_int (counts, "queued"), 3);
+    cr_assert_eq (s_int (counts, "processing"), 0);
+    json_decref (counts);
+    json_t *claimed = s_claim (db, 10);
+    cr_assert_eq (json_array_size (claimed), 3, "due at once");
+    size_t i;
+    json_t *item;
+    int64_t attempts = 0;
+    json_array_foreach (claimed, i, item)
+        attempts += s_int (item, "attempts");
+    cr_assert_eq (attempts, 2 + 2 + 1, "attempts are kept across the requeue");
+    json_decref (claimed);
+    cr_assert_eq (rp_db_photo_requeue_processing (db, &requeued, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (requeued, 3);
+    rp_db_close (&db);
+}
+
+//  ---------------------------------------------------------------------------
+//  Listing
+
+CONTRACT (list_pages_newest_first_stable_under_equal_times)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], id [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    for (int i = 0; i < 25; i++)
+        s_photo (db, alice, i + 1, NULL, i % 2 ? "odd" : NULL, id, NULL);
+    //  All at the same millisecond: only the id tells them apart
+    s_raw (url, "UPDATE photos SET created_at = '2026-11-29T02:10:00.123Z'",
+           "UPDATE photos SET created_at = '2026-11-29T02:10:00.123Z'");
+
+    json_t *seen = json_object ();
+    char cursor [256] = "", previous [RP_ID_MAX] = "";
+    int pages = 0;
+    do {
+        json_t *page = NULL;
+        cr_assert_eq (rp_db_photo_list (db, alice, 10, *cursor ? cursor : NULL, NULL, NULL, &page,
+                                        err, sizeof err), 0, "%s", err);
+        json_t *items = json_object_get (page, "items");
+        cr_assert_eq (json_array_size (items), pages < 2 ? 10 : 5);
+        size_t i;
+        json_t *photo;
+        json_array_foreach (items, i, photo) {
+            const char *photo_id = s_str (photo, "id");
+            cr_assert_null (json_object_get (seen, photo_id), "%s listed twice", photo_id);
+            json_object_set_new (seen, photo_id, json_true ());
+            cr_assert_str_eq (s_str (photo, "created_at"), "2026-11-29T02:10:00.123Z");
+            if (*previous)
+                cr_assert_lt (strcmp (photo_id, previous), 0, "newest first, then by id");
+            snprintf (previous, sizeof previous, "%s", photo_id);
+        }
+        const char *next = s_str (page, "next_cursor");
+        if (pages < 2)
+            cr_assert_not_null (next);
+        else
+            cr_assert (json_is_null (json_object_get (page, "next_cursor")), "the last page says so");
+        snprintf (cursor, sizeof cursor, "%s", next ? next : "");
+        json_decref (page);
+        pages++;
+    } while (*cursor && pages < 10);
+    cr_assert_eq (pages, 3);
+    cr_assert_eq (json_object_size (seen), 25);
+    json_decref (seen);
+
+    //  Distinct times: newest first
+    s_raw (url, "UPDATE photos SET created_at = '2027-01-01T00:00:00.000Z' WHERE sha256 = '"
+                "0000000000000000000000000000000000000000000000000000000000000007'",
+                "UPDATE photos SET created_at = '2027-01-01T00:00:00.000Z' WHERE sha256 = '"
+                "0000000000000000000000000000000000000000000000000000000000000007'");
+    json_t *page = NULL;
+    cr_assert_eq (rp_db_photo_list (db, alice, 1, NULL, NULL, NULL, &page, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq (s_str (json_array_get (json_object_get (page, "items"), 0), "sha256"), s_sha (7));
+    json_decref (page);
+
+    //  A default limit, and a bound on a greedy one
+    cr_assert_eq (rp_db_photo_list (db, alice, 0, NULL, NULL, NULL, &page, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 25);
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 1000000, NULL, NULL, NULL, &page, err, sizeof err), 0);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 25);
+    json_decref (page);
+    rp_db_close (&db);
+}
+
+CONTRACT (list_filters_by_tag_and_status)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], id [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    for (int i = 0; i < 6; i++)
+        s_photo (db, alice, i + 1, NULL, i < 2 ? "été, plage" : "ville", id, NULL);
+    json_decref (s_claim (db, 1));
+    json_t *page = NULL;
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, "été", NULL, &page, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 2);
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, "  ville ", NULL, &page, err, sizeof err), 0);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 4, "the tag is trimmed as stored");
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, "Ville", NULL, &page, err, sizeof err), 0);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 0, "case is kept");
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, NULL, "processing", &page, err, sizeof err), 0);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 1);
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, NULL, "queued", &page, err, sizeof err), 0);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 5);
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, "ville", "complete", &page, err, sizeof err), 0);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 0);
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, "", "", "", &page, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 6, "empty filters are no filters");
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, NULL, "done", &page, err, sizeof err), -1);
+    cr_assert (strstr (err, "status"), "%s", err);
+    cr_assert_null (page);
+    rp_db_close (&db);
+}
+
+CONTRACT (a_malformed_cursor_is_an_error_with_a_reason)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], id [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    for (int i = 0; i < 3; i++)
+        s_photo (db, alice, i + 1, NULL, NULL, id, NULL);
+    const char *bad [] = { "!!!", "%27%3B--", "' OR 1=1 --", "AAAA",
+                           "MjAyNi0xMS0yOVQwMjoxMDowMC4xMjNa",              //  a time, no id
+                           "bm90IGEgdGltZSBhdCBhbGwgMDEyMzQ1Njc4OWFiY2RlZg" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        json_t *page = NULL;
+        err [0] = 0;
+        cr_assert_eq (rp_db_photo_list (db, alice, 2, bad [i], NULL, NULL, &page, err, sizeof err), -1,
+                      "cursor \"%s\" accepted", bad [i]);
+        cr_assert (strstr (err, "cursor"), "%s", err);
+        cr_assert_null (page);
+    }
+    char longer [4096];
+    memset (longer, 'A', sizeof longer - 1);
+    longer [sizeof longer - 1] = 0;
+    json_t *page = NULL;
+    cr_assert_eq (rp_db_photo_list (db, alice, 2, longer, NULL, NULL, &page, err, sizeof err), -1);
+    //  A real one still works
+    cr_assert_eq (rp_db_photo_list (db, alice, 2, NULL, NULL, NULL, &page, err, sizeof err), 0);
+    char cursor [256];
+    snprintf (cursor, sizeof cursor, "%s", s_str (page, "next_cursor"));
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, alice, 2, cursor, NULL, NULL, &page, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 1);
+    json_decref (page);
+    rp_db_close (&db);
+}
+
+//  ---------------------------------------------------------------------------
+//  Isolation, tags, deletion
+
+CONTRACT (another_users_photo_is_not_found)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], bob [RP_ID_MAX], id [RP_ID_MAX], sha [65];
+    s_user (db, "alice", alice);
+    s_user (db, "bob", bob);
+    s_photo (db, alice, 1, NULL, "private", id, NULL);
+    json_t *photo = NULL;
+    cr_assert_eq (rp_db_photo_get (db, bob, id, &photo, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_null (photo);
+    bool unreferenced;
+    cr_assert_eq (rp_db_photo_delete (db, bob, id, sha, &unreferenced, err, sizeof err), RP_DB_NOT_FOUND);
+    const char *tags [] = { "mine now" };
+    cr_assert_eq (rp_db_photo_tags_set (db, bob, id, tags, 1, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_tags_add (db, bob, id, tags, 1, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_tag_remove (db, bob, id, "private", err, sizeof err), RP_DB_NOT_FOUND);
+    json_t *page = NULL;
+    cr_assert_eq (rp_db_photo_list (db, bob, 50, NULL, NULL, NULL, &page, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 0);
+    json_decref (page);
+    cr_assert_eq (rp_db_photo_list (db, bob, 50, NULL, "private", NULL, &page, err, sizeof err), 0);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 0);
+    json_decref (page);
+    //  Alice's photo is untouched
+    photo = s_get (db, alice, id);
+    cr_assert_eq (json_array_size (json_object_get (photo, "tags")), 1);
+    json_decref (photo);
+    cr_assert_eq (rp_db_photo_get (db, alice, "not-an-id-at-all", &photo, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_get (db, alice, "' OR '1'='1", &photo, err, sizeof err), RP_DB_NOT_FOUND);
+    rp_db_close (&db);
+}
+
+CONTRACT (tags_are_stored_literally)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], id [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_photo (db, alice, 1, NULL, NULL, id, NULL);
+    const char *evil = "'; DROP TABLE photos; --";
+    const char *set [] = { evil, "été", "  spaced out  ", "Robert\"); DELETE FROM tags;--", "été" };
+    cr_assert_eq (rp_db_photo_tags_set (db, alice, id, set, 5, err, sizeof err), 0, "%s", err);
+    json_t *photo = s_get (db, alice, id);
+    json_t *tags = json_object_get (photo, "tags");
+    cr_assert_eq (json_array_size (tags), 4, "duplicates are kept once");
+    const char *want [] = { "'; DROP TABLE photos; --", "Robert\"); DELETE FROM tags;--", "spaced out", "été" };
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_str_eq (json_string_value (json_array_get (tags, i)), want [i]);
+    json_decref (photo);
+
+    const char *add [] = { "été", "Été", "new" };
+    cr_assert_eq (rp_db_photo_tags_add (db, alice, id, add, 3, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_photo_tag_remove (db, alice, id, evil, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_photo_tag_remove (db, alice, id, "never there", err, sizeof err), 0);
+    photo = s_get (db, alice, id);
+    tags = json_object_get (photo, "tags");
+    const char *now [] = { "Robert\"); DELETE FROM tags;--", "new", "spaced out", "Été", "été" };
+    cr_assert_eq (json_array_size (tags), 5);
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_str_eq (json_string_value (json_array_get (tags, i)), now [i]);
+    json_decref (photo);
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM photos"), "1", "the photos table is still there");
+
+    json_t *page = NULL;
+    cr_assert_eq (rp_db_photo_list (db, alice, 10, NULL, "Robert\"); DELETE FROM tags;--", NULL, &page,
+                                    err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 1);
+    json_decref (page);
+
+    //  Refused tags change nothing
+    char long_tag [80];
+    memset (long_tag, 'y', 65);
+    long_tag [65] = 0;
+    const char *bad [][2] = { { "fine", long_tag }, { "fine", "   " }, { "fine", "bad\xff" },
+                              { "fine", "tab\there" } };
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq (rp_db_photo_tags_set (db, alice, id, bad [i], 2, err, sizeof err), -1, "%zu", i);
+        cr_assert_eq (rp_db_photo_tags_add (db, alice, id, bad [i], 2, err, sizeof err), -1);
+    }
+    photo = s_get (db, alice, id);
+    cr_assert_eq (json_array_size (json_object_get (photo, "tags")), 5);
+    json_decref (photo);
+    cr_assert_eq (rp_db_photo_tags_set (db, alice, id, NULL, 0, err, sizeof err), 0, "%s", err);
+    photo = s_get (db, alice, id);
+    cr_assert_eq (json_array_size (json_object_get (photo, "tags")), 0, "set to none clears");
+    json_decref (photo);
+
+    //  At most 100 per photo
+    char many [101][8];
+    const char *list [101];
+    for (int i = 0; i < 101; i++) {
+        snprintf (many [i], sizeof many [i], "t%d", i);
+        list [i] = many [i];
+    }
+    cr_assert_eq (rp_db_photo_tags_set (db, alice, id, list, 100, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_photo_tags_add (db, alice, id, list + 100, 1, err, sizeof err), -1);
+    cr_assert (strstr (err, "100"), "%s", err);
+    rp_db_close (&db);
+}
+
+CONTRACT (delete_says_when_the_bytes_are_unreferenced)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], bob [RP_ID_MAX], a [RP_ID_MAX], b [RP_ID_MAX], sha [65];
+    s_user (db, "alice", alice);
+    s_user (db, "bob", bob);
+    s_photo (db, alice, 42, NULL, "tagged", a, NULL);
+    s_photo (db, bob, 42, NULL, NULL, b, NULL);
+    int64_t refs = -1;
+    cr_assert_eq (rp_db_sha_references (db, s_sha (42), &refs, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (refs, 2);
+
+    bool unreferenced = true;
+    cr_assert_eq (rp_db_photo_delete (db, alice, a, sha, &unreferenced, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq (sha, s_sha (42));
+    cr_assert_not (unreferenced, "bob's photo still needs the bytes");
+    cr_assert_eq (rp_db_sha_references (db, s_sha (42), &refs, err, sizeof err), 0);
+    cr_assert_eq (refs, 1);
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM tags"), "0", "its tags went with it");
+    cr_assert_eq (rp_db_photo_delete (db, alice, a, sha, &unreferenced, err, sizeof err), RP_DB_NOT_FOUND);
+
+    cr_assert_eq (rp_db_photo_delete (db, bob, b, sha, &unreferenced, err, sizeof err), 0, "%s", err);
+    cr_assert (unreferenced, "nobody refers to the bytes now");
+    cr_assert_eq (rp_db_sha_references (db, s_sha (42), &refs, err, sizeof err), 0);
+    cr_assert_eq (refs, 0);
+    cr_assert_eq (rp_db_sha_references (db, "nope", &refs, err, sizeof err), -1);
+
+    //  Deleted: the same bytes upload again as a new photo
+    char again [RP_ID_MAX];
+    cr_assert_not (s_photo (db, alice, 42, NULL, NULL, again, NULL));
+    cr_assert_str_neq (again, a);
+    rp_db_close (&db);
+}
+
+//  ---------------------------------------------------------------------------
+//  Durability: nothing acknowledged that was not committed
+
+CONTRACT (a_refused_commit_leaves_no_row)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], id [RP_ID_MAX] = "", batch [RP_ID_MAX] = "";
+    s_user (db, "alice", alice);
+    setenv ("RP_FAULT_DB_COMMIT", "1", 1);
+    rp_photo_new_t photo = { .user_id = alice, .filename = "a.jpg", .sha256 = s_sha (1), .bytes = 5,
+                             .status = "queued", .tags = "one,two" };
+    bool duplicate = true;
+    int rc = rp_db_photo_create (db, &photo, id, batch, &duplicate, err, sizeof err);
+    unsetenv ("RP_FAULT_DB_COMMIT");
+    cr_assert_eq (rc, -1);
+    cr_assert (strstr (err, "commit"), "%s", err);
+    cr_assert_eq (id [0], 0, "no id is handed out");
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM photos"), "0");
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM batches"), "0");
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM tags"), "0");
+    json_t *page = NULL;
+    cr_assert_eq (rp_db_photo_list (db, alice, 10, NULL, NULL, NULL, &page, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (json_object_get (page, "items")), 0);
+    json_decref (page);
+    //  The connection is fine afterwards
+    cr_assert_not (s_photo (db, alice, 1, NULL, NULL, id, batch));
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM photos"), "1");
+    rp_db_close (&db);
+}
