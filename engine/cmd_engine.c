@@ -1,6 +1,8 @@
 /*  engine/cmd_engine.c: the long-running roles: serve, broker, worker. */
 #include "broker.h"
 #include "commands.h"
+#include "engine.h"
+#include "library.h"
 #include "log.h"
 #include "runtime.h"
 
@@ -8,8 +10,6 @@
 #include <string.h>
 #include <vips/vips.h>
 
-#define S_INPROC_FRONTEND "inproc://rapidphoto-frontend"
-#define S_INPROC_BACKEND  "inproc://rapidphoto-backend"
 
 int
 rp_cmd_load_config (const char *command, const char *path, rp_config_t *config)
@@ -90,31 +90,23 @@ rp_cmd_serve (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("serve", config_path, &config))
         return 1;
-    rp_broker_args_t args;
-    rp_broker_args_from_config (&args, &config);
-    snprintf (args.frontends [0], RP_STR_MAX, "%s", S_INPROC_FRONTEND);
-    snprintf (args.backends [0], RP_STR_MAX, "%s", S_INPROC_BACKEND);
-    //  Remote workers and producers may join over tcp too
-    snprintf (args.frontends [1], RP_STR_MAX, "%s", config.broker_frontend);
-    snprintf (args.backends [1], RP_STR_MAX, "%s", config.broker_backend);
-    zactor_t *broker = rp_broker_new (&args);
-    if (!broker) {
-        fprintf (stderr, "rapidphoto serve: cannot start the broker (see the log line above)\n");
+    //  The library first: schema up to date, then what a crash left behind
+    char err [512];
+    if (rp_library_open_and_recover (&config, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto serve: %s\n", err);
         return 1;
     }
     rp_runtime_t *runtime = rp_runtime_new ();
-    rp_runtime_adopt (runtime, "broker", &broker);
-    char err [256];
-    if (rp_runtime_start_pool (runtime, "resize", config.pools_resize, S_INPROC_BACKEND, &config, err, sizeof err)
-    ||  rp_runtime_start_pool (runtime, "exif", config.pools_exif, S_INPROC_BACKEND, &config, err, sizeof err)) {
+    rp_engine_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
+    if (rp_engine_start (runtime, &config, &opts, NULL, err, sizeof err)) {
         fprintf (stderr, "rapidphoto serve: %s\n", err);
         rp_runtime_destroy (&runtime);
         return 1;
     }
-    rp_info ("main", "serving: broker on %s and %s, %d resize and %d exif workers; "
+    rp_info ("main", "serving: broker on %s and %s, %d resize and %d exif workers, library %s; "
              "the HTTP gateway (%s) arrives with the REST API",
              config.broker_frontend, config.broker_backend, config.pools_resize, config.pools_exif,
-             config.http_listen);
+             config.db_url, config.http_listen);
     rp_runtime_wait_for_signal ();
     rp_info ("main", "stopping: draining work in flight (at most %lld ms)",
              (long long) config.broker_drain_ms);

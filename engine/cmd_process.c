@@ -9,6 +9,7 @@
 */
 #include "broker.h"
 #include "commands.h"
+#include "engine.h"
 #include "log.h"
 #include "msg.h"
 #include "runtime.h"
@@ -23,8 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_FRONTEND "inproc://rapidphoto-process-frontend"
-#define S_BACKEND  "inproc://rapidphoto-process-backend"
 
 typedef struct {
     char *path;             //  as the user gave it (or found under a folder)
@@ -57,9 +56,8 @@ s_string_compare (const void *a, const void *b)
     return strcmp ((const char *) a, (const char *) b);
 }
 
-//  Expand the arguments into files. Returns the count, or -1 (message printed).
-static int
-s_collect (char **args, int count, zlistx_t *paths)
+int
+rp_collect_files (char **args, int count, zlistx_t *paths)
 {
     for (int i = 0; i < count; i++) {
         struct stat st;
@@ -69,7 +67,7 @@ s_collect (char **args, int count, zlistx_t *paths)
             zlistx_set_comparator (found, s_string_compare);
             s_walk_list = found;
             if (nftw (args [i], s_walk_one, 16, FTW_PHYS) != 0) {
-                fprintf (stderr, "rapidphoto process: cannot read folder %s: %s\n", args [i], strerror (errno));
+                fprintf (stderr, "rapidphoto: cannot read folder %s: %s\n", args [i], strerror (errno));
                 zlistx_destroy (&found);
                 return -1;
             }
@@ -220,7 +218,7 @@ rp_cmd_process (int argc, char **argv)
 
     zlistx_t *paths = zlistx_new ();
     zlistx_set_destructor (paths, (zlistx_destructor_fn *) zstr_free);
-    int count = s_collect (argv + optind, argc - optind, paths);
+    int count = rp_collect_files (argv + optind, argc - optind, paths);
     if (count <= 0) {
         zlistx_destroy (&paths);
         if (count == 0)
@@ -243,25 +241,14 @@ rp_cmd_process (int argc, char **argv)
     rp_runtime_t *runtime = rp_runtime_new ();
     const char *frontend = options.connect;
     if (!frontend) {
-        rp_broker_args_t args;
-        rp_broker_args_from_config (&args, &config);
-        snprintf (args.frontends [0], RP_STR_MAX, "%s", S_FRONTEND);
-        snprintf (args.backends [0], RP_STR_MAX, "%s", S_BACKEND);
-        zactor_t *broker = rp_broker_new (&args);
-        if (!broker) {
-            fprintf (stderr, "rapidphoto process: cannot start the broker\n");
-            rp_runtime_destroy (&runtime);
-            return 1;
-        }
-        rp_runtime_adopt (runtime, "broker", &broker);
+        rp_engine_opts_t engine = { .listen_tcp = false, .pools = true, .pipeline = false };
         char err [256];
-        if (rp_runtime_start_pool (runtime, "resize", config.pools_resize, S_BACKEND, &config, err, sizeof err)
-        ||  rp_runtime_start_pool (runtime, "exif", config.pools_exif, S_BACKEND, &config, err, sizeof err)) {
+        if (rp_engine_start (runtime, &config, &engine, NULL, err, sizeof err)) {
             fprintf (stderr, "rapidphoto process: %s\n", err);
             rp_runtime_destroy (&runtime);
             return 1;
         }
-        frontend = S_FRONTEND;
+        frontend = RP_INPROC_FRONTEND;
     }
     zsock_t *client = zsock_new (ZMQ_DEALER);
     zsock_set_sndhwm (client, 0);

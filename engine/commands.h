@@ -7,11 +7,19 @@ int rp_cmd_serve (int argc, char **argv);
 int rp_cmd_broker (int argc, char **argv);
 int rp_cmd_worker (int argc, char **argv);
 int rp_cmd_process (int argc, char **argv);
+int rp_cmd_import (int argc, char **argv);
+int rp_cmd_migrate (int argc, char **argv);
+int rp_cmd_user (int argc, char **argv);
 
 //  Print a usage error (one line, naming the problem) and return 2.
 int rp_usage_error (const char *command, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
+#include <czmq.h>
 #include "config.h"
+
+//  Expand FILE|DIR arguments into files (folders walked, sorted, hidden
+//  files skipped) appended to paths (strings). The count, or -1 (printed).
+int rp_collect_files (char **args, int count, zlistx_t *paths);
 //  Load the config for a command; prints the error line and returns 1 on
 //  failure, 0 on success.
 int rp_cmd_load_config (const char *command, const char *path, rp_config_t *config);

@@ -65,6 +65,10 @@ static const s_key_t s_keys [] = {
     INT  ("broker", "job_timeout_ms", broker_job_timeout_ms, 100, 3600000, "60000"),
     INT  ("broker", "max_attempts", broker_max_attempts, 1, 100, "3"),
     INT  ("broker", "drain_ms", broker_drain_ms, 0, 600000, "10000"),
+    INT  ("pipeline", "max_attempts", pipeline_max_attempts, 1, 100, "3"),
+    INT  ("pipeline", "retry_base_ms", pipeline_retry_base_ms, 0, 3600000, "1000"),
+    INT  ("pipeline", "in_flight", pipeline_in_flight, 0, 10000, "0"),
+    INT  ("storage", "orphan_grace_s", storage_orphan_grace_s, 0, 365LL * 86400, "3600"),
     STR  ("sqs", "ingest_queue_url", sqs_ingest_queue_url, ""),
     STR  ("sqs", "events_queue_url", sqs_events_queue_url, ""),
     ENUM ("sqs", "protocol", sqs_protocol, "json|query", "json"),
@@ -412,6 +416,8 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
         config->pools_exif = (int) (cores > 1 ? cores / 2 : 1);
     if (config->pools_store == 0)
         config->pools_store = 2;
+    if (config->pipeline_in_flight == 0)
+        config->pipeline_in_flight = 2 * config->pools_resize + 2;
     rp_log_set_level ((rp_log_level_t) config->log_level);
     return 0;
 }

@@ -57,6 +57,12 @@ typedef struct {
     int64_t broker_job_timeout_ms;          //  a job running longer is sent again
     int broker_max_attempts;                //  tries before a lost job fails
     int64_t broker_drain_ms;                //  how long shutdown waits for work in flight
+    //  [pipeline]: the photo state machine
+    int pipeline_max_attempts;              //  processing tries before a photo fails
+    int64_t pipeline_retry_base_ms;         //  backoff: base * 2^(attempt-1)
+    int pipeline_in_flight;                 //  photos processed at once; 0 = auto
+    //  [storage] housekeeping
+    int64_t storage_orphan_grace_s;         //  temp files and unreferenced bytes older than this go
     //  [derivatives]
     rp_derivative_t derivatives [RP_DERIVATIVES_MAX];
     int derivative_count;

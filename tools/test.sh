@@ -30,6 +30,11 @@ run_pass() {
     (cd "$dir" && ctest --output-on-failure --timeout 900)
 }
 
+# A throwaway PostgreSQL for the store contract suite, stopped on the way out
+RP_TEST_PG_URL=$(tools/pg.sh start)
+export RP_TEST_PG_URL
+trap 'tools/pg.sh stop >/dev/null 2>&1 || true' EXIT
+
 run_pass build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "$quick" = 0 ]; then
     # glib and libvips keep process-lifetime caches that LeakSanitizer reports;

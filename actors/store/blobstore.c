@@ -1,0 +1,424 @@
+/*  actors/store/blobstore.c: the disk backend of the blob store.
+
+    Durability: write to objects/tmp/<random>, fsync the file, link it into
+    objects/ab/cd/<sha256> (link fails with EEXIST when the bytes are already
+    there: deduplicated), fsync that folder, unlink the temporary. A crash at
+    any point leaves either the old state or a complete blob, plus maybe a
+    temporary file that rp_blobstore_clean_tmp removes at start-up.
+    Fault hook: RP_FAULT_DISK_WRITE=N makes the Nth write of the process fail
+    with EIO, as a failing disk would.
+*/
+#include "blobstore.h"
+#include "fault.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_HEAD_BYTES 64
+
+typedef struct {
+    const char *name;
+    rp_blob_writer_t *(*begin) (rp_blobstore_t *self, int64_t max_bytes, char *err, size_t errlen);
+} s_ops_t;
+
+struct _rp_blobstore_t {
+    char root [PATH_MAX - 64];      //  <dir>/objects
+    char tmp [PATH_MAX - 64];       //  <dir>/objects/tmp
+};
+
+struct _rp_blob_writer_t {
+    rp_blobstore_t *store;          //  borrowed
+    int fd;                         //  the temporary file
+    char tmp_path [PATH_MAX];
+    EVP_MD_CTX *sha;                //  running SHA-256
+    int64_t size;
+    int64_t max_bytes;
+    unsigned char head [S_HEAD_BYTES];
+    size_t head_size;
+};
+
+static atomic_long s_writes;        //  for the DISK_WRITE fault hook
+
+static int
+s_mkdirs (const char *path)
+{
+    char buf [PATH_MAX];
+    snprintf (buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir (buf, 0755) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir (buf, 0755) && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static int
+s_fsync_dir (const char *path)
+{
+    int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}
+
+rp_blobstore_t *
+rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
+{
+    rp_blobstore_t *self = (rp_blobstore_t *) calloc (1, sizeof (rp_blobstore_t));
+    int n1 = snprintf (self->root, sizeof self->root, "%s/objects", dir);
+    int n2 = snprintf (self->tmp, sizeof self->tmp, "%s/objects/tmp", dir);
+    if (n1 < 0 || n2 < 0 || (size_t) n2 >= sizeof self->tmp) {
+        snprintf (err, errlen, "storage folder path is too long");
+        free (self);
+        return NULL;
+    }
+    if (s_mkdirs (self->tmp)) {
+        snprintf (err, errlen, "cannot create storage folder %s: %s", self->root, strerror (errno));
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+rp_blobstore_close (rp_blobstore_t **self_p)
+{
+    if (self_p && *self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+rp_blob_writer_t *
+rp_blob_begin (rp_blobstore_t *self, int64_t max_bytes, char *err, size_t errlen)
+{
+    rp_blob_writer_t *w = (rp_blob_writer_t *) calloc (1, sizeof (rp_blob_writer_t));
+    w->store = self;
+    w->max_bytes = max_bytes;
+    snprintf (w->tmp_path, sizeof w->tmp_path, "%s/upload-XXXXXX", self->tmp);
+    w->fd = mkostemp (w->tmp_path, O_CLOEXEC);
+    if (w->fd < 0) {
+        snprintf (err, errlen, "cannot create a temporary file in storage: %s", strerror (errno));
+        free (w);
+        return NULL;
+    }
+    w->sha = EVP_MD_CTX_new ();
+    if (!w->sha || EVP_DigestInit_ex (w->sha, EVP_sha256 (), NULL) != 1) {
+        snprintf (err, errlen, "cannot start SHA-256");
+        rp_blob_abort (&w);
+        return NULL;
+    }
+    return w;
+}
+
+int
+rp_blob_write (rp_blob_writer_t *w, const void *data, size_t size, char *err, size_t errlen)
+{
+    if (w->size + (int64_t) size > w->max_bytes) {
+        snprintf (err, errlen, "upload is larger than the limit of %lld bytes", (long long) w->max_bytes);
+        return -1;
+    }
+    long nth = atomic_fetch_add (&s_writes, 1) + 1;
+    int64_t fault = rp_fault_value ("DISK_WRITE");
+    if (fault && nth == fault) {
+        snprintf (err, errlen, "cannot write to storage: %s (fault injected)", strerror (EIO));
+        return -1;
+    }
+    const unsigned char *bytes = (const unsigned char *) data;
+    if (w->head_size < S_HEAD_BYTES) {
+        size_t take = S_HEAD_BYTES - w->head_size < size ? S_HEAD_BYTES - w->head_size : size;
+        memcpy (w->head + w->head_size, bytes, take);
+        w->head_size += take;
+    }
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = write (w->fd, bytes + done, size - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf (err, errlen, "cannot write to storage: %s", strerror (errno));
+            return -1;
+        }
+        done += (size_t) n;
+    }
+    EVP_DigestUpdate (w->sha, data, size);
+    w->size += (int64_t) size;
+    return 0;
+}
+
+int64_t
+rp_blob_size (rp_blob_writer_t *w)
+{
+    return w->size;
+}
+
+const unsigned char *
+rp_blob_head (rp_blob_writer_t *w, size_t *size)
+{
+    *size = w->head_size;
+    return w->head;
+}
+
+void
+rp_blob_abort (rp_blob_writer_t **writer_p)
+{
+    if (!writer_p || !*writer_p)
+        return;
+    rp_blob_writer_t *w = *writer_p;
+    if (w->fd >= 0) {
+        close (w->fd);
+        unlink (w->tmp_path);
+    }
+    EVP_MD_CTX_free (w->sha);
+    free (w);
+    *writer_p = NULL;
+}
+
+static void
+s_address (rp_blobstore_t *self, const char *sha256, char *dir, size_t dirlen, char *path, size_t pathlen)
+{
+    snprintf (dir, dirlen, "%s/%.2s/%.2s", self->root, sha256, sha256 + 2);
+    snprintf (path, pathlen, "%s/%.2s/%.2s/%.64s", self->root, sha256, sha256 + 2, sha256);
+}
+
+int
+rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, char *err, size_t errlen)
+{
+    rp_blob_writer_t *w = *writer_p;
+    unsigned char digest [32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex (w->sha, digest, &len);
+    for (int i = 0; i < 32; i++)
+        snprintf (sha256 + 2 * i, 3, "%02x", digest [i]);
+    if (fsync (w->fd)) {
+        snprintf (err, errlen, "cannot make the upload durable: %s", strerror (errno));
+        rp_blob_abort (writer_p);
+        return -1;
+    }
+    char dir [PATH_MAX], path [PATH_MAX];
+    s_address (w->store, sha256, dir, sizeof dir, path, sizeof path);
+    if (s_mkdirs (dir)) {
+        snprintf (err, errlen, "cannot create a storage folder: %s", strerror (errno));
+        rp_blob_abort (writer_p);
+        return -1;
+    }
+    *existed = false;
+    if (link (w->tmp_path, path)) {
+        if (errno != EEXIST) {
+            snprintf (err, errlen, "cannot store the upload: %s", strerror (errno));
+            rp_blob_abort (writer_p);
+            return -1;
+        }
+        *existed = true;            //  the same bytes are already stored
+    }
+    if (!*existed && s_fsync_dir (dir)) {
+        snprintf (err, errlen, "cannot make the storage folder durable: %s", strerror (errno));
+        unlink (path);
+        rp_blob_abort (writer_p);
+        return -1;
+    }
+    rp_blob_abort (writer_p);       //  closes and unlinks the temporary name
+    return 0;
+}
+
+int
+rp_blob_put_file (rp_blobstore_t *self, const char *path, int64_t max_bytes, char sha256 [65],
+                  int64_t *size, bool *existed, unsigned char *head, size_t headlen,
+                  char *err, size_t errlen)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf (err, errlen, "cannot read file: %s", strerror (errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat (fd, &st) || !S_ISREG (st.st_mode)) {
+        snprintf (err, errlen, "not a regular file");
+        close (fd);
+        return -1;
+    }
+    if (st.st_size > max_bytes) {
+        snprintf (err, errlen, "file is %lld bytes, more than the limit of %lld bytes",
+                  (long long) st.st_size, (long long) max_bytes);
+        close (fd);
+        return -1;
+    }
+    rp_blob_writer_t *w = rp_blob_begin (self, max_bytes, err, errlen);
+    if (!w) {
+        close (fd);
+        return -1;
+    }
+    static __thread unsigned char buffer [256 * 1024];
+    while (true) {
+        ssize_t n = read (fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf (err, errlen, "cannot read file: %s", strerror (errno));
+            close (fd);
+            rp_blob_abort (&w);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        if (rp_blob_write (w, buffer, (size_t) n, err, errlen)) {
+            close (fd);
+            rp_blob_abort (&w);
+            return -1;
+        }
+    }
+    close (fd);
+    *size = rp_blob_size (w);
+    size_t got = 0;
+    const unsigned char *h = rp_blob_head (w, &got);
+    if (head) {
+        memset (head, 0, headlen);
+        memcpy (head, h, got < headlen ? got : headlen);
+    }
+    return rp_blob_commit (&w, sha256, existed, err, errlen);
+}
+
+static bool
+s_is_sha (const char *s)
+{
+    if (strlen (s) != 64)
+        return false;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
+}
+
+int
+rp_blob_path (rp_blobstore_t *self, const char *sha256, char *buf, size_t size)
+{
+    if (!s_is_sha (sha256))
+        return -1;
+    char dir [PATH_MAX];
+    s_address (self, sha256, dir, sizeof dir, buf, size);
+    return 0;
+}
+
+bool
+rp_blob_exists (rp_blobstore_t *self, const char *sha256)
+{
+    char path [PATH_MAX];
+    return rp_blob_path (self, sha256, path, sizeof path) == 0 && access (path, F_OK) == 0;
+}
+
+int
+rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen)
+{
+    if (!s_is_sha (sha256)) {
+        snprintf (err, errlen, "not a SHA-256: %.80s", sha256);
+        return -1;
+    }
+    char dir [PATH_MAX], path [PATH_MAX];
+    s_address (self, sha256, dir, sizeof dir, path, sizeof path);
+    DIR *d = opendir (dir);
+    if (!d)
+        return 0;
+    struct dirent *entry;
+    int rc = 0;
+    while ((entry = readdir (d))) {
+        //  The original and every "<sha>.<derivative>" beside it
+        if (strncmp (entry->d_name, sha256, 64) != 0)
+            continue;
+        char victim [PATH_MAX];
+        snprintf (victim, sizeof victim, "%s/%.200s", dir, entry->d_name);
+        if (unlink (victim) && errno != ENOENT) {
+            snprintf (err, errlen, "cannot delete stored bytes: %s", strerror (errno));
+            rc = -1;
+        }
+    }
+    closedir (d);
+    s_fsync_dir (dir);
+    return rc;
+}
+
+int
+rp_blobstore_clean_tmp (rp_blobstore_t *self, int64_t older_than_s, int *removed)
+{
+    *removed = 0;
+    time_t now = time (NULL);
+    DIR *d = opendir (self->tmp);
+    if (!d)
+        return -1;
+    struct dirent *entry;
+    while ((entry = readdir (d))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char path [PATH_MAX];
+        snprintf (path, sizeof path, "%s/%.200s", self->tmp, entry->d_name);
+        struct stat st;
+        if (stat (path, &st) || (int64_t) (now - st.st_mtime) < older_than_s)
+            continue;
+        if (unlink (path) == 0)
+            (*removed)++;
+    }
+    closedir (d);
+    return 0;
+}
+
+int
+rp_blobstore_each (rp_blobstore_t *self, rp_blob_each_fn *fn, void *arg)
+{
+    //  objects/ab/cd/<sha>: two levels of two hex characters
+    DIR *top = opendir (self->root);
+    if (!top)
+        return -1;
+    struct dirent *a;
+    int stop = 0;
+    time_t now = time (NULL);
+    while (!stop && (a = readdir (top))) {
+        if (strlen (a->d_name) != 2 || !strcmp (a->d_name, ".."))
+            continue;
+        char level1 [PATH_MAX];
+        snprintf (level1, sizeof level1, "%s/%s", self->root, a->d_name);
+        DIR *mid = opendir (level1);
+        if (!mid)
+            continue;
+        struct dirent *b;
+        while (!stop && (b = readdir (mid))) {
+            if (strlen (b->d_name) != 2 || !strcmp (b->d_name, ".."))
+                continue;
+            char level2 [PATH_MAX];
+            snprintf (level2, sizeof level2, "%s/%s", level1, b->d_name);
+            DIR *leaf = opendir (level2);
+            if (!leaf)
+                continue;
+            struct dirent *c;
+            while (!stop && (c = readdir (leaf))) {
+                if (!s_is_sha (c->d_name))
+                    continue;
+                char path [PATH_MAX];
+                snprintf (path, sizeof path, "%s/%s", level2, c->d_name);
+                struct stat st;
+                int64_t age = stat (path, &st) == 0 ? (int64_t) (now - st.st_mtime) : 0;
+                stop = fn (c->d_name, age, arg);
+            }
+            closedir (leaf);
+        }
+        closedir (mid);
+    }
+    closedir (top);
+    return 0;
+}

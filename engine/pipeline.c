@@ -1,0 +1,302 @@
+/*  engine/pipeline.c: the photo state machine, as an actor.
+
+    DESIGN
+    Thread: one zactor thread. Owns its own database connection (rp_db_t),
+    a blob store handle, and a DEALER to the broker's frontend. Shares
+    nothing.
+    Loop: every tick (250 ms), or at once on WAKE from its pipe, it claims
+    due queued photos (queued -> processing, attempts + 1, one transaction;
+    safe across engines) up to pipeline.in_flight photos at a time, and for
+    each SUBMITs two jobs to the broker: resize (src = the original's blob,
+    dest = the original's address, so derivatives land beside it) and exif.
+    Job ids are <photo>.<attempt>.<kind>.
+    Outcomes: when both RESULTs are in, one transaction commits the photo:
+      - both done                    processing -> complete, with size, type,
+                                     date taken and EXIF
+      - a handler said FAILED        processing -> failed with its reason:
+                                     bad input fails the same way every time
+      - the broker lost the job      processing -> queued again, due after
+        (no worker answered)         pipeline.retry_base_ms * 2^(attempt-1),
+                                     until pipeline.max_attempts; then failed
+                                     with the last reason
+    A commit that fails (database away) is kept and tried again each tick;
+    a crash before it leaves the photo processing, and start-up recovery
+    (rp_library_recover) queues it again: jobs are idempotent, so running
+    one twice is harmless.
+*/
+#include "pipeline.h"
+#include "actors/store/blobstore.h"
+#include "db/db.h"
+#include "library.h"
+#include "log.h"
+#include "msg.h"
+
+#include <jansson.h>
+#include <limits.h>
+
+typedef struct {
+    char id [RP_ID_MAX];
+    char sha256 [65];
+    char filename [256];
+    int attempts;
+    json_t *resize;                 //  results, once in
+    json_t *exif;
+    char *error;                    //  the first failure reason, if any
+    bool lost;                      //  a job was lost, not refused: worth retrying
+    int answers;
+    bool finished;                  //  both in; waiting for its commit
+} s_photo_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *broker;
+    rp_db_t *db;
+    rp_blobstore_t *blobs;
+    rp_pipeline_args_t args;
+    zhash_t *photos;                //  id -> s_photo_t, in flight or awaiting commit
+    bool wake;
+} s_pipeline_t;
+
+static void
+s_photo_destroy (void *item)
+{
+    s_photo_t *photo = (s_photo_t *) item;
+    json_decref (photo->resize);
+    json_decref (photo->exif);
+    free (photo->error);
+    free (photo);
+}
+
+static void
+s_submit (s_pipeline_t *self, s_photo_t *photo, const char *kind)
+{
+    rp_msg_t *msg = rp_msg_new (RP_MSG_SUBMIT);
+    rp_msg_setf (&msg->job_id, "%s.%d.%s", photo->id, photo->attempts, kind);
+    rp_msg_set (&msg->kind, kind);
+    char path [PATH_MAX];
+    rp_blob_path (self->blobs, photo->sha256, path, sizeof path);
+    rp_msg_set (&msg->src, path);
+    rp_msg_set (&msg->dest, path);
+    rp_msg_set (&msg->photo_id, photo->id);
+    rp_msg_send (msg, zsock_resolve (self->broker), NULL);
+    rp_msg_destroy (&msg);
+}
+
+static void
+s_claim (s_pipeline_t *self)
+{
+    int room = self->args.config.pipeline_in_flight - (int) zhash_size (self->photos);
+    if (room <= 0)
+        return;
+    json_t *claimed = NULL;
+    char err [256];
+    if (rp_db_photo_claim (self->db, room, &claimed, err, sizeof err)) {
+        rp_warn ("pipeline", "cannot claim photos: %s", err);
+        return;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach (claimed, i, row) {
+        s_photo_t *photo = (s_photo_t *) zmalloc (sizeof (s_photo_t));
+        snprintf (photo->id, sizeof photo->id, "%s", json_string_value (json_object_get (row, "id")));
+        snprintf (photo->sha256, sizeof photo->sha256, "%s", json_string_value (json_object_get (row, "sha256")));
+        const char *filename = json_string_value (json_object_get (row, "filename"));
+        snprintf (photo->filename, sizeof photo->filename, "%s", filename ? filename : "");
+        photo->attempts = (int) json_integer_value (json_object_get (row, "attempts"));
+        zhash_insert (self->photos, photo->id, photo);
+        zhash_freefn (self->photos, photo->id, s_photo_destroy);
+        s_submit (self, photo, "resize");
+        s_submit (self, photo, "exif");
+        rp_debug ("pipeline", "photo=%s attempt=%d processing", photo->id, photo->attempts);
+    }
+    json_decref (claimed);
+}
+
+//  Commit a finished photo; true when done with it (committed or moot).
+static bool
+s_commit (s_pipeline_t *self, s_photo_t *photo)
+{
+    char err [512];
+    int rc;
+    const char *outcome;
+    if (!photo->error) {
+        json_t *result = json_object ();
+        json_object_set (result, "content_type", json_object_get (photo->resize, "content_type"));
+        json_object_set (result, "width", json_object_get (photo->resize, "width"));
+        json_object_set (result, "height", json_object_get (photo->resize, "height"));
+        json_object_set (result, "taken_at", json_object_get (photo->exif, "taken_at"));
+        json_object_set (result, "exif", json_object_get (photo->exif, "exif"));
+        rc = rp_db_photo_complete (self->db, photo->id, result, err, sizeof err);
+        json_decref (result);
+        outcome = "complete";
+    }
+    else
+    if (photo->lost && photo->attempts < self->args.config.pipeline_max_attempts) {
+        int64_t backoff = self->args.config.pipeline_retry_base_ms << (photo->attempts - 1 < 16 ? photo->attempts - 1 : 16);
+        rc = rp_db_photo_fail (self->db, photo->id, photo->error, backoff > 0 ? backoff : 1, err, sizeof err);
+        outcome = "queued again";
+    }
+    else {
+        rc = rp_db_photo_fail (self->db, photo->id, photo->error, 0, err, sizeof err);
+        outcome = "failed";
+    }
+    if (rc == RP_DB_NOT_FOUND) {
+        //  Deleted meanwhile, or another engine finished it: nothing to do
+        rp_info ("pipeline", "photo=%s no longer processing here; outcome dropped", photo->id);
+        return true;
+    }
+    if (rc) {
+        rp_warn ("pipeline", "photo=%s cannot commit its outcome yet: %s", photo->id, err);
+        return false;
+    }
+    rp_info ("pipeline", "photo=%s attempt=%d %s%s%s", photo->id, photo->attempts, outcome,
+             photo->error ? ": " : "", photo->error ? photo->error : "");
+    return true;
+}
+
+static void
+s_handle_result (s_pipeline_t *self)
+{
+    zmsg_t *zmsg = zmsg_recv (self->broker);
+    char err [256];
+    rp_msg_t *msg = zmsg ? rp_msg_decode (zmsg, err, sizeof err) : NULL;
+    zmsg_destroy (&zmsg);
+    if (!msg || msg->command != RP_MSG_RESULT) {
+        rp_warn ("pipeline", "dropped an unexpected message from the broker");
+        rp_msg_destroy (&msg);
+        return;
+    }
+    //  <photo>.<attempt>.<kind>
+    char id [RP_ID_MAX] = "", kind [16] = "";
+    int attempt = 0;
+    if (sscanf (msg->job_id, "%39[^.].%d.%15s", id, &attempt, kind) != 3) {
+        rp_warn ("pipeline", "dropped a result with a foreign job id");
+        rp_msg_destroy (&msg);
+        return;
+    }
+    s_photo_t *photo = (s_photo_t *) zhash_lookup (self->photos, id);
+    if (!photo || photo->attempts != attempt || photo->finished) {
+        rp_debug ("pipeline", "job=%s result for no photo in flight, dropped", msg->job_id);
+        rp_msg_destroy (&msg);
+        return;
+    }
+    bool is_resize = streq (kind, "resize");
+    if (streq (msg->status, "done")) {
+        json_error_t jerr;
+        json_t *result = json_loads (msg->result ? msg->result : "", 0, &jerr);
+        if (!result && !photo->error)
+            photo->error = strdup ("a worker's result was not valid JSON");
+        if (is_resize)
+            photo->resize = result;
+        else
+            photo->exif = result;
+    }
+    else
+    if (!photo->error) {
+        photo->error = strdup (msg->error ? msg->error : "failed without a reason");
+        photo->lost = msg->worker == NULL;     //  the broker gave up: no worker refused it
+    }
+    rp_msg_destroy (&msg);
+    if (++photo->answers == 2) {
+        photo->finished = true;
+        if (s_commit (self, photo))
+            zhash_delete (self->photos, photo->id);
+        //  else: kept, and tried again at the next tick
+    }
+}
+
+//  Commits that failed earlier: try again.
+static void
+s_retry_commits (s_pipeline_t *self)
+{
+    zlist_t *done = zlist_new ();
+    for (s_photo_t *photo = (s_photo_t *) zhash_first (self->photos); photo;
+         photo = (s_photo_t *) zhash_next (self->photos))
+        if (photo->finished && s_commit (self, photo))
+            zlist_append (done, photo->id);
+    for (char *id = (char *) zlist_first (done); id; id = (char *) zlist_next (done))
+        zhash_delete (self->photos, id);
+    zlist_destroy (&done);
+}
+
+void
+rp_pipeline_actor (zsock_t *pipe, void *arg)
+{
+    s_pipeline_t self;
+    memset (&self, 0, sizeof self);
+    self.pipe = pipe;
+    self.args = *(rp_pipeline_args_t *) arg;
+    char err [512];
+    self.blobs = rp_blobstore_open_disk (self.args.config.data_dir, err, sizeof err);
+    if (self.blobs)
+        self.db = rp_db_open (self.args.config.db_url, err, sizeof err);
+    if (!self.db || !self.blobs) {
+        rp_error ("pipeline", "cannot start: %s", err);
+        rp_db_close (&self.db);
+        rp_blobstore_close (&self.blobs);
+        zsock_signal (pipe, 1);
+        return;
+    }
+    self.broker = zsock_new (ZMQ_DEALER);
+    zsock_set_sndhwm (self.broker, 0);
+    zsock_set_rcvhwm (self.broker, 0);
+    zsock_connect (self.broker, "%s", self.args.frontend);
+    self.photos = zhash_new ();
+    zpoller_t *poller = zpoller_new (pipe, self.broker, NULL);
+    zpoller_set_nonstop (poller, true);
+    zsock_signal (pipe, 0);
+
+    int64_t next_tick = 0;
+    bool terminated = false;
+    while (!terminated) {
+        int64_t wait = next_tick - rp_clock_ms ();
+        void *which = zpoller_wait (poller, self.wake ? 0 : wait < 0 ? 0 : (int) wait);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM"))
+                terminated = true;
+            else
+            if (streq (command, "WAKE"))
+                self.wake = true;
+            else
+            if (streq (command, "IN_FLIGHT"))
+                zstr_sendf (pipe, "%zu", zhash_size (self.photos));
+            zstr_free (&command);
+        }
+        else
+        if (which == self.broker)
+            s_handle_result (&self);
+        if (self.wake || rp_clock_ms () >= next_tick) {
+            s_retry_commits (&self);
+            s_claim (&self);
+            self.wake = false;
+            next_tick = rp_clock_ms () + 250;
+        }
+    }
+    //  Photos still in flight stay processing; recovery queues them again
+    if (zhash_size (self.photos))
+        rp_info ("pipeline", "stopping with %zu photos in flight; they resume at the next start",
+                 zhash_size (self.photos));
+    zpoller_destroy (&poller);
+    zhash_destroy (&self.photos);
+    zsock_destroy (&self.broker);
+    rp_blobstore_close (&self.blobs);
+    rp_db_close (&self.db);
+}
+
+zactor_t *
+rp_pipeline_new (const rp_pipeline_args_t *args)
+{
+    zactor_t *actor = zactor_new (rp_pipeline_actor, (void *) args);
+    if (actor && zstr_send (actor, "IN_FLIGHT") == 0) {
+        zsock_set_rcvtimeo (actor, 5000);
+        char *answer = zstr_recv (actor);
+        zsock_set_rcvtimeo (actor, -1);
+        if (answer) {
+            zstr_free (&answer);
+            return actor;
+        }
+    }
+    zactor_destroy (&actor);
+    return NULL;
+}

@@ -1,0 +1,63 @@
+/*  tests/support/library.c: see library.h. */
+#include "support/library.h"
+#include "support/testdata.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+rp_test_library_init (rp_test_library_t *lib, const char *name)
+{
+    memset (lib, 0, sizeof *lib);
+    char *dir = rp_test_tmpdir (name);
+    snprintf (lib->dir, sizeof lib->dir, "%s", dir);
+    free (dir);
+    snprintf (lib->url, sizeof lib->url, "sqlite:%s/rapidphoto.db", lib->dir);
+    snprintf (lib->env_dir, sizeof lib->env_dir, "RAPIDPHOTO_DATA_DIR=%s", lib->dir);
+    snprintf (lib->env_frontend, sizeof lib->env_frontend, "RAPIDPHOTO_BROKER_FRONTEND=tcp://127.0.0.1:%d",
+              rp_test_free_port ());
+    snprintf (lib->env_backend, sizeof lib->env_backend, "RAPIDPHOTO_BROKER_BACKEND=tcp://127.0.0.1:%d",
+              rp_test_free_port ());
+    lib->env [0] = lib->env_dir;
+    lib->env [1] = lib->env_frontend;
+    lib->env [2] = lib->env_backend;
+    lib->env [3] = NULL;
+}
+
+int
+rp_test_user_add (rp_test_library_t *lib, const char *name)
+{
+    char command [1024];
+    snprintf (command, sizeof command,
+              "echo 'correct horse battery' | %s %s user add %s --password-stdin >/dev/null",
+              lib->env_dir, rp_test_binary (), name);
+    return rp_test_run (command, NULL);
+}
+
+rp_db_t *
+rp_test_library_db (rp_test_library_t *lib)
+{
+    char err [256];
+    rp_db_t *db = rp_db_open (lib->url, err, sizeof err);
+    cr_assert_not_null (db, "%s", err);
+    return db;
+}
+
+int
+rp_test_library_tmp_files (rp_test_library_t *lib)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/objects/tmp", lib->dir);
+    DIR *d = opendir (path);
+    if (!d)
+        return 0;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (d)))
+        if (entry->d_name [0] != '.')
+            count++;
+    closedir (d);
+    return count;
+}

@@ -1,0 +1,31 @@
+/*  tests/support/library.h: helpers for tests that run the engine against a
+    data folder and then look inside its database and storage. */
+#ifndef RP_TEST_LIBRARY_H
+#define RP_TEST_LIBRARY_H
+
+#include <stdbool.h>
+#include "db/db.h"
+
+//  A fresh data folder, its SQLite URL, and the environment entries that
+//  point the engine at them (and at free broker ports), for rp_test_spawn.
+typedef struct {
+    char dir [256];
+    char url [320];
+    char env_dir [300];
+    char env_frontend [96];
+    char env_backend [96];
+    char *env [8];              //  NULL-terminated, for rp_test_spawn
+} rp_test_library_t;
+
+void rp_test_library_init (rp_test_library_t *lib, const char *name);
+
+//  Run `rapidphoto user add NAME` with a password on stdin; exit status.
+int rp_test_user_add (rp_test_library_t *lib, const char *name);
+
+//  Open the library's database (caller closes).
+rp_db_t *rp_test_library_db (rp_test_library_t *lib);
+
+//  Count files under <dir>/objects/tmp.
+int rp_test_library_tmp_files (rp_test_library_t *lib);
+
+#endif
