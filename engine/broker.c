@@ -38,6 +38,7 @@
 #include "broker.h"
 #include "log.h"
 #include "msg.h"
+#include "runtime.h"
 
 typedef struct _s_worker_t s_worker_t;
 
@@ -474,6 +475,7 @@ rp_broker_actor (zsock_t *pipe, void *args)
     ||  s_bind_all (self.backend, self.args.backends)) {
         zsock_destroy (&self.frontend);
         zsock_destroy (&self.backend);
+        ((rp_broker_args_t *) args)->start_failed = 1;
         zsock_signal (pipe, 1);
         return;
     }
@@ -511,22 +513,10 @@ rp_broker_actor (zsock_t *pipe, void *args)
 }
 
 zactor_t *
-rp_broker_new (const rp_broker_args_t *args)
+rp_broker_new (rp_broker_args_t *args)
 {
-    zactor_t *actor = zactor_new (rp_broker_actor, (void *) args);
-    //  zactor_new waits for our signal; a non-zero one means we failed to bind.
-    //  czmq swallows the status, so ask: a dead actor does not answer STATS.
-    if (actor && zstr_send (actor, "STATS") == 0) {
-        zsock_set_rcvtimeo (actor, 2000);
-        char *answer = zstr_recv (actor);
-        zsock_set_rcvtimeo (actor, -1);
-        if (answer) {
-            zstr_free (&answer);
-            return actor;
-        }
-    }
-    zactor_destroy (&actor);
-    return NULL;
+    args->start_failed = 0;
+    return rp_actor_start_checked (rp_broker_actor, args, &args->start_failed);
 }
 
 int

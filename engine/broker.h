@@ -20,20 +20,20 @@ typedef struct {
     int liveness;
     int64_t job_timeout_ms;
     int max_attempts;
+    int start_failed;           //  set by the actor when it cannot bind
 } rp_broker_args_t;
 
 //  Fill args from a config (timings only; endpoints are left empty).
 void rp_broker_args_from_config (rp_broker_args_t *args, const rp_config_t *config);
 
-//  The actor. Start it with zactor_new (rp_broker_actor, &args); args is
-//  copied before the actor signals, so it may live on the caller's stack.
-//  zactor_new returns NULL... no: it signals -1 and exits when an endpoint
-//  cannot be bound; check with rp_broker_new instead.
+//  The actor. args is copied before the actor signals, so it may live on
+//  the caller's stack. When an endpoint cannot be bound it sets
+//  args->start_failed and exits: start it with rp_broker_new, which checks.
 void rp_broker_actor (zsock_t *pipe, void *args);
 
 //  Start a broker actor; NULL (with the reason logged) when an endpoint
 //  cannot be bound. The caller owns the actor (zactor_destroy stops it).
-zactor_t *rp_broker_new (const rp_broker_args_t *args);
+zactor_t *rp_broker_new (rp_broker_args_t *args);
 
 //  Ask a running broker for its counters. Returns 0 and fills the numbers.
 int rp_broker_stats (zactor_t *broker, int64_t *queued, int64_t *running,

@@ -6,6 +6,18 @@
 #include <errno.h>
 #include <string.h>
 
+//  Undo a store that will not be acknowledged: remove the bytes if this
+//  call put them there (they did not exist before) and no row refers to them.
+static void
+s_undo_store (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, bool existed)
+{
+    int64_t references = 1;
+    char ignore [128];
+    if (!existed && rp_db_sha_references (db, sha256, &references, ignore, sizeof ignore) == 0
+    &&  references == 0)
+        rp_blob_delete (blobs, sha256, ignore, sizeof ignore);
+}
+
 //  After the bytes are durable: the row, or undo what this call stored.
 static int
 s_commit_row (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, const char *batch_id,
@@ -19,13 +31,7 @@ s_commit_row (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, const cha
     };
     if (rp_db_photo_create (db, &photo, out->id, out->batch_id, &out->duplicate, err, errlen) == 0)
         return 0;
-    //  Nothing is acknowledged: remove the bytes if this call put them there
-    //  and no row refers to them
-    int64_t references = 1;
-    char ignore [128];
-    if (!existed && rp_db_sha_references (db, out->sha256, &references, ignore, sizeof ignore) == 0
-    &&  references == 0)
-        rp_blob_delete (blobs, out->sha256, ignore, sizeof ignore);
+    s_undo_store (blobs, db, out->sha256, existed);
     return -1;
 }
 
@@ -65,11 +71,7 @@ rp_library_ingest_file (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *c
     out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
                                       err, errlen);
     if (!out->content_type) {
-        int64_t references = 1;
-        char ignore [128];
-        if (!existed && rp_db_sha_references (db, out->sha256, &references, ignore, sizeof ignore) == 0
-        &&  references == 0)
-            rp_blob_delete (blobs, out->sha256, ignore, sizeof ignore);
+        s_undo_store (blobs, db, out->sha256, existed);
         return -1;
     }
     if (s_commit_row (blobs, db, user_id, batch_id, filename, tags, existed, out, err, errlen))

@@ -30,6 +30,7 @@
 #include "library.h"
 #include "log.h"
 #include "msg.h"
+#include "runtime.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -234,6 +235,7 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
         rp_error ("pipeline", "cannot start: %s", err);
         rp_db_close (&self.db);
         rp_blobstore_close (&self.blobs);
+        ((rp_pipeline_args_t *) arg)->start_failed = 1;
         zsock_signal (pipe, 1);
         return;
     }
@@ -285,18 +287,8 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
 }
 
 zactor_t *
-rp_pipeline_new (const rp_pipeline_args_t *args)
+rp_pipeline_new (rp_pipeline_args_t *args)
 {
-    zactor_t *actor = zactor_new (rp_pipeline_actor, (void *) args);
-    if (actor && zstr_send (actor, "IN_FLIGHT") == 0) {
-        zsock_set_rcvtimeo (actor, 5000);
-        char *answer = zstr_recv (actor);
-        zsock_set_rcvtimeo (actor, -1);
-        if (answer) {
-            zstr_free (&answer);
-            return actor;
-        }
-    }
-    zactor_destroy (&actor);
-    return NULL;
+    args->start_failed = 0;
+    return rp_actor_start_checked (rp_pipeline_actor, args, &args->start_failed);
 }

@@ -13,6 +13,7 @@
 typedef struct {
     char frontend [RP_STR_MAX];     //  the broker's producer endpoint
     rp_config_t config;
+    int start_failed;               //  set by the actor when it cannot start
 } rp_pipeline_args_t;
 
 //  zactor_new (rp_pipeline_actor, &args). Pipe commands: $TERM; WAKE (new
@@ -21,6 +22,6 @@ typedef struct {
 void rp_pipeline_actor (zsock_t *pipe, void *args);
 
 //  Start the actor; NULL (reason logged) when it cannot open its database.
-zactor_t *rp_pipeline_new (const rp_pipeline_args_t *args);
+zactor_t *rp_pipeline_new (rp_pipeline_args_t *args);
 
 #endif

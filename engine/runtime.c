@@ -78,6 +78,16 @@ rp_runtime_start_pool (rp_runtime_t *self, const char *pool, int threads, const 
     return 0;
 }
 
+zactor_t *
+rp_actor_start_checked (zactor_fn *fn, void *args, const int *start_failed)
+{
+    zactor_t *actor = zactor_new (fn, args);
+    if (actor && *start_failed)
+        //  The thread is on its way out; destroy collects its last signal
+        zactor_destroy (&actor);
+    return actor;
+}
+
 size_t
 rp_runtime_size (rp_runtime_t *self)
 {

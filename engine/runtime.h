@@ -18,6 +18,12 @@ rp_runtime_t *rp_runtime_new (void);
 //  Stop every actor, newest first, then free the runtime.
 void rp_runtime_destroy (rp_runtime_t **self_p);
 
+//  Start an actor that may fail to start. czmq's zactor_new drops the
+//  status an actor signals, so such an actor sets *start_failed (a field of
+//  the args it was given, still the caller's memory until it signals)
+//  before it signals and returns. Returns the actor, or NULL when it failed.
+zactor_t *rp_actor_start_checked (zactor_fn *fn, void *args, const int *start_failed);
+
 //  Take ownership of a started actor; `name` is for logs.
 void rp_runtime_adopt (rp_runtime_t *self, const char *name, zactor_t **actor_p);
 

@@ -202,4 +202,15 @@ Test (failover, usage_errors_exit_2_with_one_line, .timeout = 30)
     cr_assert_eq (rp_test_run (command, &out), 1);
     cr_assert (strstr (out, "RAPIDPHOTO_LIMITS_MAX_PIXELS"), "%s", out);
     free (out);
+
+    //  A broker whose port is taken says so and exits, never half-starts
+    s_cluster_t c = { 0 };
+    s_cluster_start (&c);
+    zclock_sleep (300);
+    snprintf (command, sizeof command, "%s broker 2>&1", rp_test_binary ());
+    cr_assert_eq (rp_test_run (command, &out), 1, "%s", out);
+    cr_assert (strstr (out, "cannot bind"), "%s", out);
+    free (out);
+    kill (c.broker, SIGTERM);
+    cr_assert_eq (rp_test_wait (c.broker, 10000), 0);
 }
