@@ -2,6 +2,7 @@
 #include "broker.h"
 #include "commands.h"
 #include "engine.h"
+#include "gateway/gateway.h"
 #include "library.h"
 #include "log.h"
 #include "runtime.h"
@@ -103,10 +104,19 @@ rp_cmd_serve (int argc, char **argv)
         rp_runtime_destroy (&runtime);
         return 1;
     }
-    rp_info ("main", "serving: broker on %s and %s, %d resize and %d exif workers, library %s; "
-             "the HTTP gateway (%s) arrives with the REST API",
-             config.broker_frontend, config.broker_backend, config.pools_resize, config.pools_exif,
-             config.db_url, config.http_listen);
+    //  The gateway last: uploads are taken only once the pipeline is there
+    rp_gateway_args_t gargs = { .config = config, .in_process_engine = true };
+    zactor_t *gateway = rp_gateway_new (&gargs);
+    if (!gateway) {
+        fprintf (stderr, "rapidphoto serve: cannot serve HTTP on %s (see the log line above)\n",
+                 config.http_listen);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
+    rp_runtime_adopt (runtime, "gateway", &gateway);
+    rp_info ("main", "serving http://%s: broker on %s and %s, %d resize and %d exif workers, library %s",
+             config.http_listen, config.broker_frontend, config.broker_backend, config.pools_resize,
+             config.pools_exif, config.db_url);
     rp_runtime_wait_for_signal ();
     rp_info ("main", "stopping: draining work in flight (at most %lld ms)",
              (long long) config.broker_drain_ms);

@@ -15,9 +15,11 @@
 static const char s_usage [] =
 "Usage: rapidphoto COMMAND [OPTIONS]\n"
 "\n"
-"  serve   [--config FILE]          all roles in one process: broker, worker pools,\n"
-"                                   pipeline (the HTTP gateway joins with the REST API)\n"
+"  serve   [--config FILE]          all roles in one process: HTTP gateway, broker,\n"
+"                                   worker pools, pipeline\n"
 "  broker  [--config FILE]          the broker alone, on broker.frontend / broker.backend\n"
+"  gateway [--config FILE]          the HTTP gateway alone, feeding the engine that\n"
+"                                   processes the same database\n"
 "  worker  --pool resize|exif[,...] [--connect ENDPOINT] [--threads N] [--config FILE]\n"
 "                                   worker actors that join a broker over tcp\n"
 "  process [--out DIR] [--config FILE] [--connect ENDPOINT] FILE|DIR...\n"
@@ -29,6 +31,8 @@ static const char s_usage [] =
 "                                   ingest files and folders into the library\n"
 "  migrate [--config FILE]          apply the schema migrations to the configured db\n"
 "  user    add NAME [--password-stdin] | list | passwd NAME [--password-stdin]\n"
+"  token   NAME [--ttl SECONDS] [--config FILE]\n"
+"                                   print an access token (scripts, load tests)\n"
 "  --version | --help\n"
 "\n"
 "Settings: an INI file (--config) and RAPIDPHOTO_<SECTION>_<KEY> variables;\n"
@@ -44,15 +48,6 @@ rp_usage_error (const char *command, const char *fmt, ...)
     va_end (args);
     fprintf (stderr, "rapidphoto %s: %s (see rapidphoto --help)\n", command, text);
     return 2;
-}
-
-//  Commands of the contract that later parts of the engine bring.
-static int
-s_not_in_this_build (const char *command, const char *what)
-{
-    fprintf (stderr, "rapidphoto %s: not available in this build yet: it arrives with %s\n",
-             command, what);
-    return 1;
 }
 
 int
@@ -84,14 +79,14 @@ main (int argc, char **argv)
         { "import", rp_cmd_import },
         { "migrate", rp_cmd_migrate },
         { "user", rp_cmd_user },
+        { "gateway", rp_cmd_gateway },
+        { "token", rp_cmd_token },
     };
     int (*run) (int, char **) = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++)
         if (streq (command, commands [i].name))
             run = commands [i].run;
     if (!run) {
-        if (streq (command, "gateway") || streq (command, "token"))
-            return s_not_in_this_build (command, "the HTTP gateway and REST API");
         fprintf (stderr, "rapidphoto: unknown command \"%s\" (see rapidphoto --help)\n", command);
         return 2;
     }

@@ -4,7 +4,9 @@
     Thread: one zactor thread. Owns its own database connection (rp_db_t),
     a blob store handle, and a DEALER to the broker's frontend. Shares
     nothing.
-    Loop: every tick (250 ms), or at once on WAKE from its pipe, it claims
+    Loop: every tick (250 ms), or at once on WAKE from its pipe or from its
+    PULL socket bound at RP_PIPELINE_WAKE (the gateway pushes there after an
+    upload commits; several producers, no reply), it claims
     due queued photos (queued -> processing, attempts + 1, one transaction;
     safe across engines) up to pipeline.in_flight photos at a time, and for
     each SUBMITs two jobs to the broker: resize (src = the original's blob,
@@ -51,6 +53,7 @@ typedef struct {
 typedef struct {
     zsock_t *pipe;
     zsock_t *broker;
+    zsock_t *wakeups;               //  PULL at RP_PIPELINE_WAKE; NULL if taken
     rp_db_t *db;
     rp_blobstore_t *blobs;
     rp_pipeline_args_t args;
@@ -244,7 +247,16 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
     zsock_set_rcvhwm (self.broker, 0);
     zsock_connect (self.broker, "%s", self.args.frontend);
     self.photos = zhash_new ();
+    //  One pipeline per process takes in-process wake-ups; another (tests)
+    //  still ticks
+    self.wakeups = zsock_new (ZMQ_PULL);
+    if (self.wakeups && zsock_bind (self.wakeups, "%s", RP_PIPELINE_WAKE) != 0) {
+        rp_debug ("pipeline", "%s is taken: waking by tick and pipe only", RP_PIPELINE_WAKE);
+        zsock_destroy (&self.wakeups);
+    }
     zpoller_t *poller = zpoller_new (pipe, self.broker, NULL);
+    if (self.wakeups)
+        zpoller_add (poller, self.wakeups);
     zpoller_set_nonstop (poller, true);
     zsock_signal (pipe, 0);
 
@@ -268,6 +280,14 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
         else
         if (which == self.broker)
             s_handle_result (&self);
+        else
+        if (which && which == self.wakeups) {
+            //  Drain what queued up: one claim serves them all
+            char frame [16];
+            while (zmq_recv (zsock_resolve (self.wakeups), frame, sizeof frame, ZMQ_DONTWAIT) >= 0)
+                ;
+            self.wake = true;
+        }
         if (self.wake || rp_clock_ms () >= next_tick) {
             s_retry_commits (&self);
             s_claim (&self);
@@ -282,6 +302,7 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
     zpoller_destroy (&poller);
     zhash_destroy (&self.photos);
     zsock_destroy (&self.broker);
+    zsock_destroy (&self.wakeups);
     rp_blobstore_close (&self.blobs);
     rp_db_close (&self.db);
 }

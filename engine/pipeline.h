@@ -10,6 +10,10 @@
 #include <czmq.h>
 #include "config.h"
 
+//  Where producers in this process (the HTTP gateway) PUSH "WAKE" after
+//  committing photos; the pipeline binds a PULL here. Same as WAKE on the pipe.
+#define RP_PIPELINE_WAKE "inproc://rapidphoto-pipeline-wake"
+
 typedef struct {
     char frontend [RP_STR_MAX];     //  the broker's producer endpoint
     rp_config_t config;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "db/db.h"
+#include "db/migrations.h"
 #include "support/testdata.h"
 
 //  ---------------------------------------------------------------------------
@@ -70,6 +71,17 @@ static bool
 s_is_pg (const char *url)
 {
     return strncmp (url, "postgres", 8) == 0;
+}
+
+//  How many migrations this binary carries for url's backend.
+static int
+s_scripts (const char *url)
+{
+    int n = 0;
+    for (size_t i = 0; i < rp_migrations_count; i++)
+        if (strcmp (rp_migrations [i].backend, s_is_pg (url) ? "postgresql" : "sqlite") == 0)
+            n++;
+    return n;
 }
 
 //  Run SQL behind the store's back (to look, or to arrange what the API
@@ -312,7 +324,9 @@ CONTRACT (migrate_records_flyway_history)
            "VALUES (99, '999', 'future', 'SQL', 'V999__future.sql', 0, 'test', 0, true)");
     cr_assert_eq (rp_db_migrate (db, &applied, err, sizeof err), -1);
     cr_assert (strstr (err, "newer"), "%s", err);
-    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM flyway_schema_history"), "2");
+    char expected [16];
+    snprintf (expected, sizeof expected, "%d", s_scripts (url) + 1);    //  ours and the future one
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM flyway_schema_history"), expected);
     rp_db_close (&db);
     rp_db_close (&db);      //  safe on NULL
 }
@@ -349,8 +363,10 @@ CONTRACT (concurrent_migrators_apply_each_script_once)
         cr_assert_eq (m [i].rc, 0, "%s", m [i].err);
         total += m [i].applied;
     }
-    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM flyway_schema_history"),
-                      total == 1 ? "1" : "?", "each script applied once (%d applied)", total);
+    char expected [16];
+    snprintf (expected, sizeof expected, "%d", s_scripts (url));
+    cr_assert_eq (total, s_scripts (url), "each script applied once (%d applied)", total);
+    cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM flyway_schema_history"), expected);
 }
 
 //  ---------------------------------------------------------------------------

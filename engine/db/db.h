@@ -164,6 +164,11 @@ int rp_db_photo_list (rp_db_t *self, const char *user_id, int limit, const char 
 int rp_db_batch_get (rp_db_t *self, const char *user_id, const char *batch_id,
                      json_t **batch, char *err, size_t errlen);
 
+//  The user's photo with these bytes: id receives it. RP_DB_NOT_FOUND when
+//  the user has none (other users' photos are never seen).
+int rp_db_photo_find_sha (rp_db_t *self, const char *user_id, const char *sha256,
+                          char id [RP_ID_MAX], char *err, size_t errlen);
+
 //  How many rows refer to a sha256 (any user), for storage garbage checks.
 int rp_db_sha_references (rp_db_t *self, const char *sha256, int64_t *count,
                           char *err, size_t errlen);
@@ -171,6 +176,19 @@ int rp_db_sha_references (rp_db_t *self, const char *sha256, int64_t *count,
 //  Counts of photos by status across all users, for metrics and tests:
 //  {"uploading":n,"queued":n,"processing":n,"complete":n,"failed":n}.
 int rp_db_status_counts (rp_db_t *self, json_t **counts, char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Events (schema V2): every photo state change (create, claim, complete,
+//  fail or retry, recovery requeue, uploaded) records one event in the same
+//  transaction, so what a reader sees is exactly what was committed.
+
+//  The user's events with id > after_id, oldest first, at most limit
+//  (1..1000): [{"event_id","id" (photo),"batch_id","status","error"}...].
+int rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, int limit,
+                        json_t **events, char *err, size_t errlen);
+//  The newest event id of a user (user_id NULL: of anyone); 0 when none.
+int rp_db_events_last (rp_db_t *self, const char *user_id, int64_t *last_id,
+                       char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------
 //  Fault hook (tests): RP_FAULT_DB_COMMIT=N makes the Nth commit of the

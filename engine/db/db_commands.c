@@ -130,6 +130,14 @@ s_split_tags (const char *list, char tags [][65], int *count, char *err, size_t 
     return 0;
 }
 
+//  Record a photo's current state as an event, in the open transaction.
+static int
+s_event (rp_db_t *self, const char *photo_id, char *err, size_t errlen)
+{
+    const char *params [] = { photo_id };
+    return rp_db_exec (self, RP_SQL_EVENT_RECORD, params, 1, NULL, err, errlen);
+}
+
 int
 rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
                     char id [RP_ID_MAX], char batch_id [RP_ID_MAX], bool *duplicate,
@@ -243,6 +251,8 @@ rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
         if (rp_db_exec (self, RP_SQL_TAG_INSERT, tag, 2, NULL, err, errlen))
             return s_abort (self, -1);
     }
+    if (s_event (self, new_id, err, errlen))
+        return s_abort (self, -1);
     if (rp_db_commit (self, err, errlen))
         return -1;
     snprintf (id, RP_ID_MAX, "%s", new_id);
@@ -287,6 +297,11 @@ rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size_t e
         }
         json_object_set_new (item, "attempts", json_integer (attempts));
         json_array_append_new (list, item);
+        if (s_event (self, photo_id, err, errlen)) {
+            json_decref (list);
+            rp_rows_clear (&rows);
+            return s_abort (self, -1);
+        }
     }
     rp_rows_clear (&rows);
     if (rp_db_commit (self, err, errlen)) {
@@ -355,6 +370,9 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
             rc = s_abort (self, RP_DB_NOT_FOUND);
         }
         else
+        if (s_event (self, id, err, errlen))
+            rc = s_abort (self, -1);
+        else
             rc = rp_db_commit (self, err, errlen);
         rp_rows_clear (&rows);
     }
@@ -412,6 +430,8 @@ rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t ret
         rp_db_err (err, errlen, "photo %s is not processing", id);
         return s_abort (self, RP_DB_NOT_FOUND);
     }
+    if (s_event (self, id, err, errlen))
+        return s_abort (self, -1);
     return rp_db_commit (self, err, errlen);
 }
 
@@ -422,7 +442,9 @@ rp_db_photo_requeue_processing (rp_db_t *self, int *requeued, char *err, size_t 
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
     rp_rows_t rows = { 0 };
-    if (rp_db_exec (self, RP_SQL_PHOTO_REQUEUE, NULL, 0, &rows, err, errlen))
+    //  The events first: afterwards the photos are no longer told apart
+    if (rp_db_exec (self, RP_SQL_EVENT_REQUEUE_ALL, NULL, 0, NULL, err, errlen)
+    ||  rp_db_exec (self, RP_SQL_PHOTO_REQUEUE, NULL, 0, &rows, err, errlen))
         return s_abort (self, -1);
     if (rp_db_commit (self, err, errlen))
         return -1;
@@ -447,6 +469,8 @@ rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen)
         rp_db_err (err, errlen, "photo %s is not uploading", id);
         return s_abort (self, RP_DB_NOT_FOUND);
     }
+    if (s_event (self, id, err, errlen))
+        return s_abort (self, -1);
     return rp_db_commit (self, err, errlen);
 }
 

@@ -97,6 +97,13 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "WHERE id = $1 AND status = 'uploading'",
     [RP_SQL_PHOTO_DELETE] =
         "DELETE FROM photos WHERE user_id = $1 AND id = $2 RETURNING sha256",
+    [RP_SQL_EVENT_RECORD] =
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error) "
+        "SELECT user_id, id, batch_id, status, error FROM photos WHERE id = $1",
+    [RP_SQL_EVENT_REQUEUE_ALL] =
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error) "
+        "SELECT user_id, id, batch_id, 'queued', error FROM photos "
+        "WHERE status = 'processing' ORDER BY id",
 
     //  Queries -----------------------------------------------------------------
     [RP_SQL_USER_FIND] =
@@ -128,6 +135,15 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "ORDER BY p.created_at, p.id LIMIT $3::int",
     [RP_SQL_STATUS_COUNTS] =
         "SELECT status, count(*) FROM photos GROUP BY status",
+    [RP_SQL_EVENTS_AFTER] =
+        "SELECT id, photo_id, batch_id, status, error FROM events "
+        "WHERE user_id = $1 AND id > $2::bigint "
+        //  ids are taken at insert, not commit: wait out short transactions
+        //  so a lower id can never become visible after a higher one was read
+        "AND created_at < now() - interval '200 milliseconds' "
+        "ORDER BY id LIMIT $3::int",
+    [RP_SQL_EVENTS_LAST] =
+        "SELECT max(id) FROM events WHERE $1::text IS NULL OR user_id = $1",
 
     //  Migrations ----------------------------------------------------------------
     //  One lock for every migrator of this database, held to the end of the

@@ -52,6 +52,9 @@ typedef enum {
     RP_SQL_PHOTO_REQUEUE,       //  (all processing)
     RP_SQL_PHOTO_UPLOADED,      //  id
     RP_SQL_PHOTO_DELETE,        //  user_id, id -> sha256
+    //  Events (V2): written in the transaction of the change they record
+    RP_SQL_EVENT_RECORD,        //  photo_id (its row as it is now)
+    RP_SQL_EVENT_REQUEUE_ALL,   //  (a 'queued' event for every processing photo)
     //  Queries
     RP_SQL_USER_FIND,           //  name -> id, password_hash
     RP_SQL_USER_LIST,           //  -> id, name, created_at, photos
@@ -63,6 +66,8 @@ typedef enum {
     RP_SQL_BATCH_COUNTS,        //  batch_id -> status, n
     RP_SQL_BATCH_PHOTOS,        //  user_id, batch_id, limit -> RP_PHOTO_COLUMNS
     RP_SQL_STATUS_COUNTS,       //  -> status, n
+    RP_SQL_EVENTS_AFTER,        //  user_id, after_id, limit -> id, photo_id, batch_id, status, error
+    RP_SQL_EVENTS_LAST,         //  user_id or NULL (all) -> max id or NULL
     //  Migrations
     RP_SQL_MIG_LOCK,            //  serialises migrators (PostgreSQL: advisory lock)
     RP_SQL_MIG_HISTORY,         //  -> installed_rank, version, checksum, success

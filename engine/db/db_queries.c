@@ -254,6 +254,27 @@ rp_db_batch_get (rp_db_t *self, const char *user_id, const char *batch_id,
 }
 
 int
+rp_db_photo_find_sha (rp_db_t *self, const char *user_id, const char *sha256,
+                      char id [RP_ID_MAX], char *err, size_t errlen)
+{
+    id [0] = 0;
+    if (!rp_db_valid_sha256 (sha256)) {
+        rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
+        return -1;
+    }
+    rp_rows_t rows = { 0 };
+    const char *params [] = { user_id, sha256 };
+    if (rp_db_exec (self, RP_SQL_PHOTO_BY_SHA, params, 2, &rows, err, errlen))
+        return -1;
+    const char *found = rp_rows_get (&rows, 0, 0);
+    int rc = found ? 0 : RP_DB_NOT_FOUND;
+    if (found)
+        snprintf (id, RP_ID_MAX, "%s", found);
+    rp_rows_clear (&rows);
+    return rc;
+}
+
+int
 rp_db_sha_references (rp_db_t *self, const char *sha256, int64_t *count,
                       char *err, size_t errlen)
 {
@@ -291,5 +312,50 @@ rp_db_status_counts (rp_db_t *self, json_t **counts, char *err, size_t errlen)
     }
     rp_rows_clear (&rows);
     *counts = result;
+    return 0;
+}
+
+int
+rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, int limit,
+                    json_t **events, char *err, size_t errlen)
+{
+    *events = NULL;
+    char after [24], max [16];
+    snprintf (after, sizeof after, "%lld", (long long) (after_id > 0 ? after_id : 0));
+    snprintf (max, sizeof max, "%d", limit < 1 ? 100 : limit > 1000 ? 1000 : limit);
+    rp_rows_t rows = { 0 };
+    const char *params [] = { user_id, after, max };
+    if (rp_db_exec (self, RP_SQL_EVENTS_AFTER, params, 3, &rows, err, errlen))
+        return -1;
+    json_t *list = json_array ();
+    for (int r = 0; r < rows.rows; r++) {
+        int64_t id = 0;
+        if (rp_db_parse_int (rp_rows_get (&rows, r, 0), &id))
+            continue;
+        const char *error = rp_rows_get (&rows, r, 4);
+        const char *batch = rp_rows_get (&rows, r, 2);
+        json_array_append_new (list, json_pack ("{s:I, s:s?, s:o, s:s?, s:o}", "event_id", (json_int_t) id,
+                               "id", rp_rows_get (&rows, r, 1),
+                               "batch_id", batch ? json_string (batch) : json_null (),
+                               "status", rp_rows_get (&rows, r, 3),
+                               "error", error ? json_string (error) : json_null ()));
+    }
+    rp_rows_clear (&rows);
+    *events = list;
+    return 0;
+}
+
+int
+rp_db_events_last (rp_db_t *self, const char *user_id, int64_t *last_id, char *err, size_t errlen)
+{
+    *last_id = 0;
+    rp_rows_t rows = { 0 };
+    const char *params [] = { user_id };
+    if (rp_db_exec (self, RP_SQL_EVENTS_LAST, params, 1, &rows, err, errlen))
+        return -1;
+    const char *value = rp_rows_get (&rows, 0, 0);
+    if (value)
+        rp_db_parse_int (value, last_id);
+    rp_rows_clear (&rows);
     return 0;
 }

@@ -91,6 +91,13 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "WHERE id = ?1 AND status = 'uploading'",
     [RP_SQL_PHOTO_DELETE] =
         "DELETE FROM photos WHERE user_id = ?1 AND id = ?2 RETURNING sha256",
+    [RP_SQL_EVENT_RECORD] =
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error, created_at) "
+        "SELECT user_id, id, batch_id, status, error, " NOW " FROM photos WHERE id = ?1",
+    [RP_SQL_EVENT_REQUEUE_ALL] =
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error, created_at) "
+        "SELECT user_id, id, batch_id, 'queued', error, " NOW " FROM photos "
+        "WHERE status = 'processing' ORDER BY id",
 
     //  Queries -----------------------------------------------------------------
     [RP_SQL_USER_FIND] =
@@ -122,6 +129,11 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "ORDER BY p.created_at, p.id LIMIT CAST (?3 AS INTEGER)",
     [RP_SQL_STATUS_COUNTS] =
         "SELECT status, count(*) FROM photos GROUP BY status",
+    [RP_SQL_EVENTS_AFTER] =
+        "SELECT id, photo_id, batch_id, status, error FROM events "
+        "WHERE user_id = ?1 AND id > CAST (?2 AS INTEGER) ORDER BY id LIMIT CAST (?3 AS INTEGER)",
+    [RP_SQL_EVENTS_LAST] =
+        "SELECT max(id) FROM events WHERE ?1 IS NULL OR user_id = ?1",
 
     //  Migrations: BEGIN IMMEDIATE is the lock ---------------------------------
     [RP_SQL_MIG_LOCK] = "SELECT 1",

@@ -1,0 +1,241 @@
+/*  gateway/events.c: GET /api/v1/events, live photo status as Server-Sent
+    Events.
+
+    Events are rows of the events table (schema V2), written by engine/db in
+    the same transaction as each photo state change, so a stream is exactly
+    the committed history: `id:` is the row id, and a client that comes back
+    with Last-Event-ID (or ?last_event_id=) gets everything after it. A new
+    client without one starts at the newest event.
+
+    No MHD thread ever waits for events. The response is a content-reader
+    callback: it hands out what is buffered, else reads the next events from
+    the database (this thread's own connection), else suspends its
+    connection (MHD_suspend_connection) and returns 0. The gateway actor's
+    thread calls rp_events_tick every 250 ms: one cheap query for the newest
+    event id, and it resumes only the suspended streams that are behind it
+    or owe a heartbeat (a comment line every 15 s, so proxies keep the
+    stream open). Idle streams cost a struct each, never a thread.
+*/
+#include "gateway/gateway_private.h"
+#include "gateway/events.h"
+#include "log.h"
+
+#include <czmq.h>
+#include <pthread.h>
+#include <string.h>
+
+#define S_HEARTBEAT_MS 15000
+#define S_STREAMS_MAX 4096
+#define S_BATCH 100
+
+typedef struct _s_stream_t {
+    struct MHD_Connection *conn;    //  valid while the stream is registered
+    char user_id [RP_ID_MAX];
+    int64_t last_id;                //  the last event id sent
+    bool suspended;                 //  waiting for the ticker (guarded by s_lock)
+    int64_t last_write_ms;
+    char *pending;                  //  formatted text not yet handed to MHD
+    size_t pending_len;
+    size_t pending_off;
+    struct _s_stream_t *next;
+} s_stream_t;
+
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static s_stream_t *s_streams = NULL;
+static int s_nstreams = 0;
+static bool s_stopping = false;
+
+static void
+s_pending_set (s_stream_t *stream, char *text, size_t len)
+{
+    free (stream->pending);
+    stream->pending = text;
+    stream->pending_len = len;
+    stream->pending_off = 0;
+}
+
+static ssize_t
+s_hand_out (s_stream_t *stream, char *buf, size_t max)
+{
+    size_t left = stream->pending_len - stream->pending_off;
+    size_t n = left < max ? left : max;
+    memcpy (buf, stream->pending + stream->pending_off, n);
+    stream->pending_off += n;
+    if (stream->pending_off == stream->pending_len)
+        s_pending_set (stream, NULL, 0);
+    stream->last_write_ms = rp_clock_ms ();
+    return (ssize_t) n;
+}
+
+//  Read the next events into pending; -1 when the database failed.
+static int
+s_fetch (s_stream_t *stream)
+{
+    char err [256];
+    rp_db_t *db = rp_gw_db (err, sizeof err);
+    json_t *events = NULL;
+    if (!db || rp_db_events_after (db, stream->user_id, stream->last_id, S_BATCH, &events, err, sizeof err)) {
+        rp_warn ("gateway", "events stream for user=%s: %s", stream->user_id, err);
+        return -1;
+    }
+    if (json_array_size (events) == 0) {
+        json_decref (events);
+        return 0;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream (&text, &len);
+    size_t i;
+    json_t *event;
+    json_array_foreach (events, i, event) {
+        json_int_t id = json_integer_value (json_object_get (event, "event_id"));
+        json_object_del (event, "event_id");
+        char *data = json_dumps (event, JSON_COMPACT);
+        fprintf (out, "id: %lld\nevent: photo\ndata: %s\n\n", (long long) id, data ? data : "{}");
+        free (data);
+        stream->last_id = id;
+    }
+    fclose (out);
+    json_decref (events);
+    s_pending_set (stream, text, len);
+    return 0;
+}
+
+static ssize_t
+s_reader (void *cls, uint64_t pos, char *buf, size_t max)
+{
+    s_stream_t *stream = (s_stream_t *) cls;
+    if (stream->pending)
+        return s_hand_out (stream, buf, max);
+    if (s_stopping)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (s_fetch (stream))
+        return MHD_CONTENT_READER_END_OF_STREAM;        //  the client resumes from its last id
+    if (stream->pending)
+        return s_hand_out (stream, buf, max);
+    if (rp_clock_ms () - stream->last_write_ms >= S_HEARTBEAT_MS) {
+        char *beat = strdup (": heartbeat\n\n");
+        s_pending_set (stream, beat, strlen (beat));
+        return s_hand_out (stream, buf, max);
+    }
+    pthread_mutex_lock (&s_lock);
+    stream->suspended = true;
+    MHD_suspend_connection (stream->conn);
+    pthread_mutex_unlock (&s_lock);
+    return 0;
+}
+
+static void
+s_stream_free (void *cls)
+{
+    s_stream_t *stream = (s_stream_t *) cls;
+    pthread_mutex_lock (&s_lock);
+    for (s_stream_t **p = &s_streams; *p; p = &(*p)->next)
+        if (*p == stream) {
+            *p = stream->next;
+            s_nstreams--;
+            break;
+        }
+    pthread_mutex_unlock (&s_lock);
+    free (stream->pending);
+    free (stream);
+}
+
+enum MHD_Result
+rp_events_route (struct MHD_Connection *c, rp_req_t *req, const char *method)
+{
+    if (!streq (method, "GET"))
+        return rp_gw_problem (c, req, 405, "Method not allowed", "use GET");
+    const char *resume = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Last-Event-ID");
+    if (!resume)
+        resume = MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, "last_event_id");
+    int64_t after = 0;
+    if (resume && *resume) {
+        char *end = NULL;
+        long long value = strtoll (resume, &end, 10);
+        if (!end || *end || value < 0)
+            return rp_gw_problem (c, req, 400, "Bad request", "Last-Event-ID is an event id (a number)");
+        after = value;
+    }
+    else {
+        char err [256];
+        rp_db_t *db = rp_gw_db (err, sizeof err);
+        if (!db || rp_db_events_last (db, req->user_id, &after, err, sizeof err))
+            return rp_gw_db_problem (c, req, -1, err, false);
+    }
+    s_stream_t *stream = (s_stream_t *) zmalloc (sizeof (s_stream_t));
+    stream->conn = c;
+    snprintf (stream->user_id, sizeof stream->user_id, "%s", req->user_id);
+    stream->last_id = after;
+    stream->last_write_ms = rp_clock_ms ();
+    char *hello = strdup ("retry: 2000\n: connected\n\n");
+    s_pending_set (stream, hello, strlen (hello));
+    pthread_mutex_lock (&s_lock);
+    bool full = s_nstreams >= S_STREAMS_MAX || s_stopping;
+    if (!full) {
+        stream->next = s_streams;
+        s_streams = stream;
+        s_nstreams++;
+    }
+    pthread_mutex_unlock (&s_lock);
+    if (full) {
+        free (stream->pending);
+        free (stream);
+        return rp_gw_problem (c, req, 503, "Service unavailable", "too many event streams; try again later");
+    }
+    struct MHD_Response *response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                                       s_reader, stream, s_stream_free);
+    if (!response) {
+        s_stream_free (stream);
+        return MHD_NO;
+    }
+    MHD_add_response_header (response, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header (response, "Cache-Control", "no-store");
+    MHD_add_response_header (response, "X-Accel-Buffering", "no");
+    return rp_gw_queue (c, req, 200, response);
+}
+
+void
+rp_events_tick (rp_db_t *db)
+{
+    pthread_mutex_lock (&s_lock);
+    bool any = s_nstreams > 0;
+    pthread_mutex_unlock (&s_lock);
+    if (!any)
+        return;
+    int64_t newest = 0;
+    char err [256];
+    if (db && rp_db_events_last (db, NULL, &newest, err, sizeof err))
+        newest = INT64_MAX;             //  cannot tell: let every stream look
+    int64_t now = rp_clock_ms ();
+    pthread_mutex_lock (&s_lock);
+    for (s_stream_t *stream = s_streams; stream; stream = stream->next)
+        if (stream->suspended
+        &&  (s_stopping || stream->last_id < newest || now - stream->last_write_ms >= S_HEARTBEAT_MS)) {
+            stream->suspended = false;
+            MHD_resume_connection (stream->conn);
+        }
+    pthread_mutex_unlock (&s_lock);
+}
+
+void
+rp_events_stop (void)
+{
+    pthread_mutex_lock (&s_lock);
+    s_stopping = true;
+    for (s_stream_t *stream = s_streams; stream; stream = stream->next)
+        if (stream->suspended) {
+            stream->suspended = false;
+            MHD_resume_connection (stream->conn);
+        }
+    pthread_mutex_unlock (&s_lock);
+}
+
+int
+rp_events_streams (void)
+{
+    pthread_mutex_lock (&s_lock);
+    int n = s_nstreams;
+    pthread_mutex_unlock (&s_lock);
+    return n;
+}

@@ -1,0 +1,100 @@
+/*  gateway/gateway_private.h: what the gateway's files share. Not for use
+    outside gateway/. */
+#ifndef RP_GATEWAY_PRIVATE_H
+#define RP_GATEWAY_PRIVATE_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/store/blobstore.h"
+#include "config.h"
+#include "db/db.h"
+#include "gateway/auth.h"
+
+#define RP_GW_BODY_MAX (64 * 1024)      //  JSON request bodies
+#define RP_GW_FILES_MAX 100             //  files in one multipart upload
+#define RP_GW_FILENAME_MAX 255
+
+//  The gateway's shared, read-only state after start (one per process).
+typedef struct {
+    rp_config_t config;
+    char secret [RP_SECRET_MAX];
+    rp_blobstore_t *blobs;              //  shared read-only; writers are per request
+    bool in_process_engine;
+    int64_t started_ms;
+} rp_gw_t;
+
+extern rp_gw_t *rp_gw;
+
+typedef struct _rp_upload_t rp_upload_t;
+
+//  One request, from its first header to its completion callback.
+typedef struct {
+    char id [40];                       //  request id (X-Request-Id or made)
+    char route [48];                    //  route label, for metrics and logs
+    char user_id [RP_ID_MAX];           //  once authenticated
+    int64_t started_ms;
+    int status;                         //  the answer's status, once queued
+    int64_t bytes_in;                   //  body bytes received
+    int64_t bytes_out;                  //  body bytes answered (known length)
+    bool answered;                      //  a response was queued
+    //  JSON bodies, bounded by RP_GW_BODY_MAX
+    char *body;
+    size_t body_len;
+    bool body_too_big;
+    //  Uploads
+    rp_upload_t *upload;
+} rp_req_t;
+
+//  This thread's own database connection, opened on first use and closed
+//  when the thread ends. NULL (err) when the database is unreachable.
+rp_db_t *rp_gw_db (char *err, size_t errlen);
+//  Tell the pipeline there is work (never blocks).
+void rp_gw_wake_pipeline (void);
+
+//  Responses: each queues one response and records its status.
+enum MHD_Result rp_gw_json (struct MHD_Connection *c, rp_req_t *req, int status, json_t *body);
+enum MHD_Result rp_gw_problem (struct MHD_Connection *c, rp_req_t *req, int status,
+                               const char *title, const char *detail);
+//  The same with one extra response header (Retry-After, Content-Range).
+enum MHD_Result rp_gw_problem_h (struct MHD_Connection *c, rp_req_t *req, int status,
+                                 const char *title, const char *detail,
+                                 const char *header, const char *value);
+enum MHD_Result rp_gw_queue (struct MHD_Connection *c, rp_req_t *req, int status,
+                             struct MHD_Response *response);
+//  A database call's failure as the right problem (404 for not found, 400
+//  for a refused value when bad_input, 503 otherwise).
+enum MHD_Result rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc,
+                                  const char *err, bool bad_input);
+
+//  Uploads (upload.c)
+//  First call for POST /photos (headers only): checks that can answer
+//  before the body; returns MHD_YES having queued a response, or having set
+//  up req->upload to take the body.
+enum MHD_Result rp_upload_begin (struct MHD_Connection *c, rp_req_t *req);
+//  A chunk of the body.
+enum MHD_Result rp_upload_data (struct MHD_Connection *c, rp_req_t *req, const char *data,
+                                size_t size);
+//  The body is in: commit and answer.
+enum MHD_Result rp_upload_finish (struct MHD_Connection *c, rp_req_t *req);
+//  Throw away what an unfinished upload wrote. Safe on NULL.
+void rp_upload_destroy (rp_upload_t **self_p);
+//  Clean a client's file name: no path parts, no control characters,
+//  valid UTF-8, at most RP_GW_FILENAME_MAX bytes, never empty.
+void rp_gw_sanitize_filename (const char *name, size_t len, char *out, size_t outlen);
+
+//  Photos, tags, batches, downloads (photos.c). `rest` is the path after
+//  /api/v1/photos or /api/v1/batches.
+enum MHD_Result rp_photos_route (struct MHD_Connection *c, rp_req_t *req, const char *method,
+                                 const char *rest);
+enum MHD_Result rp_batches_route (struct MHD_Connection *c, rp_req_t *req, const char *method,
+                                  const char *rest);
+//  Add "urls" to a photo and drop internal fields.
+void rp_gw_photo_present (json_t *photo);
+
+//  Metrics (gateway.c)
+void rp_gw_metrics_text (char **text, size_t *len);
+
+#endif

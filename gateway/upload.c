@@ -1,0 +1,442 @@
+/*  gateway/upload.c: POST /api/v1/photos.
+
+    Bytes go straight from libmicrohttpd's buffers into blob writers (a
+    temporary file, hashed on the way), never held whole in memory. Checks
+    run as early as the information allows: the token and Content-Length
+    (413) before any body byte is read, the type (415) as soon as a file's
+    first RP_SNIFF_BYTES bytes are in, the running count against the limit
+    on every chunk. A refused request leaves nothing behind: every writer is
+    aborted. The 202 is queued only after each file's bytes are durable and
+    its row committed (rp_library_ingest_writer), then the pipeline is woken.
+*/
+#include "gateway/gateway_private.h"
+#include <czmq.h>
+#include "library.h"
+#include "log.h"
+#include "sniff.h"
+
+#include <ctype.h>
+#include <string.h>
+
+typedef struct {
+    rp_blob_writer_t *writer;
+    char filename [RP_GW_FILENAME_MAX + 1];
+    bool checked;                       //  first bytes seen and they are an image
+} s_part_t;
+
+struct _rp_upload_t {
+    struct MHD_PostProcessor *pp;       //  multipart; NULL for a raw body
+    bool closing;                       //  the post processor is being destroyed
+    s_part_t parts [RP_GW_FILES_MAX];
+    int nparts;
+    char batch_id [64];
+    size_t batch_len;
+    char tags [4096];
+    size_t tags_len;
+    int64_t limit;                      //  the whole body's bound
+    int64_t received;
+    int64_t discarded;                  //  after an error
+    int error_status;                   //  0 while all is well
+    char error_title [48];
+    char error_detail [256];
+};
+
+//  After this much is thrown away behind an error, the connection is cut
+#define S_DISCARD_MAX (4 * 1024 * 1024)
+
+static void
+s_abort_all (rp_upload_t *self)
+{
+    for (int i = 0; i < self->nparts; i++)
+        rp_blob_abort (&self->parts [i].writer);
+}
+
+static void
+s_fail (rp_upload_t *self, int status, const char *title, const char *detail)
+{
+    if (self->error_status)
+        return;
+    self->error_status = status;
+    snprintf (self->error_title, sizeof self->error_title, "%s", title);
+    snprintf (self->error_detail, sizeof self->error_detail, "%s", detail);
+    s_abort_all (self);
+}
+
+void
+rp_gw_sanitize_filename (const char *name, size_t len, char *out, size_t outlen)
+{
+    size_t cap = outlen - 1 < RP_GW_FILENAME_MAX ? outlen - 1 : RP_GW_FILENAME_MAX;
+    //  The last path part, whichever separator the client used
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++)
+        if (name [i] == '/' || name [i] == '\\')
+            start = i + 1;
+    size_t o = 0;
+    for (size_t i = start; i < len && name [i];) {
+        unsigned char ch = (unsigned char) name [i];
+        size_t n = ch < 0x80 ? 1 : (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3
+                 : (ch & 0xF8) == 0xF0 ? 4 : 0;
+        bool valid = n > 0 && i + n <= len && !(n == 2 && ch < 0xC2);
+        for (size_t k = 1; valid && k < n; k++)
+            valid = ((unsigned char) name [i + k] & 0xC0) == 0x80;
+        if (!valid) {
+            if (o + 1 > cap)
+                break;
+            out [o++] = '_';
+            i++;
+            continue;
+        }
+        if (n == 1 && (ch < 0x20 || ch == 0x7F || ch == '"')) {
+            i++;                        //  control characters (and quotes) go
+            continue;
+        }
+        if (o + n > cap)
+            break;
+        memcpy (out + o, name + i, n);
+        o += n;
+        i += n;
+    }
+    out [o] = 0;
+    //  No leading dots or spaces (hidden files, "..") and no trailing spaces
+    size_t lead = strspn (out, ". ");
+    if (lead)
+        memmove (out, out + lead, strlen (out + lead) + 1);
+    size_t end = strlen (out);
+    while (end && (out [end - 1] == ' ' || out [end - 1] == '.'))
+        out [--end] = 0;
+    if (!*out)
+        snprintf (out, outlen, "upload");
+}
+
+static s_part_t *
+s_part_new (rp_upload_t *self, const char *filename)
+{
+    if (self->nparts == RP_GW_FILES_MAX) {
+        s_fail (self, 413, "Payload too large", "at most 100 files in one upload");
+        return NULL;
+    }
+    char err [256];
+    rp_blob_writer_t *writer = rp_blob_begin (rp_gw->blobs, rp_gw->config.limits_max_upload_bytes,
+                                              err, sizeof err);
+    if (!writer) {
+        rp_warn ("gateway", "cannot start a blob: %s", err);
+        s_fail (self, 503, "Service unavailable", "storage is unavailable; try again shortly");
+        return NULL;
+    }
+    s_part_t *part = &self->parts [self->nparts++];
+    part->writer = writer;
+    part->checked = false;
+    rp_gw_sanitize_filename (filename ? filename : "upload", filename ? strlen (filename) : 6,
+                             part->filename, sizeof part->filename);
+    return part;
+}
+
+//  Sniff a part once enough bytes are in (or at the end, when final).
+static void
+s_check_type (rp_upload_t *self, s_part_t *part, bool final)
+{
+    if (part->checked || !part->writer)
+        return;
+    size_t got = 0;
+    const unsigned char *head = rp_blob_head (part->writer, &got);
+    if (got < RP_SNIFF_BYTES && !final)
+        return;
+    if (rp_sniff (head, got))
+        part->checked = true;
+    else {
+        char detail [256];
+        snprintf (detail, sizeof detail, "%s is not a supported image (JPEG, PNG, WebP, GIF, TIFF, "
+                  "HEIC, AVIF): it looks like %s", part->filename, rp_sniff_describe (head, got));
+        s_fail (self, 415, "Unsupported media type", detail);
+    }
+}
+
+static void
+s_write (rp_upload_t *self, s_part_t *part, const char *data, size_t size)
+{
+    if (!size || self->error_status)
+        return;
+    char err [256];
+    if (rp_blob_write (part->writer, data, size, err, sizeof err)) {
+        if (rp_blob_size (part->writer) + (int64_t) size > rp_gw->config.limits_max_upload_bytes) {
+            char detail [160];
+            snprintf (detail, sizeof detail, "a file may be at most %lld bytes",
+                      (long long) rp_gw->config.limits_max_upload_bytes);
+            s_fail (self, 413, "Payload too large", detail);
+        }
+        else {
+            rp_warn ("gateway", "cannot write a blob: %s", err);
+            s_fail (self, 503, "Service unavailable", "storage is unavailable; try again shortly");
+        }
+        return;
+    }
+    s_check_type (self, part, false);
+}
+
+static void
+s_append_field (rp_upload_t *self, char *buf, size_t *len, size_t cap, const char *data, size_t size,
+                const char *name)
+{
+    if (*len + size >= cap) {
+        char detail [96];
+        snprintf (detail, sizeof detail, "the %s field is too long", name);
+        s_fail (self, 400, "Bad request", detail);
+        return;
+    }
+    memcpy (buf + *len, data, size);
+    *len += size;
+    buf [*len] = 0;
+}
+
+static enum MHD_Result
+s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+           const char *content_type, const char *transfer_encoding, const char *data,
+           uint64_t off, size_t size)
+{
+    rp_upload_t *self = (rp_upload_t *) cls;
+    if (self->closing || self->error_status || !key)
+        return MHD_YES;
+    if (streq (key, "file")) {
+        s_part_t *part = self->nparts ? &self->parts [self->nparts - 1] : NULL;
+        if (off == 0) {
+            //  A new part, unless the last one has not had a byte yet
+            if (part && part->writer && rp_blob_size (part->writer) == 0)
+                rp_gw_sanitize_filename (filename ? filename : "upload", filename ? strlen (filename) : 6,
+                                         part->filename, sizeof part->filename);
+            else
+                part = s_part_new (self, filename);
+        }
+        if (part && part->writer)
+            s_write (self, part, data, size);
+    }
+    else
+    if (streq (key, "batch_id"))
+        s_append_field (self, self->batch_id, &self->batch_len, sizeof self->batch_id, data, size, "batch_id");
+    else
+    if (streq (key, "tags"))
+        s_append_field (self, self->tags, &self->tags_len, sizeof self->tags, data, size, "tags");
+    return MHD_YES;
+}
+
+static bool
+s_hex64 (const char *text)
+{
+    if (!text || strlen (text) != 64)
+        return false;
+    for (int i = 0; i < 64; i++)
+        if (!isxdigit ((unsigned char) text [i]))
+            return false;
+    return true;
+}
+
+//  X-Content-SHA256 names bytes the user already has: answer without the body.
+static enum MHD_Result
+s_duplicate_answer (struct MHD_Connection *c, rp_req_t *req, const char *sha, bool *answered)
+{
+    *answered = false;
+    char lower [65];
+    for (int i = 0; i < 64; i++)
+        lower [i] = (char) tolower ((unsigned char) sha [i]);
+    lower [64] = 0;
+    char err [256], id [RP_ID_MAX];
+    rp_db_t *db = rp_gw_db (err, sizeof err);
+    if (!db || rp_db_photo_find_sha (db, req->user_id, lower, id, err, sizeof err))
+        return MHD_YES;                 //  not known (or cannot tell): take the body
+    json_t *photo = NULL;
+    if (rp_db_photo_get (db, req->user_id, id, &photo, err, sizeof err))
+        return MHD_YES;
+    *answered = true;
+    json_t *item = json_pack ("{s:s, s:O, s:O, s:s, s:b}", "id", id,
+                              "filename", json_object_get (photo, "filename"),
+                              "status", json_object_get (photo, "status"), "sha256", lower,
+                              "duplicate", 1);
+    json_t *answer = json_pack ("{s:O, s:[o]}", "batch_id", json_object_get (photo, "batch_id"),
+                                "photos", item);
+    json_decref (photo);
+    return rp_gw_json (c, req, 202, answer);
+}
+
+enum MHD_Result
+rp_upload_begin (struct MHD_Connection *c, rp_req_t *req)
+{
+    const rp_config_t *config = &rp_gw->config;
+    const char *type = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Content-Type");
+    const char *length = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Content-Length");
+    bool multipart = type && strncasecmp (type, "multipart/form-data", 19) == 0;
+    bool raw = type && strncasecmp (type, "image/", 6) == 0;
+    //  A multipart body carries several files, each up to the limit
+    int64_t per_file = config->limits_max_upload_bytes;
+    int64_t limit = raw ? per_file
+                  : per_file * RP_GW_FILES_MAX < (1LL << 30) ? per_file * RP_GW_FILES_MAX
+                  : (per_file > (1LL << 30) ? per_file : (1LL << 30));
+    if (multipart)
+        limit += 1 << 20;               //  room for the part headers
+    if (length) {
+        char *end = NULL;
+        errno = 0;
+        long long declared = strtoll (length, &end, 10);
+        if (errno || !end || *end || declared < 0)
+            return rp_gw_problem (c, req, 400, "Bad request", "Content-Length is not a number");
+        if (declared > limit) {
+            char detail [160];
+            snprintf (detail, sizeof detail, "the body is %lld bytes; at most %lld are accepted%s",
+                      declared, (long long) limit, raw ? "" : " in one multipart upload");
+            return rp_gw_problem (c, req, 413, "Payload too large", detail);
+        }
+    }
+    if (!multipart && !raw)
+        return rp_gw_problem (c, req, 415, "Unsupported media type",
+                              "send multipart/form-data with parts named file, or one image with an "
+                              "image/* Content-Type and X-Filename");
+    if (multipart && !strstr (type, "boundary="))
+        return rp_gw_problem (c, req, 400, "Bad request", "the multipart Content-Type has no boundary");
+
+    rp_upload_t *self = (rp_upload_t *) zmalloc (sizeof (rp_upload_t));
+    self->limit = limit;
+    req->upload = self;
+    if (multipart) {
+        self->pp = MHD_create_post_processor (c, 64 * 1024, s_iterate, self);
+        if (!self->pp)
+            return rp_gw_problem (c, req, 400, "Bad request", "the multipart Content-Type is malformed");
+        return MHD_YES;
+    }
+    const char *sha = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "X-Content-SHA256");
+    if (sha) {
+        if (!s_hex64 (sha))
+            return rp_gw_problem (c, req, 400, "Bad request", "X-Content-SHA256 must be 64 hex characters");
+        bool answered = false;
+        enum MHD_Result rc = s_duplicate_answer (c, req, sha, &answered);
+        if (answered)
+            return rc;
+    }
+    const char *name = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "X-Filename");
+    const char *batch = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "X-Batch-Id");
+    const char *tags = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "X-Tags");
+    if (batch)
+        snprintf (self->batch_id, sizeof self->batch_id, "%s", batch);
+    if (tags)
+        snprintf (self->tags, sizeof self->tags, "%s", tags);
+    if (!s_part_new (self, name))
+        return rp_gw_problem (c, req, self->error_status, self->error_title, self->error_detail);
+    return MHD_YES;
+}
+
+enum MHD_Result
+rp_upload_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t size)
+{
+    rp_upload_t *self = req->upload;
+    if (self->error_status) {
+        //  Read and drop the rest (bounded by the body's limit, which the
+        //  Content-Length check already holds) so the client gets the
+        //  answer, not a reset; past the limit, cut the connection
+        self->discarded += (int64_t) size;
+        return self->received + self->discarded > self->limit + S_DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
+    self->received += (int64_t) size;
+    if (self->received > self->limit) {
+        s_fail (self, 413, "Payload too large", "the body is larger than an upload may be");
+        return MHD_YES;
+    }
+    if (self->pp) {
+        if (MHD_post_process (self->pp, data, size) != MHD_YES)
+            s_fail (self, 400, "Bad request", "the multipart body is malformed");
+    }
+    else
+        s_write (self, &self->parts [0], data, size);
+    return MHD_YES;
+}
+
+enum MHD_Result
+rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
+{
+    rp_upload_t *self = req->upload;
+    if (self->pp) {
+        self->closing = false;
+        enum MHD_Result clean = MHD_destroy_post_processor (self->pp);
+        self->pp = NULL;
+        if (clean != MHD_YES)
+            s_fail (self, 400, "Bad request", "the multipart body is malformed or incomplete");
+    }
+    for (int i = 0; i < self->nparts && !self->error_status; i++)
+        s_check_type (self, &self->parts [i], true);
+    if (!self->error_status && self->nparts == 0)
+        s_fail (self, 400, "Bad request", "no file in the upload: send parts named file");
+    //  Trim and check the batch id before anything is committed
+    char batch [RP_ID_MAX] = "";
+    char *b = self->batch_id;
+    while (*b == ' ')
+        b++;
+    size_t blen = strcspn (b, " \r\n");
+    if (!self->error_status && blen) {
+        bool ok = blen < RP_ID_MAX;
+        for (size_t i = 0; ok && i < blen; i++)
+            ok = isalnum ((unsigned char) b [i]) || b [i] == '-' || b [i] == '_';
+        if (!ok)
+            s_fail (self, 400, "Bad request", "batch_id must be 1..39 letters, digits, - or _");
+        else
+            snprintf (batch, sizeof batch, "%.*s", (int) blen, b);
+    }
+    if (self->error_status)
+        return rp_gw_problem (c, req, self->error_status, self->error_title, self->error_detail);
+
+    char err [512];
+    rp_db_t *db = rp_gw_db (err, sizeof err);
+    if (!db) {
+        s_abort_all (self);
+        return rp_gw_db_problem (c, req, -1, err, false);
+    }
+    json_t *photos = json_array ();
+    int stored = 0, created = 0;
+    for (int i = 0; i < self->nparts; i++) {
+        s_part_t *part = &self->parts [i];
+        rp_ingested_t out;
+        if (rp_library_ingest_writer (rp_gw->blobs, db, &part->writer, req->user_id,
+                                      batch [0] ? batch : NULL, part->filename,
+                                      self->tags [0] ? self->tags : NULL, &out, err, sizeof err)) {
+            s_abort_all (self);
+            json_decref (photos);
+            if (created)
+                rp_gw_wake_pipeline ();
+            bool bad_input = strstr (err, "batch") || strstr (err, "tag") || strstr (err, "not a supported image");
+            char detail [640];
+            snprintf (detail, sizeof detail, "%s%s", bad_input ? err : "the photo library is unavailable; try again shortly",
+                      stored ? " (the files before this one were stored)" : "");
+            if (!bad_input)
+                rp_warn ("gateway", "req=%s upload: %s", req->id, err);
+            return rp_gw_problem (c, req, bad_input ? (strstr (err, "batch") && strstr (err, "not found") ? 404 : 400) : 503,
+                                  bad_input ? "Bad request" : "Service unavailable", detail);
+        }
+        stored++;
+        if (!out.duplicate)
+            created++;
+        if (!batch [0])
+            snprintf (batch, sizeof batch, "%s", out.batch_id);
+        const char *status = "queued";
+        json_t *existing = NULL;
+        char ignore [128];
+        if (out.duplicate && rp_db_photo_get (db, req->user_id, out.id, &existing, ignore, sizeof ignore) == 0)
+            status = json_string_value (json_object_get (existing, "status"));
+        json_array_append_new (photos, json_pack ("{s:s, s:s, s:s, s:s, s:b}", "id", out.id,
+                                                  "filename", part->filename, "status", status ? status : "queued",
+                                                  "sha256", out.sha256, "duplicate", out.duplicate));
+        json_decref (existing);
+    }
+    if (created)
+        rp_gw_wake_pipeline ();
+    return rp_gw_json (c, req, 202, json_pack ("{s:s, s:o}", "batch_id", batch, "photos", photos));
+}
+
+void
+rp_upload_destroy (rp_upload_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    rp_upload_t *self = *self_p;
+    if (self->pp) {
+        self->closing = true;
+        MHD_destroy_post_processor (self->pp);
+    }
+    s_abort_all (self);
+    free (self);
+    *self_p = NULL;
+}
