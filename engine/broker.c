@@ -67,6 +67,9 @@ struct _s_worker_t {
 typedef struct {
     zlist_t *queue;             //  s_job_t*, oldest first; borrowed from jobs
     zlist_t *idle;              //  s_worker_t*, borrowed from workers
+    int64_t done;               //  jobs answered done, failed, and the time the
+    int64_t failed;             //  workers spent on them, for STATUS (metrics)
+    int64_t duration_ms_sum;
 } s_pool_t;
 
 typedef struct {
@@ -123,6 +126,12 @@ s_pool_require (s_broker_t *self, const char *name)
     return pool;
 }
 
+static int64_t
+s_result_duration (const rp_msg_t *outcome)
+{
+    return outcome ? outcome->duration_ms : 0;
+}
+
 //  Send a job's one RESULT to its producer and forget the job.
 static void
 s_job_answer (s_broker_t *self, s_job_t *job, const rp_msg_t *outcome, const char *worker)
@@ -150,6 +159,11 @@ s_job_answer (s_broker_t *self, s_job_t *job, const rp_msg_t *outcome, const cha
 
     //  Forget it: out of its queue if it waits there, out of the table
     s_pool_t *pool = s_pool_require (self, job->pool);
+    if (outcome && outcome->command == RP_MSG_DONE)
+        pool->done++;
+    else
+        pool->failed++;
+    pool->duration_ms_sum += s_result_duration (outcome);
     zlist_remove (pool->queue, job);
     self->completed++;
     zhash_delete (self->jobs, job->submit->job_id);
@@ -238,6 +252,50 @@ s_dispatch (s_broker_t *self)
     }
 }
 
+//  STATUS from a producer: queues, workers and timings per pool, as JSON.
+static void
+s_answer_status (s_broker_t *self, zframe_t *client, const rp_msg_t *request)
+{
+    json_t *pools = json_object ();
+    for (s_pool_t *pool = (s_pool_t *) zhash_first (self->pools); pool;
+         pool = (s_pool_t *) zhash_next (self->pools)) {
+        json_t *entry = json_object ();
+        json_object_set_new (entry, "queued", json_integer ((json_int_t) zlist_size (pool->queue)));
+        json_object_set_new (entry, "idle", json_integer ((json_int_t) zlist_size (pool->idle)));
+        json_object_set_new (entry, "running", json_integer (0));
+        json_object_set_new (entry, "workers", json_integer (0));
+        json_object_set_new (entry, "done", json_integer (pool->done));
+        json_object_set_new (entry, "failed", json_integer (pool->failed));
+        json_object_set_new (entry, "duration_ms_sum", json_integer (pool->duration_ms_sum));
+        json_object_set_new (pools, zhash_cursor (self->pools), entry);
+    }
+    for (s_worker_t *worker = (s_worker_t *) zhash_first (self->workers); worker;
+         worker = (s_worker_t *) zhash_next (self->workers)) {
+        json_t *entry = json_object_get (pools, worker->pool);
+        if (entry)
+            json_object_set_new (entry, "workers", json_integer (
+                json_integer_value (json_object_get (entry, "workers")) + 1));
+    }
+    for (s_job_t *job = (s_job_t *) zhash_first (self->jobs); job;
+         job = (s_job_t *) zhash_next (self->jobs)) {
+        json_t *entry = json_object_get (pools, job->pool);
+        if (entry && job->worker)
+            json_object_set_new (entry, "running", json_integer (
+                json_integer_value (json_object_get (entry, "running")) + 1));
+    }
+    json_t *status = json_object ();
+    json_object_set_new (status, "pools", pools);
+    json_object_set_new (status, "completed", json_integer (self->completed));
+    json_object_set_new (status, "retried", json_integer (self->retried));
+    rp_msg_t *reply = rp_msg_new (RP_MSG_STATUS);
+    rp_msg_set (&reply->job_id, request->job_id);
+    reply->result = json_dumps (status, JSON_COMPACT);
+    json_decref (status);
+    if (rp_msg_send (reply, zsock_resolve (self->frontend), client))
+        rp_debug ("broker", "status asker is gone");
+    rp_msg_destroy (&reply);
+}
+
 static void
 s_handle_frontend (s_broker_t *self)
 {
@@ -254,6 +312,11 @@ s_handle_frontend (s_broker_t *self)
         return;
     }
     zmsg_destroy (&zmsg);
+    if (msg->command == RP_MSG_STATUS) {
+        s_answer_status (self, client, msg);
+        rp_msg_destroy (&msg);
+    }
+    else
     if (msg->command == RP_MSG_SUBMIT) {
         if (zhash_lookup (self->jobs, msg->job_id)) {
             //  Submitted twice (a producer retrying): it is already ours
@@ -517,6 +580,41 @@ rp_broker_new (rp_broker_args_t *args)
 {
     args->start_failed = 0;
     return rp_actor_start_checked (rp_broker_actor, args, &args->start_failed);
+}
+
+int
+rp_broker_query_status (const char *endpoint, int timeout_ms, json_t **status,
+                        char *err, size_t errlen)
+{
+    zsock_t *asker = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (asker, 0);
+    if (!asker || zsock_connect (asker, "%s", endpoint)) {
+        snprintf (err, errlen, "cannot connect to the broker at %s", endpoint);
+        zsock_destroy (&asker);
+        return -1;
+    }
+    char tag [32];
+    snprintf (tag, sizeof tag, "status-%08x", (unsigned) randof (0x7fffffff));
+    rp_msg_t *request = rp_msg_new (RP_MSG_STATUS);
+    rp_msg_set (&request->job_id, tag);
+    zsock_set_sndtimeo (asker, timeout_ms);
+    rp_msg_send (request, zsock_resolve (asker), NULL);
+    rp_msg_destroy (&request);
+    zsock_set_rcvtimeo (asker, timeout_ms);
+    int rc = -1;
+    zmsg_t *zmsg = zmsg_recv (asker);
+    char why [256] = "no answer";
+    rp_msg_t *reply = zmsg ? rp_msg_decode (zmsg, why, sizeof why) : NULL;
+    zmsg_destroy (&zmsg);
+    if (reply && reply->command == RP_MSG_STATUS && reply->job_id && streq (reply->job_id, tag)
+    &&  reply->result && (*status = json_loads (reply->result, 0, NULL)))
+        rc = 0;
+    else
+        snprintf (err, errlen, "the broker at %s did not answer STATUS within %d ms (%s)",
+                  endpoint, timeout_ms, why);
+    rp_msg_destroy (&reply);
+    zsock_destroy (&asker);
+    return rc;
 }
 
 int

@@ -9,6 +9,7 @@
 #define RP_BROKER_H
 
 #include <czmq.h>
+#include <jansson.h>
 #include "config.h"
 
 #define RP_BROKER_ENDPOINTS 4
@@ -34,6 +35,15 @@ void rp_broker_actor (zsock_t *pipe, void *args);
 //  Start a broker actor; NULL (with the reason logged) when an endpoint
 //  cannot be bound. The caller owns the actor (zactor_destroy stops it).
 zactor_t *rp_broker_new (rp_broker_args_t *args);
+
+//  Ask a broker at `endpoint` (its frontend: inproc:// in the same process,
+//  tcp:// elsewhere), as a producer would, how its pools are doing. On
+//  success *status is (caller owns)
+//    {"pools":{"<kind>":{"queued","running","workers","idle","done","failed",
+//                        "duration_ms_sum"}},"completed","retried"}
+//  Returns -1 with err when the broker does not answer within timeout_ms.
+int rp_broker_query_status (const char *endpoint, int timeout_ms, json_t **status,
+                            char *err, size_t errlen);
 
 //  Ask a running broker for its counters. Returns 0 and fills the numbers.
 int rp_broker_stats (zactor_t *broker, int64_t *queued, int64_t *running,

@@ -9,9 +9,10 @@
 #include <string.h>
 
 static const char *s_command_names [] = {
-    NULL, "READY", "JOB", "DONE", "FAILED", "HEARTBEAT", "DISCONNECT", "SUBMIT", "RESULT"
+    NULL, "READY", "JOB", "DONE", "FAILED", "HEARTBEAT", "DISCONNECT", "SUBMIT", "RESULT",
+    "STATUS"
 };
-#define S_COMMAND_MAX RP_MSG_RESULT
+#define S_COMMAND_MAX RP_MSG_STATUS
 
 typedef struct {
     const char *name;

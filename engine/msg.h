@@ -28,6 +28,8 @@ typedef enum {
     RP_MSG_DISCONNECT,      //  broker -> worker: I do not know you, register again
     RP_MSG_SUBMIT,          //  client -> broker: queue this job
     RP_MSG_RESULT,          //  broker -> client: the job's one and only outcome
+    RP_MSG_STATUS,          //  client -> broker: how are you? broker -> client:
+                            //  {job_id (echoed), result: JSON of queues per pool}
 } rp_command_t;
 
 //  One message. Strings are owned by the message; NULL when absent.

@@ -27,7 +27,9 @@
 #include "gateway/gateway.h"
 #include "gateway/gateway_private.h"
 #include "gateway/events.h"
+#include "broker.h"
 #include "db/db.h"
+#include "engine.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -200,6 +202,35 @@ rp_gw_metrics_text (char **text, size_t *len)
             fprintf (out, "rapidphoto_photos{status=\"%s\"} %lld\n", status,
                      (long long) json_integer_value (value));
         json_decref (counts);
+    }
+    //  Queues and workers per pool, from the broker itself
+    json_t *broker = NULL;
+    const char *endpoint = rp_gw->in_process_engine ? RP_INPROC_FRONTEND : rp_gw->config.broker_frontend;
+    if (rp_broker_query_status (endpoint, 500, &broker, err, sizeof err) == 0) {
+        static const struct { const char *key, *name, *type, *help; } series [] = {
+            { "queued", "rapidphoto_jobs_queued", "gauge", "Jobs waiting for a worker, by pool." },
+            { "running", "rapidphoto_jobs_in_flight", "gauge", "Jobs running on a worker, by pool." },
+            { "workers", "rapidphoto_workers", "gauge", "Workers registered with the broker, by pool." },
+            { "done", "rapidphoto_jobs_done_total", "counter", "Jobs finished, by pool." },
+            { "failed", "rapidphoto_jobs_failed_total", "counter", "Jobs failed or lost, by pool." },
+            { "duration_ms_sum", "rapidphoto_stage_duration_seconds_sum", "counter",
+              "Time workers spent on jobs, by pool (stage); divide by jobs done + failed." },
+        };
+        json_t *pools = json_object_get (broker, "pools");
+        for (size_t k = 0; k < sizeof series / sizeof series [0]; k++) {
+            fprintf (out, "# HELP %s %s\n# TYPE %s %s\n", series [k].name, series [k].help,
+                     series [k].name, series [k].type);
+            const char *pool;
+            json_t *entry;
+            json_object_foreach (pools, pool, entry) {
+                json_int_t value = json_integer_value (json_object_get (entry, series [k].key));
+                if (streq (series [k].key, "duration_ms_sum"))
+                    fprintf (out, "%s{pool=\"%s\"} %.3f\n", series [k].name, pool, (double) value / 1000.0);
+                else
+                    fprintf (out, "%s{pool=\"%s\"} %lld\n", series [k].name, pool, (long long) value);
+            }
+        }
+        json_decref (broker);
     }
     fprintf (out, "# HELP rapidphoto_event_streams Open live status streams.\n"
                   "# TYPE rapidphoto_event_streams gauge\nrapidphoto_event_streams %d\n", rp_events_streams ());

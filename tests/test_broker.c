@@ -284,3 +284,32 @@ Test (broker, a_duplicate_submit_is_answered_once, .timeout = 60)
     cr_assert_null (s_next_result (&e, 1000), "the duplicate submit was answered again");
     s_engine_stop (&e);
 }
+
+Test (broker, status_tells_queues_workers_and_times_per_pool, .timeout = 60)
+{
+    s_engine_t e = { 0 };
+    s_engine_start (&e, 2, 1);
+    char *src = s_photo (&e, 4);
+    s_submit (&e, "timed", "resize", src);
+    free (src);
+    rp_msg_t *r = s_next_result (&e, 20000);
+    cr_assert_not_null (r);
+    rp_msg_destroy (&r);
+    json_t *status = NULL;
+    char err [256];
+    cr_assert_eq (rp_broker_query_status (FRONTEND, 2000, &status, err, sizeof err), 0, "%s", err);
+    json_t *resize = json_object_get (json_object_get (status, "pools"), "resize");
+    cr_assert_not_null (resize);
+    cr_assert_eq (json_integer_value (json_object_get (resize, "workers")), 2);
+    cr_assert_eq (json_integer_value (json_object_get (resize, "done")), 1);
+    cr_assert_eq (json_integer_value (json_object_get (resize, "queued")), 0);
+    cr_assert_eq (json_integer_value (json_object_get (resize, "running")), 0);
+    cr_assert_gt (json_integer_value (json_object_get (resize, "duration_ms_sum")), 0);
+    cr_assert_eq (json_integer_value (json_object_get (json_object_get (json_object_get (status, "pools"),
+                                                                        "exif"), "workers")), 1);
+    json_decref (status);
+    //  Nobody home: a readable error, not a hang
+    cr_assert_eq (rp_broker_query_status ("inproc://nobody-here", 300, &status, err, sizeof err), -1);
+    cr_assert (strstr (err, "did not answer"), "%s", err);
+    s_engine_stop (&e);
+}

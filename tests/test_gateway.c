@@ -604,6 +604,11 @@ s_uploads_gallery_and_downloads (bool pg)
     cr_expect (strstr (reply.body, "rapidphoto_http_requests_total{route=\"POST upload\",status=\"202\"}"));
     cr_expect (strstr (reply.body, "rapidphoto_photos{status=\"complete\"} 3"), "%s", reply.body);
     cr_expect (strstr (reply.body, "rapidphoto_http_request_duration_seconds_bucket"));
+    //  Queues, workers and stage times come from the broker itself
+    cr_expect (strstr (reply.body, "rapidphoto_jobs_queued{pool=\"resize\"} 0"), "%s", reply.body);
+    cr_expect (strstr (reply.body, "rapidphoto_workers{pool=\"exif\"}"), "%s", reply.body);
+    cr_expect (strstr (reply.body, "rapidphoto_stage_duration_seconds_sum{pool=\"resize\"}"), "%s", reply.body);
+    cr_expect (strstr (reply.body, "rapidphoto_jobs_done_total{pool=\"resize\"}"), "%s", reply.body);
     cr_expect (s_has_header (&reply, "X-Request-Id: test-req-42"));
     s_reply_free (&reply);
     curl_easy_cleanup (curl);
