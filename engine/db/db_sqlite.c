@@ -230,7 +230,19 @@ rp_db_sqlite_open (const char *path, char *err, size_t errlen)
     sqlite3_extended_result_codes (self->db, 1);
     sqlite3_busy_timeout (self->db, S_BUSY_TIMEOUT_MS);
     char why [256] = "";
-    if (s_pragma (self, "PRAGMA journal_mode = WAL", "wal", "memory", why, sizeof why)
+    //  Switching a new database to WAL takes an exclusive lock, and SQLite
+    //  answers "locked" at once, without its busy handler, when another
+    //  connection is opening the same new file: wait and try again, within
+    //  the same bound as the busy timeout
+    int wal = -1;
+    for (int waited = 0; wal != 0 && waited <= S_BUSY_TIMEOUT_MS; waited += 20) {
+        wal = s_pragma (self, "PRAGMA journal_mode = WAL", "wal", "memory", why, sizeof why);
+        int code = sqlite3_errcode (self->db) & 0xff;
+        if (wal == 0 || (code != SQLITE_BUSY && code != SQLITE_LOCKED))
+            break;
+        sqlite3_sleep (20);
+    }
+    if (wal
     ||  s_pragma (self, "PRAGMA synchronous = FULL", NULL, NULL, why, sizeof why)
     ||  s_pragma (self, "PRAGMA foreign_keys = ON", NULL, NULL, why, sizeof why)
     ||  s_pragma (self, "PRAGMA foreign_keys", "1", NULL, why, sizeof why)) {
