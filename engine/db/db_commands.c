@@ -312,6 +312,34 @@ rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size_t e
     return 0;
 }
 
+//  One photo state transition, in one transaction: run `sql` (which must
+//  change exactly the photo's row when it is in the expected state), record
+//  the event, commit. RP_DB_NOT_FOUND, with "photo <id> is not <state>",
+//  when the row was not in that state; on any failure nothing changes.
+static int
+s_transition (rp_db_t *self, rp_sql_t sql, const char *const *params, int count,
+              const char *id, const char *state, char *err, size_t errlen)
+{
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    int rc;
+    if (rp_db_exec (self, sql, params, count, &rows, err, errlen))
+        rc = s_abort (self, -1);
+    else
+    if (rows.changes == 0) {
+        rp_db_err (err, errlen, "photo %s is not %s", id, state);
+        rc = s_abort (self, RP_DB_NOT_FOUND);
+    }
+    else
+    if (s_event (self, id, err, errlen))
+        rc = s_abort (self, -1);
+    else
+        rc = rp_db_commit (self, err, errlen);
+    rp_rows_clear (&rows);
+    return rc;
+}
+
 int
 rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, size_t errlen)
 {
@@ -357,25 +385,10 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
         free (exif_text);
         exif_text = NULL;
     }
-    int rc = -1;
-    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen) == 0) {
-        rp_rows_t rows = { 0 };
-        const char *params [] = { id, json_string_value (content_type), *w ? w : NULL,
-                                  *h ? h : NULL, taken, exif_text };
-        if (rp_db_exec (self, RP_SQL_PHOTO_COMPLETE, params, S_COUNT (params), &rows, err, errlen))
-            rc = s_abort (self, -1);
-        else
-        if (rows.changes == 0) {
-            rp_db_err (err, errlen, "photo %s is not processing", id);
-            rc = s_abort (self, RP_DB_NOT_FOUND);
-        }
-        else
-        if (s_event (self, id, err, errlen))
-            rc = s_abort (self, -1);
-        else
-            rc = rp_db_commit (self, err, errlen);
-        rp_rows_clear (&rows);
-    }
+    const char *params [] = { id, json_string_value (content_type), *w ? w : NULL,
+                              *h ? h : NULL, taken, exif_text };
+    int rc = s_transition (self, RP_SQL_PHOTO_COMPLETE, params, S_COUNT (params), id,
+                           "processing", err, errlen);
     free (exif_text);
     return rc;
 }
@@ -417,22 +430,10 @@ rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t ret
     s_clean_reason (reason, text, sizeof text);
     snprintf (retry, sizeof retry, "%lld",
               (long long) (retry_in_ms < S_RETRY_MAX_MS ? retry_in_ms : S_RETRY_MAX_MS));
-    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
-        return -1;
-    rp_rows_t rows = { 0 };
     const char *params [] = { id, text, retry };
-    int rc = retry_in_ms > 0
-           ? rp_db_exec (self, RP_SQL_PHOTO_RETRY, params, 3, &rows, err, errlen)
-           : rp_db_exec (self, RP_SQL_PHOTO_FAIL, params, 2, &rows, err, errlen);
-    if (rc)
-        return s_abort (self, -1);
-    if (rows.changes == 0) {
-        rp_db_err (err, errlen, "photo %s is not processing", id);
-        return s_abort (self, RP_DB_NOT_FOUND);
-    }
-    if (s_event (self, id, err, errlen))
-        return s_abort (self, -1);
-    return rp_db_commit (self, err, errlen);
+    return retry_in_ms > 0
+         ? s_transition (self, RP_SQL_PHOTO_RETRY, params, 3, id, "processing", err, errlen)
+         : s_transition (self, RP_SQL_PHOTO_FAIL, params, 2, id, "processing", err, errlen);
 }
 
 int
@@ -459,19 +460,8 @@ rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen)
         rp_db_err (err, errlen, "photo not found");
         return RP_DB_NOT_FOUND;
     }
-    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
-        return -1;
-    rp_rows_t rows = { 0 };
     const char *params [] = { id };
-    if (rp_db_exec (self, RP_SQL_PHOTO_UPLOADED, params, 1, &rows, err, errlen))
-        return s_abort (self, -1);
-    if (rows.changes == 0) {
-        rp_db_err (err, errlen, "photo %s is not uploading", id);
-        return s_abort (self, RP_DB_NOT_FOUND);
-    }
-    if (s_event (self, id, err, errlen))
-        return s_abort (self, -1);
-    return rp_db_commit (self, err, errlen);
+    return s_transition (self, RP_SQL_PHOTO_UPLOADED, params, 1, id, "uploading", err, errlen);
 }
 
 int
