@@ -10,11 +10,13 @@
 
 #include <errno.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 const char *const rp_db_statuses [5] = { "uploading", "queued", "processing", "complete", "failed" };
 
@@ -217,26 +219,50 @@ rp_rows_clear (rp_rows_t *rows)
 //  ---------------------------------------------------------------------------
 //  Ids
 
+//  Ids sort in the order this process made them, like a UUIDv7: 48 bits of
+//  milliseconds since the epoch, a 16-bit sequence that keeps ids made in the
+//  same millisecond in order, then 64 random bits. Rows that tie on a
+//  millisecond created_at (SQLite's resolution) still list in upload order.
+
 void
 rp_db_new_id (char id [RP_ID_MAX])
 {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static uint64_t last_ms = 0;
+    static uint32_t sequence = 0;
+    uint64_t now = (uint64_t) rp_clock_ms ();
+    pthread_mutex_lock (&lock);
+    if (now > last_ms) {
+        last_ms = now;
+        sequence = 0;
+    }
+    else
+    if (++sequence > 0xffff) {          //  65536 ids in one ms: borrow the next
+        last_ms++;
+        sequence = 0;
+    }
+    uint64_t ms = last_ms;
+    uint32_t seq = sequence;
+    pthread_mutex_unlock (&lock);
+
     unsigned char bytes [16];
+    for (int i = 0; i < 6; i++)
+        bytes [i] = (unsigned char) (ms >> (8 * (5 - i)));
+    bytes [6] = (unsigned char) (seq >> 8);
+    bytes [7] = (unsigned char) seq;
     size_t got = 0;
-    while (got < sizeof bytes) {
-        ssize_t n = getrandom (bytes + got, sizeof bytes - got, 0);
+    while (got < 8) {
+        ssize_t n = getrandom (bytes + 8 + got, 8 - got, 0);
         if (n > 0)
             got += (size_t) n;
         else
         if (n < 0 && errno != EINTR)
             break;
     }
-    if (got < sizeof bytes && RAND_bytes (bytes, (int) sizeof bytes) != 1) {
-        //  No randomness at all: an id that is at least unique in time
-        int64_t now = rp_clock_ms ();
-        static atomic_llong counter = 0;
-        long long n = atomic_fetch_add (&counter, 1);
-        memcpy (bytes, &now, sizeof now);
-        memcpy (bytes + 8, &n, sizeof n);
+    if (got < 8 && RAND_bytes (bytes + 8, 8) != 1) {
+        //  No randomness at all: the process id keeps engines apart
+        uint64_t pid = (uint64_t) getpid ();
+        memcpy (bytes + 8, &pid, sizeof pid);
     }
     static const char hex [] = "0123456789abcdef";
     for (size_t i = 0; i < sizeof bytes; i++) {
