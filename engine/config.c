@@ -68,6 +68,8 @@ static const s_key_t s_keys [] = {
     INT  ("pipeline", "max_attempts", pipeline_max_attempts, 1, 100, "3"),
     INT  ("pipeline", "retry_base_ms", pipeline_retry_base_ms, 0, 3600000, "1000"),
     INT  ("pipeline", "in_flight", pipeline_in_flight, 0, 10000, "0"),
+    INT  ("uploads", "tus_expire_s", uploads_tus_expire_s, 1, 365LL * 86400, "86400"),
+    INT  ("uploads", "tus_lock_s", uploads_tus_lock_s, 1, 3600, "10"),
     INT  ("storage", "orphan_grace_s", storage_orphan_grace_s, 0, 365LL * 86400, "3600"),
     STR  ("sqs", "ingest_queue_url", sqs_ingest_queue_url, ""),
     STR  ("sqs", "events_queue_url", sqs_events_queue_url, ""),

@@ -61,6 +61,9 @@ typedef struct {
     int pipeline_max_attempts;              //  processing tries before a photo fails
     int64_t pipeline_retry_base_ms;         //  backoff: base * 2^(attempt-1)
     int pipeline_in_flight;                 //  photos processed at once; 0 = auto
+    //  [uploads]: resumable (tus) uploads
+    int64_t uploads_tus_expire_s;           //  an unfinished upload is kept this long
+    int64_t uploads_tus_lock_s;             //  a silent request's hold on an upload lapses after this
     //  [storage] housekeeping
     int64_t storage_orphan_grace_s;         //  temp files and unreferenced bytes older than this go
     //  [derivatives]

@@ -115,6 +115,9 @@ rp_library_delete (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, cons
     int rc = rp_db_photo_delete (db, user_id, id, sha256, &unreferenced, err, errlen);
     if (rc)
         return rc;
+    //  An upload cut short has a placeholder, not bytes in the store
+    if (strncmp (sha256, "pending:", 8) == 0)
+        unreferenced = false;
     if (unreferenced && rp_blob_delete (blobs, sha256, err, errlen))
         //  The row is gone; bytes left behind are swept at the next recovery
         rp_warn ("library", "photo=%s deleted but its bytes remain: %s", id, err);

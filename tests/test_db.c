@@ -1055,3 +1055,193 @@ CONTRACT (a_refused_commit_leaves_no_row)
     cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM photos"), "1");
     rp_db_close (&db);
 }
+
+//  ---------------------------------------------------------------------------
+//  Resumable uploads (schema V3)
+
+//  Create an upload (and its uploading photo) of `length` bytes (-1: deferred).
+static void
+s_upload (rp_db_t *db, const char *user, int64_t length, int64_t expires_ms, char id [RP_ID_MAX])
+{
+    char err [512] = "", batch [RP_ID_MAX];
+    rp_tus_new_t upload = { .length = length, .metadata = "filename YS5qcGc=", .now_ms = 1000,
+                            .expires_ms = expires_ms };
+    rp_photo_new_t photo = { .user_id = user, .filename = "a.jpg", .bytes = length > 0 ? length : 0,
+                             .status = "uploading", .tags = "trip", .upload = &upload };
+    bool duplicate = true;
+    cr_assert_eq (rp_db_photo_create (db, &photo, id, batch, &duplicate, err, sizeof err), 0, "%s", err);
+    cr_assert_not (duplicate);
+}
+
+CONTRACT (resumable_upload_parts_lease_and_finish)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], bob [RP_ID_MAX], id [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_user (db, "bob", bob);
+    s_upload (db, alice, 300, 10000, id);
+
+    //  The photo is uploading, without a sha256 yet, and only alice sees the upload
+    json_t *photo = s_get (db, alice, id);
+    cr_assert_str_eq (s_str (photo, "status"), "uploading");
+    cr_assert (json_is_null (json_object_get (photo, "sha256")));
+    json_decref (photo);
+    rp_tus_t upload;
+    cr_assert_eq (rp_db_tus_get (db, bob, id, &upload, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_get (db, alice, id, &upload, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (upload.length, 300);
+    cr_assert_eq (upload.received, 0);
+    cr_assert_eq (upload.expires_ms, 10000);
+    cr_assert_str_eq (upload.metadata, "filename YS5qcGc=");
+    cr_assert_not (upload.done);
+    rp_db_tus_clear (&upload);
+
+    //  The lease: one holder at a time, taken over when it ran out or its
+    //  holder is named dead
+    cr_assert_eq (rp_db_tus_lock (db, id, "A", NULL, 2000, 5000, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_tus_lock (db, id, "B", NULL, 3000, 6000, err, sizeof err), RP_DB_BUSY);
+    cr_assert_eq (rp_db_tus_lock (db, id, "A", NULL, 3000, 7000, err, sizeof err), 0, "renewal");
+    cr_assert_eq (rp_db_tus_lock (db, "nosuchupload", "A", NULL, 3000, 7000, err, sizeof err), RP_DB_NOT_FOUND);
+
+    //  Parts: appended at the durable offset by the holder only
+    cr_assert_eq (rp_db_tus_append (db, id, "A", 0, 0, 100, "0-a.part", -1, 8000, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_tus_append (db, id, "B", 100, 100, 50, "100-b.part", -1, 8000, err, sizeof err),
+                  RP_DB_CONFLICT, "not the holder");
+    cr_assert_eq (rp_db_tus_append (db, id, "A", 0, 0, 100, "0-c.part", -1, 8000, err, sizeof err),
+                  RP_DB_CONFLICT, "the offset moved on");
+    //  A part grows in place (a long PATCH committing as it goes)
+    cr_assert_eq (rp_db_tus_append (db, id, "A", 100, 100, 50, "100-a.part", -1, 8000, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_tus_append (db, id, "A", 150, 100, 150, "100-a.part", -1, 8000, err, sizeof err), 0, "%s", err);
+    //  B takes over once A's lease ran out (now 9000 > 8000)
+    cr_assert_eq (rp_db_tus_lock (db, id, "B", NULL, 9000, 12000, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_tus_append (db, id, "A", 250, 250, 10, "250-a.part", -1, 8000, err, sizeof err),
+                  RP_DB_CONFLICT, "A lost its lease");
+    cr_assert_eq (rp_db_tus_append (db, id, "B", 250, 250, 50, "250-b.part", -1, 12000, err, sizeof err), 0, "%s", err);
+    //  C takes over from B, named dead by the caller, before B's lease ends
+    cr_assert_eq (rp_db_tus_lock (db, id, "C", "B", 9500, 13000, err, sizeof err), 0, "%s", err);
+
+    json_t *parts = NULL;
+    cr_assert_eq (rp_db_tus_parts (db, id, &parts, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (parts), 3);
+    cr_assert_eq (s_int (json_array_get (parts, 1), "start"), 100);
+    cr_assert_eq (s_int (json_array_get (parts, 1), "length"), 150);
+    cr_assert_str_eq (s_str (json_array_get (parts, 2), "name"), "250-b.part");
+    json_decref (parts);
+    cr_assert_eq (rp_db_tus_get (db, NULL, id, &upload, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (upload.received, 300);
+    cr_assert_str_eq (upload.lock_owner, "C");
+    rp_db_tus_clear (&upload);
+
+    //  Progress is on the event stream
+    json_t *events = NULL;
+    if (s_is_pg (url))
+        usleep (300 * 1000);            //  PostgreSQL shows events 200 ms after their commit
+    cr_assert_eq (rp_db_events_after (db, alice, 0, 100, &events, err, sizeof err), 0, "%s", err);
+    json_t *last = json_array_get (events, json_array_size (events) - 1);
+    cr_assert_str_eq (s_str (last, "status"), "uploading");
+    cr_assert_eq (s_int (last, "received"), 300);
+    cr_assert_eq (s_int (last, "length"), 300);
+    json_decref (events);
+
+    //  Finish: the photo is queued with its real sha256
+    char photo_id [RP_ID_MAX];
+    bool duplicate = true;
+    cr_assert_eq (rp_db_tus_finish (db, id, s_sha (7), 300, "image/jpeg", photo_id, &duplicate, err, sizeof err), 0, "%s", err);
+    cr_assert_not (duplicate);
+    cr_assert_str_eq (photo_id, id);
+    photo = s_get (db, alice, id);
+    cr_assert_str_eq (s_str (photo, "status"), "queued");
+    cr_assert_str_eq (s_str (photo, "sha256"), s_sha (7));
+    cr_assert_eq (s_int (photo, "bytes"), 300);
+    json_decref (photo);
+    cr_assert_eq (rp_db_tus_get (db, alice, id, &upload, err, sizeof err), 0, "%s", err);
+    cr_assert (upload.done);
+    cr_assert_str_eq (upload.photo_id, id);
+    cr_assert_str_eq (upload.lock_owner, "", "finishing frees the lease");
+    rp_db_tus_clear (&upload);
+    cr_assert_eq (rp_db_tus_append (db, id, "C", 300, 300, 1, "300-c.part", -1, 13000, err, sizeof err),
+                  RP_DB_CONFLICT, "a finished upload takes no more");
+    //  Finishing twice finds the photo no longer uploading
+    cr_assert_eq (rp_db_tus_finish (db, id, s_sha (7), 300, "image/jpeg", photo_id, &duplicate, err, sizeof err),
+                  RP_DB_NOT_FOUND);
+    rp_db_close (&db);
+}
+
+CONTRACT (resumable_upload_duplicate_fail_terminate_expire)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], first [RP_ID_MAX], dup [RP_ID_MAX], bad [RP_ID_MAX],
+         gone [RP_ID_MAX], deferred [RP_ID_MAX], existing [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_photo (db, alice, 42, NULL, NULL, existing, NULL);
+    s_upload (db, alice, 10, 5000, first);
+    s_upload (db, alice, 10, 5000, dup);
+    s_upload (db, alice, 10, 5000, bad);
+    s_upload (db, alice, 10, 900, gone);
+    s_upload (db, alice, -1, 5000, deferred);
+
+    //  Deferred length: set by the first part that knows it
+    rp_tus_t upload;
+    cr_assert_eq (rp_db_tus_get (db, alice, deferred, &upload, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (upload.length, -1);
+    rp_db_tus_clear (&upload);
+    cr_assert_eq (rp_db_tus_lock (db, deferred, "A", NULL, 1000, 2000, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_tus_append (db, deferred, "A", 0, 0, 5, "0.part", 20, 2000, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_tus_get (db, alice, deferred, &upload, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (upload.length, 20);
+    cr_assert_eq (upload.received, 5);
+    rp_db_tus_clear (&upload);
+
+    //  Bytes the user already has: the uploading photo goes, the event says whose
+    char photo_id [RP_ID_MAX];
+    bool duplicate = false;
+    cr_assert_eq (rp_db_tus_finish (db, dup, s_sha (42), 10, "image/jpeg", photo_id, &duplicate, err, sizeof err), 0, "%s", err);
+    cr_assert (duplicate);
+    cr_assert_str_eq (photo_id, existing);
+    json_t *photo = NULL;
+    cr_assert_eq (rp_db_photo_get (db, alice, dup, &photo, err, sizeof err), RP_DB_NOT_FOUND);
+    json_t *events = NULL;
+    if (s_is_pg (url))
+        usleep (300 * 1000);            //  PostgreSQL shows events 200 ms after their commit
+    cr_assert_eq (rp_db_events_after (db, alice, 0, 100, &events, err, sizeof err), 0, "%s", err);
+    json_t *last = json_array_get (events, json_array_size (events) - 1);
+    cr_assert_str_eq (s_str (last, "id"), dup);
+    cr_assert_str_eq (s_str (last, "status"), "duplicate");
+    cr_assert_str_eq (s_str (last, "duplicate_of"), existing);
+    json_decref (events);
+    cr_assert_eq (rp_db_tus_get (db, alice, dup, &upload, err, sizeof err), 0, "%s", err);
+    cr_assert (upload.done && upload.duplicate);
+    cr_assert_str_eq (upload.photo_id, existing);
+    rp_db_tus_clear (&upload);
+
+    //  Refused: the photo fails with the reason, the upload goes
+    cr_assert_eq (rp_db_tus_fail (db, bad, "not an image: it looks like text", err, sizeof err), 0, "%s", err);
+    photo = s_get (db, alice, bad);
+    cr_assert_str_eq (s_str (photo, "status"), "failed");
+    cr_assert_str_eq (s_str (photo, "error"), "not an image: it looks like text");
+    json_decref (photo);
+    cr_assert_eq (rp_db_tus_get (db, alice, bad, &upload, err, sizeof err), RP_DB_NOT_FOUND);
+
+    //  Termination: only the owner; the photo goes while still uploading
+    char bob [RP_ID_MAX];
+    s_user (db, "bob", bob);
+    cr_assert_eq (rp_db_tus_delete (db, bob, first, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_delete (db, alice, first, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_photo_get (db, alice, first, &photo, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_delete (db, alice, first, err, sizeof err), RP_DB_NOT_FOUND);
+
+    //  Expiry: what passed its time, oldest first
+    json_t *expired = NULL;
+    cr_assert_eq (rp_db_tus_expired (db, 1000, 100, &expired, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (expired), 1);
+    cr_assert_str_eq (s_str (json_array_get (expired, 0), "id"), gone);
+    json_decref (expired);
+    cr_assert_eq (rp_db_tus_expired (db, 6000, 100, &expired, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (expired), 3, "gone, the duplicate's record, the deferred one");
+    json_decref (expired);
+
+    //  Hostile ids are simply not found
+    cr_assert_eq (rp_db_tus_get (db, NULL, "'; DROP TABLE tus_uploads; --", &upload, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_lock (db, "../../x", "A", NULL, 1, 2, err, sizeof err), RP_DB_NOT_FOUND);
+    rp_db_close (&db);
+}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *const rp_db_statuses [5] = { "uploading", "queued", "processing", "complete", "failed" };
@@ -230,7 +231,9 @@ rp_db_new_id (char id [RP_ID_MAX])
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static uint64_t last_ms = 0;
     static uint32_t sequence = 0;
-    uint64_t now = (uint64_t) rp_clock_ms ();
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
     pthread_mutex_lock (&lock);
     if (now > last_ms) {
         last_ms = now;
@@ -464,7 +467,9 @@ rp_db_photo_json (const rp_rows_t *rows, int row, char *err, size_t errlen)
     json_object_set_new (photo, "filename", s_string_or_null (rp_rows_get (rows, row, RP_PC_FILENAME)));
     json_object_set_new (photo, "status", s_string_or_null (rp_rows_get (rows, row, RP_PC_STATUS)));
     json_object_set_new (photo, "error", s_string_or_null (rp_rows_get (rows, row, RP_PC_ERROR)));
-    json_object_set_new (photo, "sha256", s_string_or_null (rp_rows_get (rows, row, RP_PC_SHA256)));
+    //  An upload whose bytes are not all in has a placeholder, not a sha256
+    const char *sha256 = rp_rows_get (rows, row, RP_PC_SHA256);
+    json_object_set_new (photo, "sha256", s_string_or_null (rp_db_valid_sha256 (sha256) ? sha256 : NULL));
     json_object_set_new (photo, "bytes", json_integer (bytes));
     json_object_set_new (photo, "content_type",
                          s_string_or_null (rp_rows_get (rows, row, RP_PC_CONTENT_TYPE)));

@@ -25,10 +25,16 @@
 #include <stdint.h>
 
 #define RP_DB_NOT_FOUND 1
+//  A unique constraint refused the statement, or a conditional change found
+//  the row changed (rp_db_tus_append).
+#define RP_DB_CONFLICT 2
 #define RP_ID_MAX 40                    //  ids are 32 lowercase hex chars + NUL
 #define RP_PASSWORD_HASH_MAX 160        //  room for what rp_password_hash writes
 
 typedef struct _rp_db_t rp_db_t;
+
+//  An id as the API takes it: 1..RP_ID_MAX-1 of [A-Za-z0-9_-].
+bool rp_db_valid_id (const char *id);
 
 //  ---------------------------------------------------------------------------
 //  Connection and schema
@@ -70,6 +76,8 @@ int rp_db_user_list (rp_db_t *self, json_t **users, char *err, size_t errlen);
 //      uploading -> queued -> processing -> complete | failed
 //                             processing -> queued (retry, after backoff)
 
+typedef struct _rp_tus_new_t rp_tus_new_t;
+
 typedef struct {
     const char *user_id;
     const char *batch_id;       //  NULL: a new batch is made; else made if absent
@@ -79,6 +87,10 @@ typedef struct {
     const char *content_type;   //  by magic bytes; may be NULL
     const char *status;         //  "queued" (bytes durable) or "uploading"
     const char *tags;           //  NULL or comma-separated
+    //  A resumable upload made with the photo, in its transaction (schema
+    //  V3). Then status is "uploading" and sha256 is NULL: the photo holds
+    //  the placeholder "pending:<id>" until its bytes are in.
+    const rp_tus_new_t *upload;
 } rp_photo_new_t;
 
 //  Create a photo row (and its batch when new) in one transaction. When the
@@ -183,11 +195,90 @@ int rp_db_status_counts (rp_db_t *self, json_t **counts, char *err, size_t errle
 //  transaction, so what a reader sees is exactly what was committed.
 
 //  The user's events with id > after_id, oldest first, at most limit
-//  (1..1000): [{"event_id","id" (photo),"batch_id","status","error"}...].
+//  (1..1000): [{"event_id","id" (photo),"batch_id","status","error"}...],
+//  with "received" and "length" on upload progress (status "uploading")
+//  and "duplicate_of" on a resumable upload that was a duplicate (status
+//  "duplicate").
 int rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, int limit,
                         json_t **events, char *err, size_t errlen);
 //  The newest event id of a user (user_id NULL: of anyone); 0 when none.
 int rp_db_events_last (rp_db_t *self, const char *user_id, int64_t *last_id,
+                       char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Resumable uploads (tus 1.0, schema V3). An upload is made with its photo
+//  (rp_db_photo_create with .upload set; the upload's id is the photo's).
+//  Its bytes arrive as parts, each a file the gateway wrote and committed
+//  here; appends hold a lease (lock_owner until lock_until_ms) so one
+//  request appends at a time, and a lease that ran out is taken over.
+//  Times are milliseconds since the epoch. RP_DB_BUSY: the lease is held.
+
+#define RP_DB_BUSY 3
+
+struct _rp_tus_new_t {
+    int64_t length;             //  -1: deferred (creation-defer-length)
+    const char *metadata;       //  Upload-Metadata as sent (NULL: none)
+    int64_t now_ms;
+    int64_t expires_ms;
+};
+
+typedef struct {
+    char id [RP_ID_MAX];
+    char user_id [RP_ID_MAX];
+    int64_t length;             //  -1 while deferred
+    int64_t received;           //  the durable offset
+    int64_t expires_ms;
+    char *metadata;             //  owned; NULL when none (rp_db_tus_clear)
+    char lock_owner [128];      //  "" when free
+    int64_t lock_until_ms;
+    bool done;                  //  the photo left "uploading"
+    char photo_id [RP_ID_MAX];  //  when done: the photo (the existing one for a duplicate)
+    bool duplicate;
+} rp_tus_t;
+
+//  An upload, when it is the user's (user_id NULL: anyone's). RP_DB_NOT_FOUND.
+int rp_db_tus_get (rp_db_t *self, const char *user_id, const char *id, rp_tus_t *upload,
+                   char *err, size_t errlen);
+void rp_db_tus_clear (rp_tus_t *upload);
+
+//  Take the lease for `owner` until until_ms: free, already ours, run out
+//  (lock_until_ms < now_ms), or held by `stale_owner` (non-NULL: an owner
+//  the caller knows is dead). RP_DB_BUSY when another holds it,
+//  RP_DB_NOT_FOUND when the upload is gone.
+int rp_db_tus_lock (rp_db_t *self, const char *id, const char *owner, const char *stale_owner,
+                    int64_t now_ms, int64_t until_ms, char *err, size_t errlen);
+//  Give the lease up (only when `owner` holds it).
+int rp_db_tus_unlock (rp_db_t *self, const char *id, const char *owner, char *err, size_t errlen);
+
+//  Commit a part, in one transaction: the part starting at `start` now
+//  holds `length` bytes of file `name` (made or grown), and the upload's
+//  durable offset moves from `expected` to start + length. new_length >= 0
+//  sets a deferred length. The lease is renewed until until_ms. Records an
+//  "uploading" progress event. RP_DB_CONFLICT when the lease is not
+//  owner's or the offset is no longer `expected` (nothing changes).
+int rp_db_tus_append (rp_db_t *self, const char *id, const char *owner, int64_t expected,
+                      int64_t start, int64_t length, const char *name, int64_t new_length,
+                      int64_t until_ms, char *err, size_t errlen);
+//  The parts in order: [{"start","length","name"}...]. Caller owns.
+int rp_db_tus_parts (rp_db_t *self, const char *id, json_t **parts, char *err, size_t errlen);
+
+//  Every byte is in and durable under sha256: the photo goes uploading ->
+//  queued with its real sha256, size and type, and the upload is done. When
+//  the user already has these bytes, the uploading photo is removed (a
+//  "duplicate" event names the one they have) and *duplicate is set.
+//  photo_id receives the photo. RP_DB_NOT_FOUND when the photo is no longer
+//  uploading (deleted meanwhile).
+int rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t bytes,
+                      const char *content_type, char photo_id [RP_ID_MAX], bool *duplicate,
+                      char *err, size_t errlen);
+//  The upload is refused (not an image, expired): its photo, when still
+//  uploading, goes to failed with `reason`, and the upload's rows go.
+int rp_db_tus_fail (rp_db_t *self, const char *id, const char *reason, char *err, size_t errlen);
+//  Termination: the upload's rows go, and its photo with them when it is
+//  still uploading. RP_DB_NOT_FOUND when not the user's (user_id NULL: any).
+int rp_db_tus_delete (rp_db_t *self, const char *user_id, const char *id, char *err, size_t errlen);
+//  Uploads whose expiry passed: [{"id","done"}...], at most limit. Caller owns.
+int rp_db_tus_expired (rp_db_t *self, int64_t now_ms, int limit, json_t **uploads,
                        char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 #define S_EXIF_MAX      65536       //  bytes of EXIF JSON kept
 #define S_RETRY_MAX_MS  (30LL * 24 * 3600 * 1000)
 #define S_CLAIM_MAX     1000
+#define S_METADATA_MAX  8192        //  bytes of a resumable upload's Upload-Metadata
 
 #define S_COUNT(a) ((int) (sizeof (a) / sizeof ((a) [0])))
 
@@ -153,6 +154,18 @@ rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
         rp_db_err (err, errlen, "a file name must have 1 to %d bytes of UTF-8 text", S_FILENAME_MAX);
         return -1;
     }
+    if (photo->upload) {
+        //  A resumable upload: its bytes, and so its sha256, are to come
+        if (photo->sha256 || !photo->status || strcmp (photo->status, "uploading")) {
+            rp_db_err (err, errlen, "a resumable upload's photo is uploading, without a sha256");
+            return -1;
+        }
+        if (photo->upload->metadata && strlen (photo->upload->metadata) > S_METADATA_MAX) {
+            rp_db_err (err, errlen, "Upload-Metadata is over %d bytes", S_METADATA_MAX);
+            return -1;
+        }
+    }
+    else
     if (!rp_db_valid_sha256 (photo->sha256)) {
         rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
         return -1;
@@ -186,11 +199,16 @@ rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
     rp_db_new_id (new_id);
     snprintf (bytes, sizeof bytes, "%lld", (long long) photo->bytes);
 
+    //  An upload's placeholder: unique, and never 64 hex characters
+    char pending [RP_ID_MAX + 16];
+    snprintf (pending, sizeof pending, "pending:%s", new_id);
+    const char *sha256 = photo->upload ? pending : photo->sha256;
+
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
     rp_rows_t rows = { 0 };
     //  The user has these bytes already: nothing is created
-    const char *by_sha [] = { photo->user_id, photo->sha256 };
+    const char *by_sha [] = { photo->user_id, sha256 };
     if (rp_db_exec (self, RP_SQL_PHOTO_BY_SHA, by_sha, S_COUNT (by_sha), &rows, err, errlen))
         return s_abort (self, -1);
     if (rows.rows > 0 && rp_rows_get (&rows, 0, 0)) {
@@ -223,7 +241,7 @@ rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
     }
 
     const char *insert [] = { new_id, photo->user_id, batch, photo->filename, photo->status,
-                              photo->sha256, bytes, photo->content_type };
+                              sha256, bytes, photo->content_type };
     if (rp_db_exec (self, RP_SQL_PHOTO_INSERT, insert, S_COUNT (insert), &rows, err, errlen))
         return s_abort (self, -1);
     bool inserted = rows.rows > 0;
@@ -249,6 +267,17 @@ rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
     for (int i = 0; i < tag_count; i++) {
         const char *tag [] = { new_id, tags [i] };
         if (rp_db_exec (self, RP_SQL_TAG_INSERT, tag, 2, NULL, err, errlen))
+            return s_abort (self, -1);
+    }
+    if (photo->upload) {
+        const rp_tus_new_t *upload = photo->upload;
+        char length [24], created [24], expires [24];
+        snprintf (length, sizeof length, "%lld", (long long) upload->length);
+        snprintf (created, sizeof created, "%lld", (long long) upload->now_ms);
+        snprintf (expires, sizeof expires, "%lld", (long long) upload->expires_ms);
+        const char *params [] = { new_id, photo->user_id, upload->length >= 0 ? length : NULL,
+                                  upload->metadata, created, expires };
+        if (rp_db_exec (self, RP_SQL_TUS_INSERT, params, S_COUNT (params), NULL, err, errlen))
             return s_abort (self, -1);
     }
     if (s_event (self, new_id, err, errlen))
@@ -395,8 +424,8 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
 
 //  A reason fit to show a person: valid UTF-8, no control characters, at
 //  most S_REASON_MAX bytes (cut on a character boundary).
-static void
-s_clean_reason (const char *reason, char *out, size_t outlen)
+void
+rp_db_clean_reason (const char *reason, char *out, size_t outlen)
 {
     if (!reason || !*reason)
         reason = "unknown error";
@@ -427,7 +456,7 @@ rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t ret
         return RP_DB_NOT_FOUND;
     }
     char text [S_REASON_MAX + 1], retry [24];
-    s_clean_reason (reason, text, sizeof text);
+    rp_db_clean_reason (reason, text, sizeof text);
     snprintf (retry, sizeof retry, "%lld",
               (long long) (retry_in_ms < S_RETRY_MAX_MS ? retry_in_ms : S_RETRY_MAX_MS));
     const char *params [] = { id, text, retry };

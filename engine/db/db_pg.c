@@ -105,6 +105,54 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "SELECT user_id, id, batch_id, 'queued', error FROM photos "
         "WHERE status = 'processing' ORDER BY id",
 
+    //  Resumable uploads ---------------------------------------------------------
+    [RP_SQL_TUS_INSERT] =
+        "INSERT INTO tus_uploads (id, user_id, length, metadata, created_ms, expires_ms) "
+        "VALUES ($1, $2, $3::bigint, $4, $5::bigint, $6::bigint)",
+    [RP_SQL_TUS_GET] =
+        "SELECT user_id, length, received, metadata, expires_ms, lock_owner, lock_until_ms, "
+        "done, photo_id, duplicate FROM tus_uploads WHERE id = $1",
+    [RP_SQL_TUS_LOCK] =
+        "UPDATE tus_uploads SET lock_owner = $2, lock_until_ms = $4::bigint "
+        "WHERE id = $1 AND (lock_owner IS NULL OR lock_owner = $2 "
+        "  OR lock_until_ms < $3::bigint OR lock_owner = $5::text) RETURNING id",
+    [RP_SQL_TUS_UNLOCK] =
+        "UPDATE tus_uploads SET lock_owner = NULL, lock_until_ms = 0 WHERE id = $1 AND lock_owner = $2",
+    [RP_SQL_TUS_ADVANCE] =
+        "UPDATE tus_uploads SET received = $4::bigint, "
+        "length = coalesce ($5::bigint, length), lock_until_ms = $6::bigint "
+        "WHERE id = $1 AND lock_owner = $2 AND received = $3::bigint AND done = 0 "
+        "RETURNING length",
+    [RP_SQL_TUS_PART_PUT] =
+        "INSERT INTO tus_parts (upload_id, start, length, name) VALUES ($1, $2::bigint, $3::bigint, $4) "
+        "ON CONFLICT (upload_id, start) DO UPDATE SET length = excluded.length, name = excluded.name",
+    [RP_SQL_TUS_PARTS] =
+        "SELECT start, length, name FROM tus_parts WHERE upload_id = $1 ORDER BY start",
+    [RP_SQL_TUS_DONE] =
+        "UPDATE tus_uploads SET done = 1, photo_id = $2, duplicate = $3::integer, "
+        "lock_owner = NULL, lock_until_ms = 0 WHERE id = $1",
+    [RP_SQL_TUS_DELETE] =
+        "DELETE FROM tus_uploads WHERE id = $1",
+    [RP_SQL_TUS_EXPIRED] =
+        "SELECT id, done FROM tus_uploads WHERE expires_ms < $1::bigint "
+        "ORDER BY expires_ms LIMIT $2::int",
+    [RP_SQL_PHOTO_UPLOAD_DONE] =
+        "UPDATE photos SET status = 'queued', sha256 = $2, bytes = $3::bigint, content_type = $4, "
+        "next_attempt_at = now(), updated_at = now() WHERE id = $1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_UPLOAD_FAIL] =
+        "UPDATE photos SET status = 'failed', error = $2, updated_at = now() "
+        "WHERE id = $1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_UPLOAD_DROP] =
+        "DELETE FROM photos WHERE id = $1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_OWNER] =
+        "SELECT user_id, status FROM photos WHERE id = $1",
+    [RP_SQL_EVENT_PROGRESS] =
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error, received, length) "
+        "SELECT user_id, id, batch_id, status, NULL, $2::bigint, $3::bigint FROM photos WHERE id = $1",
+    [RP_SQL_EVENT_DUPLICATE] =
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error, duplicate_of) "
+        "SELECT user_id, id, batch_id, 'duplicate', NULL, $2 FROM photos WHERE id = $1",
+
     //  Queries -----------------------------------------------------------------
     [RP_SQL_USER_FIND] =
         "SELECT id, password_hash FROM users WHERE name = $1",
@@ -136,7 +184,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_STATUS_COUNTS] =
         "SELECT status, count(*) FROM photos GROUP BY status",
     [RP_SQL_EVENTS_AFTER] =
-        "SELECT id, photo_id, batch_id, status, error FROM events "
+        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of FROM events "
         "WHERE user_id = $1 AND id > $2::bigint "
         //  ids are taken at insert, not commit: wait out short transactions
         //  so a lower id can never become visible after a higher one was read

@@ -24,8 +24,6 @@
 
 #include <stdarg.h>
 
-//  A unique constraint refused the statement (the driver still wrote err).
-#define RP_DB_CONFLICT 2
 
 //  Statements, each with its parameters (all passed as text, NULL for SQL
 //  NULL) and the columns it returns.
@@ -55,6 +53,24 @@ typedef enum {
     //  Events (V2): written in the transaction of the change they record
     RP_SQL_EVENT_RECORD,        //  photo_id (its row as it is now)
     RP_SQL_EVENT_REQUEUE_ALL,   //  (a 'queued' event for every processing photo)
+    //  Resumable uploads (V3)
+    RP_SQL_TUS_INSERT,          //  id, user_id, length, metadata, created_ms, expires_ms
+    RP_SQL_TUS_GET,             //  id -> user_id, length, received, metadata, expires_ms,
+                                //  lock_owner, lock_until_ms, done, photo_id, duplicate
+    RP_SQL_TUS_LOCK,            //  id, owner, now_ms, until_ms, stale_owner -> id
+    RP_SQL_TUS_UNLOCK,          //  id, owner
+    RP_SQL_TUS_ADVANCE,         //  id, owner, expected, received, new_length, until_ms -> length
+    RP_SQL_TUS_PART_PUT,        //  upload_id, start, length, name (made or replaced)
+    RP_SQL_TUS_PARTS,           //  upload_id -> start, length, name
+    RP_SQL_TUS_DONE,            //  id, photo_id, duplicate
+    RP_SQL_TUS_DELETE,          //  id
+    RP_SQL_TUS_EXPIRED,         //  now_ms, limit -> id, done
+    RP_SQL_PHOTO_UPLOAD_DONE,   //  id, sha256, bytes, content_type (uploading -> queued)
+    RP_SQL_PHOTO_UPLOAD_FAIL,   //  id, reason (uploading -> failed)
+    RP_SQL_PHOTO_UPLOAD_DROP,   //  id (an uploading photo's row goes)
+    RP_SQL_PHOTO_OWNER,         //  id -> user_id, status
+    RP_SQL_EVENT_PROGRESS,      //  photo_id, received, length
+    RP_SQL_EVENT_DUPLICATE,     //  photo_id, duplicate_of
     //  Queries
     RP_SQL_USER_FIND,           //  name -> id, password_hash
     RP_SQL_USER_LIST,           //  -> id, name, created_at, photos
@@ -66,7 +82,8 @@ typedef enum {
     RP_SQL_BATCH_COUNTS,        //  batch_id -> status, n
     RP_SQL_BATCH_PHOTOS,        //  user_id, batch_id, limit -> RP_PHOTO_COLUMNS
     RP_SQL_STATUS_COUNTS,       //  -> status, n
-    RP_SQL_EVENTS_AFTER,        //  user_id, after_id, limit -> id, photo_id, batch_id, status, error
+    RP_SQL_EVENTS_AFTER,        //  user_id, after_id, limit -> id, photo_id, batch_id, status, error,
+                                //  received, length, duplicate_of
     RP_SQL_EVENTS_LAST,         //  user_id or NULL (all) -> max id or NULL
     //  Migrations
     RP_SQL_MIG_LOCK,            //  serialises migrators (PostgreSQL: advisory lock)
@@ -150,12 +167,15 @@ int rp_db_exec (rp_db_t *self, rp_sql_t sql, const char *const *params, int npar
                 rp_rows_t *rows, char *err, size_t errlen);
 
 //  Validation of what callers pass in.
-bool rp_db_valid_id (const char *id);              //  1..RP_ID_MAX-1 of [A-Za-z0-9_-]
 bool rp_db_valid_sha256 (const char *sha256);      //  64 lowercase hex
 bool rp_db_valid_status (const char *status);      //  one of the five
 bool rp_db_valid_utf8 (const char *text, size_t len);
 //  Trim a tag into out (1..64 bytes, valid UTF-8). 0 or -1 with err.
 int rp_db_tag_clean (const char *tag, size_t len, char out [65], char *err, size_t errlen);
+
+//  A failure's reason fit to show a person: valid UTF-8, no control
+//  characters, cut to fit out (db_commands.c).
+void rp_db_clean_reason (const char *reason, char *out, size_t outlen);
 
 //  Parse a whole decimal integer. 0 or -1.
 int rp_db_parse_int (const char *text, int64_t *value);

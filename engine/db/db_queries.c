@@ -334,11 +334,22 @@ rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, int li
             continue;
         const char *error = rp_rows_get (&rows, r, 4);
         const char *batch = rp_rows_get (&rows, r, 2);
-        json_array_append_new (list, json_pack ("{s:I, s:s?, s:o, s:s?, s:o}", "event_id", (json_int_t) id,
-                               "id", rp_rows_get (&rows, r, 1),
-                               "batch_id", batch ? json_string (batch) : json_null (),
-                               "status", rp_rows_get (&rows, r, 3),
-                               "error", error ? json_string (error) : json_null ()));
+        json_t *event = json_pack ("{s:I, s:s?, s:o, s:s?, s:o}", "event_id", (json_int_t) id,
+                                   "id", rp_rows_get (&rows, r, 1),
+                                   "batch_id", batch ? json_string (batch) : json_null (),
+                                   "status", rp_rows_get (&rows, r, 3),
+                                   "error", error ? json_string (error) : json_null ());
+        //  Upload progress, and the photo a resumable upload duplicated
+        int64_t received = 0, length = 0;
+        if (rp_db_parse_int (rp_rows_get (&rows, r, 5), &received) == 0) {
+            json_object_set_new (event, "received", json_integer (received));
+            json_object_set_new (event, "length", rp_db_parse_int (rp_rows_get (&rows, r, 6), &length) == 0
+                                                  ? json_integer (length) : json_null ());
+        }
+        const char *duplicate_of = rp_rows_get (&rows, r, 7);
+        if (duplicate_of)
+            json_object_set_new (event, "duplicate_of", json_string (duplicate_of));
+        json_array_append_new (list, event);
     }
     rp_rows_clear (&rows);
     *events = list;

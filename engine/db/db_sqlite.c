@@ -99,6 +99,57 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "SELECT user_id, id, batch_id, 'queued', error, " NOW " FROM photos "
         "WHERE status = 'processing' ORDER BY id",
 
+    //  Resumable uploads ---------------------------------------------------------
+    [RP_SQL_TUS_INSERT] =
+        "INSERT INTO tus_uploads (id, user_id, length, metadata, created_ms, expires_ms) "
+        "VALUES (?1, ?2, CAST (?3 AS INTEGER), ?4, CAST (?5 AS INTEGER), CAST (?6 AS INTEGER))",
+    [RP_SQL_TUS_GET] =
+        "SELECT user_id, length, received, metadata, expires_ms, lock_owner, lock_until_ms, "
+        "done, photo_id, duplicate FROM tus_uploads WHERE id = ?1",
+    [RP_SQL_TUS_LOCK] =
+        "UPDATE tus_uploads SET lock_owner = ?2, lock_until_ms = CAST (?4 AS INTEGER) "
+        "WHERE id = ?1 AND (lock_owner IS NULL OR lock_owner = ?2 "
+        "  OR lock_until_ms < CAST (?3 AS INTEGER) OR lock_owner = ?5) RETURNING id",
+    [RP_SQL_TUS_UNLOCK] =
+        "UPDATE tus_uploads SET lock_owner = NULL, lock_until_ms = 0 WHERE id = ?1 AND lock_owner = ?2",
+    [RP_SQL_TUS_ADVANCE] =
+        "UPDATE tus_uploads SET received = CAST (?4 AS INTEGER), "
+        "length = coalesce (CAST (?5 AS INTEGER), length), lock_until_ms = CAST (?6 AS INTEGER) "
+        "WHERE id = ?1 AND lock_owner = ?2 AND received = CAST (?3 AS INTEGER) AND done = 0 "
+        "RETURNING length",
+    [RP_SQL_TUS_PART_PUT] =
+        "INSERT INTO tus_parts (upload_id, start, length, name) "
+        "VALUES (?1, CAST (?2 AS INTEGER), CAST (?3 AS INTEGER), ?4) "
+        "ON CONFLICT (upload_id, start) DO UPDATE SET length = excluded.length, name = excluded.name",
+    [RP_SQL_TUS_PARTS] =
+        "SELECT start, length, name FROM tus_parts WHERE upload_id = ?1 ORDER BY start",
+    [RP_SQL_TUS_DONE] =
+        "UPDATE tus_uploads SET done = 1, photo_id = ?2, duplicate = CAST (?3 AS INTEGER), "
+        "lock_owner = NULL, lock_until_ms = 0 WHERE id = ?1",
+    [RP_SQL_TUS_DELETE] =
+        "DELETE FROM tus_uploads WHERE id = ?1",
+    [RP_SQL_TUS_EXPIRED] =
+        "SELECT id, done FROM tus_uploads WHERE expires_ms < CAST (?1 AS INTEGER) "
+        "ORDER BY expires_ms LIMIT CAST (?2 AS INTEGER)",
+    [RP_SQL_PHOTO_UPLOAD_DONE] =
+        "UPDATE photos SET status = 'queued', sha256 = ?2, bytes = CAST (?3 AS INTEGER), "
+        "content_type = ?4, next_attempt_at = " NOW ", updated_at = " NOW " "
+        "WHERE id = ?1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_UPLOAD_FAIL] =
+        "UPDATE photos SET status = 'failed', error = ?2, updated_at = " NOW " "
+        "WHERE id = ?1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_UPLOAD_DROP] =
+        "DELETE FROM photos WHERE id = ?1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_OWNER] =
+        "SELECT user_id, status FROM photos WHERE id = ?1",
+    [RP_SQL_EVENT_PROGRESS] =
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error, received, length, created_at) "
+        "SELECT user_id, id, batch_id, status, NULL, CAST (?2 AS INTEGER), CAST (?3 AS INTEGER), " NOW " "
+        "FROM photos WHERE id = ?1",
+    [RP_SQL_EVENT_DUPLICATE] =
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error, duplicate_of, created_at) "
+        "SELECT user_id, id, batch_id, 'duplicate', NULL, ?2, " NOW " FROM photos WHERE id = ?1",
+
     //  Queries -----------------------------------------------------------------
     [RP_SQL_USER_FIND] =
         "SELECT id, password_hash FROM users WHERE name = ?1",
@@ -130,7 +181,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_STATUS_COUNTS] =
         "SELECT status, count(*) FROM photos GROUP BY status",
     [RP_SQL_EVENTS_AFTER] =
-        "SELECT id, photo_id, batch_id, status, error FROM events "
+        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of FROM events "
         "WHERE user_id = ?1 AND id > CAST (?2 AS INTEGER) ORDER BY id LIMIT CAST (?3 AS INTEGER)",
     [RP_SQL_EVENTS_LAST] =
         "SELECT max(id) FROM events WHERE ?1 IS NULL OR user_id = ?1",
