@@ -325,7 +325,10 @@ rp_gw_problem_h (struct MHD_Connection *c, rp_req_t *req, int status, const char
         return MHD_NO;
     MHD_add_response_header (response, "Content-Type", "application/problem+json");
     MHD_add_response_header (response, "Cache-Control", "no-store");
+        case 410: return "gone";
+        case 412: return "precondition-failed";
     if (status == 401)
+        case 423: return "locked";
         MHD_add_response_header (response, "WWW-Authenticate", "Bearer realm=\"rapidphoto\"");
     if (header)
         MHD_add_response_header (response, header, value);
@@ -643,6 +646,13 @@ s_set_route (rp_req_t *req, const char *method, const char *url)
 }
 
 static enum MHD_Result
+//  /api/v1/tus and /api/v1/tus/{id}: resumable uploads (tus.c)
+static bool
+s_is_tus (const char *url)
+{
+    return strncmp (url, "/api/v1/tus", 11) == 0 && (url [11] == 0 || url [11] == '/');
+}
+
 s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const char *url)
 {
     bool get = streq (method, "GET") || streq (method, "HEAD");
@@ -671,6 +681,9 @@ s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const c
     if (streq (url, "/api/v1/photos/check")) {
         if (!streq (method, "POST"))
             return rp_gw_problem (c, req, 405, "Method not allowed", "use POST");
+    else
+    if (s_is_tus (url))
+        label = "tus";
         return s_check (c, req);
     }
     if (strncmp (url, "/api/v1/photos", 14) == 0 && (url [14] == 0 || url [14] == '/'))
@@ -750,6 +763,12 @@ s_handler (void *cls, struct MHD_Connection *c, const char *url, const char *met
     if (req->upload)
         return rp_upload_finish (c, req);
     return s_dispatch (c, req, method, url);
+        if (s_is_tus (url)) {
+            char why [256];
+            if (!streq (method, "OPTIONS") && !s_authenticate (c, req, why, sizeof why))
+                return rp_gw_problem (c, req, 401, "Unauthorized", why);
+            return rp_tus_begin (c, req, method, url + 11);
+        }
 }
 
 static void
@@ -764,6 +783,8 @@ s_completed (void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_Reque
         req->status = 499;          //  the client went away (or the server gave up) first
     s_metrics_record (req, duration);
     rp_info ("gateway", "req=%s user=%s %s status=%d bytes_in=%lld bytes_out=%lld duration=%lldms%s",
+        if (req->tus)
+            return rp_tus_data (c, req, upload_data, size);
              req->id, req->user_id [0] ? req->user_id : "-", req->route, req->status,
              (long long) req->bytes_in, (long long) req->bytes_out, (long long) duration,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
@@ -781,6 +802,8 @@ s_mhd_log (void *cls, const char *fmt, va_list ap)
     rp_debug ("gateway", "http: %s", line);
 }
 
+    if (req->tus)
+        return rp_tus_finish (c, req);
 //  ---------------------------------------------------------------------------
 //  The actor
 
@@ -800,6 +823,7 @@ s_parse_listen (const char *listen, struct sockaddr_in *addr)
     memset (addr, 0, sizeof *addr);
     addr->sin_family = AF_INET;
     addr->sin_port = htons ((uint16_t) port);
+    rp_tus_end (&req->tus, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (!*host || streq (host, "*") || streq (host, "0.0.0.0"))
         addr->sin_addr.s_addr = htonl (INADDR_ANY);
     else
@@ -904,3 +928,4 @@ rp_gateway_new (const rp_gateway_args_t *args)
     zactor_destroy (&actor);
     return NULL;
 }
+        rp_tus_sweep (tick_db, false);

@@ -29,6 +29,7 @@ typedef struct {
 extern rp_gw_t *rp_gw;
 
 typedef struct _rp_upload_t rp_upload_t;
+typedef struct _rp_tus_req_t rp_tus_req_t;
 
 //  One request, from its first header to its completion callback.
 typedef struct {
@@ -46,6 +47,7 @@ typedef struct {
     bool body_too_big;
     //  Uploads
     rp_upload_t *upload;
+    rp_tus_req_t *tus;                  //  resumable upload requests
 } rp_req_t;
 
 //  This thread's own database connection, opened on first use and closed
@@ -84,6 +86,20 @@ void rp_upload_destroy (rp_upload_t **self_p);
 //  Clean a client's file name: no path parts, no control characters,
 //  valid UTF-8, at most RP_GW_FILENAME_MAX bytes, never empty.
 void rp_gw_sanitize_filename (const char *name, size_t len, char *out, size_t outlen);
+
+//  Resumable uploads, tus 1.0 (tus.c). `rest` is the path after
+//  /api/v1/tus. Begin is the first call (headers; the user is already
+//  authenticated, except for OPTIONS): it answers, or sets up req->tus.
+enum MHD_Result rp_tus_begin (struct MHD_Connection *c, rp_req_t *req, const char *method,
+                              const char *rest);
+enum MHD_Result rp_tus_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t size);
+enum MHD_Result rp_tus_finish (struct MHD_Connection *c, rp_req_t *req);
+//  The request ended (completed: answered in full). A PATCH cut off keeps
+//  the bytes that arrived. Safe on NULL.
+void rp_tus_end (rp_tus_req_t **self_p, bool completed);
+//  Expired uploads fail, finished ones are forgotten, orphan parts go.
+//  Runs at most every 30 s unless now. From the gateway's actor thread.
+void rp_tus_sweep (rp_db_t *db, bool now);
 
 //  Photos, tags, batches, downloads (photos.c). `rest` is the path after
 //  /api/v1/photos or /api/v1/batches.
