@@ -25,322 +25,33 @@
 #include "db/db.h"
 #include "log.h"
 #include "support/library.h"
+#include "support/server.h"
 #include "support/testdata.h"
-
-typedef struct {
-    rp_test_library_t lib;
-    pid_t pid;
-    int port;
-    char base [64];
-    char env_listen [64];
-    char env_limit [64];
-    char db_url [2048];             //  what the server uses
-    char env_db [2100];
-    char log [600];
-} s_server_t;
-
-//  A fresh PostgreSQL schema for this test, as tests/test_db.c makes them;
-//  skips the test when RP_TEST_PG_URL is unset.
-static void
-s_pg_url (const char *name, char *url, size_t size)
-{
-    const char *base = getenv ("RP_TEST_PG_URL");
-    if (!base || !*base)
-        cr_skip_test ("skipped: RP_TEST_PG_URL is unset (tools/test.sh starts PostgreSQL with "
-                      "tools/pg.sh and sets it)");
-    char command [4096];
-    snprintf (command, sizeof command, "psql -q '%s' -c 'SET client_min_messages = warning; "
-              "DROP SCHEMA IF EXISTS test_gw_%s CASCADE; CREATE SCHEMA test_gw_%s' >/dev/null",
-              base, name, name);
-    cr_assert_eq (rp_test_run (command, NULL), 0, "cannot make a schema with psql");
-    snprintf (url, size, "%s%soptions=-csearch_path%%3Dtest_gw_%s", base, strchr (base, '?') ? "&" : "?", name);
-}
-
-static int
-s_user_add (s_server_t *server, const char *name)
-{
-    char command [4096];
-    snprintf (command, sizeof command,
-              "echo 'correct horse battery' | %s RAPIDPHOTO_DB_URL='%s' %s user add %s --password-stdin >/dev/null",
-              server->lib.env_dir, server->db_url, rp_test_binary (), name);
-    return rp_test_run (command, NULL);
-}
-
-static void
-s_start_on (s_server_t *server, const char *name, bool pg)
-{
-    memset (server, 0, sizeof *server);
-    rp_test_library_init (&server->lib, name);
-    if (pg)
-        s_pg_url (name, server->db_url, sizeof server->db_url);
-    else
-        snprintf (server->db_url, sizeof server->db_url, "%s", server->lib.url);
-    snprintf (server->env_db, sizeof server->env_db, "RAPIDPHOTO_DB_URL=%s", server->db_url);
-    server->lib.env [5] = server->env_db;
-    server->lib.env [6] = NULL;
-    cr_assert_eq (s_user_add (server, "alice"), 0);
-    cr_assert_eq (s_user_add (server, "bob"), 0);
-    server->port = rp_test_free_port ();
-    snprintf (server->base, sizeof server->base, "http://127.0.0.1:%d", server->port);
-    snprintf (server->env_listen, sizeof server->env_listen, "RAPIDPHOTO_HTTP_LISTEN=127.0.0.1:%d", server->port);
-    //  Small enough that the size tests are quick; big enough for any test photo
-    snprintf (server->env_limit, sizeof server->env_limit, "RAPIDPHOTO_LIMITS_MAX_UPLOAD_BYTES=%d", 8 << 20);
-    server->lib.env [3] = server->env_listen;
-    server->lib.env [4] = server->env_limit;
-    snprintf (server->log, sizeof server->log, "%s/serve.log", server->lib.dir);
-    server->pid = rp_test_spawn ((char *[]) { "serve", NULL }, server->lib.env, NULL, server->log);
-    cr_assert_gt (server->pid, 0);
-    //  Ready when /healthz answers
-    CURL *curl = curl_easy_init ();
-    char url [128];
-    snprintf (url, sizeof url, "%s/healthz", server->base);
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
-    for (int i = 0; i < 200; i++) {
-        if (curl_easy_perform (curl) == CURLE_OK)
-            break;
-        usleep (50 * 1000);
-    }
-    curl_easy_cleanup (curl);
-}
-
-static void
-s_start (s_server_t *server, const char *name)
-{
-    s_start_on (server, name, false);
-}
-
-static void
-s_stop (s_server_t *server)
-{
-    kill (server->pid, SIGTERM);
-    int status = rp_test_wait (server->pid, 30000);
-    cr_expect_eq (status, 0, "serve exits cleanly on SIGTERM (log: %s)", server->log);
-}
-
-//  ---------------------------------------------------------------------------
-//  A small HTTP client
-
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char headers [8192];
-    size_t hlen;
-} s_reply_t;
-
-static size_t
-s_collect (char *data, size_t size, size_t n, void *arg)
-{
-    s_reply_t *reply = (s_reply_t *) arg;
-    size_t bytes = size * n;
-    reply->body = realloc (reply->body, reply->len + bytes + 1);
-    memcpy (reply->body + reply->len, data, bytes);
-    reply->len += bytes;
-    reply->body [reply->len] = 0;
-    return bytes;
-}
-
-static size_t
-s_header (char *data, size_t size, size_t n, void *arg)
-{
-    s_reply_t *reply = (s_reply_t *) arg;
-    size_t bytes = size * n;
-    if (reply->hlen + bytes < sizeof reply->headers) {
-        memcpy (reply->headers + reply->hlen, data, bytes);
-        reply->hlen += bytes;
-        reply->headers [reply->hlen] = 0;
-    }
-    return bytes;
-}
-
-static void
-s_reply_free (s_reply_t *reply)
-{
-    free (reply->body);
-    memset (reply, 0, sizeof *reply);
-}
-
-static json_t *
-s_json (const s_reply_t *reply)
-{
-    json_error_t jerr;
-    return reply->body ? json_loads (reply->body, 0, &jerr) : NULL;
-}
-
-//  One request. headers: NULL-terminated "Name: value" list or NULL.
-//  form: a curl_mime for multipart, or NULL. body: raw body or NULL.
-static CURL *
-s_easy (s_server_t *server, const char *method, const char *path, const char *token,
-        const char *const *headers, const void *body, size_t len, curl_mime *form,
-        s_reply_t *reply, struct curl_slist **list_p)
-{
-    CURL *curl = curl_easy_init ();
-    char url [1024];
-    snprintf (url, sizeof url, "%s%s", server->base, path);
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_collect);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_header);
-    curl_easy_setopt (curl, CURLOPT_HEADERDATA, reply);
-    struct curl_slist *list = curl_slist_append (NULL, "Expect:");
-    if (token) {
-        char auth [2048];
-        snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
-        list = curl_slist_append (list, auth);
-    }
-    for (int i = 0; headers && headers [i]; i++)
-        list = curl_slist_append (list, headers [i]);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
-    if (form)
-        curl_easy_setopt (curl, CURLOPT_MIMEPOST, form);
-    else
-    if (body) {
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
-    }
-    if (streq (method, "HEAD"))
-        curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
-    *list_p = list;
-    return curl;
-}
-
-static long
-s_request (s_server_t *server, const char *method, const char *path, const char *token,
-           const char *const *headers, const void *body, size_t len, curl_mime *form,
-           s_reply_t *reply)
-{
-    memset (reply, 0, sizeof *reply);
-    struct curl_slist *list = NULL;
-    CURL *curl = s_easy (server, method, path, token, headers, body, len, form, reply, &list);
-    CURLcode rc = curl_easy_perform (curl);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &reply->status);
-    curl_easy_cleanup (curl);
-    curl_slist_free_all (list);
-    return reply->status;
-}
-
-static long
-s_json_request (s_server_t *server, const char *method, const char *path, const char *token,
-                const char *json, s_reply_t *reply)
-{
-    const char *headers [] = { "Content-Type: application/json", NULL };
-    return s_request (server, method, path, token, headers, json, json ? strlen (json) : 0, NULL, reply);
-}
-
-static char *
-s_login (s_server_t *server, const char *user)
-{
-    char body [256];
-    snprintf (body, sizeof body, "{\"username\":\"%s\",\"password\":\"correct horse battery\"}", user);
-    s_reply_t reply;
-    cr_assert_eq (s_json_request (server, "POST", "/api/v1/auth/login", NULL, body, &reply), 200,
-                  "%s", reply.body);
-    json_t *json = s_json (&reply);
-    char *token = strdup (json_string_value (json_object_get (json, "token")));
-    cr_assert (json_is_string (json_object_get (json, "expires_at")));
-    json_decref (json);
-    s_reply_free (&reply);
-    return token;
-}
-
-static char *
-s_read_file (const char *path, size_t *len)
-{
-    FILE *file = fopen (path, "rb");
-    cr_assert_not_null (file, "%s", path);
-    fseek (file, 0, SEEK_END);
-    long size = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    char *data = malloc ((size_t) size + 1);
-    cr_assert_eq (fread (data, 1, (size_t) size, file), (size_t) size);
-    fclose (file);
-    *len = (size_t) size;
-    return data;
-}
-
-//  A distinct JPEG at <dir>/<name>
-static void
-s_make_photo (s_server_t *server, const char *name, int variant, char *path, size_t size)
-{
-    snprintf (path, size, "%s/%s", server->lib.dir, name);
-    cr_assert_eq (rp_test_make_jpeg (path, 320 + variant, 240 + variant % 7, 1), 0);
-}
-
-static int64_t
-s_photo_rows (s_server_t *server)
-{
-    char err [256];
-    rp_db_t *db = rp_db_open (server->db_url, err, sizeof err);
-    cr_assert_not_null (db, "%s", err);
-    json_t *counts = NULL;
-    cr_assert_eq (rp_db_status_counts (db, &counts, err, sizeof err), 0, "%s", err);
-    int64_t total = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach (counts, key, value)
-        total += json_integer_value (value);
-    json_decref (counts);
-    rp_db_close (&db);
-    return total;
-}
-
-//  Poll a photo until it is complete or failed; its final status.
-static char *
-s_wait_final (s_server_t *server, const char *token, const char *id, int timeout_ms)
-{
-    char path [128];
-    snprintf (path, sizeof path, "/api/v1/photos/%s", id);
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        s_reply_t reply;
-        s_request (server, "GET", path, token, NULL, NULL, 0, NULL, &reply);
-        json_t *json = s_json (&reply);
-        const char *status = json_string_value (json_object_get (json, "status"));
-        char *result = status && (streq (status, "complete") || streq (status, "failed")) ? strdup (status) : NULL;
-        json_decref (json);
-        s_reply_free (&reply);
-        if (result)
-            return result;
-        usleep (100 * 1000);
-    }
-    return strdup ("timeout");
-}
-
-static bool
-s_has_header (const s_reply_t *reply, const char *needle)
-{
-    return strcasestr (reply->headers, needle) != NULL;
-}
 
 //  ---------------------------------------------------------------------------
 
 Test (gateway, login_tokens_and_rate_limit, .timeout = 120)
 {
-    s_server_t server;
-    s_start (&server, "gw-login");
-    char *token = s_login (&server, "alice");
-    s_reply_t reply;
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos", token, NULL, NULL, 0, NULL, &reply), 200);
-    s_reply_free (&reply);
+    rp_test_server_t server;
+    rp_test_server_start (&server, "gw-login");
+    char *token = rp_test_login (&server, "alice");
+    rp_test_reply_t reply;
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos", token, NULL, NULL, 0, NULL, &reply), 200);
+    rp_test_reply_free (&reply);
     //  Wrong passwords: 401 five times, then 429 with Retry-After
     for (int i = 0; i < 5; i++) {
-        cr_expect_eq (s_json_request (&server, "POST", "/api/v1/auth/login", NULL,
+        cr_expect_eq (rp_test_json_request (&server, "POST", "/api/v1/auth/login", NULL,
                                       "{\"username\":\"bob\",\"password\":\"guess\"}", &reply), 401);
         cr_expect (strstr (reply.headers, "application/problem+json"));
-        s_reply_free (&reply);
+        rp_test_reply_free (&reply);
     }
-    cr_expect_eq (s_json_request (&server, "POST", "/api/v1/auth/login", NULL,
+    cr_expect_eq (rp_test_json_request (&server, "POST", "/api/v1/auth/login", NULL,
                                   "{\"username\":\"bob\",\"password\":\"correct horse battery\"}", &reply), 429);
-    cr_expect (s_has_header (&reply, "Retry-After:"));
-    s_reply_free (&reply);
+    cr_expect (rp_test_has_header (&reply, "Retry-After:"));
+    rp_test_reply_free (&reply);
     //  A malformed body is a 400
-    cr_expect_eq (s_json_request (&server, "POST", "/api/v1/auth/login", NULL, "{nope", &reply), 400);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_json_request (&server, "POST", "/api/v1/auth/login", NULL, "{nope", &reply), 400);
+    rp_test_reply_free (&reply);
     //  `rapidphoto token` signs with the same secret
     char command [1024];
     snprintf (command, sizeof command, "%s RAPIDPHOTO_DB_URL='%s' %s token alice --ttl 600", server.lib.env_dir,
@@ -348,8 +59,8 @@ Test (gateway, login_tokens_and_rate_limit, .timeout = 120)
     char *printed = NULL;
     cr_assert_eq (rp_test_run (command, &printed), 0);
     printed [strcspn (printed, "\n")] = 0;
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos", printed, NULL, NULL, 0, NULL, &reply), 200);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos", printed, NULL, NULL, 0, NULL, &reply), 200);
+    rp_test_reply_free (&reply);
     struct stat st;
     char secret [600];
     snprintf (secret, sizeof secret, "%s/jwt_secret", server.lib.dir);
@@ -357,7 +68,7 @@ Test (gateway, login_tokens_and_rate_limit, .timeout = 120)
     cr_expect_eq (st.st_mode & 0777, 0600);
     free (printed);
     free (token);
-    s_stop (&server);
+    rp_test_server_stop (&server);
 }
 
 static void s_uploads_gallery_and_downloads (bool pg);
@@ -367,10 +78,10 @@ Test (gateway_pg, uploads_gallery_and_downloads, .timeout = 180) { s_uploads_gal
 static void
 s_uploads_gallery_and_downloads (bool pg)
 {
-    s_server_t server;
-    s_start_on (&server, pg ? "gw_flow" : "gw-flow", pg);
-    char *token = s_login (&server, "alice");
-    char *bob = s_login (&server, "bob");
+    rp_test_server_t server;
+    rp_test_server_start_on (&server, pg ? "gw_flow" : "gw-flow", pg);
+    char *token = rp_test_login (&server, "alice");
+    char *bob = rp_test_login (&server, "bob");
     CURL *curl = curl_easy_init ();
 
     //  Multipart: three files, tags and a batch id of the client's choosing
@@ -379,7 +90,7 @@ s_uploads_gallery_and_downloads (bool pg)
     for (int i = 0; i < 3; i++) {
         char name [32];
         snprintf (name, sizeof name, "flow%d.jpg", i);
-        s_make_photo (&server, name, i, paths [i], sizeof paths [i]);
+        rp_test_server_photo (&server, name, i, paths [i], sizeof paths [i]);
         curl_mimepart *part = curl_mime_addpart (form);
         curl_mime_name (part, "file");
         curl_mime_filedata (part, paths [i]);
@@ -392,12 +103,12 @@ s_uploads_gallery_and_downloads (bool pg)
     part = curl_mime_addpart (form);
     curl_mime_name (part, "batch_id");
     curl_mime_data (part, "batch-one", CURL_ZERO_TERMINATED);
-    s_reply_t reply;
-    cr_assert_eq (s_request (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, form, &reply), 202,
+    rp_test_reply_t reply;
+    cr_assert_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, form, &reply), 202,
                   "%s", reply.body);
     curl_mime_free (form);
-    json_t *answer = s_json (&reply);
-    s_reply_free (&reply);
+    json_t *answer = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     cr_assert_str_eq (json_string_value (json_object_get (answer, "batch_id")), "batch-one");
     json_t *photos = json_object_get (answer, "photos");
     cr_assert_eq (json_array_size (photos), 3);
@@ -416,14 +127,14 @@ s_uploads_gallery_and_downloads (bool pg)
     //  Raw body with X-Filename; then the same bytes again are a duplicate,
     //  answered from X-Content-SHA256 alone
     char raw_path [600];
-    s_make_photo (&server, "raw.jpg", 50, raw_path, sizeof raw_path);
+    rp_test_server_photo (&server, "raw.jpg", 50, raw_path, sizeof raw_path);
     size_t raw_len = 0;
-    char *raw = s_read_file (raw_path, &raw_len);
+    char *raw = rp_test_read_file (raw_path, &raw_len);
     const char *raw_headers [] = { "Content-Type: image/jpeg", "X-Filename: my raw \"photo\".jpg", NULL };
-    cr_assert_eq (s_request (&server, "POST", "/api/v1/photos", token, raw_headers, raw, raw_len, NULL, &reply), 202,
+    cr_assert_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, raw_headers, raw, raw_len, NULL, &reply), 202,
                   "%s", reply.body);
-    answer = s_json (&reply);
-    s_reply_free (&reply);
+    answer = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     json_t *first = json_array_get (json_object_get (answer, "photos"), 0);
     char raw_id [RP_ID_MAX], raw_sha [65];
     snprintf (raw_id, sizeof raw_id, "%s", json_string_value (json_object_get (first, "id")));
@@ -433,9 +144,9 @@ s_uploads_gallery_and_downloads (bool pg)
     char sha_header [128];
     snprintf (sha_header, sizeof sha_header, "X-Content-SHA256: %s", raw_sha);
     const char *dup_headers [] = { "Content-Type: image/jpeg", sha_header, NULL };
-    cr_assert_eq (s_request (&server, "POST", "/api/v1/photos", token, dup_headers, "", 0, NULL, &reply), 202);
-    answer = s_json (&reply);
-    s_reply_free (&reply);
+    cr_assert_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, dup_headers, "", 0, NULL, &reply), 202);
+    answer = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     first = json_array_get (json_object_get (answer, "photos"), 0);
     cr_expect (json_is_true (json_object_get (first, "duplicate")));
     cr_expect_str_eq (json_string_value (json_object_get (first, "id")), raw_id);
@@ -443,33 +154,33 @@ s_uploads_gallery_and_downloads (bool pg)
     //  POST /photos/check
     char check [256];
     snprintf (check, sizeof check, "{\"sha256\":[\"%s\",\"%064d\"]}", raw_sha, 0);
-    cr_assert_eq (s_json_request (&server, "POST", "/api/v1/photos/check", token, check, &reply), 200);
-    answer = s_json (&reply);
+    cr_assert_eq (rp_test_json_request (&server, "POST", "/api/v1/photos/check", token, check, &reply), 200);
+    answer = rp_test_reply_json (&reply);
     cr_expect_str_eq (json_string_value (json_object_get (json_object_get (answer, "existing"), raw_sha)), raw_id);
     cr_expect_eq (json_object_size (json_object_get (answer, "existing")), 1);
     json_decref (answer);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     //  Bob sees none of it
-    cr_assert_eq (s_json_request (&server, "POST", "/api/v1/photos/check", bob, check, &reply), 200);
+    cr_assert_eq (rp_test_json_request (&server, "POST", "/api/v1/photos/check", bob, check, &reply), 200);
     cr_expect (strstr (reply.body, "{\"existing\":{}}"), "%s", reply.body);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
 
     //  Every photo reaches complete
     for (int i = 0; i < 3; i++) {
-        char *status = s_wait_final (&server, token, ids [i], 60000);
+        char *status = rp_test_wait_final (&server, token, ids [i], 60000);
         cr_expect_str_eq (status, "complete");
         free (status);
     }
-    char *status = s_wait_final (&server, token, raw_id, 60000);
+    char *status = rp_test_wait_final (&server, token, raw_id, 60000);
     cr_expect_str_eq (status, "complete");
     free (status);
 
     //  GET one photo: EXIF fields, urls; bob gets 404
     char path [256];
     snprintf (path, sizeof path, "/api/v1/photos/%s", ids [0]);
-    cr_assert_eq (s_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
-    json_t *photo = s_json (&reply);
-    s_reply_free (&reply);
+    cr_assert_eq (rp_test_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
+    json_t *photo = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     char url [256];
     snprintf (url, sizeof url, "/api/v1/photos/%s/thumbnail", ids [0]);
     cr_expect_str_eq (json_string_value (json_object_get (json_object_get (photo, "urls"), "thumbnail")), url);
@@ -477,17 +188,17 @@ s_uploads_gallery_and_downloads (bool pg)
     cr_expect (json_is_object (json_object_get (photo, "exif")));
     cr_expect_eq (json_array_size (json_object_get (photo, "tags")), 2);
     json_decref (photo);
-    cr_expect_eq (s_request (&server, "GET", path, bob, NULL, NULL, 0, NULL, &reply), 404);
+    cr_expect_eq (rp_test_request (&server, "GET", path, bob, NULL, NULL, 0, NULL, &reply), 404);
     cr_expect (strstr (reply.headers, "application/problem+json"));
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     snprintf (path, sizeof path, "/api/v1/photos/%s/original", ids [0]);
-    cr_expect_eq (s_request (&server, "GET", path, bob, NULL, NULL, 0, NULL, &reply), 404);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", path, bob, NULL, NULL, 0, NULL, &reply), 404);
+    rp_test_reply_free (&reply);
 
     //  List: newest first, paged with the cursor, filtered by tag and status
-    cr_assert_eq (s_request (&server, "GET", "/api/v1/photos?limit=2", token, NULL, NULL, 0, NULL, &reply), 200);
-    json_t *page = s_json (&reply);
-    s_reply_free (&reply);
+    cr_assert_eq (rp_test_request (&server, "GET", "/api/v1/photos?limit=2", token, NULL, NULL, 0, NULL, &reply), 200);
+    json_t *page = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     cr_expect_eq (json_array_size (json_object_get (page, "items")), 2);
     cr_expect_str_eq (json_string_value (json_object_get (json_array_get (json_object_get (page, "items"), 0), "id")), raw_id);
     const char *cursor = json_string_value (json_object_get (page, "next_cursor"));
@@ -496,111 +207,111 @@ s_uploads_gallery_and_downloads (bool pg)
     snprintf (path, sizeof path, "/api/v1/photos?limit=2&cursor=%s", escaped);
     curl_free (escaped);
     json_decref (page);
-    cr_assert_eq (s_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
-    page = s_json (&reply);
-    s_reply_free (&reply);
+    cr_assert_eq (rp_test_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
+    page = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     cr_expect_eq (json_array_size (json_object_get (page, "items")), 2);
     cr_expect (json_is_null (json_object_get (page, "next_cursor")));
     json_decref (page);
     escaped = curl_easy_escape (curl, "beach'; DROP TABLE photos;--", 0);
     snprintf (path, sizeof path, "/api/v1/photos?tag=%s&status=complete", escaped);
     curl_free (escaped);
-    cr_assert_eq (s_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
-    page = s_json (&reply);
-    s_reply_free (&reply);
+    cr_assert_eq (rp_test_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
+    page = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     cr_expect_eq (json_array_size (json_object_get (page, "items")), 3);
     json_decref (page);
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos?status=bogus", token, NULL, NULL, 0, NULL, &reply), 400);
-    s_reply_free (&reply);
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos?cursor=garbage", token, NULL, NULL, 0, NULL, &reply), 400);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos?status=bogus", token, NULL, NULL, 0, NULL, &reply), 400);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos?cursor=garbage", token, NULL, NULL, 0, NULL, &reply), 400);
+    rp_test_reply_free (&reply);
 
     //  Tags: replace, add, remove one (SQL metacharacters are just text)
     snprintf (path, sizeof path, "/api/v1/photos/%s/tags", ids [0]);
-    cr_assert_eq (s_json_request (&server, "PUT", path, token, "{\"tags\":[\"x\\\"); DELETE FROM photos;--\",\"cats\"]}", &reply), 200,
+    cr_assert_eq (rp_test_json_request (&server, "PUT", path, token, "{\"tags\":[\"x\\\"); DELETE FROM photos;--\",\"cats\"]}", &reply), 200,
                   "%s", reply.body);
-    s_reply_free (&reply);
-    cr_assert_eq (s_json_request (&server, "POST", path, token, "{\"tags\":[\"dogs\"]}", &reply), 200);
-    photo = s_json (&reply);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
+    cr_assert_eq (rp_test_json_request (&server, "POST", path, token, "{\"tags\":[\"dogs\"]}", &reply), 200);
+    photo = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     cr_expect_eq (json_array_size (json_object_get (photo, "tags")), 3);
     json_decref (photo);
     snprintf (path, sizeof path, "/api/v1/photos/%s/tags/cats", ids [0]);
-    cr_expect_eq (s_request (&server, "DELETE", path, token, NULL, NULL, 0, NULL, &reply), 204);
-    s_reply_free (&reply);
-    cr_expect_eq (s_request (&server, "DELETE", path, bob, NULL, NULL, 0, NULL, &reply), 404);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "DELETE", path, token, NULL, NULL, 0, NULL, &reply), 204);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "DELETE", path, bob, NULL, NULL, 0, NULL, &reply), 404);
+    rp_test_reply_free (&reply);
     snprintf (path, sizeof path, "/api/v1/photos/%s/tags", ids [0]);
-    cr_expect_eq (s_json_request (&server, "PUT", path, token, "{\"tags\":[\"\\u0001bad\"]}", &reply), 400);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_json_request (&server, "PUT", path, token, "{\"tags\":[\"\\u0001bad\"]}", &reply), 400);
+    rp_test_reply_free (&reply);
 
     //  Batch: counts from the rows
-    cr_assert_eq (s_request (&server, "GET", "/api/v1/batches/batch-one", token, NULL, NULL, 0, NULL, &reply), 200);
-    json_t *batch = s_json (&reply);
-    s_reply_free (&reply);
+    cr_assert_eq (rp_test_request (&server, "GET", "/api/v1/batches/batch-one", token, NULL, NULL, 0, NULL, &reply), 200);
+    json_t *batch = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     cr_expect_eq (json_integer_value (json_object_get (batch, "total")), 3);
     cr_expect_eq (json_integer_value (json_object_get (json_object_get (batch, "counts"), "complete")), 3);
     json_decref (batch);
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/batches/batch-one", bob, NULL, NULL, 0, NULL, &reply), 404);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/batches/batch-one", bob, NULL, NULL, 0, NULL, &reply), 404);
+    rp_test_reply_free (&reply);
 
     //  Downloads: the original byte for byte, ETag and 304, Range 206 and 416
     snprintf (path, sizeof path, "/api/v1/photos/%s/original", raw_id);
-    cr_assert_eq (s_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
+    cr_assert_eq (rp_test_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
     cr_expect_eq (reply.len, raw_len);
     cr_expect (memcmp (reply.body, raw, raw_len) == 0);
     char etag [128];
     snprintf (etag, sizeof etag, "ETag: \"%s\"", raw_sha);
-    cr_expect (s_has_header (&reply, etag), "%s", reply.headers);
-    cr_expect (s_has_header (&reply, "Content-Disposition: attachment; filename=\"my raw photo.jpg\"; "
+    cr_expect (rp_test_has_header (&reply, etag), "%s", reply.headers);
+    cr_expect (rp_test_has_header (&reply, "Content-Disposition: attachment; filename=\"my raw photo.jpg\"; "
                                       "filename*=UTF-8''my%20raw%20photo.jpg"), "%s", reply.headers);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     char inm [128];
     snprintf (inm, sizeof inm, "If-None-Match: \"%s\"", raw_sha);
     const char *inm_headers [] = { inm, NULL };
-    cr_expect_eq (s_request (&server, "GET", path, token, inm_headers, NULL, 0, NULL, &reply), 304);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", path, token, inm_headers, NULL, 0, NULL, &reply), 304);
+    rp_test_reply_free (&reply);
     const char *range_headers [] = { "Range: bytes=10-19", NULL };
-    cr_expect_eq (s_request (&server, "GET", path, token, range_headers, NULL, 0, NULL, &reply), 206);
+    cr_expect_eq (rp_test_request (&server, "GET", path, token, range_headers, NULL, 0, NULL, &reply), 206);
     cr_expect_eq (reply.len, 10);
     cr_expect (memcmp (reply.body, raw + 10, 10) == 0);
     char content_range [96];
     snprintf (content_range, sizeof content_range, "Content-Range: bytes 10-19/%zu", raw_len);
-    cr_expect (s_has_header (&reply, content_range), "%s", reply.headers);
-    s_reply_free (&reply);
+    cr_expect (rp_test_has_header (&reply, content_range), "%s", reply.headers);
+    rp_test_reply_free (&reply);
     const char *suffix_headers [] = { "Range: bytes=-5", NULL };
-    cr_expect_eq (s_request (&server, "GET", path, token, suffix_headers, NULL, 0, NULL, &reply), 206);
+    cr_expect_eq (rp_test_request (&server, "GET", path, token, suffix_headers, NULL, 0, NULL, &reply), 206);
     cr_expect (reply.len == 5 && memcmp (reply.body, raw + raw_len - 5, 5) == 0);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     const char *bad_range [] = { "Range: bytes=99999999-", NULL };
-    cr_expect_eq (s_request (&server, "GET", path, token, bad_range, NULL, 0, NULL, &reply), 416);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", path, token, bad_range, NULL, 0, NULL, &reply), 416);
+    rp_test_reply_free (&reply);
     snprintf (path, sizeof path, "/api/v1/photos/%s/thumbnail", raw_id);
-    cr_assert_eq (s_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
-    cr_expect (s_has_header (&reply, "Content-Type: image/webp"));
-    cr_expect (s_has_header (&reply, "immutable"));
+    cr_assert_eq (rp_test_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
+    cr_expect (rp_test_has_header (&reply, "Content-Type: image/webp"));
+    cr_expect (rp_test_has_header (&reply, "immutable"));
     cr_expect (reply.len > 100 && memcmp (reply.body, "RIFF", 4) == 0);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     snprintf (path, sizeof path, "/api/v1/photos/%s/preview", raw_id);
-    cr_assert_eq (s_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
-    cr_expect (s_has_header (&reply, "Content-Type: image/jpeg"));
-    s_reply_free (&reply);
+    cr_assert_eq (rp_test_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200);
+    cr_expect (rp_test_has_header (&reply, "Content-Type: image/jpeg"));
+    rp_test_reply_free (&reply);
 
     //  Delete: 204, then 404; bob cannot delete alice's
     snprintf (path, sizeof path, "/api/v1/photos/%s", raw_id);
-    cr_expect_eq (s_request (&server, "DELETE", path, bob, NULL, NULL, 0, NULL, &reply), 404);
-    s_reply_free (&reply);
-    cr_expect_eq (s_request (&server, "DELETE", path, token, NULL, NULL, 0, NULL, &reply), 204);
-    s_reply_free (&reply);
-    cr_expect_eq (s_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 404);
-    s_reply_free (&reply);
-    cr_expect_eq (s_photo_rows (&server), 3);
+    cr_expect_eq (rp_test_request (&server, "DELETE", path, bob, NULL, NULL, 0, NULL, &reply), 404);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "DELETE", path, token, NULL, NULL, 0, NULL, &reply), 204);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 404);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_photo_rows (&server), 3);
 
     //  Operations
-    cr_expect_eq (s_request (&server, "GET", "/readyz", NULL, NULL, NULL, 0, NULL, &reply), 200, "%s", reply.body);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/readyz", NULL, NULL, NULL, 0, NULL, &reply), 200, "%s", reply.body);
+    rp_test_reply_free (&reply);
     const char *rid [] = { "X-Request-Id: test-req-42", NULL };
-    cr_expect_eq (s_request (&server, "GET", "/metrics", NULL, rid, NULL, 0, NULL, &reply), 200);
+    cr_expect_eq (rp_test_request (&server, "GET", "/metrics", NULL, rid, NULL, 0, NULL, &reply), 200);
     cr_expect (strstr (reply.body, "rapidphoto_http_requests_total{route=\"POST upload\",status=\"202\"}"));
     cr_expect (strstr (reply.body, "rapidphoto_photos{status=\"complete\"} 3"), "%s", reply.body);
     cr_expect (strstr (reply.body, "rapidphoto_http_request_duration_seconds_bucket"));
@@ -609,36 +320,36 @@ s_uploads_gallery_and_downloads (bool pg)
     cr_expect (strstr (reply.body, "rapidphoto_workers{pool=\"exif\"}"), "%s", reply.body);
     cr_expect (strstr (reply.body, "rapidphoto_stage_duration_seconds_sum{pool=\"resize\"}"), "%s", reply.body);
     cr_expect (strstr (reply.body, "rapidphoto_jobs_done_total{pool=\"resize\"}"), "%s", reply.body);
-    cr_expect (s_has_header (&reply, "X-Request-Id: test-req-42"));
-    s_reply_free (&reply);
+    cr_expect (rp_test_has_header (&reply, "X-Request-Id: test-req-42"));
+    rp_test_reply_free (&reply);
     curl_easy_cleanup (curl);
     free (raw);
     free (token);
     free (bob);
-    s_stop (&server);
+    rp_test_server_stop (&server);
     cr_expect_gt (rp_test_count_in_file (server.log, "req=test-req-42"), 0, "access log line with the request id");
 }
 
 Test (gateway, hostile_requests, .timeout = 180)
 {
-    s_server_t server;
-    s_start (&server, "gw-hostile");
-    char *token = s_login (&server, "alice");
-    s_reply_t reply;
+    rp_test_server_t server;
+    rp_test_server_start (&server, "gw-hostile");
+    char *token = rp_test_login (&server, "alice");
+    rp_test_reply_t reply;
     char photo [600];
-    s_make_photo (&server, "ok.jpg", 3, photo, sizeof photo);
+    rp_test_server_photo (&server, "ok.jpg", 3, photo, sizeof photo);
     size_t len = 0;
-    char *bytes = s_read_file (photo, &len);
+    char *bytes = rp_test_read_file (photo, &len);
     const char *raw_headers [] = { "Content-Type: image/jpeg", "X-Filename: ok.jpg", NULL };
 
     //  No token, a bad signature, an expired token
-    cr_expect_eq (s_request (&server, "POST", "/api/v1/photos", NULL, raw_headers, bytes, len, NULL, &reply), 401);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "POST", "/api/v1/photos", NULL, raw_headers, bytes, len, NULL, &reply), 401);
+    rp_test_reply_free (&reply);
     char forged [2048];
     snprintf (forged, sizeof forged, "%s", token);
     forged [strlen (forged) - 3] = forged [strlen (forged) - 3] == 'A' ? 'B' : 'A';
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos", forged, NULL, NULL, 0, NULL, &reply), 401);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos", forged, NULL, NULL, 0, NULL, &reply), 401);
+    rp_test_reply_free (&reply);
     char command [1024];
     snprintf (command, sizeof command, "%s RAPIDPHOTO_DB_URL='%s' %s token alice --ttl 1", server.lib.env_dir,
               server.db_url, rp_test_binary ());
@@ -646,50 +357,50 @@ Test (gateway, hostile_requests, .timeout = 180)
     cr_assert_eq (rp_test_run (command, &expired), 0);
     expired [strcspn (expired, "\n")] = 0;
     sleep (2);
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos", expired, NULL, NULL, 0, NULL, &reply), 401);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos", expired, NULL, NULL, 0, NULL, &reply), 401);
     cr_expect (strstr (reply.body, "expired"), "%s", reply.body);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     free (expired);
     //  A token signed with "none"
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos",
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos",
                              "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4IiwiZXhwIjo5OTk5OTk5OTk5fQ.",
                              NULL, NULL, 0, NULL, &reply), 401);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
 
     //  Not an image, by its bytes, whatever its name says
     const char *fake_headers [] = { "Content-Type: image/jpeg", "X-Filename: evil.jpg", NULL };
     const char *html = "<html><script>alert(1)</script></html>, padded to be longer than a sniff";
-    cr_expect_eq (s_request (&server, "POST", "/api/v1/photos", token, fake_headers, html, strlen (html), NULL, &reply), 415);
+    cr_expect_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, fake_headers, html, strlen (html), NULL, &reply), 415);
     cr_expect (strstr (reply.headers, "application/problem+json"));
     cr_expect (!strstr (reply.body, server.lib.dir), "no internal paths: %s", reply.body);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     //  A big one too: refused by its first bytes, the rest read and dropped
     size_t text_len = 3 << 20;
     char *text = malloc (text_len);
     memset (text, 'a', text_len);
-    cr_expect_eq (s_request (&server, "POST", "/api/v1/photos", token, fake_headers, text, text_len, NULL, &reply), 415);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, fake_headers, text, text_len, NULL, &reply), 415);
+    rp_test_reply_free (&reply);
     free (text);
     //  Text/plain is not an upload
     const char *text_headers [] = { "Content-Type: text/plain", NULL };
-    cr_expect_eq (s_request (&server, "POST", "/api/v1/photos", token, text_headers, "hello", 5, NULL, &reply), 415);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, text_headers, "hello", 5, NULL, &reply), 415);
+    rp_test_reply_free (&reply);
     //  Multipart without a boundary
     const char *nob [] = { "Content-Type: multipart/form-data", NULL };
-    cr_expect_eq (s_request (&server, "POST", "/api/v1/photos", token, nob, "--x\r\n\r\n", 7, NULL, &reply), 400);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, nob, "--x\r\n\r\n", 7, NULL, &reply), 400);
+    rp_test_reply_free (&reply);
     //  A multipart whose body is not multipart
     const char *badmp [] = { "Content-Type: multipart/form-data; boundary=XYZ", NULL };
     const char *garbage = "this is not a multipart body at all";
-    long st = s_request (&server, "POST", "/api/v1/photos", token, badmp, garbage, strlen (garbage), NULL, &reply);
+    long st = rp_test_request (&server, "POST", "/api/v1/photos", token, badmp, garbage, strlen (garbage), NULL, &reply);
     cr_expect_eq (st, 400, "%s", reply.body);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     //  2 GiB declared: 413 before a byte of the body is read
     const char *huge [] = { "Content-Type: image/jpeg", "Content-Length: 2147483648", NULL };
     int64_t started = rp_clock_ms ();
-    cr_expect_eq (s_request (&server, "POST", "/api/v1/photos", token, huge, "", 0, NULL, &reply), 413);
+    cr_expect_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, huge, "", 0, NULL, &reply), 413);
     cr_expect_lt (rp_clock_ms () - started, 5000);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     //  A file over the limit in a multipart that does not say its size up front
     char big_path [600];
     snprintf (big_path, sizeof big_path, "%s/big.jpg", server.lib.dir);
@@ -705,8 +416,8 @@ Test (gateway, hostile_requests, .timeout = 180)
     curl_mimepart *part = curl_mime_addpart (form);
     curl_mime_name (part, "file");
     curl_mime_filedata (part, big_path);
-    cr_expect_eq (s_request (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, form, &reply), 413, "%s", reply.body);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, form, &reply), 413, "%s", reply.body);
+    rp_test_reply_free (&reply);
     curl_mime_free (form);
     curl_easy_cleanup (curl);
     //  Huge headers
@@ -716,9 +427,9 @@ Test (gateway, hostile_requests, .timeout = 180)
     memset (header + 7, 'a', hsize);
     header [hsize + 7] = 0;
     const char *big_headers [] = { header, NULL };
-    long status = s_request (&server, "GET", "/api/v1/photos", token, big_headers, NULL, 0, NULL, &reply);
+    long status = rp_test_request (&server, "GET", "/api/v1/photos", token, big_headers, NULL, 0, NULL, &reply);
     cr_expect (status == 431 || status == 413 || status == 400 || status == 0, "status %ld", status);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     free (header);
     //  A body that lies about its length: the client stops early and leaves
     int fd = socket (AF_INET, SOCK_STREAM, 0);
@@ -735,21 +446,21 @@ Test (gateway, hostile_requests, .timeout = 180)
     close (fd);
     usleep (300 * 1000);
     //  Path traversal in the photo id
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos/..%2F..%2Fetc%2Fpasswd/original", token, NULL, NULL, 0, NULL, &reply), 404);
-    s_reply_free (&reply);
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/photos/%27%20OR%201=1%20--", token, NULL, NULL, 0, NULL, &reply), 404);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos/..%2F..%2Fetc%2Fpasswd/original", token, NULL, NULL, 0, NULL, &reply), 404);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos/%27%20OR%201=1%20--", token, NULL, NULL, 0, NULL, &reply), 404);
+    rp_test_reply_free (&reply);
 
     //  Nothing was stored, no temporary file is left, and the server still serves
-    cr_expect_eq (s_photo_rows (&server), 0);
+    cr_expect_eq (rp_test_photo_rows (&server), 0);
     cr_expect_eq (rp_test_library_tmp_files (&server.lib), 0);
-    cr_expect_eq (s_request (&server, "POST", "/api/v1/photos", token, raw_headers, bytes, len, NULL, &reply), 202,
+    cr_expect_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, raw_headers, bytes, len, NULL, &reply), 202,
                   "%s", reply.body);
-    s_reply_free (&reply);
-    cr_expect_eq (s_photo_rows (&server), 1);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_photo_rows (&server), 1);
     free (bytes);
     free (token);
-    s_stop (&server);
+    rp_test_server_stop (&server);
 }
 
 static void s_hundred_concurrent_uploads (bool pg);
@@ -759,9 +470,9 @@ Test (gateway_pg, hundred_concurrent_uploads, .timeout = 300) { s_hundred_concur
 static void
 s_hundred_concurrent_uploads (bool pg)
 {
-    s_server_t server;
-    s_start_on (&server, pg ? "gw_hundred" : "gw-hundred", pg);
-    char *token = s_login (&server, "alice");
+    rp_test_server_t server;
+    rp_test_server_start_on (&server, pg ? "gw_hundred" : "gw-hundred", pg);
+    char *token = rp_test_login (&server, "alice");
     enum { N = 100 };
     char (*paths) [600] = calloc (N, 600);
     for (int i = 0; i < N; i++) {
@@ -774,7 +485,7 @@ s_hundred_concurrent_uploads (bool pg)
     curl_multi_setopt (multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) N);
     CURL *easy [N];
     curl_mime *forms [N];
-    s_reply_t replies [N];
+    rp_test_reply_t replies [N];
     struct curl_slist *lists [N];
     for (int i = 0; i < N; i++) {
         memset (&replies [i], 0, sizeof replies [i]);
@@ -785,7 +496,7 @@ s_hundred_concurrent_uploads (bool pg)
         part = curl_mime_addpart (forms [i]);
         curl_mime_name (part, "batch_id");
         curl_mime_data (part, "hundred", CURL_ZERO_TERMINATED);
-        easy [i] = s_easy (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, forms [i], &replies [i], &lists [i]);
+        easy [i] = rp_test_easy (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, forms [i], &replies [i], &lists [i]);
         curl_easy_setopt (easy [i], CURLOPT_FORBID_REUSE, 1L);
         curl_multi_add_handle (multi, easy [i]);
     }
@@ -809,21 +520,21 @@ s_hundred_concurrent_uploads (bool pg)
         curl_easy_cleanup (easy [i]);
         curl_mime_free (forms [i]);
         curl_slist_free_all (lists [i]);
-        s_reply_free (&replies [i]);
+        rp_test_reply_free (&replies [i]);
     }
     curl_multi_cleanup (multi);
     cr_assert_eq (accepted, N, "all %d uploads answered 202", N);
     //  All reach complete: the batch counts say so
     int complete = 0;
     for (int waited = 0; waited < 240000 && complete < N; waited += 250) {
-        s_reply_t reply;
-        s_request (&server, "GET", "/api/v1/batches/hundred", token, NULL, NULL, 0, NULL, &reply);
-        json_t *batch = s_json (&reply);
+        rp_test_reply_t reply;
+        rp_test_request (&server, "GET", "/api/v1/batches/hundred", token, NULL, NULL, 0, NULL, &reply);
+        json_t *batch = rp_test_reply_json (&reply);
         complete = (int) json_integer_value (json_object_get (json_object_get (batch, "counts"), "complete"));
         int failed = (int) json_integer_value (json_object_get (json_object_get (batch, "counts"), "failed"));
         cr_assert_eq (failed, 0, "%s", reply.body);
         json_decref (batch);
-        s_reply_free (&reply);
+        rp_test_reply_free (&reply);
         if (complete < N)
             usleep (250 * 1000);
     }
@@ -841,14 +552,14 @@ s_hundred_concurrent_uploads (bool pg)
     free (status_text);
     free (paths);
     free (token);
-    s_stop (&server);
+    rp_test_server_stop (&server);
 }
 
 //  ---------------------------------------------------------------------------
 //  Live status
 
 typedef struct {
-    s_server_t *server;
+    rp_test_server_t *server;
     const char *token;
     char last_event_id [32];        //  "" for none
     int want;                       //  events to read before hanging up
@@ -929,9 +640,9 @@ Test (gateway_pg, live_status_events_resume, .timeout = 180) { s_live_status_eve
 static void
 s_live_status_events_resume (bool pg)
 {
-    s_server_t server;
-    s_start_on (&server, pg ? "gw_events" : "gw-events", pg);
-    char *token = s_login (&server, "alice");
+    rp_test_server_t server;
+    rp_test_server_start_on (&server, pg ? "gw_events" : "gw-events", pg);
+    char *token = rp_test_login (&server, "alice");
     s_sse_t live = { .server = &server, .token = token, .want = 6 };
     pthread_t thread;
     pthread_create (&thread, NULL, s_sse_thread, &live);
@@ -942,15 +653,15 @@ s_live_status_events_resume (bool pg)
     for (int i = 0; i < 2; i++) {
         char name [32], path [600];
         snprintf (name, sizeof name, "live%d.jpg", i);
-        s_make_photo (&server, name, 10 + i, path, sizeof path);
+        rp_test_server_photo (&server, name, 10 + i, path, sizeof path);
         curl_mimepart *part = curl_mime_addpart (form);
         curl_mime_name (part, "file");
         curl_mime_filedata (part, path);
     }
-    s_reply_t reply;
-    cr_assert_eq (s_request (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, form, &reply), 202);
-    json_t *answer = s_json (&reply);
-    s_reply_free (&reply);
+    rp_test_reply_t reply;
+    cr_assert_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, form, &reply), 202);
+    json_t *answer = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     curl_mime_free (form);
     curl_easy_cleanup (curl);
     pthread_join (thread, NULL);
@@ -979,7 +690,7 @@ s_live_status_events_resume (bool pg)
     cr_expect_str_eq (tail_again, tail_live + 2, "the resumed stream continues exactly where the first left off");
 
     //  Another user's stream sees none of it
-    char *bob = s_login (&server, "bob");
+    char *bob = rp_test_login (&server, "bob");
     s_sse_t other = { .server = &server, .token = bob, .want = 1 };
     snprintf (other.last_event_id, sizeof other.last_event_id, "0");
     CURL *probe = curl_easy_init ();
@@ -999,8 +710,8 @@ s_live_status_events_resume (bool pg)
     curl_easy_cleanup (probe);
     curl_slist_free_all (list);
     //  No token: 401
-    cr_expect_eq (s_request (&server, "GET", "/api/v1/events", NULL, NULL, NULL, 0, NULL, &reply), 401);
-    s_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/events", NULL, NULL, NULL, 0, NULL, &reply), 401);
+    rp_test_reply_free (&reply);
 
     json_decref (answer);
     free (live.text);
@@ -1008,7 +719,7 @@ s_live_status_events_resume (bool pg)
     free (other.text);
     free (bob);
     free (token);
-    s_stop (&server);
+    rp_test_server_stop (&server);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1016,10 +727,10 @@ s_live_status_events_resume (bool pg)
 
 Test (gateway, gateway_alone_feeds_the_engine_later, .timeout = 120)
 {
-    s_server_t server;
-    s_start (&server, "gw-alone");
-    char *token = s_login (&server, "alice");
-    s_stop (&server);
+    rp_test_server_t server;
+    rp_test_server_start (&server, "gw-alone");
+    char *token = rp_test_login (&server, "alice");
+    rp_test_server_stop (&server);
 
     //  The gateway alone takes the upload: it is stored and queued
     pid_t pid = rp_test_spawn ((char *[]) { "gateway", NULL }, server.lib.env, NULL, server.log);
@@ -1033,31 +744,31 @@ Test (gateway, gateway_alone_feeds_the_engine_later, .timeout = 120)
         usleep (50 * 1000);
     curl_easy_cleanup (probe);
     char path [600];
-    s_make_photo (&server, "alone.jpg", 7, path, sizeof path);
+    rp_test_server_photo (&server, "alone.jpg", 7, path, sizeof path);
     size_t len = 0;
-    char *bytes = s_read_file (path, &len);
+    char *bytes = rp_test_read_file (path, &len);
     const char *headers [] = { "Content-Type: image/jpeg", "X-Filename: alone.jpg", NULL };
-    s_reply_t reply;
-    cr_assert_eq (s_request (&server, "POST", "/api/v1/photos", token, headers, bytes, len, NULL, &reply), 202,
+    rp_test_reply_t reply;
+    cr_assert_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, headers, bytes, len, NULL, &reply), 202,
                   "%s", reply.body);
-    json_t *answer = s_json (&reply);
-    s_reply_free (&reply);
+    json_t *answer = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
     char id [RP_ID_MAX];
     snprintf (id, sizeof id, "%s", json_string_value (json_object_get (json_array_get (json_object_get (answer, "photos"), 0), "id")));
     json_decref (answer);
     usleep (600 * 1000);
     char photo_path [128];
     snprintf (photo_path, sizeof photo_path, "/api/v1/photos/%s", id);
-    cr_assert_eq (s_request (&server, "GET", photo_path, token, NULL, NULL, 0, NULL, &reply), 200);
+    cr_assert_eq (rp_test_request (&server, "GET", photo_path, token, NULL, NULL, 0, NULL, &reply), 200);
     cr_expect (strstr (reply.body, "\"status\":\"queued\""), "no pipeline here: %s", reply.body);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     //  Unknown users and wrong passwords look the same
-    cr_expect_eq (s_json_request (&server, "POST", "/api/v1/auth/login", NULL,
+    cr_expect_eq (rp_test_json_request (&server, "POST", "/api/v1/auth/login", NULL,
                                   "{\"username\":\"nobody\",\"password\":\"x\"}", &reply), 401);
-    s_reply_free (&reply);
-    cr_expect_eq (s_request (&server, "GET", "/nowhere", NULL, NULL, NULL, 0, NULL, &reply), 404);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_request (&server, "GET", "/nowhere", NULL, NULL, NULL, 0, NULL, &reply), 404);
     cr_expect (strstr (reply.headers, "application/problem+json"));
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     kill (pid, SIGTERM);
     cr_expect_eq (rp_test_wait (pid, 30000), 0);
 
@@ -1065,27 +776,27 @@ Test (gateway, gateway_alone_feeds_the_engine_later, .timeout = 120)
     server.pid = rp_test_spawn ((char *[]) { "serve", NULL }, server.lib.env, NULL, server.log);
     char *status = NULL;
     for (int i = 0; i < 200; i++) {
-        s_reply_t ping;
-        if (s_request (&server, "GET", "/healthz", NULL, NULL, NULL, 0, NULL, &ping) == 200) {
-            s_reply_free (&ping);
+        rp_test_reply_t ping;
+        if (rp_test_request (&server, "GET", "/healthz", NULL, NULL, NULL, 0, NULL, &ping) == 200) {
+            rp_test_reply_free (&ping);
             break;
         }
-        s_reply_free (&ping);
+        rp_test_reply_free (&ping);
         usleep (50 * 1000);
     }
-    status = s_wait_final (&server, token, id, 60000);
+    status = rp_test_wait_final (&server, token, id, 60000);
     cr_expect_str_eq (status, "complete");
     free (status);
     free (bytes);
     free (token);
-    s_stop (&server);
+    rp_test_server_stop (&server);
 }
 
 Test (gateway, idle_event_streams_do_not_hold_threads, .timeout = 120)
 {
-    s_server_t server;
-    s_start (&server, "gw-idle");
-    char *token = s_login (&server, "alice");
+    rp_test_server_t server;
+    rp_test_server_start (&server, "gw-idle");
+    char *token = rp_test_login (&server, "alice");
     //  Far more open streams than the gateway has threads
     enum { STREAMS = 64 };
     int fds [STREAMS];
@@ -1109,20 +820,20 @@ Test (gateway, idle_event_streams_do_not_hold_threads, .timeout = 120)
     //  Ordinary requests are still served at once
     int64_t started = rp_clock_ms ();
     for (int i = 0; i < 20; i++) {
-        s_reply_t reply;
-        cr_expect_eq (s_request (&server, "GET", "/api/v1/photos", token, NULL, NULL, 0, NULL, &reply), 200);
-        s_reply_free (&reply);
+        rp_test_reply_t reply;
+        cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos", token, NULL, NULL, 0, NULL, &reply), 200);
+        rp_test_reply_free (&reply);
     }
     cr_expect_lt (rp_clock_ms () - started, 3000, "20 requests took %lld ms", (long long) (rp_clock_ms () - started));
-    s_reply_t reply;
-    cr_expect_eq (s_request (&server, "GET", "/metrics", NULL, NULL, NULL, 0, NULL, &reply), 200);
+    rp_test_reply_t reply;
+    cr_expect_eq (rp_test_request (&server, "GET", "/metrics", NULL, NULL, NULL, 0, NULL, &reply), 200);
     char gauge [64];
     snprintf (gauge, sizeof gauge, "rapidphoto_event_streams %d", STREAMS);
     cr_expect (strstr (reply.body, gauge), "%s", reply.body);
-    s_reply_free (&reply);
+    rp_test_reply_free (&reply);
     for (int i = 0; i < STREAMS; i++)
         close (fds [i]);
     free (token);
     //  Shutdown ends open streams too
-    s_stop (&server);
+    rp_test_server_stop (&server);
 }

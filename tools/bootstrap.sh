@@ -38,3 +38,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
     echo "bootstrap: all packages present" >&2
 fi
+
+# Node.js and npm: the npm packages below need them (most machines have
+# them; a bare Debian 12 gets Debian's).
+if ! command -v npm >/dev/null 2>&1; then
+    echo "bootstrap: installing nodejs npm" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
+# The resumable-upload tests' client (tests/tus): tus-js-client, pinned in
+# tests/tus/package-lock.json, into tests/tus/node_modules.
+if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/tus/node_modules/tus-js-client" ]; then
+    echo "bootstrap: installing tests/tus npm packages" >&2
+    (cd "$(dirname "$0")/../tests/tus" && npm ci --no-audit --no-fund --loglevel=error)
+fi
