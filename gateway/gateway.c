@@ -293,7 +293,10 @@ s_problem_type (int status)
         case 411: return "length-required";
         case 413: return "payload-too-large";
         case 415: return "unsupported-media-type";
+        case 410: return "gone";
+        case 412: return "precondition-failed";
         case 416: return "range-not-satisfiable";
+        case 423: return "locked";
         case 429: return "too-many-requests";
         case 503: return "unavailable";
         default:  return status >= 500 ? "server-error" : "client-error";
@@ -325,10 +328,7 @@ rp_gw_problem_h (struct MHD_Connection *c, rp_req_t *req, int status, const char
         return MHD_NO;
     MHD_add_response_header (response, "Content-Type", "application/problem+json");
     MHD_add_response_header (response, "Cache-Control", "no-store");
-        case 410: return "gone";
-        case 412: return "precondition-failed";
     if (status == 401)
-        case 423: return "locked";
         MHD_add_response_header (response, "WWW-Authenticate", "Bearer realm=\"rapidphoto\"");
     if (header)
         MHD_add_response_header (response, header, value);
@@ -614,6 +614,13 @@ s_is_upload (const char *method, const char *url)
     return streq (method, "POST") && streq (url, "/api/v1/photos");
 }
 
+//  /api/v1/tus and /api/v1/tus/{id}: resumable uploads (tus.c)
+static bool
+s_is_tus (const char *url)
+{
+    return strncmp (url, "/api/v1/tus", 11) == 0 && (url [11] == 0 || url [11] == '/');
+}
+
 static void
 s_set_route (rp_req_t *req, const char *method, const char *url)
 {
@@ -642,17 +649,13 @@ s_set_route (rp_req_t *req, const char *method, const char *url)
     else
     if (streq (url, "/api/v1/events"))
         label = "events";
+    else
+    if (s_is_tus (url))
+        label = "tus";
     snprintf (req->route, sizeof req->route, "%s %s", method, label);
 }
 
 static enum MHD_Result
-//  /api/v1/tus and /api/v1/tus/{id}: resumable uploads (tus.c)
-static bool
-s_is_tus (const char *url)
-{
-    return strncmp (url, "/api/v1/tus", 11) == 0 && (url [11] == 0 || url [11] == '/');
-}
-
 s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const char *url)
 {
     bool get = streq (method, "GET") || streq (method, "HEAD");
@@ -681,9 +684,6 @@ s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const c
     if (streq (url, "/api/v1/photos/check")) {
         if (!streq (method, "POST"))
             return rp_gw_problem (c, req, 405, "Method not allowed", "use POST");
-    else
-    if (s_is_tus (url))
-        label = "tus";
         return s_check (c, req);
     }
     if (strncmp (url, "/api/v1/photos", 14) == 0 && (url [14] == 0 || url [14] == '/'))
@@ -731,6 +731,12 @@ s_handler (void *cls, struct MHD_Connection *c, const char *url, const char *met
                 return rp_gw_problem (c, req, 401, "Unauthorized", why);
             return rp_upload_begin (c, req);
         }
+        if (s_is_tus (url)) {
+            char why [256];
+            if (!streq (method, "OPTIONS") && !s_authenticate (c, req, why, sizeof why))
+                return rp_gw_problem (c, req, 401, "Unauthorized", why);
+            return rp_tus_begin (c, req, method, url + 11);
+        }
         //  Other bodies are small JSON: refuse a declared big one at once
         const char *length = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Content-Length");
         if (length && strtoll (length, NULL, 10) > RP_GW_BODY_MAX)
@@ -745,6 +751,8 @@ s_handler (void *cls, struct MHD_Connection *c, const char *url, const char *met
             return MHD_YES;         //  an early answer is queued; the rest is dropped
         if (req->upload)
             return rp_upload_data (c, req, upload_data, size);
+        if (req->tus)
+            return rp_tus_data (c, req, upload_data, size);
         if (req->body_len + size > RP_GW_BODY_MAX) {
             req->body_too_big = true;
             return req->bytes_in > 4 * RP_GW_BODY_MAX ? MHD_NO : MHD_YES;
@@ -762,13 +770,9 @@ s_handler (void *cls, struct MHD_Connection *c, const char *url, const char *met
         return MHD_YES;
     if (req->upload)
         return rp_upload_finish (c, req);
+    if (req->tus)
+        return rp_tus_finish (c, req);
     return s_dispatch (c, req, method, url);
-        if (s_is_tus (url)) {
-            char why [256];
-            if (!streq (method, "OPTIONS") && !s_authenticate (c, req, why, sizeof why))
-                return rp_gw_problem (c, req, 401, "Unauthorized", why);
-            return rp_tus_begin (c, req, method, url + 11);
-        }
 }
 
 static void
@@ -783,12 +787,11 @@ s_completed (void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_Reque
         req->status = 499;          //  the client went away (or the server gave up) first
     s_metrics_record (req, duration);
     rp_info ("gateway", "req=%s user=%s %s status=%d bytes_in=%lld bytes_out=%lld duration=%lldms%s",
-        if (req->tus)
-            return rp_tus_data (c, req, upload_data, size);
              req->id, req->user_id [0] ? req->user_id : "-", req->route, req->status,
              (long long) req->bytes_in, (long long) req->bytes_out, (long long) duration,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     rp_upload_destroy (&req->upload);
+    rp_tus_end (&req->tus, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     free (req->body);
     free (req);
 }
@@ -802,8 +805,6 @@ s_mhd_log (void *cls, const char *fmt, va_list ap)
     rp_debug ("gateway", "http: %s", line);
 }
 
-    if (req->tus)
-        return rp_tus_finish (c, req);
 //  ---------------------------------------------------------------------------
 //  The actor
 
@@ -823,7 +824,6 @@ s_parse_listen (const char *listen, struct sockaddr_in *addr)
     memset (addr, 0, sizeof *addr);
     addr->sin_family = AF_INET;
     addr->sin_port = htons ((uint16_t) port);
-    rp_tus_end (&req->tus, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (!*host || streq (host, "*") || streq (host, "0.0.0.0"))
         addr->sin_addr.s_addr = htonl (INADDR_ANY);
     else
@@ -898,6 +898,7 @@ rp_gateway_actor (zsock_t *pipe, void *arg)
             zstr_free (&command);
         }
         rp_events_tick (tick_db);
+        rp_tus_sweep (tick_db, false);
     }
     zpoller_destroy (&poller);
     //  End the event streams, then stop: joining the pool threads closes
@@ -928,4 +929,3 @@ rp_gateway_new (const rp_gateway_args_t *args)
     zactor_destroy (&actor);
     return NULL;
 }
-        rp_tus_sweep (tick_db, false);
