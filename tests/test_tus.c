@@ -195,6 +195,21 @@ s_patch_open (rp_test_server_t *server, const char *token, const char *path, int
     return fd;
 }
 
+//  The user's event stream from the start, as much as arrives in a second.
+static char *
+s_events (s_client_t *client)
+{
+    rp_test_reply_t reply = { 0 };
+    struct curl_slist *list = NULL;
+    CURL *curl = rp_test_easy (client->server, "GET", "/api/v1/events?last_event_id=0", client->token,
+                               NULL, NULL, 0, NULL, &reply, &list);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 1500L);
+    curl_easy_perform (curl);           //  ends by the timeout: a stream does not end
+    curl_easy_cleanup (curl);
+    curl_slist_free_all (list);
+    return reply.body;
+}
+
 static const char *
 s_id_of (const char *path)
 {
@@ -378,6 +393,17 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     cr_assert_str_eq (s_header_value (&reply, "Photo-Duplicate"), "true");
     cr_assert_str_eq (s_header_value (&reply, "Photo-Id"), photo_id);
     rp_test_reply_free (&reply);
+
+    //  The event stream showed the upload's progress, then the duplicate
+    char *events = s_events (&alice);
+    cr_assert_not_null (events);
+    char progress [160];
+    snprintf (progress, sizeof progress, "\"id\":\"%s\",", photo_id);
+    cr_assert_not_null (strstr (events, progress), "%s", events);
+    cr_assert_not_null (strstr (events, "\"status\":\"uploading\",\"error\":null,\"received\":102400,"), "%s", events);
+    snprintf (progress, sizeof progress, "\"status\":\"duplicate\",\"error\":null,\"duplicate_of\":\"%s\"", photo_id);
+    cr_assert_not_null (strstr (events, progress), "%s", events);
+    free (events);
 
     //  Deferred length, set by a later PATCH
     size_t len2 = 0;

@@ -242,9 +242,11 @@ scenarios.dropped_connection = async ({ engine, dir }) => {
     client.on('data', (data) => {
       forwarded += data.length;
       if (!cut && forwarded > 12 * MiB) {
+        // Both sides reset, as when a phone drops off the network: the
+        // server sees the connection end mid-body
         cut = true;
-        client.destroy();
-        upstream.destroy();
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
         return;
       }
       upstream.write(data);
