@@ -20,6 +20,7 @@ pkgs=(build-essential cmake pkg-config
 if [ "$want_test" = 1 ]; then
     pkgs+=(libcriterion-dev libimage-exiftool-perl libvips-tools imagemagick
            postgresql curl procps python3 time)
+    pkgs+=(python3-botocore)    # an independent SigV4 signer to check ours (tests/test_sigv4.c)
 fi
 
 missing=()
