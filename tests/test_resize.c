@@ -1058,7 +1058,8 @@ s_pool_thread (void *arg)
     return NULL;
 }
 
-Test (resize, the_corpus_on_four_threads_at_once)
+//  The whole corpus under ASan on a loaded 2-core machine takes minutes
+Test (resize, the_corpus_on_four_threads_at_once, .timeout = 600)
 {
     RP_REQUIRE_TESTDATA ();
     static s_pool_t pool;
