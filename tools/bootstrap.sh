@@ -56,3 +56,10 @@ if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/tus/node_modules/tus
     echo "bootstrap: installing tests/tus npm packages" >&2
     (cd "$(dirname "$0")/../tests/tus" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The local S3 stand-in (tools/aws/s3rver.mjs) for the S3 client's tests:
+# s3rver, pinned in tools/aws/package-lock.json, into tools/aws/node_modules.
+if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/aws/node_modules/s3rver" ]; then
+    echo "bootstrap: installing tools/aws npm packages" >&2
+    (cd "$(dirname "$0")/aws" && npm ci --no-audit --no-fund --loglevel=error)
+fi

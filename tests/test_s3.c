@@ -1,0 +1,221 @@
+/*  tests/test_s3.c: the S3 client (engine/aws/s3.c) against a real S3
+    protocol server, s3rver (npm, started by tools/aws/s3rver.mjs).
+
+    s3rver does not check SigV4 signatures (tests/test_sigv4.c checks ours
+    against AWS's examples and botocore); what this suite proves is the
+    protocol: single and multipart PUT, HEAD, GET with ranges, DELETE,
+    awkward keys, presigned URLs a plain HTTP client can use, and errors
+    that name their cause.
+*/
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aws/s3.h"
+#include "support/testdata.h"
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char endpoint [64];
+    char dir [256];
+} s_s3rver_t;
+
+static void
+s_start (s_s3rver_t *server)
+{
+    const char *source = getenv ("RP_SOURCE_DIR");
+    cr_assert_not_null (source, "RP_SOURCE_DIR (set by ctest) names the source tree");
+    char script [512];
+    snprintf (script, sizeof script, "%s/tools/aws/s3rver.mjs", source);
+    char *dir = rp_test_tmpdir ("s3rver");
+    snprintf (server->dir, sizeof server->dir, "%s", dir);
+    free (dir);
+    server->port = rp_test_free_port ();
+    snprintf (server->endpoint, sizeof server->endpoint, "http://127.0.0.1:%d", server->port);
+    char port [16], log [300];
+    snprintf (port, sizeof port, "%d", server->port);
+    snprintf (log, sizeof log, "%s.log", server->dir);
+    server->pid = fork ();
+    cr_assert_geq (server->pid, 0);
+    if (server->pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGTERM);     //  it goes when the test goes
+        FILE *out = freopen (log, "w", stdout);
+        out = freopen (log, "a", stderr);
+        (void) out;
+        execlp ("node", "node", script, "--port", port, "--dir", server->dir, "--bucket", "photos", NULL);
+        _exit (127);
+    }
+    char command [256];
+    snprintf (command, sizeof command, "curl -s -o /dev/null %s/photos", server->endpoint);
+    for (int i = 0; i < 100; i++) {
+        if (rp_test_run (command, NULL) == 0)
+            return;
+        usleep (100 * 1000);
+    }
+    cr_assert_fail ("s3rver did not start (log: %s)", log);
+}
+
+static void
+s_stop (s_s3rver_t *server)
+{
+    kill (server->pid, SIGTERM);
+    rp_test_wait (server->pid, 10000);
+}
+
+static rp_s3_t *
+s_client (const char *endpoint, const char *bucket, int64_t threshold)
+{
+    rp_s3_config_t config = {
+        .endpoint = endpoint, .region = "us-east-1", .bucket = bucket,
+        .credentials = { .access_key = "S3RVER", .secret_key = "S3RVER" },
+        .multipart_threshold = threshold, .part_size = 5 << 20, .attempts = 2,
+    };
+    char err [256];
+    rp_s3_t *s3 = rp_s3_new (&config, err, sizeof err);
+    cr_assert_not_null (s3, "%s", err);
+    return s3;
+}
+
+//  A file of `size` pseudo-random bytes at dir/name.
+static char *
+s_file (const char *dir, const char *name, size_t size, unsigned int seed)
+{
+    char *path = malloc (600);
+    snprintf (path, 600, "%s/%s", dir, name);
+    FILE *file = fopen (path, "wb");
+    cr_assert_not_null (file);
+    uint32_t x = seed * 2654435761u + 7;
+    for (size_t i = 0; i < size; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        fputc ((int) (x & 0xFF), file);
+    }
+    fclose (file);
+    return path;
+}
+
+static bool
+s_same_files (const char *a, const char *b)
+{
+    char command [1400];
+    snprintf (command, sizeof command, "cmp -s '%s' '%s'", a, b);
+    return rp_test_run (command, NULL) == 0;
+}
+
+Test (s3, put_head_get_delete, .timeout = 120)
+{
+    s_s3rver_t server;
+    s_start (&server);
+    char *work = rp_test_tmpdir ("s3-client");
+    rp_s3_t *s3 = s_client (server.endpoint, "photos", 8 << 20);
+    char err [512], etag [RP_S3_ETAG_MAX], back [600];
+
+    //  A small object, one PUT; a key with spaces, UTF-8, + and parentheses
+    char *small = s_file (work, "small.bin", 1000, 1);
+    const char *key = "incoming/alice/IMG 0001 (été)+1.jpg";
+    cr_assert_eq (rp_s3_put_file (s3, key, small, "image/jpeg", etag, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_s3_requests (s3), 1, "one PUT below the threshold");
+    cr_assert_eq (strlen (etag), 32, "a single PUT's ETag is the MD5: %s", etag);
+    int64_t size = 0;
+    char head_etag [RP_S3_ETAG_MAX];
+    cr_assert_eq (rp_s3_head (s3, key, &size, head_etag, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (size, 1000);
+    cr_assert_str_eq (head_etag, etag);
+    snprintf (back, sizeof back, "%s/back.bin", work);
+    cr_assert_eq (rp_s3_get_file (s3, key, 0, -1, back, err, sizeof err), 0, "%s", err);
+    cr_assert (s_same_files (small, back), "the object came back different");
+    //  A range
+    cr_assert_eq (rp_s3_get_file (s3, key, 10, 19, back, err, sizeof err), 0, "%s", err);
+    struct stat st;
+    cr_assert_eq (stat (back, &st), 0);
+    cr_assert_eq (st.st_size, 10);
+
+    //  A big object, multipart: 4 parts of at most 5 MiB
+    char *big = s_file (work, "big.bin", 18 << 20, 2);
+    uint64_t before = rp_s3_requests (s3);
+    cr_assert_eq (rp_s3_put_file (s3, "ab/cd/big", big, "image/jpeg", etag, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_s3_requests (s3) - before, 6, "create, 4 parts, complete");
+    cr_assert (*etag, "the completed upload has an ETag");
+    cr_assert_eq (rp_s3_head (s3, "ab/cd/big", &size, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (size, 18 << 20);
+    cr_assert_eq (rp_s3_get_file (s3, "ab/cd/big", 0, -1, back, err, sizeof err), 0, "%s", err);
+    cr_assert (s_same_files (big, back), "the multipart object came back different");
+
+    //  A presigned GET works for any HTTP client
+    char *url = NULL;
+    cr_assert_eq (rp_s3_presign (s3, "GET", key, 300, &url, err, sizeof err), 0, "%s", err);
+    cr_assert_not_null (strstr (url, "X-Amz-Signature="));
+    char command [2048];
+    snprintf (command, sizeof command, "curl -sf -o '%s/presigned.bin' '%s'", work, url);
+    cr_assert_eq (rp_test_run (command, NULL), 0, "%s", command);
+    snprintf (back, sizeof back, "%s/presigned.bin", work);
+    cr_assert (s_same_files (small, back));
+    free (url);
+
+    //  Delete: gone, and deleting again is no error
+    cr_assert_eq (rp_s3_delete (s3, key, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_s3_head (s3, key, &size, NULL, err, sizeof err), RP_S3_NOT_FOUND);
+    snprintf (back, sizeof back, "%s/missing.bin", work);
+    cr_assert_eq (rp_s3_get_file (s3, key, 0, -1, back, err, sizeof err), RP_S3_NOT_FOUND);
+    cr_assert_neq (access (back, F_OK), 0, "a failed GET leaves no file");
+    cr_assert_eq (rp_s3_delete (s3, key, err, sizeof err), 0, "%s", err);
+
+    rp_s3_destroy (&s3);
+    free (small);
+    free (big);
+    free (work);
+    s_stop (&server);
+}
+
+Test (s3, errors_name_their_cause, .timeout = 120)
+{
+    s_s3rver_t server;
+    s_start (&server);
+    char *work = rp_test_tmpdir ("s3-errors");
+    char err [512] = "", etag [RP_S3_ETAG_MAX];
+    char *file = s_file (work, "f.bin", 100, 3);
+
+    //  A bucket that does not exist: S3's own code in the message
+    rp_s3_t *s3 = s_client (server.endpoint, "no-such-bucket", 8 << 20);
+    cr_assert_eq (rp_s3_put_file (s3, "k", file, NULL, etag, err, sizeof err), -1);
+    cr_assert_not_null (strstr (err, "NoSuchBucket"), "%s", err);
+    cr_assert_not_null (strstr (err, "s3://no-such-bucket/k"), "%s", err);
+    rp_s3_destroy (&s3);
+    //  A multipart upload into it fails at the start and leaves nothing
+    char *big = s_file (work, "big.bin", 12 << 20, 4);
+    s3 = s_client (server.endpoint, "no-such-bucket", 8 << 20);
+    cr_assert_eq (rp_s3_put_file (s3, "k", big, NULL, etag, err, sizeof err), -1);
+    cr_assert_not_null (strstr (err, "CreateMultipartUpload"), "%s", err);
+    rp_s3_destroy (&s3);
+    //  A file that is not there
+    s3 = s_client (server.endpoint, "photos", 8 << 20);
+    cr_assert_eq (rp_s3_put_file (s3, "k", "/nonexistent/file", NULL, etag, err, sizeof err), -1);
+    cr_assert_not_null (strstr (err, "/nonexistent/file"), "%s", err);
+    rp_s3_destroy (&s3);
+    s_stop (&server);
+
+    //  Nobody listening: retried, then the reason
+    s3 = s_client (server.endpoint, "photos", 8 << 20);
+    cr_assert_eq (rp_s3_put_file (s3, "k", file, NULL, etag, err, sizeof err), -1);
+    cr_assert_not_null (strstr (err, "cannot reach S3 at 127.0.0.1"), "%s", err);
+    cr_assert_not_null (strstr (err, "after retries"), "%s", err);
+    rp_s3_destroy (&s3);
+
+    //  Configuration that cannot work is refused up front
+    rp_s3_config_t bad = { .endpoint = "ftp://x", .region = "r", .bucket = "b",
+                           .credentials = { "a", "s", NULL } };
+    cr_assert_null (rp_s3_new (&bad, err, sizeof err));
+    cr_assert_not_null (strstr (err, "ftp://x"), "%s", err);
+    bad.endpoint = NULL;
+    bad.region = "";
+    cr_assert_null (rp_s3_new (&bad, err, sizeof err));
+    cr_assert_not_null (strstr (err, "AWS_REGION"), "%s", err);
+    free (file);
+    free (big);
+    free (work);
+}
