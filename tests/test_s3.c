@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "aws/s3.h"
+#include "support/standins.h"
 #include "support/testdata.h"
 
 typedef struct {
@@ -29,43 +29,20 @@ typedef struct {
 static void
 s_start (s_s3rver_t *server)
 {
-    const char *source = getenv ("RP_SOURCE_DIR");
-    cr_assert_not_null (source, "RP_SOURCE_DIR (set by ctest) names the source tree");
-    char script [512];
-    snprintf (script, sizeof script, "%s/tools/aws/s3rver.mjs", source);
     char *dir = rp_test_tmpdir ("s3rver");
     snprintf (server->dir, sizeof server->dir, "%s", dir);
     free (dir);
-    server->port = rp_test_free_port ();
-    snprintf (server->endpoint, sizeof server->endpoint, "http://127.0.0.1:%d", server->port);
-    char port [16], log [300];
-    snprintf (port, sizeof port, "%d", server->port);
+    char log [300];
     snprintf (log, sizeof log, "%s.log", server->dir);
-    server->pid = fork ();
-    cr_assert_geq (server->pid, 0);
-    if (server->pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGTERM);     //  it goes when the test goes
-        FILE *out = freopen (log, "w", stdout);
-        out = freopen (log, "a", stderr);
-        (void) out;
-        execlp ("node", "node", script, "--port", port, "--dir", server->dir, "--bucket", "photos", NULL);
-        _exit (127);
-    }
-    char command [256];
-    snprintf (command, sizeof command, "curl -s -o /dev/null %s/photos", server->endpoint);
-    for (int i = 0; i < 100; i++) {
-        if (rp_test_run (command, NULL) == 0)
-            return;
-        usleep (100 * 1000);
-    }
-    cr_assert_fail ("s3rver did not start (log: %s)", log);
+    server->pid = rp_test_standin_start ("s3rver.mjs", (char *[]) { "--dir", server->dir, "--bucket", "photos", NULL },
+                                         "photos", &server->port, log);
+    snprintf (server->endpoint, sizeof server->endpoint, "http://127.0.0.1:%d", server->port);
 }
 
 static void
 s_stop (s_s3rver_t *server)
 {
-    kill (server->pid, SIGTERM);
-    rp_test_wait (server->pid, 10000);
+    rp_test_standin_stop (server->pid);
 }
 
 static rp_s3_t *

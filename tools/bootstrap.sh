@@ -57,9 +57,10 @@ if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/tus/node_modules/tus
     (cd "$(dirname "$0")/../tests/tus" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# The local S3 stand-in (tools/aws/s3rver.mjs) for the S3 client's tests:
-# s3rver, pinned in tools/aws/package-lock.json, into tools/aws/node_modules.
-if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/aws/node_modules/s3rver" ]; then
+# The local AWS stand-ins (tools/aws/s3rver.mjs, tools/aws/sqs.mjs) for the
+# S3 and SQS clients' tests: s3rver and local-aws-sqs, pinned in
+# tools/aws/package-lock.json, into tools/aws/node_modules.
+if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/aws/node_modules/local-aws-sqs" ]; then
     echo "bootstrap: installing tools/aws npm packages" >&2
     (cd "$(dirname "$0")/aws" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -1,0 +1,57 @@
+/*  engine/aws/sqs.h: an SQS client over libcurl, SQS's JSON protocol
+    (AWS JSON 1.0, X-Amz-Target: AmazonSQS.<Action>), signed with SigV4.
+
+    What the bridges need: long-poll receives (up to 20 s, up to 10
+    messages, with the receive count), deletes, visibility extensions, and
+    sends (one, or batches of up to 10). Requests go to the SQS endpoint
+    (AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL when set, else the queue URL's
+    own scheme and host), with the queue URL in the body.
+
+    A client belongs to one thread. Errors name the action, the queue and
+    SQS's own error type and message.
+*/
+#ifndef RP_SQS_H
+#define RP_SQS_H
+
+#include <stddef.h>
+
+#include "aws/sigv4.h"
+
+typedef struct _rp_sqs_t rp_sqs_t;
+
+typedef struct {
+    const char *endpoint;           //  NULL or "": from each queue URL
+    const char *region;
+    rp_aws_credentials_t credentials;
+} rp_sqs_config_t;
+
+typedef struct {
+    char *id;                       //  MessageId
+    char *receipt;                  //  ReceiptHandle: what delete and visibility take
+    char *body;
+    int receive_count;              //  ApproximateReceiveCount (1 the first time)
+} rp_sqs_message_t;
+
+rp_sqs_t *rp_sqs_new (const rp_sqs_config_t *config, char *err, size_t errlen);
+void rp_sqs_destroy (rp_sqs_t **self_p);
+
+//  Long poll: up to max (1..10) messages, waiting up to wait_s (0..20),
+//  hidden for visibility_s (0: the queue's default). *messages may be empty.
+int rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int visibility_s,
+                    rp_sqs_message_t **messages, size_t *count, char *err, size_t errlen);
+void rp_sqs_messages_free (rp_sqs_message_t **messages, size_t count);
+
+int rp_sqs_delete (rp_sqs_t *self, const char *queue_url, const char *receipt, char *err, size_t errlen);
+//  Keep a message hidden for timeout_s more (0..43200) from now.
+int rp_sqs_change_visibility (rp_sqs_t *self, const char *queue_url, const char *receipt, int timeout_s,
+                              char *err, size_t errlen);
+
+//  Send one message (message_id may be NULL).
+int rp_sqs_send (rp_sqs_t *self, const char *queue_url, const char *body, char message_id [128],
+                 char *err, size_t errlen);
+//  Send up to 10 messages in one request; *failed counts those SQS refused
+//  (the call itself fails only when the request does).
+int rp_sqs_send_batch (rp_sqs_t *self, const char *queue_url, const char *const *bodies, size_t count,
+                       size_t *failed, char *err, size_t errlen);
+
+#endif

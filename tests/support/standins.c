@@ -1,0 +1,55 @@
+/*  tests/support/standins.c: see standins.h. */
+#include "support/standins.h"
+#include "support/testdata.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+pid_t
+rp_test_standin_start (const char *script, char *const args [], const char *probe, int *port,
+                       const char *log)
+{
+    const char *source = getenv ("RP_SOURCE_DIR");
+    cr_assert_not_null (source, "RP_SOURCE_DIR (set by ctest) names the source tree");
+    char path [512], number [16];
+    snprintf (path, sizeof path, "%s/tools/aws/%s", source, script);
+    *port = rp_test_free_port ();
+    snprintf (number, sizeof number, "%d", *port);
+    char *argv [32] = { "node", path, "--port", number };
+    int argc = 4;
+    for (int i = 0; args && args [i] && argc < 31; i++)
+        argv [argc++] = args [i];
+    argv [argc] = NULL;
+    pid_t pid = fork ();
+    cr_assert_geq (pid, 0);
+    if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGTERM);     //  it goes when the test goes
+        FILE *out = freopen (log, "w", stdout);
+        out = freopen (log, "a", stderr);
+        (void) out;
+        execvp ("node", argv);
+        _exit (127);
+    }
+    char command [600];
+    snprintf (command, sizeof command, "curl -s -o /dev/null http://127.0.0.1:%d/%s", *port, probe ? probe : "");
+    for (int i = 0; i < 150; i++) {
+        if (rp_test_run (command, NULL) == 0)
+            return pid;
+        usleep (100 * 1000);
+    }
+    cr_assert_fail ("%s did not start (log: %s)", script, log);
+    return -1;
+}
+
+void
+rp_test_standin_stop (pid_t pid)
+{
+    if (pid > 0) {
+        kill (pid, SIGTERM);
+        rp_test_wait (pid, 10000);
+    }
+}
