@@ -857,6 +857,7 @@ s_begin_patch (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     if (!s_find (c, req, db, self->id, &upload, &answer))
         return answer;
     self->length = upload.length;
+    self->expires_ms = upload.expires_ms;
     int64_t received = upload.received;
     bool done = upload.done;
     rp_db_tus_clear (&upload);
