@@ -8,6 +8,7 @@
 #include "log.h"
 
 #include <czmq.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <vips/vips.h>
@@ -91,7 +92,15 @@ main (int argc, char **argv)
         return 2;
     }
 
-    //  Process-wide start-up, once
+    //  Process-wide start-up, once.
+    //  Memory: libvips allocates (and zeroes) tens of MB of pixel buffers of
+    //  100 KB..5 MB for every photo. With glibc's defaults those are fresh
+    //  mmaps, page-faulted in and unmapped again each time: measured on 12 MP
+    //  JPEGs, a third more CPU per photo (user and system). Kept in the heap
+    //  instead, each worker reuses its own pages. The resident size then
+    //  stays near the high-water mark of the photos in flight.
+    mallopt (M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt (M_TRIM_THRESHOLD, 128 * 1024 * 1024);
     if (VIPS_INIT (argv [0])) {
         fprintf (stderr, "rapidphoto: cannot start libvips: %s\n", vips_error_buffer ());
         return 1;

@@ -294,6 +294,17 @@ Test (resize, synthetic_jpeg_makes_both_default_derivatives)
     cr_assert_str_eq (s_derivative_path (result, "preview"), expect);
     cr_assert_eq (s_count_files (out), 2);
 
+    //  Where the time went: the decode and each derivative, in ms
+    json_t *timings = json_object_get (result, "timings");
+    cr_assert (json_is_object (timings));
+    cr_assert_eq (json_object_size (timings), 3);
+    const char *keys [] = { "decode_ms", "thumbnail_ms", "preview_ms" };
+    for (int i = 0; i < 3; i++) {
+        json_t *ms = json_object_get (timings, keys [i]);
+        cr_assert (json_is_real (ms), "timings.%s is missing", keys [i]);
+        cr_assert (json_real_value (ms) > 0 && json_real_value (ms) < 60000, "%s", keys [i]);
+    }
+
     json_decref (result);
     free (dir);
     free (out);
@@ -383,6 +394,9 @@ Test (resize, running_a_job_twice_gives_the_same_files_and_no_leftovers)
     json_t *first = NULL, *second = NULL;
     cr_assert_eq (s_resize (&opts, src, out, &first, err, sizeof err), 0, "failed: %s", err);
     cr_assert_eq (s_resize (&opts, src, out, &second, err, sizeof err), 0, "failed: %s", err);
+    //  Everything but how long it took
+    json_object_del (first, "timings");
+    json_object_del (second, "timings");
     cr_assert (json_equal (first, second), "a second run reported something else");
     cr_assert_eq (s_count_files (out), 2, "temporary files were left behind");
     json_decref (first);
@@ -770,7 +784,10 @@ Test (resize, decode_errors_are_readable)
     char err [256] = "";
     cr_assert_eq (s_resize_corpus (&opts, "malformed/jpeg_truncated_10000_bytes.jpg", out,
                                    &result, err, sizeof err), -1);
-    cr_assert_str_eq (err, "cannot decode image: VipsJpeg: Premature end of input file");
+    //  libjpeg-turbo and mozjpeg word it differently
+    cr_assert (strcmp (err, "cannot decode image: VipsJpeg: Premature end of input file") == 0
+           ||  strcmp (err, "cannot decode image: VipsJpeg: premature end of JPEG image") == 0,
+               "%s", err);
     cr_assert_eq (s_resize_corpus (&opts, "malformed/exif_only_no_image_fuji.jpg", out,
                                    &result, err, sizeof err), -1);
     cr_assert_str_eq (err, "cannot read image header: VipsJpeg: Invalid JPEG file structure: "
@@ -1017,8 +1034,15 @@ Test (resize, colour_profiles_are_honoured_and_untagged_photos_left_alone)
     cr_assert_not_null (encoded = vips_image_new_from_buffer (jpeg, jpeg_length, "", NULL));
     double diff = s_mean_abs_diff (preview, encoded);
     cr_assert_lt (diff, 0.5, "untagged photo changed colour by %.2f", diff);
-    cr_assert_eq (vips_thumbnail (src, &exported, 1440, "export_profile", "srgb", NULL), 0);
-    cr_assert_gt (s_mean_abs_diff (preview, exported), 3.0);
+    //  libvips 8.14's sRGB "export" of an untagged photo goes through XYZ and
+    //  shifts it; where it does, the preview must not have taken that route
+    //  (8.18's export is the identity, so there is nothing to tell apart)
+    VipsImage *streamed = NULL;
+    cr_assert_eq (vips_thumbnail (src, &streamed, 1440, "export_profile", "srgb", NULL), 0);
+    cr_assert_not_null (exported = vips_image_copy_memory (streamed));   //  read twice below
+    g_object_unref (streamed);
+    if (s_mean_abs_diff (encoded, exported) > 3.0)
+        cr_assert_gt (s_mean_abs_diff (preview, exported), 3.0);
     g_object_unref (exported);
     g_object_unref (encoded);
     g_free (jpeg);

@@ -50,6 +50,10 @@ if ! command -v npm >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
+# The libvips the engine links by default (cmake -DRP_VIPS=bundled): pinned
+# npm packages into third_party/sharp-libvips; a no-op when present.
+"$(dirname "$0")/vips.sh"
+
 # The resumable-upload tests' client (tests/tus): tus-js-client, pinned in
 # tests/tus/package-lock.json, into tests/tus/node_modules.
 if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/tus/node_modules/tus-js-client" ]; then

@@ -40,5 +40,16 @@ if [ "$quick" = 0 ]; then
     # glib and libvips keep process-lifetime caches that LeakSanitizer reports;
     # ctest sets ASAN_OPTIONS=detect_leaks=0 for every suite.
     run_pass build-asan -DCMAKE_BUILD_TYPE=Debug -DRP_SANITIZE=ON
+    # Both passes link the bundled libvips 8.18 (the default); Debian's
+    # libvips 8.14 (-DRP_VIPS=debian) takes other code paths in
+    # actors/resize, so the engine is built against it too and the resize
+    # suite (every format, orientation, colour, broken files) runs on it.
+    echo "== build (build-debian-vips: -DRP_VIPS=debian, resize suite)"
+    cmake -S . -B build-debian-vips -DRP_WERROR=ON -DRP_TESTS=ON -DRP_VIPS=debian \
+          -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build-debian-vips -j"$jobs" --target rapidphoto test_resize 2>&1 \
+        | grep -Ev '^\[ *[0-9]+%\]|^-- ' || true
+    test -x build-debian-vips/test_resize || { echo "test.sh: build failed in build-debian-vips" >&2; exit 1; }
+    (cd build-debian-vips && ctest --output-on-failure --timeout 900 -R '^test_resize$')
 fi
 echo "== all test suites passed"

@@ -28,7 +28,11 @@ void rp_resize_opts_from_config (rp_resize_opts_t *opts, const rp_config_t *conf
 //  On success returns 0 and sets *result (caller owns, json_decref) to
 //      {"content_type":"image/jpeg","width":W,"height":H,   // as displayed
 //       "derivatives":{"<name>":{"path":"...","format":"webp","width":w,
-//                                "height":h,"bytes":n},...}}
+//                                "height":h,"bytes":n},...},
+//       "timings":{"decode_ms":t,"<name>_ms":t,...}}
+//  timings are milliseconds (doubles): decode_ms from the start to the
+//  image in memory (type check, header, decode, shrink, colour, rotation),
+//  <name>_ms for each derivative (resize, encode, write, fsync).
 //  On failure returns -1, writes a reason a person can read to err (no
 //  internal paths beyond the file's own name), and leaves no output files.
 int rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
