@@ -30,9 +30,11 @@ s_resize (const rp_config_t *config, const rp_msg_t *job, char **result, char *e
 static int
 s_exif (const rp_config_t *config, const rp_msg_t *job, char **result, char *err, size_t errlen)
 {
-    json_t *json = NULL;
-    if (rp_exif_read (job->src, config->limits_max_upload_bytes, &json, err, errlen))
+    json_t *json = NULL, *timings = NULL;
+    if (rp_exif_read_timed (job->src, config->limits_max_upload_bytes, &json, &timings, err, errlen))
         return -1;
+    if (timings)                //  the stage breakdown (bench/); NULL only without memory
+        json_object_set_new (json, "timings", timings);
     *result = json_dumps (json, JSON_COMPACT);
     json_decref (json);
     if (!*result) {

@@ -4,7 +4,8 @@
     each file one resize job and one EXIF job go to the broker (an
     in-process one with its worker pools, or a remote one with --connect),
     and when both answers are in, the file's JSON is written to
-    DIR/<stem>.json and printed as one line on stdout. Progress goes to
+    DIR/<stem>.json and printed as one line on stdout (with "timings":
+    milliseconds per stage as the workers measured them, for bench/). Progress goes to
     stderr when it is a terminal. Exit 1 if any file failed.
 */
 #include "broker.h"
@@ -138,6 +139,22 @@ s_get (json_t *object, const char *key)
     return value ? json_incref (value) : json_null ();
 }
 
+//  Where the workers spent their time on this file: the EXIF worker's
+//  {"read_ms","hash_ms","exif_ms"} and the resize worker's {"decode_ms",
+//  "<derivative>_ms"...}, in one object (empty when neither reported any).
+static json_t *
+s_timings (s_file_t *file)
+{
+    json_t *timings = json_object ();
+    json_t *parts [2] = { file->exif, file->resize };
+    for (int k = 0; k < 2; k++) {
+        json_t *part = parts [k] ? json_object_get (parts [k], "timings") : NULL;
+        if (json_is_object (part))
+            json_object_update (timings, part);
+    }
+    return timings;
+}
+
 //  Both answers are in: the file's JSON, as written and printed.
 static json_t *
 s_compose (s_file_t *file, int64_t now)
@@ -159,6 +176,7 @@ s_compose (s_file_t *file, int64_t now)
     json_object_set_new (out, "derivatives", file->resize && !error
                          ? s_get (file->resize, "derivatives") : json_object ());
     json_object_set_new (out, "duration_ms", json_integer (now - file->started));
+    json_object_set_new (out, "timings", s_timings (file));
     return out;
 }
 

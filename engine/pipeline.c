@@ -21,6 +21,9 @@
         (no worker answered)         pipeline.retry_base_ms * 2^(attempt-1),
                                      until pipeline.max_attempts; then failed
                                      with the last reason
+    Stage times: each complete photo adds its workers' "timings", the
+    jobs' wall time and the commit's to process-wide totals (a mutex-guarded
+    table, the one thing shared: /metrics reads it; see pipeline.h).
     A commit that fails (database away) is kept and tried again each tick;
     a crash before it leaves the photo processing, and start-up recovery
     (rp_library_recover) queues it again: jobs are idempotent, so running
@@ -34,8 +37,11 @@
 #include "msg.h"
 #include "runtime.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
+#include <time.h>
 
 typedef struct {
     char id [RP_ID_MAX];
@@ -48,7 +54,82 @@ typedef struct {
     bool lost;                      //  a job was lost, not refused: worth retrying
     int answers;
     bool finished;                  //  both in; waiting for its commit
+    double submitted_ms;            //  when its jobs went to the broker
+    double answered_ms;             //  when the second answer came
 } s_photo_t;
+
+//  Stage totals for rp_pipeline_stage_totals: a fixed table, since stages
+//  are few (derivative names come from the config)
+#define S_STAGES_MAX 24
+static pthread_mutex_t s_stages_lock = PTHREAD_MUTEX_INITIALIZER;
+static rp_stage_total_t s_stages [S_STAGES_MAX];
+static int s_nstages;
+
+//  Monotonic milliseconds, sub-millisecond precision
+static double
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+}
+
+//  Add ms to a stage's total; stages past the table's size are dropped.
+//  Caller holds s_stages_lock.
+static void
+s_stage_add (const char *stage, size_t len, double ms)
+{
+    if (len == 0 || len >= sizeof s_stages [0].stage || !(ms >= 0))
+        return;
+    for (size_t i = 0; i < len; i++)        //  a Prometheus label value as is
+        if (!isalnum ((unsigned char) stage [i]) && stage [i] != '_' && stage [i] != '-')
+            return;
+    rp_stage_total_t *total = NULL;
+    for (int i = 0; i < s_nstages && !total; i++)
+        if (strlen (s_stages [i].stage) == len && memcmp (s_stages [i].stage, stage, len) == 0)
+            total = &s_stages [i];
+    if (!total && s_nstages < S_STAGES_MAX) {
+        total = &s_stages [s_nstages++];
+        memcpy (total->stage, stage, len);
+        total->stage [len] = 0;
+    }
+    if (total) {
+        total->seconds += ms / 1000.0;
+        total->count++;
+    }
+}
+
+//  A complete photo's stage times into the totals
+static void
+s_stages_record (s_photo_t *photo, double commit_ms)
+{
+    pthread_mutex_lock (&s_stages_lock);
+    json_t *results [2] = { photo->exif, photo->resize };
+    for (int k = 0; k < 2; k++) {
+        json_t *timings = results [k] ? json_object_get (results [k], "timings") : NULL;
+        const char *key;
+        json_t *value;
+        json_object_foreach (timings, key, value) {
+            size_t len = strlen (key);
+            if (json_is_number (value) && len > 3 && streq (key + len - 3, "_ms"))
+                s_stage_add (key, len - 3, json_number_value (value));
+        }
+    }
+    s_stage_add ("jobs", 4, photo->answered_ms - photo->submitted_ms);
+    s_stage_add ("database", 8, commit_ms);
+    pthread_mutex_unlock (&s_stages_lock);
+}
+
+int
+rp_pipeline_stage_totals (rp_stage_total_t *totals, int max)
+{
+    pthread_mutex_lock (&s_stages_lock);
+    int n = s_nstages < max ? s_nstages : max;
+    if (n > 0)
+        memcpy (totals, s_stages, sizeof (rp_stage_total_t) * (size_t) n);
+    pthread_mutex_unlock (&s_stages_lock);
+    return n;
+}
 
 typedef struct {
     zsock_t *pipe;
@@ -109,6 +190,7 @@ s_claim (s_pipeline_t *self)
         photo->attempts = (int) json_integer_value (json_object_get (row, "attempts"));
         zhash_insert (self->photos, photo->id, photo);
         zhash_freefn (self->photos, photo->id, s_photo_destroy);
+        photo->submitted_ms = s_now_ms ();
         s_submit (self, photo, "resize");
         s_submit (self, photo, "exif");
         rp_debug ("pipeline", "photo=%s attempt=%d processing", photo->id, photo->attempts);
@@ -130,8 +212,11 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
         json_object_set (result, "height", json_object_get (photo->resize, "height"));
         json_object_set (result, "taken_at", json_object_get (photo->exif, "taken_at"));
         json_object_set (result, "exif", json_object_get (photo->exif, "exif"));
+        double started = s_now_ms ();
         rc = rp_db_photo_complete (self->db, photo->id, result, err, sizeof err);
         json_decref (result);
+        if (rc == 0)
+            s_stages_record (photo, s_now_ms () - started);
         outcome = "complete";
     }
     else
@@ -203,6 +288,7 @@ s_handle_result (s_pipeline_t *self)
     rp_msg_destroy (&msg);
     if (++photo->answers == 2) {
         photo->finished = true;
+        photo->answered_ms = s_now_ms ();
         if (s_commit (self, photo))
             zhash_delete (self->photos, photo->id);
         //  else: kept, and tried again at the next tick

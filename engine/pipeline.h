@@ -28,4 +28,18 @@ void rp_pipeline_actor (zsock_t *pipe, void *args);
 //  Start the actor; NULL (reason logged) when it cannot open its database.
 zactor_t *rp_pipeline_new (rp_pipeline_args_t *args);
 
+//  Where the time goes, summed over every photo the pipelines of this
+//  process committed as complete: each worker-reported stage ("<stage>_ms"
+//  in a result's "timings": read, hash, exif, decode, one per derivative),
+//  "jobs" (from submitting the jobs to the last answer: queueing included)
+//  and "database" (the commit). For /metrics and bench/.
+typedef struct {
+    char stage [32];
+    double seconds;                 //  summed
+    uint64_t count;                 //  photos that reported the stage
+} rp_stage_total_t;
+
+//  Copy up to max totals into totals; returns how many. Thread-safe.
+int rp_pipeline_stage_totals (rp_stage_total_t *totals, int max);
+
 #endif

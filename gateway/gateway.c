@@ -135,6 +135,8 @@ static struct {
     double duration_sum;
     uint64_t bytes_in;
     uint64_t uploads;
+    double upload_seconds;          //  accepted uploads (202), first header to answer
+    uint64_t upload_count;
 } s_metrics = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void
@@ -159,7 +161,34 @@ s_metrics_record (const rp_req_t *req, int64_t duration_ms)
     s_metrics.observations++;
     s_metrics.duration_sum += seconds;
     s_metrics.bytes_in += (uint64_t) req->bytes_in;
+    if (req->status == 202 && streq (req->route, "POST upload")) {
+        s_metrics.upload_seconds += seconds;
+        s_metrics.upload_count++;
+    }
     pthread_mutex_unlock (&s_metrics.lock);
+}
+
+//  Per-stage time: the upload (receive, SHA-256 on the way, fsync, the
+//  row's commit: one span, the acknowledgement) and, when this process runs
+//  the pipeline, its stages (see pipeline.h)
+static void
+s_metrics_stages (FILE *out, double upload_seconds, uint64_t upload_count)
+{
+    rp_stage_total_t stages [32];
+    int n = rp_pipeline_stage_totals (stages, 32);
+    fprintf (out, "# HELP rapidphoto_stage_seconds_total Time spent per stage (upload: receive, hash, "
+                  "store and row until the 202; the others per photo completed in this process).\n"
+                  "# TYPE rapidphoto_stage_seconds_total counter\n"
+                  "rapidphoto_stage_seconds_total{stage=\"upload\"} %.6f\n", upload_seconds);
+    for (int i = 0; i < n; i++)
+        fprintf (out, "rapidphoto_stage_seconds_total{stage=\"%s\"} %.6f\n", stages [i].stage, stages [i].seconds);
+    fprintf (out, "# HELP rapidphoto_stage_observations_total Uploads or photos counted in each stage's time.\n"
+                  "# TYPE rapidphoto_stage_observations_total counter\n"
+                  "rapidphoto_stage_observations_total{stage=\"upload\"} %llu\n",
+             (unsigned long long) upload_count);
+    for (int i = 0; i < n; i++)
+        fprintf (out, "rapidphoto_stage_observations_total{stage=\"%s\"} %llu\n", stages [i].stage,
+                 (unsigned long long) stages [i].count);
 }
 
 void
@@ -189,7 +218,10 @@ rp_gw_metrics_text (char **text, size_t *len)
                   "# TYPE rapidphoto_http_received_bytes_total counter\n"
                   "rapidphoto_http_received_bytes_total %llu\n",
              (unsigned long long) s_metrics.bytes_in);
+    double upload_seconds = s_metrics.upload_seconds;
+    uint64_t upload_count = s_metrics.upload_count;
     pthread_mutex_unlock (&s_metrics.lock);
+    s_metrics_stages (out, upload_seconds, upload_count);
     char err [256];
     rp_db_t *db = rp_gw_db (err, sizeof err);
     json_t *counts = NULL;

@@ -54,6 +54,10 @@ fi
 # npm packages into third_party/sharp-libvips; a no-op when present.
 "$(dirname "$0")/vips.sh"
 
+# The benches' sharp peer (bench/compare.sh): sharp and exif-reader, pinned
+# in bench/sharp/package-lock.json, into bench/sharp/node_modules.
+if [ "$want_test" = 1 ]; then "$(dirname "$0")/../bench/sharp/install.sh"; fi
+
 # The resumable-upload tests' client (tests/tus): tus-js-client, pinned in
 # tests/tus/package-lock.json, into tests/tus/node_modules.
 if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/tus/node_modules/tus-js-client" ]; then

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+#  bench/load.sh: start a fresh `rapidphoto serve`, drive it with rp_load
+#  (bench/load.c) through one scenario, stop it.
+#
+#  A temporary data folder (SQLite, local disk), free ports for HTTP and the
+#  broker, a user "bench" and a token from `rapidphoto token`; the engine's
+#  pid goes to rp_load for its CPU and memory figures. RAPIDPHOTO_* settings
+#  in the environment reach serve as usual (printed and recorded).
+#
+#  Scenarios (photos, clients, what):
+#    brief   100 x ~2 MB, 100 clients: real 8 MP phone JPEGs from the corpus
+#            (apple_iphone6_gps.jpg 1.96 MB, hmd_nokia8.3_gps.jpg 2.19 MB);
+#            also checks the issue's bar: all complete in < 10 s, peak RSS < 300 MB
+#    12mp    1,000 x 12 MP camera JPEGs (xiaomi_mi9t 4.1 MB, olympus_e-p3 2.9 MB), 50 clients
+#    20mb    50 x ~21 MB JPEGs (the xiaomi photo enlarged to 63 MP at Q 100 with vips), 25 clients
+#    sse     the brief's uploads with 1,000 idle event streams open meanwhile
+#    smoke   10 small JPEGs (made with vips), 5 clients: what the ctest runs
+#  Each source is made unique per photo by rp_load (a COM segment), so
+#  deduplication skips nothing. Without the corpus (../shared/testdata),
+#  synthetic JPEGs of the same pixel size are made with vips, and the
+#  output says so.
+#
+#  Usage: bash bench/load.sh [-s SCENARIO] [-n PHOTOS] [-c CLIENTS]
+#             [-i IDLE_SSE] [-b RAPIDPHOTO] [-l RP_LOAD] [-j RESULTS.json]
+#             [-f PHOTO.jpg]... [-S] [-k] [-- RP_LOAD_OPTIONS...]
+#    -s  scenario (default brief)
+#    -n, -c, -i  override the scenario's photos, clients, idle event streams
+#    -b  the rapidphoto binary (default build/rapidphoto)
+#    -l  rp_load (default: bench/rp_load in the binary's build folder)
+#    -j  the JSON report (default bench/results/load-SCENARIO.json)
+#    -f  a source JPEG instead of the scenario's (repeat for several)
+#    -S  synthetic photos even when the corpus is there
+#    -k  keep the temporary folder (data, serve.log) and say where
+#  Exit status: rp_load's (0 every threshold met, 1 missed or error), 2 usage.
+#  Needs: bash, python3 (free ports), curl, libvips-tools (vips) for the
+#  synthetic and 20 MB photos.
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$script_dir/.." && pwd)
+
+scenario=brief
+photos=
+clients=
+idle=
+binary="$repo/build/rapidphoto"
+rp_load=
+results=
+force_synthetic=0
+keep=0
+given=()
+
+die () { echo "load.sh: $*" >&2; exit 1; }
+usage () {
+    sed -n '/^#  Usage:/,/^#  Needs:/p' "${BASH_SOURCE[0]}" | sed 's/^#  \{0,1\}//' >&2
+    exit "${1:-2}"
+}
+
+while getopts ":s:n:c:i:b:l:j:f:Skh" opt; do
+    case $opt in
+        s) scenario=$OPTARG ;;
+        n) photos=$OPTARG ;;
+        c) clients=$OPTARG ;;
+        i) idle=$OPTARG ;;
+        b) binary=$OPTARG ;;
+        l) rp_load=$OPTARG ;;
+        j) results=$OPTARG ;;
+        f) case $OPTARG in /*) given+=("$OPTARG") ;; *) given+=("$PWD/$OPTARG") ;; esac ;;
+        S) force_synthetic=1 ;;
+        k) keep=1 ;;
+        h) usage 0 ;;
+        :) echo "load.sh: -$OPTARG needs a value" >&2; exit 2 ;;
+        *) echo "load.sh: unknown option -$OPTARG (try -h)" >&2; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+extra=("$@")
+
+case $binary in /*) ;; *) binary="$PWD/$binary" ;; esac
+[ -x "$binary" ] || die "no rapidphoto binary at $binary (build it, or pass -b)"
+[ -n "$rp_load" ] || rp_load="$(dirname "$binary")/bench/rp_load"
+case $rp_load in /*) ;; *) rp_load="$PWD/$rp_load" ;; esac
+[ -x "$rp_load" ] || die "no rp_load at $rp_load (cmake --build builds it, or pass -l)"
+[ -n "$results" ] || results="$repo/bench/results/load-$scenario.json"
+case $results in /*) ;; *) results="$PWD/$results" ;; esac
+for tool in python3 curl; do
+    command -v "$tool" >/dev/null || die "$tool is missing"
+done
+
+testdata="$repo/../shared/testdata/images"
+[ -z "${RP_TESTDATA:-}" ] || testdata="$RP_TESTDATA/images"
+bounds=()
+case $scenario in
+    brief) n=100; c=100; i=0; want=("camera/apple_iphone6_gps.jpg" "camera/hmd_nokia8.3_gps.jpg")
+           synth="3264x2448 4000x3000"; bounds=(--complete-max 10 --rss-max 300) ;;
+    12mp)  n=1000; c=50; i=0; want=("large/xiaomi_mi9t_12mp_orient6.jpg" "camera/olympus_e-p3_12mp.jpg")
+           synth="4000x3000 4032x3024" ;;
+    20mb)  n=50; c=25; i=0; want=("large/xiaomi_mi9t_12mp_orient6.jpg"); synth="9200x6900" ;;
+    sse)   n=100; c=100; i=1000; want=("camera/apple_iphone6_gps.jpg" "camera/hmd_nokia8.3_gps.jpg")
+           synth="3264x2448 4000x3000" ;;
+    smoke) n=10; c=5; i=0; want=(); synth="1600x1200 1200x1600" ;;
+    *) echo "load.sh: unknown scenario \"$scenario\" (brief, 12mp, 20mb, sse, smoke)" >&2; exit 2 ;;
+esac
+[ -z "$photos" ] || n=$photos
+[ -z "$clients" ] || c=$clients
+[ -z "$idle" ] || i=$idle
+for v in "$n" "$c"; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "photos and clients want positive numbers, not \"$v\""; done
+[[ $i =~ ^[0-9]+$ ]] || die "-i wants a number, not \"$i\""
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rpload.XXXXXX")
+serve_pid=
+cleanup () {
+    if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
+        kill -TERM "$serve_pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$serve_pid" 2>/dev/null || true
+    fi
+    if [ "$keep" = 1 ]; then echo "load.sh: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+#  ---------------------------------------------------------------- photos
+#  Blurred noise in three bands: decodes and compresses roughly like a photo
+make_synthetic () {     #  out width height seed quality
+    command -v vips >/dev/null || die "vips is missing (apt-get install libvips-tools)"
+    local t=$work/synth band
+    for band in 0 1 2; do
+        vips gaussnoise "$t-n$band.v" "$2" "$3" --mean 128 --sigma 70 --seed $(( $4 * 3 + band ))
+        vips gaussblur "$t-n$band.v" "$t-b$band.v" 2
+    done
+    vips bandjoin "$t-b0.v $t-b1.v $t-b2.v" "$t-rgb.v"
+    vips cast "$t-rgb.v" "$t-u8.v" uchar
+    vips copy "$t-u8.v" "$1[Q=$5]" --interpretation srgb
+    rm -f "$t"-*.v
+}
+sources=()
+source_kind=testdata
+for w in "${want[@]}"; do [ -r "$testdata/$w" ] || source_kind=synthetic; done
+[ "${#want[@]}" -gt 0 ] || source_kind=synthetic
+[ "$force_synthetic" = 0 ] || source_kind=synthetic
+if [ "${#given[@]}" -gt 0 ]; then
+    source_kind=given
+    sources=("${given[@]}")
+elif [ "$source_kind" = testdata ]; then
+    if [ "$scenario" = 20mb ]; then
+        #  63 MP at Q 100: about 21 MB of real photo content
+        vips resize "$testdata/${want[0]}" "$work/big.v" 2.3
+        vips copy "$work/big.v" "$work/xiaomi_63mp.jpg[Q=100]"
+        rm -f "$work/big.v"
+        sources=("$work/xiaomi_63mp.jpg")
+    else
+        for w in "${want[@]}"; do sources+=("$testdata/$w"); done
+    fi
+else
+    [ "$scenario" = smoke ] || echo "load.sh: synthetic photos (the corpus at $testdata was not used)"
+    k=0
+    for size in $synth; do
+        k=$((k + 1))
+        q=90; [ "$scenario" = 20mb ] && q=100
+        make_synthetic "$work/synthetic_$size.jpg" "${size%x*}" "${size#*x}" "$k" "$q"
+        sources+=("$work/synthetic_$size.jpg")
+    done
+fi
+
+#  ----------------------------------------------------------------- serve
+free_port () { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+http_port=$(free_port)
+export RAPIDPHOTO_DATA_DIR="$work/data"
+export RAPIDPHOTO_HTTP_LISTEN="127.0.0.1:$http_port"
+export RAPIDPHOTO_BROKER_FRONTEND="tcp://127.0.0.1:$(free_port)"
+export RAPIDPHOTO_BROKER_BACKEND="tcp://127.0.0.1:$(free_port)"
+unset RAPIDPHOTO_DB_URL RAPIDPHOTO_CONFIG
+mkdir -p "$work/data"
+settings=$(env | grep '^RAPIDPHOTO_' | grep -v -e '^RAPIDPHOTO_DATA_DIR=' -e '^RAPIDPHOTO_HTTP_LISTEN=' \
+           -e '^RAPIDPHOTO_BROKER_FRONTEND=' -e '^RAPIDPHOTO_BROKER_BACKEND=' | sort || true)
+
+"$binary" user add bench --password-stdin <<<"bench password $$" >"$work/user.log" 2>&1 \
+    || { cat "$work/user.log" >&2; die "cannot create the user"; }
+token=$("$binary" token bench 2>"$work/token.log") || { cat "$work/token.log" >&2; die "cannot make a token"; }
+
+#  The gateway may hold many sockets (idle streams): the same limit as ours
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+"$binary" serve >"$work/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 300); do
+    curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
+    kill -0 "$serve_pid" 2>/dev/null || { tail -n 20 "$work/serve.log" >&2; die "serve exited at start"; }
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null || { tail -n 20 "$work/serve.log" >&2; die "serve is not ready after 30 s"; }
+
+echo "load.sh: scenario $scenario, serve pid $serve_pid on port $http_port, $(nproc) cores," \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "         $("$binary" --version 2>&1 | head -n 1)"
+[ -z "$settings" ] || echo "         settings: $(tr '\n' ' ' <<<"$settings")"
+mkdir -p "$(dirname "$results")"
+source_args=()
+for s in "${sources[@]}"; do source_args+=(--source "$s"); done
+rc=0
+"$rp_load" --url "http://127.0.0.1:$http_port" --token "$token" --pid "$serve_pid" \
+    --photos "$n" --clients "$c" --idle-sse "$i" --label "$scenario" --json "$results.tmp" \
+    "${source_args[@]}" "${bounds[@]}" "${extra[@]}" || rc=$?
+[ -s "$results.tmp" ] || { tail -n 20 "$work/serve.log" >&2; die "rp_load wrote no report (exit $rc)"; }
+
+#  The report, with the machine and the settings beside it
+python3 - "$results.tmp" "$results" "$source_kind" "$settings" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+          "$("$binary" --version 2>&1 | head -n 1)" "$(nproc)" <<'EOF'
+import json, sys
+src, dst, kind, settings, load, version, cores = sys.argv[1:8]
+report = json.load(open(src))
+report["source_kind"] = kind
+report["machine"] = {"cores": int(cores), "load_average_after": load}
+report["rapidphoto"] = version
+report["settings"] = dict(line.split("=", 1) for line in settings.splitlines() if "=" in line)
+json.dump(report, open(dst, "w"), indent=2, sort_keys=True)
+EOF
+rm -f "$results.tmp"
+
+#  Stop serve as an operator would (SIGTERM) and judge its exit: a crash or
+#  a sanitizer report fails the run, whatever the figures said
+kill -TERM "$serve_pid" 2>/dev/null || true
+serve_rc=0
+for _ in $(seq 1 300); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$serve_pid" 2>/dev/null; then
+    echo "load.sh: serve did not stop within 30 s of SIGTERM" >&2
+    rc=1
+else
+    wait "$serve_pid" || serve_rc=$?
+    serve_pid=
+    if [ "$serve_rc" -ne 0 ]; then
+        echo "load.sh: serve exited with status $serve_rc" >&2
+        rc=1
+    fi
+fi
+if grep -q -e 'AddressSanitizer' -e 'runtime error' -e 'LeakSanitizer' "$work/serve.log"; then
+    echo "load.sh: serve reported sanitizer errors:" >&2
+    grep -A 12 -e 'AddressSanitizer' -e 'runtime error' "$work/serve.log" | head -n 40 >&2
+    rc=1
+fi
+if grep -q ' ERROR ' "$work/serve.log"; then
+    echo "load.sh: serve logged errors (first lines):" >&2
+    grep ' ERROR ' "$work/serve.log" | head -n 5 >&2
+fi
+echo "results: $results"
+exit "$rc"
