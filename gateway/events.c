@@ -118,11 +118,18 @@ s_reader (void *cls, uint64_t pos, char *buf, size_t max)
         s_pending_set (stream, beat, strlen (beat));
         return s_hand_out (stream, buf, max);
     }
+    //  Suspend only if the gateway is not stopping, decided under the lock
+    //  rp_events_stop takes: else a stream could suspend itself just after
+    //  the stop resumed the others, and stopping the daemon with a
+    //  suspended connection aborts the process
     pthread_mutex_lock (&s_lock);
-    stream->suspended = true;
-    MHD_suspend_connection (stream->conn);
+    bool stopping = s_stopping;
+    if (!stopping) {
+        stream->suspended = true;
+        MHD_suspend_connection (stream->conn);
+    }
     pthread_mutex_unlock (&s_lock);
-    return 0;
+    return stopping ? MHD_CONTENT_READER_END_OF_STREAM : 0;
 }
 
 static void
