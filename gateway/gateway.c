@@ -702,7 +702,7 @@ s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const c
         return s_text (c, req, 200, "text/plain; version=0.0.4", text, len, true);
     }
     if (strncmp (url, "/api/v1/", 8) != 0)
-        return rp_gw_problem (c, req, 404, "Not found", "no such resource");
+        return rp_static_route (c, req, method, url);       //  the web app (static.c)
     if (req->body_too_big)
         return rp_gw_problem (c, req, 413, "Payload too large", "JSON bodies are limited to 64 KiB");
     if (streq (url, "/api/v1/auth/login")) {

@@ -113,4 +113,19 @@ void rp_gw_photo_present (json_t *photo);
 //  Metrics (gateway.c)
 void rp_gw_metrics_text (char **text, size_t *len);
 
+//  The web app (static.c): every path outside /api/v1/ and the operations
+//  endpoints. Files come from the binary (cmake/embed_web.cmake), never from
+//  the disk, so no URL can name anything else.
+typedef struct {
+    const char *path;                   //  URL path, e.g. /index.html
+    const unsigned char *data;
+    size_t size;
+    const char *etag;                   //  quoted digest of the bytes
+    bool immutable;                     //  fingerprinted: cache for a year
+} rp_web_file_t;
+extern const rp_web_file_t rp_web_files [];     //  ends with a NULL path
+extern const size_t rp_web_files_count;
+enum MHD_Result rp_static_route (struct MHD_Connection *c, rp_req_t *req, const char *method,
+                                 const char *url);
+
 #endif

@@ -21,6 +21,7 @@ if [ "$want_test" = 1 ]; then
     pkgs+=(libcriterion-dev libimage-exiftool-perl libvips-tools imagemagick
            postgresql curl procps python3 time)
     pkgs+=(python3-botocore)    # an independent SigV4 signer to check ours (tests/test_sigv4.c)
+    pkgs+=(chromium)        # the web app's browser tests (tests/web), headless
 fi
 
 missing=()
@@ -53,6 +54,10 @@ fi
 # The libvips the engine links by default (cmake -DRP_VIPS=bundled): pinned
 # npm packages into third_party/sharp-libvips; a no-op when present.
 "$(dirname "$0")/vips.sh"
+
+# The web app's npm packages (tus-js-client's browser bundle; with --test
+# also playwright-core): pinned in web/package-lock.json, into web/node_modules.
+if [ "$want_test" = 1 ]; then "$(dirname "$0")/web.sh" --test; else "$(dirname "$0")/web.sh"; fi
 
 # The benches' sharp peer (bench/compare.sh): sharp and exif-reader, pinned
 # in bench/sharp/package-lock.json, into bench/sharp/node_modules.
