@@ -329,6 +329,7 @@ s_problem_type (int status)
         case 412: return "precondition-failed";
         case 416: return "range-not-satisfiable";
         case 423: return "locked";
+        case 460: return "checksum-mismatch";
         case 429: return "too-many-requests";
         case 503: return "unavailable";
         default:  return status >= 500 ? "server-error" : "client-error";
@@ -346,6 +347,14 @@ enum MHD_Result
 rp_gw_problem_h (struct MHD_Connection *c, rp_req_t *req, int status, const char *title,
                  const char *detail, const char *header, const char *value)
 {
+    const char *headers [] = { header, value, NULL };
+    return rp_gw_problem_hv (c, req, status, title, detail, header ? headers : NULL);
+}
+
+enum MHD_Result
+rp_gw_problem_hv (struct MHD_Connection *c, rp_req_t *req, int status, const char *title,
+                  const char *detail, const char *const *headers)
+{
     char type [96];
     snprintf (type, sizeof type, "https://rapidphoto.dev/problems/%s", s_problem_type (status));
     json_t *body = json_pack ("{s:s, s:s, s:i, s:s}", "type", type, "title", title,
@@ -362,8 +371,8 @@ rp_gw_problem_h (struct MHD_Connection *c, rp_req_t *req, int status, const char
     MHD_add_response_header (response, "Cache-Control", "no-store");
     if (status == 401)
         MHD_add_response_header (response, "WWW-Authenticate", "Bearer realm=\"rapidphoto\"");
-    if (header)
-        MHD_add_response_header (response, header, value);
+    for (int i = 0; headers && headers [i] && headers [i + 1]; i += 2)
+        MHD_add_response_header (response, headers [i], headers [i + 1]);
     req->bytes_out = (int64_t) strlen (text);
     return rp_gw_queue (c, req, status, response);
 }

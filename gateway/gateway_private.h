@@ -64,6 +64,9 @@ enum MHD_Result rp_gw_problem (struct MHD_Connection *c, rp_req_t *req, int stat
 enum MHD_Result rp_gw_problem_h (struct MHD_Connection *c, rp_req_t *req, int status,
                                  const char *title, const char *detail,
                                  const char *header, const char *value);
+//  The same with any number of headers: name, value, ... NULL.
+enum MHD_Result rp_gw_problem_hv (struct MHD_Connection *c, rp_req_t *req, int status,
+                                  const char *title, const char *detail, const char *const *headers);
 enum MHD_Result rp_gw_queue (struct MHD_Connection *c, rp_req_t *req, int status,
                              struct MHD_Response *response);
 //  A database call's failure as the right problem (404 for not found, 400

@@ -186,26 +186,40 @@ static enum MHD_Result
 s_problem (struct MHD_Connection *c, rp_req_t *req, int status, const char *title, const char *detail,
            const char *header, const char *value)
 {
-    //  rp_gw_problem_h with the protocol's header on top
-    json_t *body = json_pack ("{s:s, s:s, s:i, s:s}", "type", "https://rapidphoto.dev/problems/tus",
-                              "title", title, "status", status, "detail", detail ? detail : title);
-    char *text = json_dumps (body, JSON_COMPACT);
-    json_decref (body);
-    if (!text)
-        return MHD_NO;
-    struct MHD_Response *response = MHD_create_response_from_buffer (strlen (text), text,
-                                                                     MHD_RESPMEM_MUST_FREE);
-    if (!response)
-        return MHD_NO;
-    MHD_add_response_header (response, "Content-Type", "application/problem+json");
-    MHD_add_response_header (response, "Tus-Resumable", S_VERSION);
-    MHD_add_response_header (response, "Cache-Control", "no-store");
-    if (status == 412)
-        MHD_add_response_header (response, "Tus-Version", S_VERSION);
-    if (header && *header)
-        MHD_add_response_header (response, header, value);
-    req->bytes_out = (int64_t) strlen (text);
-    return rp_gw_queue (c, req, status, response);
+    //  A problem like any other, with the protocol's headers on top
+    const char *headers [8] = { "Tus-Resumable", S_VERSION };
+    int n = 2;
+    if (status == 412) {
+        headers [n++] = "Tus-Version";
+        headers [n++] = S_VERSION;
+    }
+    if (header && *header) {
+        headers [n++] = header;
+        headers [n++] = value;
+    }
+    headers [n] = NULL;
+    return rp_gw_problem_hv (c, req, status, title, detail, headers);
+}
+
+//  409: the client's offset is not the upload's.
+static enum MHD_Result
+s_offset_conflict (struct MHD_Connection *c, rp_req_t *req, int64_t offset, int64_t received)
+{
+    char now [24], why [128];
+    snprintf (now, sizeof now, "%lld", (long long) received);
+    snprintf (why, sizeof why, "Upload-Offset is %lld but the upload has %lld bytes", (long long) offset,
+              (long long) received);
+    return s_problem (c, req, 409, "Conflict", why, "Upload-Offset", now);
+}
+
+//  423: another request holds the upload's lease.
+static enum MHD_Result
+s_locked (struct MHD_Connection *c, rp_req_t *req)
+{
+    char retry [16];
+    snprintf (retry, sizeof retry, "%lld", (long long) rp_gw->config.uploads_tus_lock_s);
+    return s_problem (c, req, 423, "Locked", "another request is writing this upload; try again shortly",
+                      "Retry-After", retry);
 }
 
 //  Remember an error while the body streams in; the first one wins.
@@ -740,11 +754,8 @@ s_delete (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
         return s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     rp_db_tus_clear (&upload);
     int rc = s_lock (db, self, err, sizeof err);
-    if (rc == RP_DB_BUSY) {
-        char retry [16];
-        snprintf (retry, sizeof retry, "%lld", (long long) rp_gw->config.uploads_tus_lock_s);
-        return s_problem (c, req, 423, "Locked", "another request is writing this upload", "Retry-After", retry);
-    }
+    if (rc == RP_DB_BUSY)
+        return s_locked (c, req);
     if (rc == RP_DB_NOT_FOUND)
         return s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     if (rc)
@@ -798,10 +809,7 @@ s_prepare_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, r
     }
     int rc = s_lock (db, self, err, sizeof err);
     if (rc == RP_DB_BUSY) {
-        char retry [16];
-        snprintf (retry, sizeof retry, "%lld", (long long) rp_gw->config.uploads_tus_lock_s);
-        *answer = s_problem (c, req, 423, "Locked", "another request is writing this upload; try again shortly",
-                             "Retry-After", retry);
+        *answer = s_locked (c, req);
         return true;
     }
     if (rc == RP_DB_NOT_FOUND) {
@@ -821,11 +829,7 @@ s_prepare_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, r
     int64_t received = upload.received;
     rp_db_tus_clear (&upload);
     if (received != offset) {
-        char now [24];
-        snprintf (now, sizeof now, "%lld", (long long) received);
-        snprintf (why, sizeof why, "Upload-Offset is %lld but the upload has %lld bytes", (long long) offset,
-                  (long long) received);
-        *answer = s_problem (c, req, 409, "Conflict", why, "Upload-Offset", now);
+        *answer = s_offset_conflict (c, req, offset, received);
         return true;
     }
     self->start = offset;
@@ -880,13 +884,8 @@ s_begin_patch (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
             self->new_length = length;
         }
     }
-    if (offset != received) {
-        char now [24];
-        snprintf (now, sizeof now, "%lld", (long long) received);
-        snprintf (why, sizeof why, "Upload-Offset is %lld but the upload has %lld bytes", (long long) offset,
-                  (long long) received);
-        return s_problem (c, req, 409, "Conflict", why, "Upload-Offset", now);
-    }
+    if (offset != received)
+        return s_offset_conflict (c, req, offset, received);
     if (done)
         return s_problem (c, req, 409, "Conflict", "the upload is complete", NULL, NULL);
     if (s_prepare_append (c, req, self, db, offset, &answer))
