@@ -2,6 +2,7 @@
     ECS container credentials endpoint (see credentials.h).
 */
 #include "aws/credentials.h"
+#include "aws/common.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -23,28 +24,6 @@ struct _rp_aws_provider_t {
     char authorization [1024];          //  the endpoint's Authorization header; "" when none
     rp_aws_keys_t keys;
 };
-
-typedef struct {
-    char *data;
-    size_t len;
-} s_body_t;
-
-static size_t
-s_collect (char *data, size_t size, size_t n, void *arg)
-{
-    s_body_t *body = (s_body_t *) arg;
-    size_t bytes = size * n;
-    if (body->len + bytes > S_ANSWER_MAX)
-        return 0;
-    char *grown = (char *) realloc (body->data, body->len + bytes + 1);
-    if (!grown)
-        return 0;
-    body->data = grown;
-    memcpy (body->data + body->len, data, bytes);
-    body->len += bytes;
-    body->data [body->len] = 0;
-    return bytes;
-}
 
 //  "2026-11-29T12:34:56Z" -> seconds since the epoch; 0 when malformed.
 static time_t
@@ -78,7 +57,7 @@ s_fetch (rp_aws_provider_t *self, rp_aws_keys_t *keys, char *err, size_t errlen)
         snprintf (err, errlen, "out of memory");
         return -1;
     }
-    s_body_t body = { 0 };
+    rp_aws_body_t body = { .max = S_ANSWER_MAX };
     struct curl_slist *list = NULL;
     if (*self->authorization) {
         char header [1100];
@@ -90,7 +69,7 @@ s_fetch (rp_aws_provider_t *self, rp_aws_keys_t *keys, char *err, size_t errlen)
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 2L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT, 5L);
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, rp_aws_body_collect);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &body);
     CURLcode rc = curl_easy_perform (curl);
     long status = 0;

@@ -9,6 +9,7 @@
     and S3's small XML answers are held in memory.
 */
 #include "aws/s3.h"
+#include "aws/common.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -80,15 +81,14 @@ rp_s3_new (const rp_s3_config_t *config, char *err, size_t errlen)
     self->timeout_s = config->timeout_s > 0 ? config->timeout_s : 120;
     if (*endpoint) {
         //  scheme://authority[/...]: path-style against the endpoint
-        const char *sep = strstr (endpoint, "://");
-        if (!sep || (strncmp (endpoint, "http", 4) != 0)) {
+        char scheme [16], authority [256];
+        if (rp_aws_split_url (endpoint, scheme, sizeof scheme, authority, sizeof authority)) {
             snprintf (err, errlen, "the S3 endpoint \"%s\" is not an http(s):// URL", endpoint);
             rp_s3_destroy (&self);
             return NULL;
         }
-        self->scheme = strndup (endpoint, (size_t) (sep - endpoint));
-        const char *authority = sep + 3;
-        self->authority = strndup (authority, strcspn (authority, "/"));
+        self->scheme = strdup (scheme);
+        self->authority = strdup (authority);
         self->path_style = true;
     }
     else {

@@ -6,6 +6,7 @@
     {"__type": "...#QueueDoesNotExist", "message": "..."}.
 */
 #include "aws/sqs.h"
+#include "aws/common.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -74,45 +75,16 @@ rp_sqs_destroy (rp_sqs_t **self_p)
     *self_p = NULL;
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-    bool too_big;
-} s_body_t;
-
-static size_t
-s_collect (char *data, size_t size, size_t n, void *arg)
-{
-    s_body_t *body = (s_body_t *) arg;
-    size_t bytes = size * n;
-    if (body->len + bytes > S_ANSWER_MAX) {
-        body->too_big = true;
-        return 0;
-    }
-    char *grown = (char *) realloc (body->data, body->len + bytes + 1);
-    if (!grown)
-        return 0;
-    body->data = grown;
-    memcpy (body->data + body->len, data, bytes);
-    body->len += bytes;
-    body->data [body->len] = 0;
-    return bytes;
-}
-
 //  scheme and authority of the endpoint to use for queue_url.
 static int
 s_endpoint (rp_sqs_t *self, const char *queue_url, char *scheme, size_t scheme_len, char *authority,
             size_t authority_len, char *err, size_t errlen)
 {
     const char *base = *self->endpoint ? self->endpoint : queue_url;
-    const char *sep = base ? strstr (base, "://") : NULL;
-    if (!sep || strncmp (base, "http", 4) != 0) {
+    if (rp_aws_split_url (base, scheme, scheme_len, authority, authority_len)) {
         snprintf (err, errlen, "the SQS queue URL or endpoint \"%.200s\" is not an http(s):// URL", base ? base : "");
         return -1;
     }
-    snprintf (scheme, scheme_len, "%.*s", (int) (sep - base), base);
-    const char *host = sep + 3;
-    snprintf (authority, authority_len, "%.*s", (int) strcspn (host, "/"), host);
     return 0;
 }
 
@@ -163,7 +135,7 @@ s_call (rp_sqs_t *self, const char *action, const char *queue_url, json_t *reque
     }
     CURL *curl = self->curl;
     curl_easy_reset (curl);
-    s_body_t answer = { 0 };
+    rp_aws_body_t answer = { .max = S_ANSWER_MAX };
     curl_easy_setopt (curl, CURLOPT_URL, url);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -171,7 +143,7 @@ s_call (rp_sqs_t *self, const char *action, const char *queue_url, json_t *reque
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen (body));
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, rp_aws_body_collect);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &answer);
     CURLcode rc = curl_easy_perform (curl);
     long status = 0;
