@@ -14,7 +14,8 @@ pkgs=(build-essential cmake pkg-config
       libczmq-dev libzmq3-dev libmsgpack-dev
       libvips-dev libheif-dev libexif-dev
       libjansson-dev libinih-dev libssl-dev
-      libcurl4-openssl-dev libpq-dev libsqlite3-dev libmicrohttpd-dev libjwt-dev)
+      libcurl4-openssl-dev libpq-dev libsqlite3-dev libmicrohttpd-dev libjwt-dev
+      libxml2-dev)                      # SQS's query protocol answers in XML (engine/aws/sqs.c)
 # Tests and benches: Criterion, exiftool (expected EXIF values), vipsthumbnail
 # and ImageMagick (peers in bench/), PostgreSQL (store contract tests), curl.
 if [ "$want_test" = 1 ]; then

@@ -1,18 +1,22 @@
-/*  engine/aws/sqs.h: an SQS client over libcurl, SQS's JSON protocol
-    (AWS JSON 1.0, X-Amz-Target: AmazonSQS.<Action>), signed with SigV4.
+/*  engine/aws/sqs.h: an SQS client over libcurl, signed with SigV4, in
+    either of SQS's protocols: JSON (AWS JSON 1.0, X-Amz-Target:
+    AmazonSQS.<Action>, the default) or query (form-encoded Action=...
+    requests, XML answers), chosen by the config's protocol.
 
     What the bridges need: long-poll receives (up to 20 s, up to 10
     messages, with the receive count), deletes, visibility extensions, and
     sends (one, or batches of up to 10). Requests go to the SQS endpoint
     (AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL when set, else the queue URL's
-    own scheme and host), with the queue URL in the body.
+    own scheme and host): JSON requests to its "/" with the queue URL in the
+    body, query requests to the queue URL's path.
 
     A client belongs to one thread. Errors name the action, the queue and
-    SQS's own error type and message.
+    SQS's own error code and message.
 */
 #ifndef RP_SQS_H
 #define RP_SQS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "aws/sigv4.h"
@@ -23,6 +27,7 @@ typedef struct {
     const char *endpoint;           //  NULL or "": from each queue URL
     const char *region;
     rp_aws_credentials_t credentials;
+    const char *protocol;           //  "json" (NULL or "": the same) or "query"
 } rp_sqs_config_t;
 
 typedef struct {
@@ -32,8 +37,15 @@ typedef struct {
     int receive_count;              //  ApproximateReceiveCount (1 the first time)
 } rp_sqs_message_t;
 
+//  NULL with err when the region, the credentials or the protocol is not usable.
 rp_sqs_t *rp_sqs_new (const rp_sqs_config_t *config, char *err, size_t errlen);
 void rp_sqs_destroy (rp_sqs_t **self_p);
+
+//  A request in flight (a long poll) is given up, failing with "cancelled",
+//  as soon as fn (arg) returns true; asked about once a second or more.
+//  For an actor that must stop without waiting out a 20 s poll.
+typedef bool (rp_sqs_cancel_fn) (void *arg);
+void rp_sqs_set_cancel (rp_sqs_t *self, rp_sqs_cancel_fn *fn, void *arg);
 
 //  Long poll: up to max (1..10) messages, waiting up to wait_s (0..20),
 //  hidden for visibility_s (0: the queue's default). *messages may be empty.

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 pid_t
@@ -19,7 +20,10 @@ rp_test_standin_start (const char *script, char *const args [], const char *prob
     snprintf (path, sizeof path, "%s/tools/aws/%s", source, script);
     *port = rp_test_free_port ();
     snprintf (number, sizeof number, "%d", *port);
-    char *argv [32] = { "node", path, "--port", number };
+    //  The .mjs stand-ins run on Node, the .py ones (moto) on python3
+    size_t len = strlen (script);
+    char *interpreter = len > 3 && strcmp (script + len - 3, ".py") == 0 ? "python3" : "node";
+    char *argv [32] = { interpreter, path, "--port", number };
     int argc = 4;
     for (int i = 0; args && args [i] && argc < 31; i++)
         argv [argc++] = args [i];
@@ -31,7 +35,7 @@ rp_test_standin_start (const char *script, char *const args [], const char *prob
         FILE *out = freopen (log, "w", stdout);
         out = freopen (log, "a", stderr);
         (void) out;
-        execvp ("node", argv);
+        execvp (interpreter, argv);
         _exit (127);
     }
     char command [600];
@@ -39,6 +43,16 @@ rp_test_standin_start (const char *script, char *const args [], const char *prob
     for (int i = 0; i < 150; i++) {
         if (rp_test_run (command, NULL) == 0)
             return pid;
+        if (waitpid (pid, NULL, WNOHANG) == pid) {
+            //  Gone already (a missing package, say): its first words say why
+            char line [300] = "";
+            FILE *file = fopen (log, "r");
+            if (file && !fgets (line, sizeof line, file))
+                line [0] = 0;
+            if (file)
+                fclose (file);
+            cr_assert_fail ("%s exited before it answered (log: %s): %s", script, log, line);
+        }
         usleep (100 * 1000);
     }
     cr_assert_fail ("%s did not start (log: %s)", script, log);
