@@ -19,7 +19,7 @@ s_open_db (const char *command, const rp_config_t *config)
 {
     char err [512];
     //  data.dir holds SQLite's file: make it exist
-    rp_blobstore_t *blobs = rp_blobstore_open_disk (config->data_dir, err, sizeof err);
+    rp_blobstore_t *blobs = rp_blobstore_open (config, err, sizeof err);
     if (!blobs) {
         fprintf (stderr, "rapidphoto %s: %s\n", command, err);
         return NULL;
@@ -64,7 +64,7 @@ rp_cmd_migrate (int argc, char **argv)
     if (rp_cmd_load_config ("migrate", config_path, &config))
         return 1;
     char err [512];
-    rp_blobstore_t *blobs = rp_blobstore_open_disk (config.data_dir, err, sizeof err);
+    rp_blobstore_t *blobs = rp_blobstore_open (&config, err, sizeof err);
     rp_blobstore_close (&blobs);
     rp_db_t *db = rp_db_open (config.db_url, err, sizeof err);
     int applied = 0;
@@ -275,7 +275,7 @@ rp_cmd_import (int argc, char **argv)
         rp_db_close (&db);
         return 1;
     }
-    rp_blobstore_t *blobs = rp_blobstore_open_disk (config.data_dir, err, sizeof err);
+    rp_blobstore_t *blobs = rp_blobstore_open (&config, err, sizeof err);
     rp_runtime_t *runtime = rp_runtime_new ();
     zactor_t *pipeline = NULL;
     rp_engine_opts_t opts = { .listen_tcp = false, .pools = true, .pipeline = true };

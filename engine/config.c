@@ -74,6 +74,8 @@ static const s_key_t s_keys [] = {
     STR  ("sqs", "ingest_queue_url", sqs_ingest_queue_url, ""),
     STR  ("sqs", "events_queue_url", sqs_events_queue_url, ""),
     ENUM ("sqs", "protocol", sqs_protocol, "json|query", "json"),
+    INT  ("sqs", "visibility_s", sqs_visibility_s, 5, 43200, "60"),
+    INT  ("sqs", "wait_s", sqs_wait_s, 0, 20, "20"),
     { "log", "level", K_LOGLEVEL, offsetof (rp_config_t, log_level), sizeof (int),
       0, 0, "debug|info|warn|error", "info" },
 };
@@ -405,6 +407,19 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
         snprintf (err, errlen, "storage.s3_bucket: must be set when storage.backend = s3");
         return -1;
     }
+    //  The prefix is a folder: "photos" means "photos/"
+    size_t prefix_len = strlen (config->storage_s3_prefix);
+    if (prefix_len && config->storage_s3_prefix [prefix_len - 1] != '/') {
+        if (prefix_len + 1 >= sizeof config->storage_s3_prefix) {
+            snprintf (err, errlen, "storage.s3_prefix: too long");
+            return -1;
+        }
+        strcat (config->storage_s3_prefix, "/");
+    }
+    if (config->storage_s3_prefix [0] == '/') {
+        snprintf (err, errlen, "storage.s3_prefix: \"%s\" must not start with '/'", config->storage_s3_prefix);
+        return -1;
+    }
     if (config->derivative_count == 0) {
         snprintf (err, errlen, "derivatives: at least one derivative is needed");
         return -1;
@@ -422,4 +437,20 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
         config->pipeline_in_flight = 2 * config->pools_resize + 2;
     rp_log_set_level ((rp_log_level_t) config->log_level);
     return 0;
+}
+
+const char *
+rp_derivative_ext (const char *format, const char **mime)
+{
+    static const struct { const char *format, *ext, *mime; } known [] = {
+        { "webp", "webp", "image/webp" }, { "jpeg", "jpg", "image/jpeg" },
+        { "png", "png", "image/png" },    { "avif", "avif", "image/avif" },
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
+        if (strcmp (format, known [i].format) == 0) {
+            if (mime)
+                *mime = known [i].mime;
+            return known [i].ext;
+        }
+    return NULL;
 }

@@ -73,6 +73,8 @@ typedef struct {
     char sqs_ingest_queue_url [RP_STR_MAX];
     char sqs_events_queue_url [RP_STR_MAX];
     char sqs_protocol [8];                  //  json or query
+    int64_t sqs_visibility_s;               //  how long a received ingest message stays hidden
+    int64_t sqs_wait_s;                     //  long poll (0..20 s)
     //  [log]
     int log_level;
 } rp_config_t;
@@ -91,5 +93,9 @@ int rp_config_set (rp_config_t *config, const char *section, const char *key,
 
 //  Parse a derivative spec "webp 80 256x256" into `d` (name untouched).
 int rp_derivative_parse (rp_derivative_t *d, const char *spec, char *err, size_t errlen);
+
+//  A derivative format's file name extension ("jpg" for jpeg) and media
+//  type; NULL for an unknown format.
+const char *rp_derivative_ext (const char *format, const char **mime);
 
 #endif

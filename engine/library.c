@@ -4,6 +4,8 @@
 #include "sniff.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <string.h>
 
 //  Undo a store that will not be acknowledged: remove the bytes if this
@@ -64,9 +66,10 @@ rp_library_ingest_file (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *c
     unsigned char head [RP_SNIFF_BYTES];
     bool existed = false;
     int64_t started = rp_clock_ms ();
-    if (rp_blob_put_file (blobs, path, config->limits_max_upload_bytes, out->sha256, &out->bytes,
-                          &existed, head, sizeof head, err, errlen))
-        return -1;
+    int rc = rp_blob_put_file (blobs, path, config->limits_max_upload_bytes, out->sha256, &out->bytes,
+                               &existed, head, sizeof head, err, errlen);
+    if (rc)
+        return rc;
     //  Sniff again what was stored: the file may have changed under us
     out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
                                       err, errlen);
@@ -97,12 +100,152 @@ rp_library_ingest_writer (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t *
     }
     out->bytes = rp_blob_size (*writer_p);
     bool existed = false;
-    if (rp_blob_commit (writer_p, out->sha256, &existed, err, errlen))
-        return -1;
+    int rc = rp_blob_commit (writer_p, out->sha256, &existed, err, errlen);
+    if (rc)
+        return rc;
     if (s_commit_row (blobs, db, user_id, batch_id, filename, tags, existed, out, err, errlen))
         return -1;
     rp_info ("library", "stored photo=%s sha256=%.12s bytes=%lld%s file=%s", out->id, out->sha256,
              (long long) out->bytes, out->duplicate ? " duplicate" : "", filename);
+    return 0;
+}
+
+int
+rp_library_import_object (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
+                          const char *user_id, const char *relative, const char *filename,
+                          rp_ingested_t *out, char *err, size_t errlen)
+{
+    memset (out, 0, sizeof *out);
+    unsigned char head [RP_SNIFF_BYTES];
+    bool existed = false;
+    int rc = rp_blob_import_object (blobs, relative, config->limits_max_upload_bytes, out->sha256,
+                                    &out->bytes, &existed, head, sizeof head, err, errlen);
+    if (rc == RP_S3_NOT_FOUND) {
+        snprintf (err, errlen, "the object %s is not in the bucket", relative);
+        return RP_LIBRARY_NOT_YET;
+    }
+    if (rc)
+        return rc;
+    out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
+                                      err, errlen);
+    if (!out->content_type) {
+        s_undo_store (blobs, db, out->sha256, existed);
+        return RP_LIBRARY_REFUSED;
+    }
+    if (s_commit_row (blobs, db, user_id, NULL, filename, NULL, existed, out, err, errlen))
+        return -1;
+    rp_info ("library", "imported photo=%s sha256=%.12s bytes=%lld%s from s3 key %s", out->id, out->sha256,
+             (long long) out->bytes, out->duplicate ? " duplicate" : "", relative);
+    return 0;
+}
+
+int
+rp_library_presign_metadata (const char *filename, const char *sha256, char *out, size_t outlen)
+{
+    unsigned char name64 [4 * 256 / 3 + 8], sha64 [96];
+    size_t len = strlen (filename);
+    if (len > 255 || strlen (sha256) != 64)
+        return -1;
+    EVP_EncodeBlock (name64, (const unsigned char *) filename, (int) len);
+    EVP_EncodeBlock (sha64, (const unsigned char *) sha256, 64);
+    int n = snprintf (out, outlen, "filename %s,sha256 %s", name64, sha64);
+    return n < 0 || (size_t) n >= outlen ? -1 : 0;
+}
+
+//  The declared sha256 in a presigned upload's metadata
+static int
+s_declared_sha256 (const char *metadata, char sha256 [65])
+{
+    const char *at = metadata ? strstr (metadata, "sha256 ") : NULL;
+    if (!at)
+        return -1;
+    at += 7;
+    size_t len = strcspn (at, ",");
+    if (len != 88)                  //  64 bytes in base64
+        return -1;
+    unsigned char decoded [72];
+    if (EVP_DecodeBlock (decoded, (const unsigned char *) at, (int) len) < 64)
+        return -1;
+    memcpy (sha256, decoded, 64);
+    sha256 [64] = 0;
+    return 0;
+}
+
+int
+rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
+                         const char *user_id, const char *photo_id, rp_ingested_t *out,
+                         char *err, size_t errlen)
+{
+    memset (out, 0, sizeof *out);
+    rp_tus_t upload;
+    int rc = rp_db_tus_get (db, user_id, photo_id, &upload, err, errlen);
+    if (rc)
+        return rc;
+    char declared [65];
+    bool presigned = s_declared_sha256 (upload.metadata, declared) == 0;
+    rp_db_tus_clear (&upload);
+    if (!presigned) {
+        snprintf (err, errlen, "upload %s is not a presigned upload", photo_id);
+        return RP_DB_NOT_FOUND;
+    }
+    if (upload.done) {
+        //  Already taken in (the S3 event and a complete call both came)
+        snprintf (out->id, sizeof out->id, "%s", upload.photo_id);
+        snprintf (out->sha256, sizeof out->sha256, "%s", declared);
+        out->duplicate = upload.duplicate;
+        return 0;
+    }
+    char relative [64];
+    snprintf (relative, sizeof relative, "uploads/%s", photo_id);
+    unsigned char head [RP_SNIFF_BYTES];
+    bool existed = false;
+    rc = rp_blob_import_object (blobs, relative, config->limits_max_upload_bytes, out->sha256,
+                                &out->bytes, &existed, head, sizeof head, err, errlen);
+    if (rc == RP_S3_NOT_FOUND) {
+        snprintf (err, errlen, "the upload's object is not in the bucket yet: PUT it to the presigned URL first");
+        return RP_LIBRARY_NOT_YET;
+    }
+    if (rc)
+        return rc;
+    char reason [512] = "";
+    out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
+                                      reason, sizeof reason);
+    if (upload.length >= 0 && out->bytes != upload.length)
+        snprintf (reason, sizeof reason, "the uploaded object has %lld bytes, but %lld were declared",
+                  (long long) out->bytes, (long long) upload.length);
+    else
+    if (strcmp (out->sha256, declared) != 0)
+        snprintf (reason, sizeof reason, "the uploaded object's SHA-256 is %s, but %s was declared",
+                  out->sha256, declared);
+    char ignore [256];
+    if (reason [0]) {
+        s_undo_store (blobs, db, out->sha256, existed);
+        rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore);
+        if (rp_db_tus_fail (db, photo_id, reason, err, errlen))
+            return -1;
+        snprintf (err, errlen, "%s", reason);
+        return RP_LIBRARY_REFUSED;
+    }
+    rc = rp_db_tus_finish (db, photo_id, out->sha256, out->bytes, out->content_type, out->id,
+                           &out->duplicate, err, errlen);
+    if (rc == RP_DB_NOT_FOUND && rp_db_tus_get (db, user_id, photo_id, &upload, ignore, sizeof ignore) == 0) {
+        //  The S3 event and a complete call raced: the other one finished it
+        rp_db_tus_clear (&upload);
+        if (upload.done) {
+            snprintf (out->id, sizeof out->id, "%s", upload.photo_id);
+            out->duplicate = upload.duplicate;
+            return 0;
+        }
+    }
+    if (rc) {
+        s_undo_store (blobs, db, out->sha256, existed);
+        return rc;
+    }
+    //  Its bytes live under their content address now
+    if (rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore))
+        rp_warn ("library", "photo=%s the upload object stays in the bucket: %s", out->id, ignore);
+    rp_info ("library", "presigned upload=%s arrived: photo=%s sha256=%.12s bytes=%lld%s", photo_id, out->id,
+             out->sha256, (long long) out->bytes, out->duplicate ? " duplicate" : "");
     return 0;
 }
 
@@ -174,7 +317,7 @@ int
 rp_library_open_and_recover (const rp_config_t *config, char *err, size_t errlen)
 {
     //  The blob store first: it makes data.dir, where SQLite's file lives
-    rp_blobstore_t *blobs = rp_blobstore_open_disk (config->data_dir, err, errlen);
+    rp_blobstore_t *blobs = rp_blobstore_open (config, err, errlen);
     if (!blobs)
         return -1;
     rp_db_t *db = rp_db_open (config->db_url, err, errlen);

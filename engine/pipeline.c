@@ -24,6 +24,12 @@
     Stage times: each complete photo adds its workers' "timings", the
     jobs' wall time and the commit's to process-wide totals (a mutex-guarded
     table, the one thing shared: /metrics reads it; see pipeline.h).
+    S3 (storage.backend = s3): before its jobs go out a photo's original is
+    fetched into this engine's cache when it is not there (it came through
+    another engine, or the ingest bridge); before a photo is committed
+    complete its derivatives are stored in S3. While S3 is unreachable the
+    pipeline claims nothing (backing off, with jitter, from 0.5 s to 30 s)
+    and keeps finished photos until their derivatives are stored.
     A commit that fails (database away) is kept and tried again each tick;
     a crash before it leaves the photo processing, and start-up recovery
     (rp_library_recover) queues it again: jobs are idempotent, so running
@@ -56,6 +62,7 @@ typedef struct {
     bool finished;                  //  both in; waiting for its commit
     double submitted_ms;            //  when its jobs went to the broker
     double answered_ms;             //  when the second answer came
+    int64_t commit_after;           //  rp_clock_ms: not before (S3 backoff)
 } s_photo_t;
 
 //  Stage totals for rp_pipeline_stage_totals: a fixed table, since stages
@@ -140,7 +147,22 @@ typedef struct {
     rp_pipeline_args_t args;
     zhash_t *photos;                //  id -> s_photo_t, in flight or awaiting commit
     bool wake;
+    int64_t s3_down_until;          //  rp_clock_ms: no claims before (S3 unreachable)
+    int64_t s3_backoff_ms;          //  the current wait; 0 while S3 answers
 } s_pipeline_t;
+
+//  S3 failed: wait longer before trying again (0.5 s doubling to 30 s,
+//  plus up to 50 % jitter so engines do not return in step)
+static int64_t
+s_s3_backoff (s_pipeline_t *self)
+{
+    self->s3_backoff_ms = self->s3_backoff_ms ? self->s3_backoff_ms * 2 : 500;
+    if (self->s3_backoff_ms > 30000)
+        self->s3_backoff_ms = 30000;
+    int64_t wait = self->s3_backoff_ms + (int64_t) (random () % (self->s3_backoff_ms / 2 + 1));
+    self->s3_down_until = rp_clock_ms () + wait;
+    return wait;
+}
 
 static void
 s_photo_destroy (void *item)
@@ -167,11 +189,30 @@ s_submit (s_pipeline_t *self, s_photo_t *photo, const char *kind)
     rp_msg_destroy (&msg);
 }
 
+//  S3: the original into this engine's cache. False when it cannot be
+//  had now: the photo is queued again (S3 away) or failed (bytes gone).
+static bool
+s_fetched (s_pipeline_t *self, s_photo_t *photo)
+{
+    char err [512], ignore [256];
+    int rc = rp_blob_fetch (self->blobs, photo->sha256, err, sizeof err);
+    if (rc == 0) {
+        self->s3_backoff_ms = 0;
+        return true;
+    }
+    int64_t retry = rc == RP_BLOB_UNAVAILABLE ? s_s3_backoff (self) : 0;
+    rp_warn ("pipeline", "photo=%s cannot fetch its original: %s%s", photo->id, err,
+             retry ? "; queued again" : "");
+    if (rp_db_photo_fail (self->db, photo->id, err, retry, ignore, sizeof ignore))
+        rp_warn ("pipeline", "photo=%s stays processing until recovery: %s", photo->id, ignore);
+    return false;
+}
+
 static void
 s_claim (s_pipeline_t *self)
 {
     int room = self->args.config.pipeline_in_flight - (int) zhash_size (self->photos);
-    if (room <= 0)
+    if (room <= 0 || rp_clock_ms () < self->s3_down_until)
         return;
     json_t *claimed = NULL;
     char err [256];
@@ -188,6 +229,10 @@ s_claim (s_pipeline_t *self)
         const char *filename = json_string_value (json_object_get (row, "filename"));
         snprintf (photo->filename, sizeof photo->filename, "%s", filename ? filename : "");
         photo->attempts = (int) json_integer_value (json_object_get (row, "attempts"));
+        if (rp_blobstore_s3 (self->blobs) && !s_fetched (self, photo)) {
+            free (photo);
+            continue;
+        }
         zhash_insert (self->photos, photo->id, photo);
         zhash_freefn (self->photos, photo->id, s_photo_destroy);
         photo->submitted_ms = s_now_ms ();
@@ -205,6 +250,16 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
     char err [512];
     int rc;
     const char *outcome;
+    if (!photo->error && rp_blobstore_s3 (self->blobs)) {
+        if (rp_clock_ms () < photo->commit_after)
+            return false;
+        if (rp_blob_push_derivatives (self->blobs, photo->sha256, err, sizeof err)) {
+            photo->commit_after = rp_clock_ms () + s_s3_backoff (self);
+            rp_warn ("pipeline", "photo=%s cannot store its derivatives in S3 yet: %s", photo->id, err);
+            return false;
+        }
+        self->s3_backoff_ms = 0;
+    }
     if (!photo->error) {
         json_t *result = json_object ();
         json_object_set (result, "content_type", json_object_get (photo->resize, "content_type"));
@@ -317,7 +372,7 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
     self.pipe = pipe;
     self.args = *(rp_pipeline_args_t *) arg;
     char err [512];
-    self.blobs = rp_blobstore_open_disk (self.args.config.data_dir, err, sizeof err);
+    self.blobs = rp_blobstore_open (&self.args.config, err, sizeof err);
     if (self.blobs)
         self.db = rp_db_open (self.args.config.db_url, err, sizeof err);
     if (!self.db || !self.blobs) {

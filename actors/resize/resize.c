@@ -638,16 +638,6 @@ done:
 }
 
 //  The file name extension of a configured format, or NULL.
-static const char *
-s_extension (const char *format)
-{
-    if (strcmp (format, "webp") == 0) return "webp";
-    if (strcmp (format, "jpeg") == 0) return "jpg";
-    if (strcmp (format, "png") == 0)  return "png";
-    if (strcmp (format, "avif") == 0) return "avif";
-    return NULL;
-}
-
 //  Little-endian 32-bit helpers for the RIFF container
 static uint32_t
 s_le32 (const unsigned char *p)
@@ -953,7 +943,7 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
     for (int i = 0; i < count; i++) {
         s_output_t *out = &outputs [i];
         out->spec = &opts->derivatives [i];
-        out->ext = s_extension (out->spec->format);
+        out->ext = rp_derivative_ext (out->spec->format, NULL);
         if (!out->ext) {
             snprintf (err, errlen, "derivative %s: unknown format \"%s\"",
                       out->spec->name, out->spec->format);

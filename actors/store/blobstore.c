@@ -7,10 +7,14 @@
     temporary file that rp_blobstore_clean_tmp removes at start-up.
     Fault hook: RP_FAULT_DISK_WRITE=N makes the Nth write of the process fail
     with EIO, as a failing disk would.
+    S3 (storage.backend = s3): the same steps make the local cached copy,
+    then the object is stored in S3 before the commit returns; see
+    blobstore.h for the rest.
 */
 #include "blobstore.h"
 #include "fault.h"
 #include "log.h"
+#include "sniff.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,14 +31,14 @@
 
 #define S_HEAD_BYTES 64
 
-typedef struct {
-    const char *name;
-    rp_blob_writer_t *(*begin) (rp_blobstore_t *self, int64_t max_bytes, char *err, size_t errlen);
-} s_ops_t;
-
 struct _rp_blobstore_t {
     char root [PATH_MAX - 64];      //  <dir>/objects
     char tmp [PATH_MAX - 64];       //  <dir>/objects/tmp
+    rp_s3_mirror_t *s3;             //  NULL for the disk backend
+    //  Derivative suffixes ".<name>.<ext>", for deleting them in S3
+    char suffixes [RP_DERIVATIVES_MAX][48];
+    const char *mimes [RP_DERIVATIVES_MAX];
+    int nsuffixes;
 };
 
 struct _rp_blob_writer_t {
@@ -98,10 +102,38 @@ rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
     return self;
 }
 
+rp_blobstore_t *
+rp_blobstore_open (const rp_config_t *config, char *err, size_t errlen)
+{
+    rp_blobstore_t *self = rp_blobstore_open_disk (config->data_dir, err, errlen);
+    if (!self || strcmp (config->storage_backend, "s3") != 0)
+        return self;
+    self->s3 = rp_s3_mirror_new (config, err, errlen);
+    if (!self->s3) {
+        rp_blobstore_close (&self);
+        return NULL;
+    }
+    for (int i = 0; i < config->derivative_count && i < RP_DERIVATIVES_MAX; i++) {
+        const char *mime = "application/octet-stream";
+        const char *ext = rp_derivative_ext (config->derivatives [i].format, &mime);
+        self->mimes [self->nsuffixes] = mime;
+        snprintf (self->suffixes [self->nsuffixes++], sizeof self->suffixes [0], ".%s.%s",
+                  config->derivatives [i].name, ext ? ext : "bin");
+    }
+    return self;
+}
+
+rp_s3_mirror_t *
+rp_blobstore_s3 (rp_blobstore_t *self)
+{
+    return self->s3;
+}
+
 void
 rp_blobstore_close (rp_blobstore_t **self_p)
 {
     if (self_p && *self_p) {
+        rp_s3_mirror_destroy (&(*self_p)->s3);
         free (*self_p);
         *self_p = NULL;
     }
@@ -235,6 +267,17 @@ rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, ch
         rp_blob_abort (writer_p);
         return -1;
     }
+    //  S3: durable once S3 has it (the local copy is only a cache)
+    if (w->store->s3) {
+        char relative [160];
+        rp_blob_relative (sha256, "", relative, sizeof relative);
+        const char *mime = rp_sniff (w->head, w->head_size);
+        if (rp_s3_mirror_put (w->store->s3, relative, path, mime ? mime : "application/octet-stream",
+                              err, errlen)) {
+            rp_blob_abort (writer_p);
+            return RP_BLOB_UNAVAILABLE;
+        }
+    }
     rp_blob_abort (writer_p);       //  closes and unlinks the temporary name
     return 0;
 }
@@ -325,11 +368,161 @@ rp_blob_exists (rp_blobstore_t *self, const char *sha256)
 }
 
 int
+rp_blob_relative (const char *sha256, const char *suffix, char *buf, size_t size)
+{
+    if (!s_is_sha (sha256))
+        return -1;
+    int n = snprintf (buf, size, "objects/%.2s/%.2s/%s%s", sha256, sha256 + 2, sha256, suffix);
+    return n < 0 || (size_t) n >= size ? -1 : 0;
+}
+
+//  SHA-256 of a file, as hex
+static int
+s_file_sha256 (const char *path, char sha256 [65])
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return -1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+    EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL);
+    static __thread unsigned char buffer [256 * 1024];
+    size_t n;
+    while ((n = fread (buffer, 1, sizeof buffer, file)) > 0)
+        EVP_DigestUpdate (ctx, buffer, n);
+    int rc = ferror (file) ? -1 : 0;
+    fclose (file);
+    unsigned char digest [32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex (ctx, digest, &len);
+    EVP_MD_CTX_free (ctx);
+    for (int i = 0; i < 32; i++)
+        snprintf (sha256 + 2 * i, 3, "%02x", digest [i]);
+    return rc;
+}
+
+//  A fresh temporary path in the cache's tmp folder (the file is made)
+static int
+s_tmp_file (rp_blobstore_t *self, const char *stem, char *path, size_t size)
+{
+    snprintf (path, size, "%s/%s-XXXXXX", self->tmp, stem);
+    int fd = mkostemp (path, O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    close (fd);
+    return 0;
+}
+
+int
+rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen)
+{
+    char dir [PATH_MAX], path [PATH_MAX], relative [160];
+    if (rp_blob_relative (sha256, "", relative, sizeof relative)) {
+        snprintf (err, errlen, "not a SHA-256: %.80s", sha256);
+        return -1;
+    }
+    s_address (self, sha256, dir, sizeof dir, path, sizeof path);
+    if (access (path, F_OK) == 0)
+        return 0;
+    if (!self->s3) {
+        snprintf (err, errlen, "the original %.12s... is missing from storage", sha256);
+        return -1;
+    }
+    char tmp [PATH_MAX];
+    if (s_tmp_file (self, "fetch", tmp, sizeof tmp)) {
+        snprintf (err, errlen, "cannot create a temporary file in storage: %s", strerror (errno));
+        return -1;
+    }
+    int rc = rp_s3_mirror_get (self->s3, relative, tmp, err, errlen);
+    if (rc == RP_S3_NOT_FOUND) {
+        snprintf (err, errlen, "the original %.12s... is missing from S3", sha256);
+        rc = -1;
+    }
+    else
+    if (rc)
+        rc = RP_BLOB_UNAVAILABLE;
+    else {
+        char actual [65];
+        if (s_file_sha256 (tmp, actual) || strcmp (actual, sha256) != 0) {
+            snprintf (err, errlen, "the original %.12s... in S3 does not hash to its name", sha256);
+            rc = -1;
+        }
+        else
+        if (s_mkdirs (dir) || (rename (tmp, path) && errno != EEXIST)) {
+            snprintf (err, errlen, "cannot cache the original: %s", strerror (errno));
+            rc = -1;
+        }
+    }
+    unlink (tmp);
+    return rc;
+}
+
+int
+rp_blob_push_derivatives (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen)
+{
+    if (!self->s3)
+        return 0;
+    char dir [PATH_MAX], path [PATH_MAX];
+    s_address (self, sha256, dir, sizeof dir, path, sizeof path);
+    for (int i = 0; i < self->nsuffixes; i++) {
+        char local [PATH_MAX], relative [160];
+        snprintf (local, sizeof local, "%s%s", path, self->suffixes [i]);
+        if (access (local, F_OK) != 0)
+            continue;               //  a format this photo does not get
+        rp_blob_relative (sha256, self->suffixes [i], relative, sizeof relative);
+        if (rp_s3_mirror_put (self->s3, relative, local, self->mimes [i], err, errlen))
+            return RP_BLOB_UNAVAILABLE;
+    }
+    return 0;
+}
+
+int
+rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_bytes,
+                       char sha256 [65], int64_t *size, bool *existed,
+                       unsigned char *head, size_t headlen, char *err, size_t errlen)
+{
+    if (!self->s3) {
+        snprintf (err, errlen, "objects can only be imported with storage.backend = s3");
+        return -1;
+    }
+    int64_t object_size = -1;
+    char etag [RP_S3_ETAG_MAX];
+    int rc = rp_s3_mirror_head (self->s3, relative, &object_size, etag, err, errlen);
+    if (rc)
+        return rc == RP_S3_NOT_FOUND ? RP_S3_NOT_FOUND : RP_BLOB_UNAVAILABLE;
+    if (object_size > max_bytes) {
+        snprintf (err, errlen, "the object is %lld bytes, more than the limit of %lld bytes",
+                  (long long) object_size, (long long) max_bytes);
+        return -1;
+    }
+    char tmp [PATH_MAX];
+    if (s_tmp_file (self, "import", tmp, sizeof tmp)) {
+        snprintf (err, errlen, "cannot create a temporary file in storage: %s", strerror (errno));
+        return -1;
+    }
+    rc = rp_s3_mirror_get (self->s3, relative, tmp, err, errlen);
+    if (rc == 0)
+        rc = rp_blob_put_file (self, tmp, max_bytes, sha256, size, existed, head, headlen, err, errlen);
+    else
+    if (rc != RP_S3_NOT_FOUND)
+        rc = RP_BLOB_UNAVAILABLE;
+    unlink (tmp);
+    return rc;
+}
+
+int
 rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen)
 {
     if (!s_is_sha (sha256)) {
         snprintf (err, errlen, "not a SHA-256: %.80s", sha256);
         return -1;
+    }
+    if (self->s3) {
+        for (int i = -1; i < self->nsuffixes; i++) {
+            char relative [160];
+            rp_blob_relative (sha256, i < 0 ? "" : self->suffixes [i], relative, sizeof relative);
+            if (rp_s3_mirror_delete (self->s3, relative, err, errlen))
+                return RP_BLOB_UNAVAILABLE;
+        }
     }
     char dir [PATH_MAX], path [PATH_MAX];
     s_address (self, sha256, dir, sizeof dir, path, sizeof path);

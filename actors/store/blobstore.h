@@ -4,8 +4,14 @@
     it as <sha256>.<name>.<ext>. The same bytes stored twice are stored once.
     Writes stream into a temporary file under <root>/objects/tmp while their
     SHA-256 is computed, are fsync'd, and renamed into place; the folder is
-    fsync'd too, so a committed blob survives a crash. The backend sits
-    behind the ops table so an S3 backend can take its place.
+    fsync'd too, so a committed blob survives a crash.
+
+    With storage.backend = s3 the bucket is the store and the folder is
+    this engine's cache of it (s3_mirror.h): a commit is durable once S3
+    has the object under "objects/ab/cd/<sha256>" (RP_BLOB_UNAVAILABLE when
+    S3 cannot be reached: nothing may be acknowledged), workers fetch an
+    original they do not have (rp_blob_fetch), derivatives are pushed once
+    made (rp_blob_push_derivatives), and delete removes the objects too.
 
     Thread safety: a blobstore is plain configuration and may be shared
     read-only; each writer belongs to the one thread that made it.
@@ -17,12 +23,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+#include "s3_mirror.h"
+
+//  Returned when S3 cannot be reached or refuses us: try again later
+#define RP_BLOB_UNAVAILABLE 2
+
 typedef struct _rp_blobstore_t rp_blobstore_t;
 typedef struct _rp_blob_writer_t rp_blob_writer_t;
 
 //  Open the disk backend rooted at `dir` (made if missing). NULL with err.
 rp_blobstore_t *rp_blobstore_open_disk (const char *dir, char *err, size_t errlen);
 void rp_blobstore_close (rp_blobstore_t **self_p);
+//  Open the store the configuration names: disk under data.dir, or S3 with
+//  data.dir as the local cache. NULL with err.
+rp_blobstore_t *rp_blobstore_open (const rp_config_t *config, char *err, size_t errlen);
+//  The S3 side; NULL for the disk backend.
+rp_s3_mirror_t *rp_blobstore_s3 (rp_blobstore_t *self);
+
+//  A stored name relative to the store: "objects/ab/cd/<sha256><suffix>"
+//  (suffix "" for the original, ".<derivative>.<ext>" for a derivative).
+int rp_blob_relative (const char *sha256, const char *suffix, char *buf, size_t size);
 
 //  Start a new blob. At most max_bytes may be written (a hard limit: going
 //  over is an ordinary error). NULL with err.
@@ -50,6 +71,20 @@ int rp_blob_put_file (rp_blobstore_t *self, const char *path, int64_t max_bytes,
 int rp_blob_path (rp_blobstore_t *self, const char *sha256, char *buf, size_t size);
 //  True when the original is stored.
 bool rp_blob_exists (rp_blobstore_t *self, const char *sha256);
+//  Make sure the original is in the local cache (S3: download it, check
+//  its SHA-256, move it into place). 0; RP_BLOB_UNAVAILABLE; -1 when the
+//  bytes are gone or damaged. Disk backend: whether the file is there.
+int rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
+//  S3: store every derivative of this original that is in the cache.
+//  Disk backend: nothing to do.
+int rp_blob_push_derivatives (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
+//  S3: take the object at `relative` (a presigned upload, a bulk import)
+//  into the store under its content address, as rp_blob_put_file does for
+//  a local file. RP_S3_NOT_FOUND when there is no such object.
+int rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_bytes,
+                           char sha256 [65], int64_t *size, bool *existed,
+                           unsigned char *head, size_t headlen, char *err, size_t errlen);
+
 //  Delete an original and all its derivatives. Missing files are no error.
 int rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
 

@@ -35,3 +35,23 @@ rp_aws_split_url (const char *url, char *scheme, size_t scheme_len, char *author
     snprintf (authority, authority_len, "%.*s", (int) strcspn (host, "/"), host);
     return 0;
 }
+
+const char *
+rp_aws_region (void)
+{
+    const char *region = getenv ("AWS_REGION");
+    if (!region || !*region)
+        region = getenv ("AWS_DEFAULT_REGION");
+    return region && *region ? region : "us-east-1";
+}
+
+const char *
+rp_aws_endpoint (const char *service)
+{
+    char name [64];
+    snprintf (name, sizeof name, "AWS_ENDPOINT_URL_%s", service);
+    const char *endpoint = getenv (name);
+    if (!endpoint || !*endpoint)
+        endpoint = getenv ("AWS_ENDPOINT_URL");
+    return endpoint ? endpoint : "";
+}

@@ -1,0 +1,60 @@
+/*  actors/store/s3_mirror.h: the S3 side of the blob store.
+
+    With storage.backend = s3 the bucket is where photo bytes live; the
+    data folder is each engine's local cache of them (workers decode from
+    local files). Keys are the configured prefix followed by a relative
+    name: "objects/ab/cd/<sha256>" for an original, "...<sha256>.<name>.<ext>"
+    for a derivative, "uploads/<photo id>" for a presigned upload,
+    "incoming/<user>/..." for operators' bulk imports.
+
+    Thread safety: a mirror is shared by all threads of a process. It keeps
+    a small pool of S3 clients (one curl handle each, so connections are
+    reused); each call takes one for its duration. Credentials come from
+    one provider (environment or ECS endpoint) and a client whose
+    credentials were refreshed is made again.
+
+    Returns: 0; RP_S3_NOT_FOUND where an object may be absent; -1 with err
+    naming S3's answer or why it could not be reached. The S3 client has
+    already retried with backoff and jitter by then.
+*/
+#ifndef RP_S3_MIRROR_H
+#define RP_S3_MIRROR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aws/s3.h"
+#include "config.h"
+
+typedef struct _rp_s3_mirror_t rp_s3_mirror_t;
+
+//  For config (storage.s3_bucket, storage.s3_prefix) and the AWS settings
+//  of the environment. NULL with err (no credentials, no bucket).
+rp_s3_mirror_t *rp_s3_mirror_new (const rp_config_t *config, char *err, size_t errlen);
+void rp_s3_mirror_destroy (rp_s3_mirror_t **self_p);
+
+//  The full key of a relative name (prefix + relative).
+void rp_s3_mirror_key (rp_s3_mirror_t *self, const char *relative, char *key, size_t size);
+const char *rp_s3_mirror_bucket (rp_s3_mirror_t *self);
+const char *rp_s3_mirror_prefix (rp_s3_mirror_t *self);
+
+//  Store a local file under relative. When the object is already there
+//  with the same size (content-addressed names: the same bytes) nothing is
+//  sent.
+int rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
+                      const char *content_type, char *err, size_t errlen);
+//  The whole object into a local file (written as is; caller renames).
+int rp_s3_mirror_get (rp_s3_mirror_t *self, const char *relative, const char *path,
+                      char *err, size_t errlen);
+int rp_s3_mirror_head (rp_s3_mirror_t *self, const char *relative, int64_t *size,
+                       char etag [RP_S3_ETAG_MAX], char *err, size_t errlen);
+int rp_s3_mirror_delete (rp_s3_mirror_t *self, const char *relative, char *err, size_t errlen);
+//  A presigned URL for method on relative, valid expires_s; *url malloc'ed.
+int rp_s3_mirror_presign (rp_s3_mirror_t *self, const char *method, const char *relative,
+                          int expires_s, char **url, char *err, size_t errlen);
+//  Can S3 be reached, and does it know our bucket and credentials? A HEAD
+//  on a probe key, one try: 0 when S3 answered (absent is fine).
+int rp_s3_mirror_ping (rp_s3_mirror_t *self, char *err, size_t errlen);
+
+#endif
