@@ -1245,3 +1245,107 @@ CONTRACT (resumable_upload_duplicate_fail_terminate_expire)
     cr_assert_eq (rp_db_tus_lock (db, "../../x", "A", NULL, 1, 2, err, sizeof err), RP_DB_NOT_FOUND);
     rp_db_close (&db);
 }
+
+//  ---------------------------------------------------------------------------
+//  The AWS bridges' rows (schema V4)
+
+CONTRACT (s3_objects_remember_the_photo_each_object_became)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], a [RP_ID_MAX], found [RP_ID_MAX], status [16];
+    s_user (db, "alice", alice);
+    s_photo (db, alice, 1, NULL, NULL, a, NULL);
+    const char *key = "incoming/alice/IMG 0001.jpg";
+    cr_assert_eq (rp_db_s3_object_find (db, "photos", key, "etag1", found, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_s3_object_record (db, "photos", key, "etag1", a, err, sizeof err), 0, "%s", err);
+    //  Recorded twice (two engines): the first stays
+    cr_assert_eq (rp_db_s3_object_record (db, "photos", key, "etag1", "another", err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_s3_object_find (db, "photos", key, "etag1", found, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq (found, a);
+    //  The same key with other bytes (another ETag) or in another bucket is another object
+    cr_assert_eq (rp_db_s3_object_find (db, "photos", key, "etag2", found, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_s3_object_find (db, "other", key, "etag1", found, err, sizeof err), RP_DB_NOT_FOUND);
+
+    cr_assert_eq (rp_db_photo_status (db, a, status, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq (status, "queued");
+    cr_assert_eq (rp_db_photo_status (db, "0123456789abcdef0123456789abcdef", status, err, sizeof err),
+                  RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_status (db, "'; DROP TABLE photos; --", status, err, sizeof err), RP_DB_NOT_FOUND);
+    rp_db_close (&db);
+}
+
+//  Complete or fail a claimed photo
+static void
+s_finish (rp_db_t *db, const char *id, bool complete)
+{
+    char err [512] = "";
+    json_t *claimed = s_claim (db, 1);
+    cr_assert_eq (json_array_size (claimed), 1);
+    cr_assert_str_eq (s_str (json_array_get (claimed, 0), "id"), id);
+    json_decref (claimed);
+    if (complete) {
+        json_t *result = json_pack ("{s:s, s:i, s:i}", "content_type", "image/jpeg", "width", 4, "height", 3);
+        cr_assert_eq (rp_db_photo_complete (db, id, result, err, sizeof err), 0, "%s", err);
+        json_decref (result);
+    }
+    else
+        cr_assert_eq (rp_db_photo_fail (db, id, "not a photo", 0, err, sizeof err), 0, "%s", err);
+}
+
+CONTRACT (outbox_publishes_every_outcome_once_under_one_lease)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], old [RP_ID_MAX], a [RP_ID_MAX], b [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    //  History before the first publisher is not replayed
+    s_photo (db, alice, 1, NULL, NULL, old, NULL);
+    s_finish (db, old, true);
+    int64_t cursor = -1;
+    json_t *events = NULL;
+    cr_assert_eq (rp_db_outbox_claim (db, "sqs-events", "engine-1", 1000, 16000, 10, &cursor, &events,
+                                      err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (events), 0);
+    json_decref (events);
+
+    s_photo (db, alice, 2, NULL, NULL, a, NULL);
+    s_photo (db, alice, 3, NULL, NULL, b, NULL);
+    s_finish (db, a, true);
+    s_finish (db, b, false);
+    if (s_is_pg (url))
+        usleep (300 * 1000);        //  events show 200 ms after their commit there
+    //  Another engine may not publish while the lease holds
+    cr_assert_eq (rp_db_outbox_claim (db, "sqs-events", "engine-2", 2000, 17000, 10, &cursor, &events,
+                                      err, sizeof err), RP_DB_BUSY);
+    cr_assert_eq (rp_db_outbox_claim (db, "sqs-events", "engine-1", 2000, 17000, 10, &cursor, &events,
+                                      err, sizeof err), 0, "%s", err);
+    //  Only outcomes: queued and processing events are not published
+    cr_assert_eq (json_array_size (events), 2, "%s", json_dumps (events, 0));
+    json_t *first = json_array_get (events, 0), *second = json_array_get (events, 1);
+    cr_assert_str_eq (s_str (first, "id"), a);
+    cr_assert_str_eq (s_str (first, "status"), "complete");
+    cr_assert_str_eq (s_str (first, "user"), "alice");
+    cr_assert_str_eq (s_str (first, "user_id"), alice);
+    cr_assert_str_eq (s_str (first, "sha256"), s_sha (2));
+    cr_assert_eq (s_int (first, "bytes"), 1234);
+    cr_assert (json_is_null (json_object_get (first, "error")));
+    cr_assert_str_eq (s_str (second, "id"), b);
+    cr_assert_str_eq (s_str (second, "status"), "failed");
+    cr_assert_str_eq (s_str (second, "error"), "not a photo");
+    int64_t last = s_int (second, "event_id");
+    cr_assert_gt (last, s_int (first, "event_id"));
+    json_decref (events);
+
+    //  The lease ran out: engine-2 takes over, and engine-1 can no longer move the cursor
+    cr_assert_eq (rp_db_outbox_claim (db, "sqs-events", "engine-2", 20000, 35000, 10, &cursor, &events,
+                                      err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (events), 2, "nothing was recorded as published: sent again");
+    json_decref (events);
+    cr_assert_eq (rp_db_outbox_advance (db, "sqs-events", "engine-1", last, err, sizeof err), RP_DB_CONFLICT);
+    cr_assert_eq (rp_db_outbox_advance (db, "sqs-events", "engine-2", last, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_outbox_claim (db, "sqs-events", "engine-2", 21000, 36000, 10, &cursor, &events,
+                                      err, sizeof err), 0, "%s", err);
+    cr_assert_eq (cursor, last);
+    cr_assert_eq (json_array_size (events), 0, "published events are not sent again");
+    json_decref (events);
+    rp_db_close (&db);
+}

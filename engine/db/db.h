@@ -282,6 +282,35 @@ int rp_db_tus_expired (rp_db_t *self, int64_t now_ms, int limit, json_t **upload
                        char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------
+//  The AWS bridges (schema V4, db_bridges.c)
+
+//  A photo's status ("uploading" ... "failed") by id alone, for the ingest
+//  bridge watching the photos its messages made. RP_DB_NOT_FOUND when gone.
+int rp_db_photo_status (rp_db_t *self, const char *id, char status [16], char *err, size_t errlen);
+
+//  The photo an S3 object (bucket, key, ETag) became, if it was taken in.
+//  RP_DB_NOT_FOUND when not.
+int rp_db_s3_object_find (rp_db_t *self, const char *bucket, const char *key, const char *etag,
+                          char photo_id [RP_ID_MAX], char *err, size_t errlen);
+//  Remember that the object became photo_id (kept when already known).
+int rp_db_s3_object_record (rp_db_t *self, const char *bucket, const char *key, const char *etag,
+                            const char *photo_id, char *err, size_t errlen);
+
+//  An outbox publisher (by name) takes its lease until until_ms, and reads
+//  up to limit complete/failed events after where it got to: *events is
+//  [{"event_id","id","user_id","user","batch_id","status","error","sha256",
+//  "bytes"}...], *cursor where it got to. A new publisher starts at the
+//  newest event (history is not replayed). RP_DB_BUSY while another owner
+//  holds the lease.
+int rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t now_ms,
+                        int64_t until_ms, int limit, int64_t *cursor, json_t **events,
+                        char *err, size_t errlen);
+//  The events up to `cursor` are published. RP_DB_CONFLICT when owner no
+//  longer holds the lease (another publisher took over: nothing changes).
+int rp_db_outbox_advance (rp_db_t *self, const char *name, const char *owner, int64_t cursor,
+                          char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
 //  Fault hook (tests): RP_FAULT_DB_COMMIT=N makes the Nth commit of the
 //  process fail (and roll back) as if the database refused it. Commits of
 //  commands (writes) are counted, from when the hook is first seen set.

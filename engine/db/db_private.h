@@ -71,6 +71,14 @@ typedef enum {
     RP_SQL_PHOTO_OWNER,         //  id -> user_id, status
     RP_SQL_EVENT_PROGRESS,      //  photo_id, received, length
     RP_SQL_EVENT_DUPLICATE,     //  photo_id, duplicate_of
+    //  The AWS bridges (schema V4, db_bridges.c)
+    RP_SQL_S3_OBJECT_FIND,      //  bucket, key, etag -> photo_id
+    RP_SQL_S3_OBJECT_RECORD,    //  bucket, key, etag, photo_id (nothing when it exists)
+    RP_SQL_OUTBOX_INIT,         //  name (at the newest event; nothing when it exists)
+    RP_SQL_OUTBOX_LEASE,        //  name, owner, now_ms, until_ms -> last_event_id
+    RP_SQL_OUTBOX_EVENTS,       //  after_id, limit -> id, photo_id, user_id, user, batch_id,
+                                //  status, error, sha256, bytes
+    RP_SQL_OUTBOX_ADVANCE,      //  name, owner, last_event_id
     //  Queries
     RP_SQL_USER_FIND,           //  name -> id, password_hash
     RP_SQL_USER_LIST,           //  -> id, name, created_at, photos

@@ -149,6 +149,26 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_EVENT_DUPLICATE] =
         "INSERT INTO events (user_id, photo_id, batch_id, status, error, duplicate_of, created_at) "
         "SELECT user_id, id, batch_id, 'duplicate', NULL, ?2, " NOW " FROM photos WHERE id = ?1",
+    [RP_SQL_S3_OBJECT_FIND] =
+        "SELECT photo_id FROM s3_objects WHERE bucket = ?1 AND object_key = ?2 AND etag = ?3",
+    [RP_SQL_S3_OBJECT_RECORD] =
+        "INSERT INTO s3_objects (bucket, object_key, etag, photo_id, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, " NOW ") ON CONFLICT DO NOTHING",
+    [RP_SQL_OUTBOX_INIT] =
+        "INSERT INTO outbox (name, last_event_id) SELECT ?1, coalesce (max (id), 0) FROM events "
+        "WHERE true ON CONFLICT DO NOTHING",
+    [RP_SQL_OUTBOX_LEASE] =
+        "UPDATE outbox SET lease_owner = ?2, lease_until_ms = CAST (?4 AS INTEGER) "
+        "WHERE name = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 "
+        "  OR lease_until_ms < CAST (?3 AS INTEGER)) RETURNING last_event_id",
+    [RP_SQL_OUTBOX_EVENTS] =
+        "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes "
+        "FROM events e JOIN users u ON u.id = e.user_id LEFT JOIN photos p ON p.id = e.photo_id "
+        "WHERE e.id > CAST (?1 AS INTEGER) AND e.status IN ('complete', 'failed') "
+        "ORDER BY e.id LIMIT CAST (?2 AS INTEGER)",
+    [RP_SQL_OUTBOX_ADVANCE] =
+        "UPDATE outbox SET last_event_id = CAST (?3 AS INTEGER) "
+        "WHERE name = ?1 AND lease_owner = ?2 AND last_event_id < CAST (?3 AS INTEGER)",
 
     //  Queries -----------------------------------------------------------------
     [RP_SQL_USER_FIND] =
