@@ -30,6 +30,7 @@
 #include "broker.h"
 #include "db/db.h"
 #include "engine.h"
+#include "health.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -371,8 +372,14 @@ rp_gw_problem_hv (struct MHD_Connection *c, rp_req_t *req, int status, const cha
     MHD_add_response_header (response, "Cache-Control", "no-store");
     if (status == 401)
         MHD_add_response_header (response, "WWW-Authenticate", "Bearer realm=\"rapidphoto\"");
-    for (int i = 0; headers && headers [i] && headers [i + 1]; i += 2)
+    bool retry_after = false;
+    for (int i = 0; headers && headers [i] && headers [i + 1]; i += 2) {
         MHD_add_response_header (response, headers [i], headers [i + 1]);
+        retry_after |= strcasecmp (headers [i], "Retry-After") == 0;
+    }
+    //  Every 503 says when to come back: nothing was acknowledged
+    if (status == 503 && !retry_after)
+        MHD_add_response_header (response, "Retry-After", "2");
     req->bytes_out = (int64_t) strlen (text);
     return rp_gw_queue (c, req, status, response);
 }
@@ -611,6 +618,19 @@ s_broker_reachable (char *why, size_t whylen)
     return ok;
 }
 
+typedef struct {
+    json_t *checks;
+    bool ready;
+} s_health_t;
+
+static void
+s_health_check (const char *name, bool ok, const char *why, void *arg)
+{
+    s_health_t *health = (s_health_t *) arg;
+    json_object_set_new (health->checks, name, json_string (ok ? "ok" : why));
+    health->ready &= ok;
+}
+
 static enum MHD_Result
 s_readyz (struct MHD_Connection *c, rp_req_t *req)
 {
@@ -629,7 +649,14 @@ s_readyz (struct MHD_Connection *c, rp_req_t *req)
         json_object_set_new (checks, "database", json_string ("unavailable"));
         ready = false;
     }
-    char why [128];
+    char why [512];
+    rp_s3_mirror_t *s3 = rp_blobstore_s3 (rp_gw->blobs);
+    if (s3 && rp_s3_mirror_ping (s3, err, sizeof err)) {
+        snprintf (why, sizeof why, "S3 bucket %s cannot be reached: %s", rp_s3_mirror_bucket (s3), err);
+        json_object_set_new (checks, "storage", json_string (why));
+        ready = false;
+    }
+    else
     if (s_storage_writable (why, sizeof why))
         json_object_set_new (checks, "storage", json_string ("ok"));
     else {
@@ -642,6 +669,10 @@ s_readyz (struct MHD_Connection *c, rp_req_t *req)
         json_object_set_new (checks, "broker", json_string (why));
         ready = false;
     }
+    //  The SQS bridges' last word (engine/health.h)
+    s_health_t health = { checks, true };
+    rp_health_each (s_health_check, &health);
+    ready &= health.ready;
     return rp_gw_json (c, req, ready ? 200 : 503,
                        json_pack ("{s:s, s:o}", "status", ready ? "ready" : "unavailable", "checks", checks));
 }
@@ -684,6 +715,9 @@ s_set_route (rp_req_t *req, const char *method, const char *url)
               : strncmp (slash, "/tags", 5) == 0 ? "tags"
               : "download";
     }
+    else
+    if (strncmp (url, "/api/v1/uploads/", 16) == 0)
+        label = strstr (url, "/complete") ? "upload_complete" : "presign";
     else
     if (strncmp (url, "/api/v1/batches/", 16) == 0)
         label = "batch";
@@ -733,6 +767,8 @@ s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const c
         return rp_batches_route (c, req, method, url + 16);
     if (streq (url, "/api/v1/events"))
         return rp_events_route (c, req, method);
+    if (strncmp (url, "/api/v1/uploads/", 16) == 0)
+        return rp_uploads_route (c, req, method, url + 16);
     return rp_gw_problem (c, req, 404, "Not found", "no such resource");
 }
 
@@ -888,7 +924,7 @@ rp_gateway_actor (zsock_t *pipe, void *arg)
     struct sockaddr_in addr;
     struct MHD_Daemon *daemon = NULL;
     if (rp_auth_secret (&gw->config, gw->secret, err, sizeof err) == 0
-    &&  (gw->blobs = rp_blobstore_open_disk (gw->config.data_dir, err, sizeof err))) {
+    &&  (gw->blobs = rp_blobstore_open (&gw->config, err, sizeof err))) {
         if (s_parse_listen (gw->config.http_listen, &addr))
             snprintf (err, sizeof err, "http.listen \"%s\" is not host:port (IPv4)", gw->config.http_listen);
         else {

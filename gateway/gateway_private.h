@@ -110,6 +110,9 @@ enum MHD_Result rp_photos_route (struct MHD_Connection *c, rp_req_t *req, const 
                                  const char *rest);
 enum MHD_Result rp_batches_route (struct MHD_Connection *c, rp_req_t *req, const char *method,
                                   const char *rest);
+//  Presigned uploads (presign.c): `rest` is the path after /api/v1/uploads/.
+enum MHD_Result rp_uploads_route (struct MHD_Connection *c, rp_req_t *req, const char *method,
+                                  const char *rest);
 //  Add "urls" to a photo and drop internal fields.
 void rp_gw_photo_present (json_t *photo);
 

@@ -196,14 +196,30 @@ s_range (const char *header, int64_t size, int64_t *start, int64_t *end)
     return 1;
 }
 
-static const char *
-s_extension_mime (const char *format, const char **ext)
+//  S3: the bytes come from S3 itself, through a short-lived presigned GET
+#define S_PRESIGN_GET_S 300
+
+static enum MHD_Result
+s_redirect_to_s3 (struct MHD_Connection *c, rp_req_t *req, const char *sha, const char *suffix,
+                  bool not_made_yet)
 {
-    if (streq (format, "webp")) { *ext = "webp"; return "image/webp"; }
-    if (streq (format, "png"))  { *ext = "png";  return "image/png"; }
-    if (streq (format, "avif")) { *ext = "avif"; return "image/avif"; }
-    *ext = "jpg";
-    return "image/jpeg";
+    if (not_made_yet)
+        return rp_gw_problem (c, req, 404, "Not found",
+                              "this derivative is not made yet: the photo is still being processed, or failed");
+    char relative [160], err [256] = "not a content address";
+    char *url = NULL;
+    if (rp_blob_relative (sha, suffix, relative, sizeof relative)
+    ||  rp_s3_mirror_presign (rp_blobstore_s3 (rp_gw->blobs), "GET", relative, S_PRESIGN_GET_S,
+                              &url, err, sizeof err)) {
+        rp_warn ("gateway", "req=%s cannot presign a download: %s", req->id, err);
+        return rp_gw_problem (c, req, 503, "Service unavailable", "storage (S3) cannot be reached");
+    }
+    struct MHD_Response *response = MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header (response, "Location", url);
+    //  The URL expires: never cache the redirect longer than it lives
+    MHD_add_response_header (response, "Cache-Control", "private, max-age=60");
+    free (url);
+    return rp_gw_queue (c, req, 302, response);
 }
 
 static enum MHD_Result
@@ -228,16 +244,25 @@ s_download (struct MHD_Connection *c, rp_req_t *req, const char *id, const char 
         return rp_gw_db_problem (c, req, rc, err, false);
     const char *sha = json_string_value (json_object_get (photo, "sha256"));
     const char *status = json_string_value (json_object_get (photo, "status"));
-    char path [PATH_MAX], etag [96], type [64];
-    if (!sha || rp_blob_path (rp_gw->blobs, sha, path, sizeof path)) {
+    char path [PATH_MAX], etag [96], type [64], suffix [64] = "";
+    if (!sha) {
+        json_decref (photo);
+        return rp_gw_problem (c, req, 404, "Not found", "the photo's bytes have not arrived yet");
+    }
+    char sha256 [65];               //  outlives the photo's JSON
+    snprintf (sha256, sizeof sha256, "%s", sha);
+    if (rp_blob_path (rp_gw->blobs, sha, path, sizeof path)) {
         json_decref (photo);
         return rp_gw_problem (c, req, 500, "Internal error", "the photo's bytes cannot be located");
     }
     if (derivative) {
         const char *ext;
-        snprintf (type, sizeof type, "%s", s_extension_mime (derivative->format, &ext));
+        const char *mime = "application/octet-stream";
+        ext = rp_derivative_ext (derivative->format, &mime);
+        snprintf (type, sizeof type, "%s", mime);
+        snprintf (suffix, sizeof suffix, ".%s.%s", derivative->name, ext);
         size_t n = strlen (path);
-        snprintf (path + n, sizeof path - n, ".%s.%s", derivative->name, ext);
+        snprintf (path + n, sizeof path - n, "%s", suffix);
         snprintf (etag, sizeof etag, "\"%s.%s\"", sha, derivative->name);
     }
     else {
@@ -252,6 +277,8 @@ s_download (struct MHD_Connection *c, rp_req_t *req, const char *id, const char 
     bool complete = status && streq (status, "complete");
     json_decref (photo);
     const char *cache = derivative ? "private, max-age=31536000, immutable" : "private, no-cache";
+    if (rp_blobstore_s3 (rp_gw->blobs))
+        return s_redirect_to_s3 (c, req, sha256, suffix, derivative && !complete);
 
     const char *match = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "If-None-Match");
     if (match && (strstr (match, etag) || streq (match, "*"))) {

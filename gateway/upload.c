@@ -390,16 +390,20 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
     for (int i = 0; i < self->nparts; i++) {
         s_part_t *part = &self->parts [i];
         rp_ingested_t out;
-        if (rp_library_ingest_writer (rp_gw->blobs, db, &part->writer, req->user_id,
-                                      batch [0] ? batch : NULL, part->filename,
-                                      self->tags [0] ? self->tags : NULL, &out, err, sizeof err)) {
+        int rc = rp_library_ingest_writer (rp_gw->blobs, db, &part->writer, req->user_id,
+                                           batch [0] ? batch : NULL, part->filename,
+                                           self->tags [0] ? self->tags : NULL, &out, err, sizeof err);
+        if (rc) {
             s_abort_all (self);
             json_decref (photos);
             if (created)
                 rp_gw_wake_pipeline ();
             bool bad_input = strstr (err, "batch") || strstr (err, "tag") || strstr (err, "not a supported image");
             char detail [640];
-            snprintf (detail, sizeof detail, "%s%s", bad_input ? err : "the photo library is unavailable; try again shortly",
+            snprintf (detail, sizeof detail, "%s%s",
+                      bad_input ? err
+                      : rc == RP_BLOB_UNAVAILABLE ? "storage (S3) cannot be reached; nothing was stored: try again shortly"
+                      : "the photo library is unavailable; try again shortly",
                       stored ? " (the files before this one were stored)" : "");
             if (!bad_input)
                 rp_warn ("gateway", "req=%s upload: %s", req->id, err);
