@@ -2,6 +2,7 @@
 #include "broker.h"
 #include "commands.h"
 #include "engine.h"
+#include "actors/bridges/bridges.h"
 #include "gateway/gateway.h"
 #include "library.h"
 #include "log.h"
@@ -100,6 +101,12 @@ rp_cmd_serve (int argc, char **argv)
     rp_runtime_t *runtime = rp_runtime_new ();
     rp_engine_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
     if (rp_engine_start (runtime, &config, &opts, NULL, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto serve: %s\n", err);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
+    //  S3 mode: the SQS bridges (ingest, events) when their queues are set
+    if (rp_bridges_start (runtime, &config, err, sizeof err)) {
         fprintf (stderr, "rapidphoto serve: %s\n", err);
         rp_runtime_destroy (&runtime);
         return 1;

@@ -1,0 +1,48 @@
+/*  actors/bridges/bridges.h: the actors that make an engine a citizen of
+    AWS: the SQS ingest consumer (S3 event notifications in, photos out)
+    and the SQS events producer (photo.complete / photo.failed out).
+
+    Both run in `serve` when storage.backend = s3 and their queue URL is
+    set (sqs.ingest_queue_url, sqs.events_queue_url). Each owns its
+    database connection, its SQS client and (ingest) its blob store: they
+    share nothing with the other actors but the database. Their last word
+    on their queue goes to engine/health.h for /readyz.
+*/
+#ifndef RP_BRIDGES_H
+#define RP_BRIDGES_H
+
+#include <czmq.h>
+#include "config.h"
+
+typedef struct {
+    rp_config_t config;
+    int start_failed;               //  set by the actor when it cannot start
+} rp_bridge_args_t;
+
+//  zactor_new (rp_sqs_ingest_actor, &args): consume sqs.ingest_queue_url.
+void rp_sqs_ingest_actor (zsock_t *pipe, void *args);
+//  zactor_new (rp_sqs_events_actor, &args): publish to sqs.events_queue_url.
+void rp_sqs_events_actor (zsock_t *pipe, void *args);
+
+//  Start the bridges the configuration asks for into runtime. 0, or -1
+//  with err (a bridge that cannot start: no credentials, no database).
+#include "runtime.h"
+int rp_bridges_start (rp_runtime_t *runtime, const rp_config_t *config, char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Shared by the two actors (bridges.c)
+
+#include "aws/credentials.h"
+#include "aws/sqs.h"
+
+//  An SQS client signing with the provider's current credentials, made
+//  again when they were refreshed. *client_p and *keys are the actor's.
+//  0, or -1 with err.
+int rp_bridge_sqs_client (rp_aws_provider_t *provider, const rp_config_t *config,
+                          rp_sqs_t **client_p, rp_aws_keys_t *keys, char *err, size_t errlen);
+
+//  Backoff for a peer that failed `failures` times in a row: 0.5 s
+//  doubling to cap_ms, plus up to 50 % jitter.
+int64_t rp_bridge_backoff_ms (int failures, int64_t cap_ms);
+
+#endif

@@ -1,0 +1,208 @@
+/*  actors/bridges/sqs_events.c: photo.complete and photo.failed, out to SQS.
+
+    DESIGN
+    Thread: one zactor thread. Owns a database connection and an SQS
+    client. Shares nothing.
+    Source: the events table, written in the same transaction as every
+    state change, read as an outbox: the "sqs-events" row of the outbox
+    table says up to which event id messages were sent, and carries a
+    lease, so across many engines one publishes at a time (another takes
+    over within S_LEASE_MS of its death) and every outcome is published.
+    Loop: take the lease and up to 10 complete/failed events after the
+    cursor; send them in one SendMessageBatch; move the cursor past them
+    (only while still holding the lease). A full batch is followed at
+    once; otherwise the next look is S_IDLE_MS later.
+    Delivery is at least once: a crash between the send and the cursor's
+    move, or entries SQS refused in a batch, send the batch again, so
+    consumers key on the photo id. Nothing is ever skipped.
+    Message: {"type":"photo.complete"|"photo.failed","id","user_id","user",
+    "sha256","bytes","original","derivatives":{name: key},"error",
+    "batch_id","event_id"}; keys are full S3 keys (prefix included).
+    Errors: backoff with jitter (0.5 s doubling to 30 s); the last outcome
+    is "events_queue" in /readyz.
+*/
+#include "bridges.h"
+#include "actors/store/blobstore.h"
+#include "db/db.h"
+#include "health.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_LEASE_MS 15000
+#define S_IDLE_MS 500
+#define S_OUTBOX "sqs-events"
+
+typedef struct {
+    rp_config_t config;
+    rp_db_t *db;
+    rp_aws_provider_t *provider;
+    rp_aws_keys_t keys;
+    rp_sqs_t *sqs;
+    char owner [128];               //  host:pid:random, for the lease
+    int failures;
+} s_events_t;
+
+//  One event as the message body (malloc'ed)
+static char *
+s_body (s_events_t *self, json_t *event)
+{
+    const char *status = json_string_value (json_object_get (event, "status"));
+    bool complete = status && streq (status, "complete");
+    const char *sha = json_string_value (json_object_get (event, "sha256"));
+    char relative [200], key [RP_STR_MAX + 200];
+    json_t *original = json_null ();
+    json_t *derivatives = json_object ();
+    if (sha && rp_blob_relative (sha, "", relative, sizeof relative) == 0) {
+        snprintf (key, sizeof key, "%s%s", self->config.storage_s3_prefix, relative);
+        original = json_string (key);
+        for (int i = 0; complete && i < self->config.derivative_count; i++) {
+            const rp_derivative_t *d = &self->config.derivatives [i];
+            char suffix [64];
+            snprintf (suffix, sizeof suffix, ".%s.%s", d->name, rp_derivative_ext (d->format, NULL));
+            rp_blob_relative (sha, suffix, relative, sizeof relative);
+            snprintf (key, sizeof key, "%s%s", self->config.storage_s3_prefix, relative);
+            json_object_set_new (derivatives, d->name, json_string (key));
+        }
+    }
+    json_t *body = json_pack ("{s:s, s:O, s:O, s:O, s:O, s:O, s:o, s:o, s:O, s:O, s:O}",
+                              "type", complete ? "photo.complete" : "photo.failed",
+                              "id", json_object_get (event, "id"),
+                              "user_id", json_object_get (event, "user_id"),
+                              "user", json_object_get (event, "user"),
+                              "sha256", json_object_get (event, "sha256"),
+                              "bytes", json_object_get (event, "bytes"),
+                              "original", original,
+                              "derivatives", derivatives,
+                              "error", json_object_get (event, "error"),
+                              "batch_id", json_object_get (event, "batch_id"),
+                              "event_id", json_object_get (event, "event_id"));
+    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    json_decref (body);
+    return text;
+}
+
+static void
+s_outcome (s_events_t *self, int rc, const char *err)
+{
+    if (rc == 0) {
+        if (self->failures)
+            rp_info ("sqs-events", "the events queue answers again");
+        self->failures = 0;
+        rp_health_set ("events_queue", true, NULL);
+        return;
+    }
+    self->failures++;
+    char why [700];
+    snprintf (why, sizeof why, "the events queue cannot be reached: %s", err);
+    rp_health_set ("events_queue", false, why);
+    if (self->failures == 1 || self->failures % 10 == 0)
+        rp_warn ("sqs-events", "%s (%d in a row)", why, self->failures);
+}
+
+//  One round: returns how many events were published (-1 on an error)
+static int
+s_publish (s_events_t *self)
+{
+    char err [1024];
+    if (rp_bridge_sqs_client (self->provider, &self->config, &self->sqs, &self->keys, err, sizeof err)) {
+        s_outcome (self, -1, err);
+        return -1;
+    }
+    int64_t now = (int64_t) zclock_time ();
+    int64_t cursor = 0;
+    json_t *events = NULL;
+    int rc = rp_db_outbox_claim (self->db, S_OUTBOX, self->owner, now, now + S_LEASE_MS, 10, &cursor,
+                                 &events, err, sizeof err);
+    if (rc == RP_DB_BUSY)
+        return 0;                   //  another engine publishes
+    if (rc) {
+        rp_warn ("sqs-events", "cannot read the events: %s", err);
+        return -1;
+    }
+    size_t count = json_array_size (events);
+    if (count == 0) {
+        json_decref (events);
+        return 0;
+    }
+    char *bodies [10] = { NULL };
+    int64_t last = cursor;
+    size_t i;
+    json_t *event;
+    json_array_foreach (events, i, event) {
+        bodies [i] = s_body (self, event);
+        int64_t id = (int64_t) json_integer_value (json_object_get (event, "event_id"));
+        if (id > last)
+            last = id;
+    }
+    json_decref (events);
+    size_t refused = 0;
+    rc = rp_sqs_send_batch (self->sqs, self->config.sqs_events_queue_url, (const char *const *) bodies,
+                            count, &refused, err, sizeof err);
+    for (i = 0; i < count; i++)
+        free (bodies [i]);
+    if (rc == 0 && refused) {
+        snprintf (err, sizeof err, "SQS refused %zu of %zu messages in a batch", refused, count);
+        rc = -1;
+    }
+    s_outcome (self, rc, err);
+    if (rc)
+        return -1;                  //  the cursor stays: the batch is sent again
+    rc = rp_db_outbox_advance (self->db, S_OUTBOX, self->owner, last, err, sizeof err);
+    if (rc)
+        rp_warn ("sqs-events", "published up to event %lld but cannot record it: %s", (long long) last, err);
+    else
+        rp_debug ("sqs-events", "published %zu events up to %lld", count, (long long) last);
+    return (int) count;
+}
+
+void
+rp_sqs_events_actor (zsock_t *pipe, void *arg)
+{
+    s_events_t self;
+    memset (&self, 0, sizeof self);
+    rp_bridge_args_t *args = (rp_bridge_args_t *) arg;
+    self.config = args->config;
+    char err [512], host [64] = "host";
+    gethostname (host, sizeof host - 1);
+    snprintf (self.owner, sizeof self.owner, "%.60s:%d:%08lx", host, (int) getpid (),
+              (unsigned long) (random () & 0xffffffff));
+    self.db = rp_db_open (self.config.db_url, err, sizeof err);
+    if (self.db)
+        self.provider = rp_aws_provider_new (err, sizeof err);
+    if (!self.provider) {
+        rp_error ("sqs-events", "cannot start: %s", err);
+        rp_db_close (&self.db);
+        args->start_failed = 1;
+        zsock_signal (pipe, 1);
+        return;
+    }
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    int64_t next = 0;
+    while (true) {
+        int64_t wait = next - rp_clock_ms ();
+        void *which = zpoller_wait (poller, wait > 0 ? (int) wait : 0);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            bool stop = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            if (stop)
+                break;
+            continue;
+        }
+        if (zpoller_terminated (poller))
+            break;
+        if (rp_clock_ms () < next)
+            continue;
+        int published = s_publish (&self);
+        next = rp_clock_ms () + (published < 0 ? rp_bridge_backoff_ms (self.failures ? self.failures : 1, 30000)
+                                 : published == 10 ? 0 : S_IDLE_MS);
+    }
+    zpoller_destroy (&poller);
+    rp_sqs_destroy (&self.sqs);
+    rp_aws_provider_destroy (&self.provider);
+    rp_db_close (&self.db);
+}

@@ -1,0 +1,409 @@
+/*  actors/bridges/sqs_ingest.c: S3 event notifications in, photos out.
+
+    DESIGN
+    Thread: one zactor thread. Owns a database connection, a blob store
+    (S3 with the local cache), an SQS client and a PUSH to the pipeline's
+    wake-up endpoint. Shares nothing.
+    Loop: long-poll sqs.ingest_queue_url (up to 10 messages, up to
+    sqs.wait_s; shorter while messages are being watched so their deletes
+    and extensions are timely) with sqs.visibility_s. Each message is S3's
+    notification (engine/aws/s3_event.c):
+      - s3:TestEvent, or records for other buckets or keys outside our
+        prefix: deleted, nothing to do;
+      - ObjectCreated under <prefix>uploads/<photo id>: a presigned upload
+        arrived; rp_library_adopt_upload checks and queues it;
+      - ObjectCreated under <prefix>incoming/<username>/...: operators' bulk
+        import; the object becomes a queued photo of that user named after
+        the key's last segment (rp_library_import_object), remembered in
+        s3_objects by (bucket, key, ETag), so a notification delivered
+        twice, or to two engines, finds its photo instead of making one;
+      - anything else (not a notification at all, an unknown user, an
+        object that is not an image, S3 away): left alone, made visible
+        again after a backoff (1, 2, 4 ... s), and after the queue's
+        maxReceiveCount it goes to the dead-letter queue for an operator.
+    A message whose photos were made is watched: it is deleted only once
+    every one of its photos is complete or failed (committed), and its
+    visibility is extended by sqs.visibility_s every half of that while
+    they are processed. If this engine dies first, the message comes back
+    and whichever engine gets it finds the photos by (bucket, key, ETag).
+    Backpressure: at most pipeline.in_flight messages are watched; past
+    that nothing more is received, so idle engines get the rest.
+    Errors from SQS: backoff with jitter (0.5 s doubling to 30 s); the last
+    outcome is "ingest_queue" in /readyz.
+*/
+#include "bridges.h"
+#include "actors/store/blobstore.h"
+#include "aws/s3_event.h"
+#include "db/db.h"
+#include "health.h"
+#include "library.h"
+#include "log.h"
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_PHOTOS_MAX 10             //  records per message we follow
+
+typedef struct {
+    char *receipt;
+    char message_id [128];
+    char photos [S_PHOTOS_MAX][RP_ID_MAX];
+    int nphotos;
+    int64_t extend_at;              //  rp_clock_ms
+} s_watched_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *wake;                  //  PUSH to the pipeline
+    rp_config_t config;
+    rp_db_t *db;
+    rp_blobstore_t *blobs;
+    rp_aws_provider_t *provider;
+    rp_aws_keys_t keys;
+    rp_sqs_t *sqs;
+    zlist_t *watched;               //  s_watched_t
+    int failures;                   //  SQS errors in a row
+    bool terminated;
+} s_ingest_t;
+
+static void
+s_watched_destroy (s_watched_t **self_p)
+{
+    if (*self_p) {
+        free ((*self_p)->receipt);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  Outcome of one record
+typedef enum { S_DONE, S_PHOTO, S_RETRY } s_outcome_t;
+
+//  One ObjectCreated record: S_DONE (nothing to do), S_PHOTO (photo_id
+//  made or found), or S_RETRY with err.
+static s_outcome_t
+s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP_ID_MAX],
+          char *err, size_t errlen)
+{
+    rp_s3_mirror_t *s3 = rp_blobstore_s3 (self->blobs);
+    const char *prefix = rp_s3_mirror_prefix (s3);
+    size_t prefix_len = strlen (prefix);
+    if (strcmp (event->bucket, rp_s3_mirror_bucket (s3)) != 0
+    ||  strncmp (event->key, prefix, prefix_len) != 0) {
+        rp_debug ("sqs-ingest", "s3://%s/%s is not ours; ignored", event->bucket, event->key);
+        return S_DONE;
+    }
+    const char *relative = event->key + prefix_len;
+    rp_ingested_t out;
+    if (strncmp (relative, "uploads/", 8) == 0) {
+        int rc = rp_library_adopt_upload (self->blobs, self->db, &self->config, NULL, relative + 8,
+                                          &out, err, errlen);
+        if (rc == 0 || rc == RP_LIBRARY_REFUSED) {
+            //  Refused: the photo is failed with the reason, an outcome
+            if (rc == 0)
+                snprintf (photo_id, RP_ID_MAX, "%s", out.id);
+            else
+                snprintf (photo_id, RP_ID_MAX, "%.39s", relative + 8);
+            return S_PHOTO;
+        }
+        if (rc == RP_DB_NOT_FOUND) {
+            rp_info ("sqs-ingest", "s3://%s/%s: no such presigned upload (deleted or expired); ignored",
+                     event->bucket, event->key);
+            return S_DONE;
+        }
+        return S_RETRY;
+    }
+    if (strncmp (relative, "incoming/", 9) != 0) {
+        rp_debug ("sqs-ingest", "s3://%s/%s is not an upload or an import; ignored", event->bucket, event->key);
+        return S_DONE;
+    }
+    //  incoming/<username>/<...>/<name>
+    const char *user = relative + 9;
+    size_t user_len = strcspn (user, "/");
+    const char *name = strrchr (relative, '/') + 1;
+    if (user_len == 0 || user [user_len] != '/' || !*name) {
+        snprintf (err, errlen, "s3://%s/%s: imports go under incoming/<username>/<file name>",
+                  event->bucket, event->key);
+        return S_RETRY;
+    }
+    int rc = rp_db_s3_object_find (self->db, event->bucket, event->key, event->etag, photo_id, err, errlen);
+    if (rc == 0)
+        return S_PHOTO;             //  delivered before: the same photo
+    if (rc != RP_DB_NOT_FOUND)
+        return S_RETRY;
+    char username [128], user_id [RP_ID_MAX];
+    snprintf (username, sizeof username, "%.*s", (int) (user_len < 127 ? user_len : 127), user);
+    rc = rp_db_user_find (self->db, username, user_id, NULL, 0, err, errlen);
+    if (rc) {
+        if (rc == RP_DB_NOT_FOUND)
+            snprintf (err, errlen, "s3://%s/%s: there is no user named \"%s\"", event->bucket, event->key,
+                      username);
+        return S_RETRY;
+    }
+    //  The key's last segment, as a file name: control characters go
+    char filename [256];
+    snprintf (filename, sizeof filename, "%s", name);
+    for (char *c = filename; *c; c++)
+        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+            *c = '_';
+    rc = rp_library_import_object (self->blobs, self->db, &self->config, user_id, relative, filename,
+                                   &out, err, errlen);
+    if (rc)
+        return S_RETRY;
+    if (rp_db_s3_object_record (self->db, event->bucket, event->key, event->etag, out.id, err, errlen))
+        rp_warn ("sqs-ingest", "photo=%s cannot remember its object: %s", out.id, err);
+    snprintf (photo_id, RP_ID_MAX, "%s", out.id);
+    return S_PHOTO;
+}
+
+//  Photos of a watched message: true when every one has its outcome
+static bool
+s_outcomes_committed (s_ingest_t *self, s_watched_t *watched)
+{
+    for (int i = 0; i < watched->nphotos; i++) {
+        char status [16], err [256];
+        int rc = rp_db_photo_status (self->db, watched->photos [i], status, err, sizeof err);
+        if (rc == RP_DB_NOT_FOUND)
+            continue;               //  deleted by its user meanwhile: nothing to wait for
+        if (rc || (strcmp (status, "complete") != 0 && strcmp (status, "failed") != 0))
+            return false;
+    }
+    return true;
+}
+
+//  A long poll gives up as soon as the actor is told to stop
+static bool
+s_stopping (void *arg)
+{
+    s_ingest_t *self = (s_ingest_t *) arg;
+    return zsys_interrupted || (zsock_events (self->pipe) & ZMQ_POLLIN);
+}
+
+static bool
+s_sqs_ready (s_ingest_t *self)
+{
+    char err [512];
+    if (rp_bridge_sqs_client (self->provider, &self->config, &self->sqs, &self->keys, err, sizeof err)) {
+        rp_health_set ("ingest_queue", false, err);
+        return false;
+    }
+    rp_sqs_set_cancel (self->sqs, s_stopping, self);
+    return true;
+}
+
+//  Note an SQS outcome for /readyz and the backoff
+static void
+s_sqs_outcome (s_ingest_t *self, int rc, const char *err)
+{
+    if (rc == 0) {
+        if (self->failures)
+            rp_info ("sqs-ingest", "the ingest queue answers again");
+        self->failures = 0;
+        rp_health_set ("ingest_queue", true, NULL);
+    }
+    else {
+        self->failures++;
+        char why [600];
+        snprintf (why, sizeof why, "the ingest queue cannot be reached: %s", err);
+        rp_health_set ("ingest_queue", false, why);
+        if (self->failures == 1 || self->failures % 10 == 0)
+            rp_warn ("sqs-ingest", "%s (%d in a row)", why, self->failures);
+    }
+}
+
+static void
+s_delete (s_ingest_t *self, const char *receipt, const char *message_id, const char *why)
+{
+    char err [512];
+    int rc = rp_sqs_delete (self->sqs, self->config.sqs_ingest_queue_url, receipt, err, sizeof err);
+    s_sqs_outcome (self, rc, err);
+    if (rc == 0)
+        rp_debug ("sqs-ingest", "message=%s deleted: %s", message_id, why);
+}
+
+//  Check watched messages: delete those whose photos are all done, extend
+//  the others before they would show again.
+static void
+s_check_watched (s_ingest_t *self)
+{
+    int64_t now = rp_clock_ms ();
+    s_watched_t *watched = (s_watched_t *) zlist_first (self->watched);
+    while (watched) {
+        s_watched_t *next = (s_watched_t *) zlist_next (self->watched);
+        if (s_outcomes_committed (self, watched)) {
+            s_delete (self, watched->receipt, watched->message_id, "its photos are complete or failed");
+            zlist_remove (self->watched, watched);
+            s_watched_destroy (&watched);
+        }
+        else
+        if (now >= watched->extend_at) {
+            char err [512];
+            int rc = rp_sqs_change_visibility (self->sqs, self->config.sqs_ingest_queue_url, watched->receipt,
+                                               (int) self->config.sqs_visibility_s, err, sizeof err);
+            s_sqs_outcome (self, rc, err);
+            watched->extend_at = now + (rc == 0 ? self->config.sqs_visibility_s * 500 : 1000);
+        }
+        watched = next;
+    }
+}
+
+static void
+s_wake_pipeline (s_ingest_t *self)
+{
+    if (self->wake)
+        zstr_send (self->wake, "WAKE");     //  full or absent: the tick will do
+}
+
+//  One received message
+static void
+s_message (s_ingest_t *self, rp_sqs_message_t *message)
+{
+    char err [1024] = "";
+    rp_s3_object_event_t *events = NULL;
+    size_t count = 0;
+    int n = rp_s3_events_parse (message->body, &events, &count, err, sizeof err);
+    if (n == 0) {
+        s_delete (self, message->receipt, message->id, "no object created (s3:TestEvent)");
+        rp_s3_events_free (&events, count);
+        return;
+    }
+    s_watched_t *watched = (s_watched_t *) calloc (1, sizeof (s_watched_t));
+    bool retry = n < 0;
+    for (size_t i = 0; i < count && !retry; i++) {
+        char photo_id [RP_ID_MAX];
+        s_outcome_t outcome = s_record (self, &events [i], photo_id, err, sizeof err);
+        if (outcome == S_RETRY)
+            retry = true;
+        else
+        if (outcome == S_PHOTO && watched->nphotos < S_PHOTOS_MAX)
+            snprintf (watched->photos [watched->nphotos++], RP_ID_MAX, "%s", photo_id);
+    }
+    rp_s3_events_free (&events, count);
+    if (retry) {
+        //  Seen again after a backoff; the redrive policy ends it
+        int64_t backoff_s = 1LL << (message->receive_count - 1 < 10 ? (message->receive_count > 0 ? message->receive_count - 1 : 0) : 10);
+        if (backoff_s > self->config.sqs_visibility_s)
+            backoff_s = self->config.sqs_visibility_s;
+        rp_warn ("sqs-ingest", "message=%s receive %d not processed, again in %lld s: %s", message->id,
+                 message->receive_count, (long long) backoff_s, err);
+        char ignore [512];
+        rp_sqs_change_visibility (self->sqs, self->config.sqs_ingest_queue_url, message->receipt,
+                                  (int) backoff_s, ignore, sizeof ignore);
+        s_watched_destroy (&watched);
+        return;
+    }
+    if (watched->nphotos)
+        s_wake_pipeline (self);
+    watched->receipt = strdup (message->receipt);
+    snprintf (watched->message_id, sizeof watched->message_id, "%s", message->id);
+    watched->extend_at = rp_clock_ms () + self->config.sqs_visibility_s * 500;
+    if (s_outcomes_committed (self, watched)) {
+        s_delete (self, watched->receipt, watched->message_id, "nothing left to process");
+        s_watched_destroy (&watched);
+    }
+    else
+        zlist_append (self->watched, watched);
+}
+
+static void
+s_receive (s_ingest_t *self)
+{
+    int room = self->config.pipeline_in_flight - (int) zlist_size (self->watched);
+    if (room <= 0) {
+        zclock_sleep (200);         //  busy: leave the queue to others
+        return;
+    }
+    //  Watching: come back soon to delete and extend; else the long poll
+    int wait_s = (int) self->config.sqs_wait_s;
+    if (zlist_size (self->watched) && wait_s > 1)
+        wait_s = 1;
+    if (wait_s > self->config.sqs_visibility_s / 3)
+        wait_s = (int) (self->config.sqs_visibility_s / 3);
+    rp_sqs_message_t *messages = NULL;
+    size_t count = 0;
+    char err [1024];
+    int rc = rp_sqs_receive (self->sqs, self->config.sqs_ingest_queue_url, room < 10 ? room : 10, wait_s,
+                             (int) self->config.sqs_visibility_s, &messages, &count, err, sizeof err);
+    if (rc && s_stopping (self))
+        return;                     //  cut short to stop: not a failure
+    s_sqs_outcome (self, rc, err);
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        s_message (self, &messages [i]);
+    rp_sqs_messages_free (&messages, count);
+}
+
+void
+rp_sqs_ingest_actor (zsock_t *pipe, void *arg)
+{
+    s_ingest_t self;
+    memset (&self, 0, sizeof self);
+    self.pipe = pipe;
+    rp_bridge_args_t *args = (rp_bridge_args_t *) arg;
+    self.config = args->config;
+    char err [512];
+    self.blobs = rp_blobstore_open (&self.config, err, sizeof err);
+    if (self.blobs)
+        self.db = rp_db_open (self.config.db_url, err, sizeof err);
+    if (self.db)
+        self.provider = rp_aws_provider_new (err, sizeof err);
+    if (!self.provider) {
+        rp_error ("sqs-ingest", "cannot start: %s", err);
+        rp_db_close (&self.db);
+        rp_blobstore_close (&self.blobs);
+        args->start_failed = 1;
+        zsock_signal (pipe, 1);
+        return;
+    }
+    self.wake = zsock_new (ZMQ_PUSH);
+    if (self.wake) {
+        zsock_set_sndhwm (self.wake, 16);
+        zsock_set_sndtimeo (self.wake, 0);
+        zsock_connect (self.wake, "%s", RP_PIPELINE_WAKE);
+    }
+    self.watched = zlist_new ();
+    zsock_signal (pipe, 0);
+
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    int64_t not_before = 0;
+    while (!self.terminated) {
+        //  The pipe between polls: $TERM ends the loop
+        int64_t wait = not_before - rp_clock_ms ();
+        void *which = zpoller_wait (poller, wait > 0 ? (int) (wait < 250 ? wait : 250) : 0);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM"))
+                self.terminated = true;
+            zstr_free (&command);
+            continue;
+        }
+        if (zpoller_terminated (poller))
+            break;
+        if (wait > 0)
+            continue;
+        if (!s_sqs_ready (&self)) {
+            not_before = rp_clock_ms () + rp_bridge_backoff_ms (++self.failures, 30000);
+            continue;
+        }
+        s_check_watched (&self);
+        s_receive (&self);
+        if (self.failures)
+            not_before = rp_clock_ms () + rp_bridge_backoff_ms (self.failures, 30000);
+    }
+    zpoller_destroy (&poller);
+    //  Messages still watched come back after their visibility: the photos
+    //  they made are found again by their objects
+    if (zlist_size (self.watched))
+        rp_info ("sqs-ingest", "stopping with %zu messages in progress; they are delivered again",
+                 zlist_size (self.watched));
+    s_watched_t *watched;
+    while ((watched = (s_watched_t *) zlist_pop (self.watched)))
+        s_watched_destroy (&watched);
+    zlist_destroy (&self.watched);
+    zsock_destroy (&self.wake);
+    rp_sqs_destroy (&self.sqs);
+    rp_aws_provider_destroy (&self.provider);
+    rp_blobstore_close (&self.blobs);
+    rp_db_close (&self.db);
+}
