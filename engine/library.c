@@ -295,13 +295,25 @@ s_sweep_one (const char *sha256, int64_t age_s, void *arg)
     return 0;
 }
 
+int64_t
+rp_library_stale_ms (const rp_config_t *config)
+{
+    //  Past every try the broker would make, twice over
+    return 2 * config->broker_job_timeout_ms * config->broker_max_attempts + 60000;
+}
+
 int
 rp_library_recover (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
                     char *err, size_t errlen)
 {
     int64_t started = rp_clock_ms ();
     int requeued = 0;
-    if (rp_db_photo_requeue_processing (db, &requeued, err, errlen))
+    //  SQLite: this engine is the only one (or others on this host share its
+    //  file and will be fine redoing a photo). PostgreSQL: other engines may
+    //  be mid-photo; only photos stuck too long are anybody's to take
+    bool shared = strncmp (config->db_url, "sqlite:", 7) != 0;
+    if (rp_db_photo_requeue_processing (db, shared ? rp_library_stale_ms (config) : 0, &requeued,
+                                        err, errlen))
         return -1;
     int removed_tmp = 0;
     rp_blobstore_clean_tmp (blobs, config->storage_orphan_grace_s, &removed_tmp);

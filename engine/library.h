@@ -78,6 +78,10 @@ int rp_library_delete (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, 
 //  files older than storage.orphan_grace_s are removed, and stored bytes
 //  that no photo refers to (a crash between storing and committing) and
 //  older than the grace are removed. Logs what it did.
+//  How long a photo may stay processing before it is taken to be lost (its
+//  engine died): longer than every try the broker makes.
+int64_t rp_library_stale_ms (const rp_config_t *config);
+
 int rp_library_recover (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
                         char *err, size_t errlen);
 

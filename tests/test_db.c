@@ -729,10 +729,17 @@ CONTRACT (requeue_processing_after_a_crash)
     json_decref (s_claim (db, 2));
     rp_db_close (&db);
 
-    //  "Restart": a new connection finds two photos left processing
+    //  "Restart": a new connection finds two photos left processing; with
+    //  other engines about, only those stuck for long are theirs to take
     db = s_open (url);
     int requeued = -1;
-    cr_assert_eq (rp_db_photo_requeue_processing (db, &requeued, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_photo_requeue_processing (db, 3600 * 1000, &requeued, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (requeued, 0, "photos claimed just now are some engine's work in flight");
+    usleep (300 * 1000);
+    cr_assert_eq (rp_db_photo_requeue_processing (db, 200, &requeued, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (requeued, 2, "stuck for longer than 200 ms");
+    json_decref (s_claim (db, 2));
+    cr_assert_eq (rp_db_photo_requeue_processing (db, 0, &requeued, err, sizeof err), 0, "%s", err);
     cr_assert_eq (requeued, 2);
     json_t *counts = NULL;
     cr_assert_eq (rp_db_status_counts (db, &counts, err, sizeof err), 0, "%s", err);
@@ -746,9 +753,9 @@ CONTRACT (requeue_processing_after_a_crash)
     int64_t attempts = 0;
     json_array_foreach (claimed, i, item)
         attempts += s_int (item, "attempts");
-    cr_assert_eq (attempts, 2 + 2 + 1, "attempts are kept across the requeue");
+    cr_assert_eq (attempts, 3 + 3 + 1, "attempts are kept across the requeue");
     json_decref (claimed);
-    cr_assert_eq (rp_db_photo_requeue_processing (db, &requeued, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_photo_requeue_processing (db, 0, &requeued, err, sizeof err), 0, "%s", err);
     cr_assert_eq (requeued, 3);
     rp_db_close (&db);
 }

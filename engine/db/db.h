@@ -124,9 +124,13 @@ int rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *e
 int rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t retry_in_ms,
                       char *err, size_t errlen);
 
-//  Recovery at start-up: every photo left processing goes back to queued,
-//  due now. *requeued is how many.
-int rp_db_photo_requeue_processing (rp_db_t *self, int *requeued, char *err, size_t errlen);
+//  Recovery: every photo left processing, unchanged for older_than_ms (0:
+//  all of them), goes back to queued, due now. *requeued is how many.
+//  With one engine, all of them at its start-up; with several sharing the
+//  database, only those stuck longer than any live engine would take (an
+//  engine that died mid-photo), from every engine's pipeline.
+int rp_db_photo_requeue_processing (rp_db_t *self, int64_t older_than_ms, int *requeued,
+                                    char *err, size_t errlen);
 
 //  uploading -> queued, due now: the bytes of a presigned or resumable upload
 //  have arrived and are durable. RP_DB_NOT_FOUND when the photo is not

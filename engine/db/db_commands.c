@@ -466,15 +466,18 @@ rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t ret
 }
 
 int
-rp_db_photo_requeue_processing (rp_db_t *self, int *requeued, char *err, size_t errlen)
+rp_db_photo_requeue_processing (rp_db_t *self, int64_t older_than_ms, int *requeued, char *err, size_t errlen)
 {
     *requeued = 0;
+    char older [24];
+    snprintf (older, sizeof older, "%lld", (long long) (older_than_ms > 0 ? older_than_ms : 0));
+    const char *params [] = { older };
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
     rp_rows_t rows = { 0 };
     //  The events first: afterwards the photos are no longer told apart
-    if (rp_db_exec (self, RP_SQL_EVENT_REQUEUE_ALL, NULL, 0, NULL, err, errlen)
-    ||  rp_db_exec (self, RP_SQL_PHOTO_REQUEUE, NULL, 0, &rows, err, errlen))
+    if (rp_db_exec (self, RP_SQL_EVENT_REQUEUE_ALL, params, 1, NULL, err, errlen)
+    ||  rp_db_exec (self, RP_SQL_PHOTO_REQUEUE, params, 1, &rows, err, errlen))
         return s_abort (self, -1);
     if (rp_db_commit (self, err, errlen))
         return -1;

@@ -91,7 +91,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "WHERE id = $1 AND status = 'processing'",
     [RP_SQL_PHOTO_REQUEUE] =
         "UPDATE photos SET status = 'queued', next_attempt_at = now(), updated_at = now() "
-        "WHERE status = 'processing'",
+        "WHERE status = 'processing' AND updated_at <= now() - $1::bigint * interval '1 millisecond'",
     [RP_SQL_PHOTO_UPLOADED] =
         "UPDATE photos SET status = 'queued', next_attempt_at = now(), updated_at = now() "
         "WHERE id = $1 AND status = 'uploading'",
@@ -103,7 +103,8 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_EVENT_REQUEUE_ALL] =
         "INSERT INTO events (user_id, photo_id, batch_id, status, error) "
         "SELECT user_id, id, batch_id, 'queued', error FROM photos "
-        "WHERE status = 'processing' ORDER BY id",
+        "WHERE status = 'processing' AND updated_at <= now() - $1::bigint * interval '1 millisecond' "
+        "ORDER BY id",
 
     //  Resumable uploads ---------------------------------------------------------
     [RP_SQL_TUS_INSERT] =

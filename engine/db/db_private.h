@@ -47,12 +47,12 @@ typedef enum {
     RP_SQL_PHOTO_COMPLETE,      //  id, content_type, width, height, taken_at, exif
     RP_SQL_PHOTO_RETRY,         //  id, reason, retry_in_ms
     RP_SQL_PHOTO_FAIL,          //  id, reason
-    RP_SQL_PHOTO_REQUEUE,       //  (all processing)
+    RP_SQL_PHOTO_REQUEUE,       //  older_than_ms (processing, not changed for so long)
     RP_SQL_PHOTO_UPLOADED,      //  id
     RP_SQL_PHOTO_DELETE,        //  user_id, id -> sha256
     //  Events (V2): written in the transaction of the change they record
     RP_SQL_EVENT_RECORD,        //  photo_id (its row as it is now)
-    RP_SQL_EVENT_REQUEUE_ALL,   //  (a 'queued' event for every processing photo)
+    RP_SQL_EVENT_REQUEUE_ALL,   //  older_than_ms (a 'queued' event for each photo PHOTO_REQUEUE takes)
     //  Resumable uploads (V3)
     RP_SQL_TUS_INSERT,          //  id, user_id, length, metadata, created_ms, expires_ms
     RP_SQL_TUS_GET,             //  id -> user_id, length, received, metadata, expires_ms,

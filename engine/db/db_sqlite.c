@@ -28,6 +28,8 @@ typedef struct {
 } s_sqlite_t;
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+//  The time `ms` milliseconds ago (a parameter), in NOW's format
+#define S_AGO(ms) "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (CAST (" ms " AS INTEGER) / 1000.0) || ' seconds')"
 #define PHOTO_COLUMNS \
     "p.id, p.filename, p.status, p.error, p.sha256, p.bytes, p.content_type, p.width, " \
     "p.height, p.taken_at, p.exif, " \
@@ -85,7 +87,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "WHERE id = ?1 AND status = 'processing'",
     [RP_SQL_PHOTO_REQUEUE] =
         "UPDATE photos SET status = 'queued', next_attempt_at = " NOW ", updated_at = " NOW " "
-        "WHERE status = 'processing'",
+        "WHERE status = 'processing' AND updated_at <= " S_AGO ("?1"),
     [RP_SQL_PHOTO_UPLOADED] =
         "UPDATE photos SET status = 'queued', next_attempt_at = " NOW ", updated_at = " NOW " "
         "WHERE id = ?1 AND status = 'uploading'",
@@ -97,7 +99,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_EVENT_REQUEUE_ALL] =
         "INSERT INTO events (user_id, photo_id, batch_id, status, error, created_at) "
         "SELECT user_id, id, batch_id, 'queued', error, " NOW " FROM photos "
-        "WHERE status = 'processing' ORDER BY id",
+        "WHERE status = 'processing' AND updated_at <= " S_AGO ("?1") " ORDER BY id",
 
     //  Resumable uploads ---------------------------------------------------------
     [RP_SQL_TUS_INSERT] =
