@@ -28,12 +28,15 @@
     fetched into this engine's cache when it is not there (it came through
     another engine, or the ingest bridge); before a photo is committed
     complete its derivatives are stored in S3. While S3 is unreachable the
-    pipeline claims nothing (backing off, with jitter, from 0.5 s to 30 s)
+    pipeline claims nothing (backing off, with jitter, from 0.5 s to 8 s)
     and keeps finished photos until their derivatives are stored.
     A commit that fails (database away) is kept and tried again each tick;
     a crash before it leaves the photo processing, and start-up recovery
     (rp_library_recover) queues it again: jobs are idempotent, so running
-    one twice is harmless.
+    one twice is harmless. With several engines on one database, every
+    minute each pipeline also queues again photos processing for longer
+    than any live engine takes (rp_library_stale_ms): an engine that died
+    mid-photo leaves nothing stuck, even when it never comes back.
 */
 #include "pipeline.h"
 #include "actors/store/blobstore.h"
@@ -151,14 +154,15 @@ typedef struct {
     int64_t s3_backoff_ms;          //  the current wait; 0 while S3 answers
 } s_pipeline_t;
 
-//  S3 failed: wait longer before trying again (0.5 s doubling to 30 s,
-//  plus up to 50 % jitter so engines do not return in step)
+//  S3 failed: wait longer before trying again (0.5 s doubling to 8 s, so
+//  work resumes within seconds of S3's return, plus up to 50 % jitter so
+//  engines do not return in step)
 static int64_t
 s_s3_backoff (s_pipeline_t *self)
 {
     self->s3_backoff_ms = self->s3_backoff_ms ? self->s3_backoff_ms * 2 : 500;
-    if (self->s3_backoff_ms > 30000)
-        self->s3_backoff_ms = 30000;
+    if (self->s3_backoff_ms > 8000)
+        self->s3_backoff_ms = 8000;
     int64_t wait = self->s3_backoff_ms + (int64_t) (random () % (self->s3_backoff_ms / 2 + 1));
     self->s3_down_until = rp_clock_ms () + wait;
     return wait;
@@ -402,6 +406,7 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
     zsock_signal (pipe, 0);
 
     int64_t next_tick = 0;
+    int64_t next_sweep = rp_clock_ms () + 60000;
     bool terminated = false;
     while (!terminated) {
         int64_t wait = next_tick - rp_clock_ms ();
@@ -428,6 +433,19 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
             while (zmq_recv (zsock_resolve (self.wakeups), frame, sizeof frame, ZMQ_DONTWAIT) >= 0)
                 ;
             self.wake = true;
+        }
+        if (rp_clock_ms () >= next_sweep) {
+            //  Photos an engine that died was processing (a crash here is
+            //  handled at start-up, but with several engines nobody restarts)
+            int requeued = 0;
+            if (rp_db_photo_requeue_processing (self.db, rp_library_stale_ms (&self.args.config), &requeued,
+                                                err, sizeof err))
+                rp_warn ("pipeline", "cannot look for stuck photos: %s", err);
+            else
+            if (requeued)
+                rp_warn ("pipeline", "%d photos were stuck processing (their engine is gone?): queued again",
+                         requeued);
+            next_sweep = rp_clock_ms () + 60000;
         }
         if (self.wake || rp_clock_ms () >= next_tick) {
             s_retry_commits (&self);

@@ -136,9 +136,10 @@ s_complete (struct MHD_Connection *c, rp_req_t *req, const char *id)
     }
     if (rc)
         return rp_gw_db_problem (c, req, rc, err, false);
-    rp_gw_wake_pipeline ();
+    //  The photo as this call left it, before the pipeline takes it on
     json_t *photo = NULL;
     rc = rp_db_photo_get (db, req->user_id, out.id, &photo, err, sizeof err);
+    rp_gw_wake_pipeline ();
     if (rc)
         return rp_gw_db_problem (c, req, rc, err, false);
     rp_gw_photo_present (photo);
