@@ -46,28 +46,10 @@ s_tus (s_client_t *client, const char *method, const char *path, const char *con
     return rp_test_request (client->server, method, path, client->token, all, body, len, NULL, reply);
 }
 
-//  The value of a response header (static buffer), or NULL.
-static const char *
-s_header_value (const rp_test_reply_t *reply, const char *name)
-{
-    static char value [512];
-    char needle [128];
-    snprintf (needle, sizeof needle, "\n%s:", name);
-    const char *at = strcasestr (reply->headers, needle);
-    if (!at)
-        return NULL;
-    at += strlen (needle);
-    while (*at == ' ')
-        at++;
-    size_t len = strcspn (at, "\r\n");
-    snprintf (value, sizeof value, "%.*s", (int) len, at);
-    return value;
-}
-
 static int64_t
 s_header_int (const rp_test_reply_t *reply, const char *name)
 {
-    const char *value = s_header_value (reply, name);
+    const char *value = rp_test_header_value (reply, name);
     return value ? strtoll (value, NULL, 10) : -1;
 }
 
@@ -81,11 +63,11 @@ s_create (s_client_t *client, int64_t length, const char *metadata, char *path, 
     const char *headers [] = { length_header, meta_header, NULL };
     rp_test_reply_t reply;
     cr_assert_eq (s_tus (client, "POST", "/api/v1/tus", headers, NULL, 0, false, &reply), 201, "%s", reply.body);
-    const char *location = s_header_value (&reply, "Location");
+    const char *location = rp_test_header_value (&reply, "Location");
     cr_assert_not_null (location);
     cr_assert (strncmp (location, "/api/v1/tus/", 12) == 0, "%s", location);
     snprintf (path, size, "%s", location);
-    cr_assert_not_null (s_header_value (&reply, "Upload-Expires"));
+    cr_assert_not_null (rp_test_header_value (&reply, "Upload-Expires"));
     rp_test_reply_free (&reply);
 }
 
@@ -229,14 +211,14 @@ Test (tus, protocol_edge_cases, .timeout = 180)
 
     //  Discovery needs no token
     cr_assert_eq (s_tus (&nobody, "OPTIONS", "/api/v1/tus", NULL, NULL, 0, true, &reply), 204);
-    cr_assert_str_eq (s_header_value (&reply, "Tus-Version"), "1.0.0");
-    const char *extensions = s_header_value (&reply, "Tus-Extension");
+    cr_assert_str_eq (rp_test_header_value (&reply, "Tus-Version"), "1.0.0");
+    const char *extensions = rp_test_header_value (&reply, "Tus-Extension");
     cr_assert_not_null (extensions);
     const char *wanted [] = { "creation", "creation-with-upload", "creation-defer-length", "expiration",
                               "checksum", "termination" };
     for (size_t i = 0; i < sizeof wanted / sizeof wanted [0]; i++)
         cr_assert_not_null (strstr (extensions, wanted [i]), "Tus-Extension lacks %s", wanted [i]);
-    cr_assert_str_eq (s_header_value (&reply, "Tus-Checksum-Algorithm"), "sha1,sha256");
+    cr_assert_str_eq (rp_test_header_value (&reply, "Tus-Checksum-Algorithm"), "sha1,sha256");
     cr_assert_eq (s_header_int (&reply, "Tus-Max-Size"), 8 << 20);
     rp_test_reply_free (&reply);
 
@@ -245,7 +227,7 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     cr_assert_eq (s_tus (&nobody, "POST", "/api/v1/tus", length_5, NULL, 0, false, &reply), 401);
     rp_test_reply_free (&reply);
     cr_assert_eq (s_tus (&alice, "POST", "/api/v1/tus", length_5, NULL, 0, true, &reply), 412, "no Tus-Resumable");
-    cr_assert_str_eq (s_header_value (&reply, "Tus-Version"), "1.0.0");
+    cr_assert_str_eq (rp_test_header_value (&reply, "Tus-Version"), "1.0.0");
     rp_test_reply_free (&reply);
     const char *old_version [] = { "Tus-Resumable: 0.2.2", "Upload-Length: 5", NULL };
     cr_assert_eq (s_tus (&alice, "POST", "/api/v1/tus", old_version, NULL, 0, true, &reply), 412);
@@ -281,9 +263,9 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     cr_assert_eq (s_tus (&alice, "HEAD", path, NULL, NULL, 0, false, &reply), 200);
     cr_assert_eq (s_header_int (&reply, "Upload-Offset"), 0);
     cr_assert_eq (s_header_int (&reply, "Upload-Length"), (int64_t) len);
-    cr_assert_str_eq (s_header_value (&reply, "Upload-Metadata"), "filename cGhvdG8uanBn,is_confidential,tags YSxi");
-    cr_assert_str_eq (s_header_value (&reply, "Cache-Control"), "no-store");
-    cr_assert_not_null (s_header_value (&reply, "Upload-Expires"));
+    cr_assert_str_eq (rp_test_header_value (&reply, "Upload-Metadata"), "filename cGhvdG8uanBn,is_confidential,tags YSxi");
+    cr_assert_str_eq (rp_test_header_value (&reply, "Cache-Control"), "no-store");
+    cr_assert_not_null (rp_test_header_value (&reply, "Upload-Expires"));
     rp_test_reply_free (&reply);
 
     //  Isolation: bob cannot see, write or end it
@@ -324,13 +306,13 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     //  Bytes in; the expiry stays the one set at creation
     cr_assert_eq (s_tus (&alice, "HEAD", path, NULL, NULL, 0, false, &reply), 200);
     char expires [64];
-    snprintf (expires, sizeof expires, "%s", s_header_value (&reply, "Upload-Expires"));
+    snprintf (expires, sizeof expires, "%s", rp_test_header_value (&reply, "Upload-Expires"));
     rp_test_reply_free (&reply);
     sleep (1);
     cr_assert_eq (s_patch (&alice, path, 0, photo, 100 * 1024, NULL, &reply), 204, "%s", reply.body);
     cr_assert_eq (s_header_int (&reply, "Upload-Offset"), 100 * 1024);
-    cr_assert_str_eq (s_header_value (&reply, "Upload-Expires"), expires);
-    cr_assert_null (s_header_value (&reply, "Photo-Id"), "not complete yet");
+    cr_assert_str_eq (rp_test_header_value (&reply, "Upload-Expires"), expires);
+    cr_assert_null (rp_test_header_value (&reply, "Photo-Id"), "not complete yet");
     rp_test_reply_free (&reply);
     cr_assert_eq (s_patch (&alice, path, 0, photo, 100, NULL, &reply), 409, "an offset in the past");
     cr_assert_eq (s_header_int (&reply, "Upload-Offset"), 100 * 1024);
@@ -367,9 +349,9 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     cr_assert_eq (s_patch (&alice, path, 100 * 1024 + 1000, photo + 100 * 1024 + 1000, len - 100 * 1024 - 1000,
                            checksum, &reply), 204, "%s", reply.body);
     cr_assert_eq (s_header_int (&reply, "Upload-Offset"), (int64_t) len);
-    cr_assert_str_eq (s_header_value (&reply, "Photo-Duplicate"), "false");
+    cr_assert_str_eq (rp_test_header_value (&reply, "Photo-Duplicate"), "false");
     char photo_id [64];
-    snprintf (photo_id, sizeof photo_id, "%s", s_header_value (&reply, "Photo-Id"));
+    snprintf (photo_id, sizeof photo_id, "%s", rp_test_header_value (&reply, "Photo-Id"));
     cr_assert_str_eq (photo_id, s_id_of (path), "the upload's id is the photo's");
     rp_test_reply_free (&reply);
     s_expect_original (&alice, photo_id, photo, len);
@@ -386,7 +368,7 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     cr_assert_eq (s_patch (&alice, path, (int64_t) len, photo, 1, NULL, &reply), 409);
     rp_test_reply_free (&reply);
     cr_assert_eq (s_tus (&alice, "HEAD", path, NULL, NULL, 0, false, &reply), 200);
-    cr_assert_str_eq (s_header_value (&reply, "Photo-Id"), photo_id);
+    cr_assert_str_eq (rp_test_header_value (&reply, "Photo-Id"), photo_id);
     rp_test_reply_free (&reply);
 
     //  The same bytes again, by creation-with-upload: a duplicate
@@ -395,8 +377,8 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     const char *with_upload [] = { create_length, "Content-Type: application/offset+octet-stream", NULL };
     cr_assert_eq (s_tus (&alice, "POST", "/api/v1/tus", with_upload, photo, len, false, &reply), 201, "%s", reply.body);
     cr_assert_eq (s_header_int (&reply, "Upload-Offset"), (int64_t) len);
-    cr_assert_str_eq (s_header_value (&reply, "Photo-Duplicate"), "true");
-    cr_assert_str_eq (s_header_value (&reply, "Photo-Id"), photo_id);
+    cr_assert_str_eq (rp_test_header_value (&reply, "Photo-Duplicate"), "true");
+    cr_assert_str_eq (rp_test_header_value (&reply, "Photo-Id"), photo_id);
     rp_test_reply_free (&reply);
 
     //  The event stream showed the upload's progress, then the duplicate
@@ -416,10 +398,10 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     const char *deferred [] = { "Upload-Defer-Length: 1", NULL };
     cr_assert_eq (s_tus (&alice, "POST", "/api/v1/tus", deferred, NULL, 0, false, &reply), 201);
     char path2 [128];
-    snprintf (path2, sizeof path2, "%s", s_header_value (&reply, "Location"));
+    snprintf (path2, sizeof path2, "%s", rp_test_header_value (&reply, "Location"));
     rp_test_reply_free (&reply);
     cr_assert_eq (s_tus (&alice, "HEAD", path2, NULL, NULL, 0, false, &reply), 200);
-    cr_assert_str_eq (s_header_value (&reply, "Upload-Defer-Length"), "1");
+    cr_assert_str_eq (rp_test_header_value (&reply, "Upload-Defer-Length"), "1");
     rp_test_reply_free (&reply);
     cr_assert_eq (s_patch (&alice, path2, 0, photo2, 50000, NULL, &reply), 204);
     rp_test_reply_free (&reply);
@@ -427,7 +409,7 @@ Test (tus, protocol_edge_cases, .timeout = 180)
     snprintf (final_length, sizeof final_length, "Upload-Length: %zu", len2);
     cr_assert_eq (s_patch (&alice, path2, 50000, photo2 + 50000, len2 - 50000, final_length, &reply), 204,
                   "%s", reply.body);
-    snprintf (photo_id, sizeof photo_id, "%s", s_header_value (&reply, "Photo-Id"));
+    snprintf (photo_id, sizeof photo_id, "%s", rp_test_header_value (&reply, "Photo-Id"));
     rp_test_reply_free (&reply);
     s_expect_original (&alice, photo_id, photo2, len2);
 
@@ -504,7 +486,7 @@ Test (tus, a_cut_off_patch_keeps_what_arrived, .timeout = 120)
     rp_test_reply_t reply;
     cr_assert_eq (s_patch (&alice, path, kept, photo + kept, len - (size_t) kept, NULL, &reply), 204, "%s", reply.body);
     char photo_id [64];
-    snprintf (photo_id, sizeof photo_id, "%s", s_header_value (&reply, "Photo-Id"));
+    snprintf (photo_id, sizeof photo_id, "%s", rp_test_header_value (&reply, "Photo-Id"));
     rp_test_reply_free (&reply);
     s_expect_original (&alice, photo_id, photo, len);
     free (photo);
@@ -540,7 +522,7 @@ Test (tus_pg, two_engines_serve_one_upload_in_turn, .timeout = 240)
     int fd = s_patch_open (&first, token, path, offset, photo + offset, MiB, MiB / 2);
     usleep (300 * 1000);
     cr_assert_eq (s_patch (&on_second, path, offset, photo + offset, MiB, NULL, &reply), 423, "%s", reply.body);
-    cr_assert_not_null (s_header_value (&reply, "Retry-After"));
+    cr_assert_not_null (rp_test_header_value (&reply, "Retry-After"));
     rp_test_reply_free (&reply);
     //  The first engine dies mid-PATCH: its lease is stale at once (its
     //  process is gone), and the second engine takes the upload over
@@ -551,7 +533,7 @@ Test (tus_pg, two_engines_serve_one_upload_in_turn, .timeout = 240)
     cr_assert_eq (now, offset, "the dead engine's uncommitted half is not counted");
     cr_assert_eq (s_patch (&on_second, path, now, photo + now, len - (size_t) now, NULL, &reply), 204, "%s", reply.body);
     char photo_id [64];
-    snprintf (photo_id, sizeof photo_id, "%s", s_header_value (&reply, "Photo-Id"));
+    snprintf (photo_id, sizeof photo_id, "%s", rp_test_header_value (&reply, "Photo-Id"));
     rp_test_reply_free (&reply);
     s_expect_original (&on_second, photo_id, photo, len);
     //  The first engine comes back and serves the same photo

@@ -4,10 +4,13 @@
 #
 #   tools/bootstrap.sh          build + run dependencies
 #   tools/bootstrap.sh --test   also the tools the test suites and benches use
+#   tools/bootstrap.sh --aws    also what tools/run-aws.sh needs: PostgreSQL,
+#                               the aws CLI and the local S3/SQS stand-ins
 set -euo pipefail
 
-want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_test=0 want_aws=0
+[ "${1:-}" = "--test" ] && want_test=1 want_aws=1
+[ "${1:-}" = "--aws" ] && want_aws=1
 
 # Build and run time: compiler, CMake and the libraries the engine links.
 pkgs=(build-essential cmake pkg-config
@@ -22,7 +25,14 @@ if [ "$want_test" = 1 ]; then
     pkgs+=(libcriterion-dev libimage-exiftool-perl libvips-tools imagemagick
            postgresql curl procps python3 time)
     pkgs+=(python3-botocore)    # an independent SigV4 signer to check ours (tests/test_sigv4.c)
+    # The aws CLI (2.9.19 in Debian 12) as the S3/SQS client in tests/test_aws_bridges.c;
+    # the tests run /usr/bin/aws, not whichever `aws` comes first on PATH.
+    pkgs+=(awscli)
     pkgs+=(chromium)        # the web app's browser tests (tests/web), headless
+fi
+
+if [ "$want_aws" = 1 ] && [ "$want_test" = 0 ]; then
+    pkgs+=(postgresql awscli curl)
 fi
 
 missing=()
@@ -72,9 +82,9 @@ if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/tus/node_modules/tus
 fi
 
 # The local AWS stand-ins (tools/aws/s3rver.mjs, tools/aws/sqs.mjs) for the
-# S3 and SQS clients' tests: s3rver and local-aws-sqs, pinned in
+# S3 and SQS clients' tests and for tools/run-aws.sh: s3rver and local-aws-sqs, pinned in
 # tools/aws/package-lock.json, into tools/aws/node_modules.
-if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/aws/node_modules/local-aws-sqs" ]; then
+if [ "$want_aws" = 1 ] && [ ! -d "$(dirname "$0")/aws/node_modules/local-aws-sqs" ]; then
     echo "bootstrap: installing tools/aws npm packages" >&2
     (cd "$(dirname "$0")/aws" && npm ci --no-audit --no-fund --loglevel=error)
 fi

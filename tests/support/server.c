@@ -46,11 +46,32 @@ void
 rp_test_server_start_with (rp_test_server_t *server, const char *name, bool pg,
                            const char *extra1, const char *extra2)
 {
+    const char *env [3] = { extra1, extra1 ? extra2 : NULL, NULL };
+    if (!extra1 && extra2)
+        env [0] = extra2;
+    rp_test_server_start_env (server, name, pg, env);
+}
+
+void
+rp_test_server_start_env (rp_test_server_t *server, const char *name, bool pg, const char *const env [])
+{
     memset (server, 0, sizeof *server);
-    if (extra1)
-        snprintf (server->env_extra [0], sizeof server->env_extra [0], "%s", extra1);
-    if (extra2)
-        snprintf (server->env_extra [1], sizeof server->env_extra [1], "%s", extra2);
+    //  The first two go where rp_test_server_start_with always put them
+    //  (the first also into lib.env); the rest into env_more
+    size_t more = 0;
+    for (size_t i = 0; env && env [i]; i++) {
+        if (i < 2) {
+            cr_assert_lt (strlen (env [i]), sizeof server->env_extra [i], "setting too long: %s", env [i]);
+            snprintf (server->env_extra [i], sizeof server->env_extra [i], "%s", env [i]);
+        }
+        else {
+            cr_assert_lt (more, (size_t) RP_TEST_SERVER_ENV_MAX, "more than %d settings for serve",
+                          RP_TEST_SERVER_ENV_MAX + 2);
+            cr_assert_lt (strlen (env [i]), sizeof server->env_more [more], "setting too long: %s", env [i]);
+            snprintf (server->env_more [more], sizeof server->env_more [more], "%s", env [i]);
+            more++;
+        }
+    }
     rp_test_library_init (&server->lib, name);
     if (pg)
         rp_test_pg_url (name, server->db_url, sizeof server->db_url);
@@ -75,12 +96,23 @@ rp_test_server_start_with (rp_test_server_t *server, const char *name, bool pg,
 void
 rp_test_server_launch (rp_test_server_t *server)
 {
+    //  lib.env keeps the base settings and the first extra (tests spawn
+    //  other commands with it); serve gets every setting
     int slot = 6;
     for (int i = 0; i < 2; i++)
         if (server->env_extra [i][0] && slot < 7)
             server->lib.env [slot++] = server->env_extra [i];
     server->lib.env [slot] = NULL;
-    server->pid = rp_test_spawn ((char *[]) { "serve", NULL }, server->lib.env, NULL, server->log);
+    size_t n = 0;
+    for (int i = 0; i < 6 && server->lib.env [i]; i++)
+        server->env [n++] = server->lib.env [i];
+    for (int i = 0; i < 2; i++)
+        if (server->env_extra [i][0])
+            server->env [n++] = server->env_extra [i];
+    for (int i = 0; i < RP_TEST_SERVER_ENV_MAX && server->env_more [i][0]; i++)
+        server->env [n++] = server->env_more [i];
+    server->env [n] = NULL;
+    server->pid = rp_test_spawn ((char *[]) { "serve", NULL }, server->env, NULL, server->log);
     cr_assert_gt (server->pid, 0);
     //  Ready when /healthz answers
     CURL *curl = curl_easy_init ();
@@ -97,10 +129,11 @@ rp_test_server_launch (rp_test_server_t *server)
     curl_easy_cleanup (curl);
 }
 
-void
-rp_test_server_share (rp_test_server_t *server, const rp_test_server_t *first)
+//  New broker and HTTP ports for a copy of a server, and its pointers
+//  pointed into the copy; then start it
+static void
+s_share_launch (rp_test_server_t *server)
 {
-    *server = *first;
     snprintf (server->lib.env_frontend, sizeof server->lib.env_frontend,
               "RAPIDPHOTO_BROKER_FRONTEND=tcp://127.0.0.1:%d", rp_test_free_port ());
     snprintf (server->lib.env_backend, sizeof server->lib.env_backend,
@@ -117,6 +150,25 @@ rp_test_server_share (rp_test_server_t *server, const rp_test_server_t *first)
     server->lib.env [4] = server->env_limit;
     server->lib.env [5] = server->env_db;
     rp_test_server_launch (server);
+}
+
+void
+rp_test_server_share (rp_test_server_t *server, const rp_test_server_t *first)
+{
+    *server = *first;
+    s_share_launch (server);
+}
+
+void
+rp_test_server_share_db (rp_test_server_t *server, const rp_test_server_t *first, const char *name)
+{
+    *server = *first;
+    rp_test_library_t own;
+    rp_test_library_init (&own, name);
+    //  Its own folder; the database stays the first one's (lib.url, db_url, env_db)
+    snprintf (server->lib.dir, sizeof server->lib.dir, "%s", own.dir);
+    snprintf (server->lib.env_dir, sizeof server->lib.env_dir, "%s", own.env_dir);
+    s_share_launch (server);
 }
 
 void
@@ -324,3 +376,19 @@ rp_test_has_header (const rp_test_reply_t *reply, const char *needle)
     return strcasestr (reply->headers, needle) != NULL;
 }
 
+
+const char *
+rp_test_header_value (const rp_test_reply_t *reply, const char *name)
+{
+    static char value [4096];
+    char needle [128];
+    snprintf (needle, sizeof needle, "\n%s:", name);
+    const char *at = strcasestr (reply->headers, needle);
+    if (!at)
+        return NULL;
+    at += strlen (needle);
+    while (*at == ' ')
+        at++;
+    snprintf (value, sizeof value, "%.*s", (int) strcspn (at, "\r\n"), at);
+    return value;
+}

@@ -17,6 +17,8 @@
 
 #include "support/library.h"
 
+#define RP_TEST_SERVER_ENV_MAX 24
+
 typedef struct {
     rp_test_library_t lib;
     pid_t pid;
@@ -24,10 +26,14 @@ typedef struct {
     char base [64];
     char env_listen [64];
     char env_limit [64];
-    char env_extra [2][256];        //  more settings for serve (rp_test_server_set)
+    char env_extra [2][256];        //  more settings for serve (rp_test_server_start_with)
     char db_url [2048];             //  what the server uses
     char env_db [2100];
     char log [600];
+    //  Any number of settings more (rp_test_server_start_env), "" after the last
+    char env_more [RP_TEST_SERVER_ENV_MAX][512];
+    //  What serve is started with: lib.env's settings, the extras, env_more
+    char *env [RP_TEST_SERVER_ENV_MAX + 12];
 } rp_test_server_t;
 
 //  A fresh PostgreSQL schema for this test, as tests/test_db.c makes them;
@@ -39,10 +45,22 @@ void rp_test_server_start (rp_test_server_t *server, const char *name);
 void rp_test_server_start_on (rp_test_server_t *server, const char *name, bool pg);
 void rp_test_server_start_with (rp_test_server_t *server, const char *name, bool pg,
                                 const char *extra1, const char *extra2);
+//  The same with any number of settings (NULL-terminated "KEY=value" list, at
+//  most RP_TEST_SERVER_ENV_MAX, may be NULL): RAPIDPHOTO_* ones and others the
+//  engine reads, such as AWS_*. They are copied, and kept for
+//  rp_test_server_launch and the rp_test_server_share* copies.
+void rp_test_server_start_env (rp_test_server_t *server, const char *name, bool pg,
+                               const char *const env []);
 //  Start (again: after a kill) the server's process; returns once /healthz answers.
 void rp_test_server_launch (rp_test_server_t *server);
 //  A second engine on the first one's data folder and database, on ports of its own.
 void rp_test_server_share (rp_test_server_t *server, const rp_test_server_t *first);
+//  A second engine on the first one's database and settings, with a data
+//  folder of its own (named after name), on ports of its own: two instances
+//  of one deployment, each with its local cache, as with storage.backend =
+//  s3. Each makes its own JWT secret in its folder unless the settings name
+//  one, so log in on the engine you talk to.
+void rp_test_server_share_db (rp_test_server_t *server, const rp_test_server_t *first, const char *name);
 //  SIGTERM and expect a clean exit.
 void rp_test_server_stop (rp_test_server_t *server);
 int rp_test_server_user_add (rp_test_server_t *server, const char *name);
@@ -62,6 +80,8 @@ typedef struct {
 void rp_test_reply_free (rp_test_reply_t *reply);
 json_t *rp_test_reply_json (const rp_test_reply_t *reply);
 bool rp_test_has_header (const rp_test_reply_t *reply, const char *needle);
+//  A response header's value (a static buffer: copy it before the next call), or NULL.
+const char *rp_test_header_value (const rp_test_reply_t *reply, const char *name);
 //  One request. headers: NULL-terminated "Name: value" list or NULL. form:
 //  a curl_mime for multipart, or NULL. body: raw body or NULL.
 CURL *rp_test_easy (rp_test_server_t *server, const char *method, const char *path, const char *token,

@@ -1,0 +1,1209 @@
+/*  tests/test_aws_bridges.c: the engine in S3 mode, end to end (issue 6).
+
+    Each test starts the AWS stand-ins (tools/aws/standins.mjs: s3rver with
+    its object events announced on an SQS `ingest` queue as S3 announces
+    them, local-aws-sqs with `ingest`, `ingest-dlq` and `events`) on free
+    ports, and one or two real `rapidphoto serve` with storage.backend = s3
+    pointed at them. The S3 and SQS side is driven and checked with Debian's
+    aws CLI (/usr/bin/aws, botocore underneath: an independent client), as an
+    operator would: photos uploaded through the API are listed and
+    downloaded from the bucket byte-identical, derivatives included; files
+    put into the bucket become photos through the S3 event and the SQS
+    bridge, and their photo.complete events are received; a message that
+    cannot be processed ends in the dead-letter queue; presigned uploads
+    complete through the API or the S3 event and are verified; two engines
+    share one queue with no photo made twice or missed; and an S3 outage in
+    the middle of uploads loses no acknowledged photo.
+
+    The tests need node with tools/aws/node_modules and Debian's awscli
+    (tools/bootstrap.sh --test installs both). /usr/bin/aws is named
+    explicitly: another `aws` (a pyenv shim, an AWS CLI v2 bundle) may come
+    first on PATH.
+*/
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <czmq.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aws/sqs.h"
+#include "db/db.h"
+#include "support/server.h"
+#include "support/standins.h"
+#include "support/testdata.h"
+
+#define S_AWS_CLI "/usr/bin/aws"
+
+//  ---------------------------------------------------------------------------
+//  The stand-ins and the aws CLI
+
+typedef struct {
+    pid_t pid;
+    char dir [256];                 //  the test's folder: objects, logs, files
+    char log [320];                 //  the stand-ins' output
+    char s3 [64];                   //  S3 endpoint, http://127.0.0.1:PORT
+    char sqs [64];                  //  SQS endpoint
+    char ingest [128];              //  queue URLs
+    char events [128];
+    char dlq [128];
+} s_aws_t;
+
+static int64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  Wait until the stand-ins' log has count lines containing needle.
+static bool
+s_aws_log_wait (const s_aws_t *aws, const char *needle, int count, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (rp_test_count_in_file (aws->log, needle) >= count)
+            return true;
+        usleep (50 * 1000);
+    }
+    return false;
+}
+
+//  Start the stand-ins; prefixes: what S3 announces (NULL: their default,
+//  incoming/ and uploads/).
+static void
+s_aws_start (s_aws_t *aws, const char *name, const char *prefixes)
+{
+    cr_assert_eq (access (S_AWS_CLI, X_OK), 0,
+                  "%s is missing: tools/bootstrap.sh --test installs Debian's awscli", S_AWS_CLI);
+    memset (aws, 0, sizeof *aws);
+    char *dir = rp_test_tmpdir (name);
+    cr_assert_not_null (dir);
+    snprintf (aws->dir, sizeof aws->dir, "%s", dir);
+    free (dir);
+    char objects [320], sqs_port [16];
+    snprintf (objects, sizeof objects, "%s/objects", aws->dir);
+    snprintf (aws->log, sizeof aws->log, "%s/standins.log", aws->dir);
+    int sqs = rp_test_free_port ();
+    snprintf (sqs_port, sizeof sqs_port, "%d", sqs);
+    char *args [8] = { "--sqs-port", sqs_port, "--dir", objects, NULL };
+    if (prefixes) {
+        args [4] = "--prefix";
+        args [5] = (char *) prefixes;
+        args [6] = NULL;
+    }
+    int s3 = 0;
+    aws->pid = rp_test_standin_start ("standins.mjs", args, "photos", &s3, aws->log);
+    //  "ready" once both serve and the s3:TestEvent is on the ingest queue
+    cr_assert (s_aws_log_wait (aws, "ready s3=", 1, 15000), "the stand-ins never said ready (log: %s)", aws->log);
+    snprintf (aws->s3, sizeof aws->s3, "http://127.0.0.1:%d", s3);
+    snprintf (aws->sqs, sizeof aws->sqs, "http://127.0.0.1:%d", sqs);
+    snprintf (aws->ingest, sizeof aws->ingest, "%s/123456789012/ingest", aws->sqs);
+    snprintf (aws->events, sizeof aws->events, "%s/123456789012/events", aws->sqs);
+    snprintf (aws->dlq, sizeof aws->dlq, "%s/123456789012/ingest-dlq", aws->sqs);
+}
+
+static void
+s_aws_stop (s_aws_t *aws)
+{
+    rp_test_standin_stop (aws->pid);
+    aws->pid = 0;
+}
+
+//  SIGUSR1: S3 goes away (connections refused); SIGUSR2: it comes back.
+static void
+s_aws_s3_close (s_aws_t *aws, int times)
+{
+    kill (aws->pid, SIGUSR1);
+    cr_assert (s_aws_log_wait (aws, "s3 closed", times, 10000), "S3 did not close (log: %s)", aws->log);
+}
+
+static void
+s_aws_s3_open (s_aws_t *aws, int times)
+{
+    kill (aws->pid, SIGUSR2);
+    cr_assert (s_aws_log_wait (aws, "s3 open again", times, 10000), "S3 did not open again (log: %s)", aws->log);
+}
+
+//  Run `aws --endpoint-url <endpoint> ARGS` (args a printf format, already
+//  shell-quoted) with the stand-ins' credentials and nothing of the
+//  caller's AWS settings. Its stdout into *out (caller frees) when out is
+//  not NULL; its stderr into <dir>/aws.err. The exit status.
+static int
+s_aws_cli (const s_aws_t *aws, const char *endpoint, char **out, const char *format, ...)
+{
+    char args [4096];
+    va_list ap;
+    va_start (ap, format);
+    int n = vsnprintf (args, sizeof args, format, ap);
+    va_end (ap);
+    cr_assert (n > 0 && (size_t) n < sizeof args, "aws CLI arguments too long");
+    char command [6000];
+    snprintf (command, sizeof command,
+              "env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 "
+              "-u AWS_ENDPOINT_URL_SQS -u AWS_CA_BUNDLE AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER "
+              "AWS_DEFAULT_REGION=us-east-1 AWS_PAGER= AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null "
+              "AWS_SHARED_CREDENTIALS_FILE=/dev/null %s --endpoint-url %s %s 2>%s/aws.err",
+              S_AWS_CLI, endpoint, args, aws->dir);
+    return rp_test_run (command, out);
+}
+
+//  What the last aws CLI call said on stderr (caller frees).
+static char *
+s_aws_err (const s_aws_t *aws)
+{
+    char path [320];
+    snprintf (path, sizeof path, "%s/aws.err", aws->dir);
+    size_t len = 0;
+    return rp_test_read_file (path, &len);
+}
+
+//  `aws s3 ls --recursive s3://photos/`: one line per object (caller frees).
+static char *
+s_aws_ls (const s_aws_t *aws)
+{
+    char *listing = NULL;
+    int rc = s_aws_cli (aws, aws->s3, &listing, "s3 ls --recursive s3://photos/");
+    //  An empty bucket lists nothing and exits 1
+    if (rc != 0 && listing && !*listing)
+        return listing;
+    cr_assert_eq (rc, 0, "aws s3 ls failed: %s", s_aws_err (aws));
+    return listing;
+}
+
+//  Whether an `aws s3 ls` listing has exactly this key.
+static bool
+s_listed (const char *listing, const char *key)
+{
+    char needle [512];
+    snprintf (needle, sizeof needle, " %s\n", key);
+    return strstr (listing, needle) != NULL;
+}
+
+static int
+s_lines (const char *text)
+{
+    int lines = 0;
+    for (const char *at = text; at && *at; at++)
+        if (*at == '\n')
+            lines++;
+    return lines;
+}
+
+//  `aws s3 cp s3://photos/<key> <file>`, then the file's bytes (caller frees).
+static char *
+s_aws_download (const s_aws_t *aws, const char *key, const char *file, size_t *len)
+{
+    int rc = s_aws_cli (aws, aws->s3, NULL, "s3 cp --only-show-errors 's3://photos/%s' '%s'", key, file);
+    cr_assert_eq (rc, 0, "aws s3 cp s3://photos/%s failed: %s", key, s_aws_err (aws));
+    return rp_test_read_file (file, len);
+}
+
+//  `aws sqs receive-message` on a queue: the messages' bodies, parsed (a
+//  JSON array, caller decrefs; empty when there were none).
+static json_t *
+s_aws_receive (const s_aws_t *aws, const char *queue, int wait_s, int visibility_s)
+{
+    char *out = NULL;
+    int rc = s_aws_cli (aws, aws->sqs, &out,
+                        "sqs receive-message --queue-url '%s' --max-number-of-messages 10 "
+                        "--wait-time-seconds %d --visibility-timeout %d --attribute-names All --output json",
+                        queue, wait_s, visibility_s);
+    cr_assert_eq (rc, 0, "aws sqs receive-message failed: %s", s_aws_err (aws));
+    json_t *bodies = json_array ();
+    //  No messages: no output at all
+    if (out && *out) {
+        json_error_t jerr;
+        json_t *answer = json_loads (out, 0, &jerr);
+        cr_assert_not_null (answer, "aws sqs receive-message printed no JSON (%s): %s", jerr.text, out);
+        size_t i;
+        json_t *message;
+        json_array_foreach (json_object_get (answer, "Messages"), i, message) {
+            const char *text = json_string_value (json_object_get (message, "Body"));
+            cr_assert_not_null (text);
+            json_t *body = json_loads (text, 0, &jerr);
+            cr_assert_not_null (body, "a message that is not JSON (%s): %s", jerr.text, text);
+            json_array_append_new (bodies, body);
+        }
+        json_decref (answer);
+    }
+    free (out);
+    return bodies;
+}
+
+//  Messages a queue holds, visible or not (`aws sqs get-queue-attributes`).
+static int
+s_aws_queue_depth (const s_aws_t *aws, const char *queue)
+{
+    char *out = NULL;
+    int rc = s_aws_cli (aws, aws->sqs, &out,
+                        "sqs get-queue-attributes --queue-url '%s' --attribute-names "
+                        "ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible --output json", queue);
+    cr_assert_eq (rc, 0, "aws sqs get-queue-attributes failed: %s", s_aws_err (aws));
+    json_error_t jerr;
+    json_t *answer = json_loads (out, 0, &jerr);
+    cr_assert_not_null (answer, "%s", out);
+    json_t *attributes = json_object_get (answer, "Attributes");
+    //  The stand-in counts hidden messages in both; AWS only in the second
+    int depth = atoi (json_string_value (json_object_get (attributes, "ApproximateNumberOfMessages")) ?: "0")
+              + atoi (json_string_value (json_object_get (attributes, "ApproximateNumberOfMessagesNotVisible")) ?: "0");
+    json_decref (answer);
+    free (out);
+    return depth;
+}
+
+//  ---------------------------------------------------------------------------
+//  The engine in S3 mode
+
+//  Start serve in S3 mode on the stand-ins. visibility_s: how long a
+//  received ingest message stays hidden (0: the engine's default).
+static void
+s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s)
+{
+    char settings [12][256];
+    int n = 0;
+    snprintf (settings [n++], 256, "RAPIDPHOTO_STORAGE_BACKEND=s3");
+    snprintf (settings [n++], 256, "RAPIDPHOTO_STORAGE_S3_BUCKET=photos");
+    snprintf (settings [n++], 256, "RAPIDPHOTO_STORAGE_S3_PREFIX=");
+    snprintf (settings [n++], 256, "RAPIDPHOTO_SQS_INGEST_QUEUE_URL=%s", aws->ingest);
+    snprintf (settings [n++], 256, "RAPIDPHOTO_SQS_EVENTS_QUEUE_URL=%s", aws->events);
+    snprintf (settings [n++], 256, "AWS_ENDPOINT_URL_S3=%s", aws->s3);
+    snprintf (settings [n++], 256, "AWS_ENDPOINT_URL_SQS=%s", aws->sqs);
+    snprintf (settings [n++], 256, "AWS_ACCESS_KEY_ID=S3RVER");
+    snprintf (settings [n++], 256, "AWS_SECRET_ACCESS_KEY=S3RVER");
+    snprintf (settings [n++], 256, "AWS_REGION=us-east-1");
+    if (visibility_s > 0)
+        snprintf (settings [n++], 256, "RAPIDPHOTO_SQS_VISIBILITY_S=%d", visibility_s);
+    const char *env [16];
+    for (int i = 0; i < n; i++)
+        env [i] = settings [i];
+    env [n] = NULL;
+    rp_test_server_start_env (server, name, pg, env);
+}
+
+//  /readyz: its status, and its checks (caller decrefs) when checks_p.
+static long
+s_readyz (rp_test_server_t *server, json_t **checks_p)
+{
+    rp_test_reply_t reply;
+    long status = rp_test_request (server, "GET", "/readyz", NULL, NULL, NULL, 0, NULL, &reply);
+    if (checks_p) {
+        json_t *json = rp_test_reply_json (&reply);
+        *checks_p = json_incref (json_object_get (json, "checks"));
+        json_decref (json);
+    }
+    rp_test_reply_free (&reply);
+    return status;
+}
+
+//  Wait until /readyz answers `status`; false on timeout.
+static bool
+s_readyz_wait (rp_test_server_t *server, long status, int timeout_ms)
+{
+    for (int64_t end = s_now_ms () + timeout_ms; s_now_ms () < end; usleep (100 * 1000))
+        if (s_readyz (server, NULL) == status)
+            return true;
+    return false;
+}
+
+static void
+s_engine_ready (rp_test_server_t *server)
+{
+    if (s_readyz_wait (server, 200, 20000))
+        return;
+    json_t *checks = NULL;
+    long status = s_readyz (server, &checks);
+    cr_assert_fail ("the engine is not ready on the stand-ins: /readyz %ld %s (log: %s)", status,
+                    checks ? json_dumps (checks, JSON_COMPACT) : "", server->log);
+}
+
+static void
+s_sha256_hex (const void *data, size_t len, char hex [65])
+{
+    unsigned char digest [EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_Digest (data, len, digest, &digest_len, EVP_sha256 (), NULL);
+    for (unsigned int i = 0; i < digest_len; i++)
+        snprintf (hex + 2 * i, 3, "%02x", digest [i]);
+}
+
+static void
+s_file_sha256 (const char *path, char hex [65])
+{
+    size_t len = 0;
+    char *data = rp_test_read_file (path, &len);
+    s_sha256_hex (data, len, hex);
+    free (data);
+}
+
+//  Where the engine keeps a photo's bytes in the bucket (storage.s3_prefix
+//  empty): suffix "" (original), ".thumbnail.webp" or ".preview.jpg".
+static void
+s_object_key (const char *sha, const char *suffix, char *key, size_t size)
+{
+    snprintf (key, size, "objects/%.2s/%.2s/%s%s", sha, sha + 2, sha, suffix);
+}
+
+//  POST a file as a raw body; its status. On 202, the photo's id and
+//  sha256. The reply stays the caller's (to free).
+static long
+s_upload (rp_test_server_t *server, const char *token, const char *path, const char *filename,
+          char id [RP_ID_MAX], char sha [65], rp_test_reply_t *reply)
+{
+    size_t len = 0;
+    char *data = rp_test_read_file (path, &len);
+    char name [300];
+    snprintf (name, sizeof name, "X-Filename: %s", filename);
+    const char *headers [] = { "Content-Type: image/jpeg", name, NULL };
+    long status = rp_test_request (server, "POST", "/api/v1/photos", token, headers, data, len, NULL, reply);
+    free (data);
+    if (status == 202) {
+        json_t *json = rp_test_reply_json (reply);
+        json_t *photo = json_array_get (json_object_get (json, "photos"), 0);
+        cr_assert_not_null (photo, "%s", reply->body);
+        snprintf (id, RP_ID_MAX, "%s", json_string_value (json_object_get (photo, "id")));
+        snprintf (sha, 65, "%s", json_string_value (json_object_get (photo, "sha256")));
+        json_decref (json);
+    }
+    return status;
+}
+
+typedef struct {
+    char *data;
+    size_t len;
+} s_bytes_t;
+
+static size_t
+s_bytes_collect (char *data, size_t size, size_t n, void *arg)
+{
+    s_bytes_t *bytes = (s_bytes_t *) arg;
+    size_t more = size * n;
+    bytes->data = realloc (bytes->data, bytes->len + more + 1);
+    memcpy (bytes->data + bytes->len, data, more);
+    bytes->len += more;
+    bytes->data [bytes->len] = 0;
+    return more;
+}
+
+//  GET a URL (a presigned one: no other credentials); its status and body.
+static long
+s_fetch (const char *url, s_bytes_t *bytes)
+{
+    memset (bytes, 0, sizeof *bytes);
+    CURL *curl = curl_easy_init ();
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_bytes_collect);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, bytes);
+    long status = 0;
+    CURLcode rc = curl_easy_perform (curl);
+    cr_assert_eq (rc, CURLE_OK, "GET %s: %s", url, curl_easy_strerror (rc));
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup (curl);
+    return status;
+}
+
+//  GET /photos/{id}/<what>: a 302 to a presigned GET (X-Amz-Signature in
+//  its query), which answers the bytes. The bytes (caller frees).
+static s_bytes_t
+s_download (rp_test_server_t *server, const char *token, const char *id, const char *what)
+{
+    char path [160];
+    snprintf (path, sizeof path, "/api/v1/photos/%s/%s", id, what);
+    rp_test_reply_t reply;
+    long status = rp_test_request (server, "GET", path, token, NULL, NULL, 0, NULL, &reply);
+    cr_assert_eq (status, 302, "GET %s answers %ld, not a redirect to S3: %s", path, status, reply.body);
+    const char *location = rp_test_header_value (&reply, "Location");
+    cr_assert_not_null (location, "GET %s: a 302 without Location", path);
+    cr_assert (strstr (location, "X-Amz-Signature="), "GET %s: Location is not presigned: %s", path, location);
+    char url [4096];
+    snprintf (url, sizeof url, "%s", location);
+    rp_test_reply_free (&reply);
+    s_bytes_t bytes;
+    status = s_fetch (url, &bytes);
+    cr_assert_eq (status, 200, "the presigned GET for %s answers %ld: %s", path, status, bytes.data);
+    return bytes;
+}
+
+static bool
+s_same (const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    return a_len == b_len && memcmp (a, b, a_len) == 0;
+}
+
+//  A photo (caller decrefs).
+static json_t *
+s_photo (rp_test_server_t *server, const char *token, const char *id)
+{
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/photos/%s", id);
+    rp_test_reply_t reply;
+    cr_assert_eq (rp_test_request (server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200, "%s", reply.body);
+    json_t *photo = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
+    return photo;
+}
+
+//  The user's photos, newest first (up to 500; caller decrefs the array).
+static json_t *
+s_photos (rp_test_server_t *server, const char *token, const char *status)
+{
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/photos?limit=500%s%s", status ? "&status=" : "", status ? status : "");
+    rp_test_reply_t reply;
+    cr_assert_eq (rp_test_request (server, "GET", path, token, NULL, NULL, 0, NULL, &reply), 200, "%s", reply.body);
+    json_t *json = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
+    json_t *items = json_incref (json_object_get (json, "items"));
+    cr_assert (json_is_array (items));
+    json_decref (json);
+    return items;
+}
+
+//  Wait until the user has a photo named filename in a final status; the
+//  photo (caller decrefs), or NULL on timeout.
+static json_t *
+s_wait_named (rp_test_server_t *server, const char *token, const char *filename, int timeout_ms)
+{
+    for (int64_t end = s_now_ms () + timeout_ms; s_now_ms () < end; usleep (200 * 1000)) {
+        json_t *items = s_photos (server, token, NULL);
+        size_t i;
+        json_t *photo;
+        json_array_foreach (items, i, photo) {
+            const char *status = json_string_value (json_object_get (photo, "status"));
+            if (streq (json_string_value (json_object_get (photo, "filename")) ?: "", filename)
+            &&  status && (streq (status, "complete") || streq (status, "failed"))) {
+                json_incref (photo);
+                json_decref (items);
+                return photo;
+            }
+        }
+        json_decref (items);
+    }
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------------
+
+Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
+{
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-uploads", NULL);
+    rp_test_server_t server;
+    s_engine_start (&server, &aws, "aws-uploads", false, 0);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+
+    enum { PHOTOS = 3 };
+    char paths [PHOTOS][600], ids [PHOTOS][RP_ID_MAX], shas [PHOTOS][65];
+    for (int i = 0; i < PHOTOS; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "upload-%d.jpg", i);
+        rp_test_server_photo (&server, name, 30 + i, paths [i], sizeof paths [i]);
+        rp_test_reply_t reply;
+        long status = s_upload (&server, token, paths [i], name, ids [i], shas [i], &reply);
+        cr_assert_eq (status, 202, "upload %d: %ld %s (log: %s)", i, status, reply.body, server.log);
+        rp_test_reply_free (&reply);
+        char sha [65];
+        s_file_sha256 (paths [i], sha);
+        cr_assert_str_eq (shas [i], sha);
+    }
+    for (int i = 0; i < PHOTOS; i++) {
+        char *final = rp_test_wait_final (&server, token, ids [i], 30000);
+        cr_assert_str_eq (final, "complete", "photo %s is %s (log: %s)", ids [i], final, server.log);
+        free (final);
+    }
+    //  The bucket holds each original and both derivatives, under the
+    //  engine's keys, and nothing else
+    char *listing = s_aws_ls (&aws);
+    for (int i = 0; i < PHOTOS; i++) {
+        const char *suffixes [] = { "", ".thumbnail.webp", ".preview.jpg" };
+        for (int s = 0; s < 3; s++) {
+            char key [200];
+            s_object_key (shas [i], suffixes [s], key, sizeof key);
+            cr_assert (s_listed (listing, key), "aws s3 ls does not list %s:\n%s", key, listing);
+        }
+    }
+    cr_expect_eq (s_lines (listing), 3 * PHOTOS, "only the photos' objects are in the bucket:\n%s", listing);
+    free (listing);
+
+    //  What the aws CLI downloads (all of it, one object after the other)
+    //  is what was uploaded (originals), and what the API's presigned
+    //  redirects give (all three)
+    char downloads [320];
+    snprintf (downloads, sizeof downloads, "%s/downloads", aws.dir);
+    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive s3://photos/ '%s'", downloads);
+    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", s_aws_err (&aws));
+    for (int i = 0; i < PHOTOS; i++) {
+        size_t sent_len = 0;
+        char *sent = rp_test_read_file (paths [i], &sent_len);
+        const char *what [] = { "original", "thumbnail", "preview" };
+        const char *suffixes [] = { "", ".thumbnail.webp", ".preview.jpg" };
+        for (int s = 0; s < 3; s++) {
+            char key [200], file [600];
+            s_object_key (shas [i], suffixes [s], key, sizeof key);
+            snprintf (file, sizeof file, "%s/%s", downloads, key);
+            size_t len = 0;
+            char *stored = rp_test_read_file (file, &len);
+            s_bytes_t served = s_download (&server, token, ids [i], what [s]);
+            cr_expect (s_same (stored, len, served.data, served.len),
+                       "photo %s: %s from the API (%zu bytes) differs from s3://photos/%s (%zu bytes)",
+                       ids [i], what [s], served.len, key, len);
+            if (s == 0)
+                cr_expect (s_same (stored, len, sent, sent_len),
+                           "photo %s: the original in the bucket (%zu bytes) is not what was uploaded (%zu bytes)",
+                           ids [i], len, sent_len);
+            else
+            if (s == 1)
+                cr_expect (len > 12 && memcmp (stored, "RIFF", 4) == 0 && memcmp (stored + 8, "WEBP", 4) == 0,
+                           "the thumbnail is a WebP");
+            else
+                cr_expect (len > 2 && (unsigned char) stored [0] == 0xFF && (unsigned char) stored [1] == 0xD8,
+                           "the preview is a JPEG");
+            free (stored);
+            free (served.data);
+        }
+        free (sent);
+    }
+    free (token);
+    rp_test_server_stop (&server);
+    s_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+
+Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
+{
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-import", NULL);
+    rp_test_server_t server;
+    s_engine_start (&server, &aws, "aws-import", false, 0);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+
+    //  An operator puts a file into alice's import folder; the key has a
+    //  space, which S3 announces as '+'
+    char path [600], sha [65];
+    rp_test_server_photo (&server, "import.jpg", 40, path, sizeof path);
+    s_file_sha256 (path, sha);
+    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/summer day.jpg'",
+                        path);
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+
+    json_t *photo = s_wait_named (&server, token, "summer day.jpg", 40000);
+    cr_assert_not_null (photo, "no photo of alice named \"summer day.jpg\" after 40 s (log: %s)", server.log);
+    cr_assert_str_eq (json_string_value (json_object_get (photo, "status")), "complete", "%s (log: %s)",
+                      json_dumps (photo, JSON_COMPACT), server.log);
+    cr_expect_str_eq (json_string_value (json_object_get (photo, "sha256")), sha);
+    char id [RP_ID_MAX];
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (photo, "id")));
+    json_decref (photo);
+    size_t sent_len = 0;
+    char *sent = rp_test_read_file (path, &sent_len);
+    s_bytes_t served = s_download (&server, token, id, "original");
+    cr_expect (s_same (sent, sent_len, served.data, served.len), "the imported photo's original is the file put");
+    free (served.data);
+    free (sent);
+
+    //  Its photo.complete event, received with the aws CLI
+    char original [200], thumbnail [200], preview [200];
+    s_object_key (sha, "", original, sizeof original);
+    s_object_key (sha, ".thumbnail.webp", thumbnail, sizeof thumbnail);
+    s_object_key (sha, ".preview.jpg", preview, sizeof preview);
+    json_t *event = NULL;
+    int received = 0;
+    for (int64_t end = s_now_ms () + 30000; !event && s_now_ms () < end; ) {
+        json_t *bodies = s_aws_receive (&aws, aws.events, 2, 300);
+        size_t i;
+        json_t *body;
+        json_array_foreach (bodies, i, body) {
+            received++;
+            if (streq (json_string_value (json_object_get (body, "id")) ?: "", id) && !event)
+                event = json_incref (body);
+        }
+        json_decref (bodies);
+    }
+    cr_assert_not_null (event, "no event names photo %s on the events queue (%d other messages; log: %s)", id,
+                        received, server.log);
+    char *text = json_dumps (event, JSON_COMPACT);
+    cr_expect_str_eq (json_string_value (json_object_get (event, "type")) ?: "", "photo.complete", "%s", text);
+    cr_expect_str_eq (json_string_value (json_object_get (event, "user")) ?: "", "alice", "%s", text);
+    cr_expect_str_eq (json_string_value (json_object_get (event, "sha256")) ?: "", sha, "%s", text);
+    cr_expect_str_eq (json_string_value (json_object_get (event, "original")) ?: "", original, "%s", text);
+    json_t *derivatives = json_object_get (event, "derivatives");
+    cr_expect_str_eq (json_string_value (json_object_get (derivatives, "thumbnail")) ?: "", thumbnail, "%s", text);
+    cr_expect_str_eq (json_string_value (json_object_get (derivatives, "preview")) ?: "", preview, "%s", text);
+    cr_expect (json_is_null (json_object_get (event, "error")), "%s", text);
+    cr_expect_eq (json_integer_value (json_object_get (event, "bytes")), (json_int_t) sent_len, "%s", text);
+    free (text);
+    json_decref (event);
+
+    //  The ingest queue is left empty: the object's message and the
+    //  s3:TestEvent were deleted once handled
+    int depth = -1;
+    for (int64_t end = s_now_ms () + 15000; s_now_ms () < end; usleep (500 * 1000))
+        if ((depth = s_aws_queue_depth (&aws, aws.ingest)) == 0)
+            break;
+    cr_expect_eq (depth, 0, "the ingest queue still holds %d messages (log: %s)", depth, server.log);
+    //  And one photo was made of it
+    cr_expect_eq (rp_test_photo_rows (&server), 1);
+    free (token);
+    rp_test_server_stop (&server);
+    s_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+
+Test (aws_bridges, unprocessable_object_ends_in_the_dead_letter_queue, .timeout = 90)
+{
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-dlq", NULL);
+    rp_test_server_t server;
+    //  Received messages hidden 5 s (the shortest the engine takes): the
+    //  three receives before redrive are quick
+    s_engine_start (&server, &aws, "aws-dlq", false, 5);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+
+    char lost [600], found [600];
+    rp_test_server_photo (&server, "lost.jpg", 50, lost, sizeof lost);
+    rp_test_server_photo (&server, "found.jpg", 51, found, sizeof found);
+    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/nosuchuser/lost.jpg'",
+                        lost);
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+    //  A good object at the same time is not held up by the bad one
+    rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/found.jpg'", found);
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+
+    json_t *dead = NULL;
+    for (int64_t end = s_now_ms () + 50000; !dead && s_now_ms () < end; ) {
+        json_t *bodies = s_aws_receive (&aws, aws.dlq, 5, 300);
+        size_t i;
+        json_t *body;
+        json_array_foreach (bodies, i, body) {
+            json_t *record = json_array_get (json_object_get (body, "Records"), 0);
+            const char *key = json_string_value (json_object_get (json_object_get (json_object_get (record, "s3"),
+                                                                                   "object"), "key"));
+            cr_assert_not_null (key, "only the unprocessable object's message is dead: %s",
+                                json_dumps (body, JSON_COMPACT));
+            cr_assert_str_eq (key, "incoming/nosuchuser/lost.jpg");
+            dead = json_incref (body);
+        }
+        json_decref (bodies);
+    }
+    cr_assert_not_null (dead, "the message for incoming/nosuchuser/lost.jpg never reached ingest-dlq (log: %s)",
+                        server.log);
+    json_decref (dead);
+
+    json_t *photo = s_wait_named (&server, token, "found.jpg", 20000);
+    cr_assert_not_null (photo, "found.jpg did not become alice's photo (log: %s)", server.log);
+    cr_expect_str_eq (json_string_value (json_object_get (photo, "status")), "complete");
+    json_decref (photo);
+    //  Nobody got a photo of the object with no user
+    cr_expect_eq (rp_test_photo_rows (&server), 1, "only found.jpg made a photo");
+    free (token);
+    rp_test_server_stop (&server);
+    s_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+//  Presigned uploads
+
+//  POST /uploads/presign; on 201 the answer (caller decrefs).
+static json_t *
+s_presign (rp_test_server_t *server, const char *token, const char *filename, size_t bytes, const char *sha)
+{
+    char body [512];
+    snprintf (body, sizeof body, "{\"filename\":\"%s\",\"bytes\":%zu,\"sha256\":\"%s\"}", filename, bytes, sha);
+    rp_test_reply_t reply;
+    long status = rp_test_json_request (server, "POST", "/api/v1/uploads/presign", token, body, &reply);
+    cr_assert_eq (status, 201, "presign answers %ld: %s (log: %s)", status, reply.body, server->log);
+    json_t *answer = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
+    cr_assert_not_null (answer);
+    const char *id = json_string_value (json_object_get (answer, "id"));
+    const char *url = json_string_value (json_object_get (answer, "url"));
+    cr_assert (id && url, "%s", json_dumps (answer, JSON_COMPACT));
+    cr_expect_str_eq (json_string_value (json_object_get (answer, "method")) ?: "", "PUT");
+    cr_expect (json_is_object (json_object_get (answer, "headers")));
+    cr_expect (json_is_string (json_object_get (answer, "expires_at")));
+    char key [128];
+    snprintf (key, sizeof key, "uploads/%s", id);
+    cr_expect_str_eq (json_string_value (json_object_get (answer, "key")) ?: "", key);
+    cr_expect (strstr (url, "X-Amz-Signature="), "a presigned URL: %s", url);
+    //  Until the bytes arrive the photo is uploading
+    json_t *photo = s_photo (server, token, id);
+    cr_expect_str_eq (json_string_value (json_object_get (photo, "status")) ?: "", "uploading");
+    json_decref (photo);
+    return answer;
+}
+
+//  PUT a file to a presigned URL with the headers presign asked for; the status.
+static long
+s_presigned_put (const json_t *presigned, const char *path)
+{
+    FILE *file = fopen (path, "rb");
+    cr_assert_not_null (file);
+    fseek (file, 0, SEEK_END);
+    long size = ftell (file);
+    fseek (file, 0, SEEK_SET);
+    struct curl_slist *list = curl_slist_append (NULL, "Expect:");
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *) json_object_get (presigned, "headers"), name, value) {
+        char header [1024];
+        snprintf (header, sizeof header, "%s: %s", name, json_string_value (value) ?: "");
+        list = curl_slist_append (list, header);
+    }
+    s_bytes_t answer = { 0 };
+    CURL *curl = curl_easy_init ();
+    curl_easy_setopt (curl, CURLOPT_URL, json_string_value (json_object_get (presigned, "url")));
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt (curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt (curl, CURLOPT_READDATA, file);
+    curl_easy_setopt (curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) size);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_bytes_collect);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &answer);
+    CURLcode rc = curl_easy_perform (curl);
+    cr_assert_eq (rc, CURLE_OK, "presigned PUT: %s", curl_easy_strerror (rc));
+    long status = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+    cr_expect_eq (status, 200, "the presigned PUT answers %ld: %s", status, answer.data);
+    curl_easy_cleanup (curl);
+    curl_slist_free_all (list);
+    free (answer.data);
+    fclose (file);
+    return status;
+}
+
+//  POST /uploads/{id}/complete; the status, the reply's body in *body (caller frees).
+static long
+s_complete (rp_test_server_t *server, const char *token, const char *id, char **body)
+{
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/uploads/%s/complete", id);
+    rp_test_reply_t reply;
+    long status = rp_test_json_request (server, "POST", path, token, NULL, &reply);
+    *body = reply.body ? strdup (reply.body) : strdup ("");
+    rp_test_reply_free (&reply);
+    return status;
+}
+
+Test (aws_bridges, presigned_uploads_completed_by_the_client, .timeout = 90)
+{
+    //  S3 announces only incoming/ here: the complete call is the only way
+    //  a presigned upload gets done, so each answer below is deterministic
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-presign", "incoming/");
+    rp_test_server_t server;
+    s_engine_start (&server, &aws, "aws-presign", false, 0);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+
+    //  good is PUT as declared; other is PUT where phantom's checksum was
+    //  declared (alice has neither other nor phantom: no duplicate); third
+    //  is PUT with its checksum but one byte less than declared
+    char good [600], other [600], phantom [600], third [600], sha [65], phantom_sha [65], third_sha [65];
+    rp_test_server_photo (&server, "good.jpg", 60, good, sizeof good);
+    rp_test_server_photo (&server, "other.jpg", 61, other, sizeof other);
+    rp_test_server_photo (&server, "phantom.jpg", 62, phantom, sizeof phantom);
+    rp_test_server_photo (&server, "third.jpg", 63, third, sizeof third);
+    s_file_sha256 (good, sha);
+    s_file_sha256 (phantom, phantom_sha);
+    s_file_sha256 (third, third_sha);
+    size_t good_len = 0, other_len = 0, third_len = 0;
+    char *good_bytes = rp_test_read_file (good, &good_len);
+    free (rp_test_read_file (other, &other_len));
+    free (rp_test_read_file (third, &third_len));
+
+    //  presign -> complete too early (409) -> PUT -> complete (202) -> complete photo
+    json_t *presigned = s_presign (&server, token, "presigned.jpg", good_len, sha);
+    char id [RP_ID_MAX];
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (presigned, "id")));
+    char *body = NULL;
+    long status = s_complete (&server, token, id, &body);
+    cr_expect_eq (status, 409, "complete before the object is in the bucket: %ld %s", status, body);
+    free (body);
+    s_presigned_put (presigned, good);
+    status = s_complete (&server, token, id, &body);
+    cr_assert_eq (status, 202, "complete: %ld %s (log: %s)", status, body, server.log);
+    json_error_t jerr;
+    json_t *answer = json_loads (body, 0, &jerr);
+    cr_expect_str_eq (json_string_value (json_object_get (answer, "id")) ?: "", id, "%s", body);
+    cr_expect_str_eq (json_string_value (json_object_get (answer, "status")) ?: "", "queued",
+                      "complete's 202 shows the photo as it queued it, not as the pipeline has it since: %s", body);
+    json_decref (answer);
+    free (body);
+    json_decref (presigned);
+    char *final = rp_test_wait_final (&server, token, id, 30000);
+    cr_assert_str_eq (final, "complete", "the presigned upload %s is %s (log: %s)", id, final, server.log);
+    free (final);
+    s_bytes_t served = s_download (&server, token, id, "original");
+    cr_expect (s_same (good_bytes, good_len, served.data, served.len), "the original is the bytes PUT");
+    free (served.data);
+    served = s_download (&server, token, id, "thumbnail");
+    cr_expect (served.len > 12 && memcmp (served.data + 8, "WEBP", 4) == 0, "a thumbnail was made");
+    free (served.data);
+    char key [200];
+    s_object_key (sha, "", key, sizeof key);
+    char file [400];
+    snprintf (file, sizeof file, "%s/presigned-original", aws.dir);
+    size_t len = 0;
+    char *stored = s_aws_download (&aws, key, file, &len);
+    cr_expect (s_same (good_bytes, good_len, stored, len), "s3://photos/%s is the bytes PUT", key);
+    free (stored);
+
+    //  A declared SHA-256 the bytes do not have: 422, and the photo failed
+    //  saying why
+    presigned = s_presign (&server, token, "mislabelled.jpg", other_len, phantom_sha);
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (presigned, "id")));
+    s_presigned_put (presigned, other);
+    status = s_complete (&server, token, id, &body);
+    cr_expect_eq (status, 422, "complete with another SHA-256 than declared: %ld %s", status, body);
+    free (body);
+    json_decref (presigned);
+    final = rp_test_wait_final (&server, token, id, 15000);
+    cr_expect_str_eq (final, "failed");
+    free (final);
+    json_t *photo = s_photo (&server, token, id);
+    const char *error = json_string_value (json_object_get (photo, "error"));
+    cr_expect (error && (strcasestr (error, "sha-256") || strcasestr (error, "sha256")),
+               "the reason names the checksum mismatch: %s", error ?: "(none)");
+    json_decref (photo);
+
+    //  A declared size the object does not have: the same
+    presigned = s_presign (&server, token, "short.jpg", third_len + 1, third_sha);
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (presigned, "id")));
+    s_presigned_put (presigned, third);
+    status = s_complete (&server, token, id, &body);
+    cr_expect_eq (status, 422, "complete with another size than declared: %ld %s", status, body);
+    free (body);
+    json_decref (presigned);
+    final = rp_test_wait_final (&server, token, id, 15000);
+    cr_expect_str_eq (final, "failed");
+    free (final);
+    photo = s_photo (&server, token, id);
+    error = json_string_value (json_object_get (photo, "error"));
+    cr_expect (error && (strcasestr (error, "size") || strcasestr (error, "bytes")),
+               "the reason names the size mismatch: %s", error ?: "(none)");
+    json_decref (photo);
+
+    free (good_bytes);
+    free (token);
+    rp_test_server_stop (&server);
+    s_aws_stop (&aws);
+}
+
+Test (aws_bridges, presigned_upload_completed_by_the_s3_event, .timeout = 90)
+{
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-presign-event", NULL);
+    rp_test_server_t server;
+    s_engine_start (&server, &aws, "aws-presign-event", false, 0);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+
+    char path [600], sha [65];
+    rp_test_server_photo (&server, "event.jpg", 70, path, sizeof path);
+    s_file_sha256 (path, sha);
+    size_t sent_len = 0;
+    char *sent = rp_test_read_file (path, &sent_len);
+    json_t *presigned = s_presign (&server, token, "by-event.jpg", sent_len, sha);
+    char id [RP_ID_MAX];
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (presigned, "id")));
+    s_presigned_put (presigned, path);
+    json_decref (presigned);
+    //  No complete call: the S3 event on the ingest queue is enough
+    char *final = rp_test_wait_final (&server, token, id, 30000);
+    cr_assert_str_eq (final, "complete", "the presigned upload %s is %s without a complete call (log: %s)", id,
+                      final, server.log);
+    free (final);
+    json_t *photo = s_photo (&server, token, id);
+    cr_expect_str_eq (json_string_value (json_object_get (photo, "filename")) ?: "", "by-event.jpg");
+    cr_expect_str_eq (json_string_value (json_object_get (photo, "sha256")) ?: "", sha);
+    json_decref (photo);
+    s_bytes_t served = s_download (&server, token, id, "original");
+    cr_expect (s_same (sent, sent_len, served.data, served.len), "the original is the bytes PUT");
+    free (served.data);
+    free (sent);
+    cr_expect_eq (rp_test_photo_rows (&server), 1, "one photo of one presigned upload");
+    free (token);
+    rp_test_server_stop (&server);
+    s_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+
+//  Which of the logs mention a photo id (by file content); -1 for none.
+static int
+s_processed_by (const char *const logs [], int count, const char *id)
+{
+    for (int i = 0; i < count; i++)
+        if (rp_test_count_in_file (logs [i], id) > 0)
+            return i;
+    return -1;
+}
+
+Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
+{
+    const char *pg_url = getenv ("RP_TEST_PG_URL");
+    bool pg = pg_url && *pg_url;
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-two", NULL);
+    rp_test_server_t first, second;
+    //  One database (PostgreSQL in CI, else a SQLite file both open), one
+    //  bucket and queue; each engine with its own data folder
+    s_engine_start (&first, &aws, pg ? "aws_two" : "aws-two", pg, 0);
+    rp_test_server_share_db (&second, &first, "aws-two-second");
+    s_engine_ready (&first);
+    s_engine_ready (&second);
+    cr_log_info ("two engines on %s: %s and %s", pg ? "PostgreSQL" : "SQLite", first.log, second.log);
+
+    enum { PHOTOS = 200 };
+    char folder [320];
+    snprintf (folder, sizeof folder, "%s/bulk", aws.dir);
+    cr_assert_eq (mkdir (folder, 0755), 0);
+    zhash_t *names = zhash_new ();
+    for (int i = 0; i < PHOTOS; i++) {
+        char name [32], path [400];
+        snprintf (name, sizeof name, "bulk-%03d.jpg", i);
+        snprintf (path, sizeof path, "%s/%s", folder, name);
+        //  Each its own size: 200 distinct files
+        cr_assert_eq (rp_test_make_jpeg (path, 160 + i % 40, 120 + i / 40, 0), 0);
+        zhash_insert (names, name, "");
+    }
+    int64_t started = s_now_ms ();
+    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive '%s' s3://photos/incoming/alice/",
+                        folder);
+    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", s_aws_err (&aws));
+    cr_log_info ("%d photos put into s3://photos/incoming/alice/ in %.1f s", PHOTOS,
+                 (double) (s_now_ms () - started) / 1000);
+
+    //  Exactly 200 photos of alice, all complete
+    char *token = rp_test_login (&first, "alice");
+    size_t complete = 0;
+    for (int64_t end = s_now_ms () + 90000; s_now_ms () < end; usleep (500 * 1000)) {
+        json_t *items = s_photos (&first, token, "complete");
+        complete = json_array_size (items);
+        json_decref (items);
+        if (complete >= PHOTOS)
+            break;
+    }
+    cr_log_info ("%zu photos complete %.1f s after the put began", complete, (double) (s_now_ms () - started) / 1000);
+    json_t *items = s_photos (&first, token, NULL);
+    cr_assert_eq (json_array_size (items), PHOTOS, "alice has %zu photos, not %d (%zu complete; logs: %s %s)",
+                  json_array_size (items), PHOTOS, complete, first.log, second.log);
+    zhash_t *shas = zhash_new (), *seen_names = zhash_new (), *ids = zhash_new ();
+    const char *logs [] = { first.log, second.log };
+    int by [2] = { 0, 0 }, unknown = 0;
+    size_t i;
+    json_t *photo;
+    json_array_foreach (items, i, photo) {
+        const char *id = json_string_value (json_object_get (photo, "id"));
+        const char *name = json_string_value (json_object_get (photo, "filename"));
+        const char *sha = json_string_value (json_object_get (photo, "sha256"));
+        cr_assert (id && name && sha);
+        cr_expect_str_eq (json_string_value (json_object_get (photo, "status")), "complete", "%s: %s", name,
+                          json_string_value (json_object_get (photo, "error")) ?: "");
+        cr_expect_eq (zhash_insert (shas, sha, ""), 0, "two photos have sha256 %s", sha);
+        cr_expect_eq (zhash_insert (seen_names, name, ""), 0, "two photos are named %s", name);
+        cr_expect_not_null (zhash_lookup (names, name), "a photo named %s was never put", name);
+        zhash_insert (ids, id, "");
+        int engine = s_processed_by (logs, 2, id);
+        if (engine < 0)
+            unknown++;
+        else
+            by [engine]++;
+    }
+    cr_expect_eq (zhash_size (shas), PHOTOS);
+    cr_expect_eq (zhash_size (seen_names), PHOTOS);
+    cr_expect_eq (rp_test_photo_rows (&first), PHOTOS, "no other photo rows (none failed, none made twice)");
+    cr_log_info ("photos by engine (their ids in its log): first %d, second %d, neither log %d", by [0], by [1],
+                 unknown);
+
+    //  The events queue: one photo.complete for each, none for anything else
+    char err [512];
+    rp_sqs_config_t config = { .endpoint = aws.sqs, .region = "us-east-1", .credentials = { "S3RVER", "S3RVER", NULL } };
+    rp_sqs_t *client = rp_sqs_new (&config, err, sizeof err);
+    cr_assert_not_null (client, "%s", err);
+    zhash_t *announced = zhash_new ();
+    int messages = 0, repeats = 0, others = 0;
+    int64_t quiet_since = s_now_ms ();
+    for (int64_t end = s_now_ms () + 30000; s_now_ms () < end; ) {
+        rp_sqs_message_t *batch = NULL;
+        size_t count = 0;
+        cr_assert_eq (rp_sqs_receive (client, aws.events, 10, 1, 300, &batch, &count, err, sizeof err), 0, "%s", err);
+        for (size_t m = 0; m < count; m++) {
+            messages++;
+            json_error_t jerr;
+            json_t *body = json_loads (batch [m].body, 0, &jerr);
+            cr_assert_not_null (body, "an event that is not JSON: %s", batch [m].body);
+            const char *type = json_string_value (json_object_get (body, "type")) ?: "";
+            const char *id = json_string_value (json_object_get (body, "id")) ?: "";
+            if (!streq (type, "photo.complete") || !zhash_lookup (ids, id))
+                others++;
+            else
+            if (zhash_insert (announced, id, "") != 0)
+                repeats++;
+            json_decref (body);
+        }
+        rp_sqs_messages_free (&batch, count);
+        if (count)
+            quiet_since = s_now_ms ();
+        //  All announced, and a second with nothing more
+        if (zhash_size (announced) >= PHOTOS && s_now_ms () - quiet_since > 1000)
+            break;
+    }
+    rp_sqs_destroy (&client);
+    cr_log_info ("events queue: %d messages, %zu distinct photo.complete ids", messages, zhash_size (announced));
+    cr_expect_eq (zhash_size (announced), PHOTOS, "photo.complete for %zu of %d photos", zhash_size (announced), PHOTOS);
+    cr_expect_eq (repeats, 0, "%d photos were announced more than once", repeats);
+    cr_expect_eq (others, 0, "%d events name no photo of this test or are not photo.complete", others);
+
+    zhash_destroy (&announced);
+    zhash_destroy (&ids);
+    zhash_destroy (&seen_names);
+    zhash_destroy (&shas);
+    zhash_destroy (&names);
+    json_decref (items);
+    free (token);
+    //  Both stop at once, as an ECS service scaled in
+    kill (second.pid, SIGTERM);
+    rp_test_server_stop (&first);
+    int status = rp_test_wait (second.pid, 30000);
+    cr_expect_eq (status, 0, "serve exits cleanly on SIGTERM (log: %s)", second.log);
+    s_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+
+//  An upload retried until S3 takes it, as a client would, waiting what
+//  Retry-After says (at most 2 s a time); its last status.
+static long
+s_upload_retried (rp_test_server_t *server, const char *token, const char *path, const char *name,
+                  char id [RP_ID_MAX], char sha [65], int timeout_ms)
+{
+    long status = 0;
+    for (int64_t end = s_now_ms () + timeout_ms; s_now_ms () < end; ) {
+        rp_test_reply_t reply;
+        status = s_upload (server, token, path, name, id, sha, &reply);
+        const char *after = rp_test_header_value (&reply, "Retry-After");
+        int wait_s = after ? atoi (after) : 1;
+        cr_assert (status == 202 || status == 503, "upload of %s answers %ld: %s", name, status, reply.body);
+        rp_test_reply_free (&reply);
+        if (status == 202)
+            break;
+        usleep ((useconds_t) (wait_s < 1 ? 1 : wait_s > 2 ? 2 : wait_s) * 1000 * 1000);
+    }
+    return status;
+}
+
+Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
+{
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-fault", NULL);
+    rp_test_server_t server;
+    s_engine_start (&server, &aws, "aws-fault", false, 0);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+
+    enum { MAX = 48 };
+    char acked [MAX][RP_ID_MAX], acked_sha [MAX][65], refused [MAX][600];
+    int n_acked = 0, n_refused = 0, variant = 0;
+
+    //  Uploads go on; S3 goes away while the first ones are being processed
+    for (int i = 0; i < 6; i++, variant++) {
+        char name [32], path [600];
+        snprintf (name, sizeof name, "fault-%02d.jpg", variant);
+        rp_test_server_photo (&server, name, 100 + variant, path, sizeof path);
+        rp_test_reply_t reply;
+        long status = s_upload (&server, token, path, name, acked [n_acked], acked_sha [n_acked], &reply);
+        cr_assert_eq (status, 202, "upload while S3 is up: %ld %s", status, reply.body);
+        rp_test_reply_free (&reply);
+        n_acked++;
+    }
+    s_aws_s3_close (&aws, 1);
+    int64_t closed_at = s_now_ms ();
+    bool readyz_said = false;
+    while ((s_now_ms () - closed_at < 4000 || n_refused < 2) && n_refused < 12) {
+        char name [32], path [600], id [RP_ID_MAX], sha [65];
+        snprintf (name, sizeof name, "fault-%02d.jpg", variant);
+        rp_test_server_photo (&server, name, 100 + variant, path, sizeof path);
+        variant++;
+        rp_test_reply_t reply;
+        long status = s_upload (&server, token, path, name, id, sha, &reply);
+        //  Never acknowledged while the bytes cannot be made durable
+        cr_assert_eq (status, 503, "upload while S3 is down answers %ld, not 503: %s (log: %s)", status, reply.body,
+                      server.log);
+        cr_expect (rp_test_has_header (&reply, "Retry-After:"), "a 503 with Retry-After");
+        cr_expect (rp_test_has_header (&reply, "application/problem+json"), "a problem+json");
+        cr_expect (reply.body && strstr (reply.body, "S3"), "the problem names S3: %s", reply.body);
+        rp_test_reply_free (&reply);
+        snprintf (refused [n_refused++], 600, "%s", path);
+        if (!readyz_said) {
+            //  /readyz says storage is down, and that it is S3
+            json_t *checks = NULL;
+            for (int64_t end = s_now_ms () + 3000; s_now_ms () < end; usleep (100 * 1000)) {
+                json_decref (checks);
+                checks = NULL;
+                if (s_readyz (&server, &checks) == 503)
+                    break;
+            }
+            const char *storage = json_string_value (json_object_get (checks, "storage"));
+            cr_expect (storage && !streq (storage, "ok") && strstr (storage, "S3"),
+                       "/readyz while S3 is down: %s", json_dumps (checks, JSON_COMPACT));
+            json_decref (checks);
+            readyz_said = true;
+        }
+    }
+    cr_log_info ("S3 closed %.1f s: %d uploads answered 503", (double) (s_now_ms () - closed_at) / 1000, n_refused);
+    s_aws_s3_open (&aws, 1);
+
+    //  The refused uploads, sent again, are taken; and new ones too
+    for (int r = 0; r < n_refused; r++) {
+        char name [32];
+        snprintf (name, sizeof name, "%s", strrchr (refused [r], '/') + 1);
+        long status = s_upload_retried (&server, token, refused [r], name, acked [n_acked], acked_sha [n_acked],
+                                        30000);
+        cr_assert_eq (status, 202, "%s, retried after S3 came back, answers %ld (log: %s)", name, status, server.log);
+        n_acked++;
+    }
+    for (int i = 0; i < 3; i++, variant++) {
+        char name [32], path [600];
+        snprintf (name, sizeof name, "fault-%02d.jpg", variant);
+        rp_test_server_photo (&server, name, 100 + variant, path, sizeof path);
+        long status = s_upload_retried (&server, token, path, name, acked [n_acked], acked_sha [n_acked], 30000);
+        cr_assert_eq (status, 202, "an upload after S3 came back answers %ld (log: %s)", status, server.log);
+        n_acked++;
+    }
+    //  Every acknowledged photo completes, its original in the bucket
+    for (int i = 0; i < n_acked; i++) {
+        char *final = rp_test_wait_final (&server, token, acked [i], 40000);
+        cr_expect_str_eq (final, "complete", "acknowledged photo %s is %s (log: %s)", acked [i], final, server.log);
+        free (final);
+    }
+    char *listing = s_aws_ls (&aws);
+    for (int i = 0; i < n_acked; i++) {
+        char key [200];
+        s_object_key (acked_sha [i], "", key, sizeof key);
+        cr_expect (s_listed (listing, key), "the original of acknowledged photo %s (%s) is not in the bucket",
+                   acked [i], key);
+    }
+    free (listing);
+    cr_expect (s_readyz_wait (&server, 200, 15000), "/readyz is ready again once S3 is back");
+    //  The refused uploads left nothing behind: one row per acknowledged photo
+    cr_expect_eq (rp_test_photo_rows (&server), n_acked);
+    free (token);
+    rp_test_server_stop (&server);
+    s_aws_stop (&aws);
+}
