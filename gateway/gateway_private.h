@@ -24,6 +24,10 @@ typedef struct {
     rp_blobstore_t *blobs;              //  shared read-only; writers are per request
     bool in_process_engine;
     int64_t started_ms;
+    //  The web app's Content-Security-Policy in S3 mode, naming the bucket's
+    //  origin; empty until static.c has worked it out (under its lock)
+    char csp [512];
+    bool csp_warned;                    //  said once that it could not yet
 } rp_gw_t;
 
 extern rp_gw_t *rp_gw;

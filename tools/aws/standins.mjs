@@ -20,7 +20,10 @@
 // MaxNumberOfMessages or the whole wait). One difference remains:
 // local-aws-sqs counts a ChangeMessageVisibility as a receive (SQS does
 // not), so a message whose visibility was changed once reaches ingest-dlq
-// after two receives. Prints
+// after two receives. The bucket answers CORS as an operator sets it up
+// for the web app, whose downloads follow the engine's 302 to a presigned
+// GET: GET and HEAD from any origin, ETag and Content-Length exposed (the
+// rule of `aws s3api put-bucket-cors`, kept with the bucket). Prints
 // "ready s3=http://127.0.0.1:PORT sqs=http://127.0.0.1:PORT" when both
 // accept requests. Stops on SIGTERM/SIGINT.
 //
@@ -219,13 +222,24 @@ const announce = (event) => {
     send({ Records: [announced] }).catch((err) => console.error(`standins: cannot announce ${key}: ${err.message}`));
   }
 };
+// The bucket's CORS rule, as PutBucketCors takes it
+const cors = `<CORSConfiguration>
+  <CORSRule>
+    <AllowedOrigin>*</AllowedOrigin>
+    <AllowedMethod>GET</AllowedMethod>
+    <AllowedMethod>HEAD</AllowedMethod>
+    <ExposeHeader>ETag</ExposeHeader>
+    <ExposeHeader>Content-Length</ExposeHeader>
+    <MaxAgeSeconds>3000</MaxAgeSeconds>
+  </CORSRule>
+</CORSConfiguration>`;
 async function openS3() {
   const server = new S3rver({
     address: '127.0.0.1',
     port: s3Port,
     directory: options.dir,
     silent: true,
-    configureBuckets: [{ name: options.bucket }],
+    configureBuckets: [{ name: options.bucket, configs: [cors] }],
   });
   server.on('event', announce);
   const { port } = await server.run();

@@ -170,7 +170,14 @@ export async function call(path, options = {}) {
   return response.json();
 }
 
-//  The bytes behind one of a photo's urls, as a Blob.
+//  The bytes behind one of a photo's urls, as a Blob. In S3 mode the
+//  gateway answers 302 to a presigned GET on the bucket: fetch() follows it
+//  as a CORS request, and the browser drops the Authorization header when
+//  the redirect leaves this origin (the Fetch standard; tests/web/s3.spec.mjs
+//  checks Chromium does), so S3 sees only its own signature. That needs the
+//  bucket's origin in the page's connect-src (gateway/static.c) and a CORS
+//  rule on the bucket (README). redirect: 'manual' is no way round it: its
+//  answer is opaque, without the Location.
 export async function blob(path, options = {}) {
   const response = await request(path, options);
   return response.blob();
