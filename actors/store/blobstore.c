@@ -272,8 +272,10 @@ rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, ch
         char relative [160];
         rp_blob_relative (sha256, "", relative, sizeof relative);
         const char *mime = rp_sniff (w->head, w->head_size);
+        //  New here: most likely new to S3 as well, so no HEAD first. Known
+        //  here: its earlier commit may have failed at S3, so ask
         if (rp_s3_mirror_put (w->store->s3, relative, path, mime ? mime : "application/octet-stream",
-                              err, errlen)) {
+                              *existed, err, errlen)) {
             rp_blob_abort (writer_p);
             return RP_BLOB_UNAVAILABLE;
         }
@@ -469,7 +471,7 @@ rp_blob_push_derivatives (rp_blobstore_t *self, const char *sha256, char *err, s
         if (access (local, F_OK) != 0)
             continue;               //  a format this photo does not get
         rp_blob_relative (sha256, self->suffixes [i], relative, sizeof relative);
-        if (rp_s3_mirror_put (self->s3, relative, local, self->mimes [i], err, errlen))
+        if (rp_s3_mirror_put (self->s3, relative, local, self->mimes [i], false, err, errlen))
             return RP_BLOB_UNAVAILABLE;
     }
     return 0;

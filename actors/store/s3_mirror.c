@@ -156,7 +156,7 @@ rp_s3_mirror_prefix (rp_s3_mirror_t *self)
 
 int
 rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
-                  const char *content_type, char *err, size_t errlen)
+                  const char *content_type, bool maybe_there, char *err, size_t errlen)
 {
     s_client_t *client = s_take (self, err, errlen);
     if (!client)
@@ -166,7 +166,7 @@ rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
     int64_t size = -1;
     struct stat st;
     int64_t local = stat (path, &st) == 0 ? (int64_t) st.st_size : -1;
-    int rc = rp_s3_head (client->client, key, &size, etag, err, errlen);
+    int rc = maybe_there ? rp_s3_head (client->client, key, &size, etag, err, errlen) : RP_S3_NOT_FOUND;
     if (rc == 0 && size == local && local >= 0)
         rc = 0;                     //  the same name holds the same bytes
     else

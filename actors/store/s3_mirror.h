@@ -39,11 +39,12 @@ void rp_s3_mirror_key (rp_s3_mirror_t *self, const char *relative, char *key, si
 const char *rp_s3_mirror_bucket (rp_s3_mirror_t *self);
 const char *rp_s3_mirror_prefix (rp_s3_mirror_t *self);
 
-//  Store a local file under relative. When the object is already there
-//  with the same size (content-addressed names: the same bytes) nothing is
-//  sent.
+//  Store a local file under relative. maybe_there: ask first, and when the
+//  object is there with the same size (content-addressed names: the same
+//  bytes) send nothing; else PUT at once (one request instead of two for
+//  bytes seen for the first time).
 int rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
-                      const char *content_type, char *err, size_t errlen);
+                      const char *content_type, bool maybe_there, char *err, size_t errlen);
 //  The whole object into a local file (written as is; caller renames).
 int rp_s3_mirror_get (rp_s3_mirror_t *self, const char *relative, const char *path,
                       char *err, size_t errlen);
