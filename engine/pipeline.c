@@ -36,7 +36,9 @@
     one twice is harmless. With several engines on one database, every
     minute each pipeline also queues again photos processing for longer
     than any live engine takes (rp_library_stale_ms): an engine that died
-    mid-photo leaves nothing stuck, even when it never comes back.
+    mid-photo leaves nothing stuck, even when it never comes back. In S3
+    mode the same minute trims the local cache of files written more than
+    storage.orphan_grace_s ago: they are in S3 and fetched again if needed.
 */
 #include "pipeline.h"
 #include "actors/store/blobstore.h"
@@ -199,12 +201,18 @@ static bool
 s_fetched (s_pipeline_t *self, s_photo_t *photo)
 {
     char err [512], ignore [256];
-    int rc = rp_blob_fetch (self->blobs, photo->sha256, err, sizeof err);
+    //  S3 failed for an earlier photo of this claim: do not wait on it again
+    int rc = rp_clock_ms () < self->s3_down_until && !rp_blob_exists (self->blobs, photo->sha256)
+           ? RP_BLOB_UNAVAILABLE : rp_blob_fetch (self->blobs, photo->sha256, err, sizeof err);
+    if (rc == RP_BLOB_UNAVAILABLE && rp_clock_ms () < self->s3_down_until && self->s3_backoff_ms)
+        snprintf (err, sizeof err, "S3 cannot be reached (backing off)");
     if (rc == 0) {
         self->s3_backoff_ms = 0;
         return true;
     }
-    int64_t retry = rc == RP_BLOB_UNAVAILABLE ? s_s3_backoff (self) : 0;
+    int64_t retry = rc != RP_BLOB_UNAVAILABLE ? 0
+                  : rp_clock_ms () < self->s3_down_until ? self->s3_down_until - rp_clock_ms () + 1
+                  : s_s3_backoff (self);
     rp_warn ("pipeline", "photo=%s cannot fetch its original: %s%s", photo->id, err,
              retry ? "; queued again" : "");
     if (rp_db_photo_fail (self->db, photo->id, err, retry, ignore, sizeof ignore))
@@ -255,7 +263,7 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
     int rc;
     const char *outcome;
     if (!photo->error && rp_blobstore_s3 (self->blobs)) {
-        if (rp_clock_ms () < photo->commit_after)
+        if (rp_clock_ms () < photo->commit_after || rp_clock_ms () < self->s3_down_until)
             return false;
         if (rp_blob_push_derivatives (self->blobs, photo->sha256, err, sizeof err)) {
             photo->commit_after = rp_clock_ms () + s_s3_backoff (self);
@@ -445,6 +453,12 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
             if (requeued)
                 rp_warn ("pipeline", "%d photos were stuck processing (their engine is gone?): queued again",
                          requeued);
+            //  S3: the local cache keeps what was written within the grace
+            int trimmed = 0;
+            rp_blobstore_trim_cache (self.blobs, self.args.config.storage_orphan_grace_s, &trimmed);
+            if (trimmed)
+                rp_info ("pipeline", "local cache: %d files older than %llds removed (they are in S3)", trimmed,
+                         (long long) self.args.config.storage_orphan_grace_s);
             next_sweep = rp_clock_ms () + 60000;
         }
         if (self.wake || rp_clock_ms () >= next_tick) {

@@ -26,6 +26,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actors/store/blobstore.h"
 #include "aws/sqs.h"
 #include "db/db.h"
 #include "support/server.h"
@@ -1205,5 +1208,71 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
     cr_expect_eq (rp_test_photo_rows (&server), n_acked);
     free (token);
     rp_test_server_stop (&server);
+    s_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+//  The blob store in S3 mode, in-process: the local cache is only a cache
+
+Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 60)
+{
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-cache", NULL);
+    setenv ("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+    setenv ("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+    setenv ("AWS_REGION", "us-east-1", 1);
+    setenv ("AWS_ENDPOINT_URL_S3", aws.s3, 1);
+    unsetenv ("AWS_SESSION_TOKEN");
+    rp_config_t config;
+    rp_config_defaults (&config);
+    snprintf (config.data_dir, sizeof config.data_dir, "%s/cache", aws.dir);
+    snprintf (config.storage_backend, sizeof config.storage_backend, "s3");
+    snprintf (config.storage_s3_bucket, sizeof config.storage_s3_bucket, "photos");
+    char err [512] = "";
+    rp_blobstore_t *blobs = rp_blobstore_open (&config, err, sizeof err);
+    cr_assert_not_null (blobs, "%s", err);
+
+    //  Two blobs stored (each durable in S3 once committed)
+    char sha [2][65], path [2][PATH_MAX];
+    for (int i = 0; i < 2; i++) {
+        rp_blob_writer_t *writer = rp_blob_begin (blobs, 1 << 20, err, sizeof err);
+        cr_assert_not_null (writer, "%s", err);
+        char bytes [64];
+        snprintf (bytes, sizeof bytes, "blob number %d, any bytes will do", i);
+        cr_assert_eq (rp_blob_write (writer, bytes, strlen (bytes), err, sizeof err), 0, "%s", err);
+        bool existed = true;
+        cr_assert_eq (rp_blob_commit (&writer, sha [i], &existed, err, sizeof err), 0, "%s", err);
+        cr_assert_not (existed);
+        rp_blob_path (blobs, sha [i], path [i], sizeof path [i]);
+        cr_assert_eq (access (path [i], F_OK), 0);
+    }
+    //  The first was written two hours ago; the trim keeps only the last hour
+    struct timespec old [2] = { { time (NULL) - 7200, 0 }, { time (NULL) - 7200, 0 } };
+    cr_assert_eq (utimensat (AT_FDCWD, path [0], old, 0), 0);
+    int removed = -1;
+    cr_assert_eq (rp_blobstore_trim_cache (blobs, 3600, &removed), 0);
+    cr_assert_eq (removed, 1);
+    cr_assert_neq (access (path [0], F_OK), 0, "the old file left the cache");
+    cr_assert_eq (access (path [1], F_OK), 0, "the fresh one stayed");
+    //  Needed again: fetched from S3, checked against its name
+    cr_assert_eq (rp_blob_fetch (blobs, sha [0], err, sizeof err), 0, "%s", err);
+    cr_assert_eq (access (path [0], F_OK), 0);
+    char again [65];
+    s_file_sha256 (path [0], again);
+    cr_assert_str_eq (again, sha [0]);
+    //  A file fetched (used) is fresh again for the trim
+    cr_assert_eq (utimensat (AT_FDCWD, path [1], old, 0), 0);
+    cr_assert_eq (rp_blob_fetch (blobs, sha [1], err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_blobstore_trim_cache (blobs, 3600, &removed), 0);
+    cr_assert_eq (removed, 0, "a file in use is kept");
+
+    //  S3 away: an original not in the cache is unavailable, not failed
+    cr_assert_eq (unlink (path [0]), 0);
+    s_aws_s3_close (&aws, 1);
+    int rc = rp_blob_fetch (blobs, sha [0], err, sizeof err);
+    cr_assert_eq (rc, RP_BLOB_UNAVAILABLE, "%d: %s", rc, err);
+    s_aws_s3_open (&aws, 1);
+    cr_assert_eq (rp_blob_fetch (blobs, sha [0], err, sizeof err), 0, "%s", err);
+    rp_blobstore_close (&blobs);
     s_aws_stop (&aws);
 }

@@ -423,18 +423,24 @@ rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errle
         return -1;
     }
     s_address (self, sha256, dir, sizeof dir, path, sizeof path);
-    if (access (path, F_OK) == 0)
+    if (access (path, F_OK) == 0) {
+        //  In use again: the cache trim (by time written) leaves it alone
+        if (self->s3)
+            utimensat (AT_FDCWD, path, NULL, 0);
         return 0;
+    }
     if (!self->s3) {
         snprintf (err, errlen, "the original %.12s... is missing from storage", sha256);
         return -1;
     }
+    //  Local trouble (a full disk) is as passing as S3 being away: the bytes
+    //  are safe in S3, so the photo must wait, not fail
     char tmp [PATH_MAX];
     if (s_tmp_file (self, "fetch", tmp, sizeof tmp)) {
-        snprintf (err, errlen, "cannot create a temporary file in storage: %s", strerror (errno));
-        return -1;
+        snprintf (err, errlen, "cannot create a temporary file in the local cache: %s", strerror (errno));
+        return RP_BLOB_UNAVAILABLE;
     }
-    int rc = rp_s3_mirror_get (self->s3, relative, tmp, err, errlen);
+    int rc = rp_s3_mirror_get (self->s3, relative, tmp, -1, err, errlen);
     if (rc == RP_S3_NOT_FOUND) {
         snprintf (err, errlen, "the original %.12s... is missing from S3", sha256);
         rc = -1;
@@ -451,7 +457,7 @@ rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errle
         else
         if (s_mkdirs (dir) || (rename (tmp, path) && errno != EEXIST)) {
             snprintf (err, errlen, "cannot cache the original: %s", strerror (errno));
-            rc = -1;
+            rc = RP_BLOB_UNAVAILABLE;
         }
     }
     unlink (tmp);
@@ -491,6 +497,10 @@ rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_b
     int rc = rp_s3_mirror_head (self->s3, relative, &object_size, etag, err, errlen);
     if (rc)
         return rc == RP_S3_NOT_FOUND ? RP_S3_NOT_FOUND : RP_BLOB_UNAVAILABLE;
+    if (object_size == 0) {
+        snprintf (err, errlen, "the object is empty");
+        return -1;
+    }
     if (object_size > max_bytes) {
         snprintf (err, errlen, "the object is %lld bytes, more than the limit of %lld bytes",
                   (long long) object_size, (long long) max_bytes);
@@ -501,7 +511,8 @@ rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_b
         snprintf (err, errlen, "cannot create a temporary file in storage: %s", strerror (errno));
         return -1;
     }
-    rc = rp_s3_mirror_get (self->s3, relative, tmp, err, errlen);
+    //  Bounded: the object may have been replaced since the HEAD
+    rc = rp_s3_mirror_get (self->s3, relative, tmp, max_bytes, err, errlen);
     if (rc == 0)
         rc = rp_blob_put_file (self, tmp, max_bytes, sha256, size, existed, head, headlen, err, errlen);
     else
@@ -613,6 +624,53 @@ rp_blobstore_each (rp_blobstore_t *self, rp_blob_each_fn *fn, void *arg)
             closedir (leaf);
         }
         closedir (mid);
+    }
+    closedir (top);
+    return 0;
+}
+
+int
+rp_blobstore_trim_cache (rp_blobstore_t *self, int64_t older_than_s, int *removed)
+{
+    *removed = 0;
+    if (!self->s3)
+        return 0;
+    time_t now = time (NULL);
+    //  objects/ab/cd/<sha256>[.<derivative>.<ext>]
+    DIR *top = opendir (self->root);
+    if (!top)
+        return -1;
+    struct dirent *a;
+    while ((a = readdir (top))) {
+        if (strlen (a->d_name) != 2 || !strcmp (a->d_name, ".."))
+            continue;
+        char level1 [PATH_MAX];
+        snprintf (level1, sizeof level1, "%s/%s", self->root, a->d_name);
+        DIR *mid = opendir (level1);
+        struct dirent *b;
+        while (mid && (b = readdir (mid))) {
+            if (strlen (b->d_name) != 2 || !strcmp (b->d_name, ".."))
+                continue;
+            char level2 [PATH_MAX];
+            snprintf (level2, sizeof level2, "%s/%s", level1, b->d_name);
+            DIR *leaf = opendir (level2);
+            struct dirent *c;
+            while (leaf && (c = readdir (leaf))) {
+                char name [65];
+                snprintf (name, sizeof name, "%.64s", c->d_name);
+                if (!s_is_sha (name))
+                    continue;
+                char path [PATH_MAX];
+                snprintf (path, sizeof path, "%s/%.200s", level2, c->d_name);
+                struct stat st;
+                if (stat (path, &st) == 0 && (int64_t) (now - st.st_mtime) >= older_than_s && unlink (path) == 0)
+                    (*removed)++;
+            }
+            if (leaf)
+                closedir (leaf);
+        }
+        if (mid)
+            closedir (mid);
     }
     closedir (top);
     return 0;

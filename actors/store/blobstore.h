@@ -72,8 +72,10 @@ int rp_blob_path (rp_blobstore_t *self, const char *sha256, char *buf, size_t si
 //  True when the original is stored.
 bool rp_blob_exists (rp_blobstore_t *self, const char *sha256);
 //  Make sure the original is in the local cache (S3: download it, check
-//  its SHA-256, move it into place). 0; RP_BLOB_UNAVAILABLE; -1 when the
-//  bytes are gone or damaged. Disk backend: whether the file is there.
+//  its SHA-256, move it into place; one already there is marked as just
+//  used, so rp_blobstore_trim_cache keeps it). 0; RP_BLOB_UNAVAILABLE (S3
+//  away, or no room in the cache); -1 when the bytes are gone or damaged.
+//  Disk backend: whether the file is there.
 int rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
 //  S3: store every derivative of this original that is in the cache.
 //  Disk backend: nothing to do.
@@ -91,6 +93,12 @@ int rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t 
 //  Remove temporary files left by interrupted writes, those not touched for
 //  older_than_s seconds (a live upload keeps its file fresh). *removed = how many.
 int rp_blobstore_clean_tmp (rp_blobstore_t *self, int64_t older_than_s, int *removed);
+
+//  S3: remove files from the local cache (originals and derivatives) not
+//  written for older_than_s seconds; they are in S3 and are fetched again
+//  when needed. Disk backend: nothing (the folder is the store). *removed =
+//  how many.
+int rp_blobstore_trim_cache (rp_blobstore_t *self, int64_t older_than_s, int *removed);
 
 //  Call fn for every stored original (sha256), for orphan sweeps. Stops
 //  early when fn returns non-zero.

@@ -177,14 +177,15 @@ rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
 }
 
 int
-rp_s3_mirror_get (rp_s3_mirror_t *self, const char *relative, const char *path, char *err, size_t errlen)
+rp_s3_mirror_get (rp_s3_mirror_t *self, const char *relative, const char *path, int64_t max_bytes,
+                  char *err, size_t errlen)
 {
     s_client_t *client = s_take (self, err, errlen);
     if (!client)
         return -1;
     char key [RP_STR_MAX * 2];
     rp_s3_mirror_key (self, relative, key, sizeof key);
-    int rc = rp_s3_get_file (client->client, key, 0, -1, path, err, errlen);
+    int rc = rp_s3_get_file (client->client, key, 0, max_bytes >= 0 ? max_bytes : -1, path, err, errlen);
     s_give (self, client);
     return rc;
 }

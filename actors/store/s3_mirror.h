@@ -45,9 +45,11 @@ const char *rp_s3_mirror_prefix (rp_s3_mirror_t *self);
 //  bytes seen for the first time).
 int rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
                       const char *content_type, bool maybe_there, char *err, size_t errlen);
-//  The whole object into a local file (written as is; caller renames).
+//  The object into a local file (written as is; caller renames): the
+//  whole of it, or (max_bytes >= 0) at most its first max_bytes + 1 bytes,
+//  so a caller can tell an object over its limit without taking it all.
 int rp_s3_mirror_get (rp_s3_mirror_t *self, const char *relative, const char *path,
-                      char *err, size_t errlen);
+                      int64_t max_bytes, char *err, size_t errlen);
 int rp_s3_mirror_head (rp_s3_mirror_t *self, const char *relative, int64_t *size,
                        char etag [RP_S3_ETAG_MAX], char *err, size_t errlen);
 int rp_s3_mirror_delete (rp_s3_mirror_t *self, const char *relative, char *err, size_t errlen);
