@@ -195,34 +195,57 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
         out->duplicate = upload.duplicate;
         return 0;
     }
-    char relative [64];
+    char relative [64], ignore [256], reason [512] = "";
     snprintf (relative, sizeof relative, "uploads/%s", photo_id);
-    unsigned char head [RP_SNIFF_BYTES];
-    bool existed = false;
-    rc = rp_blob_import_object (blobs, relative, config->limits_max_upload_bytes, out->sha256,
-                                &out->bytes, &existed, head, sizeof head, err, errlen);
+    rp_s3_mirror_t *s3 = rp_blobstore_s3 (blobs);
+    //  The size first, from a HEAD: a client may PUT anything to its URL,
+    //  and nothing over what it declared is ever downloaded
+    int64_t object_size = -1;
+    char etag [RP_S3_ETAG_MAX];
+    rc = s3 ? rp_s3_mirror_head (s3, relative, &object_size, etag, err, errlen) : -1;
     if (rc == RP_S3_NOT_FOUND) {
         snprintf (err, errlen, "the upload's object is not in the bucket yet: PUT it to the presigned URL first");
         return RP_LIBRARY_NOT_YET;
     }
     if (rc)
-        return rc;
-    char reason [512] = "";
-    out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
-                                      reason, sizeof reason);
-    if (upload.length >= 0 && out->bytes != upload.length)
+        return RP_BLOB_UNAVAILABLE;
+    if (upload.length >= 0 && object_size != upload.length)
         snprintf (reason, sizeof reason, "the uploaded object has %lld bytes, but %lld were declared",
-                  (long long) out->bytes, (long long) upload.length);
-    else
-    if (strcmp (out->sha256, declared) != 0)
-        snprintf (reason, sizeof reason, "the uploaded object's SHA-256 is %s, but %s was declared",
-                  out->sha256, declared);
-    char ignore [256];
+                  (long long) object_size, (long long) upload.length);
+    unsigned char head [RP_SNIFF_BYTES];
+    bool existed = false;
+    if (!reason [0]) {
+        rc = rp_blob_import_object (blobs, relative, upload.length >= 0 ? upload.length : config->limits_max_upload_bytes,
+                                    out->sha256, &out->bytes, &existed, head, sizeof head, err, errlen);
+        if (rc == RP_S3_NOT_FOUND) {
+            snprintf (err, errlen, "the upload's object is not in the bucket any more");
+            return RP_LIBRARY_NOT_YET;
+        }
+        if (rc == -1 && strstr (err, "limit"))
+            snprintf (reason, sizeof reason, "the uploaded object is larger than the %lld bytes declared",
+                      (long long) upload.length);
+        else
+        if (rc)
+            return rc;
+    }
+    if (!reason [0]) {
+        out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
+                                          reason, sizeof reason);
+        if (out->bytes != upload.length && upload.length >= 0)
+            snprintf (reason, sizeof reason, "the uploaded object has %lld bytes, but %lld were declared",
+                      (long long) out->bytes, (long long) upload.length);
+        else
+        if (strcmp (out->sha256, declared) != 0)
+            snprintf (reason, sizeof reason, "the uploaded object's SHA-256 is %s, but %s was declared",
+                      out->sha256, declared);
+        if (reason [0])
+            s_undo_store (blobs, db, out->sha256, existed);
+    }
     if (reason [0]) {
-        s_undo_store (blobs, db, out->sha256, existed);
-        rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore);
+        //  The outcome first, then the object: a retry finds the photo failed
         if (rp_db_tus_fail (db, photo_id, reason, err, errlen))
             return -1;
+        rp_s3_mirror_delete (s3, relative, ignore, sizeof ignore);
         snprintf (err, errlen, "%s", reason);
         return RP_LIBRARY_REFUSED;
     }
