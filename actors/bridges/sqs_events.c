@@ -14,7 +14,10 @@
     once; otherwise the next look is S_IDLE_MS later.
     Delivery is at least once: a crash between the send and the cursor's
     move, or entries SQS refused in a batch, send the batch again, so
-    consumers key on the photo id. Nothing is ever skipped.
+    consumers key on the photo id. On PostgreSQL, where event ids are taken
+    at insert and become visible at commit, only events older than 5 s are
+    read (db_pg.c), so a lower id committing late is not passed over.
+    Bodies are ASCII (\u escapes): SQS refuses some valid UTF-8.
     Message: {"type":"photo.complete"|"photo.failed","id","user_id","user",
     "sha256","bytes","original","derivatives":{name: key},"error",
     "batch_id","event_id"}; keys are full S3 keys (prefix included).
@@ -79,7 +82,7 @@ s_body (s_events_t *self, json_t *event)
                               "error", json_object_get (event, "error"),
                               "batch_id", json_object_get (event, "batch_id"),
                               "event_id", json_object_get (event, "event_id"));
-    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
+    char *text = body ? json_dumps (body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref (body);
     return text;
 }

@@ -44,7 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_PHOTOS_MAX 10             //  records per message we follow
+#define S_PHOTOS_MAX 100            //  records per message we follow (S3 sends one)
 
 typedef struct {
     char *receipt;
@@ -76,6 +76,24 @@ s_watched_destroy (s_watched_t **self_p)
         free (*self_p);
         *self_p = NULL;
     }
+}
+
+//  A string cut short at a byte count: drop a last character left
+//  incomplete (its lead byte and the continuation bytes that made it)
+static void
+s_utf8_cut (char *text)
+{
+    size_t end = strlen (text), continuation = 0;
+    while (end > 0 && ((unsigned char) text [end - 1] & 0xC0) == 0x80) {
+        end--;
+        continuation++;
+    }
+    if (end == 0)
+        return;
+    unsigned char lead = (unsigned char) text [end - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (continuation + 1 < need)
+        text [end - 1] = 0;
 }
 
 //  Outcome of one record
@@ -123,7 +141,11 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
     const char *user = relative + 9;
     size_t user_len = strcspn (user, "/");
     const char *name = strrchr (relative, '/') + 1;
-    if (user_len == 0 || user [user_len] != '/' || !*name) {
+    if (user_len && user [user_len] == '/' && !*name) {
+        rp_debug ("sqs-ingest", "s3://%s/%s is a folder marker; ignored", event->bucket, event->key);
+        return S_DONE;
+    }
+    if (user_len == 0 || user [user_len] != '/') {
         snprintf (err, errlen, "s3://%s/%s: imports go under incoming/<username>/<file name>",
                   event->bucket, event->key);
         return S_RETRY;
@@ -142,9 +164,12 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
                       username);
         return S_RETRY;
     }
-    //  The key's last segment, as a file name: control characters go
+    //  The key's last segment, as a file name: control characters go, and a
+    //  long one is cut at a character's start (never inside UTF-8)
     char filename [256];
     snprintf (filename, sizeof filename, "%s", name);
+    if (strlen (filename) == sizeof filename - 1)
+        s_utf8_cut (filename);
     for (char *c = filename; *c; c++)
         if ((unsigned char) *c < 0x20 || *c == 0x7f)
             *c = '_';
@@ -218,7 +243,10 @@ s_delete (s_ingest_t *self, const char *receipt, const char *message_id, const c
 {
     char err [512];
     int rc = rp_sqs_delete (self->sqs, self->config.sqs_ingest_queue_url, receipt, err, sizeof err);
-    s_sqs_outcome (self, rc, err);
+    if (rc == 0 || strstr (err, "cannot reach"))
+        s_sqs_outcome (self, rc, err);
+    else                            //  SQS answered: a receipt gone stale, say; the queue is fine
+        rp_warn ("sqs-ingest", "message=%s not deleted (it comes back and is found done): %s", message_id, err);
     if (rc == 0)
         rp_debug ("sqs-ingest", "message=%s deleted: %s", message_id, why);
 }
@@ -332,6 +360,8 @@ s_receive (s_ingest_t *self)
     for (size_t i = 0; rc == 0 && i < count; i++)
         s_message (self, &messages [i]);
     rp_sqs_messages_free (&messages, count);
+    if (rc == 0 && count == 0 && wait_s == 0)
+        zclock_sleep (1000);        //  no long poll (sqs.wait_s = 0): do not spin
 }
 
 void

@@ -169,8 +169,11 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes "
         "FROM events e JOIN users u ON u.id = e.user_id LEFT JOIN photos p ON p.id = e.photo_id "
         "WHERE e.id > $1::bigint AND e.status IN ('complete', 'failed') "
-        //  ids are taken at insert, not commit: as RP_SQL_EVENTS_AFTER
-        "AND e.created_at < now() - interval '200 milliseconds' "
+        //  ids are taken at insert, not commit, and the cursor moves past
+        //  what it read: wait until a lower id still uncommitted is all but
+        //  impossible (an event is the last statement of a short
+        //  transaction; this waits out a stall of 5 s between the two)
+        "AND e.created_at < now() - interval '5 seconds' "
         "ORDER BY e.id LIMIT $2::int",
     [RP_SQL_OUTBOX_ADVANCE] =
         "UPDATE outbox SET last_event_id = $3::bigint "
