@@ -46,6 +46,14 @@ s_check_type (const unsigned char *head, size_t size, char *err, size_t errlen)
     return mime;
 }
 
+//  The type of stored bytes from their first bytes (head holds up to
+//  RP_SNIFF_BYTES of them)
+static const char *
+s_stored_type (const unsigned char *head, int64_t bytes, char *err, size_t errlen)
+{
+    return s_check_type (head, (size_t) (bytes < RP_SNIFF_BYTES ? bytes : RP_SNIFF_BYTES), err, errlen);
+}
+
 int
 rp_library_ingest_file (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
                         const char *user_id, const char *batch_id, const char *path,
@@ -71,8 +79,7 @@ rp_library_ingest_file (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *c
     if (rc)
         return rc;
     //  Sniff again what was stored: the file may have changed under us
-    out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
-                                      err, errlen);
+    out->content_type = s_stored_type (head, out->bytes, err, errlen);
     if (!out->content_type) {
         s_undo_store (blobs, db, out->sha256, existed);
         return -1;
@@ -124,10 +131,11 @@ rp_library_import_object (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t 
         snprintf (err, errlen, "the object %s is not in the bucket", relative);
         return RP_LIBRARY_NOT_YET;
     }
+    if (rc == RP_BLOB_REFUSED)
+        return RP_LIBRARY_REFUSED;
     if (rc)
         return rc;
-    out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
-                                      err, errlen);
+    out->content_type = s_stored_type (head, out->bytes, err, errlen);
     if (!out->content_type) {
         s_undo_store (blobs, db, out->sha256, existed);
         return RP_LIBRARY_REFUSED;
@@ -197,40 +205,24 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
     }
     char relative [64], ignore [256], reason [512] = "";
     snprintf (relative, sizeof relative, "uploads/%s", photo_id);
-    rp_s3_mirror_t *s3 = rp_blobstore_s3 (blobs);
-    //  The size first, from a HEAD: a client may PUT anything to its URL,
-    //  and nothing over what it declared is ever downloaded
-    int64_t object_size = -1;
-    char etag [RP_S3_ETAG_MAX];
-    rc = s3 ? rp_s3_mirror_head (s3, relative, &object_size, etag, err, errlen) : -1;
+    //  Nothing over what presign declared is ever downloaded: a client may
+    //  PUT anything to its URL
+    unsigned char head [RP_SNIFF_BYTES];
+    bool existed = false;
+    rc = rp_blob_import_object (blobs, relative, upload.length >= 0 ? upload.length : config->limits_max_upload_bytes,
+                                out->sha256, &out->bytes, &existed, head, sizeof head, err, errlen);
     if (rc == RP_S3_NOT_FOUND) {
         snprintf (err, errlen, "the upload's object is not in the bucket yet: PUT it to the presigned URL first");
         return RP_LIBRARY_NOT_YET;
     }
+    if (rc == RP_BLOB_REFUSED)
+        snprintf (reason, sizeof reason, "the uploaded object does not have the %lld bytes declared: %s",
+                  (long long) upload.length, err);
+    else
     if (rc)
-        return RP_BLOB_UNAVAILABLE;
-    if (upload.length >= 0 && object_size != upload.length)
-        snprintf (reason, sizeof reason, "the uploaded object has %lld bytes, but %lld were declared",
-                  (long long) object_size, (long long) upload.length);
-    unsigned char head [RP_SNIFF_BYTES];
-    bool existed = false;
+        return rc;
     if (!reason [0]) {
-        rc = rp_blob_import_object (blobs, relative, upload.length >= 0 ? upload.length : config->limits_max_upload_bytes,
-                                    out->sha256, &out->bytes, &existed, head, sizeof head, err, errlen);
-        if (rc == RP_S3_NOT_FOUND) {
-            snprintf (err, errlen, "the upload's object is not in the bucket any more");
-            return RP_LIBRARY_NOT_YET;
-        }
-        if (rc == -1 && strstr (err, "limit"))
-            snprintf (reason, sizeof reason, "the uploaded object is larger than the %lld bytes declared",
-                      (long long) upload.length);
-        else
-        if (rc)
-            return rc;
-    }
-    if (!reason [0]) {
-        out->content_type = s_check_type (head, (size_t) (out->bytes < RP_SNIFF_BYTES ? out->bytes : RP_SNIFF_BYTES),
-                                          reason, sizeof reason);
+        out->content_type = s_stored_type (head, out->bytes, reason, sizeof reason);
         if (out->bytes != upload.length && upload.length >= 0)
             snprintf (reason, sizeof reason, "the uploaded object has %lld bytes, but %lld were declared",
                       (long long) out->bytes, (long long) upload.length);
@@ -245,7 +237,7 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
         //  The outcome first, then the object: a retry finds the photo failed
         if (rp_db_tus_fail (db, photo_id, reason, err, errlen))
             return -1;
-        rp_s3_mirror_delete (s3, relative, ignore, sizeof ignore);
+        rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore);
         snprintf (err, errlen, "%s", reason);
         return RP_LIBRARY_REFUSED;
     }
@@ -264,6 +256,7 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
         s_undo_store (blobs, db, out->sha256, existed);
         return rc;
     }
+    out->queued = !out->duplicate;
     //  Its bytes live under their content address now
     if (rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore))
         rp_warn ("library", "photo=%s the upload object stays in the bucket: %s", out->id, ignore);

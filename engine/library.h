@@ -21,6 +21,7 @@ typedef struct {
     int64_t bytes;
     const char *content_type;       //  static string
     bool duplicate;                 //  the user already had these bytes
+    bool queued;                    //  rp_library_adopt_upload: this call queued the photo
 } rp_ingested_t;
 
 //  Ingest one file for a user: type by its bytes (non-images are refused

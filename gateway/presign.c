@@ -136,13 +136,16 @@ s_complete (struct MHD_Connection *c, rp_req_t *req, const char *id)
     }
     if (rc)
         return rp_gw_db_problem (c, req, rc, err, false);
-    //  The photo as this call left it, before the pipeline takes it on
     json_t *photo = NULL;
     rc = rp_db_photo_get (db, req->user_id, out.id, &photo, err, sizeof err);
     rp_gw_wake_pipeline ();
     if (rc)
         return rp_gw_db_problem (c, req, rc, err, false);
     rp_gw_photo_present (photo);
+    //  What this call did, as an upload's 202 says it: the pipeline may
+    //  have claimed the photo since (its tick does not wait for a wake-up)
+    if (out.queued)
+        json_object_set_new (photo, "status", json_string ("queued"));
     json_object_set_new (photo, "duplicate", json_boolean (out.duplicate));
     return rp_gw_json (c, req, 202, photo);
 }

@@ -499,12 +499,12 @@ rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_b
         return rc == RP_S3_NOT_FOUND ? RP_S3_NOT_FOUND : RP_BLOB_UNAVAILABLE;
     if (object_size == 0) {
         snprintf (err, errlen, "the object is empty");
-        return -1;
+        return RP_BLOB_REFUSED;
     }
     if (object_size > max_bytes) {
         snprintf (err, errlen, "the object is %lld bytes, more than the limit of %lld bytes",
                   (long long) object_size, (long long) max_bytes);
-        return -1;
+        return RP_BLOB_REFUSED;
     }
     char tmp [PATH_MAX];
     if (s_tmp_file (self, "import", tmp, sizeof tmp)) {
@@ -513,6 +513,13 @@ rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_b
     }
     //  Bounded: the object may have been replaced since the HEAD
     rc = rp_s3_mirror_get (self->s3, relative, tmp, max_bytes, err, errlen);
+    struct stat st;
+    if (rc == 0 && stat (tmp, &st) == 0 && (int64_t) st.st_size > max_bytes) {
+        snprintf (err, errlen, "the object grew past the limit of %lld bytes while it was read",
+                  (long long) max_bytes);
+        rc = RP_BLOB_REFUSED;
+    }
+    else
     if (rc == 0)
         rc = rp_blob_put_file (self, tmp, max_bytes, sha256, size, existed, head, headlen, err, errlen);
     else

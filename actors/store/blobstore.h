@@ -28,6 +28,9 @@
 
 //  Returned when S3 cannot be reached or refuses us: try again later
 #define RP_BLOB_UNAVAILABLE 2
+//  Returned by rp_blob_import_object for an object that is empty or over
+//  max_bytes: nothing is stored, and trying again changes nothing
+#define RP_BLOB_REFUSED 3
 
 typedef struct _rp_blobstore_t rp_blobstore_t;
 typedef struct _rp_blob_writer_t rp_blob_writer_t;
@@ -82,7 +85,9 @@ int rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t e
 int rp_blob_push_derivatives (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
 //  S3: take the object at `relative` (a presigned upload, a bulk import)
 //  into the store under its content address, as rp_blob_put_file does for
-//  a local file. RP_S3_NOT_FOUND when there is no such object.
+//  a local file. RP_S3_NOT_FOUND when there is no such object;
+//  RP_BLOB_REFUSED (err says which) when it is empty or over max_bytes, of
+//  which at most max_bytes + 1 are ever downloaded.
 int rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_bytes,
                            char sha256 [65], int64_t *size, bool *existed,
                            unsigned char *head, size_t headlen, char *err, size_t errlen);
