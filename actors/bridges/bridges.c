@@ -2,6 +2,7 @@
     them. See bridges.h. */
 #include "bridges.h"
 #include "aws/common.h"
+#include "health.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -28,6 +29,29 @@ rp_bridge_sqs_client (rp_aws_provider_t *provider, const rp_config_t *config,
     };
     *client_p = rp_sqs_new (&sqs, err, errlen);
     return *client_p ? 0 : -1;
+}
+
+void
+rp_bridge_outcome (const char *actor, const char *queue, int *failures, int rc, const char *err)
+{
+    char what [64];                 //  "ingest_queue" -> "the ingest queue"
+    snprintf (what, sizeof what, "the %s", queue);
+    for (char *c = what; *c; c++)
+        if (*c == '_')
+            *c = ' ';
+    if (rc == 0) {
+        if (*failures)
+            rp_info (actor, "%s answers again", what);
+        *failures = 0;
+        rp_health_set (queue, true, NULL);
+        return;
+    }
+    (*failures)++;
+    char why [700];
+    snprintf (why, sizeof why, "%s cannot be reached: %s", what, err);
+    rp_health_set (queue, false, why);
+    if (*failures == 1 || *failures % 10 == 0)
+        rp_warn (actor, "%s (%d in a row)", why, *failures);
 }
 
 int64_t

@@ -41,6 +41,12 @@ int rp_bridges_start (rp_runtime_t *runtime, const rp_config_t *config, char *er
 int rp_bridge_sqs_client (rp_aws_provider_t *provider, const rp_config_t *config,
                           rp_sqs_t **client_p, rp_aws_keys_t *keys, char *err, size_t errlen);
 
+//  Note an SQS call's outcome: *failures (errors in a row) is counted or
+//  cleared, /readyz's entry `queue` ("ingest_queue") says ok or why not,
+//  and the log says so once on a change (and every tenth failure after).
+//  actor names the log's source ("sqs-ingest").
+void rp_bridge_outcome (const char *actor, const char *queue, int *failures, int rc, const char *err);
+
 //  Backoff for a peer that failed `failures` times in a row: 0.5 s
 //  doubling to cap_ms, plus up to 50 % jitter.
 int64_t rp_bridge_backoff_ms (int failures, int64_t cap_ms);

@@ -87,31 +87,13 @@ s_body (s_events_t *self, json_t *event)
     return text;
 }
 
-static void
-s_outcome (s_events_t *self, int rc, const char *err)
-{
-    if (rc == 0) {
-        if (self->failures)
-            rp_info ("sqs-events", "the events queue answers again");
-        self->failures = 0;
-        rp_health_set ("events_queue", true, NULL);
-        return;
-    }
-    self->failures++;
-    char why [700];
-    snprintf (why, sizeof why, "the events queue cannot be reached: %s", err);
-    rp_health_set ("events_queue", false, why);
-    if (self->failures == 1 || self->failures % 10 == 0)
-        rp_warn ("sqs-events", "%s (%d in a row)", why, self->failures);
-}
-
 //  One round: returns how many events were published (-1 on an error)
 static int
 s_publish (s_events_t *self)
 {
     char err [1024];
     if (rp_bridge_sqs_client (self->provider, &self->config, &self->sqs, &self->keys, err, sizeof err)) {
-        s_outcome (self, -1, err);
+        rp_bridge_outcome ("sqs-events", "events_queue", &self->failures, -1, err);
         return -1;
     }
     int64_t now = (int64_t) zclock_time ();
@@ -150,7 +132,7 @@ s_publish (s_events_t *self)
         snprintf (err, sizeof err, "SQS refused %zu of %zu messages in a batch", refused, count);
         rc = -1;
     }
-    s_outcome (self, rc, err);
+    rp_bridge_outcome ("sqs-events", "events_queue", &self->failures, rc, err);
     if (rc)
         return -1;                  //  the cursor stays: the batch is sent again
     rc = rp_db_outbox_advance (self->db, S_OUTBOX, self->owner, last, err, sizeof err);

@@ -222,20 +222,7 @@ s_sqs_ready (s_ingest_t *self)
 static void
 s_sqs_outcome (s_ingest_t *self, int rc, const char *err)
 {
-    if (rc == 0) {
-        if (self->failures)
-            rp_info ("sqs-ingest", "the ingest queue answers again");
-        self->failures = 0;
-        rp_health_set ("ingest_queue", true, NULL);
-    }
-    else {
-        self->failures++;
-        char why [600];
-        snprintf (why, sizeof why, "the ingest queue cannot be reached: %s", err);
-        rp_health_set ("ingest_queue", false, why);
-        if (self->failures == 1 || self->failures % 10 == 0)
-            rp_warn ("sqs-ingest", "%s (%d in a row)", why, self->failures);
-    }
+    rp_bridge_outcome ("sqs-ingest", "ingest_queue", &self->failures, rc, err);
 }
 
 static void
