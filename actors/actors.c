@@ -1,10 +1,10 @@
-/*  actors/actors.c: the registry of job kinds. Adding a kind = a handler in
-    actors/<kind>/ and a row in s_kinds. */
-#include "actors.h"
-#include "exif/exif.h"
-#include "resize/resize.h"
+/*  actors/actors.c: the registry of job kinds (see actors.h). */
+#include "actors/actors.h"
+#include "actors/exif/exif.h"
+#include "actors/resize/resize.h"
 
 #include <string.h>
+#include <vips/vips.h>
 
 static int
 s_resize (const rp_config_t *config, const rp_msg_t *job, char **result, char *err, size_t errlen)
@@ -44,20 +44,24 @@ s_exif (const rp_config_t *config, const rp_msg_t *job, char **result, char *err
     return 0;
 }
 
-static const struct {
-    const char *pool;
-    rp_job_handler_fn *handler;
-} s_kinds [] = {
-    { "resize", s_resize },
-    { "exif", s_exif },
+//  libvips keeps per-thread state in threads it did not create
+static void
+s_vips_thread_exit (void)
+{
+    vips_thread_shutdown ();
+}
+
+static const rp_job_kind_t s_kinds [] = {
+    { "resize", s_resize, s_vips_thread_exit },
+    { "exif", s_exif, NULL },
 };
 
-rp_job_handler_fn *
-rp_actors_handler (const char *pool)
+const rp_job_kind_t *
+rp_actors_kind (const char *pool)
 {
     for (size_t i = 0; i < sizeof s_kinds / sizeof s_kinds [0]; i++)
         if (strcmp (s_kinds [i].pool, pool) == 0)
-            return s_kinds [i].handler;
+            return &s_kinds [i];
     return NULL;
 }
 
@@ -65,4 +69,17 @@ const char *
 rp_actors_pools (void)
 {
     return "resize, exif";
+}
+
+int
+rp_actors_start_pool (rp_runtime_t *runtime, const char *pool, int threads, const char *endpoint,
+                      const rp_config_t *config, char *err, size_t errlen)
+{
+    const rp_job_kind_t *kind = rp_actors_kind (pool);
+    if (!kind) {
+        snprintf (err, errlen, "unknown pool \"%s\" (this build serves: %s)", pool, rp_actors_pools ());
+        return -1;
+    }
+    rp_runtime_start_pool (runtime, kind, threads, endpoint, config);
+    return 0;
 }

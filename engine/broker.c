@@ -35,10 +35,10 @@
     - A malformed message from outside is dropped and logged.
     Pipe commands: $TERM; STATS -> "queued running workers completed retried".
 */
-#include "broker.h"
-#include "log.h"
-#include "msg.h"
-#include "runtime.h"
+#include "engine/broker.h"
+#include "engine/log.h"
+#include "engine/msg.h"
+#include "engine/runtime.h"
 
 typedef struct _s_worker_t s_worker_t;
 

@@ -10,9 +10,13 @@
 
 #include <czmq.h>
 #include <jansson.h>
-#include "config.h"
+#include "engine/config.h"
 
 #define RP_BROKER_ENDPOINTS 4
+
+//  Where an engine process's own producers and worker pools meet its broker
+#define RP_INPROC_FRONTEND "inproc://rapidphoto-frontend"
+#define RP_INPROC_BACKEND  "inproc://rapidphoto-backend"
 
 typedef struct {
     char frontends [RP_BROKER_ENDPOINTS][RP_STR_MAX];   //  endpoints to bind; "" = unused

@@ -4,8 +4,8 @@
     setting means adding a row there and a field in rp_config_t. The
     [derivatives] section is open: each key names a derivative.
 */
-#include "config.h"
-#include "log.h"
+#include "engine/config.h"
+#include "engine/log.h"
 
 #include <ctype.h>
 #include <errno.h>

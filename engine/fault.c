@@ -1,5 +1,5 @@
 /*  engine/fault.c: see fault.h. */
-#include "fault.h"
+#include "engine/fault.h"
 
 #include <pthread.h>
 #include <stdio.h>

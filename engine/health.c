@@ -1,5 +1,5 @@
 /*  engine/health.c: see health.h. A fixed table under one mutex. */
-#include "health.h"
+#include "engine/health.h"
 
 #include <pthread.h>
 #include <stdio.h>

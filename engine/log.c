@@ -1,5 +1,5 @@
 /*  engine/log.c: see log.h. */
-#include "log.h"
+#include "engine/log.h"
 
 #include <stdio.h>
 #include <string.h>

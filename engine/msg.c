@@ -1,8 +1,8 @@
 /*  engine/msg.c: see msg.h. The field table below is the single place that
     maps names on the wire to struct fields; schemas/messages.md describes it
     for people. */
-#include "msg.h"
-#include "log.h"
+#include "engine/msg.h"
+#include "engine/log.h"
 
 #include <msgpack.h>
 #include <stdarg.h>

@@ -1,8 +1,7 @@
 /*  engine/runtime.c: see runtime.h. */
-#include "runtime.h"
-#include "actors/actors.h"
-#include "log.h"
-#include "worker.h"
+#include "engine/runtime.h"
+#include "engine/log.h"
+#include "engine/worker.h"
 
 #include <unistd.h>
 
@@ -54,19 +53,18 @@ rp_runtime_adopt (rp_runtime_t *self, const char *name, zactor_t **actor_p)
     zlist_append (self->actors, entry);
 }
 
-int
-rp_runtime_start_pool (rp_runtime_t *self, const char *pool, int threads, const char *endpoint,
-                       const rp_config_t *config, char *err, size_t errlen)
+void
+rp_runtime_start_pool (rp_runtime_t *self, const rp_job_kind_t *kind, int threads,
+                       const char *endpoint, const rp_config_t *config)
 {
-    if (!rp_actors_handler (pool)) {
-        snprintf (err, errlen, "unknown pool \"%s\" (this build serves: %s)", pool, rp_actors_pools ());
-        return -1;
-    }
+    const char *pool = kind->pool;
     char host [64] = "";
     gethostname (host, sizeof host - 1);
     //  The args struct is large (it holds the config); keep it off the stack
     rp_worker_args_t *args = (rp_worker_args_t *) zmalloc (sizeof (rp_worker_args_t));
     snprintf (args->pool, sizeof args->pool, "%s", pool);
+    args->handler = kind->handler;
+    args->thread_exit = kind->thread_exit;
     snprintf (args->endpoint, sizeof args->endpoint, "%s", endpoint);
     args->config = *config;
     for (int i = 1; i <= threads; i++) {
@@ -75,7 +73,6 @@ rp_runtime_start_pool (rp_runtime_t *self, const char *pool, int threads, const 
         rp_runtime_adopt (self, args->name, &actor);
     }
     free (args);
-    return 0;
 }
 
 zactor_t *

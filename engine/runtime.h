@@ -10,7 +10,8 @@
 #define RP_RUNTIME_H
 
 #include <czmq.h>
-#include "config.h"
+#include "engine/config.h"
+#include "engine/worker.h"
 
 typedef struct _rp_runtime_t rp_runtime_t;
 
@@ -27,11 +28,9 @@ zactor_t *rp_actor_start_checked (zactor_fn *fn, void *args, const int *start_fa
 //  Take ownership of a started actor; `name` is for logs.
 void rp_runtime_adopt (rp_runtime_t *self, const char *name, zactor_t **actor_p);
 
-//  Start `threads` worker actors of `pool` connected to `endpoint`.
-//  Returns 0, or -1 with a message in err when the pool is unknown.
-int rp_runtime_start_pool (rp_runtime_t *self, const char *pool, int threads,
-                           const char *endpoint, const rp_config_t *config,
-                           char *err, size_t errlen);
+//  Start `threads` worker actors of `kind` connected to `endpoint`.
+void rp_runtime_start_pool (rp_runtime_t *self, const rp_job_kind_t *kind, int threads,
+                            const char *endpoint, const rp_config_t *config);
 
 //  How many actors run.
 size_t rp_runtime_size (rp_runtime_t *self);

@@ -22,17 +22,16 @@
     still sent: the broker takes it if the job is still open.
     Owns: the DEALER, the runner actor. Shares nothing.
 */
-#include "worker.h"
-#include "actors/actors.h"
-#include "fault.h"
-#include "log.h"
-#include "msg.h"
+#include "engine/worker.h"
+#include "engine/fault.h"
+#include "engine/log.h"
+#include "engine/msg.h"
 
 #include <unistd.h>
-#include <vips/vips.h>
 
 typedef struct {
     rp_job_handler_fn *handler;
+    rp_thread_exit_fn *thread_exit;
     const rp_config_t *config;      //  borrowed from the worker, outlives the runner
     const char *name;
 } s_runner_args_t;
@@ -86,8 +85,9 @@ s_runner_actor (zsock_t *pipe, void *arg)
         rp_msg_destroy (&reply);
         rp_msg_destroy (&job);
     }
-    //  libvips keeps per-thread state in threads it did not create
-    vips_thread_shutdown ();
+    //  The handler's libraries may keep per-thread state (libvips does)
+    if (args.thread_exit)
+        args.thread_exit ();
 }
 
 typedef struct {
@@ -201,9 +201,9 @@ rp_worker_actor (zsock_t *pipe, void *arg)
     memset (&self, 0, sizeof self);
     self.pipe = pipe;
     self.args = *(rp_worker_args_t *) arg;
-    s_runner_args_t runner_args = { rp_actors_handler (self.args.pool), &self.args.config,
+    s_runner_args_t runner_args = { self.args.handler, self.args.thread_exit, &self.args.config,
                                     self.args.name };
-    assert (runner_args.handler);       //  callers check the pool name first
+    assert (runner_args.handler);       //  the caller passes its kind's handler
     self.runner = zactor_new (s_runner_actor, &runner_args);
     self.poller = zpoller_new (pipe, self.runner, NULL);
     zpoller_set_nonstop (self.poller, true);

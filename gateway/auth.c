@@ -1,6 +1,6 @@
 /*  gateway/auth.c: see auth.h. */
 #include "gateway/auth.h"
-#include "log.h"
+#include "engine/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,8 +11,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "config.h"
-#include "db/db.h"
+#include "engine/config.h"
+#include "engine/db/db.h"
 
 #define RP_SECRET_MAX 520
 

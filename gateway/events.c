@@ -16,9 +16,9 @@
     or owe a heartbeat (a comment line every 15 s, so proxies keep the
     stream open). Idle streams cost a struct each, never a thread.
 */
-#include "gateway/gateway_private.h"
+#include "engine/log.h"
 #include "gateway/events.h"
-#include "log.h"
+#include "gateway/gateway_private.h"
 
 #include <czmq.h>
 #include <pthread.h>

@@ -25,14 +25,13 @@
     request's state (aborting an unfinished upload's temporary file).
 */
 #include "gateway/gateway.h"
-#include "gateway/gateway_private.h"
+#include "engine/broker.h"
+#include "engine/db/db.h"
+#include "engine/health.h"
+#include "engine/log.h"
+#include "library/pipeline.h"
 #include "gateway/events.h"
-#include "broker.h"
-#include "db/db.h"
-#include "engine.h"
-#include "health.h"
-#include "log.h"
-#include "pipeline.h"
+#include "gateway/gateway_private.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -10,7 +10,7 @@
 #define RP_GATEWAY_H
 
 #include <czmq.h>
-#include "config.h"
+#include "engine/config.h"
 
 typedef struct {
     rp_config_t config;

@@ -8,9 +8,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "actors/store/blobstore.h"
-#include "config.h"
-#include "db/db.h"
+#include "engine/config.h"
+#include "engine/db/db.h"
+#include "library/blobstore.h"
 #include "gateway/auth.h"
 
 #define RP_GW_BODY_MAX (64 * 1024)      //  JSON request bodies

@@ -3,8 +3,8 @@
     another user's photo is "not found" (404), never "forbidden". */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
-#include "library.h"
-#include "log.h"
+#include "engine/log.h"
+#include "library/library.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -17,9 +17,9 @@
     and no URL: there is nothing to send.
     Disk mode has no bucket to sign for: 409, naming the setting.
 */
-#include "gateway_private.h"
-#include "library.h"
-#include "log.h"
+#include "engine/log.h"
+#include "library/library.h"
+#include "gateway/gateway_private.h"
 
 #include <ctype.h>
 #include <czmq.h>

@@ -19,8 +19,8 @@
     <region>.amazonaws.com against AWS, the endpoint of AWS_ENDPOINT_URL_S3
     otherwise). The bucket must answer CORS for the app's origin (README).
 */
+#include "engine/log.h"
 #include "gateway/gateway_private.h"
-#include "log.h"
 #include <czmq.h>
 
 #include <ctype.h>

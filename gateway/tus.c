@@ -41,8 +41,8 @@
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
-#include "log.h"
-#include "sniff.h"
+#include "engine/log.h"
+#include "library/sniff.h"
 
 #include <dirent.h>
 #include <errno.h>

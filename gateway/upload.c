@@ -11,9 +11,9 @@
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
-#include "library.h"
-#include "log.h"
-#include "sniff.h"
+#include "engine/log.h"
+#include "library/library.h"
+#include "library/sniff.h"
 
 #include <ctype.h>
 #include <string.h>

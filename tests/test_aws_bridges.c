@@ -36,12 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/store/blobstore.h"
-#include "aws/sqs.h"
-#include "db/db.h"
-#include "support/server.h"
-#include "support/standins.h"
-#include "support/testdata.h"
+#include "engine/aws/sqs.h"
+#include "engine/db/db.h"
+#include "library/blobstore.h"
+#include "tests/support/server.h"
+#include "tests/support/standins.h"
+#include "tests/support/testdata.h"
 
 #define S_AWS_CLI "/usr/bin/aws"
 

@@ -11,8 +11,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "aws/credentials.h"
-#include "support/testdata.h"
+#include "engine/aws/credentials.h"
+#include "tests/support/testdata.h"
 
 static void
 s_clear_env (void)

@@ -10,11 +10,12 @@
 #include <string.h>
 #include <vips/vips.h>
 
-#include "broker.h"
-#include "log.h"
-#include "msg.h"
-#include "runtime.h"
-#include "support/testdata.h"
+#include "engine/broker.h"
+#include "engine/log.h"
+#include "engine/msg.h"
+#include "engine/runtime.h"
+#include "actors/actors.h"
+#include "tests/support/testdata.h"
 
 #define FRONTEND "inproc://test-frontend"
 #define BACKEND  "inproc://test-backend"
@@ -58,10 +59,10 @@ s_engine_start (s_engine_t *e, int resize_workers, int exif_workers)
     e->runtime = rp_runtime_new ();
     rp_runtime_adopt (e->runtime, "broker", &broker);
     if (resize_workers)
-        cr_assert_eq (rp_runtime_start_pool (e->runtime, "resize", resize_workers, BACKEND,
+        cr_assert_eq (rp_actors_start_pool (e->runtime, "resize", resize_workers, BACKEND,
                                              &e->config, err, sizeof err), 0, "%s", err);
     if (exif_workers)
-        cr_assert_eq (rp_runtime_start_pool (e->runtime, "exif", exif_workers, BACKEND,
+        cr_assert_eq (rp_actors_start_pool (e->runtime, "exif", exif_workers, BACKEND,
                                              &e->config, err, sizeof err), 0, "%s", err);
     e->client = zsock_new_dealer (FRONTEND);
     cr_assert_not_null (e->client);
@@ -276,7 +277,7 @@ Test (broker, a_duplicate_submit_is_answered_once, .timeout = 60)
     //  Both submits reach the broker before any worker can answer the first
     zclock_sleep (200);
     char err [256];
-    cr_assert_eq (rp_runtime_start_pool (e.runtime, "exif", 1, BACKEND, &e.config, err, sizeof err), 0);
+    cr_assert_eq (rp_actors_start_pool (e.runtime, "exif", 1, BACKEND, &e.config, err, sizeof err), 0);
     rp_msg_t *r = s_next_result (&e, 20000);
     cr_assert_not_null (r);
     cr_assert_str_eq (r->status, "done");

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "support/testdata.h"
+#include "engine/config.h"
+#include "tests/support/testdata.h"
 
 static char *
 s_write_ini (const char *text)

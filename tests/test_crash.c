@@ -19,9 +19,9 @@
 #include <czmq.h>
 #include <time.h>
 
-#include "actors/store/blobstore.h"
-#include "support/library.h"
-#include "support/testdata.h"
+#include "library/blobstore.h"
+#include "tests/support/library.h"
+#include "tests/support/testdata.h"
 
 //  Add every "stored photo=<id>" of a log to ids.
 static void

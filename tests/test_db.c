@@ -20,9 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db/db.h"
-#include "db/migrations.h"
-#include "support/testdata.h"
+#include "engine/db/db.h"
+#include "engine/db/migrations.h"
+#include "tests/support/testdata.h"
 
 //  ---------------------------------------------------------------------------
 //  Harness: one test body, two backends

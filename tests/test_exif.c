@@ -20,7 +20,7 @@
     random damage), and several threads at once.
 */
 #include "actors/exif/exif.h"
-#include "support/testdata.h"
+#include "tests/support/testdata.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <czmq.h>
 
-#include "support/testdata.h"
+#include "tests/support/testdata.h"
 
 typedef struct {
     char frontend [64];

@@ -22,11 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "db/db.h"
-#include "log.h"
-#include "support/library.h"
-#include "support/server.h"
-#include "support/testdata.h"
+#include "engine/db/db.h"
+#include "engine/log.h"
+#include "tests/support/library.h"
+#include "tests/support/server.h"
+#include "tests/support/testdata.h"
 
 //  ---------------------------------------------------------------------------
 

@@ -13,10 +13,10 @@
 #include <unistd.h>
 #include <czmq.h>
 
-#include "actors/store/blobstore.h"
-#include "library.h"
-#include "support/library.h"
-#include "support/testdata.h"
+#include "library/blobstore.h"
+#include "library/library.h"
+#include "tests/support/library.h"
+#include "tests/support/testdata.h"
 
 //  n photos under <lib>/in, plus whatever extra files the test adds there
 static void

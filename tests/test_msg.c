@@ -3,7 +3,7 @@
 #include <msgpack.h>
 #include <string.h>
 
-#include "msg.h"
+#include "engine/msg.h"
 
 Test (msg, round_trip_keeps_every_field)
 {

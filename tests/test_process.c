@@ -17,7 +17,7 @@
 #include <vips/vips.h>
 #include <czmq.h>
 
-#include "support/testdata.h"
+#include "tests/support/testdata.h"
 
 static json_t *s_results;       //  relative path ("camera/x.jpg") -> the file's JSON line
 static int s_exit_status = -2;

@@ -23,10 +23,10 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
-#include "config.h"
-#include "log.h"
+#include "engine/config.h"
+#include "engine/log.h"
 #include "actors/resize/resize.h"
-#include "support/testdata.h"
+#include "tests/support/testdata.h"
 
 //  ---------------------------------------------------------------------
 //  Helpers

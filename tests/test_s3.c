@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aws/s3.h"
-#include "support/standins.h"
-#include "support/testdata.h"
+#include "engine/aws/s3.h"
+#include "tests/support/standins.h"
+#include "tests/support/testdata.h"
 
 typedef struct {
     pid_t pid;

@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "aws/s3_event.h"
+#include "engine/aws/s3_event.h"
 
 //  The shape AWS documents ("Event message structure"), trimmed of fields we ignore
 static const char *s_put =

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aws/sigv4.h"
-#include "support/testdata.h"
+#include "engine/aws/sigv4.h"
+#include "tests/support/testdata.h"
 
 static const rp_aws_credentials_t s_example = {
     .access_key = "AKIAIOSFODNN7EXAMPLE",

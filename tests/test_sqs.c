@@ -21,9 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aws/sqs.h"
-#include "support/standins.h"
-#include "support/testdata.h"
+#include "engine/aws/sqs.h"
+#include "tests/support/standins.h"
+#include "tests/support/testdata.h"
 
 typedef struct {
     pid_t pid;

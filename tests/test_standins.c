@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aws/s3.h"
-#include "aws/s3_event.h"
-#include "aws/sqs.h"
-#include "support/standins.h"
-#include "support/testdata.h"
+#include "engine/aws/s3.h"
+#include "engine/aws/s3_event.h"
+#include "engine/aws/sqs.h"
+#include "tests/support/standins.h"
+#include "tests/support/testdata.h"
 
 //  A file of `size` bytes at path.
 static void

@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "support/server.h"
-#include "support/testdata.h"
+#include "tests/support/server.h"
+#include "tests/support/testdata.h"
 
 #define MiB (1024 * 1024)
 

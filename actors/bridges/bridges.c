@@ -1,9 +1,9 @@
 /*  actors/bridges/bridges.c: what the SQS bridges share, and starting
     them. See bridges.h. */
-#include "bridges.h"
-#include "aws/common.h"
-#include "health.h"
-#include "log.h"
+#include "actors/bridges/bridges.h"
+#include "engine/aws/common.h"
+#include "engine/health.h"
+#include "engine/log.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@
 #define RP_BRIDGES_H
 
 #include <czmq.h>
-#include "config.h"
+#include "engine/config.h"
 
 typedef struct {
     rp_config_t config;
@@ -26,14 +26,14 @@ void rp_sqs_events_actor (zsock_t *pipe, void *args);
 
 //  Start the bridges the configuration asks for into runtime. 0, or -1
 //  with err (a bridge that cannot start: no credentials, no database).
-#include "runtime.h"
+#include "engine/runtime.h"
 int rp_bridges_start (rp_runtime_t *runtime, const rp_config_t *config, char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------
 //  Shared by the two actors (bridges.c)
 
-#include "aws/credentials.h"
-#include "aws/sqs.h"
+#include "engine/aws/credentials.h"
+#include "engine/aws/sqs.h"
 
 //  An SQS client signing with the provider's current credentials, made
 //  again when they were refreshed. *client_p and *keys are the actor's.

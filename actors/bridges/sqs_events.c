@@ -24,11 +24,11 @@
     Errors: backoff with jitter (0.5 s doubling to 30 s); the last outcome
     is "events_queue" in /readyz.
 */
-#include "bridges.h"
-#include "actors/store/blobstore.h"
-#include "db/db.h"
-#include "health.h"
-#include "log.h"
+#include "engine/db/db.h"
+#include "engine/health.h"
+#include "engine/log.h"
+#include "library/blobstore.h"
+#include "actors/bridges/bridges.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -31,14 +31,14 @@
     Errors from SQS: backoff with jitter (0.5 s doubling to 30 s); the last
     outcome is "ingest_queue" in /readyz.
 */
-#include "bridges.h"
-#include "actors/store/blobstore.h"
-#include "aws/s3_event.h"
-#include "db/db.h"
-#include "health.h"
-#include "library.h"
-#include "log.h"
-#include "pipeline.h"
+#include "engine/aws/s3_event.h"
+#include "engine/db/db.h"
+#include "engine/health.h"
+#include "engine/log.h"
+#include "library/blobstore.h"
+#include "library/library.h"
+#include "library/pipeline.h"
+#include "actors/bridges/bridges.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -64,7 +64,7 @@
 */
 #include "actors/exif/exif.h"
 #include "engine/log.h"
-#include "engine/sniff.h"
+#include "library/sniff.h"
 
 #include <assert.h>
 #include <errno.h>

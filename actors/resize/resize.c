@@ -9,7 +9,7 @@
     The steps, each of which can refuse the photo with a reason a person can
     read:
       1. size on disk against max_bytes, then the type by its first bytes
-         (engine/sniff), never by the name: SVG, HTML, text... are refused;
+         (library/sniff), never by the name: SVG, HTML, text... are refused;
       2. the header only (lazy, sequential open), width*height of one page
          against max_pixels, before a single pixel is decoded. The loader
          libvips picked must be the one for the sniffed type, so a file that
@@ -39,9 +39,9 @@
     vips_concurrency_set, and vips_thread_shutdown () when a worker thread
     ends.
 */
-#include "resize.h"
-#include "log.h"
-#include "sniff.h"
+#include "actors/resize/resize.h"
+#include "engine/log.h"
+#include "library/sniff.h"
 
 #include <assert.h>
 #include <errno.h>

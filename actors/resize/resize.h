@@ -9,7 +9,7 @@
 #define RP_RESIZE_H
 
 #include <jansson.h>
-#include "config.h"
+#include "engine/config.h"
 
 typedef struct {
     rp_derivative_t derivatives [RP_DERIVATIVES_MAX];   //  what to make

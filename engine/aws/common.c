@@ -1,5 +1,5 @@
 /*  engine/aws/common.c: see common.h. */
-#include "aws/common.h"
+#include "engine/aws/common.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /*  engine/aws/credentials.c: AWS credentials from the environment or the
     ECS container credentials endpoint (see credentials.h).
 */
-#include "aws/credentials.h"
-#include "aws/common.h"
-#include "log.h"
+#include "engine/aws/credentials.h"
+#include "engine/aws/common.h"
+#include "engine/log.h"
 
 #include <curl/curl.h>
 #include <jansson.h>

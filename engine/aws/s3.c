@@ -8,9 +8,9 @@
     Bodies stream from files and to files; only a multipart part (part_size)
     and S3's small XML answers are held in memory.
 */
-#include "aws/s3.h"
-#include "aws/common.h"
-#include "log.h"
+#include "engine/aws/s3.h"
+#include "engine/aws/common.h"
+#include "engine/log.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>

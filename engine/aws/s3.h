@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aws/sigv4.h"
+#include "engine/aws/sigv4.h"
 
 #define RP_S3_NOT_FOUND 1
 #define RP_S3_ETAG_MAX 128

@@ -1,5 +1,5 @@
 /*  engine/aws/s3_event.c: S3 event notifications (see s3_event.h). */
-#include "aws/s3_event.h"
+#include "engine/aws/s3_event.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
       3. signing key: HMAC-SHA256 chain "AWS4"+secret -> date -> region ->
          service -> "aws4_request"; signature = HMAC(key, (2)) in hex
 */
-#include "aws/sigv4.h"
+#include "engine/aws/sigv4.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

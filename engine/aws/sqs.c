@@ -19,8 +19,8 @@
             the JSON shape; errors are <ErrorResponse><Error><Code>
             <Message>, reported as the JSON ones are.
 */
-#include "aws/sqs.h"
-#include "aws/common.h"
+#include "engine/aws/sqs.h"
+#include "engine/aws/common.h"
 
 #include <assert.h>
 #include <curl/curl.h>

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "aws/sigv4.h"
+#include "engine/aws/sigv4.h"
 
 typedef struct _rp_sqs_t rp_sqs_t;
 

@@ -4,9 +4,9 @@
     the drivers (db_sqlite.c, db_pg.c); commands and queries in
     db_commands.c and db_queries.c.
 */
-#include "db/db_private.h"
-#include "fault.h"
-#include "log.h"
+#include "engine/db/db_private.h"
+#include "engine/fault.h"
+#include "engine/log.h"
 
 #include <errno.h>
 #include <openssl/rand.h>

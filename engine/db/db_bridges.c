@@ -2,7 +2,7 @@
     (see db.h): which S3 objects became which photos, and how far the SQS
     events producer got in the events table.
 */
-#include "db/db_private.h"
+#include "engine/db/db_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>

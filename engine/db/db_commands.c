@@ -4,8 +4,8 @@
     Commands return ids and flags only; the read models are in
     db_queries.c.
 */
-#include "db/db_private.h"
-#include "log.h"
+#include "engine/db/db_private.h"
+#include "engine/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -21,8 +21,8 @@
     A connection found broken outside a transaction is reset once (its
     prepared statements with it) before the next statement.
 */
-#include "db/db_private.h"
-#include "log.h"
+#include "engine/db/db_private.h"
+#include "engine/log.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

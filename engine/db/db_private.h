@@ -20,7 +20,7 @@
 #ifndef RP_DB_PRIVATE_H
 #define RP_DB_PRIVATE_H
 
-#include "db/db.h"
+#include "engine/db/db.h"
 
 #include <stdarg.h>
 

@@ -2,7 +2,7 @@
     they return read models as JSON, shaped like the API's photo, assembled
     by rp_db_photo_json from the same columns on both backends.
 */
-#include "db/db_private.h"
+#include "engine/db/db_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>

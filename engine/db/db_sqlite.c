@@ -12,7 +12,7 @@
     value is bound. Times are ISO 8601 UTC text with milliseconds, which
     sort as text: strftime('%Y-%m-%dT%H:%M:%fZ', 'now').
 */
-#include "db/db_private.h"
+#include "engine/db/db_private.h"
 
 #include <sqlite3.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
     its end (finish, fail, delete) and the expiry sweep's query. Every
     command is one transaction and changes nothing when it fails.
 */
-#include "db/db_private.h"
+#include "engine/db/db_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>

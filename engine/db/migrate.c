@@ -18,9 +18,9 @@
     applied script changed since (checksum), a failed migration on record,
     or a gap (a missing version below an applied one).
 */
-#include "db/db_private.h"
-#include "db/migrations.h"
-#include "log.h"
+#include "engine/db/db_private.h"
+#include "engine/db/migrations.h"
+#include "engine/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

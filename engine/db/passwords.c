@@ -8,7 +8,7 @@
     malformed or out-of-bounds stored value as "no match", never as an error
     to crash on: stored hashes come from the database.
 */
-#include "db/db_private.h"
+#include "engine/db/db_private.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

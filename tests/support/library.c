@@ -1,6 +1,6 @@
 /*  tests/support/library.c: see library.h. */
-#include "support/library.h"
-#include "support/testdata.h"
+#include "tests/support/library.h"
+#include "tests/support/testdata.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #define RP_TEST_LIBRARY_H
 
 #include <stdbool.h>
-#include "db/db.h"
+#include "engine/db/db.h"
 
 //  A fresh data folder, its SQLite URL, and the environment entries that
 //  point the engine at them (and at free broker ports), for rp_test_spawn.

@@ -1,6 +1,6 @@
 /*  tests/support/server.c: see server.h. */
-#include "support/server.h"
-#include "support/testdata.h"
+#include "tests/support/server.h"
+#include "tests/support/testdata.h"
 
 #include <czmq.h>
 #include <signal.h>

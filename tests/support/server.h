@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "support/library.h"
+#include "tests/support/library.h"
 
 #define RP_TEST_SERVER_ENV_MAX 24
 

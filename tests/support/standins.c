@@ -1,6 +1,6 @@
 /*  tests/support/standins.c: see standins.h. */
-#include "support/standins.h"
-#include "support/testdata.h"
+#include "tests/support/standins.h"
+#include "tests/support/testdata.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*  tests/support/testdata.c: see testdata.h. */
-#include "support/testdata.h"
+#include "tests/support/testdata.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/*  actors/store/blobstore.c: the disk backend of the blob store.
+/*  library/blobstore.c: the disk backend of the blob store.
 
     Durability: write to objects/tmp/<random>, fsync the file, link it into
     objects/ab/cd/<sha256> (link fails with EEXIST when the bytes are already
@@ -11,10 +11,10 @@
     then the object is stored in S3 before the commit returns; see
     blobstore.h for the rest.
 */
-#include "blobstore.h"
-#include "fault.h"
-#include "log.h"
-#include "sniff.h"
+#include "library/blobstore.h"
+#include "engine/fault.h"
+#include "engine/log.h"
+#include "library/sniff.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/*  engine/library.h: the photo library's operations that span bytes and
+/*  library/library.h: the photo library's operations that span bytes and
     metadata: ingest, delete, recovery. Used by `rapidphoto import`, the
     pipeline actor at start-up, and (next) the HTTP gateway, so an import
     takes exactly the path an upload takes.
@@ -10,9 +10,9 @@
 #define RP_LIBRARY_H
 
 #include <stdbool.h>
-#include "actors/store/blobstore.h"
-#include "config.h"
-#include "db/db.h"
+#include "engine/config.h"
+#include "engine/db/db.h"
+#include "library/blobstore.h"
 
 typedef struct {
     char id [RP_ID_MAX];            //  the photo (the existing one when duplicate)

@@ -1,4 +1,4 @@
-/*  engine/cmd_process.c: `rapidphoto process [--out DIR] FILE|DIR...`
+/*  app/cmd_process.c: `rapidphoto process [--out DIR] FILE|DIR...`
 
     Drives files through the real actors with no HTTP and no database: for
     each file one resize job and one EXIF job go to the broker (an
@@ -8,12 +8,12 @@
     milliseconds per stage as the workers measured them, for bench/). Progress goes to
     stderr when it is a terminal. Exit 1 if any file failed.
 */
-#include "broker.h"
-#include "commands.h"
-#include "engine.h"
-#include "log.h"
-#include "msg.h"
-#include "runtime.h"
+#include "engine/broker.h"
+#include "engine/log.h"
+#include "engine/msg.h"
+#include "engine/runtime.h"
+#include "app/commands.h"
+#include "app/roles.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -259,9 +259,9 @@ rp_cmd_process (int argc, char **argv)
     rp_runtime_t *runtime = rp_runtime_new ();
     const char *frontend = options.connect;
     if (!frontend) {
-        rp_engine_opts_t engine = { .listen_tcp = false, .pools = true, .pipeline = false };
+        rp_roles_opts_t engine = { .listen_tcp = false, .pools = true, .pipeline = false };
         char err [256];
-        if (rp_engine_start (runtime, &config, &engine, NULL, err, sizeof err)) {
+        if (rp_roles_start (runtime, &config, &engine, NULL, err, sizeof err)) {
             fprintf (stderr, "rapidphoto process: %s\n", err);
             rp_runtime_destroy (&runtime);
             return 1;

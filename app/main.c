@@ -1,11 +1,11 @@
-/*  engine/main.c: `rapidphoto`, one binary that holds every role.
+/*  app/main.c: `rapidphoto`, one binary that holds every role.
 
     main() does the process-wide work exactly once: libvips and czmq start-up,
     signal handling (czmq's handler sets zsys_interrupted; actors' pollers are
     nonstop so only main reacts), then hands over to a subcommand.
 */
-#include "commands.h"
-#include "log.h"
+#include "engine/log.h"
+#include "app/commands.h"
 
 #include <czmq.h>
 #include <malloc.h>

@@ -1,4 +1,4 @@
-/*  actors/store/s3_mirror.h: the S3 side of the blob store.
+/*  library/s3_mirror.h: the S3 side of the blob store.
 
     With storage.backend = s3 the bucket is where photo bytes live; the
     data folder is each engine's local cache of them (workers decode from
@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aws/s3.h"
-#include "config.h"
+#include "engine/aws/s3.h"
+#include "engine/config.h"
 
 typedef struct _rp_s3_mirror_t rp_s3_mirror_t;
 

@@ -1,7 +1,7 @@
-/*  engine/library.c: see library.h. */
-#include "library.h"
-#include "log.h"
-#include "sniff.h"
+/*  library/library.c: see library.h. */
+#include "library/library.h"
+#include "engine/log.h"
+#include "library/sniff.h"
 
 #include <errno.h>
 #include <openssl/evp.h>

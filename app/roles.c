@@ -1,11 +1,12 @@
-/*  engine/engine.c: see engine.h. */
-#include "engine.h"
-#include "broker.h"
-#include "log.h"
-#include "pipeline.h"
+/*  app/roles.c: see roles.h. */
+#include "app/roles.h"
+#include "engine/broker.h"
+#include "engine/log.h"
+#include "library/pipeline.h"
+#include "actors/actors.h"
 
 int
-rp_engine_start (rp_runtime_t *runtime, const rp_config_t *config, const rp_engine_opts_t *opts,
+rp_roles_start (rp_runtime_t *runtime, const rp_config_t *config, const rp_roles_opts_t *opts,
                  zactor_t **pipeline, char *err, size_t errlen)
 {
     rp_broker_args_t args;
@@ -23,8 +24,8 @@ rp_engine_start (rp_runtime_t *runtime, const rp_config_t *config, const rp_engi
     }
     rp_runtime_adopt (runtime, "broker", &broker);
     if (opts->pools
-    &&  (rp_runtime_start_pool (runtime, "resize", config->pools_resize, RP_INPROC_BACKEND, config, err, errlen)
-    ||   rp_runtime_start_pool (runtime, "exif", config->pools_exif, RP_INPROC_BACKEND, config, err, errlen)))
+    &&  (rp_actors_start_pool (runtime, "resize", config->pools_resize, RP_INPROC_BACKEND, config, err, errlen)
+    ||   rp_actors_start_pool (runtime, "exif", config->pools_exif, RP_INPROC_BACKEND, config, err, errlen)))
         return -1;
     if (opts->pipeline) {
         rp_pipeline_args_t *pargs = (rp_pipeline_args_t *) zmalloc (sizeof (rp_pipeline_args_t));

@@ -1,4 +1,4 @@
-/*  engine/pipeline.c: the photo state machine, as an actor.
+/*  library/pipeline.c: the photo state machine, as an actor.
 
     DESIGN
     Thread: one zactor thread. Owns its own database connection (rp_db_t),
@@ -40,13 +40,13 @@
     mode the same minute trims the local cache of files written more than
     storage.orphan_grace_s ago: they are in S3 and fetched again if needed.
 */
-#include "pipeline.h"
-#include "actors/store/blobstore.h"
-#include "db/db.h"
-#include "library.h"
-#include "log.h"
-#include "msg.h"
-#include "runtime.h"
+#include "library/pipeline.h"
+#include "engine/db/db.h"
+#include "engine/log.h"
+#include "engine/msg.h"
+#include "engine/runtime.h"
+#include "library/blobstore.h"
+#include "library/library.h"
 
 #include <ctype.h>
 #include <jansson.h>

@@ -1,4 +1,4 @@
-/*  actors/store/blobstore.h: content-addressed storage for photo bytes.
+/*  library/blobstore.h: content-addressed storage for photo bytes.
 
     An original lives at <root>/objects/ab/cd/<sha256>; its derivatives beside
     it as <sha256>.<name>.<ext>. The same bytes stored twice are stored once.
@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "s3_mirror.h"
+#include "engine/config.h"
+#include "library/s3_mirror.h"
 
 //  Returned when S3 cannot be reached or refuses us: try again later
 #define RP_BLOB_UNAVAILABLE 2

@@ -1,11 +1,11 @@
-/*  engine/cmd_library.c: commands on the photo library: migrate, user,
+/*  app/cmd_library.c: commands on the photo library: migrate, user,
     import. */
-#include "actors/store/blobstore.h"
-#include "commands.h"
-#include "db/db.h"
-#include "engine.h"
-#include "library.h"
-#include "log.h"
+#include "engine/db/db.h"
+#include "engine/log.h"
+#include "library/blobstore.h"
+#include "library/library.h"
+#include "app/commands.h"
+#include "app/roles.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -278,8 +278,8 @@ rp_cmd_import (int argc, char **argv)
     rp_blobstore_t *blobs = rp_blobstore_open (&config, err, sizeof err);
     rp_runtime_t *runtime = rp_runtime_new ();
     zactor_t *pipeline = NULL;
-    rp_engine_opts_t opts = { .listen_tcp = false, .pools = true, .pipeline = true };
-    if (!blobs || rp_engine_start (runtime, &config, &opts, &pipeline, err, sizeof err)) {
+    rp_roles_opts_t opts = { .listen_tcp = false, .pools = true, .pipeline = true };
+    if (!blobs || rp_roles_start (runtime, &config, &opts, &pipeline, err, sizeof err)) {
         fprintf (stderr, "rapidphoto import: %s\n", err);
         rp_runtime_destroy (&runtime);
         rp_blobstore_close (&blobs);

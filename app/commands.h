@@ -1,4 +1,4 @@
-/*  engine/commands.h: the subcommands of `rapidphoto`. Each returns the
+/*  app/commands.h: the subcommands of `rapidphoto`. Each returns the
     process exit status: 0 success, 1 failure at run time, 2 wrong usage. */
 #ifndef RP_COMMANDS_H
 #define RP_COMMANDS_H
@@ -17,7 +17,7 @@ int rp_cmd_token (int argc, char **argv);
 int rp_usage_error (const char *command, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 #include <czmq.h>
-#include "config.h"
+#include "engine/config.h"
 
 //  Expand FILE|DIR arguments into files (folders walked, sorted, hidden
 //  files skipped) appended to paths (strings). The count, or -1 (printed).

@@ -1,14 +1,14 @@
-/*  actors/store/s3_mirror.c: see s3_mirror.h.
+/*  library/s3_mirror.c: see s3_mirror.h.
 
     The pool: at most S_POOL idle clients kept; a call takes an idle one
     whose credentials are still current, or makes one. Credentials are
     compared by access key and session token, so a refresh from the ECS
     endpoint retires the old clients as they come back.
 */
-#include "s3_mirror.h"
-#include "aws/common.h"
-#include "aws/credentials.h"
-#include "log.h"
+#include "library/s3_mirror.h"
+#include "engine/aws/common.h"
+#include "engine/aws/credentials.h"
+#include "engine/log.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/*  engine/pipeline.h: the actor that moves photos through their states.
+/*  library/pipeline.h: the actor that moves photos through their states.
 
     It claims queued photos from the database, sends each one's resize and
     EXIF jobs to the broker, and commits the outcome. Start one per engine
@@ -8,7 +8,7 @@
 #define RP_PIPELINE_H
 
 #include <czmq.h>
-#include "config.h"
+#include "engine/config.h"
 
 //  Where producers in this process (the HTTP gateway) PUSH "WAKE" after
 //  committing photos; the pipeline binds a PULL here. Same as WAKE on the pipe.

@@ -1,7 +1,7 @@
-/*  engine/sniff.c: see sniff.h. Magic numbers from the formats' own specs:
+/*  library/sniff.c: see sniff.h. Magic numbers from the formats' own specs:
     JPEG SOI FF D8 FF; PNG's 8-byte signature; RIFF....WEBP; GIF87a/89a;
     TIFF II*\0 / MM\0*; ISO BMFF 'ftyp' with a HEIF or AVIF brand. */
-#include "sniff.h"
+#include "library/sniff.h"
 
 #include <ctype.h>
 #include <fcntl.h>

@@ -1,13 +1,13 @@
-/*  engine/cmd_gateway.c: the HTTP roles: `rapidphoto gateway` (the gateway
+/*  app/cmd_gateway.c: the HTTP roles: `rapidphoto gateway` (the gateway
     alone, feeding whichever engine processes the same database) and
     `rapidphoto token NAME` (an access token for scripts and load tests). */
-#include "commands.h"
-#include "db/db.h"
+#include "engine/db/db.h"
+#include "engine/log.h"
+#include "engine/runtime.h"
+#include "library/library.h"
 #include "gateway/auth.h"
 #include "gateway/gateway.h"
-#include "library.h"
-#include "log.h"
-#include "runtime.h"
+#include "app/commands.h"
 
 #include <getopt.h>
 #include <string.h>

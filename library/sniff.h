@@ -1,4 +1,4 @@
-/*  engine/sniff.h: decide a file's type by its first bytes, never its name.
+/*  library/sniff.h: decide a file's type by its first bytes, never its name.
 
     Only the formats the engine accepts are recognised: JPEG, PNG, WebP, GIF,
     TIFF, HEIC/HEIF and AVIF. Everything else (SVG, HTML, text, PDF, empty

@@ -1,12 +1,13 @@
-/*  engine/cmd_engine.c: the long-running roles: serve, broker, worker. */
-#include "broker.h"
-#include "commands.h"
-#include "engine.h"
+/*  app/cmd_engine.c: the long-running roles: serve, broker, worker. */
+#include "engine/broker.h"
+#include "engine/log.h"
+#include "engine/runtime.h"
+#include "library/library.h"
+#include "actors/actors.h"
 #include "actors/bridges/bridges.h"
 #include "gateway/gateway.h"
-#include "library.h"
-#include "log.h"
-#include "runtime.h"
+#include "app/commands.h"
+#include "app/roles.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -99,8 +100,8 @@ rp_cmd_serve (int argc, char **argv)
         return 1;
     }
     rp_runtime_t *runtime = rp_runtime_new ();
-    rp_engine_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
-    if (rp_engine_start (runtime, &config, &opts, NULL, err, sizeof err)) {
+    rp_roles_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
+    if (rp_roles_start (runtime, &config, &opts, NULL, err, sizeof err)) {
         fprintf (stderr, "rapidphoto serve: %s\n", err);
         rp_runtime_destroy (&runtime);
         return 1;
@@ -185,7 +186,7 @@ rp_cmd_worker (int argc, char **argv)
                   : streq (pool, "resize") ? config.pools_resize
                   : streq (pool, "exif") ? config.pools_exif : config.pools_store;
         char err [256];
-        if (rp_runtime_start_pool (runtime, pool, count, endpoint, &config, err, sizeof err)) {
+        if (rp_actors_start_pool (runtime, pool, count, endpoint, &config, err, sizeof err)) {
             rp_runtime_destroy (&runtime);
             return rp_usage_error ("worker", "%s", err);
         }
