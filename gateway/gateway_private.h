@@ -93,6 +93,16 @@ enum MHD_Result rp_gw_queue (struct MHD_Connection *c, rp_req_t *req, int status
 //  for a refused value when bad_input, 503 otherwise).
 enum MHD_Result rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc,
                                   const char *err, bool bad_input);
+//  An error found while a body streams in (upload.c, tus.c), answered as a
+//  problem once the body is read. status is 0 while all is well.
+typedef struct {
+    int status;
+    char title [48];
+    char detail [320];
+} rp_gw_error_t;
+//  Keep this error unless one is kept already (the first one wins). True
+//  when this one was kept.
+bool rp_gw_error_set (rp_gw_error_t *self, int status, const char *title, const char *detail);
 
 //  Login and the Bearer check (login.c)
 //  POST /api/v1/auth/login.

@@ -9,6 +9,9 @@
     /metrics. A problem's "type" is derived from its status; a 401 says how
     to authenticate (WWW-Authenticate), and every 503 says when to come
     back (Retry-After: 2, unless the caller gave its own).
+    An error found while a body streams in (upload.c, tus.c) is kept in an
+    rp_gw_error_t, the first one winning, and answered once the body is
+    read.
 */
 #include "gateway/gateway_private.h"
 #include "engine/log.h"
@@ -133,4 +136,15 @@ rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc, const char *e
     rp_warn ("gateway", "req=%s database: %s", req->id, err);
     return rp_gw_problem (c, req, 503, "Service unavailable",
                           "the photo library is unavailable; try again shortly");
+}
+
+bool
+rp_gw_error_set (rp_gw_error_t *self, int status, const char *title, const char *detail)
+{
+    if (self->status)
+        return false;
+    self->status = status;
+    snprintf (self->title, sizeof self->title, "%s", title);
+    snprintf (self->detail, sizeof self->detail, "%s", detail);
+    return true;
 }
