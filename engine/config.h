@@ -2,7 +2,8 @@
 
     Sources, later ones winning: built-in defaults, the INI file given with
     --config, then environment variables RAPIDPHOTO_<SECTION>_<KEY>. An
-    unknown key or a bad value stops start-up with a message that names it.
+    unknown key or a bad value stops start-up with a message that names it;
+    a retired key is ignored with a warning.
     After loading, the struct is plain data: actors get a copy and never
     share it.
 */
