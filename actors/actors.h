@@ -9,7 +9,9 @@
     rp_actors_start_pool and knows nothing else of it.
 
     Adding a kind: a handler in actors/<kind>/, a row in actors.c's
-    s_kinds, and a pool size in the config (pools.<kind>).
+    s_kinds, a pool size in the config (pools.<kind>), and its pool in
+    app/roles.c (the in-process pools) and app/cmd_engine.c (`rapidphoto
+    worker`'s default thread count).
 */
 #ifndef RP_ACTORS_H
 #define RP_ACTORS_H

@@ -182,9 +182,10 @@ rp_cmd_worker (int argc, char **argv)
         next = strchr (pool, ',');
         if (next)
             *next++ = 0;
+        //  0 only for a pool rp_actors_start_pool refuses
         int count = threads ? (int) threads
                   : streq (pool, "resize") ? config.pools_resize
-                  : streq (pool, "exif") ? config.pools_exif : config.pools_store;
+                  : streq (pool, "exif") ? config.pools_exif : 0;
         char err [256];
         if (rp_actors_start_pool (runtime, pool, count, endpoint, &config, err, sizeof err)) {
             rp_runtime_destroy (&runtime);

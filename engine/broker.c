@@ -3,10 +3,12 @@
     DESIGN
     Thread: one zactor thread. Owns two ROUTER sockets (ZMQ_ROUTER_MANDATORY
     on both, so a vanished peer is an error we see, not a silent drop):
-      frontend  producers (rapidphoto process, the gateway, the SQS bridge)
+      frontend  producers (the pipeline, `rapidphoto process`)
                 send  SUBMIT {job_id, kind, src, dest, photo_id}
                 get   RESULT {job_id, kind, status done|failed, result|error,
                               attempt, worker, duration_ms}
+                and anyone (the gateway's /metrics) may send STATUS and get
+                the queues and workers per pool (rp_broker_query_status)
       backend   workers send READY {pool, worker, pid}, then DONE or FAILED per
                 job; both sides send HEARTBEAT every heartbeat_ms. The broker
                 sends JOB and, to a worker it does not know, DISCONNECT; a

@@ -1,9 +1,10 @@
 /*  engine/broker.h: the job broker, a zactor.
 
     Producers (clients) send SUBMIT to its frontend ROUTER; workers of each
-    pool (resize, exif, store...) say READY on its backend ROUTER and get JOBs.
-    Each job's one outcome goes back to its producer as RESULT. See broker.c's
-    DESIGN comment for the rules on heartbeats, deadlines and retries.
+    pool (one per job kind: resize, exif) say READY on its backend ROUTER
+    and get JOBs. Each job's one outcome goes back to its producer as
+    RESULT. See broker.c's DESIGN comment for the rules on heartbeats,
+    deadlines and retries.
 */
 #ifndef RP_BROKER_H
 #define RP_BROKER_H

@@ -2,7 +2,8 @@
 
     Every key the engine knows is in s_keys below, with its default; adding a
     setting means adding a row there and a field in rp_config_t. The
-    [derivatives] section is open: each key names a derivative.
+    [derivatives] section is open: each key names a derivative. A key that
+    is gone moves to s_retired, so configs that still set it keep starting.
 */
 #include "engine/config.h"
 #include "engine/log.h"
@@ -54,7 +55,6 @@ static const s_key_t s_keys [] = {
       0, 0, "none|truncated|error|warning", "truncated" },
     INT  ("pools", "resize", pools_resize, 0, 256, "0"),
     INT  ("pools", "exif", pools_exif, 0, 256, "0"),
-    INT  ("pools", "store", pools_store, 0, 256, "2"),
     INT  ("pools", "vips_concurrency", pools_vips_concurrency, 0, 256, "1"),
     { "broker", "frontend", K_ENDPOINT, offsetof (rp_config_t, broker_frontend),
       sizeof (((rp_config_t *) 0)->broker_frontend), 0, 0, NULL, "tcp://127.0.0.1:5570" },
@@ -80,6 +80,16 @@ static const s_key_t s_keys [] = {
       0, 0, "debug|info|warn|error", "info" },
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
+
+//  Keys that once meant something and now do nothing. Setting one is not
+//  an error (an unknown key would stop start-up): it is ignored, with one
+//  warning line each time it is set.
+static const struct { const char *section, *key, *why; } s_retired [] = {
+    //  A job kind that never came: whatever receives a photo's bytes (an
+    //  upload, an import, the SQS bridge) stores them itself through
+    //  library/library.h before it answers
+    { "pools", "store", "there is no store job kind: the bytes are stored as they arrive" },
+};
 
 static const s_key_t *
 s_key_find (const char *section, const char *key)
@@ -218,6 +228,13 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
     if (strcasecmp (section, "derivatives") == 0)
         return s_set_derivative (config, key, value, err, errlen);
 
+    for (size_t i = 0; i < sizeof s_retired / sizeof s_retired [0]; i++)
+        if (strcasecmp (s_retired [i].section, section) == 0
+        &&  strcasecmp (s_retired [i].key, key) == 0) {
+            rp_warn ("config", "%s.%s is no longer used and is ignored (%s); remove it",
+                     s_retired [i].section, s_retired [i].key, s_retired [i].why);
+            return 0;
+        }
     const s_key_t *k = s_key_find (section, key);
     if (!k) {
         snprintf (err, errlen, "unknown setting %s.%s", section, key);
@@ -431,8 +448,6 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
         config->pools_resize = (int) cores;
     if (config->pools_exif == 0)
         config->pools_exif = (int) (cores > 1 ? cores / 2 : 1);
-    if (config->pools_store == 0)
-        config->pools_store = 2;
     if (config->pipeline_in_flight == 0)
         config->pipeline_in_flight = 2 * config->pools_resize + 2;
     rp_log_set_level ((rp_log_level_t) config->log_level);

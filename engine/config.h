@@ -2,7 +2,8 @@
 
     Sources, later ones winning: built-in defaults, the INI file given with
     --config, then environment variables RAPIDPHOTO_<SECTION>_<KEY>. An
-    unknown key or a bad value stops start-up with a message that names it.
+    unknown key or a bad value stops start-up with a message that names it;
+    a retired key is ignored with a warning.
     After loading, the struct is plain data: actors get a copy and never
     share it.
 */
@@ -47,7 +48,6 @@ typedef struct {
     //  [pools]: worker threads per job kind
     int pools_resize;
     int pools_exif;
-    int pools_store;
     int pools_vips_concurrency;             //  libvips threads per job; 0 = auto
     //  [broker]
     char broker_frontend [RP_STR_MAX];      //  tcp endpoint producers use (broker role)
@@ -88,6 +88,7 @@ void rp_config_defaults (rp_config_t *config);
 int rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen);
 
 //  Set one key ("section.key") from text, validating it; 0 or -1 with err.
+//  A retired key (pools.store) changes nothing: 0, with a warning logged.
 int rp_config_set (rp_config_t *config, const char *section, const char *key,
                    const char *value, char *err, size_t errlen);
 

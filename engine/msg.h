@@ -36,7 +36,7 @@ typedef enum {
 typedef struct {
     rp_command_t command;
     char *job_id;           //  unique per job; every handler is idempotent on it
-    char *kind;             //  job kind = pool name: resize, exif, store
+    char *kind;             //  job kind = pool name: resize, exif (actors/actors.c)
     char *pool;             //  READY: the pool the worker serves
     char *worker;           //  READY: worker's name for logs; RESULT: who did it
     char *src;              //  JOB/SUBMIT: where the source bytes are

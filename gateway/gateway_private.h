@@ -1,5 +1,5 @@
 /*  gateway/gateway_private.h: what the gateway's files share. Not for use
-    outside gateway/. */
+    outside gateway/. Which file holds what: gateway.c's DESIGN comment. */
 #ifndef RP_GATEWAY_PRIVATE_H
 #define RP_GATEWAY_PRIVATE_H
 
@@ -54,14 +54,30 @@ typedef struct {
     rp_tus_req_t *tus;                  //  resumable upload requests
 } rp_req_t;
 
+//  Per MHD thread (gateway.c)
 //  This thread's own database connection, opened on first use and closed
 //  when the thread ends. NULL (err) when the database is unreachable.
 rp_db_t *rp_gw_db (char *err, size_t errlen);
+//  Close this thread's connection (found broken): the next rp_gw_db opens
+//  a new one.
+void rp_gw_db_drop (void);
 //  Tell the pipeline there is work (never blocks).
 void rp_gw_wake_pipeline (void);
 
-//  Responses: each queues one response and records its status.
+//  Routing (routes.c): libmicrohttpd's request handler and completion
+//  callback, which the actor hands to MHD_start_daemon.
+enum MHD_Result rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url,
+                                       const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_data_size,
+                                       void **con_cls);
+void rp_gw_request_completed (void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe);
+
+//  Responses (response.c): each queues one response and records its status.
 enum MHD_Result rp_gw_json (struct MHD_Connection *c, rp_req_t *req, int status, json_t *body);
+//  text/len with its Content-Type; take: MHD frees text, else it is copied.
+enum MHD_Result rp_gw_text (struct MHD_Connection *c, rp_req_t *req, int status, const char *type,
+                            char *text, size_t len, bool take);
 enum MHD_Result rp_gw_problem (struct MHD_Connection *c, rp_req_t *req, int status,
                                const char *title, const char *detail);
 //  The same with one extra response header (Retry-After, Content-Range).
@@ -77,6 +93,23 @@ enum MHD_Result rp_gw_queue (struct MHD_Connection *c, rp_req_t *req, int status
 //  for a refused value when bad_input, 503 otherwise).
 enum MHD_Result rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc,
                                   const char *err, bool bad_input);
+//  An error found while a body streams in (upload.c, tus.c), answered as a
+//  problem once the body is read. status is 0 while all is well.
+typedef struct {
+    int status;
+    char title [48];
+    char detail [320];
+} rp_gw_error_t;
+//  Keep this error unless one is kept already (the first one wins). True
+//  when this one was kept.
+bool rp_gw_error_set (rp_gw_error_t *self, int status, const char *title, const char *detail);
+
+//  Login and the Bearer check (login.c)
+//  POST /api/v1/auth/login.
+enum MHD_Result rp_gw_login (struct MHD_Connection *c, rp_req_t *req);
+//  Check the request's Authorization: Bearer token and set req->user_id.
+//  False with why (a reason the client may see) when it has none or a bad one.
+bool rp_gw_authenticate (struct MHD_Connection *c, rp_req_t *req, char *why, size_t whylen);
 
 //  Uploads (upload.c)
 //  First call for POST /photos (headers only): checks that can answer
@@ -114,13 +147,21 @@ enum MHD_Result rp_photos_route (struct MHD_Connection *c, rp_req_t *req, const 
                                  const char *rest);
 enum MHD_Result rp_batches_route (struct MHD_Connection *c, rp_req_t *req, const char *method,
                                   const char *rest);
+//  POST /api/v1/photos/check: which of the given SHA-256s the user has.
+enum MHD_Result rp_photos_check (struct MHD_Connection *c, rp_req_t *req);
 //  Presigned uploads (presign.c): `rest` is the path after /api/v1/uploads/.
 enum MHD_Result rp_uploads_route (struct MHD_Connection *c, rp_req_t *req, const char *method,
                                   const char *rest);
 //  Add "urls" to a photo and drop internal fields.
 void rp_gw_photo_present (json_t *photo);
 
-//  Metrics (gateway.c)
+//  GET /readyz (readyz.c)
+enum MHD_Result rp_gw_readyz (struct MHD_Connection *c, rp_req_t *req);
+
+//  Metrics (metrics.c)
+//  Count one finished request (its route, status and bytes in req).
+void rp_gw_metrics_record (const rp_req_t *req, int64_t duration_ms);
+//  The /metrics page into *text (caller frees), *len its length.
 void rp_gw_metrics_text (char **text, size_t *len);
 
 //  The web app (static.c): every path outside /api/v1/ and the operations

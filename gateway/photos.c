@@ -1,6 +1,7 @@
 /*  gateway/photos.c: the gallery: list, get, delete, tags, batches and
-    downloads of a user's own photos. Every query names the user, so
-    another user's photo is "not found" (404), never "forbidden". */
+    downloads of a user's own photos, and POST /photos/check (which of
+    these SHA-256s does the user have already). Every query names the user,
+    so another user's photo is "not found" (404), never "forbidden". */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
 #include "engine/log.h"
@@ -329,6 +330,55 @@ s_download (struct MHD_Connection *c, rp_req_t *req, const char *id, const char 
     }
     req->bytes_out = length;
     return rp_gw_queue (c, req, ranged ? 206 : 200, response);
+}
+
+//  ---------------------------------------------------------------------------
+//  POST /photos/check
+
+enum MHD_Result
+rp_photos_check (struct MHD_Connection *c, rp_req_t *req)
+{
+    json_error_t jerr;
+    json_t *body = req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
+    json_t *list = json_object_get (body, "sha256");
+    if (!json_is_array (list) || json_array_size (list) > 1000) {
+        json_decref (body);
+        return rp_gw_problem (c, req, 400, "Bad request",
+                              "send {\"sha256\": [\"<64 hex>\", ...]} (at most 1000)");
+    }
+    char err [256];
+    rp_db_t *db = rp_gw_db (err, sizeof err);
+    if (!db) {
+        json_decref (body);
+        return rp_gw_db_problem (c, req, -1, err, false);
+    }
+    json_t *existing = json_object ();
+    size_t i;
+    json_t *item;
+    json_array_foreach (list, i, item) {
+        const char *sha = json_string_value (item);
+        char id [RP_ID_MAX];
+        if (!sha || strlen (sha) != 64) {
+            json_decref (body);
+            json_decref (existing);
+            return rp_gw_problem (c, req, 400, "Bad request", "each sha256 is 64 hex characters");
+        }
+        char lower [65];
+        for (int k = 0; k < 64; k++)
+            lower [k] = (char) tolower ((unsigned char) sha [k]);
+        lower [64] = 0;
+        int rc = rp_db_photo_find_sha (db, req->user_id, lower, id, err, sizeof err);
+        if (rc == 0)
+            json_object_set_new (existing, lower, json_string (id));
+        else
+        if (rc != RP_DB_NOT_FOUND) {
+            json_decref (body);
+            json_decref (existing);
+            return rp_gw_db_problem (c, req, rc, err, strstr (err, "sha256") != NULL);
+        }
+    }
+    json_decref (body);
+    return rp_gw_json (c, req, 200, json_pack ("{s:o}", "existing", existing));
 }
 
 //  ---------------------------------------------------------------------------

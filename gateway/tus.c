@@ -89,11 +89,7 @@ struct _rp_tus_req_t {
     bool sniffed;
     bool not_image;
     //  An error found while the body streams in: answered at the end
-    int error_status;
-    char error_title [48];
-    char error_detail [320];
-    char error_header [32];
-    char error_value [64];
+    rp_gw_error_t error;
     //  Creation: the answer's Location
     char location [128];
     int64_t expires_ms;
@@ -226,11 +222,7 @@ s_locked (struct MHD_Connection *c, rp_req_t *req)
 static void
 s_fail (rp_tus_req_t *self, int status, const char *title, const char *detail)
 {
-    if (self->error_status)
-        return;
-    self->error_status = status;
-    snprintf (self->error_title, sizeof self->error_title, "%s", title);
-    snprintf (self->error_detail, sizeof self->error_detail, "%s", detail);
+    rp_gw_error_set (&self->error, status, title, detail);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1015,7 +1007,7 @@ enum MHD_Result
 rp_tus_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t size)
 {
     rp_tus_req_t *self = req->tus;
-    if (self->error_status || self->fd < 0) {
+    if (self->error.status || self->fd < 0) {
         //  Read and drop the rest so the client gets the answer, up to a
         //  bound; past it, cut the connection
         self->discarded += (int64_t) size;
@@ -1096,7 +1088,7 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
             s_fail (self, 415, "Unsupported media type", detail);
         }
     }
-    if (!self->error_status && self->md) {
+    if (!self->error.status && self->md) {
         unsigned char digest [EVP_MAX_MD_SIZE];
         unsigned int digest_len = 0;
         EVP_DigestFinal_ex (self->md, digest, &digest_len);
@@ -1108,18 +1100,18 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
     if (self->not_image) {
         //  Nothing of it is kept; the photo ends failed with the reason
         s_part_discard (self);
-        if (rp_db_tus_fail (db, self->id, self->error_detail, err, sizeof err) == 0) {
+        if (rp_db_tus_fail (db, self->id, self->error.detail, err, sizeof err) == 0) {
             self->locked = false;
             s_live_set (self->owner, false);
             s_remove_dir (self->id);
         }
     }
-    if (self->error_status) {
-        if (!self->md && !self->not_image && self->error_status != 413 && self->written > self->committed)
+    if (self->error.status) {
+        if (!self->md && !self->not_image && self->error.status != 413 && self->written > self->committed)
             s_part_commit (db, self, err, sizeof err);      //  keep what arrived
         s_part_discard (self);
         s_unlock (db, self);
-        return s_problem (c, req, self->error_status, self->error_title, self->error_detail, NULL, NULL);
+        return s_problem (c, req, self->error.status, self->error.title, self->error.detail, NULL, NULL);
     }
     int rc = s_part_commit (db, self, err, sizeof err);
     if (self->fd >= 0) {
@@ -1210,7 +1202,7 @@ rp_tus_end (rp_tus_req_t **self_p, bool completed)
     rp_tus_req_t *self = *self_p;
     char err [512];
     rp_db_t *db = self->locked || self->fd >= 0 ? rp_gw_db (err, sizeof err) : NULL;
-    if (self->fd >= 0 && db && !self->md && !self->not_image && !self->error_status) {
+    if (self->fd >= 0 && db && !self->md && !self->not_image && !self->error.status) {
         //  Cut off: keep what arrived, durable, for the client to resume from
         if (s_part_commit (db, self, err, sizeof err) == 0 && self->written > 0)
             rp_info ("gateway", "upload=%s request ended early: kept %lld bytes, offset %lld", self->id,

@@ -36,9 +36,7 @@ struct _rp_upload_t {
     int64_t limit;                      //  the whole body's bound
     int64_t received;
     int64_t discarded;                  //  after an error
-    int error_status;                   //  0 while all is well
-    char error_title [48];
-    char error_detail [256];
+    rp_gw_error_t error;                //  status 0 while all is well
 };
 
 //  After this much is thrown away behind an error, the connection is cut
@@ -51,15 +49,12 @@ s_abort_all (rp_upload_t *self)
         rp_blob_abort (&self->parts [i].writer);
 }
 
+//  The first error wins; nothing of the upload is kept after it.
 static void
 s_fail (rp_upload_t *self, int status, const char *title, const char *detail)
 {
-    if (self->error_status)
-        return;
-    self->error_status = status;
-    snprintf (self->error_title, sizeof self->error_title, "%s", title);
-    snprintf (self->error_detail, sizeof self->error_detail, "%s", detail);
-    s_abort_all (self);
+    if (rp_gw_error_set (&self->error, status, title, detail))
+        s_abort_all (self);
 }
 
 void
@@ -154,7 +149,7 @@ s_check_type (rp_upload_t *self, s_part_t *part, bool final)
 static void
 s_write (rp_upload_t *self, s_part_t *part, const char *data, size_t size)
 {
-    if (!size || self->error_status)
+    if (!size || self->error.status)
         return;
     char err [256];
     if (rp_blob_write (part->writer, data, size, err, sizeof err)) {
@@ -194,7 +189,7 @@ s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *file
            uint64_t off, size_t size)
 {
     rp_upload_t *self = (rp_upload_t *) cls;
-    if (self->closing || self->error_status || !key)
+    if (self->closing || self->error.status || !key)
         return MHD_YES;
     if (streq (key, "file")) {
         s_part_t *part = self->nparts ? &self->parts [self->nparts - 1] : NULL;
@@ -317,7 +312,7 @@ rp_upload_begin (struct MHD_Connection *c, rp_req_t *req)
     if (tags)
         snprintf (self->tags, sizeof self->tags, "%s", tags);
     if (!s_part_new (self, name))
-        return rp_gw_problem (c, req, self->error_status, self->error_title, self->error_detail);
+        return rp_gw_problem (c, req, self->error.status, self->error.title, self->error.detail);
     return MHD_YES;
 }
 
@@ -325,7 +320,7 @@ enum MHD_Result
 rp_upload_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t size)
 {
     rp_upload_t *self = req->upload;
-    if (self->error_status) {
+    if (self->error.status) {
         //  Read and drop the rest (bounded by the body's limit, which the
         //  Content-Length check already holds) so the client gets the
         //  answer, not a reset; past the limit, cut the connection
@@ -357,9 +352,9 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
         if (clean != MHD_YES)
             s_fail (self, 400, "Bad request", "the multipart body is malformed or incomplete");
     }
-    for (int i = 0; i < self->nparts && !self->error_status; i++)
+    for (int i = 0; i < self->nparts && !self->error.status; i++)
         s_check_type (self, &self->parts [i], true);
-    if (!self->error_status && self->nparts == 0)
+    if (!self->error.status && self->nparts == 0)
         s_fail (self, 400, "Bad request", "no file in the upload: send parts named file");
     //  Trim and check the batch id before anything is committed
     char batch [RP_ID_MAX] = "";
@@ -367,7 +362,7 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
     while (*b == ' ')
         b++;
     size_t blen = strcspn (b, " \r\n");
-    if (!self->error_status && blen) {
+    if (!self->error.status && blen) {
         bool ok = blen < RP_ID_MAX;
         for (size_t i = 0; ok && i < blen; i++)
             ok = isalnum ((unsigned char) b [i]) || b [i] == '-' || b [i] == '_';
@@ -376,8 +371,8 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
         else
             snprintf (batch, sizeof batch, "%.*s", (int) blen, b);
     }
-    if (self->error_status)
-        return rp_gw_problem (c, req, self->error_status, self->error_title, self->error_detail);
+    if (self->error.status)
+        return rp_gw_problem (c, req, self->error.status, self->error.title, self->error.detail);
 
     char err [512];
     rp_db_t *db = rp_gw_db (err, sizeof err);

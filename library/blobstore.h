@@ -3,8 +3,9 @@
     An original lives at <root>/objects/ab/cd/<sha256>; its derivatives beside
     it as <sha256>.<name>.<ext>. The same bytes stored twice are stored once.
     Writes stream into a temporary file under <root>/objects/tmp while their
-    SHA-256 is computed, are fsync'd, and renamed into place; the folder is
-    fsync'd too, so a committed blob survives a crash.
+    SHA-256 is computed, are fsync'd, and linked into place (the temporary
+    then goes); the folder is fsync'd too, so a committed blob survives a
+    crash.
 
     With storage.backend = s3 the bucket is the store and the folder is
     this engine's cache of it (s3_mirror.h): a commit is durable once S3

@@ -1,7 +1,9 @@
 /*  library/library.h: the photo library's operations that span bytes and
     metadata: ingest, delete, recovery. Used by `rapidphoto import`, the
-    pipeline actor at start-up, and (next) the HTTP gateway, so an import
-    takes exactly the path an upload takes.
+    HTTP gateway (uploads, presigned uploads, deletes), the SQS ingest
+    bridge, the pipeline (rp_library_stale_ms), and serve, gateway and
+    import at start-up (rp_library_open_and_recover), so an import takes
+    exactly the path an upload takes.
 
     The caller passes its own blob store and database connection (one per
     actor); nothing here keeps state.

@@ -5,8 +5,9 @@
     a blob store handle, and a DEALER to the broker's frontend. Shares
     nothing.
     Loop: every tick (250 ms), or at once on WAKE from its pipe or from its
-    PULL socket bound at RP_PIPELINE_WAKE (the gateway pushes there after an
-    upload commits; several producers, no reply), it claims
+    PULL socket bound at RP_PIPELINE_WAKE (the gateway and the SQS ingest
+    bridge push there after photos commit; several producers, no reply), it
+    claims
     due queued photos (queued -> processing, attempts + 1, one transaction;
     safe across engines) up to pipeline.in_flight photos at a time, and for
     each SUBMITs two jobs to the broker: resize (src = the original's blob,

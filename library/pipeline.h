@@ -10,8 +10,9 @@
 #include <czmq.h>
 #include "engine/config.h"
 
-//  Where producers in this process (the HTTP gateway) PUSH "WAKE" after
-//  committing photos; the pipeline binds a PULL here. Same as WAKE on the pipe.
+//  Where producers in this process (the HTTP gateway, the SQS ingest bridge)
+//  PUSH "WAKE" after committing photos; the pipeline binds a PULL here.
+//  Same as WAKE on the pipe.
 #define RP_PIPELINE_WAKE "inproc://rapidphoto-pipeline-wake"
 
 typedef struct {

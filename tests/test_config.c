@@ -1,8 +1,10 @@
 /*  tests/test_config.c: how settings are read, and how bad ones are refused. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/config.h"
 #include "tests/support/testdata.h"
@@ -19,6 +21,39 @@ s_write_ini (const char *text)
     fputs (text, file);
     fclose (file);
     return path;
+}
+
+//  rp_config_load with stderr (where the log goes) caught; returns what was
+//  written there (caller frees).
+static char *
+s_load_catching_stderr (rp_config_t *config, const char *path, int *rc, char *err, size_t errlen)
+{
+    char *dir = rp_test_tmpdir ("config-stderr");
+    char caught [512];
+    snprintf (caught, sizeof caught, "%s/stderr", dir);
+    free (dir);
+    int fd = open (caught, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert_geq (fd, 0);
+    fflush (stderr);
+    int saved = dup (STDERR_FILENO);
+    dup2 (fd, STDERR_FILENO);
+    *rc = rp_config_load (config, path, err, errlen);
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    static char text [4096];
+    ssize_t n = pread (fd, text, sizeof text - 1, 0);
+    close (fd);
+    text [n > 0 ? n : 0] = 0;
+    return strdup (text);
+}
+
+static int
+s_lines (const char *text)
+{
+    int n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
 }
 
 Test (config, defaults_match_the_contract)
@@ -97,6 +132,36 @@ Test (config, unknown_environment_variable_is_named)
     unsetenv ("RAPIDPHOTO_HTTP_LISTN");
     cr_assert_eq (rc, -1);
     cr_assert (strstr (err, "RAPIDPHOTO_HTTP_LISTN"), "%s", err);
+}
+
+Test (config, retired_pools_store_still_starts_with_one_warning)
+{
+    //  pools.store sized a job kind that never came (the bytes are stored
+    //  as they arrive). A config written when it was there must still
+    //  start, and say once that the key does nothing.
+    const char *path = s_write_ini ("[pools]\nstore = 2\nresize = 3\n");
+    rp_config_t c;
+    char err [512] = "";
+    int rc = -1;
+    char *said = s_load_catching_stderr (&c, path, &rc, err, sizeof err);
+    cr_assert_eq (rc, 0, "%s", err);
+    cr_assert_eq (c.pools_resize, 3, "the keys around it still apply");
+    cr_assert (strstr (said, "pools.store is no longer used"), "%s", said);
+    cr_assert_eq (s_lines (said), 1, "one warning line: %s", said);
+    free (said);
+
+    setenv ("RAPIDPHOTO_POOLS_STORE", "4", 1);
+    said = s_load_catching_stderr (&c, NULL, &rc, err, sizeof err);
+    unsetenv ("RAPIDPHOTO_POOLS_STORE");
+    cr_assert_eq (rc, 0, "%s", err);
+    cr_assert (strstr (said, "pools.store is no longer used"), "%s", said);
+    cr_assert_eq (s_lines (said), 1, "one warning line: %s", said);
+    free (said);
+
+    said = s_load_catching_stderr (&c, NULL, &rc, err, sizeof err);
+    cr_assert_eq (rc, 0, "%s", err);
+    cr_assert_str_eq (said, "", "no warning when the key is not set");
+    free (said);
 }
 
 Test (config, bad_values_are_refused_with_the_reason)

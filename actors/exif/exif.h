@@ -1,6 +1,7 @@
 /*  actors/exif/exif.h: read a photo's identity and EXIF metadata.
 
-    rp_exif_read is the job handler the EXIF worker actor runs: it reads the
+    rp_exif_read is the work of the exif job kind (actors/actors.c's
+    handler calls rp_exif_read_timed on a worker's thread): it reads the
     file (bounded by max_bytes), computes its SHA-256, decides its type by
     its bytes, and extracts EXIF with libexif. Malformed EXIF yields what can
     still be read; no EXIF yields nulls. Stateless and thread-safe.

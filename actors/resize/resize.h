@@ -1,9 +1,10 @@
 /*  actors/resize/resize.h: make the derivatives of one photo with libvips.
 
-    rp_resize_photo is the job handler the resize worker actor runs. It is a
-    plain function with no state between calls, so it is safe to run on many
-    threads at once and to run twice for the same job (outputs are written to
-    a temporary name and renamed into place).
+    rp_resize_photo is the work of the resize job kind (actors/actors.c's
+    handler calls it on a worker's thread). It is a plain function with no
+    state between calls, so it is safe to run on many threads at once and
+    to run twice for the same job (outputs are written to a temporary name
+    and renamed into place).
 */
 #ifndef RP_RESIZE_H
 #define RP_RESIZE_H

@@ -7,8 +7,9 @@
     AWS_CONTAINER_AUTHORIZATION_TOKEN), whose temporary credentials are
     fetched again before they expire (five minutes ahead).
 
-    One provider is shared by an engine's bridge actors: rp_aws_credentials_get
-    is thread-safe and hands out a copy.
+    Each user makes its own provider (each SQS bridge actor, each S3
+    mirror); a provider may be shared by threads: rp_aws_credentials_get is
+    thread-safe and hands out a copy.
 */
 #ifndef RP_AWS_CREDENTIALS_H
 #define RP_AWS_CREDENTIALS_H

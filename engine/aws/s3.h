@@ -1,6 +1,7 @@
 /*  engine/aws/s3.h: an S3 client over libcurl, signed with SigV4.
 
-    What the storage actor needs of S3 and nothing more: PUT a file (one
+    What the blob store's S3 side (library/s3_mirror.c) needs of S3 and
+    nothing more: PUT a file (one
     request below the multipart threshold; above it a multipart upload whose
     parts are retried and which is aborted when it cannot finish), GET a
     range into a file, HEAD, DELETE, and presigned URLs for clients.

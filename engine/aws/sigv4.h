@@ -1,4 +1,4 @@
-/*  engine/aws/sigv4.h: AWS Signature Version 4, for the S3 and SQS bridges.
+/*  engine/aws/sigv4.h: AWS Signature Version 4, for the S3 and SQS clients.
 
     Two forms: an Authorization header for a request the engine sends, and
     a presigned URL (query-string authentication) a client uses on its own.

@@ -317,7 +317,8 @@ int rp_db_outbox_advance (rp_db_t *self, const char *name, const char *owner, in
 //  ---------------------------------------------------------------------------
 //  Fault hook (tests): RP_FAULT_DB_COMMIT=N makes the Nth commit of the
 //  process fail (and roll back) as if the database refused it. Commits of
-//  commands (writes) are counted, from when the hook is first seen set.
+//  commands (writes) are counted only while the hook is set, and the count
+//  is never reset (engine/fault.h).
 
 //  ---------------------------------------------------------------------------
 //  Passwords: scrypt (OpenSSL EVP_PBE_scrypt) with a random salt, encoded as

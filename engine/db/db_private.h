@@ -7,6 +7,9 @@
                       photo read model assembled from a row
       db_commands.c   the writes: each one transaction, rolled back on failure
       db_queries.c    the reads: read models as JSON
+      db_tus.c        resumable uploads' rows: lease, parts, end, expiry
+      db_bridges.c    the AWS bridges' rows: S3 objects seen, the events
+                      outbox's cursor
       migrate.c       rp_db_migrate, Flyway's history table and checksum
       passwords.c     scrypt hashes
       db_sqlite.c     the SQLite driver and its SQL text

@@ -1,0 +1,224 @@
+/*  gateway/routes.c: which request goes where, and libmicrohttpd's two
+    callbacks, from a request's first header to its completion.
+
+    DESIGN
+    Runs on the MHD thread that owns each connection; keeps no state of
+    its own. Each request gets an rp_req_t (gateway_private.h) on its first
+    call, with its id (the client's X-Request-Id when it is short and
+    plain, else a new one) and its route label for logs and /metrics.
+    Uploads (POST /photos, /tus) are authenticated on that first call,
+    before any body byte is read, and stream their bodies to upload.c and
+    tus.c. Other bodies are small JSON, held whole up to RP_GW_BODY_MAX
+    (413 beyond; a connection that goes on sending past four times that is
+    cut), and routed once the body is in: the operations endpoints, login
+    and everything outside /api/v1/ (the web app) need no token, the rest
+    of /api/v1/ does.
+    The completion callback writes the request's one access-log line,
+    counts it for /metrics (499 when no answer was queued: the client went
+    away first), and frees its state: an unfinished POST /photos leaves
+    nothing behind, a tus PATCH cut off keeps what arrived (tus.c).
+*/
+#include "gateway/gateway_private.h"
+#include <czmq.h>
+#include "engine/db/db.h"
+#include "engine/log.h"
+#include "gateway/events.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool
+s_is_upload (const char *method, const char *url)
+{
+    return streq (method, "POST") && streq (url, "/api/v1/photos");
+}
+
+//  /api/v1/tus and /api/v1/tus/{id}: resumable uploads (tus.c)
+static bool
+s_is_tus (const char *url)
+{
+    return strncmp (url, "/api/v1/tus", 11) == 0 && (url [11] == 0 || url [11] == '/');
+}
+
+static void
+s_set_route (rp_req_t *req, const char *method, const char *url)
+{
+    const char *label = "other";
+    if (streq (url, "/healthz") || streq (url, "/readyz") || streq (url, "/metrics"))
+        label = url + 1;
+    else
+    if (streq (url, "/api/v1/auth/login"))
+        label = "login";
+    else
+    if (streq (url, "/api/v1/photos"))
+        label = streq (method, "POST") ? "upload" : "list";
+    else
+    if (streq (url, "/api/v1/photos/check"))
+        label = "check";
+    else
+    if (strncmp (url, "/api/v1/photos/", 15) == 0) {
+        const char *slash = strchr (url + 15, '/');
+        label = !slash ? "photo"
+              : strncmp (slash, "/tags", 5) == 0 ? "tags"
+              : "download";
+    }
+    else
+    if (strncmp (url, "/api/v1/uploads/", 16) == 0)
+        label = strstr (url, "/complete") ? "upload_complete" : "presign";
+    else
+    if (strncmp (url, "/api/v1/batches/", 16) == 0)
+        label = "batch";
+    else
+    if (streq (url, "/api/v1/events"))
+        label = "events";
+    else
+    if (s_is_tus (url))
+        label = "tus";
+    snprintf (req->route, sizeof req->route, "%s %s", method, label);
+}
+
+static enum MHD_Result
+s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const char *url)
+{
+    bool get = streq (method, "GET") || streq (method, "HEAD");
+    if (streq (url, "/healthz") && get)
+        return rp_gw_json (c, req, 200, json_pack ("{s:s}", "status", "ok"));
+    if (streq (url, "/readyz") && get)
+        return rp_gw_readyz (c, req);
+    if (streq (url, "/metrics") && get) {
+        char *text = NULL;
+        size_t len = 0;
+        rp_gw_metrics_text (&text, &len);
+        return rp_gw_text (c, req, 200, "text/plain; version=0.0.4", text, len, true);
+    }
+    if (strncmp (url, "/api/v1/", 8) != 0)
+        return rp_static_route (c, req, method, url);       //  the web app (static.c)
+    if (req->body_too_big)
+        return rp_gw_problem (c, req, 413, "Payload too large", "JSON bodies are limited to 64 KiB");
+    if (streq (url, "/api/v1/auth/login")) {
+        if (!streq (method, "POST"))
+            return rp_gw_problem (c, req, 405, "Method not allowed", "use POST");
+        return rp_gw_login (c, req);
+    }
+    char why [256];
+    if (!req->user_id [0] && !rp_gw_authenticate (c, req, why, sizeof why))
+        return rp_gw_problem (c, req, 401, "Unauthorized", why);
+    if (streq (url, "/api/v1/photos/check")) {
+        if (!streq (method, "POST"))
+            return rp_gw_problem (c, req, 405, "Method not allowed", "use POST");
+        return rp_photos_check (c, req);
+    }
+    if (strncmp (url, "/api/v1/photos", 14) == 0 && (url [14] == 0 || url [14] == '/'))
+        return rp_photos_route (c, req, method, url + 14);
+    if (strncmp (url, "/api/v1/batches/", 16) == 0)
+        return rp_batches_route (c, req, method, url + 16);
+    if (streq (url, "/api/v1/events"))
+        return rp_events_route (c, req, method);
+    if (strncmp (url, "/api/v1/uploads/", 16) == 0)
+        return rp_uploads_route (c, req, method, url + 16);
+    return rp_gw_problem (c, req, 404, "Not found", "no such resource");
+}
+
+static void
+s_request_id (struct MHD_Connection *c, rp_req_t *req)
+{
+    const char *given = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = 0;
+    if (given)
+        for (; given [n] && n < sizeof req->id - 1; n++)
+            if (!isalnum ((unsigned char) given [n]) && !strchr ("-_.:", given [n]))
+                break;
+    if (given && n > 0 && given [n] == 0)
+        snprintf (req->id, sizeof req->id, "%s", given);
+    else {
+        char id [RP_ID_MAX];
+        rp_db_new_id (id);
+        snprintf (req->id, sizeof req->id, "%.16s", id);
+    }
+}
+
+enum MHD_Result
+rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                       const char *version, const char *upload_data, size_t *upload_data_size,
+                       void **con_cls)
+{
+    rp_req_t *req = (rp_req_t *) *con_cls;
+    if (!req) {
+        //  First call: headers only
+        req = (rp_req_t *) zmalloc (sizeof (rp_req_t));
+        req->started_ms = rp_clock_ms ();
+        *con_cls = req;
+        s_request_id (c, req);
+        s_set_route (req, method, url);
+        if (s_is_upload (method, url)) {
+            char why [256];
+            if (!rp_gw_authenticate (c, req, why, sizeof why))
+                return rp_gw_problem (c, req, 401, "Unauthorized", why);
+            return rp_upload_begin (c, req);
+        }
+        if (s_is_tus (url)) {
+            char why [256];
+            if (!streq (method, "OPTIONS") && !rp_gw_authenticate (c, req, why, sizeof why))
+                return rp_gw_problem (c, req, 401, "Unauthorized", why);
+            return rp_tus_begin (c, req, method, url + 11);
+        }
+        //  Other bodies are small JSON: refuse a declared big one at once
+        const char *length = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Content-Length");
+        if (length && strtoll (length, NULL, 10) > RP_GW_BODY_MAX)
+            return rp_gw_problem (c, req, 413, "Payload too large", "JSON bodies are limited to 64 KiB");
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        req->bytes_in += (int64_t) size;
+        if (req->answered)
+            return MHD_YES;         //  an early answer is queued; the rest is dropped
+        if (req->upload)
+            return rp_upload_data (c, req, upload_data, size);
+        if (req->tus)
+            return rp_tus_data (c, req, upload_data, size);
+        if (req->body_len + size > RP_GW_BODY_MAX) {
+            req->body_too_big = true;
+            return req->bytes_in > 4 * RP_GW_BODY_MAX ? MHD_NO : MHD_YES;
+        }
+        char *grown = (char *) realloc (req->body, req->body_len + size + 1);
+        if (!grown)
+            return MHD_NO;
+        req->body = grown;
+        memcpy (req->body + req->body_len, upload_data, size);
+        req->body_len += size;
+        req->body [req->body_len] = 0;
+        return MHD_YES;
+    }
+    if (req->answered)
+        return MHD_YES;
+    if (req->upload)
+        return rp_upload_finish (c, req);
+    if (req->tus)
+        return rp_tus_finish (c, req);
+    return s_dispatch (c, req, method, url);
+}
+
+void
+rp_gw_request_completed (void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    rp_req_t *req = (rp_req_t *) *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    int64_t duration = rp_clock_ms () - req->started_ms;
+    if (!req->answered)
+        req->status = 499;          //  the client went away (or the server gave up) first
+    rp_gw_metrics_record (req, duration);
+    rp_info ("gateway", "req=%s user=%s %s status=%d bytes_in=%lld bytes_out=%lld duration=%lldms%s",
+             req->id, req->user_id [0] ? req->user_id : "-", req->route, req->status,
+             (long long) req->bytes_in, (long long) req->bytes_out, (long long) duration,
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    rp_upload_destroy (&req->upload);
+    rp_tus_end (&req->tus, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    free (req->body);
+    free (req);
+}
