@@ -181,7 +181,7 @@ rp_cmd_user (int argc, char **argv)
     else
     if (streq (verb, "passwd")) {
         rc = rp_db_user_set_password (db, name, hash, err, sizeof err);
-        if (rc == RP_DB_NOT_FOUND)
+        if (rc == RP_NOT_FOUND)
             snprintf (err, sizeof err, "no user %s", name);
         if (rc == 0)
             printf ("password of %s changed\n", name);
@@ -257,7 +257,7 @@ rp_cmd_import (int argc, char **argv)
     char user_id [RP_ID_MAX];
     int rc = rp_db_user_find (db, user, user_id, NULL, 0, err, sizeof err);
     if (rc) {
-        if (rc == RP_DB_NOT_FOUND)
+        if (rc == RP_NOT_FOUND)
             fprintf (stderr, "rapidphoto import: no user %s (create one with: rapidphoto user add %s)\n",
                      user, user);
         else

@@ -384,11 +384,11 @@ rp_gw_problem_hv (struct MHD_Connection *c, rp_req_t *req, int status, const cha
 }
 
 enum MHD_Result
-rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc, const char *err, bool bad_input)
+rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc, const char *err)
 {
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         return rp_gw_problem (c, req, 404, "Not found", "no such photo or batch for this user");
-    if (bad_input)
+    if (rc == RP_REFUSED)
         return rp_gw_problem (c, req, 400, "Bad request", err);
     rp_warn ("gateway", "req=%s database: %s", req->id, err);
     return rp_gw_problem (c, req, 503, "Service unavailable",
@@ -470,11 +470,11 @@ s_login (struct MHD_Connection *c, rp_req_t *req)
     char err [256];
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db)
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     char id [RP_ID_MAX] = "", hash [RP_PASSWORD_HASH_MAX] = "";
     int rc = rp_db_user_find (db, name, id, hash, sizeof hash, err, sizeof err);
     if (rc == -1)
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     //  An unknown name costs the same scrypt as a known one: no user enumeration by timing
     pthread_once (&s_dummy_once, s_dummy_make);
     bool ok = rp_password_verify (password, rc == 0 ? hash : s_dummy_hash) && rc == 0;
@@ -519,7 +519,7 @@ s_check (struct MHD_Connection *c, rp_req_t *req)
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db) {
         json_decref (body);
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     }
     json_t *existing = json_object ();
     size_t i;
@@ -540,10 +540,10 @@ s_check (struct MHD_Connection *c, rp_req_t *req)
         if (rc == 0)
             json_object_set_new (existing, lower, json_string (id));
         else
-        if (rc != RP_DB_NOT_FOUND) {
+        if (rc != RP_NOT_FOUND) {
             json_decref (body);
             json_decref (existing);
-            return rp_gw_db_problem (c, req, rc, err, strstr (err, "sha256") != NULL);
+            return rp_gw_db_problem (c, req, rc, err);
         }
     }
     json_decref (body);

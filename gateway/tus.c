@@ -424,7 +424,7 @@ s_parse_checksum (rp_tus_req_t *self, const char *text, char *why, size_t whylen
 //  ---------------------------------------------------------------------------
 //  The lease
 
-//  Take the upload's lease for this request. 0, RP_DB_BUSY, RP_DB_NOT_FOUND or -1.
+//  Take the upload's lease for this request. 0, RP_BUSY, RP_NOT_FOUND or -1.
 static int
 s_lock (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
 {
@@ -432,7 +432,7 @@ s_lock (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
     int64_t until = now + rp_gw->config.uploads_tus_lock_s * 1000;
     s_live_set (self->owner, true);
     int rc = rp_db_tus_lock (db, self->id, self->owner, NULL, now, until, err, errlen);
-    if (rc == RP_DB_BUSY) {
+    if (rc == RP_BUSY) {
         //  Held: take it over when its holder is known to be dead
         rp_tus_t upload;
         char ignore [128];
@@ -501,7 +501,7 @@ s_part_open (rp_tus_req_t *self, rp_req_t *req, char *err, size_t errlen)
     return 0;
 }
 
-//  Make what was written durable and commit it. 0, RP_DB_CONFLICT or -1.
+//  Make what was written durable and commit it. 0, RP_CONFLICT or -1.
 static int
 s_part_commit (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
 {
@@ -626,7 +626,7 @@ s_complete (rp_db_t *db, const char *id, int64_t length, s_outcome_t *out)
         if (!existed && rp_db_sha_references (db, sha256, &references, ignore, sizeof ignore) == 0
         &&  references == 0)
             rp_blob_delete (rp_gw->blobs, sha256, ignore, sizeof ignore);
-        if (rc == RP_DB_NOT_FOUND) {
+        if (rc == RP_NOT_FOUND) {
             out->status = 410;
             snprintf (out->detail, sizeof out->detail, "the photo was deleted while it was uploading");
             rp_db_tus_delete (db, NULL, id, ignore, sizeof ignore);
@@ -677,7 +677,7 @@ s_find (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, const char *id, rp
 {
     char err [512];
     int rc = rp_db_tus_get (db, req->user_id, id, upload, err, sizeof err);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         *answer = s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     else
     if (rc)
@@ -750,18 +750,18 @@ s_delete (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
         return s_db_unavailable (c, req, err);
     rp_tus_t upload;
     enum MHD_Result answer = MHD_NO;
-    if (rp_db_tus_get (db, req->user_id, self->id, &upload, err, sizeof err) == RP_DB_NOT_FOUND)
+    if (rp_db_tus_get (db, req->user_id, self->id, &upload, err, sizeof err) == RP_NOT_FOUND)
         return s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     rp_db_tus_clear (&upload);
     int rc = s_lock (db, self, err, sizeof err);
-    if (rc == RP_DB_BUSY)
+    if (rc == RP_BUSY)
         return s_locked (c, req);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         return s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     if (rc)
         return s_db_unavailable (c, req, err);
     rc = rp_db_tus_delete (db, req->user_id, self->id, err, sizeof err);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         answer = s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     else
     if (rc)
@@ -808,11 +808,11 @@ s_prepare_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, r
         return true;
     }
     int rc = s_lock (db, self, err, sizeof err);
-    if (rc == RP_DB_BUSY) {
+    if (rc == RP_BUSY) {
         *answer = s_locked (c, req);
         return true;
     }
-    if (rc == RP_DB_NOT_FOUND) {
+    if (rc == RP_NOT_FOUND) {
         *answer = s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
         return true;
     }
@@ -937,15 +937,12 @@ s_begin_create (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     char batch [RP_ID_MAX];
     bool duplicate = false;
     int rc = rp_db_photo_create (db, &photo, self->id, batch, &duplicate, err, sizeof err);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         return s_problem (c, req, 404, "Not found", err, NULL, NULL);
-    if (rc) {
-        bool bad_input = strstr (err, "batch") || strstr (err, "tag") || strstr (err, "file name")
-                      || strstr (err, "Metadata");
-        if (bad_input)
-            return s_problem (c, req, 400, "Bad request", err, NULL, NULL);
+    if (rc == RP_REFUSED)               //  a batch id, tags or metadata it does not take
+        return s_problem (c, req, 400, "Bad request", err, NULL, NULL);
+    if (rc)
         return s_db_unavailable (c, req, err);
-    }
     self->length = length;
     self->expires_ms = upload.expires_ms;
     snprintf (self->location, sizeof self->location, "/api/v1/tus/%s", self->id);
@@ -1072,7 +1069,7 @@ rp_tus_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t s
         if (rc == 0)
             self->renewed_ms = now;
     }
-    if (rc == RP_DB_CONFLICT || rc == RP_DB_BUSY || rc == RP_DB_NOT_FOUND)
+    if (rc == RP_CONFLICT || rc == RP_BUSY || rc == RP_NOT_FOUND)
         s_fail (self, 409, "Conflict", "another request took this upload over; resume from its offset (HEAD)");
     else
     if (rc)
@@ -1126,7 +1123,7 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
         close (self->fd);
         self->fd = -1;
     }
-    if (rc == RP_DB_CONFLICT) {
+    if (rc == RP_CONFLICT) {
         s_part_discard (self);
         s_unlock (db, self);
         return s_problem (c, req, 409, "Conflict", "another request took this upload over; resume from its offset (HEAD)",
@@ -1248,7 +1245,7 @@ s_sweep_dirs (rp_db_t *db)
             continue;
         rp_tus_t upload;
         char err [256];
-        if (rp_db_tus_get (db, NULL, entry->d_name, &upload, err, sizeof err) == RP_DB_NOT_FOUND) {
+        if (rp_db_tus_get (db, NULL, entry->d_name, &upload, err, sizeof err) == RP_NOT_FOUND) {
             s_remove_dir (entry->d_name);
             rp_info ("gateway", "removed the parts of upload=%s (no upload refers to them)", entry->d_name);
         }

@@ -8,10 +8,14 @@
     on every chunk. A refused request leaves nothing behind: every writer is
     aborted. The 202 is queued only after each file's bytes are durable and
     its row committed (rp_library_ingest_writer), then the pipeline is woken.
+    A refusal of the row (a batch id, tag or file name the library does not
+    take) comes back as RP_REFUSED and is a 400 naming it, by its status
+    code, never by the words of the message.
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
 #include "engine/log.h"
+#include "engine/utf8.h"
 #include "library/library.h"
 #include "library/sniff.h"
 
@@ -74,12 +78,10 @@ rp_gw_sanitize_filename (const char *name, size_t len, char *out, size_t outlen)
     size_t o = 0;
     for (size_t i = start; i < len && name [i];) {
         unsigned char ch = (unsigned char) name [i];
-        size_t n = ch < 0x80 ? 1 : (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3
-                 : (ch & 0xF8) == 0xF0 ? 4 : 0;
-        bool valid = n > 0 && i + n <= len && !(n == 2 && ch < 0xC2);
-        for (size_t k = 1; valid && k < n; k++)
-            valid = ((unsigned char) name [i + k] & 0xC0) == 0x80;
-        if (!valid) {
+        //  Text as the database takes it: each byte of anything else
+        //  (overlong forms, surrogates, past U+10FFFF) becomes "_"
+        size_t n = rp_utf8_char (name + i, len - i);
+        if (n == 0) {
             if (o + 1 > cap)
                 break;
             out [o++] = '_';
@@ -346,6 +348,25 @@ rp_upload_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_
     return MHD_YES;
 }
 
+//  A file that could not be taken in, by the status rp_library_ingest_writer gave.
+static enum MHD_Result
+s_ingest_problem (struct MHD_Connection *c, rp_req_t *req, int rc, const char *err, bool some_stored)
+{
+    const char *before = some_stored ? " (the files before this one were stored)" : "";
+    char detail [640];
+    if (rc == RP_REFUSED || rc == RP_NOT_FOUND) {
+        //  What the client sent: the reason names it (a batch id, a tag)
+        snprintf (detail, sizeof detail, "%s%s", err, before);
+        return rp_gw_problem (c, req, rc == RP_REFUSED ? 400 : 404,
+                              rc == RP_REFUSED ? "Bad request" : "Not found", detail);
+    }
+    rp_warn ("gateway", "req=%s upload: %s", req->id, err);
+    snprintf (detail, sizeof detail, "%s%s", rc == RP_UNAVAILABLE
+              ? "storage (S3) cannot be reached; nothing was stored: try again shortly"
+              : "the photo library is unavailable; try again shortly", before);
+    return rp_gw_problem (c, req, 503, "Service unavailable", detail);
+}
+
 enum MHD_Result
 rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
 {
@@ -361,21 +382,12 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
         s_check_type (self, &self->parts [i], true);
     if (!self->error_status && self->nparts == 0)
         s_fail (self, 400, "Bad request", "no file in the upload: send parts named file");
-    //  Trim and check the batch id before anything is committed
-    char batch [RP_ID_MAX] = "";
+    //  The batch id as sent, trimmed (the library refuses a malformed one)
+    char batch [sizeof self->batch_id] = "";
     char *b = self->batch_id;
     while (*b == ' ')
         b++;
-    size_t blen = strcspn (b, " \r\n");
-    if (!self->error_status && blen) {
-        bool ok = blen < RP_ID_MAX;
-        for (size_t i = 0; ok && i < blen; i++)
-            ok = isalnum ((unsigned char) b [i]) || b [i] == '-' || b [i] == '_';
-        if (!ok)
-            s_fail (self, 400, "Bad request", "batch_id must be 1..39 letters, digits, - or _");
-        else
-            snprintf (batch, sizeof batch, "%.*s", (int) blen, b);
-    }
+    snprintf (batch, sizeof batch, "%.*s", (int) strcspn (b, " \r\n"), b);
     if (self->error_status)
         return rp_gw_problem (c, req, self->error_status, self->error_title, self->error_detail);
 
@@ -383,7 +395,7 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db) {
         s_abort_all (self);
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     }
     json_t *photos = json_array ();
     int stored = 0, created = 0;
@@ -398,17 +410,7 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
             json_decref (photos);
             if (created)
                 rp_gw_wake_pipeline ();
-            bool bad_input = strstr (err, "batch") || strstr (err, "tag") || strstr (err, "not a supported image");
-            char detail [640];
-            snprintf (detail, sizeof detail, "%s%s",
-                      bad_input ? err
-                      : rc == RP_BLOB_UNAVAILABLE ? "storage (S3) cannot be reached; nothing was stored: try again shortly"
-                      : "the photo library is unavailable; try again shortly",
-                      stored ? " (the files before this one were stored)" : "");
-            if (!bad_input)
-                rp_warn ("gateway", "req=%s upload: %s", req->id, err);
-            return rp_gw_problem (c, req, bad_input ? (strstr (err, "batch") && strstr (err, "not found") ? 404 : 400) : 503,
-                                  bad_input ? "Bad request" : "Service unavailable", detail);
+            return s_ingest_problem (c, req, rc, err, stored > 0);
         }
         stored++;
         if (!out.duplicate)

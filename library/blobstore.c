@@ -277,7 +277,7 @@ rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, ch
         if (rp_s3_mirror_put (w->store->s3, relative, path, mime ? mime : "application/octet-stream",
                               *existed, err, errlen)) {
             rp_blob_abort (writer_p);
-            return RP_BLOB_UNAVAILABLE;
+            return RP_UNAVAILABLE;
         }
     }
     rp_blob_abort (writer_p);       //  closes and unlinks the temporary name
@@ -438,16 +438,16 @@ rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errle
     char tmp [PATH_MAX];
     if (s_tmp_file (self, "fetch", tmp, sizeof tmp)) {
         snprintf (err, errlen, "cannot create a temporary file in the local cache: %s", strerror (errno));
-        return RP_BLOB_UNAVAILABLE;
+        return RP_UNAVAILABLE;
     }
     int rc = rp_s3_mirror_get (self->s3, relative, tmp, -1, err, errlen);
-    if (rc == RP_S3_NOT_FOUND) {
+    if (rc == RP_NOT_FOUND) {
         snprintf (err, errlen, "the original %.12s... is missing from S3", sha256);
         rc = -1;
     }
     else
     if (rc)
-        rc = RP_BLOB_UNAVAILABLE;
+        rc = RP_UNAVAILABLE;
     else {
         char actual [65];
         if (s_file_sha256 (tmp, actual) || strcmp (actual, sha256) != 0) {
@@ -457,7 +457,7 @@ rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errle
         else
         if (s_mkdirs (dir) || (rename (tmp, path) && errno != EEXIST)) {
             snprintf (err, errlen, "cannot cache the original: %s", strerror (errno));
-            rc = RP_BLOB_UNAVAILABLE;
+            rc = RP_UNAVAILABLE;
         }
     }
     unlink (tmp);
@@ -478,7 +478,7 @@ rp_blob_push_derivatives (rp_blobstore_t *self, const char *sha256, char *err, s
             continue;               //  a format this photo does not get
         rp_blob_relative (sha256, self->suffixes [i], relative, sizeof relative);
         if (rp_s3_mirror_put (self->s3, relative, local, self->mimes [i], false, err, errlen))
-            return RP_BLOB_UNAVAILABLE;
+            return RP_UNAVAILABLE;
     }
     return 0;
 }
@@ -496,15 +496,15 @@ rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_b
     char etag [RP_S3_ETAG_MAX];
     int rc = rp_s3_mirror_head (self->s3, relative, &object_size, etag, err, errlen);
     if (rc)
-        return rc == RP_S3_NOT_FOUND ? RP_S3_NOT_FOUND : RP_BLOB_UNAVAILABLE;
+        return rc == RP_NOT_FOUND ? RP_NOT_FOUND : RP_UNAVAILABLE;
     if (object_size == 0) {
         snprintf (err, errlen, "the object is empty");
-        return RP_BLOB_REFUSED;
+        return RP_REFUSED;
     }
     if (object_size > max_bytes) {
         snprintf (err, errlen, "the object is %lld bytes, more than the limit of %lld bytes",
                   (long long) object_size, (long long) max_bytes);
-        return RP_BLOB_REFUSED;
+        return RP_REFUSED;
     }
     char tmp [PATH_MAX];
     if (s_tmp_file (self, "import", tmp, sizeof tmp)) {
@@ -517,14 +517,14 @@ rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_b
     if (rc == 0 && stat (tmp, &st) == 0 && (int64_t) st.st_size > max_bytes) {
         snprintf (err, errlen, "the object grew past the limit of %lld bytes while it was read",
                   (long long) max_bytes);
-        rc = RP_BLOB_REFUSED;
+        rc = RP_REFUSED;
     }
     else
     if (rc == 0)
         rc = rp_blob_put_file (self, tmp, max_bytes, sha256, size, existed, head, headlen, err, errlen);
     else
-    if (rc != RP_S3_NOT_FOUND)
-        rc = RP_BLOB_UNAVAILABLE;
+    if (rc != RP_NOT_FOUND)
+        rc = RP_UNAVAILABLE;
     unlink (tmp);
     return rc;
 }
@@ -541,7 +541,7 @@ rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t errl
             char relative [160];
             rp_blob_relative (sha256, i < 0 ? "" : self->suffixes [i], relative, sizeof relative);
             if (rp_s3_mirror_delete (self->s3, relative, err, errlen))
-                return RP_BLOB_UNAVAILABLE;
+                return RP_UNAVAILABLE;
         }
     }
     char dir [PATH_MAX], path [PATH_MAX];

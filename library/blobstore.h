@@ -8,7 +8,7 @@
 
     With storage.backend = s3 the bucket is the store and the folder is
     this engine's cache of it (s3_mirror.h): a commit is durable once S3
-    has the object under "objects/ab/cd/<sha256>" (RP_BLOB_UNAVAILABLE when
+    has the object under "objects/ab/cd/<sha256>" (RP_UNAVAILABLE when
     S3 cannot be reached: nothing may be acknowledged), workers fetch an
     original they do not have (rp_blob_fetch), derivatives are pushed once
     made (rp_blob_push_derivatives), and delete removes the objects too.
@@ -24,13 +24,8 @@
 #include <stdint.h>
 
 #include "engine/config.h"
+#include "engine/status.h"
 #include "library/s3_mirror.h"
-
-//  Returned when S3 cannot be reached or refuses us: try again later
-#define RP_BLOB_UNAVAILABLE 2
-//  Returned by rp_blob_import_object for an object that is empty or over
-//  max_bytes: nothing is stored, and trying again changes nothing
-#define RP_BLOB_REFUSED 3
 
 typedef struct _rp_blobstore_t rp_blobstore_t;
 typedef struct _rp_blob_writer_t rp_blob_writer_t;
@@ -76,7 +71,7 @@ int rp_blob_path (rp_blobstore_t *self, const char *sha256, char *buf, size_t si
 bool rp_blob_exists (rp_blobstore_t *self, const char *sha256);
 //  Make sure the original is in the local cache (S3: download it, check
 //  its SHA-256, move it into place; one already there is marked as just
-//  used, so rp_blobstore_trim_cache keeps it). 0; RP_BLOB_UNAVAILABLE (S3
+//  used, so rp_blobstore_trim_cache keeps it). 0; RP_UNAVAILABLE (S3
 //  away, or no room in the cache); -1 when the bytes are gone or damaged.
 //  Disk backend: whether the file is there.
 int rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
@@ -85,8 +80,8 @@ int rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t e
 int rp_blob_push_derivatives (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
 //  S3: take the object at `relative` (a presigned upload, a bulk import)
 //  into the store under its content address, as rp_blob_put_file does for
-//  a local file. RP_S3_NOT_FOUND when there is no such object;
-//  RP_BLOB_REFUSED (err says which) when it is empty or over max_bytes, of
+//  a local file. RP_NOT_FOUND when there is no such object;
+//  RP_REFUSED (err says which) when it is empty or over max_bytes, of
 //  which at most max_bytes + 1 are ever downloaded.
 int rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_bytes,
                            char sha256 [65], int64_t *size, bool *existed,

@@ -20,7 +20,8 @@ s_undo_store (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, bool exist
         rp_blob_delete (blobs, sha256, ignore, sizeof ignore);
 }
 
-//  After the bytes are durable: the row, or undo what this call stored.
+//  After the bytes are durable: the row, or undo what this call stored
+//  (the row's status: RP_REFUSED, RP_NOT_FOUND, -1).
 static int
 s_commit_row (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, const char *batch_id,
               const char *filename, const char *tags, bool existed, rp_ingested_t *out,
@@ -31,10 +32,10 @@ s_commit_row (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, const cha
         .sha256 = out->sha256, .bytes = out->bytes, .content_type = out->content_type,
         .status = "queued", .tags = tags,
     };
-    if (rp_db_photo_create (db, &photo, out->id, out->batch_id, &out->duplicate, err, errlen) == 0)
-        return 0;
-    s_undo_store (blobs, db, out->sha256, existed);
-    return -1;
+    int rc = rp_db_photo_create (db, &photo, out->id, out->batch_id, &out->duplicate, err, errlen);
+    if (rc)
+        s_undo_store (blobs, db, out->sha256, existed);
+    return rc;
 }
 
 static const char *
@@ -110,8 +111,9 @@ rp_library_ingest_writer (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t *
     int rc = rp_blob_commit (writer_p, out->sha256, &existed, err, errlen);
     if (rc)
         return rc;
-    if (s_commit_row (blobs, db, user_id, batch_id, filename, tags, existed, out, err, errlen))
-        return -1;
+    rc = s_commit_row (blobs, db, user_id, batch_id, filename, tags, existed, out, err, errlen);
+    if (rc)
+        return rc;
     rp_info ("library", "stored photo=%s sha256=%.12s bytes=%lld%s file=%s", out->id, out->sha256,
              (long long) out->bytes, out->duplicate ? " duplicate" : "", filename);
     return 0;
@@ -127,18 +129,18 @@ rp_library_import_object (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t 
     bool existed = false;
     int rc = rp_blob_import_object (blobs, relative, config->limits_max_upload_bytes, out->sha256,
                                     &out->bytes, &existed, head, sizeof head, err, errlen);
-    if (rc == RP_S3_NOT_FOUND) {
+    if (rc == RP_NOT_FOUND) {
         snprintf (err, errlen, "the object %s is not in the bucket", relative);
-        return RP_LIBRARY_NOT_YET;
+        return RP_NOT_YET;
     }
-    if (rc == RP_BLOB_REFUSED)
-        return RP_LIBRARY_REFUSED;
+    if (rc == RP_REFUSED)
+        return RP_REFUSED;
     if (rc)
         return rc;
     out->content_type = s_stored_type (head, out->bytes, err, errlen);
     if (!out->content_type) {
         s_undo_store (blobs, db, out->sha256, existed);
-        return RP_LIBRARY_REFUSED;
+        return RP_REFUSED;
     }
     if (s_commit_row (blobs, db, user_id, NULL, filename, NULL, existed, out, err, errlen))
         return -1;
@@ -194,7 +196,7 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
     rp_db_tus_clear (&upload);
     if (!presigned) {
         snprintf (err, errlen, "upload %s is not a presigned upload", photo_id);
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     if (upload.done) {
         //  Already taken in (the S3 event and a complete call both came)
@@ -211,11 +213,11 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
     bool existed = false;
     rc = rp_blob_import_object (blobs, relative, upload.length >= 0 ? upload.length : config->limits_max_upload_bytes,
                                 out->sha256, &out->bytes, &existed, head, sizeof head, err, errlen);
-    if (rc == RP_S3_NOT_FOUND) {
+    if (rc == RP_NOT_FOUND) {
         snprintf (err, errlen, "the upload's object is not in the bucket yet: PUT it to the presigned URL first");
-        return RP_LIBRARY_NOT_YET;
+        return RP_NOT_YET;
     }
-    if (rc == RP_BLOB_REFUSED)
+    if (rc == RP_REFUSED)
         snprintf (reason, sizeof reason, "the uploaded object does not have the %lld bytes declared: %s",
                   (long long) upload.length, err);
     else
@@ -239,11 +241,11 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
             return -1;
         rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore);
         snprintf (err, errlen, "%s", reason);
-        return RP_LIBRARY_REFUSED;
+        return RP_REFUSED;
     }
     rc = rp_db_tus_finish (db, photo_id, out->sha256, out->bytes, out->content_type, out->id,
                            &out->duplicate, err, errlen);
-    if (rc == RP_DB_NOT_FOUND && rp_db_tus_get (db, user_id, photo_id, &upload, ignore, sizeof ignore) == 0) {
+    if (rc == RP_NOT_FOUND && rp_db_tus_get (db, user_id, photo_id, &upload, ignore, sizeof ignore) == 0) {
         //  The S3 event and a complete call raced: the other one finished it
         rp_db_tus_clear (&upload);
         if (upload.done) {

@@ -35,8 +35,9 @@ int rp_library_ingest_file (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_
                             char *err, size_t errlen);
 
 //  The same, for bytes already written through a blob writer (streaming
-//  uploads). Consumes the writer. RP_BLOB_UNAVAILABLE when S3 could not
-//  store the bytes.
+//  uploads). Consumes the writer. RP_UNAVAILABLE when S3 could not
+//  store the bytes; the row's statuses (RP_REFUSED: a batch id, tag or
+//  file name it does not take; RP_NOT_FOUND: another user's batch).
 int rp_library_ingest_writer (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
                               const char *user_id, const char *batch_id, const char *filename,
                               const char *tags, rp_ingested_t *out, char *err, size_t errlen);
@@ -44,13 +45,10 @@ int rp_library_ingest_writer (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer
 //  ---------------------------------------------------------------------------
 //  S3 (storage.backend = s3): objects that arrive in the bucket
 
-#define RP_LIBRARY_NOT_YET 3        //  the object is not in the bucket (yet)
-#define RP_LIBRARY_REFUSED 4        //  not what was declared, or not an image
-
 //  Bulk import: the object at `relative` ("incoming/<user>/<name>") becomes
 //  a queued photo of user_id named filename, as an upload would (a
-//  duplicate of the user's bytes makes no new photo). RP_LIBRARY_NOT_YET,
-//  RP_LIBRARY_REFUSED (not an image; nothing kept), RP_BLOB_UNAVAILABLE, -1.
+//  duplicate of the user's bytes makes no new photo). RP_NOT_YET,
+//  RP_REFUSED (not an image; nothing kept), RP_UNAVAILABLE, -1.
 int rp_library_import_object (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
                               const char *user_id, const char *relative, const char *filename,
                               rp_ingested_t *out, char *err, size_t errlen);
@@ -60,9 +58,9 @@ int rp_library_import_object (rp_blobstore_t *blobs, rp_db_t *db, const rp_confi
 //  metadata), store them under their content address, queue the photo
 //  (uploading -> queued, or removed as a duplicate), and delete the upload
 //  object. Idempotent: a finished upload answers its photo again.
-//  user_id NULL: anyone's (the ingest bridge). RP_DB_NOT_FOUND (no such
-//  upload), RP_LIBRARY_NOT_YET, RP_LIBRARY_REFUSED (the photo is failed
-//  with the reason), RP_BLOB_UNAVAILABLE, -1.
+//  user_id NULL: anyone's (the ingest bridge). RP_NOT_FOUND (no such
+//  upload), RP_NOT_YET, RP_REFUSED (the photo is failed
+//  with the reason), RP_UNAVAILABLE, -1.
 int rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
                              const char *user_id, const char *photo_id, rp_ingested_t *out,
                              char *err, size_t errlen);
@@ -71,7 +69,7 @@ int rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config
 int rp_library_presign_metadata (const char *filename, const char *sha256, char *out, size_t outlen);
 
 //  Delete a user's photo; its bytes go when no photo refers to them any more.
-//  RP_DB_NOT_FOUND when it is not the user's.
+//  RP_NOT_FOUND when it is not the user's.
 int rp_library_delete (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, const char *id,
                        char *err, size_t errlen);
 
