@@ -7,10 +7,12 @@
     first RP_SNIFF_BYTES bytes are in, the running count against the limit
     on every chunk. A refused request leaves nothing behind: every writer is
     aborted. The 202 is queued only after each file's bytes are durable and
-    its row committed (rp_library_ingest_writer), then the pipeline is woken.
-    A refusal of the row (a batch id, tag or file name the library does not
-    take) comes back as RP_REFUSED and is a 400 naming it, by its status
-    code, never by the words of the message.
+    its row committed (rp_library_ingest, the one ingest path), then the
+    pipeline is woken. Every file's type is checked before the first is
+    committed, so a refused type stores nothing of the request; a refusal
+    of the row (a batch id, tag or file name the library does not take)
+    comes back as RP_REFUSED and is a 400 naming it, by its status code,
+    never by the words of the message.
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
@@ -42,7 +44,7 @@ struct _rp_upload_t {
     int64_t discarded;                  //  after an error
     int error_status;                   //  0 while all is well
     char error_title [48];
-    char error_detail [256];
+    char error_detail [512];
 };
 
 //  After this much is thrown away behind an error, the connection is cut
@@ -143,12 +145,11 @@ s_check_type (rp_upload_t *self, s_part_t *part, bool final)
     const unsigned char *head = rp_blob_head (part->writer, &got);
     if (got < RP_SNIFF_BYTES && !final)
         return;
-    if (rp_sniff (head, got))
+    char why [200], detail [512];
+    if (rp_sniff_check (head, got, why, sizeof why))
         part->checked = true;
     else {
-        char detail [256];
-        snprintf (detail, sizeof detail, "%s is not a supported image (JPEG, PNG, WebP, GIF, TIFF, "
-                  "HEIC, AVIF): it looks like %s", part->filename, rp_sniff_describe (head, got));
+        snprintf (detail, sizeof detail, "%s: %s", part->filename, why);
         s_fail (self, 415, "Unsupported media type", detail);
     }
 }
@@ -348,7 +349,7 @@ rp_upload_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_
     return MHD_YES;
 }
 
-//  A file that could not be taken in, by the status rp_library_ingest_writer gave.
+//  A file that could not be taken in, by the status rp_library_ingest gave.
 static enum MHD_Result
 s_ingest_problem (struct MHD_Connection *c, rp_req_t *req, int rc, const char *err, bool some_stored)
 {
@@ -401,10 +402,11 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
     int stored = 0, created = 0;
     for (int i = 0; i < self->nparts; i++) {
         s_part_t *part = &self->parts [i];
+        rp_ingest_t ingest = { .declared_bytes = -1, .user_id = req->user_id,
+                               .batch_id = batch [0] ? batch : NULL, .filename = part->filename,
+                               .tags = self->tags [0] ? self->tags : NULL };
         rp_ingested_t out;
-        int rc = rp_library_ingest_writer (rp_gw->blobs, db, &part->writer, req->user_id,
-                                           batch [0] ? batch : NULL, part->filename,
-                                           self->tags [0] ? self->tags : NULL, &out, err, sizeof err);
+        int rc = rp_library_ingest (rp_gw->blobs, db, &part->writer, &ingest, &out, err, sizeof err);
         if (rc) {
             s_abort_all (self);
             json_decref (photos);

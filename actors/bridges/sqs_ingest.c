@@ -14,7 +14,7 @@
         arrived; rp_library_adopt_upload checks and queues it;
       - ObjectCreated under <prefix>incoming/<username>/...: operators' bulk
         import; the object becomes a queued photo of that user named after
-        the key's last segment (rp_library_import_object), remembered in
+        the key's last segment (rp_library_ingest), remembered in
         s3_objects by (bucket, key, ETag), so a notification delivered
         twice, or to two engines, finds its photo instead of making one;
       - anything else (not a notification at all, an unknown user, an
@@ -173,8 +173,11 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
     for (char *c = filename; *c; c++)
         if ((unsigned char) *c < 0x20 || *c == 0x7f)
             *c = '_';
-    rc = rp_library_import_object (self->blobs, self->db, &self->config, user_id, relative, filename,
-                                   &out, err, errlen);
+    rp_ingest_t ingest = {
+        .object = relative, .max_bytes = self->config.limits_max_upload_bytes, .declared_bytes = -1,
+        .user_id = user_id, .filename = filename,
+    };
+    rc = rp_library_ingest (self->blobs, self->db, NULL, &ingest, &out, err, errlen);
     if (rc)
         return S_RETRY;
     if (rp_db_s3_object_record (self->db, event->bucket, event->key, event->etag, out.id, err, errlen))
