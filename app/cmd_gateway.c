@@ -101,7 +101,7 @@ rp_cmd_token (int argc, char **argv)
     char id [RP_ID_MAX];
     int rc = db ? rp_db_user_find (db, name, id, NULL, 0, err, sizeof err) : -1;
     rp_db_close (&db);
-    if (rc == RP_DB_NOT_FOUND) {
+    if (rc == RP_NOT_FOUND) {
         fprintf (stderr, "rapidphoto token: no user \"%s\" (rapidphoto user add %s)\n", name, name);
         return 1;
     }

@@ -181,7 +181,7 @@ rp_cmd_user (int argc, char **argv)
     else
     if (streq (verb, "passwd")) {
         rc = rp_db_user_set_password (db, name, hash, err, sizeof err);
-        if (rc == RP_DB_NOT_FOUND)
+        if (rc == RP_NOT_FOUND)
             snprintf (err, sizeof err, "no user %s", name);
         if (rc == 0)
             printf ("password of %s changed\n", name);
@@ -257,7 +257,7 @@ rp_cmd_import (int argc, char **argv)
     char user_id [RP_ID_MAX];
     int rc = rp_db_user_find (db, user, user_id, NULL, 0, err, sizeof err);
     if (rc) {
-        if (rc == RP_DB_NOT_FOUND)
+        if (rc == RP_NOT_FOUND)
             fprintf (stderr, "rapidphoto import: no user %s (create one with: rapidphoto user add %s)\n",
                      user, user);
         else
@@ -300,9 +300,11 @@ rp_cmd_import (int argc, char **argv)
         s_item_t *item = &items [index];
         item->path = strdup (p);
         const char *base = strrchr (p, '/');
+        rp_ingest_t ingest = { .declared_bytes = -1, .user_id = user_id, .batch_id = *batch ? batch : NULL,
+                               .filename = base ? base + 1 : p, .tags = tags };
         rp_ingested_t out;
-        if (rp_library_ingest_file (blobs, db, &config, user_id, *batch ? batch : NULL, p,
-                                    base ? base + 1 : p, tags, &out, err, sizeof err)) {
+        rp_blob_writer_t *writer = rp_blob_begin_file (blobs, p, config.limits_max_upload_bytes, err, sizeof err);
+        if (!writer || rp_library_ingest (blobs, db, &writer, &ingest, &out, err, sizeof err)) {
             item->refused = strdup (err);
             refused++;
             fprintf (stderr, "%simport: %s: %s\n", progress ? "\r" : "", p, err);

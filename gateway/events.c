@@ -168,7 +168,7 @@ rp_events_route (struct MHD_Connection *c, rp_req_t *req, const char *method)
         char err [256];
         rp_db_t *db = rp_gw_db (err, sizeof err);
         if (!db || rp_db_events_last (db, req->user_id, &after, err, sizeof err))
-            return rp_gw_db_problem (c, req, -1, err, false);
+            return rp_gw_db_problem (c, req, -1, err);
     }
     s_stream_t *stream = (s_stream_t *) zmalloc (sizeof (s_stream_t));
     stream->conn = c;

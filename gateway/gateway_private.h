@@ -89,16 +89,16 @@ enum MHD_Result rp_gw_problem_hv (struct MHD_Connection *c, rp_req_t *req, int s
                                   const char *title, const char *detail, const char *const *headers);
 enum MHD_Result rp_gw_queue (struct MHD_Connection *c, rp_req_t *req, int status,
                              struct MHD_Response *response);
-//  A database call's failure as the right problem (404 for not found, 400
-//  for a refused value when bad_input, 503 otherwise).
+//  A database call's failure as the right problem, by its status: 404 for
+//  RP_NOT_FOUND, 400 with err for RP_REFUSED, 503 otherwise.
 enum MHD_Result rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc,
-                                  const char *err, bool bad_input);
+                                  const char *err);
 //  An error found while a body streams in (upload.c, tus.c), answered as a
 //  problem once the body is read. status is 0 while all is well.
 typedef struct {
     int status;
     char title [48];
-    char detail [320];
+    char detail [512];                  //  room for a file name and why
 } rp_gw_error_t;
 //  Keep this error unless one is kept already (the first one wins). True
 //  when this one was kept.

@@ -95,11 +95,11 @@ rp_gw_login (struct MHD_Connection *c, rp_req_t *req)
     char err [256];
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db)
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     char id [RP_ID_MAX] = "", hash [RP_PASSWORD_HASH_MAX] = "";
     int rc = rp_db_user_find (db, name, id, hash, sizeof hash, err, sizeof err);
     if (rc == -1)
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     //  An unknown name costs the same scrypt as a known one: no user enumeration by timing
     pthread_once (&s_dummy_once, s_dummy_make);
     bool ok = rp_password_verify (password, rc == 0 ? hash : s_dummy_hash) && rc == 0;

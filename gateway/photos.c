@@ -58,7 +58,7 @@ s_db (struct MHD_Connection *c, rp_req_t *req, enum MHD_Result *rc)
     char err [256];
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db)
-        *rc = rp_gw_db_problem (c, req, -1, err, false);
+        *rc = rp_gw_db_problem (c, req, -1, err);
     return db;
 }
 
@@ -87,8 +87,7 @@ s_list (struct MHD_Connection *c, rp_req_t *req)
     char err [256];
     int rc = rp_db_photo_list (db, req->user_id, (int) limit, cursor, tag, status, &page, err, sizeof err);
     if (rc)
-        return rp_gw_db_problem (c, req, rc, err, strstr (err, "cursor") || strstr (err, "status")
-                                                  || strstr (err, "tag") || strstr (err, "limit"));
+        return rp_gw_db_problem (c, req, rc, err);
     s_present_all (json_object_get (page, "items"));
     return rp_gw_json (c, req, 200, page);
 }
@@ -127,11 +126,11 @@ s_tags_change (struct MHD_Connection *c, rp_req_t *req, const char *id, bool rep
                      : rp_db_photo_tags_add (db, req->user_id, id, tags, count, err, sizeof err);
     json_decref (body);
     if (rc)
-        return rp_gw_db_problem (c, req, rc, err, strstr (err, "tag") != NULL);
+        return rp_gw_db_problem (c, req, rc, err);
     json_t *photo = NULL;
     rc = rp_db_photo_get (db, req->user_id, id, &photo, err, sizeof err);
     if (rc)
-        return rp_gw_db_problem (c, req, rc, err, false);
+        return rp_gw_db_problem (c, req, rc, err);
     rp_gw_photo_present (photo);
     return rp_gw_json (c, req, 200, photo);
 }
@@ -242,7 +241,7 @@ s_download (struct MHD_Connection *c, rp_req_t *req, const char *id, const char 
     char err [256];
     int rc = rp_db_photo_get (db, req->user_id, id, &photo, err, sizeof err);
     if (rc)
-        return rp_gw_db_problem (c, req, rc, err, false);
+        return rp_gw_db_problem (c, req, rc, err);
     const char *sha = json_string_value (json_object_get (photo, "sha256"));
     const char *status = json_string_value (json_object_get (photo, "status"));
     char path [PATH_MAX], etag [96], type [64], suffix [64] = "";
@@ -350,7 +349,7 @@ rp_photos_check (struct MHD_Connection *c, rp_req_t *req)
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db) {
         json_decref (body);
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     }
     json_t *existing = json_object ();
     size_t i;
@@ -371,10 +370,10 @@ rp_photos_check (struct MHD_Connection *c, rp_req_t *req)
         if (rc == 0)
             json_object_set_new (existing, lower, json_string (id));
         else
-        if (rc != RP_DB_NOT_FOUND) {
+        if (rc != RP_NOT_FOUND) {
             json_decref (body);
             json_decref (existing);
-            return rp_gw_db_problem (c, req, rc, err, strstr (err, "sha256") != NULL);
+            return rp_gw_db_problem (c, req, rc, err);
         }
     }
     json_decref (body);
@@ -411,14 +410,14 @@ rp_photos_route (struct MHD_Connection *c, rp_req_t *req, const char *method, co
             json_t *photo = NULL;
             int rc = rp_db_photo_get (db, req->user_id, photo_id, &photo, err, sizeof err);
             if (rc)
-                return rp_gw_db_problem (c, req, rc, err, false);
+                return rp_gw_db_problem (c, req, rc, err);
             rp_gw_photo_present (photo);
             return rp_gw_json (c, req, 200, photo);
         }
         if (streq (method, "DELETE")) {
             int rc = rp_library_delete (rp_gw->blobs, db, req->user_id, photo_id, err, sizeof err);
             if (rc)
-                return rp_gw_db_problem (c, req, rc, err, false);
+                return rp_gw_db_problem (c, req, rc, err);
             struct MHD_Response *response = MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
             return rp_gw_queue (c, req, 204, response);
         }
@@ -439,7 +438,7 @@ rp_photos_route (struct MHD_Connection *c, rp_req_t *req, const char *method, co
             return result;
         int rc = rp_db_photo_tag_remove (db, req->user_id, photo_id, what + 5, err, sizeof err);
         if (rc)
-            return rp_gw_db_problem (c, req, rc, err, strstr (err, "tag") != NULL);
+            return rp_gw_db_problem (c, req, rc, err);
         struct MHD_Response *response = MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
         return rp_gw_queue (c, req, 204, response);
     }
@@ -468,7 +467,7 @@ rp_batches_route (struct MHD_Connection *c, rp_req_t *req, const char *method, c
     char err [256];
     int rc = rp_db_batch_get (db, req->user_id, rest, &batch, err, sizeof err);
     if (rc)
-        return rp_gw_db_problem (c, req, rc, err, false);
+        return rp_gw_db_problem (c, req, rc, err);
     s_present_all (json_object_get (batch, "photos"));
     return rp_gw_json (c, req, 200, batch);
 }

@@ -70,13 +70,13 @@ s_presign (struct MHD_Connection *c, rp_req_t *req)
     char err [512];
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db)
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     char existing [RP_ID_MAX];
     int rc = rp_db_photo_find_sha (db, req->user_id, lower, existing, err, sizeof err);
     if (rc == 0)
         return rp_gw_json (c, req, 200, json_pack ("{s:s, s:b}", "id", existing, "duplicate", 1));
-    if (rc != RP_DB_NOT_FOUND)
-        return rp_gw_db_problem (c, req, rc, err, false);
+    if (rc != RP_NOT_FOUND)
+        return rp_gw_db_problem (c, req, rc, err);
 
     char metadata [600];
     if (rp_library_presign_metadata (name [0] ? name : "upload", lower, metadata, sizeof metadata))
@@ -90,7 +90,7 @@ s_presign (struct MHD_Connection *c, rp_req_t *req)
     bool duplicate = false;
     rc = rp_db_photo_create (db, &photo, id, batch, &duplicate, err, sizeof err);
     if (rc)
-        return rp_gw_db_problem (c, req, rc, err, strstr (err, "file name") != NULL);
+        return rp_gw_db_problem (c, req, rc, err);
     char relative [64], *url = NULL;
     snprintf (relative, sizeof relative, "uploads/%s", id);
     if (rp_s3_mirror_presign (s3, "PUT", relative, S_PRESIGN_PUT_S, &url, err, sizeof err)) {
@@ -120,27 +120,27 @@ s_complete (struct MHD_Connection *c, rp_req_t *req, const char *id)
     char err [512];
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db)
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     rp_ingested_t out;
     int rc = rp_library_adopt_upload (rp_gw->blobs, db, &rp_gw->config, req->user_id, id, &out,
                                       err, sizeof err);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         return rp_gw_problem (c, req, 404, "Not found", "no such presigned upload");
-    if (rc == RP_LIBRARY_NOT_YET)
+    if (rc == RP_NOT_YET)
         return rp_gw_problem (c, req, 409, "Conflict", err);
-    if (rc == RP_LIBRARY_REFUSED)
+    if (rc == RP_REFUSED)
         return rp_gw_problem (c, req, 422, "Unprocessable content", err);
-    if (rc == RP_BLOB_UNAVAILABLE) {
+    if (rc == RP_UNAVAILABLE) {
         rp_warn ("gateway", "req=%s upload=%s cannot be taken in: %s", req->id, id, err);
         return rp_gw_problem (c, req, 503, "Service unavailable", "storage (S3) cannot be reached; try again shortly");
     }
     if (rc)
-        return rp_gw_db_problem (c, req, rc, err, false);
+        return rp_gw_db_problem (c, req, rc, err);
     json_t *photo = NULL;
     rc = rp_db_photo_get (db, req->user_id, out.id, &photo, err, sizeof err);
     rp_gw_wake_pipeline ();
     if (rc)
-        return rp_gw_db_problem (c, req, rc, err, false);
+        return rp_gw_db_problem (c, req, rc, err);
     rp_gw_photo_present (photo);
     //  What this call did, as an upload's 202 says it: the pipeline may
     //  have claimed the photo since (its tick does not wait for a wake-up)

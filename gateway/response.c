@@ -127,11 +127,11 @@ rp_gw_problem_hv (struct MHD_Connection *c, rp_req_t *req, int status, const cha
 }
 
 enum MHD_Result
-rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc, const char *err, bool bad_input)
+rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc, const char *err)
 {
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         return rp_gw_problem (c, req, 404, "Not found", "no such photo or batch for this user");
-    if (bad_input)
+    if (rc == RP_REFUSED)
         return rp_gw_problem (c, req, 400, "Bad request", err);
     rp_warn ("gateway", "req=%s database: %s", req->id, err);
     return rp_gw_problem (c, req, 503, "Service unavailable",

@@ -26,13 +26,16 @@
     this host that no longer exists (an engine killed mid-PATCH), or when
     its owner is a request of this process that has ended.
 
-    When the last byte is committed the parts are read in order through a
-    blob writer (which computes the SHA-256 over them and makes the bytes
-    durable under their content address), the type is checked by magic
-    bytes, and the photo enters the pipeline as queued, or turns out to be
-    a duplicate of a photo the user has (the uploading row goes and the
-    final answer names the existing photo). A crash between the last commit
-    and that step is finished by the next HEAD or by the sweep.
+    When the last byte is committed the parts are read in order into a
+    blob writer, and that is handed to rp_library_ingest, the one ingest
+    path every upload takes (library.h): the type by magic bytes, the bytes
+    durable under their content address, and the photo queued, or found to
+    be a duplicate of a photo the user has (the uploading row goes and the
+    final answer names the existing photo); a refusal fails the photo with
+    the reason. What stays here is the upload's own: assembling its parts,
+    its lease, and removing its folder once the outcome is committed. A
+    crash between the last commit and that step is finished by the next
+    HEAD or by the sweep.
 
     The sweep (every S_SWEEP_MS, or half uploads.tus_expire_s when that is
     shorter, from the gateway's actor thread) fails
@@ -42,6 +45,7 @@
 #include "gateway/gateway_private.h"
 #include <czmq.h>
 #include "engine/log.h"
+#include "library/library.h"
 #include "library/sniff.h"
 
 #include <dirent.h>
@@ -416,7 +420,7 @@ s_parse_checksum (rp_tus_req_t *self, const char *text, char *why, size_t whylen
 //  ---------------------------------------------------------------------------
 //  The lease
 
-//  Take the upload's lease for this request. 0, RP_DB_BUSY, RP_DB_NOT_FOUND or -1.
+//  Take the upload's lease for this request. 0, RP_BUSY, RP_NOT_FOUND or -1.
 static int
 s_lock (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
 {
@@ -424,7 +428,7 @@ s_lock (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
     int64_t until = now + rp_gw->config.uploads_tus_lock_s * 1000;
     s_live_set (self->owner, true);
     int rc = rp_db_tus_lock (db, self->id, self->owner, NULL, now, until, err, errlen);
-    if (rc == RP_DB_BUSY) {
+    if (rc == RP_BUSY) {
         //  Held: take it over when its holder is known to be dead
         rp_tus_t upload;
         char ignore [128];
@@ -493,7 +497,7 @@ s_part_open (rp_tus_req_t *self, rp_req_t *req, char *err, size_t errlen)
     return 0;
 }
 
-//  Make what was written durable and commit it. 0, RP_DB_CONFLICT or -1.
+//  Make what was written durable and commit it. 0, RP_CONFLICT or -1.
 static int
 s_part_commit (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
 {
@@ -589,53 +593,38 @@ s_complete (rp_db_t *db, const char *id, int64_t length, s_outcome_t *out)
         rp_warn ("gateway", "upload=%s cannot be assembled: %s", id, err);
         return;
     }
-    //  The type, by magic bytes
-    size_t got = 0;
-    const unsigned char *head = rp_blob_head (writer, &got);
-    const char *mime = rp_sniff (head, got);
-    if (!mime) {
-        snprintf (out->detail, sizeof out->detail, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, "
-                  "AVIF): it looks like %s", rp_sniff_describe (head, got));
-        rp_blob_abort (&writer);
+    //  The one ingest path: the type, the bytes stored, the photo queued
+    rp_ingest_t ingest = { .declared_bytes = -1, .upload_id = id };
+    rp_ingested_t ingested;
+    int rc = rp_library_ingest (rp_gw->blobs, db, &writer, &ingest, &ingested, err, sizeof err);
+    if (rc == 0) {
+        snprintf (out->photo_id, sizeof out->photo_id, "%s", ingested.id);
+        out->duplicate = ingested.duplicate;
+        s_remove_dir (id);
+        if (!out->duplicate)
+            rp_gw_wake_pipeline ();
+        return;
+    }
+    if (rc == RP_REFUSED) {
+        //  Not an image: the photo is failed with the reason, nothing kept
         out->status = 415;
-        if (rp_db_tus_fail (db, id, out->detail, err, sizeof err) == 0)
-            s_remove_dir (id);
-        return;
+        snprintf (out->detail, sizeof out->detail, "%s", err);
+        s_remove_dir (id);
     }
-    char sha256 [65];
-    bool existed = false;
-    if (rp_blob_commit (&writer, sha256, &existed, err, sizeof err)) {
+    else
+    if (rc == RP_NOT_FOUND) {
+        out->status = 410;
+        snprintf (out->detail, sizeof out->detail, "the photo was deleted while it was uploading");
+        rp_db_tus_delete (db, NULL, id, err, sizeof err);
+        s_remove_dir (id);
+    }
+    else {
         out->status = 503;
-        snprintf (out->detail, sizeof out->detail, "storage is unavailable; try again shortly");
-        rp_warn ("gateway", "upload=%s cannot be stored: %s", id, err);
-        return;
+        snprintf (out->detail, sizeof out->detail, "%s", rc == RP_UNAVAILABLE
+                  ? "storage is unavailable; try again shortly"
+                  : "the photo library is unavailable; try again shortly");
+        rp_warn ("gateway", "upload=%s cannot be taken in: %s", id, err);
     }
-    int rc = rp_db_tus_finish (db, id, sha256, length, mime, out->photo_id, &out->duplicate, err, sizeof err);
-    if (rc) {
-        //  Bytes stored but no row for them: unreferenced new bytes go now
-        int64_t references = 1;
-        char ignore [128];
-        if (!existed && rp_db_sha_references (db, sha256, &references, ignore, sizeof ignore) == 0
-        &&  references == 0)
-            rp_blob_delete (rp_gw->blobs, sha256, ignore, sizeof ignore);
-        if (rc == RP_DB_NOT_FOUND) {
-            out->status = 410;
-            snprintf (out->detail, sizeof out->detail, "the photo was deleted while it was uploading");
-            rp_db_tus_delete (db, NULL, id, ignore, sizeof ignore);
-            s_remove_dir (id);
-        }
-        else {
-            out->status = 503;
-            snprintf (out->detail, sizeof out->detail, "the photo library is unavailable; try again shortly");
-            rp_warn ("gateway", "upload=%s cannot be committed: %s", id, err);
-        }
-        return;
-    }
-    s_remove_dir (id);
-    if (!out->duplicate)
-        rp_gw_wake_pipeline ();
-    rp_info ("gateway", "upload=%s complete: %lld bytes sha256=%.12s%s", id, (long long) length, sha256,
-             out->duplicate ? " (duplicate)" : "");
 }
 
 //  ---------------------------------------------------------------------------
@@ -669,7 +658,7 @@ s_find (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, const char *id, rp
 {
     char err [512];
     int rc = rp_db_tus_get (db, req->user_id, id, upload, err, sizeof err);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         *answer = s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     else
     if (rc)
@@ -742,18 +731,18 @@ s_delete (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
         return s_db_unavailable (c, req, err);
     rp_tus_t upload;
     enum MHD_Result answer = MHD_NO;
-    if (rp_db_tus_get (db, req->user_id, self->id, &upload, err, sizeof err) == RP_DB_NOT_FOUND)
+    if (rp_db_tus_get (db, req->user_id, self->id, &upload, err, sizeof err) == RP_NOT_FOUND)
         return s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     rp_db_tus_clear (&upload);
     int rc = s_lock (db, self, err, sizeof err);
-    if (rc == RP_DB_BUSY)
+    if (rc == RP_BUSY)
         return s_locked (c, req);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         return s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     if (rc)
         return s_db_unavailable (c, req, err);
     rc = rp_db_tus_delete (db, req->user_id, self->id, err, sizeof err);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         answer = s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
     else
     if (rc)
@@ -800,11 +789,11 @@ s_prepare_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, r
         return true;
     }
     int rc = s_lock (db, self, err, sizeof err);
-    if (rc == RP_DB_BUSY) {
+    if (rc == RP_BUSY) {
         *answer = s_locked (c, req);
         return true;
     }
-    if (rc == RP_DB_NOT_FOUND) {
+    if (rc == RP_NOT_FOUND) {
         *answer = s_problem (c, req, 404, "Not found", "no such upload", NULL, NULL);
         return true;
     }
@@ -929,15 +918,12 @@ s_begin_create (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     char batch [RP_ID_MAX];
     bool duplicate = false;
     int rc = rp_db_photo_create (db, &photo, self->id, batch, &duplicate, err, sizeof err);
-    if (rc == RP_DB_NOT_FOUND)
+    if (rc == RP_NOT_FOUND)
         return s_problem (c, req, 404, "Not found", err, NULL, NULL);
-    if (rc) {
-        bool bad_input = strstr (err, "batch") || strstr (err, "tag") || strstr (err, "file name")
-                      || strstr (err, "Metadata");
-        if (bad_input)
-            return s_problem (c, req, 400, "Bad request", err, NULL, NULL);
+    if (rc == RP_REFUSED)               //  a batch id, tags or metadata it does not take
+        return s_problem (c, req, 400, "Bad request", err, NULL, NULL);
+    if (rc)
         return s_db_unavailable (c, req, err);
-    }
     self->length = length;
     self->expires_ms = upload.expires_ms;
     snprintf (self->location, sizeof self->location, "/api/v1/tus/%s", self->id);
@@ -1026,11 +1012,9 @@ rp_tus_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t s
         self->head_len += take;
         if (self->head_len == RP_SNIFF_BYTES) {
             self->sniffed = true;
-            if (!rp_sniff (self->head, self->head_len)) {
+            char detail [300];
+            if (!rp_sniff_check (self->head, self->head_len, detail, sizeof detail)) {
                 self->not_image = true;
-                char detail [300];
-                snprintf (detail, sizeof detail, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF): "
-                          "it looks like %s", rp_sniff_describe (self->head, self->head_len));
                 s_fail (self, 415, "Unsupported media type", detail);
                 return MHD_YES;
             }
@@ -1064,7 +1048,7 @@ rp_tus_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t s
         if (rc == 0)
             self->renewed_ms = now;
     }
-    if (rc == RP_DB_CONFLICT || rc == RP_DB_BUSY || rc == RP_DB_NOT_FOUND)
+    if (rc == RP_CONFLICT || rc == RP_BUSY || rc == RP_NOT_FOUND)
         s_fail (self, 409, "Conflict", "another request took this upload over; resume from its offset (HEAD)");
     else
     if (rc)
@@ -1080,10 +1064,9 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
     if (self->start == 0 && !self->sniffed && self->head_len > 0) {
         //  A short first part: sniff what there is when it is the whole upload
         int64_t length = self->new_length >= 0 ? self->new_length : self->length;
-        if (length >= 0 && self->written == length && !rp_sniff (self->head, self->head_len)) {
-            char detail [300];
-            snprintf (detail, sizeof detail, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF): "
-                      "it looks like %s", rp_sniff_describe (self->head, self->head_len));
+        char detail [300];
+        if (length >= 0 && self->written == length
+        &&  !rp_sniff_check (self->head, self->head_len, detail, sizeof detail)) {
             self->not_image = true;
             s_fail (self, 415, "Unsupported media type", detail);
         }
@@ -1118,7 +1101,7 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
         close (self->fd);
         self->fd = -1;
     }
-    if (rc == RP_DB_CONFLICT) {
+    if (rc == RP_CONFLICT) {
         s_part_discard (self);
         s_unlock (db, self);
         return s_problem (c, req, 409, "Conflict", "another request took this upload over; resume from its offset (HEAD)",
@@ -1240,7 +1223,7 @@ s_sweep_dirs (rp_db_t *db)
             continue;
         rp_tus_t upload;
         char err [256];
-        if (rp_db_tus_get (db, NULL, entry->d_name, &upload, err, sizeof err) == RP_DB_NOT_FOUND) {
+        if (rp_db_tus_get (db, NULL, entry->d_name, &upload, err, sizeof err) == RP_NOT_FOUND) {
             s_remove_dir (entry->d_name);
             rp_info ("gateway", "removed the parts of upload=%s (no upload refers to them)", entry->d_name);
         }

@@ -7,11 +7,17 @@
     first RP_SNIFF_BYTES bytes are in, the running count against the limit
     on every chunk. A refused request leaves nothing behind: every writer is
     aborted. The 202 is queued only after each file's bytes are durable and
-    its row committed (rp_library_ingest_writer), then the pipeline is woken.
+    its row committed (rp_library_ingest, the one ingest path), then the
+    pipeline is woken. Every file's type is checked before the first is
+    committed, so a refused type stores nothing of the request; a refusal
+    of the row (a batch id, tag or file name the library does not take)
+    comes back as RP_REFUSED and is a 400 naming it, by its status code,
+    never by the words of the message.
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
 #include "engine/log.h"
+#include "engine/utf8.h"
 #include "library/library.h"
 #include "library/sniff.h"
 
@@ -69,12 +75,10 @@ rp_gw_sanitize_filename (const char *name, size_t len, char *out, size_t outlen)
     size_t o = 0;
     for (size_t i = start; i < len && name [i];) {
         unsigned char ch = (unsigned char) name [i];
-        size_t n = ch < 0x80 ? 1 : (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3
-                 : (ch & 0xF8) == 0xF0 ? 4 : 0;
-        bool valid = n > 0 && i + n <= len && !(n == 2 && ch < 0xC2);
-        for (size_t k = 1; valid && k < n; k++)
-            valid = ((unsigned char) name [i + k] & 0xC0) == 0x80;
-        if (!valid) {
+        //  Text as the database takes it: each byte of anything else
+        //  (overlong forms, surrogates, past U+10FFFF) becomes "_"
+        size_t n = rp_utf8_char (name + i, len - i);
+        if (n == 0) {
             if (o + 1 > cap)
                 break;
             out [o++] = '_';
@@ -136,12 +140,11 @@ s_check_type (rp_upload_t *self, s_part_t *part, bool final)
     const unsigned char *head = rp_blob_head (part->writer, &got);
     if (got < RP_SNIFF_BYTES && !final)
         return;
-    if (rp_sniff (head, got))
+    char why [200], detail [512];
+    if (rp_sniff_check (head, got, why, sizeof why))
         part->checked = true;
     else {
-        char detail [256];
-        snprintf (detail, sizeof detail, "%s is not a supported image (JPEG, PNG, WebP, GIF, TIFF, "
-                  "HEIC, AVIF): it looks like %s", part->filename, rp_sniff_describe (head, got));
+        snprintf (detail, sizeof detail, "%s: %s", part->filename, why);
         s_fail (self, 415, "Unsupported media type", detail);
     }
 }
@@ -341,6 +344,25 @@ rp_upload_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_
     return MHD_YES;
 }
 
+//  A file that could not be taken in, by the status rp_library_ingest gave.
+static enum MHD_Result
+s_ingest_problem (struct MHD_Connection *c, rp_req_t *req, int rc, const char *err, bool some_stored)
+{
+    const char *before = some_stored ? " (the files before this one were stored)" : "";
+    char detail [640];
+    if (rc == RP_REFUSED || rc == RP_NOT_FOUND) {
+        //  What the client sent: the reason names it (a batch id, a tag)
+        snprintf (detail, sizeof detail, "%s%s", err, before);
+        return rp_gw_problem (c, req, rc == RP_REFUSED ? 400 : 404,
+                              rc == RP_REFUSED ? "Bad request" : "Not found", detail);
+    }
+    rp_warn ("gateway", "req=%s upload: %s", req->id, err);
+    snprintf (detail, sizeof detail, "%s%s", rc == RP_UNAVAILABLE
+              ? "storage (S3) cannot be reached; nothing was stored: try again shortly"
+              : "the photo library is unavailable; try again shortly", before);
+    return rp_gw_problem (c, req, 503, "Service unavailable", detail);
+}
+
 enum MHD_Result
 rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
 {
@@ -356,21 +378,12 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
         s_check_type (self, &self->parts [i], true);
     if (!self->error.status && self->nparts == 0)
         s_fail (self, 400, "Bad request", "no file in the upload: send parts named file");
-    //  Trim and check the batch id before anything is committed
-    char batch [RP_ID_MAX] = "";
+    //  The batch id as sent, trimmed (the library refuses a malformed one)
+    char batch [sizeof self->batch_id] = "";
     char *b = self->batch_id;
     while (*b == ' ')
         b++;
-    size_t blen = strcspn (b, " \r\n");
-    if (!self->error.status && blen) {
-        bool ok = blen < RP_ID_MAX;
-        for (size_t i = 0; ok && i < blen; i++)
-            ok = isalnum ((unsigned char) b [i]) || b [i] == '-' || b [i] == '_';
-        if (!ok)
-            s_fail (self, 400, "Bad request", "batch_id must be 1..39 letters, digits, - or _");
-        else
-            snprintf (batch, sizeof batch, "%.*s", (int) blen, b);
-    }
+    snprintf (batch, sizeof batch, "%.*s", (int) strcspn (b, " \r\n"), b);
     if (self->error.status)
         return rp_gw_problem (c, req, self->error.status, self->error.title, self->error.detail);
 
@@ -378,32 +391,23 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db) {
         s_abort_all (self);
-        return rp_gw_db_problem (c, req, -1, err, false);
+        return rp_gw_db_problem (c, req, -1, err);
     }
     json_t *photos = json_array ();
     int stored = 0, created = 0;
     for (int i = 0; i < self->nparts; i++) {
         s_part_t *part = &self->parts [i];
+        rp_ingest_t ingest = { .declared_bytes = -1, .user_id = req->user_id,
+                               .batch_id = batch [0] ? batch : NULL, .filename = part->filename,
+                               .tags = self->tags [0] ? self->tags : NULL };
         rp_ingested_t out;
-        int rc = rp_library_ingest_writer (rp_gw->blobs, db, &part->writer, req->user_id,
-                                           batch [0] ? batch : NULL, part->filename,
-                                           self->tags [0] ? self->tags : NULL, &out, err, sizeof err);
+        int rc = rp_library_ingest (rp_gw->blobs, db, &part->writer, &ingest, &out, err, sizeof err);
         if (rc) {
             s_abort_all (self);
             json_decref (photos);
             if (created)
                 rp_gw_wake_pipeline ();
-            bool bad_input = strstr (err, "batch") || strstr (err, "tag") || strstr (err, "not a supported image");
-            char detail [640];
-            snprintf (detail, sizeof detail, "%s%s",
-                      bad_input ? err
-                      : rc == RP_BLOB_UNAVAILABLE ? "storage (S3) cannot be reached; nothing was stored: try again shortly"
-                      : "the photo library is unavailable; try again shortly",
-                      stored ? " (the files before this one were stored)" : "");
-            if (!bad_input)
-                rp_warn ("gateway", "req=%s upload: %s", req->id, err);
-            return rp_gw_problem (c, req, bad_input ? (strstr (err, "batch") && strstr (err, "not found") ? 404 : 400) : 503,
-                                  bad_input ? "Bad request" : "Service unavailable", detail);
+            return s_ingest_problem (c, req, rc, err, stored > 0);
         }
         stored++;
         if (!out.duplicate)

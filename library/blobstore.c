@@ -231,15 +231,35 @@ s_address (rp_blobstore_t *self, const char *sha256, char *dir, size_t dirlen, c
     snprintf (path, pathlen, "%s/%.2s/%.2s/%.64s", self->root, sha256, sha256 + 2, sha256);
 }
 
+//  A finished SHA-256 context's digest as hex
+static void
+s_hex_digest (EVP_MD_CTX *sha, char sha256 [65])
+{
+    unsigned char digest [32] = { 0 };
+    unsigned int len = 0;
+    EVP_DigestFinal_ex (sha, digest, &len);
+    for (int i = 0; i < 32; i++)
+        snprintf (sha256 + 2 * i, 3, "%02x", digest [i]);
+}
+
+int
+rp_blob_digest (rp_blob_writer_t *w, char sha256 [65])
+{
+    EVP_MD_CTX *copy = EVP_MD_CTX_new ();
+    if (!copy || EVP_MD_CTX_copy_ex (copy, w->sha) != 1) {
+        EVP_MD_CTX_free (copy);
+        return -1;
+    }
+    s_hex_digest (copy, sha256);
+    EVP_MD_CTX_free (copy);
+    return 0;
+}
+
 int
 rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, char *err, size_t errlen)
 {
     rp_blob_writer_t *w = *writer_p;
-    unsigned char digest [32];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex (w->sha, digest, &len);
-    for (int i = 0; i < 32; i++)
-        snprintf (sha256 + 2 * i, 3, "%02x", digest [i]);
+    s_hex_digest (w->sha, sha256);
     if (fsync (w->fd)) {
         snprintf (err, errlen, "cannot make the upload durable: %s", strerror (errno));
         rp_blob_abort (writer_p);
@@ -277,68 +297,50 @@ rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, ch
         if (rp_s3_mirror_put (w->store->s3, relative, path, mime ? mime : "application/octet-stream",
                               *existed, err, errlen)) {
             rp_blob_abort (writer_p);
-            return RP_BLOB_UNAVAILABLE;
+            return RP_UNAVAILABLE;
         }
     }
     rp_blob_abort (writer_p);       //  closes and unlinks the temporary name
     return 0;
 }
 
-int
-rp_blob_put_file (rp_blobstore_t *self, const char *path, int64_t max_bytes, char sha256 [65],
-                  int64_t *size, bool *existed, unsigned char *head, size_t headlen,
-                  char *err, size_t errlen)
+rp_blob_writer_t *
+rp_blob_begin_file (rp_blobstore_t *self, const char *path, int64_t max_bytes, char *err, size_t errlen)
 {
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf (err, errlen, "cannot read file: %s", strerror (errno));
-        return -1;
+        return NULL;
     }
     struct stat st;
     if (fstat (fd, &st) || !S_ISREG (st.st_mode)) {
         snprintf (err, errlen, "not a regular file");
         close (fd);
-        return -1;
+        return NULL;
     }
     if (st.st_size > max_bytes) {
         snprintf (err, errlen, "file is %lld bytes, more than the limit of %lld bytes",
                   (long long) st.st_size, (long long) max_bytes);
         close (fd);
-        return -1;
+        return NULL;
     }
     rp_blob_writer_t *w = rp_blob_begin (self, max_bytes, err, errlen);
     if (!w) {
         close (fd);
-        return -1;
+        return NULL;
     }
     static __thread unsigned char buffer [256 * 1024];
-    while (true) {
-        ssize_t n = read (fd, buffer, sizeof buffer);
+    ssize_t n;
+    while (w && (n = read (fd, buffer, sizeof buffer)) != 0) {
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
+        if (n < 0)
             snprintf (err, errlen, "cannot read file: %s", strerror (errno));
-            close (fd);
+        if (n < 0 || rp_blob_write (w, buffer, (size_t) n, err, errlen))
             rp_blob_abort (&w);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        if (rp_blob_write (w, buffer, (size_t) n, err, errlen)) {
-            close (fd);
-            rp_blob_abort (&w);
-            return -1;
-        }
     }
     close (fd);
-    *size = rp_blob_size (w);
-    size_t got = 0;
-    const unsigned char *h = rp_blob_head (w, &got);
-    if (head) {
-        memset (head, 0, headlen);
-        memcpy (head, h, got < headlen ? got : headlen);
-    }
-    return rp_blob_commit (&w, sha256, existed, err, errlen);
+    return w;
 }
 
 static bool
@@ -438,16 +440,16 @@ rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errle
     char tmp [PATH_MAX];
     if (s_tmp_file (self, "fetch", tmp, sizeof tmp)) {
         snprintf (err, errlen, "cannot create a temporary file in the local cache: %s", strerror (errno));
-        return RP_BLOB_UNAVAILABLE;
+        return RP_UNAVAILABLE;
     }
     int rc = rp_s3_mirror_get (self->s3, relative, tmp, -1, err, errlen);
-    if (rc == RP_S3_NOT_FOUND) {
+    if (rc == RP_NOT_FOUND) {
         snprintf (err, errlen, "the original %.12s... is missing from S3", sha256);
         rc = -1;
     }
     else
     if (rc)
-        rc = RP_BLOB_UNAVAILABLE;
+        rc = RP_UNAVAILABLE;
     else {
         char actual [65];
         if (s_file_sha256 (tmp, actual) || strcmp (actual, sha256) != 0) {
@@ -457,7 +459,7 @@ rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errle
         else
         if (s_mkdirs (dir) || (rename (tmp, path) && errno != EEXIST)) {
             snprintf (err, errlen, "cannot cache the original: %s", strerror (errno));
-            rc = RP_BLOB_UNAVAILABLE;
+            rc = RP_UNAVAILABLE;
         }
     }
     unlink (tmp);
@@ -478,38 +480,38 @@ rp_blob_push_derivatives (rp_blobstore_t *self, const char *sha256, char *err, s
             continue;               //  a format this photo does not get
         rp_blob_relative (sha256, self->suffixes [i], relative, sizeof relative);
         if (rp_s3_mirror_put (self->s3, relative, local, self->mimes [i], false, err, errlen))
-            return RP_BLOB_UNAVAILABLE;
+            return RP_UNAVAILABLE;
     }
     return 0;
 }
 
 int
 rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_bytes,
-                       char sha256 [65], int64_t *size, bool *existed,
-                       unsigned char *head, size_t headlen, char *err, size_t errlen)
+                       rp_blob_writer_t **writer_p, char *err, size_t errlen)
 {
+    *writer_p = NULL;
     if (!self->s3) {
         snprintf (err, errlen, "objects can only be imported with storage.backend = s3");
-        return -1;
+        return RP_ERROR;
     }
     int64_t object_size = -1;
     char etag [RP_S3_ETAG_MAX];
     int rc = rp_s3_mirror_head (self->s3, relative, &object_size, etag, err, errlen);
     if (rc)
-        return rc == RP_S3_NOT_FOUND ? RP_S3_NOT_FOUND : RP_BLOB_UNAVAILABLE;
+        return rc == RP_NOT_FOUND ? RP_NOT_FOUND : RP_UNAVAILABLE;
     if (object_size == 0) {
         snprintf (err, errlen, "the object is empty");
-        return RP_BLOB_REFUSED;
+        return RP_REFUSED;
     }
     if (object_size > max_bytes) {
         snprintf (err, errlen, "the object is %lld bytes, more than the limit of %lld bytes",
                   (long long) object_size, (long long) max_bytes);
-        return RP_BLOB_REFUSED;
+        return RP_REFUSED;
     }
     char tmp [PATH_MAX];
     if (s_tmp_file (self, "import", tmp, sizeof tmp)) {
         snprintf (err, errlen, "cannot create a temporary file in storage: %s", strerror (errno));
-        return -1;
+        return RP_ERROR;
     }
     //  Bounded: the object may have been replaced since the HEAD
     rc = rp_s3_mirror_get (self->s3, relative, tmp, max_bytes, err, errlen);
@@ -517,14 +519,16 @@ rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_b
     if (rc == 0 && stat (tmp, &st) == 0 && (int64_t) st.st_size > max_bytes) {
         snprintf (err, errlen, "the object grew past the limit of %lld bytes while it was read",
                   (long long) max_bytes);
-        rc = RP_BLOB_REFUSED;
+        rc = RP_REFUSED;
     }
     else
-    if (rc == 0)
-        rc = rp_blob_put_file (self, tmp, max_bytes, sha256, size, existed, head, headlen, err, errlen);
+    if (rc == 0) {
+        *writer_p = rp_blob_begin_file (self, tmp, max_bytes, err, errlen);
+        rc = *writer_p ? RP_OK : RP_ERROR;
+    }
     else
-    if (rc != RP_S3_NOT_FOUND)
-        rc = RP_BLOB_UNAVAILABLE;
+    if (rc != RP_NOT_FOUND)
+        rc = RP_UNAVAILABLE;
     unlink (tmp);
     return rc;
 }
@@ -541,7 +545,7 @@ rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t errl
             char relative [160];
             rp_blob_relative (sha256, i < 0 ? "" : self->suffixes [i], relative, sizeof relative);
             if (rp_s3_mirror_delete (self->s3, relative, err, errlen))
-                return RP_BLOB_UNAVAILABLE;
+                return RP_UNAVAILABLE;
         }
     }
     char dir [PATH_MAX], path [PATH_MAX];

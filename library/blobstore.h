@@ -9,7 +9,7 @@
 
     With storage.backend = s3 the bucket is the store and the folder is
     this engine's cache of it (s3_mirror.h): a commit is durable once S3
-    has the object under "objects/ab/cd/<sha256>" (RP_BLOB_UNAVAILABLE when
+    has the object under "objects/ab/cd/<sha256>" (RP_UNAVAILABLE when
     S3 cannot be reached: nothing may be acknowledged), workers fetch an
     original they do not have (rp_blob_fetch), derivatives are pushed once
     made (rp_blob_push_derivatives), and delete removes the objects too.
@@ -25,13 +25,8 @@
 #include <stdint.h>
 
 #include "engine/config.h"
+#include "engine/status.h"
 #include "library/s3_mirror.h"
-
-//  Returned when S3 cannot be reached or refuses us: try again later
-#define RP_BLOB_UNAVAILABLE 2
-//  Returned by rp_blob_import_object for an object that is empty or over
-//  max_bytes: nothing is stored, and trying again changes nothing
-#define RP_BLOB_REFUSED 3
 
 typedef struct _rp_blobstore_t rp_blobstore_t;
 typedef struct _rp_blob_writer_t rp_blob_writer_t;
@@ -58,6 +53,9 @@ int rp_blob_write (rp_blob_writer_t *writer, const void *data, size_t size, char
 //  Bytes written so far, and the first bytes (for sniffing the type).
 int64_t rp_blob_size (rp_blob_writer_t *writer);
 const unsigned char *rp_blob_head (rp_blob_writer_t *writer, size_t *size);
+//  The SHA-256 (hex) of the bytes written so far, before committing them;
+//  writing may go on. 0 or -1.
+int rp_blob_digest (rp_blob_writer_t *writer, char sha256 [65]);
 //  Make the blob durable under its content address. Sets sha256 (hex) and
 //  *existed (the same bytes were already stored: nothing new was written).
 //  Destroys the writer, whatever the outcome; on error nothing is stored.
@@ -66,10 +64,10 @@ int rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed
 //  Throw the blob away. Safe on NULL.
 void rp_blob_abort (rp_blob_writer_t **writer_p);
 
-//  Store a whole file (convenience over begin/write/commit).
-int rp_blob_put_file (rp_blobstore_t *self, const char *path, int64_t max_bytes,
-                      char sha256 [65], int64_t *size, bool *existed,
-                      unsigned char *head, size_t headlen, char *err, size_t errlen);
+//  A new blob holding a copy of a whole local file (at most max_bytes),
+//  not committed yet. NULL with err (unreadable, too big, a write failed).
+rp_blob_writer_t *rp_blob_begin_file (rp_blobstore_t *self, const char *path, int64_t max_bytes,
+                                      char *err, size_t errlen);
 
 //  The local path of an original ("<root>/objects/ab/cd/<sha>") into buf.
 int rp_blob_path (rp_blobstore_t *self, const char *sha256, char *buf, size_t size);
@@ -77,21 +75,21 @@ int rp_blob_path (rp_blobstore_t *self, const char *sha256, char *buf, size_t si
 bool rp_blob_exists (rp_blobstore_t *self, const char *sha256);
 //  Make sure the original is in the local cache (S3: download it, check
 //  its SHA-256, move it into place; one already there is marked as just
-//  used, so rp_blobstore_trim_cache keeps it). 0; RP_BLOB_UNAVAILABLE (S3
+//  used, so rp_blobstore_trim_cache keeps it). 0; RP_UNAVAILABLE (S3
 //  away, or no room in the cache); -1 when the bytes are gone or damaged.
 //  Disk backend: whether the file is there.
 int rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
 //  S3: store every derivative of this original that is in the cache.
 //  Disk backend: nothing to do.
 int rp_blob_push_derivatives (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);
-//  S3: take the object at `relative` (a presigned upload, a bulk import)
-//  into the store under its content address, as rp_blob_put_file does for
-//  a local file. RP_S3_NOT_FOUND when there is no such object;
-//  RP_BLOB_REFUSED (err says which) when it is empty or over max_bytes, of
-//  which at most max_bytes + 1 are ever downloaded.
+//  S3: the object at `relative` (a presigned upload, a bulk import) into a
+//  new blob, not committed yet (*writer_p; the caller commits or aborts
+//  it), as rp_blob_begin_file does for a local file. RP_NOT_FOUND when
+//  there is no such object; RP_REFUSED (err says which) when it is empty
+//  or over max_bytes, of which at most max_bytes + 1 are ever downloaded;
+//  RP_UNAVAILABLE when S3 cannot be reached; -1.
 int rp_blob_import_object (rp_blobstore_t *self, const char *relative, int64_t max_bytes,
-                           char sha256 [65], int64_t *size, bool *existed,
-                           unsigned char *head, size_t headlen, char *err, size_t errlen);
+                           rp_blob_writer_t **writer_p, char *err, size_t errlen);
 
 //  Delete an original and all its derivatives. Missing files are no error.
 int rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t errlen);

@@ -1,9 +1,34 @@
-/*  library/library.c: see library.h. */
+/*  library/library.c: see library.h.
+
+    DESIGN
+    Ingest is one function, rp_library_ingest, for every way bytes arrive
+    (library.h lists them). Its steps, in this order, each ending the call
+    when it fails:
+      1. The bytes in a blob writer: the caller's, or the object fetched
+         from the bucket (at most max_bytes, or the declared size, are ever
+         downloaded). Not in the bucket: RP_NOT_YET. Empty or too big:
+         refused (step 6).
+      2. Checked, still uncommitted: against the declared size and SHA-256
+         (rp_blob_digest), then the type by magic bytes (rp_sniff_check).
+         Refused: step 6.
+      3. Committed to the store (fsync'd; with S3, in the bucket): from here
+         on the bytes may be new in the store and must not outlive a
+         failure.
+      4. The row: a new photo, queued (rp_db_photo_create), or an uploading
+         photo made queued (rp_db_tus_finish); either may find the user has
+         these bytes already (a duplicate: no new photo).
+      5. The undo, the only one: when the row fails, bytes this call added
+         to the store go again, unless a row (any user's) refers to them.
+      6. A refusal: nothing was stored; for an upload row the photo is
+         failed with the reason (then RP_REFUSED), so a client or a bridge
+         asking again finds the outcome.
+    The log line "stored photo=<id>" is written only once both are durable
+    (tests/test_crash.c counts on it).
+*/
 #include "library/library.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
-#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,130 +45,115 @@ s_undo_store (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, bool exist
         rp_blob_delete (blobs, sha256, ignore, sizeof ignore);
 }
 
-//  After the bytes are durable: the row, or undo what this call stored.
+//  Refuse the bytes (nothing was stored; reason is not err): an upload's
+//  photo fails with the reason, which err then holds. RP_REFUSED, or -1 when the failure cannot
+//  be written (the upload stays as it was, to be asked again).
 static int
-s_commit_row (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, const char *batch_id,
-              const char *filename, const char *tags, bool existed, rp_ingested_t *out,
-              char *err, size_t errlen)
+s_refuse (rp_db_t *db, const rp_ingest_t *ingest, const char *reason, char *err, size_t errlen)
 {
-    rp_photo_new_t photo = {
-        .user_id = user_id, .batch_id = batch_id, .filename = filename,
-        .sha256 = out->sha256, .bytes = out->bytes, .content_type = out->content_type,
-        .status = "queued", .tags = tags,
-    };
-    if (rp_db_photo_create (db, &photo, out->id, out->batch_id, &out->duplicate, err, errlen) == 0)
-        return 0;
-    s_undo_store (blobs, db, out->sha256, existed);
-    return -1;
+    if (ingest->upload_id && rp_db_tus_fail (db, ingest->upload_id, reason, err, errlen))
+        return RP_ERROR;
+    snprintf (err, errlen, "%s", reason);
+    return RP_REFUSED;
 }
 
-static const char *
-s_check_type (const unsigned char *head, size_t size, char *err, size_t errlen)
+//  Step 2: what the client declared, then the type. 0 with *mime set;
+//  RP_REFUSED with the reason; -1 (the reason is the error).
+static int
+s_check (rp_blob_writer_t *writer, const rp_ingest_t *ingest, const char **mime, char *reason, size_t size)
 {
-    const char *mime = rp_sniff (head, size);
-    if (!mime)
-        snprintf (err, errlen, "not a supported image: the file is %s", rp_sniff_describe (head, size));
-    return mime;
-}
-
-//  The type of stored bytes from their first bytes (head holds up to
-//  RP_SNIFF_BYTES of them)
-static const char *
-s_stored_type (const unsigned char *head, int64_t bytes, char *err, size_t errlen)
-{
-    return s_check_type (head, (size_t) (bytes < RP_SNIFF_BYTES ? bytes : RP_SNIFF_BYTES), err, errlen);
-}
-
-int
-rp_library_ingest_file (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
-                        const char *user_id, const char *batch_id, const char *path,
-                        const char *filename, const char *tags, rp_ingested_t *out,
-                        char *err, size_t errlen)
-{
-    memset (out, 0, sizeof *out);
-    //  Refuse non-images before storing anything
-    const char *mime = NULL, *described = NULL;
-    if (rp_sniff_file (path, &mime, &described)) {
-        snprintf (err, errlen, "cannot read file: %s", strerror (errno));
-        return -1;
+    int64_t bytes = rp_blob_size (writer);
+    if (ingest->declared_bytes >= 0 && bytes != ingest->declared_bytes) {
+        snprintf (reason, size, "the upload has %lld bytes, but %lld were declared",
+                  (long long) bytes, (long long) ingest->declared_bytes);
+        return RP_REFUSED;
     }
-    if (!mime) {
-        snprintf (err, errlen, "not a supported image: the file is %s", described);
-        return -1;
+    char sha256 [65];
+    if (ingest->declared_sha256 && rp_blob_digest (writer, sha256)) {
+        snprintf (reason, size, "cannot compute the upload's SHA-256");
+        return RP_ERROR;
     }
-    unsigned char head [RP_SNIFF_BYTES];
-    bool existed = false;
-    int64_t started = rp_clock_ms ();
-    int rc = rp_blob_put_file (blobs, path, config->limits_max_upload_bytes, out->sha256, &out->bytes,
-                               &existed, head, sizeof head, err, errlen);
-    if (rc)
-        return rc;
-    //  Sniff again what was stored: the file may have changed under us
-    out->content_type = s_stored_type (head, out->bytes, err, errlen);
-    if (!out->content_type) {
-        s_undo_store (blobs, db, out->sha256, existed);
-        return -1;
+    if (ingest->declared_sha256 && strcmp (sha256, ingest->declared_sha256) != 0) {
+        snprintf (reason, size, "the upload's SHA-256 is %s, but %s was declared", sha256,
+                  ingest->declared_sha256);
+        return RP_REFUSED;
     }
-    if (s_commit_row (blobs, db, user_id, batch_id, filename, tags, existed, out, err, errlen))
-        return -1;
-    rp_info ("library", "stored photo=%s sha256=%.12s bytes=%lld duration=%lldms%s file=%s",
-             out->id, out->sha256, (long long) out->bytes, (long long) (rp_clock_ms () - started),
-             out->duplicate ? " duplicate" : "", filename);
-    return 0;
-}
-
-int
-rp_library_ingest_writer (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
-                          const char *user_id, const char *batch_id, const char *filename,
-                          const char *tags, rp_ingested_t *out, char *err, size_t errlen)
-{
-    memset (out, 0, sizeof *out);
     size_t got = 0;
-    const unsigned char *head = rp_blob_head (*writer_p, &got);
-    out->content_type = s_check_type (head, got, err, errlen);
-    if (!out->content_type) {
-        rp_blob_abort (writer_p);
-        return -1;
+    const unsigned char *head = rp_blob_head (writer, &got);
+    *mime = rp_sniff_check (head, got, reason, size);
+    return *mime ? RP_OK : RP_REFUSED;
+}
+
+int
+rp_library_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
+                   const rp_ingest_t *ingest, rp_ingested_t *out, char *err, size_t errlen)
+{
+    memset (out, 0, sizeof *out);
+    int64_t started = rp_clock_ms ();
+    rp_blob_writer_t *fetched = NULL;
+    const char *object = NULL;          //  the bytes came from the bucket
+    if (!writer_p || !*writer_p) {
+        object = ingest->object;
+        //  Step 1: the object. Nothing over what was declared is ever
+        //  downloaded: a client may PUT anything to its URL
+        int64_t limit = ingest->declared_bytes >= 0 ? ingest->declared_bytes : ingest->max_bytes;
+        int rc = rp_blob_import_object (blobs, object, limit, &fetched, err, errlen);
+        if (rc == RP_NOT_FOUND) {
+            snprintf (err, errlen, "the object %s is not in the bucket yet: PUT it there first", object);
+            return RP_NOT_YET;
+        }
+        if (rc == RP_REFUSED) {
+            char reason [512];
+            if (ingest->declared_bytes >= 0)
+                snprintf (reason, sizeof reason, "the upload does not have the %lld bytes declared: %s",
+                          (long long) ingest->declared_bytes, err);
+            else
+                snprintf (reason, sizeof reason, "%s", err);
+            return s_refuse (db, ingest, reason, err, errlen);
+        }
+        if (rc)
+            return rc;
+        writer_p = &fetched;
     }
+    //  Step 2
+    char reason [512];
+    int rc = s_check (*writer_p, ingest, &out->content_type, reason, sizeof reason);
+    if (rc) {
+        rp_blob_abort (writer_p);
+        if (rc == RP_REFUSED)
+            return s_refuse (db, ingest, reason, err, errlen);
+        snprintf (err, errlen, "%s", reason);
+        return rc;
+    }
+    //  Step 3
     out->bytes = rp_blob_size (*writer_p);
     bool existed = false;
-    int rc = rp_blob_commit (writer_p, out->sha256, &existed, err, errlen);
+    rc = rp_blob_commit (writer_p, out->sha256, &existed, err, errlen);
     if (rc)
         return rc;
-    if (s_commit_row (blobs, db, user_id, batch_id, filename, tags, existed, out, err, errlen))
-        return -1;
-    rp_info ("library", "stored photo=%s sha256=%.12s bytes=%lld%s file=%s", out->id, out->sha256,
-             (long long) out->bytes, out->duplicate ? " duplicate" : "", filename);
-    return 0;
-}
-
-int
-rp_library_import_object (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
-                          const char *user_id, const char *relative, const char *filename,
-                          rp_ingested_t *out, char *err, size_t errlen)
-{
-    memset (out, 0, sizeof *out);
-    unsigned char head [RP_SNIFF_BYTES];
-    bool existed = false;
-    int rc = rp_blob_import_object (blobs, relative, config->limits_max_upload_bytes, out->sha256,
-                                    &out->bytes, &existed, head, sizeof head, err, errlen);
-    if (rc == RP_S3_NOT_FOUND) {
-        snprintf (err, errlen, "the object %s is not in the bucket", relative);
-        return RP_LIBRARY_NOT_YET;
+    //  Step 4
+    if (ingest->upload_id)
+        rc = rp_db_tus_finish (db, ingest->upload_id, out->sha256, out->bytes, out->content_type, out->id,
+                               &out->duplicate, err, errlen);
+    else {
+        rp_photo_new_t photo = {
+            .user_id = ingest->user_id, .batch_id = ingest->batch_id, .filename = ingest->filename,
+            .sha256 = out->sha256, .bytes = out->bytes, .content_type = out->content_type,
+            .status = "queued", .tags = ingest->tags,
+        };
+        rc = rp_db_photo_create (db, &photo, out->id, out->batch_id, &out->duplicate, err, errlen);
     }
-    if (rc == RP_BLOB_REFUSED)
-        return RP_LIBRARY_REFUSED;
-    if (rc)
-        return rc;
-    out->content_type = s_stored_type (head, out->bytes, err, errlen);
-    if (!out->content_type) {
+    if (rc) {
+        //  Step 5
         s_undo_store (blobs, db, out->sha256, existed);
-        return RP_LIBRARY_REFUSED;
+        return rc;
     }
-    if (s_commit_row (blobs, db, user_id, NULL, filename, NULL, existed, out, err, errlen))
-        return -1;
-    rp_info ("library", "imported photo=%s sha256=%.12s bytes=%lld%s from s3 key %s", out->id, out->sha256,
-             (long long) out->bytes, out->duplicate ? " duplicate" : "", relative);
+    out->queued = !out->duplicate;
+    rp_info ("library", "stored photo=%s sha256=%.12s bytes=%lld duration=%lldms%s %s=%s%s%s", out->id,
+             out->sha256, (long long) out->bytes, (long long) (rp_clock_ms () - started),
+             out->duplicate ? " duplicate" : "", ingest->upload_id ? "upload" : "file",
+             ingest->upload_id ? ingest->upload_id : ingest->filename,
+             object ? " object=" : "", object ? object : "");
     return 0;
 }
 
@@ -194,7 +204,7 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
     rp_db_tus_clear (&upload);
     if (!presigned) {
         snprintf (err, errlen, "upload %s is not a presigned upload", photo_id);
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     if (upload.done) {
         //  Already taken in (the S3 event and a complete call both came)
@@ -203,66 +213,29 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
         out->duplicate = upload.duplicate;
         return 0;
     }
-    char relative [64], ignore [256], reason [512] = "";
+    char relative [64], ignore [256];
     snprintf (relative, sizeof relative, "uploads/%s", photo_id);
-    //  Nothing over what presign declared is ever downloaded: a client may
-    //  PUT anything to its URL
-    unsigned char head [RP_SNIFF_BYTES];
-    bool existed = false;
-    rc = rp_blob_import_object (blobs, relative, upload.length >= 0 ? upload.length : config->limits_max_upload_bytes,
-                                out->sha256, &out->bytes, &existed, head, sizeof head, err, errlen);
-    if (rc == RP_S3_NOT_FOUND) {
-        snprintf (err, errlen, "the upload's object is not in the bucket yet: PUT it to the presigned URL first");
-        return RP_LIBRARY_NOT_YET;
-    }
-    if (rc == RP_BLOB_REFUSED)
-        snprintf (reason, sizeof reason, "the uploaded object does not have the %lld bytes declared: %s",
-                  (long long) upload.length, err);
-    else
-    if (rc)
-        return rc;
-    if (!reason [0]) {
-        out->content_type = s_stored_type (head, out->bytes, reason, sizeof reason);
-        if (out->bytes != upload.length && upload.length >= 0)
-            snprintf (reason, sizeof reason, "the uploaded object has %lld bytes, but %lld were declared",
-                      (long long) out->bytes, (long long) upload.length);
-        else
-        if (strcmp (out->sha256, declared) != 0)
-            snprintf (reason, sizeof reason, "the uploaded object's SHA-256 is %s, but %s was declared",
-                      out->sha256, declared);
-        if (reason [0])
-            s_undo_store (blobs, db, out->sha256, existed);
-    }
-    if (reason [0]) {
-        //  The outcome first, then the object: a retry finds the photo failed
-        if (rp_db_tus_fail (db, photo_id, reason, err, errlen))
-            return -1;
-        rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore);
-        snprintf (err, errlen, "%s", reason);
-        return RP_LIBRARY_REFUSED;
-    }
-    rc = rp_db_tus_finish (db, photo_id, out->sha256, out->bytes, out->content_type, out->id,
-                           &out->duplicate, err, errlen);
-    if (rc == RP_DB_NOT_FOUND && rp_db_tus_get (db, user_id, photo_id, &upload, ignore, sizeof ignore) == 0) {
+    rp_ingest_t ingest = {
+        .object = relative, .max_bytes = config->limits_max_upload_bytes,
+        .declared_bytes = upload.length, .declared_sha256 = declared, .upload_id = photo_id,
+    };
+    rc = rp_library_ingest (blobs, db, NULL, &ingest, out, err, errlen);
+    if (rc == RP_NOT_FOUND && rp_db_tus_get (db, user_id, photo_id, &upload, ignore, sizeof ignore) == 0) {
         //  The S3 event and a complete call raced: the other one finished it
         rp_db_tus_clear (&upload);
         if (upload.done) {
             snprintf (out->id, sizeof out->id, "%s", upload.photo_id);
             out->duplicate = upload.duplicate;
+            out->queued = false;
             return 0;
         }
     }
-    if (rc) {
-        s_undo_store (blobs, db, out->sha256, existed);
-        return rc;
-    }
-    out->queued = !out->duplicate;
-    //  Its bytes live under their content address now
-    if (rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore))
-        rp_warn ("library", "photo=%s the upload object stays in the bucket: %s", out->id, ignore);
-    rp_info ("library", "presigned upload=%s arrived: photo=%s sha256=%.12s bytes=%lld%s", photo_id, out->id,
-             out->sha256, (long long) out->bytes, out->duplicate ? " duplicate" : "");
-    return 0;
+    //  Taken in, or refused (the photo failed first: a retry finds it so):
+    //  the bytes live under their content address now, or nowhere
+    if ((rc == 0 || rc == RP_REFUSED)
+    &&  rp_s3_mirror_delete (rp_blobstore_s3 (blobs), relative, ignore, sizeof ignore))
+        rp_warn ("library", "upload=%s the upload object stays in the bucket: %s", photo_id, ignore);
+    return rc;
 }
 
 int

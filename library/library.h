@@ -1,12 +1,28 @@
 /*  library/library.h: the photo library's operations that span bytes and
-    metadata: ingest, delete, recovery. Used by `rapidphoto import`, the
-    HTTP gateway (uploads, presigned uploads, deletes), the SQS ingest
-    bridge, the pipeline (rp_library_stale_ms), and serve, gateway and
-    import at start-up (rp_library_open_and_recover), so an import takes
-    exactly the path an upload takes.
+    metadata: ingest, delete, recovery.
+
+    INGEST: one path, whichever way the bytes came. rp_library_ingest takes
+    them from where they are (a blob writer holding them, or an object in
+    the bucket) to a committed row: the photo queued, or found to be a
+    duplicate of one the user has. Everything that takes photos in goes
+    through it:
+        POST /photos, multipart and raw     gateway/upload.c    writer, new row
+        tus, once the last byte is in       gateway/tus.c       writer, upload row
+        presigned upload completed          rp_library_adopt_upload (the
+                                            complete call, the ingest bridge)
+                                                                object, upload row
+        S3 bulk import (incoming/)          actors/bridges      object, new row
+        `rapidphoto import`                 app/cmd_library.c   writer, new row
+    so the type check (magic bytes, rp_sniff_check), the check against what
+    the client declared, the order (bytes durable before the row), the
+    answer on failure and the undo are written once, here. What callers
+    keep is theirs alone: upload.c refuses early and all or nothing over
+    several files, tus assembles its parts and holds its lease and folder,
+    a presigned upload reads what was declared from its row and deletes its
+    object when done.
 
     The caller passes its own blob store and database connection (one per
-    actor); nothing here keeps state.
+    actor); nothing here keeps state. Statuses are engine/status.h's.
 */
 #ifndef RP_LIBRARY_H
 #define RP_LIBRARY_H
@@ -14,57 +30,74 @@
 #include <stdbool.h>
 #include "engine/config.h"
 #include "engine/db/db.h"
+#include "engine/status.h"
 #include "library/blobstore.h"
+
+//  What to ingest, and into which row
+typedef struct {
+    //  Where the bytes are when no writer is passed: an object in the bucket
+    //  (storage.backend = s3), "uploads/<id>" or "incoming/<user>/...", of
+    //  which at most max_bytes are taken (an object over it is refused)
+    const char *object;
+    int64_t max_bytes;
+    //  What the client declared, when it did (a presigned upload): the size
+    //  (-1: not declared) and the SHA-256 (NULL: not declared). Bytes that
+    //  differ are refused before anything is stored.
+    int64_t declared_bytes;
+    const char *declared_sha256;
+    //  The row: an uploading photo (a resumable or presigned upload, by its
+    //  id) that now goes queued; or, when upload_id is NULL, a new queued
+    //  photo of user_id named filename (as the caller cleaned it), in
+    //  batch_id (NULL: a new batch), with tags (NULL or comma-separated).
+    const char *upload_id;
+    const char *user_id;
+    const char *batch_id;
+    const char *filename;
+    const char *tags;
+} rp_ingest_t;
 
 typedef struct {
     char id [RP_ID_MAX];            //  the photo (the existing one when duplicate)
-    char batch_id [RP_ID_MAX];
+    char batch_id [RP_ID_MAX];      //  new rows: the batch used
     char sha256 [65];
     int64_t bytes;
     const char *content_type;       //  static string
     bool duplicate;                 //  the user already had these bytes
-    bool queued;                    //  rp_library_adopt_upload: this call queued the photo
+    bool queued;                    //  this call queued the photo
 } rp_ingested_t;
 
-//  Ingest one file for a user: type by its bytes (non-images are refused
-//  and nothing is stored), bytes made durable, then the photo row committed
-//  as queued, in that order. Returns 0 when both are durable (the point at
-//  which an upload may be acknowledged); -1 with a reason otherwise, and
-//  then nothing new is left behind. batch_id may be NULL (a new batch).
-int rp_library_ingest_file (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
-                            const char *user_id, const char *batch_id, const char *path,
-                            const char *filename, const char *tags, rp_ingested_t *out,
-                            char *err, size_t errlen);
-
-//  The same, for bytes already written through a blob writer (streaming
-//  uploads). Consumes the writer. RP_BLOB_UNAVAILABLE when S3 could not
-//  store the bytes.
-int rp_library_ingest_writer (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
-                              const char *user_id, const char *batch_id, const char *filename,
-                              const char *tags, rp_ingested_t *out, char *err, size_t errlen);
+//  Take bytes in: type by their first bytes, then what was declared, then
+//  the bytes made durable under their content address, then the row
+//  committed, in that order. 0 when both are durable (the point at which
+//  an upload may be acknowledged): out says which photo. writer_p: the
+//  writer holding the bytes, consumed whatever the outcome; NULL (or
+//  *writer_p NULL) to take ingest->object instead. Otherwise nothing new
+//  is left stored, and:
+//    RP_REFUSED      the bytes are not a supported image, or not what was
+//                    declared, or the object is empty or too big; or the
+//                    row refused the input (a batch id, tag or file name).
+//                    err is the reason a user sees. For an upload row the
+//                    photo is failed with it (when that cannot be written:
+//                    -1, and the upload stays as it was)
+//    RP_NOT_FOUND    the upload's photo is no longer uploading (deleted,
+//                    or another call finished it); a batch_id of another
+//                    user's
+//    RP_NOT_YET      the object is not in the bucket yet
+//    RP_UNAVAILABLE  S3 cannot be reached: try again later
+//    -1              storage or the database failed: try again later
+int rp_library_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
+                       const rp_ingest_t *ingest, rp_ingested_t *out, char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------
-//  S3 (storage.backend = s3): objects that arrive in the bucket
+//  Presigned uploads (storage.backend = s3)
 
-#define RP_LIBRARY_NOT_YET 3        //  the object is not in the bucket (yet)
-#define RP_LIBRARY_REFUSED 4        //  not what was declared, or not an image
-
-//  Bulk import: the object at `relative` ("incoming/<user>/<name>") becomes
-//  a queued photo of user_id named filename, as an upload would (a
-//  duplicate of the user's bytes makes no new photo). RP_LIBRARY_NOT_YET,
-//  RP_LIBRARY_REFUSED (not an image; nothing kept), RP_BLOB_UNAVAILABLE, -1.
-int rp_library_import_object (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
-                              const char *user_id, const char *relative, const char *filename,
-                              rp_ingested_t *out, char *err, size_t errlen);
-
-//  A presigned upload's bytes arrived ("uploads/<id>"): check their size
-//  and SHA-256 against what presign declared (the upload row's length and
-//  metadata), store them under their content address, queue the photo
-//  (uploading -> queued, or removed as a duplicate), and delete the upload
-//  object. Idempotent: a finished upload answers its photo again.
-//  user_id NULL: anyone's (the ingest bridge). RP_DB_NOT_FOUND (no such
-//  upload), RP_LIBRARY_NOT_YET, RP_LIBRARY_REFUSED (the photo is failed
-//  with the reason), RP_BLOB_UNAVAILABLE, -1.
+//  A presigned upload's bytes arrived ("uploads/<id>"): ingest them against
+//  the size and SHA-256 presign declared (the upload row's length and
+//  metadata), then delete the upload object. Idempotent: a finished upload
+//  answers its photo again (out->queued false). user_id NULL: anyone's (the
+//  ingest bridge). 0; RP_NOT_FOUND (no such upload); RP_NOT_YET,
+//  RP_REFUSED (the photo is failed with the reason), RP_UNAVAILABLE, -1 as
+//  rp_library_ingest.
 int rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,
                              const char *user_id, const char *photo_id, rp_ingested_t *out,
                              char *err, size_t errlen);
@@ -73,7 +106,7 @@ int rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config
 int rp_library_presign_metadata (const char *filename, const char *sha256, char *out, size_t outlen);
 
 //  Delete a user's photo; its bytes go when no photo refers to them any more.
-//  RP_DB_NOT_FOUND when it is not the user's.
+//  RP_NOT_FOUND when it is not the user's.
 int rp_library_delete (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, const char *id,
                        char *err, size_t errlen);
 

@@ -204,14 +204,14 @@ s_fetched (s_pipeline_t *self, s_photo_t *photo)
     char err [512], ignore [256];
     //  S3 failed for an earlier photo of this claim: do not wait on it again
     int rc = rp_clock_ms () < self->s3_down_until && !rp_blob_exists (self->blobs, photo->sha256)
-           ? RP_BLOB_UNAVAILABLE : rp_blob_fetch (self->blobs, photo->sha256, err, sizeof err);
-    if (rc == RP_BLOB_UNAVAILABLE && rp_clock_ms () < self->s3_down_until && self->s3_backoff_ms)
+           ? RP_UNAVAILABLE : rp_blob_fetch (self->blobs, photo->sha256, err, sizeof err);
+    if (rc == RP_UNAVAILABLE && rp_clock_ms () < self->s3_down_until && self->s3_backoff_ms)
         snprintf (err, sizeof err, "S3 cannot be reached (backing off)");
     if (rc == 0) {
         self->s3_backoff_ms = 0;
         return true;
     }
-    int64_t retry = rc != RP_BLOB_UNAVAILABLE ? 0
+    int64_t retry = rc != RP_UNAVAILABLE ? 0
                   : rp_clock_ms () < self->s3_down_until ? self->s3_down_until - rp_clock_ms () + 1
                   : s_s3_backoff (self);
     rp_warn ("pipeline", "photo=%s cannot fetch its original: %s%s", photo->id, err,
@@ -297,7 +297,7 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
         rc = rp_db_photo_fail (self->db, photo->id, photo->error, 0, err, sizeof err);
         outcome = "failed";
     }
-    if (rc == RP_DB_NOT_FOUND) {
+    if (rc == RP_NOT_FOUND) {
         //  Deleted meanwhile, or another engine finished it: nothing to do
         rp_info ("pipeline", "photo=%s no longer processing here; outcome dropped", photo->id);
         return true;

@@ -166,11 +166,11 @@ rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
     int64_t size = -1;
     struct stat st;
     int64_t local = stat (path, &st) == 0 ? (int64_t) st.st_size : -1;
-    int rc = maybe_there ? rp_s3_head (client->client, key, &size, etag, err, errlen) : RP_S3_NOT_FOUND;
+    int rc = maybe_there ? rp_s3_head (client->client, key, &size, etag, err, errlen) : RP_NOT_FOUND;
     if (rc == 0 && size == local && local >= 0)
         rc = 0;                     //  the same name holds the same bytes
     else
-    if (rc == 0 || rc == RP_S3_NOT_FOUND)
+    if (rc == 0 || rc == RP_NOT_FOUND)
         rc = rp_s3_put_file (client->client, key, path, content_type, etag, err, errlen);
     s_give (self, client);
     return rc;
@@ -246,5 +246,5 @@ rp_s3_mirror_ping (rp_s3_mirror_t *self, char *err, size_t errlen)
     int64_t size;
     int rc = rp_s3_head (client->client, key, &size, etag, err, errlen);
     s_client_destroy (&client);
-    return rc == RP_S3_NOT_FOUND ? 0 : rc;
+    return rc == RP_NOT_FOUND ? 0 : rc;
 }

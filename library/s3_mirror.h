@@ -13,7 +13,7 @@
     one provider (environment or ECS endpoint) and a client whose
     credentials were refreshed is made again.
 
-    Returns: 0; RP_S3_NOT_FOUND where an object may be absent; -1 with err
+    Returns: 0; RP_NOT_FOUND where an object may be absent; -1 with err
     naming S3's answer or why it could not be reached. The S3 client has
     already retried with backoff and jitter by then.
 */

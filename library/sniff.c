@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -97,6 +98,16 @@ rp_sniff_describe (const unsigned char *d, size_t n)
     if (printable == n)
         return "text";
     return "unknown binary data";
+}
+
+const char *
+rp_sniff_check (const unsigned char *d, size_t n, char *err, size_t errlen)
+{
+    const char *mime = rp_sniff (d, n);
+    if (!mime)
+        snprintf (err, errlen, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF): it looks like %s",
+                  rp_sniff_describe (d, n));
+    return mime;
 }
 
 int

@@ -20,6 +20,13 @@ const char *rp_sniff (const unsigned char *data, size_t size);
 //  for failure reasons. Static string.
 const char *rp_sniff_describe (const unsigned char *data, size_t size);
 
+//  The check every way bytes arrive by makes (library.h's ingest, and the
+//  gateway as soon as an upload's first bytes are in): the MIME type of an
+//  accepted image format, or NULL with the refusal a user sees in err,
+//  written here only: "not a supported image (JPEG, PNG, WebP, GIF, TIFF,
+//  HEIC, AVIF): it looks like HTML".
+const char *rp_sniff_check (const unsigned char *data, size_t size, char *err, size_t errlen);
+
 //  Sniff the start of a file: 0 with *mime set (NULL when not an accepted
 //  image), or -1 when the file cannot be read (errno set).
 int rp_sniff_file (const char *path, const char **mime, const char **described);

@@ -1270,7 +1270,7 @@ Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 6
     cr_assert_eq (unlink (path [0]), 0);
     s_aws_s3_close (&aws, 1);
     int rc = rp_blob_fetch (blobs, sha [0], err, sizeof err);
-    cr_assert_eq (rc, RP_BLOB_UNAVAILABLE, "%d: %s", rc, err);
+    cr_assert_eq (rc, RP_UNAVAILABLE, "%d: %s", rc, err);
     s_aws_s3_open (&aws, 1);
     cr_assert_eq (rp_blob_fetch (blobs, sha [0], err, sizeof err), 0, "%s", err);
     rp_blobstore_close (&blobs);

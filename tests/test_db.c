@@ -380,7 +380,7 @@ CONTRACT (users_add_find_list_and_change_passwords)
     cr_assert_eq (rp_password_hash ("bob's password", hash, sizeof hash), 0);
     cr_assert_eq (rp_db_user_add (db, "bob", hash, bob, err, sizeof err), 0, "%s", err);
     cr_assert_eq (strlen (bob), 32);
-    cr_assert_eq (rp_db_user_add (db, "bob", hash, found, err, sizeof err), -1);
+    cr_assert_eq (rp_db_user_add (db, "bob", hash, found, err, sizeof err), RP_CONFLICT);
     cr_assert_str_eq (err, "user bob exists");
     s_user (db, "alice", alice);
     cr_assert_str_neq (alice, bob);
@@ -391,7 +391,7 @@ CONTRACT (users_add_find_list_and_change_passwords)
     cr_assert (rp_password_verify ("bob's password", stored));
     cr_assert_null (strstr (s_raw1 (url, "SELECT password_hash FROM users WHERE name = 'bob'"), "password"),
                     "the stored hash is not the password");
-    cr_assert_eq (rp_db_user_find (db, "carol", found, NULL, 0, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_user_find (db, "carol", found, NULL, 0, err, sizeof err), RP_NOT_FOUND);
     cr_assert_eq (rp_db_user_find (db, "bob", found, NULL, 0, err, sizeof err), 0, "no hash wanted");
 
     char photo [RP_ID_MAX];
@@ -414,8 +414,8 @@ CONTRACT (users_add_find_list_and_change_passwords)
     cr_assert_eq (rp_db_user_find (db, "bob", found, stored, sizeof stored, err, sizeof err), 0);
     cr_assert (rp_password_verify ("another one", stored));
     cr_assert_not (rp_password_verify ("bob's password", stored));
-    cr_assert_eq (rp_db_user_set_password (db, "carol", newer, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_user_add (db, "", hash, found, err, sizeof err), -1);
+    cr_assert_eq (rp_db_user_set_password (db, "carol", newer, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_user_add (db, "", hash, found, err, sizeof err), RP_REFUSED);
     rp_db_close (&db);
 }
 
@@ -462,19 +462,28 @@ CONTRACT (photo_create_and_duplicates_per_user)
     bool dup;
     char id [RP_ID_MAX];
     rp_photo_new_t bad = { .user_id = alice, .filename = "x.jpg", .sha256 = "ABC", .status = "queued" };
-    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), -1);
+    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), RP_REFUSED);
     bad.sha256 = s_sha (8);
     bad.status = "complete";
-    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), -1);
+    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), RP_REFUSED);
     bad.status = "uploading";
     bad.filename = "";
-    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), -1);
+    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), RP_REFUSED);
+    //  Text as PostgreSQL takes it, on both backends: no UTF-16 surrogate,
+    //  no overlong form, nothing past U+10FFFF
+    static const char *const not_text [] = { "a\xed\xa0\x80.jpg", "\xc0\xaf.jpg", "\xe0\x80\xaf.jpg",
+                                             "\xf4\x90\x80\x80.jpg", "\xff.jpg" };
+    for (size_t i = 0; i < sizeof not_text / sizeof not_text [0]; i++) {
+        bad.filename = not_text [i];
+        cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), RP_REFUSED, "%zu", i);
+        cr_assert (strstr (err, "file name"), "%s", err);
+    }
     bad.filename = "x.jpg";
     char long_tag [100];
     memset (long_tag, 'x', 65);
     long_tag [65] = 0;
     bad.tags = long_tag;
-    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), -1);
+    cr_assert_eq (rp_db_photo_create (db, &bad, id, batch2, &dup, err, sizeof err), RP_REFUSED);
     cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM photos"), "2");
     rp_db_close (&db);
 }
@@ -498,7 +507,7 @@ CONTRACT (batches_count_from_the_rows)
     rp_photo_new_t photo = { .user_id = bob, .batch_id = batch, .filename = "b.jpg",
                              .sha256 = s_sha (5), .status = "queued" };
     bool dup;
-    cr_assert_eq (rp_db_photo_create (db, &photo, other, used, &dup, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_create (db, &photo, other, used, &dup, err, sizeof err), RP_NOT_FOUND);
 
     json_t *claimed = s_claim (db, 1);
     cr_assert_eq (json_array_size (claimed), 1);
@@ -519,10 +528,10 @@ CONTRACT (batches_count_from_the_rows)
     cr_assert_str_eq (s_str (json_array_get (photos, 0), "id"), ids [0], "in upload order");
     json_decref (state);
 
-    cr_assert_eq (rp_db_batch_get (db, bob, batch, &state, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_batch_get (db, bob, batch, &state, err, sizeof err), RP_NOT_FOUND);
     cr_assert_null (state);
-    cr_assert_eq (rp_db_batch_get (db, alice, "no-such-batch", &state, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_batch_get (db, alice, "'; --", &state, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_batch_get (db, alice, "no-such-batch", &state, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_batch_get (db, alice, "'; --", &state, err, sizeof err), RP_NOT_FOUND);
     rp_db_close (&db);
 }
 
@@ -572,10 +581,10 @@ CONTRACT (state_machine_claim_complete_retry_fail)
     cr_assert (json_is_null (json_object_get (exif, "gps")));
     json_decref (photo);
     //  Finished: a late complete or fail is "not found" (not processing)
-    cr_assert_eq (rp_db_photo_complete (db, a, result, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_photo_fail (db, a, "late", 0, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_complete (db, a, result, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_fail (db, a, "late", 0, err, sizeof err), RP_NOT_FOUND);
     cr_assert_eq (rp_db_photo_fail (db, "0123456789abcdef0123456789abcdef", "gone", 0, err, sizeof err),
-                  RP_DB_NOT_FOUND);
+                  RP_NOT_FOUND);
     json_decref (result);
 
     //  processing -> queued (retry after a backoff): not claimable until due
@@ -605,8 +614,8 @@ CONTRACT (state_machine_claim_complete_retry_fail)
     cr_assert_str_eq (s_str (photo, "status"), "failed");
     cr_assert_str_eq (s_str (photo, "error"), "not an image: ?? bytes", "a reason is kept as readable text");
     json_decref (photo);
-    cr_assert_eq (rp_db_photo_fail (db, b, "again", 0, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_photo_complete (db, b, NULL, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_fail (db, b, "again", 0, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_complete (db, b, NULL, err, sizeof err), RP_NOT_FOUND);
 
     //  uploading -> queued when the bytes arrive
     rp_photo_new_t up = { .user_id = alice, .filename = "late.jpg", .sha256 = s_sha (3), .bytes = 10,
@@ -618,7 +627,7 @@ CONTRACT (state_machine_claim_complete_retry_fail)
     cr_assert_eq (json_array_size (claimed), 0, "uploading is not claimed");
     json_decref (claimed);
     cr_assert_eq (rp_db_photo_uploaded (db, c, err, sizeof err), 0, "%s", err);
-    cr_assert_eq (rp_db_photo_uploaded (db, c, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_uploaded (db, c, err, sizeof err), RP_NOT_FOUND);
     claimed = s_claim (db, 10);
     cr_assert_eq (json_array_size (claimed), 1);
     json_decref (claimed);
@@ -857,7 +866,7 @@ CONTRACT (list_filters_by_tag_and_status)
     cr_assert_eq (rp_db_photo_list (db, alice, 50, "", "", "", &page, err, sizeof err), 0, "%s", err);
     cr_assert_eq (json_array_size (json_object_get (page, "items")), 6, "empty filters are no filters");
     json_decref (page);
-    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, NULL, "done", &page, err, sizeof err), -1);
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, NULL, "done", &page, err, sizeof err), RP_REFUSED);
     cr_assert (strstr (err, "status"), "%s", err);
     cr_assert_null (page);
     rp_db_close (&db);
@@ -876,7 +885,7 @@ CONTRACT (a_malformed_cursor_is_an_error_with_a_reason)
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         json_t *page = NULL;
         err [0] = 0;
-        cr_assert_eq (rp_db_photo_list (db, alice, 2, bad [i], NULL, NULL, &page, err, sizeof err), -1,
+        cr_assert_eq (rp_db_photo_list (db, alice, 2, bad [i], NULL, NULL, &page, err, sizeof err), RP_REFUSED,
                       "cursor \"%s\" accepted", bad [i]);
         cr_assert (strstr (err, "cursor"), "%s", err);
         cr_assert_null (page);
@@ -885,7 +894,7 @@ CONTRACT (a_malformed_cursor_is_an_error_with_a_reason)
     memset (longer, 'A', sizeof longer - 1);
     longer [sizeof longer - 1] = 0;
     json_t *page = NULL;
-    cr_assert_eq (rp_db_photo_list (db, alice, 2, longer, NULL, NULL, &page, err, sizeof err), -1);
+    cr_assert_eq (rp_db_photo_list (db, alice, 2, longer, NULL, NULL, &page, err, sizeof err), RP_REFUSED);
     //  A real one still works
     cr_assert_eq (rp_db_photo_list (db, alice, 2, NULL, NULL, NULL, &page, err, sizeof err), 0);
     char cursor [256];
@@ -908,14 +917,14 @@ CONTRACT (another_users_photo_is_not_found)
     s_user (db, "bob", bob);
     s_photo (db, alice, 1, NULL, "private", id, NULL);
     json_t *photo = NULL;
-    cr_assert_eq (rp_db_photo_get (db, bob, id, &photo, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_get (db, bob, id, &photo, err, sizeof err), RP_NOT_FOUND);
     cr_assert_null (photo);
     bool unreferenced;
-    cr_assert_eq (rp_db_photo_delete (db, bob, id, sha, &unreferenced, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_delete (db, bob, id, sha, &unreferenced, err, sizeof err), RP_NOT_FOUND);
     const char *tags [] = { "mine now" };
-    cr_assert_eq (rp_db_photo_tags_set (db, bob, id, tags, 1, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_photo_tags_add (db, bob, id, tags, 1, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_photo_tag_remove (db, bob, id, "private", err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_tags_set (db, bob, id, tags, 1, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_tags_add (db, bob, id, tags, 1, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_tag_remove (db, bob, id, "private", err, sizeof err), RP_NOT_FOUND);
     json_t *page = NULL;
     cr_assert_eq (rp_db_photo_list (db, bob, 50, NULL, NULL, NULL, &page, err, sizeof err), 0, "%s", err);
     cr_assert_eq (json_array_size (json_object_get (page, "items")), 0);
@@ -927,8 +936,8 @@ CONTRACT (another_users_photo_is_not_found)
     photo = s_get (db, alice, id);
     cr_assert_eq (json_array_size (json_object_get (photo, "tags")), 1);
     json_decref (photo);
-    cr_assert_eq (rp_db_photo_get (db, alice, "not-an-id-at-all", &photo, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_photo_get (db, alice, "' OR '1'='1", &photo, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_get (db, alice, "not-an-id-at-all", &photo, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_get (db, alice, "' OR '1'='1", &photo, err, sizeof err), RP_NOT_FOUND);
     rp_db_close (&db);
 }
 
@@ -975,8 +984,8 @@ CONTRACT (tags_are_stored_literally)
     const char *bad [][2] = { { "fine", long_tag }, { "fine", "   " }, { "fine", "bad\xff" },
                               { "fine", "tab\there" } };
     for (size_t i = 0; i < 4; i++) {
-        cr_assert_eq (rp_db_photo_tags_set (db, alice, id, bad [i], 2, err, sizeof err), -1, "%zu", i);
-        cr_assert_eq (rp_db_photo_tags_add (db, alice, id, bad [i], 2, err, sizeof err), -1);
+        cr_assert_eq (rp_db_photo_tags_set (db, alice, id, bad [i], 2, err, sizeof err), RP_REFUSED, "%zu", i);
+        cr_assert_eq (rp_db_photo_tags_add (db, alice, id, bad [i], 2, err, sizeof err), RP_REFUSED);
     }
     photo = s_get (db, alice, id);
     cr_assert_eq (json_array_size (json_object_get (photo, "tags")), 5);
@@ -994,7 +1003,7 @@ CONTRACT (tags_are_stored_literally)
         list [i] = many [i];
     }
     cr_assert_eq (rp_db_photo_tags_set (db, alice, id, list, 100, err, sizeof err), 0, "%s", err);
-    cr_assert_eq (rp_db_photo_tags_add (db, alice, id, list + 100, 1, err, sizeof err), -1);
+    cr_assert_eq (rp_db_photo_tags_add (db, alice, id, list + 100, 1, err, sizeof err), RP_REFUSED);
     cr_assert (strstr (err, "100"), "%s", err);
     rp_db_close (&db);
 }
@@ -1018,13 +1027,13 @@ CONTRACT (delete_says_when_the_bytes_are_unreferenced)
     cr_assert_eq (rp_db_sha_references (db, s_sha (42), &refs, err, sizeof err), 0);
     cr_assert_eq (refs, 1);
     cr_assert_str_eq (s_raw1 (url, "SELECT count(*) FROM tags"), "0", "its tags went with it");
-    cr_assert_eq (rp_db_photo_delete (db, alice, a, sha, &unreferenced, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_delete (db, alice, a, sha, &unreferenced, err, sizeof err), RP_NOT_FOUND);
 
     cr_assert_eq (rp_db_photo_delete (db, bob, b, sha, &unreferenced, err, sizeof err), 0, "%s", err);
     cr_assert (unreferenced, "nobody refers to the bytes now");
     cr_assert_eq (rp_db_sha_references (db, s_sha (42), &refs, err, sizeof err), 0);
     cr_assert_eq (refs, 0);
-    cr_assert_eq (rp_db_sha_references (db, "nope", &refs, err, sizeof err), -1);
+    cr_assert_eq (rp_db_sha_references (db, "nope", &refs, err, sizeof err), RP_REFUSED);
 
     //  Deleted: the same bytes upload again as a new photo
     char again [RP_ID_MAX];
@@ -1094,7 +1103,7 @@ CONTRACT (resumable_upload_parts_lease_and_finish)
     cr_assert (json_is_null (json_object_get (photo, "sha256")));
     json_decref (photo);
     rp_tus_t upload;
-    cr_assert_eq (rp_db_tus_get (db, bob, id, &upload, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_get (db, bob, id, &upload, err, sizeof err), RP_NOT_FOUND);
     cr_assert_eq (rp_db_tus_get (db, alice, id, &upload, err, sizeof err), 0, "%s", err);
     cr_assert_eq (upload.length, 300);
     cr_assert_eq (upload.received, 0);
@@ -1106,23 +1115,23 @@ CONTRACT (resumable_upload_parts_lease_and_finish)
     //  The lease: one holder at a time, taken over when it ran out or its
     //  holder is named dead
     cr_assert_eq (rp_db_tus_lock (db, id, "A", NULL, 2000, 5000, err, sizeof err), 0, "%s", err);
-    cr_assert_eq (rp_db_tus_lock (db, id, "B", NULL, 3000, 6000, err, sizeof err), RP_DB_BUSY);
+    cr_assert_eq (rp_db_tus_lock (db, id, "B", NULL, 3000, 6000, err, sizeof err), RP_BUSY);
     cr_assert_eq (rp_db_tus_lock (db, id, "A", NULL, 3000, 7000, err, sizeof err), 0, "renewal");
-    cr_assert_eq (rp_db_tus_lock (db, "nosuchupload", "A", NULL, 3000, 7000, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_lock (db, "nosuchupload", "A", NULL, 3000, 7000, err, sizeof err), RP_NOT_FOUND);
 
     //  Parts: appended at the durable offset by the holder only
     cr_assert_eq (rp_db_tus_append (db, id, "A", 0, 0, 100, "0-a.part", -1, 8000, err, sizeof err), 0, "%s", err);
     cr_assert_eq (rp_db_tus_append (db, id, "B", 100, 100, 50, "100-b.part", -1, 8000, err, sizeof err),
-                  RP_DB_CONFLICT, "not the holder");
+                  RP_CONFLICT, "not the holder");
     cr_assert_eq (rp_db_tus_append (db, id, "A", 0, 0, 100, "0-c.part", -1, 8000, err, sizeof err),
-                  RP_DB_CONFLICT, "the offset moved on");
+                  RP_CONFLICT, "the offset moved on");
     //  A part grows in place (a long PATCH committing as it goes)
     cr_assert_eq (rp_db_tus_append (db, id, "A", 100, 100, 50, "100-a.part", -1, 8000, err, sizeof err), 0, "%s", err);
     cr_assert_eq (rp_db_tus_append (db, id, "A", 150, 100, 150, "100-a.part", -1, 8000, err, sizeof err), 0, "%s", err);
     //  B takes over once A's lease ran out (now 9000 > 8000)
     cr_assert_eq (rp_db_tus_lock (db, id, "B", NULL, 9000, 12000, err, sizeof err), 0, "%s", err);
     cr_assert_eq (rp_db_tus_append (db, id, "A", 250, 250, 10, "250-a.part", -1, 8000, err, sizeof err),
-                  RP_DB_CONFLICT, "A lost its lease");
+                  RP_CONFLICT, "A lost its lease");
     cr_assert_eq (rp_db_tus_append (db, id, "B", 250, 250, 50, "250-b.part", -1, 12000, err, sizeof err), 0, "%s", err);
     //  C takes over from B, named dead by the caller, before B's lease ends
     cr_assert_eq (rp_db_tus_lock (db, id, "C", "B", 9500, 13000, err, sizeof err), 0, "%s", err);
@@ -1167,10 +1176,10 @@ CONTRACT (resumable_upload_parts_lease_and_finish)
     cr_assert_str_eq (upload.lock_owner, "", "finishing frees the lease");
     rp_db_tus_clear (&upload);
     cr_assert_eq (rp_db_tus_append (db, id, "C", 300, 300, 1, "300-c.part", -1, 13000, err, sizeof err),
-                  RP_DB_CONFLICT, "a finished upload takes no more");
+                  RP_CONFLICT, "a finished upload takes no more");
     //  Finishing twice finds the photo no longer uploading
     cr_assert_eq (rp_db_tus_finish (db, id, s_sha (7), 300, "image/jpeg", photo_id, &duplicate, err, sizeof err),
-                  RP_DB_NOT_FOUND);
+                  RP_NOT_FOUND);
     rp_db_close (&db);
 }
 
@@ -1206,7 +1215,7 @@ CONTRACT (resumable_upload_duplicate_fail_terminate_expire)
     cr_assert (duplicate);
     cr_assert_str_eq (photo_id, existing);
     json_t *photo = NULL;
-    cr_assert_eq (rp_db_photo_get (db, alice, dup, &photo, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_get (db, alice, dup, &photo, err, sizeof err), RP_NOT_FOUND);
     json_t *events = NULL;
     if (s_is_pg (url))
         usleep (300 * 1000);            //  PostgreSQL shows events 200 ms after their commit
@@ -1227,15 +1236,15 @@ CONTRACT (resumable_upload_duplicate_fail_terminate_expire)
     cr_assert_str_eq (s_str (photo, "status"), "failed");
     cr_assert_str_eq (s_str (photo, "error"), "not an image: it looks like text");
     json_decref (photo);
-    cr_assert_eq (rp_db_tus_get (db, alice, bad, &upload, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_get (db, alice, bad, &upload, err, sizeof err), RP_NOT_FOUND);
 
     //  Termination: only the owner; the photo goes while still uploading
     char bob [RP_ID_MAX];
     s_user (db, "bob", bob);
-    cr_assert_eq (rp_db_tus_delete (db, bob, first, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_delete (db, bob, first, err, sizeof err), RP_NOT_FOUND);
     cr_assert_eq (rp_db_tus_delete (db, alice, first, err, sizeof err), 0, "%s", err);
-    cr_assert_eq (rp_db_photo_get (db, alice, first, &photo, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_tus_delete (db, alice, first, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_get (db, alice, first, &photo, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_delete (db, alice, first, err, sizeof err), RP_NOT_FOUND);
 
     //  Expiry: what passed its time, oldest first
     json_t *expired = NULL;
@@ -1248,8 +1257,8 @@ CONTRACT (resumable_upload_duplicate_fail_terminate_expire)
     json_decref (expired);
 
     //  Hostile ids are simply not found
-    cr_assert_eq (rp_db_tus_get (db, NULL, "'; DROP TABLE tus_uploads; --", &upload, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_tus_lock (db, "../../x", "A", NULL, 1, 2, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_get (db, NULL, "'; DROP TABLE tus_uploads; --", &upload, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_tus_lock (db, "../../x", "A", NULL, 1, 2, err, sizeof err), RP_NOT_FOUND);
     rp_db_close (&db);
 }
 
@@ -1263,21 +1272,21 @@ CONTRACT (s3_objects_remember_the_photo_each_object_became)
     s_user (db, "alice", alice);
     s_photo (db, alice, 1, NULL, NULL, a, NULL);
     const char *key = "incoming/alice/IMG 0001.jpg";
-    cr_assert_eq (rp_db_s3_object_find (db, "photos", key, "etag1", found, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_s3_object_find (db, "photos", key, "etag1", found, err, sizeof err), RP_NOT_FOUND);
     cr_assert_eq (rp_db_s3_object_record (db, "photos", key, "etag1", a, err, sizeof err), 0, "%s", err);
     //  Recorded twice (two engines): the first stays
     cr_assert_eq (rp_db_s3_object_record (db, "photos", key, "etag1", "another", err, sizeof err), 0, "%s", err);
     cr_assert_eq (rp_db_s3_object_find (db, "photos", key, "etag1", found, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq (found, a);
     //  The same key with other bytes (another ETag) or in another bucket is another object
-    cr_assert_eq (rp_db_s3_object_find (db, "photos", key, "etag2", found, err, sizeof err), RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_s3_object_find (db, "other", key, "etag1", found, err, sizeof err), RP_DB_NOT_FOUND);
+    cr_assert_eq (rp_db_s3_object_find (db, "photos", key, "etag2", found, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_s3_object_find (db, "other", key, "etag1", found, err, sizeof err), RP_NOT_FOUND);
 
     cr_assert_eq (rp_db_photo_status (db, a, status, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq (status, "queued");
     cr_assert_eq (rp_db_photo_status (db, "0123456789abcdef0123456789abcdef", status, err, sizeof err),
-                  RP_DB_NOT_FOUND);
-    cr_assert_eq (rp_db_photo_status (db, "'; DROP TABLE photos; --", status, err, sizeof err), RP_DB_NOT_FOUND);
+                  RP_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_status (db, "'; DROP TABLE photos; --", status, err, sizeof err), RP_NOT_FOUND);
     rp_db_close (&db);
 }
 
@@ -1330,7 +1339,7 @@ CONTRACT (outbox_publishes_every_outcome_once_under_one_lease)
     }
     //  Another engine may not publish while the lease holds
     cr_assert_eq (rp_db_outbox_claim (db, "sqs-events", "engine-2", 2000, 17000, 10, &cursor, &events,
-                                      err, sizeof err), RP_DB_BUSY);
+                                      err, sizeof err), RP_BUSY);
     cr_assert_eq (rp_db_outbox_claim (db, "sqs-events", "engine-1", 2000, 17000, 10, &cursor, &events,
                                       err, sizeof err), 0, "%s", err);
     //  Only outcomes: queued and processing events are not published
@@ -1355,7 +1364,7 @@ CONTRACT (outbox_publishes_every_outcome_once_under_one_lease)
                                       err, sizeof err), 0, "%s", err);
     cr_assert_eq (json_array_size (events), 2, "nothing was recorded as published: sent again");
     json_decref (events);
-    cr_assert_eq (rp_db_outbox_advance (db, "sqs-events", "engine-1", last, err, sizeof err), RP_DB_CONFLICT);
+    cr_assert_eq (rp_db_outbox_advance (db, "sqs-events", "engine-1", last, err, sizeof err), RP_CONFLICT);
     cr_assert_eq (rp_db_outbox_advance (db, "sqs-events", "engine-2", last, err, sizeof err), 0, "%s", err);
     cr_assert_eq (rp_db_outbox_claim (db, "sqs-events", "engine-2", 21000, 36000, 10, &cursor, &events,
                                       err, sizeof err), 0, "%s", err);

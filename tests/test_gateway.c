@@ -11,8 +11,10 @@
 #include <czmq.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -458,6 +460,184 @@ Test (gateway, hostile_requests, .timeout = 180)
                   "%s", reply.body);
     rp_test_reply_free (&reply);
     cr_expect_eq (rp_test_photo_rows (&server), 1);
+    free (bytes);
+    free (token);
+    rp_test_server_stop (&server);
+}
+
+//  ---------------------------------------------------------------------------
+//  Refusals by status code, never by the words of a message
+
+//  Run SQL on the server's database behind its back (a test's sabotage).
+static void
+s_sql (rp_test_server_t *server, bool pg, const char *sql)
+{
+    if (pg) {
+        PGconn *conn = PQconnectdb (server->db_url);
+        cr_assert_eq (PQstatus (conn), CONNECTION_OK, "%s", PQerrorMessage (conn));
+        PGresult *res = PQexec (conn, sql);
+        cr_assert_eq (PQresultStatus (res), PGRES_COMMAND_OK, "%s", PQerrorMessage (conn));
+        PQclear (res);
+        PQfinish (conn);
+        return;
+    }
+    sqlite3 *db = NULL;
+    cr_assert_eq (strncmp (server->db_url, "sqlite:", 7), 0);
+    cr_assert_eq (sqlite3_open (server->db_url + 7, &db), SQLITE_OK);
+    sqlite3_busy_timeout (db, 5000);
+    char *error = NULL;
+    cr_assert_eq (sqlite3_exec (db, sql, NULL, NULL, &error), SQLITE_OK, "%s", error ? error : "");
+    sqlite3_close (db);
+}
+
+//  The filename a 202 gave the first photo; "" when none.
+static void
+s_answered_name (const rp_test_reply_t *reply, char *name, size_t size)
+{
+    json_t *answer = rp_test_reply_json (reply);
+    const char *stored = json_string_value (json_object_get (json_array_get (json_object_get (answer, "photos"), 0),
+                                                             "filename"));
+    snprintf (name, size, "%s", stored ? stored : "");
+    json_decref (answer);
+}
+
+//  The problem's detail; "" when none.
+static void
+s_detail (const rp_test_reply_t *reply, char *detail, size_t size)
+{
+    json_t *problem = rp_test_reply_json (reply);
+    const char *text = json_string_value (json_object_get (problem, "detail"));
+    snprintf (detail, size, "%s", text ? text : "");
+    json_decref (problem);
+}
+
+static void s_refusals_by_code (bool pg);
+Test (gateway, refusals_by_code_not_by_wording, .timeout = 120) { s_refusals_by_code (false); }
+Test (gateway_pg, refusals_by_code_not_by_wording, .timeout = 120) { s_refusals_by_code (true); }
+
+static void
+s_refusals_by_code (bool pg)
+{
+    rp_test_server_t server;
+    rp_test_server_start_on (&server, pg ? "gw_codes" : "gw-codes", pg);
+    char *token = rp_test_login (&server, "alice");
+    rp_test_reply_t reply;
+    char name [300], detail [512];
+    int variant = 80;
+
+    //  File names with bytes PostgreSQL refuses as UTF-8 (a UTF-16
+    //  surrogate, overlong forms, past U+10FFFF): the bytes are replaced,
+    //  the photo is stored, and it is never a 503 to retry forever
+    static const struct { const char *sent; const char *stored; } names [] = {
+        { "a\xed\xa0\x80" "b.jpg", "a___b.jpg" },
+        { "\xc0\xaf" "etc.jpg", "__etc.jpg" },
+        { "\xe0\x80\xaf" "etc.jpg", "___etc.jpg" },
+        { "far\xf4\x90\x80\x80.jpg", "far____.jpg" },
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++) {
+        char path [600], header [400];
+        rp_test_server_photo (&server, "name.jpg", variant++, path, sizeof path);
+        size_t len = 0;
+        char *bytes = rp_test_read_file (path, &len);
+        snprintf (header, sizeof header, "X-Filename: %s", names [i].sent);
+        const char *raw_headers [] = { "Content-Type: image/jpeg", header, NULL };
+        long status = rp_test_request (&server, "POST", "/api/v1/photos", token, raw_headers, bytes, len, NULL, &reply);
+        cr_expect_eq (status, 202, "raw upload named %zu: %ld %s", i, status, reply.body);
+        s_answered_name (&reply, name, sizeof name);
+        cr_expect_str_eq (name, names [i].stored, "raw upload named %zu", i);
+        rp_test_reply_free (&reply);
+        free (bytes);
+        //  The same name on a multipart part
+        rp_test_server_photo (&server, "part.jpg", variant++, path, sizeof path);
+        curl_mime *form = curl_mime_init (NULL);
+        curl_mimepart *part = curl_mime_addpart (form);
+        curl_mime_name (part, "file");
+        curl_mime_filedata (part, path);
+        curl_mime_filename (part, names [i].sent);
+        status = rp_test_request (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, form, &reply);
+        curl_mime_free (form);
+        cr_expect_eq (status, 202, "multipart upload named %zu: %ld %s", i, status, reply.body);
+        s_answered_name (&reply, name, sizeof name);
+        cr_expect_str_eq (name, names [i].stored, "multipart upload named %zu", i);
+        rp_test_reply_free (&reply);
+    }
+    int64_t rows = rp_test_photo_rows (&server);
+    cr_expect_eq (rows, 8);
+
+    //  A tag or a batch id the database refuses: 400, naming it, nothing stored
+    char path [600];
+    rp_test_server_photo (&server, "refused.jpg", variant++, path, sizeof path);
+    size_t len = 0;
+    char *bytes = rp_test_read_file (path, &len);
+    static const struct { const char *header; const char *named; } refused [] = {
+        { "X-Tags: fine,bad\xed\xa0\x80tag", "tag" },
+        { "X-Batch-Id: no-good!", "batch" },
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
+        const char *headers [] = { "Content-Type: image/jpeg", "X-Filename: refused.jpg", refused [i].header, NULL };
+        long status = rp_test_request (&server, "POST", "/api/v1/photos", token, headers, bytes, len, NULL, &reply);
+        cr_expect_eq (status, 400, "%s: %ld %s", refused [i].header, status, reply.body);
+        s_detail (&reply, detail, sizeof detail);
+        cr_expect (strstr (detail, refused [i].named), "the 400 names the %s: %s", refused [i].named, detail);
+        rp_test_reply_free (&reply);
+    }
+    curl_mime *form = curl_mime_init (NULL);
+    curl_mimepart *part = curl_mime_addpart (form);
+    curl_mime_name (part, "file");
+    curl_mime_filedata (part, path);
+    part = curl_mime_addpart (form);
+    curl_mime_name (part, "tags");
+    curl_mime_data (part, "\xc0\xaf", CURL_ZERO_TERMINATED);
+    long status = rp_test_request (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, form, &reply);
+    curl_mime_free (form);
+    cr_expect_eq (status, 400, "%ld %s", status, reply.body);
+    s_detail (&reply, detail, sizeof detail);
+    cr_expect (strstr (detail, "tag"), "%s", detail);
+    rp_test_reply_free (&reply);
+    //  tus: the same refusals at creation (Upload-Metadata, base64), and
+    //  metadata that is not text (SQLite would keep it; PostgreSQL not)
+    static const struct { const char *header; const char *named; } metadata [] = {
+        { "Upload-Metadata: filename YS5qcGc=,tags 7aCA", "tag" },                 //  a surrogate
+        { "Upload-Metadata: filename YS5qcGc=,batch_id bm8gZ29vZCE=", "batch" },   //  "no good!"
+        { "Upload-Metadata: filename YS5qcGc=,k\xed\xa0\x80 YQ==", "Upload-Metadata" },
+    };
+    for (size_t i = 0; i < sizeof metadata / sizeof metadata [0]; i++) {
+        const char *headers [] = { "Tus-Resumable: 1.0.0", "Upload-Length: 100", metadata [i].header, NULL };
+        status = rp_test_request (&server, "POST", "/api/v1/tus", token, headers, NULL, 0, NULL, &reply);
+        cr_expect_eq (status, 400, "%s: %ld %s", metadata [i].header, status, reply.body);
+        s_detail (&reply, detail, sizeof detail);
+        cr_expect (strstr (detail, metadata [i].named), "%s", detail);
+        rp_test_reply_free (&reply);
+    }
+    cr_expect_eq (rp_test_photo_rows (&server), rows, "nothing refused was stored");
+    cr_expect_eq (rp_test_library_tmp_files (&server.lib), 0);
+
+    //  The database fails (here: a trigger that refuses every tag) with a
+    //  message that merely says "tag": that is the server's trouble, a 503
+    //  to try again, not the client's 400
+    s_sql (&server, pg, pg
+           ? "CREATE FUNCTION tags_offline () RETURNS trigger LANGUAGE plpgsql AS "
+             "$$ BEGIN RAISE EXCEPTION 'tag storage is offline'; END $$; "
+             "CREATE TRIGGER tags_offline BEFORE INSERT ON tags FOR EACH ROW EXECUTE FUNCTION tags_offline ()"
+           : "CREATE TRIGGER tags_offline BEFORE INSERT ON tags BEGIN "
+             "SELECT RAISE (ABORT, 'tag storage is offline'); END");
+    const char *tagged [] = { "Content-Type: image/jpeg", "X-Filename: tagged.jpg", "X-Tags: holiday", NULL };
+    status = rp_test_request (&server, "POST", "/api/v1/photos", token, tagged, bytes, len, NULL, &reply);
+    cr_expect_eq (status, 503, "%ld %s", status, reply.body);
+    cr_expect (rp_test_has_header (&reply, "Retry-After:"), "%s", reply.headers);
+    rp_test_reply_free (&reply);
+    const char *tus_tagged [] = { "Tus-Resumable: 1.0.0", "Upload-Length: 100",
+                                  "Upload-Metadata: filename YS5qcGc=,tags aG9saWRheQ==", NULL };
+    status = rp_test_request (&server, "POST", "/api/v1/tus", token, tus_tagged, NULL, 0, NULL, &reply);
+    cr_expect_eq (status, 503, "tus creation: %ld %s", status, reply.body);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_photo_rows (&server), rows, "the failed commits left nothing");
+    //  With the database well again the same upload goes in
+    s_sql (&server, pg, pg ? "DROP TRIGGER tags_offline ON tags" : "DROP TRIGGER tags_offline");
+    status = rp_test_request (&server, "POST", "/api/v1/photos", token, tagged, bytes, len, NULL, &reply);
+    cr_expect_eq (status, 202, "%ld %s", status, reply.body);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_photo_rows (&server), rows + 1);
     free (bytes);
     free (token);
     rp_test_server_stop (&server);

@@ -78,7 +78,8 @@ Test (library, import_stores_processes_and_deduplicates, .timeout = 180)
     cr_assert_eq (s_count (out, "\"status\":\"complete\""), 7, "6 new + the duplicate's photo:\n%s", out);
     cr_assert_eq (s_count (out, "\"duplicate\":true"), 1, "%s", out);
     cr_assert_eq (s_count (out, "\"status\":\"refused\""), 1, "%s", out);
-    cr_assert (strstr (out, "not a supported image: the file is text"), "%s", out);
+    cr_assert (strstr (out, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF): it looks like text"),
+               "%s", out);
     cr_assert (strstr (log, "8 files: 6 imported (6 complete, 0 failed), 1 duplicates, 1 refused"), "%s", log);
 
     //  Inside: six photos, complete, with their EXIF and size; bytes where
@@ -228,10 +229,13 @@ Test (library, a_refused_database_commit_acknowledges_nothing_and_keeps_no_bytes
     snprintf (path, sizeof path, "%s/in/photo00.jpg", lib.dir);
 
     setenv ("RP_FAULT_DB_COMMIT", "1", 1);
+    rp_ingest_t ingest = { .declared_bytes = -1, .user_id = user_id, .filename = "photo00.jpg" };
     rp_ingested_t out;
-    int rc = rp_library_ingest_file (blobs, db, &config, user_id, NULL, path, "photo00.jpg", NULL,
-                                     &out, err, sizeof err);
+    rp_blob_writer_t *writer = rp_blob_begin_file (blobs, path, config.limits_max_upload_bytes, err, sizeof err);
+    cr_assert_not_null (writer, "%s", err);
+    int rc = rp_library_ingest (blobs, db, &writer, &ingest, &out, err, sizeof err);
     unsetenv ("RP_FAULT_DB_COMMIT");
+    cr_assert_null (writer, "the writer is consumed");
     cr_assert_eq (rc, -1, "a refused commit must not be acknowledged");
     cr_assert (strstr (err, "refused the commit"), "%s", err);
     json_t *counts = NULL;
@@ -242,8 +246,8 @@ Test (library, a_refused_database_commit_acknowledges_nothing_and_keeps_no_bytes
     cr_assert_eq (rp_test_library_tmp_files (&lib), 0);
 
     //  With the database healthy again the same file goes in
-    cr_assert_eq (rp_library_ingest_file (blobs, db, &config, user_id, NULL, path, "photo00.jpg", NULL,
-                                          &out, err, sizeof err), 0, "%s", err);
+    writer = rp_blob_begin_file (blobs, path, config.limits_max_upload_bytes, err, sizeof err);
+    cr_assert_eq (rp_library_ingest (blobs, db, &writer, &ingest, &out, err, sizeof err), 0, "%s", err);
     cr_assert (rp_blob_exists (blobs, out.sha256));
     cr_assert_not (out.duplicate);
     rp_db_close (&db);

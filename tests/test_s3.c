@@ -136,9 +136,9 @@ Test (s3, put_head_get_delete, .timeout = 120)
 
     //  Delete: gone, and deleting again is no error
     cr_assert_eq (rp_s3_delete (s3, key, err, sizeof err), 0, "%s", err);
-    cr_assert_eq (rp_s3_head (s3, key, &size, NULL, err, sizeof err), RP_S3_NOT_FOUND);
+    cr_assert_eq (rp_s3_head (s3, key, &size, NULL, err, sizeof err), RP_NOT_FOUND);
     snprintf (back, sizeof back, "%s/missing.bin", work);
-    cr_assert_eq (rp_s3_get_file (s3, key, 0, -1, back, err, sizeof err), RP_S3_NOT_FOUND);
+    cr_assert_eq (rp_s3_get_file (s3, key, 0, -1, back, err, sizeof err), RP_NOT_FOUND);
     cr_assert_neq (access (back, F_OK), 0, "a failed GET leaves no file");
     cr_assert_eq (rp_s3_delete (s3, key, err, sizeof err), 0, "%s", err);
 

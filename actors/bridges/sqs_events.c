@@ -101,7 +101,7 @@ s_publish (s_events_t *self)
     json_t *events = NULL;
     int rc = rp_db_outbox_claim (self->db, S_OUTBOX, self->owner, now, now + S_LEASE_MS, 10, &cursor,
                                  &events, err, sizeof err);
-    if (rc == RP_DB_BUSY)
+    if (rc == RP_BUSY)
         return 0;                   //  another engine publishes
     if (rc) {
         rp_warn ("sqs-events", "cannot read the events: %s", err);

@@ -14,7 +14,7 @@
         arrived; rp_library_adopt_upload checks and queues it;
       - ObjectCreated under <prefix>incoming/<username>/...: operators' bulk
         import; the object becomes a queued photo of that user named after
-        the key's last segment (rp_library_import_object), remembered in
+        the key's last segment (rp_library_ingest), remembered in
         s3_objects by (bucket, key, ETag), so a notification delivered
         twice, or to two engines, finds its photo instead of making one;
       - anything else (not a notification at all, an unknown user, an
@@ -118,7 +118,7 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
     if (strncmp (relative, "uploads/", 8) == 0) {
         int rc = rp_library_adopt_upload (self->blobs, self->db, &self->config, NULL, relative + 8,
                                           &out, err, errlen);
-        if (rc == 0 || rc == RP_LIBRARY_REFUSED) {
+        if (rc == 0 || rc == RP_REFUSED) {
             //  Refused: the photo is failed with the reason, an outcome
             if (rc == 0)
                 snprintf (photo_id, RP_ID_MAX, "%s", out.id);
@@ -126,7 +126,7 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
                 snprintf (photo_id, RP_ID_MAX, "%.39s", relative + 8);
             return S_PHOTO;
         }
-        if (rc == RP_DB_NOT_FOUND) {
+        if (rc == RP_NOT_FOUND) {
             rp_info ("sqs-ingest", "s3://%s/%s: no such presigned upload (deleted or expired); ignored",
                      event->bucket, event->key);
             return S_DONE;
@@ -153,13 +153,13 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
     int rc = rp_db_s3_object_find (self->db, event->bucket, event->key, event->etag, photo_id, err, errlen);
     if (rc == 0)
         return S_PHOTO;             //  delivered before: the same photo
-    if (rc != RP_DB_NOT_FOUND)
+    if (rc != RP_NOT_FOUND)
         return S_RETRY;
     char username [128], user_id [RP_ID_MAX];
     snprintf (username, sizeof username, "%.*s", (int) (user_len < 127 ? user_len : 127), user);
     rc = rp_db_user_find (self->db, username, user_id, NULL, 0, err, errlen);
     if (rc) {
-        if (rc == RP_DB_NOT_FOUND)
+        if (rc == RP_NOT_FOUND)
             snprintf (err, errlen, "s3://%s/%s: there is no user named \"%s\"", event->bucket, event->key,
                       username);
         return S_RETRY;
@@ -173,8 +173,11 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
     for (char *c = filename; *c; c++)
         if ((unsigned char) *c < 0x20 || *c == 0x7f)
             *c = '_';
-    rc = rp_library_import_object (self->blobs, self->db, &self->config, user_id, relative, filename,
-                                   &out, err, errlen);
+    rp_ingest_t ingest = {
+        .object = relative, .max_bytes = self->config.limits_max_upload_bytes, .declared_bytes = -1,
+        .user_id = user_id, .filename = filename,
+    };
+    rc = rp_library_ingest (self->blobs, self->db, NULL, &ingest, &out, err, errlen);
     if (rc)
         return S_RETRY;
     if (rp_db_s3_object_record (self->db, event->bucket, event->key, event->etag, out.id, err, errlen))
@@ -190,7 +193,7 @@ s_outcomes_committed (s_ingest_t *self, s_watched_t *watched)
     for (int i = 0; i < watched->nphotos; i++) {
         char status [16], err [256];
         int rc = rp_db_photo_status (self->db, watched->photos [i], status, err, sizeof err);
-        if (rc == RP_DB_NOT_FOUND)
+        if (rc == RP_NOT_FOUND)
             continue;               //  deleted by its user meanwhile: nothing to wait for
         if (rc || (strcmp (status, "complete") != 0 && strcmp (status, "failed") != 0))
             return false;

@@ -621,7 +621,7 @@ rp_s3_head (rp_s3_t *self, const char *key, int64_t *size, char etag [RP_S3_ETAG
         return -1;
     if (missing) {
         snprintf (err, errlen, "s3://%s/%s does not exist", self->bucket, key);
-        return RP_S3_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     if (size)
         *size = resp.length;
@@ -657,7 +657,7 @@ rp_s3_get_file (rp_s3_t *self, const char *key, int64_t first, int64_t last, con
     }
     if (rc == 0 && missing) {
         snprintf (err, errlen, "s3://%s/%s does not exist", self->bucket, key);
-        rc = RP_S3_NOT_FOUND;
+        rc = RP_NOT_FOUND;
     }
     if (rc)
         unlink (path);

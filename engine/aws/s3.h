@@ -22,8 +22,8 @@
 #include <stdint.h>
 
 #include "engine/aws/sigv4.h"
+#include "engine/status.h"
 
-#define RP_S3_NOT_FOUND 1
 #define RP_S3_ETAG_MAX 128
 
 typedef struct _rp_s3_t rp_s3_t;
@@ -48,12 +48,12 @@ void rp_s3_destroy (rp_s3_t **self_p);
 int rp_s3_put_file (rp_s3_t *self, const char *key, const char *path, const char *content_type,
                     char etag [RP_S3_ETAG_MAX], char *err, size_t errlen);
 
-//  Size and ETag of an object. RP_S3_NOT_FOUND when there is none.
+//  Size and ETag of an object. RP_NOT_FOUND when there is none.
 int rp_s3_head (rp_s3_t *self, const char *key, int64_t *size, char etag [RP_S3_ETAG_MAX],
                 char *err, size_t errlen);
 
 //  Bytes [first, last] of an object (last -1: to the end) into a file.
-//  RP_S3_NOT_FOUND when there is none.
+//  RP_NOT_FOUND when there is none.
 int rp_s3_get_file (rp_s3_t *self, const char *key, int64_t first, int64_t last, const char *path,
                     char *err, size_t errlen);
 

@@ -314,40 +314,6 @@ rp_db_valid_status (const char *status)
     return false;
 }
 
-bool
-rp_db_valid_utf8 (const char *text, size_t len)
-{
-    const unsigned char *s = (const unsigned char *) text;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s [i];
-        size_t more;
-        uint32_t cp;
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        else if ((c & 0xE0) == 0xC0) { more = 1; cp = c & 0x1F; }
-        else if ((c & 0xF0) == 0xE0) { more = 2; cp = c & 0x0F; }
-        else if ((c & 0xF8) == 0xF0) { more = 3; cp = c & 0x07; }
-        else
-            return false;
-        for (size_t k = 1; k <= more; k++) {
-            if (i + k >= len || (s [i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s [i + k] & 0x3F);
-        }
-        //  Overlong forms, surrogates, beyond U+10FFFF
-        if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000)
-        ||  (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-            return false;
-        i += more + 1;
-    }
-    return true;
-}
-
 int
 rp_db_tag_clean (const char *tag, size_t len, char out [65], char *err, size_t errlen)
 {
@@ -358,16 +324,16 @@ rp_db_tag_clean (const char *tag, size_t len, char out [65], char *err, size_t e
         len--;
     if (len == 0 || len > 64) {
         rp_db_err (err, errlen, "a tag must have 1 to 64 bytes");
-        return -1;
+        return RP_REFUSED;
     }
-    if (!rp_db_valid_utf8 (tag, len)) {
+    if (!rp_utf8_valid (tag, len)) {
         rp_db_err (err, errlen, "a tag must be UTF-8 text");
-        return -1;
+        return RP_REFUSED;
     }
     for (size_t i = 0; i < len; i++)
         if ((unsigned char) tag [i] < 0x20 || tag [i] == 0x7f) {
             rp_db_err (err, errlen, "a tag may not hold control characters");
-            return -1;
+            return RP_REFUSED;
         }
     memcpy (out, tag, len);
     out [len] = 0;
@@ -565,5 +531,5 @@ rp_db_cursor_decode (const char *cursor, char created_at [32], char id [RP_ID_MA
     return 0;
 malformed:
     rp_db_err (err, errlen, "malformed cursor: pass next_cursor from the previous page as it was");
-    return -1;
+    return RP_REFUSED;
 }

@@ -10,11 +10,22 @@
     ids and flags; queries return read models as JSON shaped like the API's
     photo JSON (schemas/openapi.yaml, the contract's "A photo").
 
-    Every function returns 0 on success and -1 on failure with one line in
-    err (no SQL, no internal paths). On failure nothing was changed: the
-    transaction was rolled back. RP_DB_NOT_FOUND (1) is returned where a row
-    the caller names does not exist or is not the user's (isolation: another
-    user's photo is "not found", never "forbidden").
+    Every function returns 0 on success, or a status (engine/status.h)
+    with one line in err (no SQL, no internal paths). On failure nothing was
+    changed: the transaction was rolled back. The statuses:
+      RP_NOT_FOUND  a row the caller names does not exist or is not the
+                    user's (isolation: another user's photo is "not found",
+                    never "forbidden")
+      RP_REFUSED    the caller's input is not what the store takes (a file
+                    name that is not UTF-8 text, a malformed tag, batch id,
+                    sha256, cursor or status); err names which. Checked
+                    before anything runs, the same on both backends (the
+                    text rules are PostgreSQL's, engine/utf8.h)
+      RP_CONFLICT   a unique constraint refused it, or a conditional change
+                    found the row changed (where the function says so)
+      RP_BUSY       another holds the lease (where the function says so)
+      RP_ERROR (-1) the database failed (unreachable, a commit refused):
+                    nothing about the input; trying later may work
 */
 #ifndef RP_DB_H
 #define RP_DB_H
@@ -24,10 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RP_DB_NOT_FOUND 1
-//  A unique constraint refused the statement, or a conditional change found
-//  the row changed (rp_db_tus_append).
-#define RP_DB_CONFLICT 2
+#include "engine/status.h"
+
 #define RP_ID_MAX 40                    //  ids are 32 lowercase hex chars + NUL
 #define RP_PASSWORD_HASH_MAX 160        //  room for what rp_password_hash writes
 
@@ -60,7 +69,7 @@ int rp_db_migrate (rp_db_t *self, int *applied, char *err, size_t errlen);
 //  Users (commands and queries)
 
 //  Create a user. password_hash is already hashed (see rp_password_hash).
-//  Fails with "user NAME exists" when the name is taken.
+//  RP_CONFLICT ("user NAME exists") when the name is taken.
 int rp_db_user_add (rp_db_t *self, const char *name, const char *password_hash,
                     char id [RP_ID_MAX], char *err, size_t errlen);
 int rp_db_user_set_password (rp_db_t *self, const char *name, const char *password_hash,
@@ -98,8 +107,10 @@ typedef struct {
 //  is set and id is the existing photo's. batch_id receives the batch used
 //  (for a duplicate: the caller's batch_id, or a new id that is made into a
 //  batch only when a photo is created with it). A batch_id that is another
-//  user's is RP_DB_NOT_FOUND. Tags as in rp_db_photo_tags_set (empty pieces
-//  of the list are skipped).
+//  user's is RP_NOT_FOUND. Tags as in rp_db_photo_tags_set (empty pieces
+//  of the list are skipped). A file name that is not 1..1024 bytes of
+//  UTF-8 text, a malformed batch id, tag or sha256, or Upload-Metadata
+//  that is not text is RP_REFUSED, naming which.
 int rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
                         char id [RP_ID_MAX], char batch_id [RP_ID_MAX], bool *duplicate,
                         char *err, size_t errlen);
@@ -114,13 +125,13 @@ int rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size
 //  processing -> complete, with what the actors found. `result` is an object
 //  {"content_type","width","height","taken_at","exif":{...}}; absent or null
 //  fields are stored as null (content_type: kept). The last error is
-//  cleared. RP_DB_NOT_FOUND when the photo is not processing (already
+//  cleared. RP_NOT_FOUND when the photo is not processing (already
 //  finished, deleted).
 int rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, size_t errlen);
 
 //  processing -> queued again with next_attempt_at = now + retry_in_ms when
 //  retry_in_ms > 0, else processing -> failed with `reason`. The reason is
-//  kept in both cases (last error). RP_DB_NOT_FOUND as above.
+//  kept in both cases (last error). RP_NOT_FOUND as above.
 int rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t retry_in_ms,
                       char *err, size_t errlen);
 
@@ -133,7 +144,7 @@ int rp_db_photo_requeue_processing (rp_db_t *self, int64_t older_than_ms, int *r
                                     char *err, size_t errlen);
 
 //  uploading -> queued, due now: the bytes of a presigned or resumable upload
-//  have arrived and are durable. RP_DB_NOT_FOUND when the photo is not
+//  have arrived and are durable. RP_NOT_FOUND when the photo is not
 //  uploading.
 int rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen);
 
@@ -144,8 +155,9 @@ int rp_db_photo_delete (rp_db_t *self, const char *user_id, const char *id,
 
 //  Tags: replace all, add some, remove one. Tags are trimmed, 1..64 bytes
 //  of UTF-8 without control characters, stored as given (case kept), unique
-//  per photo, at most 100 per photo. RP_DB_NOT_FOUND when the photo is not
-//  the user's; removing a tag the photo does not have succeeds.
+//  per photo, at most 100 per photo (RP_REFUSED otherwise). RP_NOT_FOUND
+//  when the photo is not the user's; removing a tag the photo does not have
+//  succeeds.
 int rp_db_photo_tags_set (rp_db_t *self, const char *user_id, const char *id,
                           const char *const *tags, size_t count, char *err, size_t errlen);
 int rp_db_photo_tags_add (rp_db_t *self, const char *user_id, const char *id,
@@ -159,14 +171,15 @@ int rp_db_photo_tag_remove (rp_db_t *self, const char *user_id, const char *id,
 //  One photo as the API shows it:
 //  {"id","filename","status","error","sha256","bytes","content_type","width",
 //   "height","taken_at","exif","tags":[...],"batch_id","created_at","attempts"}
-//  (no "urls": the gateway adds those). RP_DB_NOT_FOUND if not the user's.
+//  (no "urls": the gateway adds those). RP_NOT_FOUND if not the user's.
 int rp_db_photo_get (rp_db_t *self, const char *user_id, const char *id, json_t **photo,
                      char *err, size_t errlen);
 
 //  Newest first (created_at, then id: stable when times are equal). limit:
 //  1..500 (0 or less: 50). cursor: NULL or an opaque string from a previous
-//  page; a malformed one, or an unknown status, is -1 with a reason fit for
-//  a 400. tag, status: NULL (or "") for any; cursor "" is the first page.
+//  page; a malformed one, an unknown status or a malformed tag is
+//  RP_REFUSED with a reason fit for a 400. tag, status: NULL (or "") for
+//  any; cursor "" is the first page.
 //  *page = {"items":[photo...],"next_cursor":str|null}.
 int rp_db_photo_list (rp_db_t *self, const char *user_id, int limit, const char *cursor,
                       const char *tag, const char *status, json_t **page,
@@ -174,14 +187,15 @@ int rp_db_photo_list (rp_db_t *self, const char *user_id, int limit, const char 
 
 //  {"id","total","counts":{"uploading","queued","processing","complete","failed"},
 //   "photos":[photo...]}: counts are counted from the rows, so always true;
-//  photos in upload order, at most the first 1000. RP_DB_NOT_FOUND when the
+//  photos in upload order, at most the first 1000. RP_NOT_FOUND when the
 //  batch is not the user's or does not exist (a batch exists from its first
 //  photo's creation on).
 int rp_db_batch_get (rp_db_t *self, const char *user_id, const char *batch_id,
                      json_t **batch, char *err, size_t errlen);
 
-//  The user's photo with these bytes: id receives it. RP_DB_NOT_FOUND when
-//  the user has none (other users' photos are never seen).
+//  The user's photo with these bytes: id receives it. RP_NOT_FOUND when
+//  the user has none (other users' photos are never seen); RP_REFUSED when
+//  sha256 is not 64 lowercase hex characters.
 int rp_db_photo_find_sha (rp_db_t *self, const char *user_id, const char *sha256,
                           char id [RP_ID_MAX], char *err, size_t errlen);
 
@@ -215,9 +229,7 @@ int rp_db_events_last (rp_db_t *self, const char *user_id, int64_t *last_id,
 //  Its bytes arrive as parts, each a file the gateway wrote and committed
 //  here; appends hold a lease (lock_owner until lock_until_ms) so one
 //  request appends at a time, and a lease that ran out is taken over.
-//  Times are milliseconds since the epoch. RP_DB_BUSY: the lease is held.
-
-#define RP_DB_BUSY 3
+//  Times are milliseconds since the epoch. RP_BUSY: the lease is held.
 
 struct _rp_tus_new_t {
     int64_t length;             //  -1: deferred (creation-defer-length)
@@ -240,15 +252,15 @@ typedef struct {
     bool duplicate;
 } rp_tus_t;
 
-//  An upload, when it is the user's (user_id NULL: anyone's). RP_DB_NOT_FOUND.
+//  An upload, when it is the user's (user_id NULL: anyone's). RP_NOT_FOUND.
 int rp_db_tus_get (rp_db_t *self, const char *user_id, const char *id, rp_tus_t *upload,
                    char *err, size_t errlen);
 void rp_db_tus_clear (rp_tus_t *upload);
 
 //  Take the lease for `owner` until until_ms: free, already ours, run out
 //  (lock_until_ms < now_ms), or held by `stale_owner` (non-NULL: an owner
-//  the caller knows is dead). RP_DB_BUSY when another holds it,
-//  RP_DB_NOT_FOUND when the upload is gone.
+//  the caller knows is dead). RP_BUSY when another holds it,
+//  RP_NOT_FOUND when the upload is gone.
 int rp_db_tus_lock (rp_db_t *self, const char *id, const char *owner, const char *stale_owner,
                     int64_t now_ms, int64_t until_ms, char *err, size_t errlen);
 //  Give the lease up (only when `owner` holds it).
@@ -258,7 +270,7 @@ int rp_db_tus_unlock (rp_db_t *self, const char *id, const char *owner, char *er
 //  holds `length` bytes of file `name` (made or grown), and the upload's
 //  durable offset moves from `expected` to start + length. new_length >= 0
 //  sets a deferred length. The lease is renewed until until_ms. Records an
-//  "uploading" progress event. RP_DB_CONFLICT when the lease is not
+//  "uploading" progress event. RP_CONFLICT when the lease is not
 //  owner's or the offset is no longer `expected` (nothing changes).
 int rp_db_tus_append (rp_db_t *self, const char *id, const char *owner, int64_t expected,
                       int64_t start, int64_t length, const char *name, int64_t new_length,
@@ -270,7 +282,7 @@ int rp_db_tus_parts (rp_db_t *self, const char *id, json_t **parts, char *err, s
 //  queued with its real sha256, size and type, and the upload is done. When
 //  the user already has these bytes, the uploading photo is removed (a
 //  "duplicate" event names the one they have) and *duplicate is set.
-//  photo_id receives the photo. RP_DB_NOT_FOUND when the photo is no longer
+//  photo_id receives the photo. RP_NOT_FOUND when the photo is no longer
 //  uploading (deleted meanwhile).
 int rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t bytes,
                       const char *content_type, char photo_id [RP_ID_MAX], bool *duplicate,
@@ -279,7 +291,7 @@ int rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t
 //  uploading, goes to failed with `reason`, and the upload's rows go.
 int rp_db_tus_fail (rp_db_t *self, const char *id, const char *reason, char *err, size_t errlen);
 //  Termination: the upload's rows go, and its photo with them when it is
-//  still uploading. RP_DB_NOT_FOUND when not the user's (user_id NULL: any).
+//  still uploading. RP_NOT_FOUND when not the user's (user_id NULL: any).
 int rp_db_tus_delete (rp_db_t *self, const char *user_id, const char *id, char *err, size_t errlen);
 //  Uploads whose expiry passed: [{"id","done"}...], at most limit. Caller owns.
 int rp_db_tus_expired (rp_db_t *self, int64_t now_ms, int limit, json_t **uploads,
@@ -289,11 +301,11 @@ int rp_db_tus_expired (rp_db_t *self, int64_t now_ms, int limit, json_t **upload
 //  The AWS bridges (schema V4, db_bridges.c)
 
 //  A photo's status ("uploading" ... "failed") by id alone, for the ingest
-//  bridge watching the photos its messages made. RP_DB_NOT_FOUND when gone.
+//  bridge watching the photos its messages made. RP_NOT_FOUND when gone.
 int rp_db_photo_status (rp_db_t *self, const char *id, char status [16], char *err, size_t errlen);
 
 //  The photo an S3 object (bucket, key, ETag) became, if it was taken in.
-//  RP_DB_NOT_FOUND when not.
+//  RP_NOT_FOUND when not.
 int rp_db_s3_object_find (rp_db_t *self, const char *bucket, const char *key, const char *etag,
                           char photo_id [RP_ID_MAX], char *err, size_t errlen);
 //  Remember that the object became photo_id (kept when already known).
@@ -304,12 +316,12 @@ int rp_db_s3_object_record (rp_db_t *self, const char *bucket, const char *key, 
 //  up to limit complete/failed events after where it got to: *events is
 //  [{"event_id","id","user_id","user","batch_id","status","error","sha256",
 //  "bytes"}...], *cursor where it got to. A new publisher starts at the
-//  newest event (history is not replayed). RP_DB_BUSY while another owner
+//  newest event (history is not replayed). RP_BUSY while another owner
 //  holds the lease.
 int rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t now_ms,
                         int64_t until_ms, int limit, int64_t *cursor, json_t **events,
                         char *err, size_t errlen);
-//  The events up to `cursor` are published. RP_DB_CONFLICT when owner no
+//  The events up to `cursor` are published. RP_CONFLICT when owner no
 //  longer holds the lease (another publisher took over: nothing changes).
 int rp_db_outbox_advance (rp_db_t *self, const char *name, const char *owner, int64_t cursor,
                           char *err, size_t errlen);

@@ -16,14 +16,14 @@ rp_db_photo_status (rp_db_t *self, const char *id, char status [16], char *err, 
     status [0] = 0;
     if (!rp_db_valid_id (id)) {
         rp_db_err (err, errlen, "photo not found");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     rp_rows_t rows = { 0 };
     const char *params [] = { id };
     if (rp_db_exec (self, RP_SQL_PHOTO_OWNER, params, 1, &rows, err, errlen))
         return -1;
     const char *value = rp_rows_get (&rows, 0, 1);
-    int rc = rows.rows && value ? 0 : RP_DB_NOT_FOUND;
+    int rc = rows.rows && value ? 0 : RP_NOT_FOUND;
     if (rc == 0)
         snprintf (status, 16, "%s", value);
     else
@@ -42,7 +42,7 @@ rp_db_s3_object_find (rp_db_t *self, const char *bucket, const char *key, const 
     if (rp_db_exec (self, RP_SQL_S3_OBJECT_FIND, params, S_COUNT (params), &rows, err, errlen))
         return -1;
     const char *value = rp_rows_get (&rows, 0, 0);
-    int rc = rows.rows && value ? 0 : RP_DB_NOT_FOUND;
+    int rc = rows.rows && value ? 0 : RP_NOT_FOUND;
     if (rc == 0)
         snprintf (photo_id, RP_ID_MAX, "%s", value);
     rp_rows_clear (&rows);
@@ -79,7 +79,7 @@ rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t 
     rp_rows_clear (&rows);
     if (!taken) {
         rp_db_err (err, errlen, "another engine is publishing %s", name);
-        return RP_DB_BUSY;
+        return RP_BUSY;
     }
     char after [24];
     snprintf (after, sizeof after, "%lld", (long long) *cursor);
@@ -127,7 +127,7 @@ rp_db_outbox_advance (rp_db_t *self, const char *name, const char *owner, int64_
     rp_rows_clear (&rows);
     if (!moved) {
         rp_db_err (err, errlen, "%s is published by another engine now", name);
-        return RP_DB_CONFLICT;
+        return RP_CONFLICT;
     }
     return 0;
 }

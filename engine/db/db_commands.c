@@ -36,7 +36,7 @@ static bool
 s_valid_name (const char *name)
 {
     size_t len = name ? strlen (name) : 0;
-    if (len == 0 || len > 64 || !rp_db_valid_utf8 (name, len))
+    if (len == 0 || len > 64 || !rp_utf8_valid (name, len))
         return false;
     for (size_t i = 0; i < len; i++)
         if ((unsigned char) name [i] < 0x20 || name [i] == 0x7f)
@@ -48,7 +48,7 @@ static bool
 s_valid_hash (const char *hash)
 {
     size_t len = hash ? strlen (hash) : 0;
-    return len > 0 && len < 512 && rp_db_valid_utf8 (hash, len);
+    return len > 0 && len < 512 && rp_utf8_valid (hash, len);
 }
 
 int
@@ -57,11 +57,11 @@ rp_db_user_add (rp_db_t *self, const char *name, const char *password_hash,
 {
     if (!s_valid_name (name)) {
         rp_db_err (err, errlen, "a user name must have 1 to 64 bytes of text");
-        return -1;
+        return RP_REFUSED;
     }
     if (!s_valid_hash (password_hash)) {
         rp_db_err (err, errlen, "the password hash is missing or malformed");
-        return -1;
+        return RP_REFUSED;
     }
     char new_id [RP_ID_MAX];
     rp_db_new_id (new_id);
@@ -69,10 +69,10 @@ rp_db_user_add (rp_db_t *self, const char *name, const char *password_hash,
         return -1;
     const char *params [] = { new_id, name, password_hash };
     int rc = rp_db_exec (self, RP_SQL_USER_INSERT, params, S_COUNT (params), NULL, err, errlen);
-    if (rc == RP_DB_CONFLICT)
+    if (rc == RP_CONFLICT)
         rp_db_err (err, errlen, "user %s exists", name);
     if (rc)
-        return s_abort (self, -1);
+        return s_abort (self, rc == RP_CONFLICT ? RP_CONFLICT : -1);
     if (rp_db_commit (self, err, errlen))
         return -1;
     snprintf (id, RP_ID_MAX, "%s", new_id);
@@ -85,11 +85,11 @@ rp_db_user_set_password (rp_db_t *self, const char *name, const char *password_h
 {
     if (!s_valid_hash (password_hash)) {
         rp_db_err (err, errlen, "the password hash is missing or malformed");
-        return -1;
+        return RP_REFUSED;
     }
     if (!s_valid_name (name)) {
         rp_db_err (err, errlen, "no such user");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
@@ -99,7 +99,7 @@ rp_db_user_set_password (rp_db_t *self, const char *name, const char *password_h
         return s_abort (self, -1);
     if (rows.changes == 0) {
         rp_db_err (err, errlen, "no user %s", name);
-        return s_abort (self, RP_DB_NOT_FOUND);
+        return s_abort (self, RP_NOT_FOUND);
     }
     return rp_db_commit (self, err, errlen);
 }
@@ -107,7 +107,7 @@ rp_db_user_set_password (rp_db_t *self, const char *name, const char *password_h
 //  ---------------------------------------------------------------------------
 //  Photos
 
-//  Split "a, b,c" into cleaned tags (empty pieces skipped). 0 or -1.
+//  Split "a, b,c" into cleaned tags (empty pieces skipped). 0 or RP_REFUSED.
 static int
 s_split_tags (const char *list, char tags [][65], int *count, char *err, size_t errlen)
 {
@@ -120,10 +120,11 @@ s_split_tags (const char *list, char tags [][65], int *count, char *err, size_t 
         if (blank < len) {
             if (*count >= S_TAGS_MAX) {
                 rp_db_err (err, errlen, "a photo has at most %d tags", S_TAGS_MAX);
-                return -1;
+                return RP_REFUSED;
             }
-            if (rp_db_tag_clean (s, len, tags [*count], err, errlen))
-                return -1;
+            int rc = rp_db_tag_clean (s, len, tags [*count], err, errlen);
+            if (rc)
+                return rc;
             (*count)++;
         }
         s = comma ? comma + 1 : NULL;
@@ -148,48 +149,54 @@ rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
     size_t name_len = photo->filename ? strlen (photo->filename) : 0;
     if (!rp_db_valid_id (photo->user_id)) {
         rp_db_err (err, errlen, "no such user");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
-    if (name_len == 0 || name_len > S_FILENAME_MAX || !rp_db_valid_utf8 (photo->filename, name_len)) {
+    if (name_len == 0 || name_len > S_FILENAME_MAX || !rp_utf8_valid (photo->filename, name_len)) {
         rp_db_err (err, errlen, "a file name must have 1 to %d bytes of UTF-8 text", S_FILENAME_MAX);
-        return -1;
+        return RP_REFUSED;
     }
     if (photo->upload) {
         //  A resumable upload: its bytes, and so its sha256, are to come
         if (photo->sha256 || !photo->status || strcmp (photo->status, "uploading")) {
             rp_db_err (err, errlen, "a resumable upload's photo is uploading, without a sha256");
-            return -1;
+            return RP_REFUSED;
         }
-        if (photo->upload->metadata && strlen (photo->upload->metadata) > S_METADATA_MAX) {
+        const char *metadata = photo->upload->metadata;
+        if (metadata && strlen (metadata) > S_METADATA_MAX) {
             rp_db_err (err, errlen, "Upload-Metadata is over %d bytes", S_METADATA_MAX);
-            return -1;
+            return RP_REFUSED;
+        }
+        if (metadata && !rp_utf8_valid (metadata, strlen (metadata))) {
+            rp_db_err (err, errlen, "Upload-Metadata must be UTF-8 text");
+            return RP_REFUSED;
         }
     }
     else
     if (!rp_db_valid_sha256 (photo->sha256)) {
         rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
-        return -1;
+        return RP_REFUSED;
     }
     if (photo->bytes < 0) {
         rp_db_err (err, errlen, "the size of a photo cannot be negative");
-        return -1;
+        return RP_REFUSED;
     }
     if (!photo->status || (strcmp (photo->status, "queued") && strcmp (photo->status, "uploading"))) {
         rp_db_err (err, errlen, "a new photo is queued or uploading");
-        return -1;
+        return RP_REFUSED;
     }
     if (photo->content_type && (!*photo->content_type || strlen (photo->content_type) > 255)) {
         rp_db_err (err, errlen, "the content type is malformed");
-        return -1;
+        return RP_REFUSED;
     }
     if (photo->batch_id && !rp_db_valid_id (photo->batch_id)) {
         rp_db_err (err, errlen, "a batch id has 1 to %d letters, digits, - or _", RP_ID_MAX - 1);
-        return -1;
+        return RP_REFUSED;
     }
     char tags [S_TAGS_MAX][65];
     int tag_count = 0;
-    if (s_split_tags (photo->tags, tags, &tag_count, err, errlen))
-        return -1;
+    int refused = s_split_tags (photo->tags, tags, &tag_count, err, errlen);
+    if (refused)
+        return refused;
 
     char batch [RP_ID_MAX], new_id [RP_ID_MAX], bytes [24];
     if (photo->batch_id)
@@ -237,7 +244,7 @@ rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
     rp_rows_clear (&rows);
     if (!mine) {
         rp_db_err (err, errlen, "batch %s not found", batch);
-        return s_abort (self, RP_DB_NOT_FOUND);
+        return s_abort (self, RP_NOT_FOUND);
     }
 
     const char *insert [] = { new_id, photo->user_id, batch, photo->filename, photo->status,
@@ -295,7 +302,7 @@ rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size_t e
     *claimed = NULL;
     if (max <= 0) {
         rp_db_err (err, errlen, "claim at least one photo");
-        return -1;
+        return RP_REFUSED;
     }
     char limit [16];
     snprintf (limit, sizeof limit, "%d", max < S_CLAIM_MAX ? max : S_CLAIM_MAX);
@@ -343,7 +350,7 @@ rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size_t e
 
 //  One photo state transition, in one transaction: run `sql` (which must
 //  change exactly the photo's row when it is in the expected state), record
-//  the event, commit. RP_DB_NOT_FOUND, with "photo <id> is not <state>",
+//  the event, commit. RP_NOT_FOUND, with "photo <id> is not <state>",
 //  when the row was not in that state; on any failure nothing changes.
 static int
 s_transition (rp_db_t *self, rp_sql_t sql, const char *const *params, int count,
@@ -358,7 +365,7 @@ s_transition (rp_db_t *self, rp_sql_t sql, const char *const *params, int count,
     else
     if (rows.changes == 0) {
         rp_db_err (err, errlen, "photo %s is not %s", id, state);
-        rc = s_abort (self, RP_DB_NOT_FOUND);
+        rc = s_abort (self, RP_NOT_FOUND);
     }
     else
     if (s_event (self, id, err, errlen))
@@ -374,11 +381,11 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
 {
     if (!rp_db_valid_id (id)) {
         rp_db_err (err, errlen, "photo not found");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     if (result && !json_is_object (result)) {
         rp_db_err (err, errlen, "a photo's result must be a JSON object");
-        return -1;
+        return RP_REFUSED;
     }
     json_t *content_type = json_object_get (result, "content_type");
     json_t *width = json_object_get (result, "width");
@@ -395,7 +402,7 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
     ||  (taken_at && !json_is_null (taken_at) && !json_is_string (taken_at))
     ||  (exif && !json_is_null (exif) && !json_is_object (exif))) {
         rp_db_err (err, errlen, "a photo's result has a field of the wrong type");
-        return -1;
+        return RP_REFUSED;
     }
     char w [24] = "", h [24] = "";
     if (json_is_integer (width))
@@ -432,9 +439,8 @@ rp_db_clean_reason (const char *reason, char *out, size_t outlen)
     size_t o = 0, len = strlen (reason);
     for (size_t i = 0; i < len && o + 4 < outlen;) {
         unsigned char c = (unsigned char) reason [i];
-        size_t seq = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                   : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (seq > 1 && i + seq <= len && rp_db_valid_utf8 (reason + i, seq)) {
+        size_t seq = rp_utf8_char (reason + i, len - i);
+        if (seq > 1) {
             memcpy (out + o, reason + i, seq);
             o += seq;
             i += seq;
@@ -453,7 +459,7 @@ rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t ret
 {
     if (!rp_db_valid_id (id)) {
         rp_db_err (err, errlen, "photo not found");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     char text [S_REASON_MAX + 1], retry [24];
     rp_db_clean_reason (reason, text, sizeof text);
@@ -490,7 +496,7 @@ rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen)
 {
     if (!rp_db_valid_id (id)) {
         rp_db_err (err, errlen, "photo not found");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     const char *params [] = { id };
     return s_transition (self, RP_SQL_PHOTO_UPLOADED, params, 1, id, "uploading", err, errlen);
@@ -503,7 +509,7 @@ rp_db_photo_delete (rp_db_t *self, const char *user_id, const char *id,
     *sha_unreferenced = false;
     if (!rp_db_valid_id (user_id) || !rp_db_valid_id (id)) {
         rp_db_err (err, errlen, "photo not found");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
@@ -515,7 +521,7 @@ rp_db_photo_delete (rp_db_t *self, const char *user_id, const char *id,
     if (!sha) {
         rp_rows_clear (&rows);
         rp_db_err (err, errlen, "photo %s not found", id);
-        return s_abort (self, RP_DB_NOT_FOUND);
+        return s_abort (self, RP_NOT_FOUND);
     }
     char deleted [65];
     snprintf (deleted, sizeof deleted, "%s", sha);
@@ -548,18 +554,18 @@ s_tags_change (rp_db_t *self, const char *user_id, const char *id, s_tags_op_t o
 {
     if (count > S_TAGS_MAX) {
         rp_db_err (err, errlen, "a photo has at most %d tags", S_TAGS_MAX);
-        return -1;
+        return RP_REFUSED;
     }
     char clean [S_TAGS_MAX][65];
     for (size_t i = 0; i < count; i++)
         if (!tags [i] || rp_db_tag_clean (tags [i], strlen (tags [i]), clean [i], err, errlen)) {
             if (!tags [i])
                 rp_db_err (err, errlen, "a tag must have 1 to 64 bytes");
-            return -1;
+            return RP_REFUSED;
         }
     if (!rp_db_valid_id (user_id) || !rp_db_valid_id (id)) {
         rp_db_err (err, errlen, "photo not found");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
@@ -573,7 +579,7 @@ s_tags_change (rp_db_t *self, const char *user_id, const char *id, s_tags_op_t o
     rp_rows_clear (&rows);
     if (!found) {
         rp_db_err (err, errlen, "photo %s not found", id);
-        return s_abort (self, RP_DB_NOT_FOUND);
+        return s_abort (self, RP_NOT_FOUND);
     }
     const char *only [] = { id };
     if (op == S_TAGS_SET && rp_db_exec (self, RP_SQL_TAGS_CLEAR, only, 1, NULL, err, errlen))
@@ -596,7 +602,7 @@ s_tags_change (rp_db_t *self, const char *user_id, const char *id, s_tags_op_t o
         if (total > S_TAGS_MAX)
             rp_db_err (err, errlen, "a photo has at most %d tags", S_TAGS_MAX);
         if (bad || total > S_TAGS_MAX)
-            return s_abort (self, -1);
+            return s_abort (self, bad ? -1 : RP_REFUSED);
     }
     return rp_db_commit (self, err, errlen);
 }

@@ -260,7 +260,7 @@ s_first_line (const char *text, char *err, size_t errlen, const char *prefix)
     rp_db_err (err, errlen, "%s%.*s", prefix, (int) len, text);
 }
 
-//  Write the error of `res` (or the connection's); RP_DB_CONFLICT for a
+//  Write the error of `res` (or the connection's); RP_CONFLICT for a
 //  unique violation, else -1.
 static int
 s_error (s_pg_t *self, PGresult *res, char *err, size_t errlen)
@@ -268,7 +268,7 @@ s_error (s_pg_t *self, PGresult *res, char *err, size_t errlen)
     const char *state = res ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     s_first_line (primary ? primary : PQerrorMessage (self->conn), err, errlen, "database error: ");
-    return state && strcmp (state, "23505") == 0 ? RP_DB_CONFLICT : -1;
+    return state && strcmp (state, "23505") == 0 ? RP_CONFLICT : -1;
 }
 
 static void

@@ -24,6 +24,7 @@
 #define RP_DB_PRIVATE_H
 
 #include "engine/db/db.h"
+#include "engine/utf8.h"
 
 #include <stdarg.h>
 
@@ -140,7 +141,7 @@ typedef struct {
     int (*begin) (void *handle, rp_txn_t kind, char *err, size_t errlen);
     int (*commit) (void *handle, char *err, size_t errlen);
     void (*rollback) (void *handle);
-    //  Run a statement. rows may be NULL. 0, -1 or RP_DB_CONFLICT.
+    //  Run a statement. rows may be NULL. 0, -1 or RP_CONFLICT.
     int (*exec) (void *handle, rp_sql_t sql, const char *const *params, int nparams,
                  rp_rows_t *rows, char *err, size_t errlen);
     //  Run a script of several statements (migrations: no values in it).
@@ -180,8 +181,7 @@ int rp_db_exec (rp_db_t *self, rp_sql_t sql, const char *const *params, int npar
 //  Validation of what callers pass in.
 bool rp_db_valid_sha256 (const char *sha256);      //  64 lowercase hex
 bool rp_db_valid_status (const char *status);      //  one of the five
-bool rp_db_valid_utf8 (const char *text, size_t len);
-//  Trim a tag into out (1..64 bytes, valid UTF-8). 0 or -1 with err.
+//  Trim a tag into out (1..64 bytes, valid UTF-8). 0 or RP_REFUSED with err.
 int rp_db_tag_clean (const char *tag, size_t len, char out [65], char *err, size_t errlen);
 
 //  A failure's reason fit to show a person: valid UTF-8, no control
@@ -198,7 +198,7 @@ extern const char *const rp_db_statuses [5];
 json_t *rp_db_photo_json (const rp_rows_t *rows, int row, char *err, size_t errlen);
 
 //  List cursors: the (created_at, id) of the last item, as opaque text.
-//  rp_db_cursor_decode returns -1 with a readable reason when malformed.
+//  rp_db_cursor_decode returns RP_REFUSED with a readable reason when malformed.
 int rp_db_cursor_encode (const char *created_at, const char *id, char *out, size_t outlen);
 int rp_db_cursor_decode (const char *cursor, char created_at [32], char id [RP_ID_MAX],
                          char *err, size_t errlen);

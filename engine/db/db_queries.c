@@ -18,7 +18,7 @@ rp_db_user_find (rp_db_t *self, const char *name, char id [RP_ID_MAX],
 {
     if (!name || !*name) {
         rp_db_err (err, errlen, "no such user");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     rp_rows_t rows = { 0 };
     const char *params [] = { name };
@@ -29,7 +29,7 @@ rp_db_user_find (rp_db_t *self, const char *name, char id [RP_ID_MAX],
     const char *stored = rp_rows_get (&rows, 0, 1);
     if (rows.rows == 0) {
         rp_db_err (err, errlen, "no user %s", name);
-        rc = RP_DB_NOT_FOUND;
+        rc = RP_NOT_FOUND;
     }
     else
     if (!found || strlen (found) >= RP_ID_MAX || !stored) {
@@ -87,7 +87,7 @@ rp_db_photo_get (rp_db_t *self, const char *user_id, const char *id, json_t **ph
     *photo = NULL;
     if (!rp_db_valid_id (user_id) || !rp_db_valid_id (id)) {
         rp_db_err (err, errlen, "photo not found");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     rp_rows_t rows = { 0 };
     const char *params [] = { user_id, id };
@@ -96,7 +96,7 @@ rp_db_photo_get (rp_db_t *self, const char *user_id, const char *id, json_t **ph
     int rc = 0;
     if (rows.rows == 0) {
         rp_db_err (err, errlen, "photo %s not found", id);
-        rc = RP_DB_NOT_FOUND;
+        rc = RP_NOT_FOUND;
     }
     else
     if (!(*photo = rp_db_photo_json (&rows, 0, err, errlen)))
@@ -139,14 +139,16 @@ rp_db_photo_list (rp_db_t *self, const char *user_id, int limit, const char *cur
         tag = NULL;
     if (status && !*status)
         status = NULL;
-    if (cursor && rp_db_cursor_decode (cursor, after_at, after_id, err, errlen))
-        return -1;
+    int refused = cursor ? rp_db_cursor_decode (cursor, after_at, after_id, err, errlen) : 0;
+    if (refused)
+        return refused;
     if (status && !rp_db_valid_status (status)) {
         rp_db_err (err, errlen, "unknown status: use uploading, queued, processing, complete or failed");
-        return -1;
+        return RP_REFUSED;
     }
-    if (tag && rp_db_tag_clean (tag, strlen (tag), clean_tag, err, errlen))
-        return -1;
+    refused = tag ? rp_db_tag_clean (tag, strlen (tag), clean_tag, err, errlen) : 0;
+    if (refused)
+        return refused;
     json_t *result = json_object ();
     json_object_set_new (result, "items", json_array ());
     json_object_set_new (result, "next_cursor", json_null ());
@@ -195,7 +197,7 @@ rp_db_batch_get (rp_db_t *self, const char *user_id, const char *batch_id,
     *batch = NULL;
     if (!rp_db_valid_id (user_id) || !rp_db_valid_id (batch_id)) {
         rp_db_err (err, errlen, "batch not found");
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     //  One snapshot: the counts and the photos agree
     if (rp_db_begin (self, RP_TXN_READ, err, errlen))
@@ -211,7 +213,7 @@ rp_db_batch_get (rp_db_t *self, const char *user_id, const char *batch_id,
     if (!found) {
         rp_db_rollback (self);
         rp_db_err (err, errlen, "batch %s not found", batch_id);
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     json_t *counts = json_object ();
     for (int i = 0; i < 5; i++)
@@ -260,14 +262,14 @@ rp_db_photo_find_sha (rp_db_t *self, const char *user_id, const char *sha256,
     id [0] = 0;
     if (!rp_db_valid_sha256 (sha256)) {
         rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
-        return -1;
+        return RP_REFUSED;
     }
     rp_rows_t rows = { 0 };
     const char *params [] = { user_id, sha256 };
     if (rp_db_exec (self, RP_SQL_PHOTO_BY_SHA, params, 2, &rows, err, errlen))
         return -1;
     const char *found = rp_rows_get (&rows, 0, 0);
-    int rc = found ? 0 : RP_DB_NOT_FOUND;
+    int rc = found ? 0 : RP_NOT_FOUND;
     if (found)
         snprintf (id, RP_ID_MAX, "%s", found);
     rp_rows_clear (&rows);
@@ -281,7 +283,7 @@ rp_db_sha_references (rp_db_t *self, const char *sha256, int64_t *count,
     *count = 0;
     if (!rp_db_valid_sha256 (sha256)) {
         rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
-        return -1;
+        return RP_REFUSED;
     }
     rp_rows_t rows = { 0 };
     const char *params [] = { sha256 };

@@ -241,7 +241,7 @@ s_error (s_sqlite_t *self, char *err, size_t errlen)
     int code = sqlite3_extended_errcode (self->db);
     rp_db_err (err, errlen, "database error: %s", sqlite3_errmsg (self->db));
     return code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY
-         ? RP_DB_CONFLICT : -1;
+         ? RP_CONFLICT : -1;
 }
 
 //  As s_error, for callers to whom a conflict is just a failure.

@@ -43,7 +43,7 @@ rp_db_tus_get (rp_db_t *self, const char *user_id, const char *id, rp_tus_t *upl
 {
     memset (upload, 0, sizeof *upload);
     if (!s_valid_upload_id (id, err, errlen))
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     rp_rows_t rows = { 0 };
     const char *params [] = { id };
     if (rp_db_exec (self, RP_SQL_TUS_GET, params, 1, &rows, err, errlen))
@@ -52,7 +52,7 @@ rp_db_tus_get (rp_db_t *self, const char *user_id, const char *id, rp_tus_t *upl
     if (rows.rows == 0 || !owner || (user_id && strcmp (owner, user_id))) {
         rp_rows_clear (&rows);
         rp_db_err (err, errlen, "upload %s not found", id);
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     }
     snprintf (upload->id, sizeof upload->id, "%s", id);
     snprintf (upload->user_id, sizeof upload->user_id, "%s", owner);
@@ -86,7 +86,7 @@ rp_db_tus_lock (rp_db_t *self, const char *id, const char *owner, const char *st
                 int64_t now_ms, int64_t until_ms, char *err, size_t errlen)
 {
     if (!s_valid_upload_id (id, err, errlen))
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     char now [24], until [24];
     snprintf (now, sizeof now, "%lld", (long long) now_ms);
     snprintf (until, sizeof until, "%lld", (long long) until_ms);
@@ -106,7 +106,7 @@ rp_db_tus_lock (rp_db_t *self, const char *id, const char *owner, const char *st
         bool exists = rows.rows > 0;
         rp_rows_clear (&rows);
         rp_db_err (err, errlen, exists ? "upload %s is in use by another request" : "upload %s not found", id);
-        return s_abort (self, exists ? RP_DB_BUSY : RP_DB_NOT_FOUND);
+        return s_abort (self, exists ? RP_BUSY : RP_NOT_FOUND);
     }
     return rp_db_commit (self, err, errlen);
 }
@@ -115,7 +115,7 @@ int
 rp_db_tus_unlock (rp_db_t *self, const char *id, const char *owner, char *err, size_t errlen)
 {
     if (!s_valid_upload_id (id, err, errlen))
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
     const char *params [] = { id, owner };
@@ -130,11 +130,11 @@ rp_db_tus_append (rp_db_t *self, const char *id, const char *owner, int64_t expe
                   int64_t until_ms, char *err, size_t errlen)
 {
     if (!s_valid_upload_id (id, err, errlen))
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     if (start < 0 || length < 0 || expected < start || !name || !*name || strlen (name) > S_NAME_MAX
     ||  strchr (name, '/')) {
         rp_db_err (err, errlen, "a part must have a start, a length and a plain file name");
-        return -1;
+        return RP_REFUSED;
     }
     char s_expected [24], s_start [24], s_length [24], s_received [24], s_new_length [24], s_until [24];
     snprintf (s_expected, sizeof s_expected, "%lld", (long long) expected);
@@ -153,7 +153,7 @@ rp_db_tus_append (rp_db_t *self, const char *id, const char *owner, int64_t expe
     if (rows.rows == 0) {
         rp_rows_clear (&rows);
         rp_db_err (err, errlen, "upload %s moved on or its lease was taken over", id);
-        return s_abort (self, RP_DB_CONFLICT);
+        return s_abort (self, RP_CONFLICT);
     }
     const char *total = rp_rows_get (&rows, 0, 0);
     char s_total [24] = "";
@@ -173,7 +173,7 @@ rp_db_tus_parts (rp_db_t *self, const char *id, json_t **parts, char *err, size_
 {
     *parts = NULL;
     if (!s_valid_upload_id (id, err, errlen))
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     rp_rows_t rows = { 0 };
     const char *params [] = { id };
     if (rp_db_exec (self, RP_SQL_TUS_PARTS, params, 1, &rows, err, errlen))
@@ -196,10 +196,10 @@ rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t byt
 {
     *duplicate = false;
     if (!s_valid_upload_id (id, err, errlen))
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     if (!rp_db_valid_sha256 (sha256) || bytes < 0) {
         rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
-        return -1;
+        return RP_REFUSED;
     }
     char s_bytes [24];
     snprintf (s_bytes, sizeof s_bytes, "%lld", (long long) bytes);
@@ -214,7 +214,7 @@ rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t byt
     if (!user_id || !status || strcmp (status, "uploading")) {
         rp_rows_clear (&rows);
         rp_db_err (err, errlen, "photo %s is no longer uploading", id);
-        return s_abort (self, RP_DB_NOT_FOUND);
+        return s_abort (self, RP_NOT_FOUND);
     }
     char user [RP_ID_MAX];
     snprintf (user, sizeof user, "%s", user_id);
@@ -257,7 +257,7 @@ int
 rp_db_tus_fail (rp_db_t *self, const char *id, const char *reason, char *err, size_t errlen)
 {
     if (!s_valid_upload_id (id, err, errlen))
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     char text [1024];
     rp_db_clean_reason (reason, text, sizeof text);
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
@@ -279,7 +279,7 @@ int
 rp_db_tus_delete (rp_db_t *self, const char *user_id, const char *id, char *err, size_t errlen)
 {
     if (!s_valid_upload_id (id, err, errlen))
-        return RP_DB_NOT_FOUND;
+        return RP_NOT_FOUND;
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
     rp_rows_t rows = { 0 };
@@ -291,7 +291,7 @@ rp_db_tus_delete (rp_db_t *self, const char *user_id, const char *id, char *err,
     rp_rows_clear (&rows);
     if (!mine) {
         rp_db_err (err, errlen, "upload %s not found", id);
-        return s_abort (self, RP_DB_NOT_FOUND);
+        return s_abort (self, RP_NOT_FOUND);
     }
     //  The photo goes with the upload only while its bytes were still coming
     if (rp_db_exec (self, RP_SQL_PHOTO_UPLOAD_DROP, one, 1, NULL, err, errlen)
