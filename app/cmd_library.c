@@ -1,5 +1,6 @@
 /*  app/cmd_library.c: commands on the photo library: migrate, user,
     import. */
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
 #include "library/blobstore.h"

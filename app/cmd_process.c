@@ -9,6 +9,7 @@
     stderr when it is a terminal. Exit 1 if any file failed.
 */
 #include "engine/broker.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"

@@ -28,6 +28,8 @@
     Exit status: 0 every threshold met; 1 a threshold missed or the run
     could not be done (the reason on stderr); 2 wrong usage.
 */
+#include "engine/clock.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 
@@ -155,12 +157,11 @@ typedef struct {
     int nerrors_kept;
 } s_run_t;
 
+//  Seconds on the monotonic clock
 static double
 s_now (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return rp_clock_ms_precise () / 1000.0;
 }
 
 static void

@@ -36,6 +36,7 @@
     Pipe commands: $TERM; STATS -> "queued running workers completed retried".
 */
 #include "engine/broker.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"

@@ -1,5 +1,6 @@
 /*  engine/runtime.c: see runtime.h. */
 #include "engine/runtime.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/worker.h"
 

@@ -16,6 +16,7 @@
     or owe a heartbeat (a comment line every 15 s, so proxies keep the
     stream open). Idle streams cost a struct each, never a thread.
 */
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "gateway/events.h"
 #include "gateway/gateway_private.h"

@@ -26,6 +26,7 @@
 */
 #include "gateway/gateway.h"
 #include "engine/broker.h"
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/health.h"
 #include "engine/log.h"

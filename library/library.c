@@ -1,5 +1,6 @@
 /*  library/library.c: see library.h. */
 #include "library/library.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 

@@ -32,6 +32,7 @@
     outcome is "ingest_queue" in /readyz.
 */
 #include "engine/aws/s3_event.h"
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/health.h"
 #include "engine/log.h"
