@@ -13,6 +13,7 @@
 */
 #include "library/blobstore.h"
 #include "engine/fault.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -238,8 +239,7 @@ rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, ch
     unsigned char digest [32];
     unsigned int len = 0;
     EVP_DigestFinal_ex (w->sha, digest, &len);
-    for (int i = 0; i < 32; i++)
-        snprintf (sha256 + 2 * i, 3, "%02x", digest [i]);
+    rp_hex_encode (digest, sizeof digest, sha256);
     if (fsync (w->fd)) {
         snprintf (err, errlen, "cannot make the upload durable: %s", strerror (errno));
         rp_blob_abort (writer_p);
@@ -397,8 +397,7 @@ s_file_sha256 (const char *path, char sha256 [65])
     unsigned int len = 0;
     EVP_DigestFinal_ex (ctx, digest, &len);
     EVP_MD_CTX_free (ctx);
-    for (int i = 0; i < 32; i++)
-        snprintf (sha256 + 2 * i, 3, "%02x", digest [i]);
+    rp_hex_encode (digest, sizeof digest, sha256);
     return rc;
 }
 

@@ -64,6 +64,7 @@
 */
 #include "actors/exif/exif.h"
 #include "engine/clock.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -196,12 +197,7 @@ s_sha256_hex (const unsigned char *data, size_t size, char hex [65])
     EVP_MD_CTX_free (ctx);
     if (!ok)
         return -1;
-    static const char digits [] = "0123456789abcdef";
-    for (unsigned int i = 0; i < mdlen; i++) {
-        hex [2 * i] = digits [md [i] >> 4];
-        hex [2 * i + 1] = digits [md [i] & 15];
-    }
-    hex [64] = 0;
+    rp_hex_encode (md, mdlen, hex);
     return 0;
 }
 

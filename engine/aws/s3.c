@@ -10,6 +10,7 @@
 */
 #include "engine/aws/s3.h"
 #include "engine/aws/common.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 
 #include <curl/curl.h>
@@ -483,12 +484,7 @@ s_file_sha (FILE *file, int64_t offset, int64_t len, char hex [65])
     EVP_MD_CTX_free (ctx);
     if (len > 0)
         return -1;
-    static const char digits [] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex [2 * i] = digits [digest [i] >> 4];
-        hex [2 * i + 1] = digits [digest [i] & 15];
-    }
-    hex [64] = 0;
+    rp_hex_encode (digest, sizeof digest, hex);
     return 0;
 }
 

@@ -11,6 +11,7 @@
          service -> "aws4_request"; signature = HMAC(key, (2)) in hex
 */
 #include "engine/aws/sigv4.h"
+#include "engine/hex.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -83,24 +84,13 @@ s_put_encoded (s_buf_t *buf, const char *text, bool keep_slash)
 //  ---------------------------------------------------------------------------
 //  Hashes
 
-static void
-s_hex (const unsigned char *bytes, size_t len, char *out)
-{
-    static const char hex [] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out [2 * i] = hex [bytes [i] >> 4];
-        out [2 * i + 1] = hex [bytes [i] & 15];
-    }
-    out [2 * len] = 0;
-}
-
 void
 rp_sigv4_sha256_hex (const void *data, size_t len, char hex [65])
 {
     unsigned char digest [32];
     unsigned int digest_len = 0;
     EVP_Digest (data, len, digest, &digest_len, EVP_sha256 (), NULL);
-    s_hex (digest, 32, hex);
+    rp_hex_encode (digest, 32, hex);
 }
 
 static void
@@ -303,7 +293,7 @@ s_sign (const rp_sigv4_request_t *request, const rp_aws_credentials_t *creds, s_
     s_hmac (k_region, 32, request->service, k_service);
     s_hmac (k_service, 32, "aws4_request", k_signing);
     s_hmac (k_signing, 32, to_sign, sig);
-    s_hex (sig, 32, signature);
+    rp_hex_encode (sig, 32, signature);
     OPENSSL_cleanse (secret, sizeof secret);
     OPENSSL_cleanse (k_signing, sizeof k_signing);
     return 0;

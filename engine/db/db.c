@@ -7,6 +7,7 @@
 #include "engine/clock.h"
 #include "engine/db/db_private.h"
 #include "engine/fault.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 
 #include <errno.h>
@@ -266,12 +267,7 @@ rp_db_new_id (char id [RP_ID_MAX])
         uint64_t pid = (uint64_t) getpid ();
         memcpy (bytes + 8, &pid, sizeof pid);
     }
-    static const char hex [] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof bytes; i++) {
-        id [2 * i] = hex [bytes [i] >> 4];
-        id [2 * i + 1] = hex [bytes [i] & 15];
-    }
-    id [32] = 0;
+    rp_hex_encode (bytes, sizeof bytes, id);
 }
 
 //  ---------------------------------------------------------------------------
