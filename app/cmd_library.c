@@ -1,5 +1,6 @@
 /*  app/cmd_library.c: commands on the photo library: migrate, user,
     import. */
+#include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
@@ -291,7 +292,7 @@ rp_cmd_import (int argc, char **argv)
 
     //  Store every file through the upload path; the pipeline processes
     //  them as they are committed
-    s_item_t *items = (s_item_t *) zmalloc (sizeof (s_item_t) * (size_t) count);
+    s_item_t *items = (s_item_t *) rp_alloc (sizeof (s_item_t) * (size_t) count);
     char batch [RP_ID_MAX] = "";
     bool progress = isatty (STDERR_FILENO);
     int stored = 0, duplicates = 0, refused = 0;
@@ -299,12 +300,12 @@ rp_cmd_import (int argc, char **argv)
     for (char *p = (char *) zlistx_first (paths); p && !zsys_interrupted;
          p = (char *) zlistx_next (paths), index++) {
         s_item_t *item = &items [index];
-        item->path = strdup (p);
+        item->path = rp_strdup (p);
         const char *base = strrchr (p, '/');
         rp_ingested_t out;
         if (rp_library_ingest_file (blobs, db, &config, user_id, *batch ? batch : NULL, p,
                                     base ? base + 1 : p, tags, &out, err, sizeof err)) {
-            item->refused = strdup (err);
+            item->refused = rp_strdup (err);
             refused++;
             fprintf (stderr, "%simport: %s: %s\n", progress ? "\r" : "", p, err);
         }

@@ -25,6 +25,7 @@
     request's state (aborting an unfinished upload's temporary file).
 */
 #include "gateway/gateway.h"
+#include "engine/alloc.h"
 #include "engine/broker.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
@@ -84,7 +85,7 @@ s_thread (void)
     pthread_once (&s_thread_once, s_thread_key_make);
     s_thread_t *thread = (s_thread_t *) pthread_getspecific (s_thread_key);
     if (!thread) {
-        thread = (s_thread_t *) zmalloc (sizeof (s_thread_t));
+        thread = (s_thread_t *) rp_alloc (sizeof (s_thread_t));
         pthread_setspecific (s_thread_key, thread);
     }
     return thread;
@@ -797,7 +798,7 @@ s_handler (void *cls, struct MHD_Connection *c, const char *url, const char *met
     rp_req_t *req = (rp_req_t *) *con_cls;
     if (!req) {
         //  First call: headers only
-        req = (rp_req_t *) zmalloc (sizeof (rp_req_t));
+        req = (rp_req_t *) rp_alloc (sizeof (rp_req_t));
         req->started_ms = rp_clock_ms ();
         *con_cls = req;
         s_request_id (c, req);
@@ -916,7 +917,7 @@ void
 rp_gateway_actor (zsock_t *pipe, void *arg)
 {
     rp_gateway_args_t *args = (rp_gateway_args_t *) arg;
-    rp_gw_t *gw = (rp_gw_t *) zmalloc (sizeof (rp_gw_t));
+    rp_gw_t *gw = (rp_gw_t *) rp_alloc (sizeof (rp_gw_t));
     gw->config = args->config;
     gw->in_process_engine = args->in_process_engine;
     gw->started_ms = rp_clock_ms ();

@@ -41,6 +41,7 @@
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
+#include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/log.h"
 #include "library/sniff.h"
@@ -972,7 +973,7 @@ rp_tus_begin (struct MHD_Connection *c, rp_req_t *req, const char *method, const
         return s_problem (c, req, 412, "Precondition failed",
                           version ? "this server speaks tus 1.0.0 only" : "the Tus-Resumable: 1.0.0 header is missing",
                           NULL, NULL);
-    rp_tus_req_t *self = (rp_tus_req_t *) zmalloc (sizeof (rp_tus_req_t));
+    rp_tus_req_t *self = (rp_tus_req_t *) rp_alloc (sizeof (rp_tus_req_t));
     self->fd = -1;
     self->length = -1;
     self->new_length = -1;

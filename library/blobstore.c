@@ -12,6 +12,7 @@
     blobstore.h for the rest.
 */
 #include "library/blobstore.h"
+#include "engine/alloc.h"
 #include "engine/fault.h"
 #include "engine/hex.h"
 #include "engine/log.h"
@@ -87,7 +88,7 @@ s_fsync_dir (const char *path)
 rp_blobstore_t *
 rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
 {
-    rp_blobstore_t *self = (rp_blobstore_t *) calloc (1, sizeof (rp_blobstore_t));
+    rp_blobstore_t *self = (rp_blobstore_t *) rp_alloc (sizeof (rp_blobstore_t));
     int n1 = snprintf (self->root, sizeof self->root, "%s/objects", dir);
     int n2 = snprintf (self->tmp, sizeof self->tmp, "%s/objects/tmp", dir);
     if (n1 < 0 || n2 < 0 || (size_t) n2 >= sizeof self->tmp) {
@@ -143,7 +144,7 @@ rp_blobstore_close (rp_blobstore_t **self_p)
 rp_blob_writer_t *
 rp_blob_begin (rp_blobstore_t *self, int64_t max_bytes, char *err, size_t errlen)
 {
-    rp_blob_writer_t *w = (rp_blob_writer_t *) calloc (1, sizeof (rp_blob_writer_t));
+    rp_blob_writer_t *w = (rp_blob_writer_t *) rp_alloc (sizeof (rp_blob_writer_t));
     w->store = self;
     w->max_bytes = max_bytes;
     snprintf (w->tmp_path, sizeof w->tmp_path, "%s/upload-XXXXXX", self->tmp);

@@ -41,6 +41,7 @@
     storage.orphan_grace_s ago: they are in S3 and fetched again if needed.
 */
 #include "library/pipeline.h"
+#include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
@@ -227,7 +228,7 @@ s_claim (s_pipeline_t *self)
     size_t i;
     json_t *row;
     json_array_foreach (claimed, i, row) {
-        s_photo_t *photo = (s_photo_t *) zmalloc (sizeof (s_photo_t));
+        s_photo_t *photo = (s_photo_t *) rp_alloc (sizeof (s_photo_t));
         snprintf (photo->id, sizeof photo->id, "%s", json_string_value (json_object_get (row, "id")));
         snprintf (photo->sha256, sizeof photo->sha256, "%s", json_string_value (json_object_get (row, "sha256")));
         const char *filename = json_string_value (json_object_get (row, "filename"));
@@ -333,7 +334,7 @@ s_handle_result (s_pipeline_t *self)
         json_error_t jerr;
         json_t *result = json_loads (msg->result ? msg->result : "", 0, &jerr);
         if (!result && !photo->error)
-            photo->error = strdup ("a worker's result was not valid JSON");
+            photo->error = rp_strdup ("a worker's result was not valid JSON");
         if (is_resize)
             photo->resize = result;
         else
@@ -341,7 +342,7 @@ s_handle_result (s_pipeline_t *self)
     }
     else
     if (!photo->error) {
-        photo->error = strdup (msg->error ? msg->error : "failed without a reason");
+        photo->error = rp_strdup (msg->error ? msg->error : "failed without a reason");
         photo->lost = msg->worker == NULL;     //  the broker gave up: no worker refused it
     }
     rp_msg_destroy (&msg);

@@ -9,6 +9,7 @@
     and S3's small XML answers are held in memory.
 */
 #include "engine/aws/s3.h"
+#include "engine/alloc.h"
 #include "engine/aws/common.h"
 #include "engine/buf.h"
 #include "engine/hex.h"
@@ -68,18 +69,14 @@ rp_s3_new (const rp_s3_config_t *config, char *err, size_t errlen)
         snprintf (err, errlen, "S3 needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
         return NULL;
     }
-    rp_s3_t *self = (rp_s3_t *) calloc (1, sizeof (rp_s3_t));
-    if (!self) {
-        snprintf (err, errlen, "out of memory");
-        return NULL;
-    }
+    rp_s3_t *self = (rp_s3_t *) rp_alloc (sizeof (rp_s3_t));
     const char *endpoint = config->endpoint ? config->endpoint : "";
-    self->endpoint = strdup (endpoint);
-    self->region = strdup (config->region);
-    self->bucket = strdup (config->bucket);
-    self->access_key = strdup (config->credentials.access_key);
-    self->secret_key = strdup (config->credentials.secret_key);
-    self->session_token = config->credentials.session_token ? strdup (config->credentials.session_token) : NULL;
+    self->endpoint = rp_strdup (endpoint);
+    self->region = rp_strdup (config->region);
+    self->bucket = rp_strdup (config->bucket);
+    self->access_key = rp_strdup (config->credentials.access_key);
+    self->secret_key = rp_strdup (config->credentials.secret_key);
+    self->session_token = rp_strdup (config->credentials.session_token);
     self->threshold = config->multipart_threshold > 0 ? config->multipart_threshold : 16LL << 20;
     self->part_size = config->part_size > 0 ? config->part_size : 8LL << 20;
     self->attempts = config->attempts > 0 ? config->attempts : 4;
@@ -92,19 +89,19 @@ rp_s3_new (const rp_s3_config_t *config, char *err, size_t errlen)
             rp_s3_destroy (&self);
             return NULL;
         }
-        self->scheme = strdup (scheme);
-        self->authority = strdup (authority);
+        self->scheme = rp_strdup (scheme);
+        self->authority = rp_strdup (authority);
         self->path_style = true;
     }
     else {
-        self->scheme = strdup ("https");
+        self->scheme = rp_strdup ("https");
         char host [256];
         snprintf (host, sizeof host, "%s.s3.%s.amazonaws.com", config->bucket, config->region);
-        self->authority = strdup (host);
+        self->authority = rp_strdup (host);
     }
     self->curl = curl_easy_init ();
-    if (!self->curl || !self->scheme || !self->authority || !self->bucket || !self->secret_key) {
-        snprintf (err, errlen, "out of memory");
+    if (!self->curl) {
+        snprintf (err, errlen, "cannot start curl (out of memory)");
         rp_s3_destroy (&self);
         return NULL;
     }

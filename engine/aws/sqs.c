@@ -20,6 +20,7 @@
             <Message>, reported as the JSON ones are.
 */
 #include "engine/aws/sqs.h"
+#include "engine/alloc.h"
 #include "engine/aws/common.h"
 #include "engine/buf.h"
 
@@ -386,20 +387,16 @@ rp_sqs_new (const rp_sqs_config_t *config, char *err, size_t errlen)
     //  lock and runs once, so any thread may make a client
     if (protocol == &s_query)
         xmlInitParser ();
-    rp_sqs_t *self = (rp_sqs_t *) calloc (1, sizeof (rp_sqs_t));
-    if (!self) {
-        snprintf (err, errlen, "out of memory");
-        return NULL;
-    }
+    rp_sqs_t *self = (rp_sqs_t *) rp_alloc (sizeof (rp_sqs_t));
     self->protocol = protocol;
-    self->endpoint = strdup (config->endpoint ? config->endpoint : "");
-    self->region = strdup (config->region);
-    self->access_key = strdup (config->credentials.access_key);
-    self->secret_key = strdup (config->credentials.secret_key);
-    self->session_token = config->credentials.session_token ? strdup (config->credentials.session_token) : NULL;
+    self->endpoint = rp_strdup (config->endpoint ? config->endpoint : "");
+    self->region = rp_strdup (config->region);
+    self->access_key = rp_strdup (config->credentials.access_key);
+    self->secret_key = rp_strdup (config->credentials.secret_key);
+    self->session_token = rp_strdup (config->credentials.session_token);
     self->curl = curl_easy_init ();
-    if (!self->curl || !self->endpoint || !self->region || !self->access_key || !self->secret_key) {
-        snprintf (err, errlen, "out of memory");
+    if (!self->curl) {
+        snprintf (err, errlen, "cannot start curl (out of memory)");
         rp_sqs_destroy (&self);
     }
     return self;
@@ -574,9 +571,15 @@ rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int 
         return -1;
     json_t *list = json_object_get (answer, "Messages");
     size_t n = json_is_array (list) ? json_array_size (list) : 0;
+    //  n is SQS's (at most max, in an answer of at most S_ANSWER_MAX)
     rp_sqs_message_t *out = n ? (rp_sqs_message_t *) calloc (n, sizeof (rp_sqs_message_t)) : NULL;
+    if (n && !out) {
+        snprintf (err, errlen, "SQS ReceiveMessage %s: out of memory for %zu messages", queue_url, n);
+        json_decref (answer);
+        return -1;
+    }
     size_t kept = 0;
-    for (size_t i = 0; i < n && out; i++) {
+    for (size_t i = 0; i < n; i++) {
         json_t *item = json_array_get (list, i);
         const char *id = json_string_value (json_object_get (item, "MessageId"));
         const char *receipt = json_string_value (json_object_get (item, "ReceiptHandle"));
@@ -585,9 +588,9 @@ rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int 
             continue;                   //  not a message we can act on
         const char *received = json_string_value (json_object_get (json_object_get (item, "Attributes"),
                                                                    "ApproximateReceiveCount"));
-        out [kept].id = strdup (id);
-        out [kept].receipt = strdup (receipt);
-        out [kept].body = strdup (body);
+        out [kept].id = rp_strdup (id);
+        out [kept].receipt = rp_strdup (receipt);
+        out [kept].body = rp_strdup (body);
         out [kept].receive_count = received ? atoi (received) : 1;
         kept++;
     }
