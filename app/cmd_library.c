@@ -1,5 +1,7 @@
 /*  app/cmd_library.c: commands on the photo library: migrate, user,
     import. */
+#include "engine/alloc.h"
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
 #include "library/blobstore.h"
@@ -290,7 +292,7 @@ rp_cmd_import (int argc, char **argv)
 
     //  Store every file through the upload path; the pipeline processes
     //  them as they are committed
-    s_item_t *items = (s_item_t *) zmalloc (sizeof (s_item_t) * (size_t) count);
+    s_item_t *items = (s_item_t *) rp_alloc (sizeof (s_item_t) * (size_t) count);
     char batch [RP_ID_MAX] = "";
     bool progress = isatty (STDERR_FILENO);
     int stored = 0, duplicates = 0, refused = 0;
@@ -298,14 +300,14 @@ rp_cmd_import (int argc, char **argv)
     for (char *p = (char *) zlistx_first (paths); p && !zsys_interrupted;
          p = (char *) zlistx_next (paths), index++) {
         s_item_t *item = &items [index];
-        item->path = strdup (p);
+        item->path = rp_strdup (p);
         const char *base = strrchr (p, '/');
         rp_ingest_t ingest = { .declared_bytes = -1, .user_id = user_id, .batch_id = *batch ? batch : NULL,
                                .filename = base ? base + 1 : p, .tags = tags };
         rp_ingested_t out;
         rp_blob_writer_t *writer = rp_blob_begin_file (blobs, p, config.limits_max_upload_bytes, err, sizeof err);
         if (!writer || rp_library_ingest (blobs, db, &writer, &ingest, &out, err, sizeof err)) {
-            item->refused = strdup (err);
+            item->refused = rp_strdup (err);
             refused++;
             fprintf (stderr, "%simport: %s: %s\n", progress ? "\r" : "", p, err);
         }

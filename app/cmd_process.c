@@ -8,7 +8,9 @@
     milliseconds per stage as the workers measured them, for bench/). Progress goes to
     stderr when it is a terminal. Exit 1 if any file failed.
 */
+#include "engine/alloc.h"
 #include "engine/broker.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
@@ -46,7 +48,7 @@ s_walk_one (const char *path, const struct stat *st, int type, struct FTW *ftw)
     if (type == FTW_F && S_ISREG (st->st_mode)) {
         const char *base = path + ftw->base;
         if (*base != '.')           //  skip hidden files (.DS_Store and friends)
-            zlistx_add_end (s_walk_list, strdup (path));
+            zlistx_add_end (s_walk_list, rp_strdup (path));
     }
     return 0;
 }
@@ -74,12 +76,12 @@ rp_collect_files (char **args, int count, zlistx_t *paths)
             }
             zlistx_sort (found);
             for (char *p = (char *) zlistx_first (found); p; p = (char *) zlistx_next (found))
-                zlistx_add_end (paths, strdup (p));
+                zlistx_add_end (paths, rp_strdup (p));
             zlistx_destroy (&found);
         }
         else
             //  Missing or unreadable files are processed too: they fail with a reason
-            zlistx_add_end (paths, strdup (args [i]));
+            zlistx_add_end (paths, rp_strdup (args [i]));
     }
     return (int) zlistx_size (paths);
 }
@@ -243,13 +245,13 @@ rp_cmd_process (int argc, char **argv)
             fprintf (stderr, "rapidphoto process: no files found\n");
         return 1;
     }
-    s_file_t *files = (s_file_t *) zmalloc (sizeof (s_file_t) * (size_t) count);
+    s_file_t *files = (s_file_t *) rp_alloc (sizeof (s_file_t) * (size_t) count);
     zhash_t *stems = zhash_new ();
     int index = 0;
     for (char *p = (char *) zlistx_first (paths); p; p = (char *) zlistx_next (paths), index++) {
-        files [index].path = strdup (p);
+        files [index].path = rp_strdup (p);
         char resolved [PATH_MAX];
-        files [index].abspath = strdup (realpath (p, resolved) ? resolved : p);
+        files [index].abspath = rp_strdup (realpath (p, resolved) ? resolved : p);
         s_make_stem (&files [index], stems);
     }
     zlistx_destroy (&paths);
@@ -345,10 +347,10 @@ rp_cmd_process (int argc, char **argv)
             json_error_t jerr;
             *slot = json_loads (msg->result ? msg->result : "", 0, &jerr);
             if (!*slot)
-                *error = strdup ("the worker's result was not valid JSON");
+                *error = rp_strdup ("the worker's result was not valid JSON");
         }
         else
-            *error = strdup (msg->error ? msg->error : "failed without a reason");
+            *error = rp_strdup (msg->error ? msg->error : "failed without a reason");
         rp_msg_destroy (&msg);
         if (++file->answers < 2)
             continue;

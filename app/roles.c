@@ -1,5 +1,6 @@
 /*  app/roles.c: see roles.h. */
 #include "app/roles.h"
+#include "engine/alloc.h"
 #include "engine/broker.h"
 #include "engine/log.h"
 #include "library/pipeline.h"
@@ -28,7 +29,7 @@ rp_roles_start (rp_runtime_t *runtime, const rp_config_t *config, const rp_roles
     ||   rp_actors_start_pool (runtime, "exif", config->pools_exif, RP_INPROC_BACKEND, config, err, errlen)))
         return -1;
     if (opts->pipeline) {
-        rp_pipeline_args_t *pargs = (rp_pipeline_args_t *) zmalloc (sizeof (rp_pipeline_args_t));
+        rp_pipeline_args_t *pargs = (rp_pipeline_args_t *) rp_alloc (sizeof (rp_pipeline_args_t));
         snprintf (pargs->frontend, sizeof pargs->frontend, "%s", RP_INPROC_FRONTEND);
         pargs->config = *config;
         zactor_t *actor = rp_pipeline_new (pargs);

@@ -28,6 +28,9 @@
     Exit status: 0 every threshold met; 1 a threshold missed or the run
     could not be done (the reason on stderr); 2 wrong usage.
 */
+#include "engine/buf.h"
+#include "engine/clock.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 
@@ -49,9 +52,11 @@
 #include <unistd.h>
 
 #define S_SOURCES_MAX 64
-#define S_RESPONSE_MAX (64 * 1024)          //  an upload's JSON answer
-#define S_SSE_LINE_MAX (64 * 1024)          //  one SSE line
-#define S_METRICS_MAX (4 * 1024 * 1024)     //  the /metrics text
+//  The bounds of what rp_load keeps of an answer (engine/buf.h): past
+//  them the answer is not one of the gateway's, and is refused
+#define S_RESPONSE_MAX (64 * 1024)          //  an upload's or a login's JSON answer: under 1 KiB
+#define S_SSE_LINE_MAX (64 * 1024)          //  one SSE line, and one event's data: a photo's JSON
+#define S_METRICS_MAX (4 * 1024 * 1024)     //  the /metrics text: tens of KiB
 #define S_STAGES_MAX 32
 #define S_ERRORS_KEPT 10
 
@@ -113,12 +118,9 @@ typedef struct {
     CURL *easy;
     struct curl_slist *headers;
     s_photo_t *photo;               //  S_UPLOAD
-    char *body;                     //  the answer (S_UPLOAD) or the current SSE line
-    size_t body_len;
-    size_t body_max;
+    rp_buf_t body;                  //  the answer (S_UPLOAD) or the current SSE line
     long status;
     bool headers_done;
-    bool overflow;
 } s_xfer_t;
 
 typedef struct {
@@ -138,8 +140,7 @@ typedef struct {
     s_xfer_t *events;
     char last_event_id [32];
     char event_name [32];
-    char *event_data;
-    size_t event_data_len;
+    rp_buf_t event_data;            //  the data lines of the event being read
     int events_reconnects;
     int idle_connected;
     int idle_refused;
@@ -155,12 +156,11 @@ typedef struct {
     int nerrors_kept;
 } s_run_t;
 
+//  Seconds on the monotonic clock
 static double
 s_now (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return rp_clock_ms_precise () / 1000.0;
 }
 
 static void
@@ -268,26 +268,6 @@ s_read_body (char *buffer, size_t size, size_t nitems, void *arg)
     return done;
 }
 
-//  Bounded accumulation of an answer body
-static size_t
-s_write_body (char *data, size_t size, size_t nmemb, void *arg)
-{
-    s_xfer_t *xfer = (s_xfer_t *) arg;
-    size_t n = size * nmemb;
-    if (xfer->body_len + n > xfer->body_max) {
-        xfer->overflow = true;
-        return n;                   //  keep reading, drop the excess
-    }
-    char *grown = (char *) realloc (xfer->body, xfer->body_len + n + 1);
-    if (!grown)
-        return 0;
-    xfer->body = grown;
-    memcpy (xfer->body + xfer->body_len, data, n);
-    xfer->body_len += n;
-    xfer->body [xfer->body_len] = 0;
-    return n;
-}
-
 static size_t
 s_header (char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -310,7 +290,7 @@ s_xfer_destroy (s_xfer_t **xfer_p)
     if (xfer->easy)
         curl_easy_cleanup (xfer->easy);
     curl_slist_free_all (xfer->headers);
-    free (xfer->body);
+    rp_buf_free (&xfer->body);
     free (xfer);
     *xfer_p = NULL;
 }
@@ -335,11 +315,12 @@ s_xfer_new (s_run_t *self, s_kind_t kind, const char *path)
     curl_easy_setopt (e, CURLOPT_PRIVATE, xfer);
     curl_easy_setopt (e, CURLOPT_HEADERFUNCTION, s_header);
     curl_easy_setopt (e, CURLOPT_HEADERDATA, xfer);
-    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_write_body);
-    curl_easy_setopt (e, CURLOPT_WRITEDATA, xfer);
+    //  The answer's start, at most body's maximum: the rest is read and dropped
+    curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, rp_buf_collect_head);
+    curl_easy_setopt (e, CURLOPT_WRITEDATA, &xfer->body);
     curl_easy_setopt (e, CURLOPT_CONNECTTIMEOUT, 30L);
     xfer->headers = curl_slist_append (NULL, self->auth);
-    xfer->body_max = S_RESPONSE_MAX;
+    rp_buf_init (&xfer->body, S_RESPONSE_MAX);
     return xfer;
 }
 
@@ -396,8 +377,8 @@ s_upload_done (s_run_t *self, s_xfer_t *xfer, CURLcode code)
     self->uploading--;
     curl_easy_getinfo (xfer->easy, CURLINFO_RESPONSE_CODE, &xfer->status);
     json_error_t jerr;
-    json_t *answer = code == CURLE_OK && xfer->status == 202 && xfer->body
-                   ? json_loads (xfer->body, 0, &jerr) : NULL;
+    json_t *answer = code == CURLE_OK && xfer->status == 202 && rp_buf_len (&xfer->body)
+                   ? json_loads (rp_buf_data (&xfer->body), 0, &jerr) : NULL;
     json_t *entry = json_array_get (json_object_get (answer, "photos"), 0);
     const char *id = json_string_value (json_object_get (entry, "id"));
     if (!id || strlen (id) >= sizeof photo->id) {
@@ -407,7 +388,7 @@ s_upload_done (s_run_t *self, s_xfer_t *xfer, CURLcode code)
             snprintf (photo->error, sizeof photo->error, "%s", curl_easy_strerror (code));
         else
             snprintf (photo->error, sizeof photo->error, "HTTP %ld: %.200s", xfer->status,
-                      xfer->body ? xfer->body : "(no body)");
+                      rp_buf_len (&xfer->body) ? rp_buf_data (&xfer->body) : "(no body)");
         s_keep_error (self, "upload %d: %s", photo->index, photo->error);
         json_decref (answer);
         return;
@@ -438,9 +419,11 @@ s_upload_done (s_run_t *self, s_xfer_t *xfer, CURLcode code)
 static void
 s_event_dispatch (s_run_t *self)
 {
-    if (strcmp (self->event_name, "photo") == 0 && self->event_data) {
+    //  An event whose data went over S_SSE_LINE_MAX is not ours: dropped
+    if (strcmp (self->event_name, "photo") == 0 && rp_buf_len (&self->event_data)
+    &&  !rp_buf_error (&self->event_data)) {
         json_error_t jerr;
-        json_t *data = json_loads (self->event_data, 0, &jerr);
+        json_t *data = json_loads (rp_buf_data (&self->event_data), 0, &jerr);
         const char *id = json_string_value (json_object_get (data, "id"));
         const char *status = json_string_value (json_object_get (data, "status"));
         if (id && status && (strcmp (status, "complete") == 0 || strcmp (status, "failed") == 0)) {
@@ -453,81 +436,59 @@ s_event_dispatch (s_run_t *self)
         json_decref (data);
     }
     self->event_name [0] = 0;
-    free (self->event_data);
-    self->event_data = NULL;
-    self->event_data_len = 0;
+    rp_buf_reset (&self->event_data);
 }
 
+//  One line of the stream (without its '\n'): "field: value", a comment,
+//  or the empty line that ends an event
 static void
-s_event_line (s_run_t *self, char *line, size_t len)
+s_event_line (s_run_t *self, const char *line, size_t len)
 {
     if (len && line [len - 1] == '\r')
-        line [--len] = 0;
+        len--;
     if (len == 0) {
         s_event_dispatch (self);
         return;
     }
     if (line [0] == ':')
         return;                     //  a heartbeat comment
-    char *colon = strchr (line, ':');
-    const char *value = colon ? colon + 1 : "";
-    if (colon)
-        *colon = 0;
-    if (*value == ' ')
+    const char *colon = memchr (line, ':', len);
+    size_t name_len = colon ? (size_t) (colon - line) : len;
+    const char *value = colon ? colon + 1 : line + len;
+    if (value < line + len && *value == ' ')
         value++;
-    if (strcmp (line, "event") == 0)
-        snprintf (self->event_name, sizeof self->event_name, "%s", value);
+    int value_len = (int) (line + len - value);
+    if (name_len == 5 && memcmp (line, "event", 5) == 0)
+        snprintf (self->event_name, sizeof self->event_name, "%.*s", value_len, value);
     else
-    if (strcmp (line, "id") == 0)
-        snprintf (self->last_event_id, sizeof self->last_event_id, "%s", value);
+    if (name_len == 2 && memcmp (line, "id", 2) == 0)
+        snprintf (self->last_event_id, sizeof self->last_event_id, "%.*s", value_len, value);
     else
-    if (strcmp (line, "data") == 0) {
-        size_t n = strlen (value);
-        if (self->event_data_len + n + 2 > S_SSE_LINE_MAX)
-            return;
-        char *grown = (char *) realloc (self->event_data, self->event_data_len + n + 2);
-        if (!grown)
-            return;
-        self->event_data = grown;
-        if (self->event_data_len)
-            self->event_data [self->event_data_len++] = '\n';
-        memcpy (self->event_data + self->event_data_len, value, n);
-        self->event_data_len += n;
-        self->event_data [self->event_data_len] = 0;
-    }
+    if (name_len == 4 && memcmp (line, "data", 4) == 0)
+        rp_buf_printf (&self->event_data, "%s%.*s", rp_buf_len (&self->event_data) ? "\n" : "",
+                       value_len, value);
 }
 
 static s_run_t *s_self;             //  for the SSE write callback only
 
+//  The stream cut into lines, each handed to s_event_line. A line over
+//  S_SSE_LINE_MAX is not ours: the buffer refuses it, and it is dropped.
 static size_t
 s_write_events (char *data, size_t size, size_t nmemb, void *arg)
 {
-    s_xfer_t *xfer = (s_xfer_t *) arg;
+    rp_buf_t *line = (rp_buf_t *) arg;     //  the transfer's body (CURLOPT_WRITEDATA)
     size_t n = size * nmemb;
-    for (size_t i = 0; i < n; i++) {
-        if (data [i] == '\n') {
-            if (!xfer->overflow)
-                s_event_line (s_self, xfer->body ? xfer->body : (char *) "", xfer->body_len);
-            xfer->body_len = 0;
-            if (xfer->body)
-                xfer->body [0] = 0;
-            xfer->overflow = false;
-            continue;
-        }
-        if (xfer->body_len + 2 > S_SSE_LINE_MAX) {
-            xfer->overflow = true;          //  a line this long is not ours: drop it
-            continue;
-        }
-        if (xfer->body_len + 2 > xfer->body_max) {
-            size_t grown_max = xfer->body_max ? xfer->body_max * 2 : 1024;
-            char *grown = (char *) realloc (xfer->body, grown_max);
-            if (!grown)
-                return 0;
-            xfer->body = grown;
-            xfer->body_max = grown_max;
-        }
-        xfer->body [xfer->body_len++] = data [i];
-        xfer->body [xfer->body_len] = 0;
+    for (const char *p = data, *end = data + n; p < end;) {
+        const char *newline = memchr (p, '\n', (size_t) (end - p));
+        rp_buf_append (line, p, (size_t) ((newline ? newline : end) - p));
+        if (rp_buf_error (line) == ENOMEM)
+            return 0;
+        if (!newline)
+            break;
+        if (!rp_buf_error (line))
+            s_event_line (s_self, rp_buf_data (line), rp_buf_len (line));
+        rp_buf_reset (line);
+        p = newline + 1;
     }
     return n;
 }
@@ -553,7 +514,7 @@ s_sse_start (s_run_t *self, s_kind_t kind)
     CURL *e = xfer->easy;
     curl_easy_setopt (e, CURLOPT_HTTPHEADER, xfer->headers);
     if (kind == S_EVENTS) {
-        xfer->body_max = 0;
+        rp_buf_init (&xfer->body, S_SSE_LINE_MAX);
         curl_easy_setopt (e, CURLOPT_WRITEFUNCTION, s_write_events);
     }
     else
@@ -657,7 +618,7 @@ s_get_simple (s_run_t *self, const char *path, const char *post, long *status, s
     s_xfer_t *xfer = s_xfer_new (self, S_UPLOAD, path);
     if (!xfer)
         return NULL;
-    xfer->body_max = max;
+    rp_buf_init (&xfer->body, max);
     if (post) {
         xfer->headers = curl_slist_append (xfer->headers, "Content-Type: application/json");
         curl_easy_setopt (xfer->easy, CURLOPT_POSTFIELDS, post);
@@ -667,10 +628,8 @@ s_get_simple (s_run_t *self, const char *path, const char *post, long *status, s
     CURLcode code = curl_easy_perform (xfer->easy);
     curl_easy_getinfo (xfer->easy, CURLINFO_RESPONSE_CODE, status);
     char *body = NULL;
-    if (code == CURLE_OK && !xfer->overflow) {
-        body = xfer->body ? xfer->body : strdup ("");
-        xfer->body = NULL;
-    }
+    if (code == CURLE_OK && !rp_buf_error (&xfer->body))
+        body = rp_buf_take (&xfer->body);
     else
     if (code != CURLE_OK)
         fprintf (stderr, "rp_load: %s%s: %s\n", self->opt->url, path, curl_easy_strerror (code));
@@ -1065,6 +1024,7 @@ main (int argc, char **argv)
     s_run_t *self = &run;
     s_self = self;
     self->opt = &o;
+    rp_buf_init (&self->event_data, S_SSE_LINE_MAX);
     for (int i = 0; i < o.nsources; i++)
         if (s_source_load (&self->sources [i], o.sources [i]))
             return 1;
@@ -1304,7 +1264,7 @@ main (int argc, char **argv)
     json_decref (report);
     json_decref (self->seen);
     json_decref (self->by_id);
-    free (self->event_data);
+    rp_buf_free (&self->event_data);
     free (lat);
     free (self->photos);
     for (int i = 0; i < o.nsources; i++)

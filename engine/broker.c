@@ -38,6 +38,8 @@
     Pipe commands: $TERM; STATS -> "queued running workers completed retried".
 */
 #include "engine/broker.h"
+#include "engine/alloc.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
@@ -119,7 +121,7 @@ s_pool_require (s_broker_t *self, const char *name)
 {
     s_pool_t *pool = (s_pool_t *) zhash_lookup (self->pools, name);
     if (!pool) {
-        pool = (s_pool_t *) zmalloc (sizeof (s_pool_t));
+        pool = (s_pool_t *) rp_alloc (sizeof (s_pool_t));
         pool->queue = zlist_new ();
         pool->idle = zlist_new ();
         zhash_insert (self->pools, name, pool);
@@ -331,7 +333,7 @@ s_handle_frontend (s_broker_t *self)
             rp_msg_destroy (&msg);
         }
         else {
-            s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
+            s_job_t *job = (s_job_t *) rp_alloc (sizeof (s_job_t));
             job->submit = msg;
             job->client = client;
             client = NULL;
@@ -377,7 +379,7 @@ s_handle_backend (s_broker_t *self)
                 rp_warn ("broker", "dropped READY with an over-long pool name");
                 break;
             }
-            worker = (s_worker_t *) zmalloc (sizeof (s_worker_t));
+            worker = (s_worker_t *) rp_alloc (sizeof (s_worker_t));
             snprintf (worker->key, sizeof worker->key, "%s", key);
             worker->identity = zframe_dup (identity);
             snprintf (worker->name, sizeof worker->name, "%s", msg->worker ? msg->worker : key);

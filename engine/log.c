@@ -1,5 +1,6 @@
 /*  engine/log.c: see log.h. */
 #include "engine/log.h"
+#include "engine/clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,13 +41,13 @@ rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)
     if ((int) level < s_level)
         return;
     char line [2048];
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
+    int64_t now_ms = rp_clock_wall_ms ();
+    time_t now = (time_t) (now_ms / 1000);
     struct tm tm;
-    gmtime_r (&ts.tv_sec, &tm);
+    gmtime_r (&now, &tm);
     size_t n = strftime (line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    int w = snprintf (line + n, sizeof line - n, ".%03ldZ %s %-7s ",
-                      (long) (ts.tv_nsec / 1000000), s_names [level], source ? source : "-");
+    int w = snprintf (line + n, sizeof line - n, ".%03dZ %s %-7s ",
+                      (int) (now_ms % 1000), s_names [level], source ? source : "-");
     if (w > 0)
         n += (size_t) w;
     if (n < sizeof line) {
@@ -66,12 +67,4 @@ rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)
     line [n++] = '\n';
     ssize_t rc = write (STDERR_FILENO, line, n);
     (void) rc;
-}
-
-int64_t
-rp_clock_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -10,7 +10,6 @@
 #define RP_LOG_H
 
 #include <stdarg.h>
-#include <stdint.h>
 
 typedef enum { RP_LOG_DEBUG = 0, RP_LOG_INFO, RP_LOG_WARN, RP_LOG_ERROR } rp_log_level_t;
 
@@ -29,8 +28,5 @@ void rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)
 #define rp_info(src, ...)  rp_log (RP_LOG_INFO,  (src), __VA_ARGS__)
 #define rp_warn(src, ...)  rp_log (RP_LOG_WARN,  (src), __VA_ARGS__)
 #define rp_error(src, ...) rp_log (RP_LOG_ERROR, (src), __VA_ARGS__)
-
-//  Milliseconds on a monotonic clock, for duration= fields and deadlines.
-int64_t rp_clock_ms (void);
 
 #endif

@@ -1,7 +1,15 @@
 /*  engine/msg.c: see msg.h. The field table below is the single place that
     maps names on the wire to struct fields; schemas/messages.md describes it
-    for people. */
+    for people.
+
+    A body comes from another process, so the decoder allocates nothing
+    whose size the body declares before checking it (engine/alloc.h):
+    the frame is at most RP_MSG_BODY_MAX, every length and count the
+    msgpack declares is checked against the bytes that hold it
+    (s_check_sizes) before msgpack's unpacker builds its tree, each string
+    kept is at most S_STRING_MAX, and every allocation is checked. */
 #include "engine/msg.h"
+#include "engine/alloc.h"
 #include "engine/log.h"
 
 #include <msgpack.h>
@@ -34,7 +42,7 @@ static const s_field_t s_fields [] = {
 rp_msg_t *
 rp_msg_new (rp_command_t command)
 {
-    rp_msg_t *self = (rp_msg_t *) zmalloc (sizeof (rp_msg_t));
+    rp_msg_t *self = (rp_msg_t *) rp_alloc (sizeof (rp_msg_t));
     self->command = command;
     return self;
 }
@@ -56,7 +64,7 @@ void
 rp_msg_set (char **field, const char *value)
 {
     free (*field);
-    *field = value ? strdup (value) : NULL;
+    *field = rp_strdup (value);
 }
 
 void
@@ -64,7 +72,7 @@ rp_msg_setf (char **field, const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);
-    char *text = zsys_vprintf (fmt, args);
+    char *text = rp_vstrdupf (fmt, args);
     va_end (args);
     free (*field);
     *field = text;
@@ -99,6 +107,17 @@ s_has_body (rp_command_t command)
     return command != RP_MSG_HEARTBEAT && command != RP_MSG_DISCONNECT;
 }
 
+//  msgpack's sbuffer reports a failed realloc instead of stopping; the
+//  body is ours (its strings were bounded when they came in), so out of
+//  memory is fatal, as for any allocation of ours
+static int
+s_sbuffer_write (void *data, const char *bytes, size_t len)
+{
+    if (msgpack_sbuffer_write (data, bytes, len))
+        rp_out_of_memory (len);
+    return 0;
+}
+
 zmsg_t *
 rp_msg_encode (const rp_msg_t *self)
 {
@@ -118,7 +137,7 @@ rp_msg_encode (const rp_msg_t *self)
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_packer_init (&packer, &buffer, s_sbuffer_write);
     msgpack_pack_map (&packer, present);
     for (size_t i = 0; i < S_FIELD_COUNT; i++) {
         const char *field = (const char *) self + s_fields [i].offset;
@@ -154,6 +173,76 @@ s_field_find (const char *key, size_t len)
         if (strlen (s_fields [i].name) == len && memcmp (s_fields [i].name, key, len) == 0)
             return &s_fields [i];
     return NULL;
+}
+
+//  Walk one msgpack object at the start of size bytes, allocating nothing,
+//  and check every length it declares against the bytes left: a string's
+//  or binary's bytes must be there, and each element a map or array
+//  declares takes at least one byte, so the objects still to read never
+//  outnumber the bytes left. The unpacker allocates a container's slots
+//  when it reads the container's count: after this walk the whole tree
+//  holds at most one object per byte of the body. 0, or -1 when a length
+//  runs past the end or a byte is no msgpack type (trailing bytes after
+//  the object are left to the caller).
+static int
+s_check_sizes (const unsigned char *bytes, size_t size)
+{
+    const unsigned char *p = bytes, *end = bytes + size;
+    uint64_t pending = 1;               //  objects still to read
+    while (pending > 0) {
+        if (pending > (uint64_t) (end - p))
+            return -1;
+        unsigned char type = *p++;
+        pending--;
+        uint64_t length = 0;            //  from the type byte, or the length field
+        size_t width = 0;               //  bytes of the length field after the type
+        uint64_t extra = 0;             //  bytes after it besides those it counts
+        enum { S_SCALAR, S_BYTES, S_ITEMS, S_PAIRS } counts = S_SCALAR;
+        if (type <= 0x7f || type >= 0xe0 || type == 0xc0 || type == 0xc2 || type == 0xc3)
+            ;                           //  fixint, nil, false, true: the byte is all
+        else
+        if (type <= 0x8f)
+            counts = S_PAIRS, length = type & 0x0f;         //  fixmap
+        else
+        if (type <= 0x9f)
+            counts = S_ITEMS, length = type & 0x0f;         //  fixarray
+        else
+        if (type <= 0xbf)
+            counts = S_BYTES, length = type & 0x1f;         //  fixstr
+        else
+        switch (type) {
+            case 0xc4: case 0xd9: counts = S_BYTES, width = 1; break;              //  bin8, str8
+            case 0xc5: case 0xda: counts = S_BYTES, width = 2; break;              //  bin16, str16
+            case 0xc6: case 0xdb: counts = S_BYTES, width = 4; break;              //  bin32, str32
+            case 0xc7: counts = S_BYTES, width = 1, extra = 1; break;              //  ext8: and its type
+            case 0xc8: counts = S_BYTES, width = 2, extra = 1; break;              //  ext16
+            case 0xc9: counts = S_BYTES, width = 4, extra = 1; break;              //  ext32
+            case 0xcc: case 0xd0: extra = 1; break;                                //  uint8, int8
+            case 0xcd: case 0xd1: extra = 2; break;                                //  uint16, int16
+            case 0xca: case 0xce: case 0xd2: extra = 4; break;                     //  float32, (u)int32
+            case 0xcb: case 0xcf: case 0xd3: extra = 8; break;                     //  float64, (u)int64
+            case 0xd4: extra = 2; break;                                           //  fixext1 .. fixext16:
+            case 0xd5: extra = 3; break;                                           //  a type, then the data
+            case 0xd6: extra = 5; break;
+            case 0xd7: extra = 9; break;
+            case 0xd8: extra = 17; break;
+            case 0xdc: counts = S_ITEMS, width = 2; break;                         //  array16
+            case 0xdd: counts = S_ITEMS, width = 4; break;                         //  array32
+            case 0xde: counts = S_PAIRS, width = 2; break;                         //  map16
+            case 0xdf: counts = S_PAIRS, width = 4; break;                         //  map32
+            default: return -1;                                                    //  0xc1: never used
+        }
+        if (width > (size_t) (end - p))
+            return -1;
+        for (size_t i = 0; i < width; i++)
+            length = length << 8 | *p++;            //  big-endian
+        uint64_t skip = extra + (counts == S_BYTES ? length : 0);
+        if (skip > (uint64_t) (end - p))
+            return -1;
+        p += skip;
+        pending += counts == S_ITEMS ? length : counts == S_PAIRS ? 2 * length : 0;
+    }
+    return 0;
 }
 
 rp_msg_t *
@@ -198,6 +287,12 @@ rp_msg_decode (zmsg_t *zmsg, char *err, size_t errlen)
         rp_msg_destroy (&self);
         return NULL;
     }
+    if (s_check_sizes (zframe_data (body), zframe_size (body))) {
+        snprintf (err, errlen, "%s body is not valid msgpack, or declares more than its %zu bytes hold", rp_command_name (command),
+                  zframe_size (body));
+        rp_msg_destroy (&self);
+        return NULL;
+    }
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
@@ -237,9 +332,11 @@ rp_msg_decode (zmsg_t *zmsg, char *err, size_t errlen)
             }
             char **target = (char **) slot;
             free (*target);
-            *target = (char *) malloc (value.via.str.size + 1);
-            memcpy (*target, value.via.str.ptr, value.via.str.size);
-            (*target) [value.via.str.size] = 0;
+            *target = strndup (value.via.str.ptr, value.via.str.size);     //  bounded above
+            if (!*target) {
+                snprintf (err, errlen, "%s field %s: out of memory", rp_command_name (command), field->name);
+                goto done;
+            }
         }
         else {
             if (value.type == MSGPACK_OBJECT_POSITIVE_INTEGER && value.via.u64 <= INT64_MAX)

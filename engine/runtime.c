@@ -1,5 +1,7 @@
 /*  engine/runtime.c: see runtime.h. */
 #include "engine/runtime.h"
+#include "engine/alloc.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/worker.h"
 
@@ -17,7 +19,7 @@ struct _rp_runtime_t {
 rp_runtime_t *
 rp_runtime_new (void)
 {
-    rp_runtime_t *self = (rp_runtime_t *) zmalloc (sizeof (rp_runtime_t));
+    rp_runtime_t *self = (rp_runtime_t *) rp_alloc (sizeof (rp_runtime_t));
     self->actors = zlist_new ();
     return self;
 }
@@ -46,7 +48,7 @@ rp_runtime_destroy (rp_runtime_t **self_p)
 void
 rp_runtime_adopt (rp_runtime_t *self, const char *name, zactor_t **actor_p)
 {
-    s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
+    s_entry_t *entry = (s_entry_t *) rp_alloc (sizeof (s_entry_t));
     snprintf (entry->name, sizeof entry->name, "%s", name);
     entry->actor = *actor_p;
     *actor_p = NULL;
@@ -61,7 +63,7 @@ rp_runtime_start_pool (rp_runtime_t *self, const rp_job_kind_t *kind, int thread
     char host [64] = "";
     gethostname (host, sizeof host - 1);
     //  The args struct is large (it holds the config); keep it off the stack
-    rp_worker_args_t *args = (rp_worker_args_t *) zmalloc (sizeof (rp_worker_args_t));
+    rp_worker_args_t *args = (rp_worker_args_t *) rp_alloc (sizeof (rp_worker_args_t));
     snprintf (args->pool, sizeof args->pool, "%s", pool);
     args->handler = kind->handler;
     args->thread_exit = kind->thread_exit;

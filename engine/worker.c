@@ -23,6 +23,7 @@
     Owns: the DEALER, the runner actor. Shares nothing.
 */
 #include "engine/worker.h"
+#include "engine/clock.h"
 #include "engine/fault.h"
 #include "engine/log.h"
 #include "engine/msg.h"

@@ -1,5 +1,6 @@
 /*  gateway/auth.c: see auth.h. */
 #include "gateway/auth.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 
 #include <errno.h>
@@ -53,8 +54,7 @@ rp_auth_secret (const rp_config_t *config, char secret [RP_SECRET_MAX], char *er
         return -1;
     }
     char hex [65];
-    for (int i = 0; i < 32; i++)
-        snprintf (hex + 2 * i, 3, "%02x", bytes [i]);
+    rp_hex_encode (bytes, sizeof bytes, hex);
     //  Write beside, then link into place: a concurrent starter either wins
     //  or reads the winner's secret, never a half-written file
     char tmp [RP_STR_MAX + 64];

@@ -16,6 +16,8 @@
     or owe a heartbeat (a comment line every 15 s, so proxies keep the
     stream open). Idle streams cost a struct each, never a thread.
 */
+#include "engine/alloc.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "gateway/events.h"
 #include "gateway/gateway_private.h"
@@ -114,7 +116,7 @@ s_reader (void *cls, uint64_t pos, char *buf, size_t max)
     if (stream->pending)
         return s_hand_out (stream, buf, max);
     if (rp_clock_ms () - stream->last_write_ms >= S_HEARTBEAT_MS) {
-        char *beat = strdup (": heartbeat\n\n");
+        char *beat = rp_strdup (": heartbeat\n\n");
         s_pending_set (stream, beat, strlen (beat));
         return s_hand_out (stream, buf, max);
     }
@@ -170,12 +172,12 @@ rp_events_route (struct MHD_Connection *c, rp_req_t *req, const char *method)
         if (!db || rp_db_events_last (db, req->user_id, &after, err, sizeof err))
             return rp_gw_db_problem (c, req, -1, err);
     }
-    s_stream_t *stream = (s_stream_t *) zmalloc (sizeof (s_stream_t));
+    s_stream_t *stream = (s_stream_t *) rp_alloc (sizeof (s_stream_t));
     stream->conn = c;
     snprintf (stream->user_id, sizeof stream->user_id, "%s", req->user_id);
     stream->last_id = after;
     stream->last_write_ms = rp_clock_ms ();
-    char *hello = strdup ("retry: 2000\n: connected\n\n");
+    char *hello = rp_strdup ("retry: 2000\n: connected\n\n");
     s_pending_set (stream, hello, strlen (hello));
     pthread_mutex_lock (&s_lock);
     bool full = s_nstreams >= S_STREAMS_MAX || s_stopping;

@@ -41,6 +41,8 @@
       auth.c       tokens, the signing secret, the login throttle (no HTTP)
 */
 #include "gateway/gateway.h"
+#include "engine/alloc.h"
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
 #include "library/pipeline.h"
@@ -93,7 +95,7 @@ s_thread (void)
     pthread_once (&s_thread_once, s_thread_key_make);
     s_thread_t *thread = (s_thread_t *) pthread_getspecific (s_thread_key);
     if (!thread) {
-        thread = (s_thread_t *) zmalloc (sizeof (s_thread_t));
+        thread = (s_thread_t *) rp_alloc (sizeof (s_thread_t));
         pthread_setspecific (s_thread_key, thread);
     }
     return thread;
@@ -173,7 +175,7 @@ void
 rp_gateway_actor (zsock_t *pipe, void *arg)
 {
     rp_gateway_args_t *args = (rp_gateway_args_t *) arg;
-    rp_gw_t *gw = (rp_gw_t *) zmalloc (sizeof (rp_gw_t));
+    rp_gw_t *gw = (rp_gw_t *) rp_alloc (sizeof (rp_gw_t));
     gw->config = args->config;
     gw->in_process_engine = args->in_process_engine;
     gw->started_ms = rp_clock_ms ();

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/buf.h"
 #include "engine/config.h"
 #include "engine/db/db.h"
 #include "library/blobstore.h"
@@ -45,10 +46,8 @@ typedef struct {
     int64_t bytes_in;                   //  body bytes received
     int64_t bytes_out;                  //  body bytes answered (known length)
     bool answered;                      //  a response was queued
-    //  JSON bodies, bounded by RP_GW_BODY_MAX
-    char *body;
-    size_t body_len;
-    bool body_too_big;
+    //  A JSON body, at most RP_GW_BODY_MAX (over it: rp_buf_error EMSGSIZE)
+    rp_buf_t body;
     //  Uploads
     rp_upload_t *upload;
     rp_tus_req_t *tus;                  //  resumable upload requests
@@ -89,6 +88,9 @@ enum MHD_Result rp_gw_problem_hv (struct MHD_Connection *c, rp_req_t *req, int s
                                   const char *title, const char *detail, const char *const *headers);
 enum MHD_Result rp_gw_queue (struct MHD_Connection *c, rp_req_t *req, int status,
                              struct MHD_Response *response);
+//  The request's JSON body, parsed (caller owns); NULL when there is none
+//  or it is not JSON.
+json_t *rp_gw_body_json (const rp_req_t *req);
 //  A database call's failure as the right problem, by its status: 404 for
 //  RP_NOT_FOUND, 400 with err for RP_REFUSED, 503 otherwise.
 enum MHD_Result rp_gw_db_problem (struct MHD_Connection *c, rp_req_t *req, int rc,

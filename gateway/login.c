@@ -12,8 +12,8 @@
     scrypt as a known one and timing tells no one which names exist. The
     password is copied off the JSON body and wiped after the check.
 */
-#include "gateway/gateway_private.h"
 #include "engine/log.h"
+#include "gateway/gateway_private.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -64,8 +64,7 @@ s_dummy_make (void)
 enum MHD_Result
 rp_gw_login (struct MHD_Connection *c, rp_req_t *req)
 {
-    json_error_t jerr;
-    json_t *body = req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
+    json_t *body = rp_gw_body_json (req);
     const char *name = json_string_value (json_object_get (body, "username"));
     const char *password = json_string_value (json_object_get (body, "password"));
     if (!name || !password || !*name || strlen (name) > 64 || strlen (password) > 1024) {

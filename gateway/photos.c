@@ -98,8 +98,7 @@ s_list (struct MHD_Connection *c, rp_req_t *req)
 static enum MHD_Result
 s_tags_change (struct MHD_Connection *c, rp_req_t *req, const char *id, bool replace)
 {
-    json_error_t jerr;
-    json_t *body = req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
+    json_t *body = rp_gw_body_json (req);
     json_t *list = json_object_get (body, "tags");
     if (!json_is_array (list) || json_array_size (list) > 100) {
         json_decref (body);
@@ -337,8 +336,7 @@ s_download (struct MHD_Connection *c, rp_req_t *req, const char *id, const char 
 enum MHD_Result
 rp_photos_check (struct MHD_Connection *c, rp_req_t *req)
 {
-    json_error_t jerr;
-    json_t *body = req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
+    json_t *body = rp_gw_body_json (req);
     json_t *list = json_object_get (body, "sha256");
     if (!json_is_array (list) || json_array_size (list) > 1000) {
         json_decref (body);

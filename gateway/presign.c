@@ -17,6 +17,7 @@
     and no URL: there is nothing to send.
     Disk mode has no bucket to sign for: 409, naming the setting.
 */
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "library/library.h"
 #include "gateway/gateway_private.h"
@@ -32,8 +33,7 @@
 static enum MHD_Result
 s_presign (struct MHD_Connection *c, rp_req_t *req)
 {
-    json_error_t jerr;
-    json_t *body = req->body ? json_loadb (req->body, req->body_len, 0, &jerr) : NULL;
+    json_t *body = rp_gw_body_json (req);
     const char *filename = json_string_value (json_object_get (body, "filename"));
     json_t *bytes_value = json_object_get (body, "bytes");
     const char *sha = json_string_value (json_object_get (body, "sha256"));
@@ -81,7 +81,7 @@ s_presign (struct MHD_Connection *c, rp_req_t *req)
     char metadata [600];
     if (rp_library_presign_metadata (name [0] ? name : "upload", lower, metadata, sizeof metadata))
         return rp_gw_problem (c, req, 400, "Bad request", "the file name is too long");
-    int64_t now = (int64_t) time (NULL) * 1000;
+    int64_t now = rp_clock_wall_ms ();
     rp_tus_new_t upload = { .length = bytes, .metadata = metadata, .now_ms = now,
                             .expires_ms = now + rp_gw->config.uploads_tus_expire_s * 1000 };
     rp_photo_new_t photo = { .user_id = req->user_id, .filename = name [0] ? name : "upload",

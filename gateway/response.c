@@ -13,8 +13,8 @@
     rp_gw_error_t, the first one winning, and answered once the body is
     read.
 */
-#include "gateway/gateway_private.h"
 #include "engine/log.h"
+#include "gateway/gateway_private.h"
 
 #include <string.h>
 #include <strings.h>
@@ -124,6 +124,14 @@ rp_gw_problem_hv (struct MHD_Connection *c, rp_req_t *req, int status, const cha
         MHD_add_response_header (response, "Retry-After", "2");
     req->bytes_out = (int64_t) strlen (text);
     return rp_gw_queue (c, req, status, response);
+}
+
+json_t *
+rp_gw_body_json (const rp_req_t *req)
+{
+    json_error_t jerr;
+    size_t len = rp_buf_len (&req->body);
+    return len ? json_loadb (rp_buf_data (&req->body), len, 0, &jerr) : NULL;
 }
 
 enum MHD_Result

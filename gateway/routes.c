@@ -20,11 +20,14 @@
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
+#include "engine/alloc.h"
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
 #include "gateway/events.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,7 +97,7 @@ s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const c
     }
     if (strncmp (url, "/api/v1/", 8) != 0)
         return rp_static_route (c, req, method, url);       //  the web app (static.c)
-    if (req->body_too_big)
+    if (rp_buf_error (&req->body) == EMSGSIZE)
         return rp_gw_problem (c, req, 413, "Payload too large", "JSON bodies are limited to 64 KiB");
     if (streq (url, "/api/v1/auth/login")) {
         if (!streq (method, "POST"))
@@ -146,8 +149,9 @@ rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, con
     rp_req_t *req = (rp_req_t *) *con_cls;
     if (!req) {
         //  First call: headers only
-        req = (rp_req_t *) zmalloc (sizeof (rp_req_t));
+        req = (rp_req_t *) rp_alloc (sizeof (rp_req_t));
         req->started_ms = rp_clock_ms ();
+        rp_buf_init (&req->body, RP_GW_BODY_MAX);
         *con_cls = req;
         s_request_id (c, req);
         s_set_route (req, method, url);
@@ -179,18 +183,13 @@ rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, con
             return rp_upload_data (c, req, upload_data, size);
         if (req->tus)
             return rp_tus_data (c, req, upload_data, size);
-        if (req->body_len + size > RP_GW_BODY_MAX) {
-            req->body_too_big = true;
-            return req->bytes_in > 4 * RP_GW_BODY_MAX ? MHD_NO : MHD_YES;
-        }
-        char *grown = (char *) realloc (req->body, req->body_len + size + 1);
-        if (!grown)
-            return MHD_NO;
-        req->body = grown;
-        memcpy (req->body + req->body_len, upload_data, size);
-        req->body_len += size;
-        req->body [req->body_len] = 0;
-        return MHD_YES;
+        if (rp_buf_append (&req->body, upload_data, size) == 0)
+            return MHD_YES;
+        //  Over the maximum: answered 413 once the body is read, unless
+        //  the client goes on sending far past it
+        if (rp_buf_error (&req->body) == EMSGSIZE && req->bytes_in <= 4 * RP_GW_BODY_MAX)
+            return MHD_YES;
+        return MHD_NO;
     }
     if (req->answered)
         return MHD_YES;
@@ -219,6 +218,6 @@ rp_gw_request_completed (void *cls, struct MHD_Connection *c, void **con_cls,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     rp_upload_destroy (&req->upload);
     rp_tus_end (&req->tus, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-    free (req->body);
+    rp_buf_free (&req->body);
     free (req);
 }

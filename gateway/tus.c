@@ -44,6 +44,8 @@
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
+#include "engine/alloc.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "library/library.h"
 #include "library/sniff.h"
@@ -104,12 +106,6 @@ struct _rp_tus_req_t {
 static pthread_mutex_t s_live_lock = PTHREAD_MUTEX_INITIALIZER;
 static zhashx_t *s_live = NULL;
 static int64_t s_next_sweep_ms = 0;
-
-static int64_t
-s_now_ms (void)
-{
-    return zclock_time ();              //  wall clock: leases and expiry are shared across engines
-}
 
 static void
 s_live_set (const char *owner, bool live)
@@ -424,7 +420,7 @@ s_parse_checksum (rp_tus_req_t *self, const char *text, char *why, size_t whylen
 static int
 s_lock (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
 {
-    int64_t now = s_now_ms ();
+    int64_t now = rp_clock_wall_ms ();
     int64_t until = now + rp_gw->config.uploads_tus_lock_s * 1000;
     s_live_set (self->owner, true);
     int rc = rp_db_tus_lock (db, self->id, self->owner, NULL, now, until, err, errlen);
@@ -507,7 +503,7 @@ s_part_commit (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "cannot sync %s: %s", self->part_path, strerror (errno));
         return -1;
     }
-    int64_t until = s_now_ms () + rp_gw->config.uploads_tus_lock_s * 1000;
+    int64_t until = rp_clock_wall_ms () + rp_gw->config.uploads_tus_lock_s * 1000;
     int rc = rp_db_tus_append (db, self->id, self->owner, self->start + self->committed, self->start,
                                self->written, self->part_name, self->new_length, until, err, errlen);
     if (rc == 0) {
@@ -516,7 +512,7 @@ s_part_commit (rp_db_t *db, rp_tus_req_t *self, char *err, size_t errlen)
             self->length = self->new_length;
             self->new_length = -1;
         }
-        self->renewed_ms = s_now_ms ();
+        self->renewed_ms = rp_clock_wall_ms ();
     }
     return rc;
 }
@@ -664,7 +660,7 @@ s_find (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, const char *id, rp
     if (rc)
         *answer = s_db_unavailable (c, req, err);
     else
-    if (upload->expires_ms < s_now_ms () && !upload->done) {
+    if (upload->expires_ms < rp_clock_wall_ms () && !upload->done) {
         rp_db_tus_clear (upload);
         *answer = s_problem (c, req, 410, "Gone", "the upload expired before all its bytes arrived", NULL, NULL);
         rc = -1;
@@ -908,7 +904,7 @@ s_begin_create (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db)
         return s_db_unavailable (c, req, err);
-    int64_t now = s_now_ms ();
+    int64_t now = rp_clock_wall_ms ();
     rp_tus_new_t upload = { .length = length, .metadata = metadata, .now_ms = now,
                             .expires_ms = now + rp_gw->config.uploads_tus_expire_s * 1000 };
     rp_photo_new_t photo = { .user_id = req->user_id, .batch_id = meta.batch_id [0] ? meta.batch_id : NULL,
@@ -955,7 +951,7 @@ rp_tus_begin (struct MHD_Connection *c, rp_req_t *req, const char *method, const
         return s_problem (c, req, 412, "Precondition failed",
                           version ? "this server speaks tus 1.0.0 only" : "the Tus-Resumable: 1.0.0 header is missing",
                           NULL, NULL);
-    rp_tus_req_t *self = (rp_tus_req_t *) zmalloc (sizeof (rp_tus_req_t));
+    rp_tus_req_t *self = (rp_tus_req_t *) rp_alloc (sizeof (rp_tus_req_t));
     self->fd = -1;
     self->length = -1;
     self->new_length = -1;
@@ -1037,7 +1033,7 @@ rp_tus_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t s
     self->written += (int64_t) size;
     char err [512];
     rp_db_t *db = rp_gw_db (err, sizeof err);
-    int64_t now = s_now_ms ();
+    int64_t now = rp_clock_wall_ms ();
     int rc = 0;
     if (!self->md && self->written - self->committed >= S_CHECKPOINT)
         rc = db ? s_part_commit (db, self, err, sizeof err) : -1;
@@ -1136,7 +1132,7 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
         return MHD_NO;
     s_header_int (response, "Upload-Offset", offset);
     s_header_expires (response, self->expires_ms ? self->expires_ms
-                                                 : s_now_ms () + rp_gw->config.uploads_tus_expire_s * 1000);
+                                                 : rp_clock_wall_ms () + rp_gw->config.uploads_tus_expire_s * 1000);
     if (self->location [0])
         MHD_add_response_header (response, "Location", self->location);
     if (complete) {
@@ -1245,7 +1241,7 @@ rp_tus_sweep (rp_db_t *db, bool now)
     s_next_sweep_ms = clock + (interval < S_SWEEP_MS ? (interval < 500 ? 500 : interval) : S_SWEEP_MS);
     char err [512];
     json_t *expired = NULL;
-    if (rp_db_tus_expired (db, s_now_ms (), 100, &expired, err, sizeof err)) {
+    if (rp_db_tus_expired (db, rp_clock_wall_ms (), 100, &expired, err, sizeof err)) {
         rp_debug ("gateway", "tus sweep: %s", err);
         return;
     }

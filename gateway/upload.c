@@ -16,6 +16,7 @@
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
+#include "engine/alloc.h"
 #include "engine/log.h"
 #include "engine/utf8.h"
 #include "library/library.h"
@@ -289,7 +290,7 @@ rp_upload_begin (struct MHD_Connection *c, rp_req_t *req)
     if (multipart && !strstr (type, "boundary="))
         return rp_gw_problem (c, req, 400, "Bad request", "the multipart Content-Type has no boundary");
 
-    rp_upload_t *self = (rp_upload_t *) zmalloc (sizeof (rp_upload_t));
+    rp_upload_t *self = (rp_upload_t *) rp_alloc (sizeof (rp_upload_t));
     self->limit = limit;
     req->upload = self;
     if (multipart) {

@@ -12,7 +12,9 @@
     blobstore.h for the rest.
 */
 #include "library/blobstore.h"
+#include "engine/alloc.h"
 #include "engine/fault.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -86,7 +88,7 @@ s_fsync_dir (const char *path)
 rp_blobstore_t *
 rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
 {
-    rp_blobstore_t *self = (rp_blobstore_t *) calloc (1, sizeof (rp_blobstore_t));
+    rp_blobstore_t *self = (rp_blobstore_t *) rp_alloc (sizeof (rp_blobstore_t));
     int n1 = snprintf (self->root, sizeof self->root, "%s/objects", dir);
     int n2 = snprintf (self->tmp, sizeof self->tmp, "%s/objects/tmp", dir);
     if (n1 < 0 || n2 < 0 || (size_t) n2 >= sizeof self->tmp) {
@@ -142,7 +144,7 @@ rp_blobstore_close (rp_blobstore_t **self_p)
 rp_blob_writer_t *
 rp_blob_begin (rp_blobstore_t *self, int64_t max_bytes, char *err, size_t errlen)
 {
-    rp_blob_writer_t *w = (rp_blob_writer_t *) calloc (1, sizeof (rp_blob_writer_t));
+    rp_blob_writer_t *w = (rp_blob_writer_t *) rp_alloc (sizeof (rp_blob_writer_t));
     w->store = self;
     w->max_bytes = max_bytes;
     snprintf (w->tmp_path, sizeof w->tmp_path, "%s/upload-XXXXXX", self->tmp);
@@ -238,8 +240,7 @@ s_hex_digest (EVP_MD_CTX *sha, char sha256 [65])
     unsigned char digest [32] = { 0 };
     unsigned int len = 0;
     EVP_DigestFinal_ex (sha, digest, &len);
-    for (int i = 0; i < 32; i++)
-        snprintf (sha256 + 2 * i, 3, "%02x", digest [i]);
+    rp_hex_encode (digest, sizeof digest, sha256);
 }
 
 int
@@ -399,8 +400,7 @@ s_file_sha256 (const char *path, char sha256 [65])
     unsigned int len = 0;
     EVP_DigestFinal_ex (ctx, digest, &len);
     EVP_MD_CTX_free (ctx);
-    for (int i = 0; i < 32; i++)
-        snprintf (sha256 + 2 * i, 3, "%02x", digest [i]);
+    rp_hex_encode (digest, sizeof digest, sha256);
     return rc;
 }
 

@@ -26,6 +26,7 @@
     (tests/test_crash.c counts on it).
 */
 #include "library/library.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 

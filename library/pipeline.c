@@ -42,6 +42,8 @@
     storage.orphan_grace_s ago: they are in S3 and fetched again if needed.
 */
 #include "library/pipeline.h"
+#include "engine/alloc.h"
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
 #include "engine/msg.h"
@@ -77,15 +79,6 @@ typedef struct {
 static pthread_mutex_t s_stages_lock = PTHREAD_MUTEX_INITIALIZER;
 static rp_stage_total_t s_stages [S_STAGES_MAX];
 static int s_nstages;
-
-//  Monotonic milliseconds, sub-millisecond precision
-static double
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
-}
 
 //  Add ms to a stage's total; stages past the table's size are dropped.
 //  Caller holds s_stages_lock.
@@ -236,7 +229,7 @@ s_claim (s_pipeline_t *self)
     size_t i;
     json_t *row;
     json_array_foreach (claimed, i, row) {
-        s_photo_t *photo = (s_photo_t *) zmalloc (sizeof (s_photo_t));
+        s_photo_t *photo = (s_photo_t *) rp_alloc (sizeof (s_photo_t));
         snprintf (photo->id, sizeof photo->id, "%s", json_string_value (json_object_get (row, "id")));
         snprintf (photo->sha256, sizeof photo->sha256, "%s", json_string_value (json_object_get (row, "sha256")));
         const char *filename = json_string_value (json_object_get (row, "filename"));
@@ -248,7 +241,7 @@ s_claim (s_pipeline_t *self)
         }
         zhash_insert (self->photos, photo->id, photo);
         zhash_freefn (self->photos, photo->id, s_photo_destroy);
-        photo->submitted_ms = s_now_ms ();
+        photo->submitted_ms = rp_clock_ms_precise ();
         s_submit (self, photo, "resize");
         s_submit (self, photo, "exif");
         rp_debug ("pipeline", "photo=%s attempt=%d processing", photo->id, photo->attempts);
@@ -280,11 +273,11 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
         json_object_set (result, "height", json_object_get (photo->resize, "height"));
         json_object_set (result, "taken_at", json_object_get (photo->exif, "taken_at"));
         json_object_set (result, "exif", json_object_get (photo->exif, "exif"));
-        double started = s_now_ms ();
+        double started = rp_clock_ms_precise ();
         rc = rp_db_photo_complete (self->db, photo->id, result, err, sizeof err);
         json_decref (result);
         if (rc == 0)
-            s_stages_record (photo, s_now_ms () - started);
+            s_stages_record (photo, rp_clock_ms_precise () - started);
         outcome = "complete";
     }
     else
@@ -342,7 +335,7 @@ s_handle_result (s_pipeline_t *self)
         json_error_t jerr;
         json_t *result = json_loads (msg->result ? msg->result : "", 0, &jerr);
         if (!result && !photo->error)
-            photo->error = strdup ("a worker's result was not valid JSON");
+            photo->error = rp_strdup ("a worker's result was not valid JSON");
         if (is_resize)
             photo->resize = result;
         else
@@ -350,13 +343,13 @@ s_handle_result (s_pipeline_t *self)
     }
     else
     if (!photo->error) {
-        photo->error = strdup (msg->error ? msg->error : "failed without a reason");
+        photo->error = rp_strdup (msg->error ? msg->error : "failed without a reason");
         photo->lost = msg->worker == NULL;     //  the broker gave up: no worker refused it
     }
     rp_msg_destroy (&msg);
     if (++photo->answers == 2) {
         photo->finished = true;
-        photo->answered_ms = s_now_ms ();
+        photo->answered_ms = rp_clock_ms_precise ();
         if (s_commit (self, photo))
             zhash_delete (self->photos, photo->id);
         //  else: kept, and tried again at the next tick

@@ -6,6 +6,7 @@
     endpoint retires the old clients as they come back.
 */
 #include "library/s3_mirror.h"
+#include "engine/alloc.h"
 #include "engine/aws/common.h"
 #include "engine/aws/credentials.h"
 #include "engine/log.h"
@@ -44,7 +45,7 @@ rp_s3_mirror_new (const rp_config_t *config, char *err, size_t errlen)
     rp_aws_provider_t *provider = rp_aws_provider_new (err, errlen);
     if (!provider)
         return NULL;
-    rp_s3_mirror_t *self = (rp_s3_mirror_t *) calloc (1, sizeof (rp_s3_mirror_t));
+    rp_s3_mirror_t *self = (rp_s3_mirror_t *) rp_alloc (sizeof (rp_s3_mirror_t));
     snprintf (self->bucket, sizeof self->bucket, "%s", config->storage_s3_bucket);
     snprintf (self->prefix, sizeof self->prefix, "%s", config->storage_s3_prefix);
     snprintf (self->endpoint, sizeof self->endpoint, "%s", rp_aws_endpoint ("S3"));
@@ -100,7 +101,7 @@ s_client_new (rp_s3_mirror_t *self, const rp_aws_keys_t *keys, int attempts, lon
     rp_s3_t *s3 = rp_s3_new (&config, err, errlen);
     if (!s3)
         return NULL;
-    s_client_t *client = (s_client_t *) calloc (1, sizeof (s_client_t));
+    s_client_t *client = (s_client_t *) rp_alloc (sizeof (s_client_t));
     client->client = s3;
     client->keys = *keys;
     return client;

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
 #include "tests/support/library.h"

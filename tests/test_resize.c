@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include "engine/clock.h"
 #include "engine/config.h"
 #include "engine/log.h"
 #include "actors/resize/resize.h"

@@ -1,6 +1,7 @@
 /*  actors/bridges/bridges.c: what the SQS bridges share, and starting
     them. See bridges.h. */
 #include "actors/bridges/bridges.h"
+#include "engine/alloc.h"
 #include "engine/aws/common.h"
 #include "engine/health.h"
 #include "engine/log.h"
@@ -80,7 +81,7 @@ rp_bridges_start (rp_runtime_t *runtime, const rp_config_t *config, char *err, s
     for (size_t i = 0; i < sizeof bridges / sizeof bridges [0]; i++) {
         if (!*bridges [i].url)
             continue;
-        rp_bridge_args_t *args = (rp_bridge_args_t *) calloc (1, sizeof (rp_bridge_args_t));
+        rp_bridge_args_t *args = (rp_bridge_args_t *) rp_alloc (sizeof (rp_bridge_args_t));
         args->config = *config;
         zactor_t *actor = rp_actor_start_checked (bridges [i].fn, args, &args->start_failed);
         free (args);                //  the actor copied what it needs before signalling

@@ -24,6 +24,7 @@
     Errors: backoff with jitter (0.5 s doubling to 30 s); the last outcome
     is "events_queue" in /readyz.
 */
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/health.h"
 #include "engine/log.h"
@@ -96,7 +97,7 @@ s_publish (s_events_t *self)
         rp_bridge_outcome ("sqs-events", "events_queue", &self->failures, -1, err);
         return -1;
     }
-    int64_t now = (int64_t) zclock_time ();
+    int64_t now = rp_clock_wall_ms ();
     int64_t cursor = 0;
     json_t *events = NULL;
     int rc = rp_db_outbox_claim (self->db, S_OUTBOX, self->owner, now, now + S_LEASE_MS, 10, &cursor,

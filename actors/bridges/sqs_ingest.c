@@ -31,7 +31,9 @@
     Errors from SQS: backoff with jitter (0.5 s doubling to 30 s); the last
     outcome is "ingest_queue" in /readyz.
 */
+#include "engine/alloc.h"
 #include "engine/aws/s3_event.h"
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/health.h"
 #include "engine/log.h"
@@ -287,7 +289,7 @@ s_message (s_ingest_t *self, rp_sqs_message_t *message)
         rp_s3_events_free (&events, count);
         return;
     }
-    s_watched_t *watched = (s_watched_t *) calloc (1, sizeof (s_watched_t));
+    s_watched_t *watched = (s_watched_t *) rp_alloc (sizeof (s_watched_t));
     bool retry = n < 0;
     for (size_t i = 0; i < count && !retry; i++) {
         char photo_id [RP_ID_MAX];
@@ -314,7 +316,7 @@ s_message (s_ingest_t *self, rp_sqs_message_t *message)
     }
     if (watched->nphotos)
         s_wake_pipeline (self);
-    watched->receipt = strdup (message->receipt);
+    watched->receipt = rp_strdup (message->receipt);
     snprintf (watched->message_id, sizeof watched->message_id, "%s", message->id);
     watched->extend_at = rp_clock_ms () + self->config.sqs_visibility_s * 500;
     if (s_outcomes_committed (self, watched)) {

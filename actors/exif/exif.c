@@ -63,6 +63,8 @@
       them to its result as "timings", for the stage breakdown of bench/.
 */
 #include "actors/exif/exif.h"
+#include "engine/clock.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -195,12 +197,7 @@ s_sha256_hex (const unsigned char *data, size_t size, char hex [65])
     EVP_MD_CTX_free (ctx);
     if (!ok)
         return -1;
-    static const char digits [] = "0123456789abcdef";
-    for (unsigned int i = 0; i < mdlen; i++) {
-        hex [2 * i] = digits [md [i] >> 4];
-        hex [2 * i + 1] = digits [md [i] & 15];
-    }
-    hex [64] = 0;
+    rp_hex_encode (md, mdlen, hex);
     return 0;
 }
 
@@ -786,16 +783,6 @@ s_or_null (json_t *value)
 }
 
 
-//  Monotonic time in milliseconds, with sub-millisecond precision: the
-//  stage timings of a small photo are a few milliseconds each.
-static double
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
-}
-
 //  {"read_ms","hash_ms","exif_ms"}, rounded to microseconds; NULL on no memory.
 static json_t *
 s_timings (double read_ms, double hash_ms, double exif_ms)
@@ -830,7 +817,7 @@ rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
         snprintf (err, errlen, "invalid size limit %lld", (long long) max_bytes);
         return -1;
     }
-    double t_read = s_now_ms ();
+    double t_read = rp_clock_ms_precise ();
     unsigned char *data = NULL;
     size_t size = 0;
     if (s_read_file (src, max_bytes, &data, &size, err, errlen)) {
@@ -838,7 +825,7 @@ rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
                   (long long) (rp_clock_ms () - started), name, err);
         return -1;
     }
-    double t_hash = s_now_ms ();
+    double t_hash = rp_clock_ms_precise ();
     char sha [65];
     if (s_sha256_hex (data, size, sha)) {
         snprintf (err, errlen, "cannot compute SHA-256");
@@ -847,7 +834,7 @@ rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
         free (data);
         return -1;
     }
-    double t_exif = s_now_ms ();
+    double t_exif = rp_clock_ms_precise ();
     const char *mime = rp_sniff (data, size);
 
     //  Header and (for non-JPEG) the EXIF block, from libvips
@@ -942,7 +929,7 @@ rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
               image_read || !mime ? "" : " header unreadable: ",
               image_read || !mime ? "" : header_error);
     if (timings)
-        *timings = s_timings (t_hash - t_read, t_exif - t_hash, s_now_ms () - t_exif);
+        *timings = s_timings (t_hash - t_read, t_exif - t_hash, rp_clock_ms_precise () - t_exif);
     *result = root;
     return 0;
 }

@@ -40,6 +40,7 @@
     ends.
 */
 #include "actors/resize/resize.h"
+#include "engine/clock.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -854,15 +855,6 @@ s_commit (s_output_t *outputs, int count, char *err, size_t errlen)
     return 0;
 }
 
-//  Monotonic time in milliseconds, with sub-millisecond precision
-static double
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
-}
-
 //  Milliseconds rounded to microseconds, as JSON
 static json_t *
 s_ms (double ms)
@@ -956,7 +948,7 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
             goto done;
         }
     }
-    double t_start = s_now_ms ();
+    double t_start = rp_clock_ms_precise ();
     if (s_check_file (opts, src, &mime, err, errlen))
         goto done;
     if (strcmp (mime, "image/heic") == 0 || strcmp (mime, "image/avif") == 0) {
@@ -974,12 +966,12 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
         g_object_unref (full);      //  only the shrunk copy is needed now
         full = NULL;
     }
-    double decode_ms = s_now_ms () - t_start;
+    double decode_ms = rp_clock_ms_precise () - t_start;
     for (int i = 0; i < count; i++) {
-        double t_derivative = s_now_ms ();
+        double t_derivative = rp_clock_ms_precise ();
         if (s_write_derivative (base, &outputs [i], err, errlen))
             goto done;
-        outputs [i].ms = s_now_ms () - t_derivative;
+        outputs [i].ms = rp_clock_ms_precise () - t_derivative;
     }
     json_t *json = s_result (mime, &hdr, outputs, count, decode_ms);
     if (!json) {

@@ -5,25 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t
-rp_aws_body_collect (char *data, size_t size, size_t n, void *arg)
-{
-    rp_aws_body_t *body = (rp_aws_body_t *) arg;
-    size_t bytes = size * n;
-    if (body->len + bytes > body->max) {
-        body->too_big = true;
-        return 0;
-    }
-    char *grown = (char *) realloc (body->data, body->len + bytes + 1);
-    if (!grown)
-        return 0;
-    body->data = grown;
-    memcpy (body->data + body->len, data, bytes);
-    body->len += bytes;
-    body->data [body->len] = 0;
-    return bytes;
-}
-
 int
 rp_aws_split_url (const char *url, char *scheme, size_t scheme_len, char *authority, size_t authority_len)
 {

@@ -3,9 +3,11 @@
 */
 #include "engine/aws/credentials.h"
 #include "engine/aws/common.h"
+#include "engine/buf.h"
 #include "engine/log.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,6 +17,8 @@
 
 #define S_ECS_HOST "http://169.254.170.2"
 #define S_REFRESH_AHEAD_S 300
+//  The endpoint answers one JSON object of three keys and a time (a
+//  session token is at most a few KiB): 64 KiB is far more than it sends
 #define S_ANSWER_MAX (64 * 1024)
 
 struct _rp_aws_provider_t {
@@ -57,7 +61,8 @@ s_fetch (rp_aws_provider_t *self, rp_aws_keys_t *keys, char *err, size_t errlen)
         snprintf (err, errlen, "out of memory");
         return -1;
     }
-    rp_aws_body_t body = { .max = S_ANSWER_MAX };
+    rp_buf_t body;
+    rp_buf_init (&body, S_ANSWER_MAX);
     struct curl_slist *list = NULL;
     if (*self->authorization) {
         char header [1100];
@@ -69,7 +74,7 @@ s_fetch (rp_aws_provider_t *self, rp_aws_keys_t *keys, char *err, size_t errlen)
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 2L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT, 5L);
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, rp_aws_body_collect);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, rp_buf_collect);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &body);
     CURLcode rc = curl_easy_perform (curl);
     long status = 0;
@@ -77,17 +82,21 @@ s_fetch (rp_aws_provider_t *self, rp_aws_keys_t *keys, char *err, size_t errlen)
     curl_slist_free_all (list);
     curl_easy_cleanup (curl);
     if (rc != CURLE_OK || status != 200) {
+        if (rp_buf_error (&body) == EMSGSIZE)
+            snprintf (err, errlen, "the container credentials endpoint %s answered over %d bytes", self->url,
+                      S_ANSWER_MAX);
+        else
         if (rc != CURLE_OK)
             snprintf (err, errlen, "cannot reach the container credentials endpoint %s: %s", self->url,
-                      curl_easy_strerror (rc));
+                      rp_buf_error (&body) ? strerror (rp_buf_error (&body)) : curl_easy_strerror (rc));
         else
             snprintf (err, errlen, "the container credentials endpoint %s answered %ld", self->url, status);
-        free (body.data);
+        rp_buf_free (&body);
         return -1;
     }
     json_error_t jerr;
-    json_t *json = body.data ? json_loads (body.data, 0, &jerr) : NULL;
-    free (body.data);
+    json_t *json = json_loads (rp_buf_data (&body), 0, &jerr);
+    rp_buf_free (&body);
     if (!json_is_object (json)) {
         snprintf (err, errlen, "the container credentials endpoint %s did not answer JSON", self->url);
         json_decref (json);

@@ -9,7 +9,10 @@
     and S3's small XML answers are held in memory.
 */
 #include "engine/aws/s3.h"
+#include "engine/alloc.h"
 #include "engine/aws/common.h"
+#include "engine/buf.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 
 #include <curl/curl.h>
@@ -24,7 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_XML_MAX (1 << 20)             //  S3's answers are small; more is refused
+//  S3's answers we keep (errors, CreateMultipartUpload, CompleteMultipartUpload)
+//  are XML documents of a few hundred bytes; past 1 MiB the rest is dropped
+//  (the status still tells the outcome)
+#define S_XML_MAX (1 << 20)
 
 struct _rp_s3_t {
     char *endpoint;                     //  "" for AWS
@@ -63,18 +69,14 @@ rp_s3_new (const rp_s3_config_t *config, char *err, size_t errlen)
         snprintf (err, errlen, "S3 needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
         return NULL;
     }
-    rp_s3_t *self = (rp_s3_t *) calloc (1, sizeof (rp_s3_t));
-    if (!self) {
-        snprintf (err, errlen, "out of memory");
-        return NULL;
-    }
+    rp_s3_t *self = (rp_s3_t *) rp_alloc (sizeof (rp_s3_t));
     const char *endpoint = config->endpoint ? config->endpoint : "";
-    self->endpoint = strdup (endpoint);
-    self->region = strdup (config->region);
-    self->bucket = strdup (config->bucket);
-    self->access_key = strdup (config->credentials.access_key);
-    self->secret_key = strdup (config->credentials.secret_key);
-    self->session_token = config->credentials.session_token ? strdup (config->credentials.session_token) : NULL;
+    self->endpoint = rp_strdup (endpoint);
+    self->region = rp_strdup (config->region);
+    self->bucket = rp_strdup (config->bucket);
+    self->access_key = rp_strdup (config->credentials.access_key);
+    self->secret_key = rp_strdup (config->credentials.secret_key);
+    self->session_token = rp_strdup (config->credentials.session_token);
     self->threshold = config->multipart_threshold > 0 ? config->multipart_threshold : 16LL << 20;
     self->part_size = config->part_size > 0 ? config->part_size : 8LL << 20;
     self->attempts = config->attempts > 0 ? config->attempts : 4;
@@ -87,19 +89,19 @@ rp_s3_new (const rp_s3_config_t *config, char *err, size_t errlen)
             rp_s3_destroy (&self);
             return NULL;
         }
-        self->scheme = strdup (scheme);
-        self->authority = strdup (authority);
+        self->scheme = rp_strdup (scheme);
+        self->authority = rp_strdup (authority);
         self->path_style = true;
     }
     else {
-        self->scheme = strdup ("https");
+        self->scheme = rp_strdup ("https");
         char host [256];
         snprintf (host, sizeof host, "%s.s3.%s.amazonaws.com", config->bucket, config->region);
-        self->authority = strdup (host);
+        self->authority = rp_strdup (host);
     }
     self->curl = curl_easy_init ();
-    if (!self->curl || !self->scheme || !self->authority || !self->bucket || !self->secret_key) {
-        snprintf (err, errlen, "out of memory");
+    if (!self->curl) {
+        snprintf (err, errlen, "cannot start curl (out of memory)");
         rp_s3_destroy (&self);
         return NULL;
     }
@@ -151,9 +153,7 @@ typedef struct {
 
 typedef struct {
     long status;
-    char *body;
-    size_t len;
-    bool too_big;
+    rp_buf_t body;                      //  what a request without a file answers, at most S_XML_MAX
     char etag [RP_S3_ETAG_MAX];
     int64_t length;
     FILE *out;
@@ -175,18 +175,7 @@ s_on_body (char *data, size_t size, size_t n, void *arg)
         }
         return bytes;
     }
-    if (resp->len + bytes > S_XML_MAX) {
-        resp->too_big = true;
-        return bytes;
-    }
-    char *grown = (char *) realloc (resp->body, resp->len + bytes + 1);
-    if (!grown)
-        return 0;
-    resp->body = grown;
-    memcpy (resp->body + resp->len, data, bytes);
-    resp->len += bytes;
-    resp->body [resp->len] = 0;
-    return bytes;
+    return rp_buf_collect_head (data, size, n, &resp->body);    //  past S_XML_MAX: dropped
 }
 
 static size_t
@@ -356,9 +345,13 @@ s_perform_once (rp_s3_t *self, const s_request_t *req, s_response_t *resp, char 
 
     CURL *curl = self->curl;
     curl_easy_reset (curl);
-    memset (resp, 0, sizeof *resp);
+    resp->status = 0;
+    rp_buf_reset (&resp->body);
+    resp->etag [0] = 0;
+    resp->length = 0;
     resp->out = req->out;
     resp->curl = curl;
+    resp->write_failed = false;
     curl_easy_setopt (curl, CURLOPT_URL, url);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -410,20 +403,23 @@ s_describe (const rp_s3_t *self, const char *what, const char *key, const s_resp
             char *err, size_t errlen)
 {
     char code [64], message [256];
-    s_xml_value (resp->body, "Code", code, sizeof code);
-    s_xml_value (resp->body, "Message", message, sizeof message);
+    s_xml_value (rp_buf_data (&resp->body), "Code", code, sizeof code);
+    s_xml_value (rp_buf_data (&resp->body), "Message", message, sizeof message);
     snprintf (err, errlen, "S3 %s s3://%s/%s: %ld%s%s%s%s", what, self->bucket, key ? key : "", resp->status,
               *code ? " " : "", code, *message ? ": " : "", message);
 }
 
 //  Run a request with retries. 0 with a 2xx (or a 404 when not_found is
-//  given: then *not_found is set), or -1 with err.
+//  given: then *not_found is set), or -1 with err. Either way resp holds
+//  the last answer: rp_buf_free (&resp->body) when done.
 static int
 s_perform (rp_s3_t *self, const char *what, const s_request_t *req, s_response_t *resp, bool *not_found,
            char *err, size_t errlen)
 {
     if (not_found)
         *not_found = false;
+    memset (resp, 0, sizeof *resp);
+    rp_buf_init (&resp->body, S_XML_MAX);
     for (int attempt = 1;; attempt++) {
         char why [512] = "";
         int rc = s_perform_once (self, req, resp, why, sizeof why);
@@ -447,8 +443,6 @@ s_perform (rp_s3_t *self, const char *what, const s_request_t *req, s_response_t
         long base_ms = 100L << (attempt - 1);
         long sleep_ms = base_ms + (long) (noise % (unsigned int) base_ms);
         rp_warn ("s3", "%s; try %d of %d in %ld ms", why, attempt + 1, self->attempts, sleep_ms);
-        free (resp->body);
-        resp->body = NULL;
         if (req->out) {
             fflush (req->out);
             if (ftruncate (fileno (req->out), 0) == 0)
@@ -483,12 +477,7 @@ s_file_sha (FILE *file, int64_t offset, int64_t len, char hex [65])
     EVP_MD_CTX_free (ctx);
     if (len > 0)
         return -1;
-    static const char digits [] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex [2 * i] = digits [digest [i] >> 4];
-        hex [2 * i + 1] = digits [digest [i] & 15];
-    }
-    hex [64] = 0;
+    rp_hex_encode (digest, sizeof digest, hex);
     return 0;
 }
 
@@ -501,21 +490,23 @@ s_put_multipart (rp_s3_t *self, const char *key, FILE *file, int64_t size, const
     s_request_t create = { .method = "POST", .key = key, .query = start, .query_count = 1,
                            .content_type = content_type };
     if (s_perform (self, "CreateMultipartUpload", &create, &resp, NULL, err, errlen)) {
-        free (resp.body);
+        rp_buf_free (&resp.body);
         return -1;
     }
     char upload_id [1024];
-    s_xml_value (resp.body, "UploadId", upload_id, sizeof upload_id);
-    free (resp.body);
+    s_xml_value (rp_buf_data (&resp.body), "UploadId", upload_id, sizeof upload_id);
+    rp_buf_free (&resp.body);
     if (!*upload_id) {
         snprintf (err, errlen, "S3 CreateMultipartUpload s3://%s/%s: no UploadId in the answer", self->bucket, key);
         return -1;
     }
     int parts = (int) ((size + self->part_size - 1) / self->part_size);
-    size_t xml_cap = 128 + (size_t) parts * (64 + RP_S3_ETAG_MAX);
-    char *xml = (char *) malloc (xml_cap);
-    int rc = xml ? 0 : -1;
-    size_t xml_len = xml ? (size_t) snprintf (xml, xml_cap, "<CompleteMultipartUpload>") : 0;
+    //  The completion document: the envelope, and for each part its number
+    //  and ETag in under 64 bytes of markup; more is a mistake of ours
+    rp_buf_t xml;
+    rp_buf_init (&xml, 128 + (size_t) parts * (64 + RP_S3_ETAG_MAX));
+    rp_buf_append_str (&xml, "<CompleteMultipartUpload>");
+    int rc = 0;
     for (int part = 1; part <= parts && rc == 0; part++) {
         int64_t offset = (int64_t) (part - 1) * self->part_size;
         int64_t len = size - offset < self->part_size ? size - offset : self->part_size;
@@ -530,36 +521,37 @@ s_put_multipart (rp_s3_t *self, const char *key, FILE *file, int64_t size, const
         s_request_t put = { .method = "PUT", .key = key, .query = query, .query_count = 2,
                             .in = file, .in_offset = offset, .in_len = len, .in_sha = sha };
         rc = s_perform (self, "UploadPart", &put, &resp, NULL, err, errlen);
-        free (resp.body);
+        rp_buf_free (&resp.body);
         if (rc == 0)
-            xml_len += (size_t) snprintf (xml + xml_len, xml_cap - xml_len,
-                                          "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>",
-                                          part, resp.etag);
+            rp_buf_printf (&xml, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>", part, resp.etag);
+    }
+    if (rc == 0 && rp_buf_append_str (&xml, "</CompleteMultipartUpload>")) {
+        snprintf (err, errlen, "cannot list the parts of s3://%s/%s: %s", self->bucket, key,
+                  strerror (rp_buf_error (&xml)));
+        rc = -1;
     }
     if (rc == 0) {
-        xml_len += (size_t) snprintf (xml + xml_len, xml_cap - xml_len, "</CompleteMultipartUpload>");
         rp_aws_param_t query [] = { { "uploadId", upload_id } };
         s_request_t complete = { .method = "POST", .key = key, .query = query, .query_count = 1,
-                                 .body = xml, .body_len = xml_len, .content_type = "application/xml" };
+                                 .body = rp_buf_data (&xml), .body_len = rp_buf_len (&xml),
+                                 .content_type = "application/xml" };
         rc = s_perform (self, "CompleteMultipartUpload", &complete, &resp, NULL, err, errlen);
         //  S3 may answer 200 with an error in the body
-        char code [64];
-        s_xml_value (resp.body, "Code", code, sizeof code);
-        if (rc == 0 && resp.body && strstr (resp.body, "<Error>")) {
+        if (rc == 0 && strstr (rp_buf_data (&resp.body), "<Error>")) {
             s_describe (self, "CompleteMultipartUpload", key, &resp, err, errlen);
             rc = -1;
         }
         if (rc == 0) {
             char value [RP_S3_ETAG_MAX + 4];
-            s_xml_value (resp.body, "ETag", value, sizeof value);
+            s_xml_value (rp_buf_data (&resp.body), "ETag", value, sizeof value);
             const char *v = value;
             while (*v == '"')
                 v++;
             snprintf (etag, RP_S3_ETAG_MAX, "%.*s", (int) strcspn (v, "\""), v);
         }
-        free (resp.body);
+        rp_buf_free (&resp.body);
     }
-    free (xml);
+    rp_buf_free (&xml);
     if (rc) {
         //  Leave nothing half made: abort (its own failure is only logged)
         rp_aws_param_t query [] = { { "uploadId", upload_id } };
@@ -567,7 +559,7 @@ s_put_multipart (rp_s3_t *self, const char *key, FILE *file, int64_t size, const
         char why [512];
         if (s_perform (self, "AbortMultipartUpload", &abort_req, &resp, NULL, why, sizeof why))
             rp_warn ("s3", "%s (a lifecycle rule for incomplete uploads will reap it)", why);
-        free (resp.body);
+        rp_buf_free (&resp.body);
     }
     return rc;
 }
@@ -601,7 +593,7 @@ rp_s3_put_file (rp_s3_t *self, const char *key, const char *path, const char *co
             rc = s_perform (self, "PUT", &put, &resp, NULL, err, errlen);
             if (rc == 0)
                 snprintf (etag, RP_S3_ETAG_MAX, "%s", resp.etag);
-            free (resp.body);
+            rp_buf_free (&resp.body);
         }
     }
     fclose (file);
@@ -616,7 +608,7 @@ rp_s3_head (rp_s3_t *self, const char *key, int64_t *size, char etag [RP_S3_ETAG
     s_response_t resp;
     bool missing = false;
     int rc = s_perform (self, "HEAD", &head, &resp, &missing, err, errlen);
-    free (resp.body);
+    rp_buf_free (&resp.body);
     if (rc)
         return -1;
     if (missing) {
@@ -650,7 +642,7 @@ rp_s3_get_file (rp_s3_t *self, const char *key, int64_t first, int64_t last, con
     s_response_t resp;
     bool missing = false;
     int rc = s_perform (self, "GET", &get, &resp, &missing, err, errlen);
-    free (resp.body);
+    rp_buf_free (&resp.body);
     if (fclose (out) && rc == 0) {
         snprintf (err, errlen, "cannot write %s: %s", path, strerror (errno));
         rc = -1;
@@ -671,7 +663,7 @@ rp_s3_delete (rp_s3_t *self, const char *key, char *err, size_t errlen)
     s_response_t resp;
     bool missing = false;
     int rc = s_perform (self, "DELETE", &del, &resp, &missing, err, errlen);
-    free (resp.body);
+    rp_buf_free (&resp.body);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /*  engine/aws/s3_event.c: S3 event notifications (see s3_event.h). */
 #include "engine/aws/s3_event.h"
+#include "engine/alloc.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -105,10 +106,10 @@ rp_s3_events_parse (const char *body, rp_s3_object_event_t **events, size_t *cou
         }
         json_t *size = json_object_get (object, "size");
         const char *etag = json_string_value (json_object_get (object, "eTag"));
-        out [kept].event = strdup (name);
-        out [kept].bucket = strdup (bucket);
-        out [kept].key = strdup (decoded);
-        out [kept].etag = strdup (etag ? etag : "");
+        out [kept].event = rp_strdup (name);
+        out [kept].bucket = rp_strdup (bucket);
+        out [kept].key = rp_strdup (decoded);
+        out [kept].etag = rp_strdup (etag ? etag : "");
         out [kept].size = json_is_integer (size) ? (int64_t) json_integer_value (size) : -1;
         kept++;
     }

@@ -11,6 +11,8 @@
          service -> "aws4_request"; signature = HMAC(key, (2)) in hex
 */
 #include "engine/aws/sigv4.h"
+#include "engine/buf.h"
+#include "engine/hex.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -24,58 +26,28 @@
 #define S_ALGORITHM "AWS4-HMAC-SHA256"
 #define S_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S_PARAMS_MAX 64
+//  The longest text built here (a canonical request, a presigned URL):
+//  S_PARAMS_MAX query parameters and headers, a path (an S3 key is at most
+//  1 KiB, 3 KiB encoded, 9 KiB encoded twice), a session token
+//  (RP_AWS_TOKEN_MAX, 4 KiB). Real requests stay under 16 KiB; anything
+//  past 64 KiB is a mistake, refused rather than signed.
+#define S_TEXT_MAX (64 * 1024)
 
-//  ---------------------------------------------------------------------------
-//  A growing string
-
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-    bool failed;
-} s_buf_t;
-
+//  Append len bytes of text URI-encoded (up to a NUL), as AWS encodes:
+//  upper-case hex digits. A failure stays in buf (see buf.h).
 static void
-s_put (s_buf_t *buf, const char *text, size_t len)
-{
-    if (buf->failed)
-        return;
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = (buf->cap ? buf->cap * 2 : 256);
-        while (cap < buf->len + len + 1)
-            cap *= 2;
-        char *grown = (char *) realloc (buf->data, cap);
-        if (!grown) {
-            buf->failed = true;
-            return;
-        }
-        buf->data = grown;
-        buf->cap = cap;
-    }
-    memcpy (buf->data + buf->len, text, len);
-    buf->len += len;
-    buf->data [buf->len] = 0;
-}
-
-static void
-s_puts (s_buf_t *buf, const char *text)
-{
-    s_put (buf, text, strlen (text));
-}
-
-//  Append text URI-encoded.
-static void
-s_put_encoded (s_buf_t *buf, const char *text, bool keep_slash)
+s_put_encoded (rp_buf_t *buf, const char *text, size_t len, bool keep_slash)
 {
     static const char hex [] = "0123456789ABCDEF";
-    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
+    const unsigned char *end = (const unsigned char *) text + strnlen (text, len);
+    for (const unsigned char *c = (const unsigned char *) text; c < end; c++) {
         bool plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')
                   || *c == '-' || *c == '_' || *c == '.' || *c == '~' || (keep_slash && *c == '/');
         if (plain)
-            s_put (buf, (const char *) c, 1);
+            rp_buf_append (buf, c, 1);
         else {
             char escaped [3] = { '%', hex [*c >> 4], hex [*c & 15] };
-            s_put (buf, escaped, 3);
+            rp_buf_append (buf, escaped, 3);
         }
     }
 }
@@ -83,24 +55,13 @@ s_put_encoded (s_buf_t *buf, const char *text, bool keep_slash)
 //  ---------------------------------------------------------------------------
 //  Hashes
 
-static void
-s_hex (const unsigned char *bytes, size_t len, char *out)
-{
-    static const char hex [] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out [2 * i] = hex [bytes [i] >> 4];
-        out [2 * i + 1] = hex [bytes [i] & 15];
-    }
-    out [2 * len] = 0;
-}
-
 void
 rp_sigv4_sha256_hex (const void *data, size_t len, char hex [65])
 {
     unsigned char digest [32];
     unsigned int digest_len = 0;
     EVP_Digest (data, len, digest, &digest_len, EVP_sha256 (), NULL);
-    s_hex (digest, 32, hex);
+    rp_hex_encode (digest, 32, hex);
 }
 
 static void
@@ -113,23 +74,17 @@ s_hmac (const void *key, size_t key_len, const char *data, unsigned char out [32
 int
 rp_sigv4_uri_encode (const char *in, size_t len, bool keep_slash, char *out, size_t outlen)
 {
-    s_buf_t buf = { 0 };
-    char *copy = strndup (in, len);
-    if (!copy)
+    if (outlen == 0)
         return -1;
-    s_put_encoded (&buf, copy, keep_slash);
-    free (copy);
+    rp_buf_t buf;
+    rp_buf_init (&buf, outlen - 1);     //  what fits in out with its NUL
+    s_put_encoded (&buf, in, len, keep_slash);
     int rc = -1;
-    if (!buf.failed && buf.data && buf.len < outlen) {
-        memcpy (out, buf.data, buf.len + 1);
-        rc = (int) buf.len;
+    if (!rp_buf_error (&buf)) {
+        memcpy (out, rp_buf_data (&buf), rp_buf_len (&buf) + 1);
+        rc = (int) rp_buf_len (&buf);
     }
-    else
-    if (!buf.failed && !buf.data && outlen > 0) {
-        out [0] = 0;
-        rc = 0;
-    }
-    free (buf.data);
+    rp_buf_free (&buf);
     return rc;
 }
 
@@ -191,14 +146,16 @@ s_lower (const char *text)
     return out;
 }
 
+//  text URI-encoded, for the caller to free; NULL past S_TEXT_MAX.
 static char *
 s_encoded (const char *text)
 {
-    s_buf_t buf = { 0 };
-    s_put_encoded (&buf, text, false);
-    if (!buf.data && !buf.failed)
-        return strdup ("");
-    return buf.failed ? NULL : buf.data;
+    rp_buf_t buf;
+    rp_buf_init (&buf, S_TEXT_MAX);
+    s_put_encoded (&buf, text, strlen (text), false);
+    char *encoded = rp_buf_take (&buf);
+    rp_buf_free (&buf);
+    return encoded;
 }
 
 typedef struct {
@@ -231,25 +188,20 @@ s_add_header (s_canon_t *canon, const char *name, const char *value)
 }
 
 static void
-s_signed_headers (const s_canon_t *canon, s_buf_t *out)
+s_signed_headers (const s_canon_t *canon, rp_buf_t *out)
 {
     for (size_t i = 0; i < canon->header_count; i++) {
         if (i)
-            s_puts (out, ";");
-        s_puts (out, canon->headers [i].name);
+            rp_buf_append_str (out, ";");
+        rp_buf_append_str (out, canon->headers [i].name);
     }
 }
 
 static void
-s_query_string (const s_canon_t *canon, s_buf_t *out)
+s_query_string (const s_canon_t *canon, rp_buf_t *out)
 {
-    for (size_t i = 0; i < canon->query_count; i++) {
-        if (i)
-            s_puts (out, "&");
-        s_puts (out, canon->query [i].name);
-        s_puts (out, "=");
-        s_puts (out, canon->query [i].value);
-    }
+    for (size_t i = 0; i < canon->query_count; i++)
+        rp_buf_printf (out, "%s%s=%s", i ? "&" : "", canon->query [i].name, canon->query [i].value);
 }
 
 //  The signature over the canonical request of `canon` (sorted here).
@@ -259,34 +211,29 @@ s_sign (const rp_sigv4_request_t *request, const rp_aws_credentials_t *creds, s_
 {
     qsort (canon->query, canon->query_count, sizeof (s_pair_t), s_pair_compare);
     qsort (canon->headers, canon->header_count, sizeof (s_pair_t), s_pair_compare);
-    s_buf_t creq = { 0 };
-    s_puts (&creq, request->method);
-    s_puts (&creq, "\n");
+    rp_buf_t creq;
+    rp_buf_init (&creq, S_TEXT_MAX);
+    rp_buf_printf (&creq, "%s\n", request->method);
     const char *path = request->path && *request->path ? request->path : "/";
     if (request->double_encode)
-        s_put_encoded (&creq, path, true);
+        s_put_encoded (&creq, path, strlen (path), true);
     else
-        s_puts (&creq, path);
-    s_puts (&creq, "\n");
+        rp_buf_append_str (&creq, path);
+    rp_buf_append_str (&creq, "\n");
     s_query_string (canon, &creq);
-    s_puts (&creq, "\n");
-    for (size_t i = 0; i < canon->header_count; i++) {
-        s_puts (&creq, canon->headers [i].name);
-        s_puts (&creq, ":");
-        s_puts (&creq, canon->headers [i].value);
-        s_puts (&creq, "\n");
-    }
-    s_puts (&creq, "\n");
+    rp_buf_append_str (&creq, "\n");
+    for (size_t i = 0; i < canon->header_count; i++)
+        rp_buf_printf (&creq, "%s:%s\n", canon->headers [i].name, canon->headers [i].value);
+    rp_buf_append_str (&creq, "\n");
     s_signed_headers (canon, &creq);
-    s_puts (&creq, "\n");
-    s_puts (&creq, payload);
-    if (creq.failed) {
-        free (creq.data);
+    rp_buf_printf (&creq, "\n%s", payload);
+    if (rp_buf_error (&creq)) {
+        rp_buf_free (&creq);
         return -1;
     }
     char creq_hash [65];
-    rp_sigv4_sha256_hex (creq.data, creq.len, creq_hash);
-    free (creq.data);
+    rp_sigv4_sha256_hex (rp_buf_data (&creq), rp_buf_len (&creq), creq_hash);
+    rp_buf_free (&creq);
 
     char date [9];
     memcpy (date, amz_date, 8);
@@ -303,7 +250,7 @@ s_sign (const rp_sigv4_request_t *request, const rp_aws_credentials_t *creds, s_
     s_hmac (k_region, 32, request->service, k_service);
     s_hmac (k_service, 32, "aws4_request", k_signing);
     s_hmac (k_signing, 32, to_sign, sig);
-    s_hex (sig, 32, signature);
+    rp_hex_encode (sig, 32, signature);
     OPENSSL_cleanse (secret, sizeof secret);
     OPENSSL_cleanse (k_signing, sizeof k_signing);
     return 0;
@@ -371,7 +318,8 @@ rp_sigv4_authorization (const rp_sigv4_request_t *request, const rp_aws_credenti
     if (!rc)
         rc = s_sign (request, creds, &canon, amz_date, payload, signature);
     if (!rc) {
-        s_buf_t signed_headers = { 0 };
+        rp_buf_t signed_headers;
+        rp_buf_init (&signed_headers, S_TEXT_MAX);
         s_signed_headers (&canon, &signed_headers);
         char date [9];
         memcpy (date, amz_date, 8);
@@ -379,10 +327,10 @@ rp_sigv4_authorization (const rp_sigv4_request_t *request, const rp_aws_credenti
         int n = snprintf (authorization, RP_SIGV4_AUTH_MAX,
                           S_ALGORITHM " Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
                           creds->access_key, date, request->region, request->service,
-                          signed_headers.data ? signed_headers.data : "", signature);
-        if (signed_headers.failed || n < 0 || n >= RP_SIGV4_AUTH_MAX)
+                          rp_buf_data (&signed_headers), signature);
+        if (rp_buf_error (&signed_headers) || n < 0 || n >= RP_SIGV4_AUTH_MAX)
             rc = -1;
-        free (signed_headers.data);
+        rp_buf_free (&signed_headers);
     }
     s_pairs_free (canon.query, canon.query_count);
     s_pairs_free (canon.headers, canon.header_count);
@@ -420,7 +368,8 @@ rp_sigv4_presign (const rp_sigv4_request_t *request, const rp_aws_credentials_t 
     }
     if (!rc && !have_host)
         rc = s_add_header (&canon, "host", request->host);
-    s_buf_t signed_headers = { 0 };
+    rp_buf_t signed_headers;
+    rp_buf_init (&signed_headers, S_TEXT_MAX);
     qsort (canon.headers, canon.header_count, sizeof (s_pair_t), s_pair_compare);
     s_signed_headers (&canon, &signed_headers);
     for (size_t i = 0; i < request->query_count && !rc; i++)
@@ -430,30 +379,28 @@ rp_sigv4_presign (const rp_sigv4_request_t *request, const rp_aws_credentials_t 
           || s_add_query (&canon, "X-Amz-Credential", credential)
           || s_add_query (&canon, "X-Amz-Date", amz_date)
           || s_add_query (&canon, "X-Amz-Expires", expires)
-          || s_add_query (&canon, "X-Amz-SignedHeaders", signed_headers.data ? signed_headers.data : "host");
+          || s_add_query (&canon, "X-Amz-SignedHeaders",
+                          rp_buf_len (&signed_headers) ? rp_buf_data (&signed_headers) : "host");
     if (!rc && creds->session_token && *creds->session_token)
         rc = s_add_query (&canon, "X-Amz-Security-Token", creds->session_token);
-    free (signed_headers.data);
+    if (rp_buf_error (&signed_headers))
+        rc = -1;
+    rp_buf_free (&signed_headers);
     char signature [65];
     if (!rc)
         rc = s_sign (request, creds, &canon, amz_date,
                      request->payload_sha256 ? request->payload_sha256 : "UNSIGNED-PAYLOAD", signature);
     if (!rc) {
-        s_buf_t out = { 0 };
-        s_puts (&out, scheme ? scheme : "https");
-        s_puts (&out, "://");
-        s_puts (&out, request->host);
-        s_puts (&out, request->path && *request->path ? request->path : "/");
-        s_puts (&out, "?");
+        rp_buf_t out;
+        rp_buf_init (&out, S_TEXT_MAX);
+        rp_buf_printf (&out, "%s://%s%s?", scheme ? scheme : "https", request->host,
+                       request->path && *request->path ? request->path : "/");
         s_query_string (&canon, &out);
-        s_puts (&out, "&X-Amz-Signature=");
-        s_puts (&out, signature);
-        if (out.failed) {
-            free (out.data);
+        rp_buf_printf (&out, "&X-Amz-Signature=%s", signature);
+        *url = rp_buf_take (&out);
+        rp_buf_free (&out);
+        if (!*url)
             rc = -1;
-        }
-        else
-            *url = out.data;
     }
     s_pairs_free (canon.query, canon.query_count);
     s_pairs_free (canon.headers, canon.header_count);

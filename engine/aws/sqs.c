@@ -20,14 +20,18 @@
             <Message>, reported as the JSON ones are.
 */
 #include "engine/aws/sqs.h"
+#include "engine/alloc.h"
 #include "engine/aws/common.h"
+#include "engine/buf.h"
 
 #include <assert.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,44 +112,30 @@ s_json_decode (const char *data, size_t len, char *why, size_t whylen)
 //  ---------------------------------------------------------------------------
 //  Query protocol: requests form-encoded, answers XML
 
-//  Append bytes to a form. 0, or -1 past its maximum (or out of memory).
-static int
-s_form_append (rp_aws_body_t *form, const char *bytes, size_t len)
-{
-    return len == 0 || rp_aws_body_collect ((char *) bytes, 1, len, form) == len ? 0 : -1;
-}
-
 //  Append name=value to a form, value percent-encoded by curl (all but
 //  A-Z a-z 0-9 - . _ ~) with '+' for a space, as forms serialize it (and
 //  botocore does, so a server that re-serializes the form to check the
-//  signature gets our bytes). 0, or -1 past the form's maximum.
+//  signature gets our bytes). 0, or -1 past the form's maximum (the form
+//  says so: EMSGSIZE) or out of memory.
 static int
-s_form_add (rp_sqs_t *self, rp_aws_body_t *form, const char *name, const char *value)
+s_form_add (rp_sqs_t *self, rp_buf_t *form, const char *name, const char *value)
 {
     size_t len = strlen (value);
-    if (len > form->max) {
-        form->too_big = true;
-        return -1;
-    }
+    if (len > S_FORM_MAX || len > (size_t) INT_MAX)
+        return rp_buf_append (form, value, len);    //  cannot fit even unescaped: refused, nothing copied
     char *escaped = curl_easy_escape (self->curl, value, (int) len);
     if (!escaped)
         return -1;
-    int rc = s_form_append (form, "&", form->len ? 1 : 0);
-    if (rc == 0)
-        rc = s_form_append (form, name, strlen (name));
-    if (rc == 0)
-        rc = s_form_append (form, "=", 1);
+    int rc = rp_buf_printf (form, "%s%s=", rp_buf_len (form) ? "&" : "", name);
     const char *rest = escaped;
     for (const char *space = strstr (rest, "%20"); rc == 0 && space; space = strstr (rest, "%20")) {
-        rc = s_form_append (form, rest, (size_t) (space - rest));
-        if (rc == 0)
-            rc = s_form_append (form, "+", 1);
+        rc = rp_buf_append (form, rest, (size_t) (space - rest)) || rp_buf_append (form, "+", 1);
         rest = space + 3;
     }
     if (rc == 0)
-        rc = s_form_append (form, rest, strlen (rest));
+        rc = rp_buf_append_str (form, rest);
     curl_free (escaped);
-    return rc;
+    return rc ? -1 : 0;
 }
 
 //  A scalar member's value as the form carries it. Only strings, integers
@@ -182,7 +172,8 @@ s_form_list_name (const char *action, const char *member, char *name, size_t len
 static char *
 s_query_encode (rp_sqs_t *self, const char *action, json_t *request, char *err, size_t errlen)
 {
-    rp_aws_body_t form = { .max = S_FORM_MAX };
+    rp_buf_t form;
+    rp_buf_init (&form, S_FORM_MAX);
     int rc = s_form_add (self, &form, "Action", action);
     if (rc == 0)
         rc = s_form_add (self, &form, "Version", S_QUERY_VERSION);
@@ -218,15 +209,15 @@ s_query_encode (rp_sqs_t *self, const char *action, json_t *request, char *err, 
             }
         }
     }
-    if (rc) {
-        if (form.too_big)
+    char *body = rc ? NULL : rp_buf_take (&form);
+    if (!body) {
+        if (rp_buf_error (&form) == EMSGSIZE)
             snprintf (err, errlen, "SQS %s: the request is over %d bytes", action, S_FORM_MAX);
         else
             snprintf (err, errlen, "out of memory");
-        free (form.data);
-        return NULL;
     }
-    return form.data;
+    rp_buf_free (&form);
+    return body;
 }
 
 //  An element's first child element named name (local name: SQS's answers
@@ -396,20 +387,16 @@ rp_sqs_new (const rp_sqs_config_t *config, char *err, size_t errlen)
     //  lock and runs once, so any thread may make a client
     if (protocol == &s_query)
         xmlInitParser ();
-    rp_sqs_t *self = (rp_sqs_t *) calloc (1, sizeof (rp_sqs_t));
-    if (!self) {
-        snprintf (err, errlen, "out of memory");
-        return NULL;
-    }
+    rp_sqs_t *self = (rp_sqs_t *) rp_alloc (sizeof (rp_sqs_t));
     self->protocol = protocol;
-    self->endpoint = strdup (config->endpoint ? config->endpoint : "");
-    self->region = strdup (config->region);
-    self->access_key = strdup (config->credentials.access_key);
-    self->secret_key = strdup (config->credentials.secret_key);
-    self->session_token = config->credentials.session_token ? strdup (config->credentials.session_token) : NULL;
+    self->endpoint = rp_strdup (config->endpoint ? config->endpoint : "");
+    self->region = rp_strdup (config->region);
+    self->access_key = rp_strdup (config->credentials.access_key);
+    self->secret_key = rp_strdup (config->credentials.secret_key);
+    self->session_token = rp_strdup (config->credentials.session_token);
     self->curl = curl_easy_init ();
-    if (!self->curl || !self->endpoint || !self->region || !self->access_key || !self->secret_key) {
-        snprintf (err, errlen, "out of memory");
+    if (!self->curl) {
+        snprintf (err, errlen, "cannot start curl (out of memory)");
         rp_sqs_destroy (&self);
     }
     return self;
@@ -509,7 +496,8 @@ s_call (rp_sqs_t *self, const char *action, const char *queue_url, json_t *reque
     }
     CURL *curl = self->curl;
     curl_easy_reset (curl);
-    rp_aws_body_t answer = { .max = S_ANSWER_MAX };
+    rp_buf_t answer;
+    rp_buf_init (&answer, S_ANSWER_MAX);
     curl_easy_setopt (curl, CURLOPT_URL, url);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -517,7 +505,7 @@ s_call (rp_sqs_t *self, const char *action, const char *queue_url, json_t *reque
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen (body));
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, rp_aws_body_collect);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, rp_buf_collect);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &answer);
     curl_easy_setopt (curl, CURLOPT_NOPROGRESS, self->cancel ? 0L : 1L);
     curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_progress);
@@ -529,13 +517,15 @@ s_call (rp_sqs_t *self, const char *action, const char *queue_url, json_t *reque
     free (body);
     if (rc != CURLE_OK) {
         snprintf (err, errlen, "cannot reach SQS at %s: %s", authority,
-                  answer.too_big ? "the answer is too big"
+                  rp_buf_error (&answer) == EMSGSIZE ? "the answer is too big"
+                  : rp_buf_error (&answer) ? strerror (rp_buf_error (&answer))
                   : rc == CURLE_ABORTED_BY_CALLBACK ? "cancelled (stopping)" : curl_easy_strerror (rc));
-        free (answer.data);
+        rp_buf_free (&answer);
         return NULL;
     }
     char why [256] = "";
-    json_t *json = answer.len ? protocol->decode (answer.data, answer.len, why, sizeof why) : json_object ();
+    json_t *json = rp_buf_len (&answer) ? protocol->decode (rp_buf_data (&answer), rp_buf_len (&answer), why, sizeof why)
+                                        : json_object ();
     if (status < 200 || status >= 300) {
         const char *type = json_string_value (json_object_get (json, "__type"));
         const char *message = json_string_value (json_object_get (json, "message"));
@@ -547,12 +537,12 @@ s_call (rp_sqs_t *self, const char *action, const char *queue_url, json_t *reque
                       hash ? hash + 1 : type ? type : "", message ? ": " : "", message ? message : "");
         else                            //  not SQS's own answer (a proxy's?): show its start
             snprintf (err, errlen, "SQS %s %s: %ld and an answer that is not %s: %.160s", action, queue_url,
-                      status, protocol->format, answer.data);
-        free (answer.data);
+                      status, protocol->format, rp_buf_data (&answer));
+        rp_buf_free (&answer);
         json_decref (json);
         return NULL;
     }
-    free (answer.data);
+    rp_buf_free (&answer);
     if (!json_is_object (json)) {
         snprintf (err, errlen, "SQS %s %s: the answer is not %s%s%s", action, queue_url, protocol->format,
                   *why ? ": " : "", why);
@@ -581,9 +571,15 @@ rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int 
         return -1;
     json_t *list = json_object_get (answer, "Messages");
     size_t n = json_is_array (list) ? json_array_size (list) : 0;
+    //  n is SQS's (at most max, in an answer of at most S_ANSWER_MAX)
     rp_sqs_message_t *out = n ? (rp_sqs_message_t *) calloc (n, sizeof (rp_sqs_message_t)) : NULL;
+    if (n && !out) {
+        snprintf (err, errlen, "SQS ReceiveMessage %s: out of memory for %zu messages", queue_url, n);
+        json_decref (answer);
+        return -1;
+    }
     size_t kept = 0;
-    for (size_t i = 0; i < n && out; i++) {
+    for (size_t i = 0; i < n; i++) {
         json_t *item = json_array_get (list, i);
         const char *id = json_string_value (json_object_get (item, "MessageId"));
         const char *receipt = json_string_value (json_object_get (item, "ReceiptHandle"));
@@ -592,9 +588,9 @@ rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int 
             continue;                   //  not a message we can act on
         const char *received = json_string_value (json_object_get (json_object_get (item, "Attributes"),
                                                                    "ApproximateReceiveCount"));
-        out [kept].id = strdup (id);
-        out [kept].receipt = strdup (receipt);
-        out [kept].body = strdup (body);
+        out [kept].id = rp_strdup (id);
+        out [kept].receipt = rp_strdup (receipt);
+        out [kept].body = rp_strdup (body);
         out [kept].receive_count = received ? atoi (received) : 1;
         kept++;
     }

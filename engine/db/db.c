@@ -4,8 +4,10 @@
     the drivers (db_sqlite.c, db_pg.c); commands and queries in
     db_commands.c and db_queries.c.
 */
+#include "engine/clock.h"
 #include "engine/db/db_private.h"
 #include "engine/fault.h"
+#include "engine/hex.h"
 #include "engine/log.h"
 
 #include <errno.h>
@@ -231,9 +233,7 @@ rp_db_new_id (char id [RP_ID_MAX])
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static uint64_t last_ms = 0;
     static uint32_t sequence = 0;
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    uint64_t now = (uint64_t) rp_clock_wall_ms ();
     pthread_mutex_lock (&lock);
     if (now > last_ms) {
         last_ms = now;
@@ -267,12 +267,7 @@ rp_db_new_id (char id [RP_ID_MAX])
         uint64_t pid = (uint64_t) getpid ();
         memcpy (bytes + 8, &pid, sizeof pid);
     }
-    static const char hex [] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof bytes; i++) {
-        id [2 * i] = hex [bytes [i] >> 4];
-        id [2 * i + 1] = hex [bytes [i] & 15];
-    }
-    id [32] = 0;
+    rp_hex_encode (bytes, sizeof bytes, id);
 }
 
 //  ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
     its end (finish, fail, delete) and the expiry sweep's query. Every
     command is one transaction and changes nothing when it fails.
 */
+#include "engine/alloc.h"
 #include "engine/db/db_private.h"
 
 #include <stdio.h>
@@ -59,7 +60,7 @@ rp_db_tus_get (rp_db_t *self, const char *user_id, const char *id, rp_tus_t *upl
     upload->length = s_int (&rows, 0, 1, -1);
     upload->received = s_int (&rows, 0, 2, 0);
     const char *metadata = rp_rows_get (&rows, 0, 3);
-    upload->metadata = metadata ? strdup (metadata) : NULL;
+    upload->metadata = rp_strdup (metadata);
     upload->expires_ms = s_int (&rows, 0, 4, 0);
     const char *lock = rp_rows_get (&rows, 0, 5);
     snprintf (upload->lock_owner, sizeof upload->lock_owner, "%s", lock ? lock : "");

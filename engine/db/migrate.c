@@ -18,6 +18,7 @@
     applied script changed since (checksum), a failed migration on record,
     or a gap (a missing version below an applied one).
 */
+#include "engine/clock.h"
 #include "engine/db/db_private.h"
 #include "engine/db/migrations.h"
 #include "engine/log.h"

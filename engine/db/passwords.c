@@ -9,6 +9,7 @@
     to crash on: stored hashes come from the database.
 */
 #include "engine/db/db_private.h"
+#include "engine/hex.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -23,38 +24,6 @@
 #define S_SALT     16
 #define S_KEY      32
 #define S_BYTES_MAX 64          //  salt or key a stored hash may carry
-
-static void
-s_hex (const unsigned char *bytes, size_t len, char *out)
-{
-    static const char hex [] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out [2 * i] = hex [bytes [i] >> 4];
-        out [2 * i + 1] = hex [bytes [i] & 15];
-    }
-    out [2 * len] = 0;
-}
-
-//  Parse `len` hex characters into bytes. 0 or -1.
-static int
-s_unhex (const char *text, size_t len, unsigned char *out, size_t outmax, size_t *outlen)
-{
-    if (len == 0 || len % 2 || len / 2 > outmax)
-        return -1;
-    for (size_t i = 0; i < len; i += 2) {
-        int v = 0;
-        for (size_t k = 0; k < 2; k++) {
-            char c = text [i + k];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (d < 0)
-                return -1;
-            v = v * 16 + d;
-        }
-        out [i / 2] = (unsigned char) v;
-    }
-    *outlen = len / 2;
-    return 0;
-}
 
 //  Memory scrypt needs for these parameters, with room to spare.
 static uint64_t
@@ -81,8 +50,8 @@ rp_password_hash (const char *password, char *out, size_t outlen)
                                                          key, sizeof key))
         return -1;
     char salt_hex [2 * S_SALT + 1], key_hex [2 * S_KEY + 1];
-    s_hex (salt, sizeof salt, salt_hex);
-    s_hex (key, sizeof key, key_hex);
+    rp_hex_encode (salt, sizeof salt, salt_hex);
+    rp_hex_encode (key, sizeof key, key_hex);
     OPENSSL_cleanse (key, sizeof key);
     int n = snprintf (out, outlen, "scrypt$%d$%d$%d$%s$%s", S_N, S_R, S_P, salt_hex, key_hex);
     OPENSSL_cleanse (key_hex, sizeof key_hex);
@@ -123,8 +92,8 @@ rp_password_verify (const char *password, const char *stored)
         return false;
     unsigned char salt [S_BYTES_MAX], want [S_BYTES_MAX], got [S_BYTES_MAX];
     size_t saltlen = 0, keylen = 0;
-    if (s_unhex (s, (size_t) (dollar - s), salt, sizeof salt, &saltlen)
-    ||  s_unhex (dollar + 1, strlen (dollar + 1), want, sizeof want, &keylen) || keylen < 16)
+    if (rp_hex_decode (s, (size_t) (dollar - s), salt, sizeof salt, &saltlen)
+    ||  rp_hex_decode (dollar + 1, strlen (dollar + 1), want, sizeof want, &keylen) || keylen < 16)
         return false;
     bool match = s_derive (password, salt, saltlen, n, r, p, got, keylen) == 0
               && CRYPTO_memcmp (got, want, keylen) == 0;

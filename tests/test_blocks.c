@@ -1,0 +1,230 @@
+/*  tests/test_blocks.c: the engine's small shared building blocks: the
+    bounded buffer (engine/buf.h), the hex codec (engine/hex.h) and the
+    clocks (engine/clock.h). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/buf.h"
+#include "engine/clock.h"
+#include "engine/hex.h"
+
+//  ---------------------------------------------------------------------------
+//  The bounded buffer
+
+Test (buf, a_new_buffer_is_an_empty_string)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 16);
+    cr_assert_str_eq (rp_buf_data (&buf), "");
+    cr_assert_eq (rp_buf_len (&buf), 0);
+    cr_assert_eq (rp_buf_error (&buf), 0);
+    rp_buf_free (&buf);
+    rp_buf_free (&buf);                 //  twice is safe
+}
+
+Test (buf, holds_exactly_its_maximum)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 10);
+    cr_assert_eq (rp_buf_append (&buf, "01234", 5), 0);
+    cr_assert_eq (rp_buf_append_str (&buf, "56789"), 0);
+    cr_assert_eq (rp_buf_len (&buf), 10);
+    cr_assert_str_eq (rp_buf_data (&buf), "0123456789");
+    cr_assert_eq (rp_buf_error (&buf), 0);
+    //  A buffer of size 0 takes nothing, but an empty append is fine
+    rp_buf_t none;
+    rp_buf_init (&none, 0);
+    cr_assert_eq (rp_buf_append (&none, "", 0), 0);
+    cr_assert_eq (rp_buf_append (&none, "x", 1), -1);
+    cr_assert_eq (rp_buf_error (&none), EMSGSIZE);
+    rp_buf_free (&none);
+    rp_buf_free (&buf);
+}
+
+Test (buf, one_byte_over_is_refused_and_nothing_is_appended)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 10);
+    cr_assert_eq (rp_buf_append (&buf, "0123456", 7), 0);
+    cr_assert_eq (rp_buf_append (&buf, "abcd", 4), -1);      //  11 > 10
+    cr_assert_eq (rp_buf_error (&buf), EMSGSIZE);
+    cr_assert_eq (rp_buf_len (&buf), 7);
+    cr_assert_str_eq (rp_buf_data (&buf), "0123456");          //  as it was
+    rp_buf_free (&buf);
+}
+
+Test (buf, appends_after_an_error_fail_until_reset)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 8);
+    cr_assert_eq (rp_buf_append_str (&buf, "abc"), 0);
+    cr_assert_eq (rp_buf_append_str (&buf, "too long now"), -1);
+    //  The error sticks: a text built of pieces never misses one in the middle
+    cr_assert_eq (rp_buf_append_str (&buf, "d"), -1);
+    cr_assert_eq (rp_buf_printf (&buf, "%d", 1), -1);
+    cr_assert_eq (rp_buf_append (&buf, "", 0), -1);
+    cr_assert_str_eq (rp_buf_data (&buf), "abc");
+    cr_assert_eq (rp_buf_error (&buf), EMSGSIZE);
+    cr_assert_null (rp_buf_take (&buf), "take gives nothing from a buffer in error");
+    cr_assert_str_eq (rp_buf_data (&buf), "abc", "a refused take leaves the buffer as it was");
+    //  Reset forgets the bytes and the error; the maximum stays
+    rp_buf_reset (&buf);
+    cr_assert_eq (rp_buf_error (&buf), 0);
+    cr_assert_str_eq (rp_buf_data (&buf), "");
+    cr_assert_eq (rp_buf_append_str (&buf, "12345678"), 0);
+    cr_assert_eq (rp_buf_append_str (&buf, "9"), -1);
+    rp_buf_free (&buf);
+    //  Free, too, leaves a usable empty buffer with the same maximum
+    cr_assert_eq (rp_buf_error (&buf), 0);
+    cr_assert_eq (rp_buf_append_str (&buf, "12345678"), 0);
+    cr_assert_eq (rp_buf_append_str (&buf, "9"), -1);
+    rp_buf_free (&buf);
+}
+
+Test (buf, printf_formats_within_the_maximum)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 12);
+    cr_assert_eq (rp_buf_printf (&buf, "%s=%d", "part", 42), 0);
+    cr_assert_eq (rp_buf_printf (&buf, "&%c%c", 'x', 'y'), 0);
+    cr_assert_str_eq (rp_buf_data (&buf), "part=42&xy");
+    cr_assert_eq (rp_buf_printf (&buf, "%02d", 7), 0);          //  exactly 12
+    cr_assert_eq (rp_buf_len (&buf), 12);
+    cr_assert_eq (rp_buf_printf (&buf, "%d", 1), -1);           //  13
+    cr_assert_eq (rp_buf_error (&buf), EMSGSIZE);
+    cr_assert_str_eq (rp_buf_data (&buf), "part=42&xy07");
+    rp_buf_free (&buf);
+}
+
+Test (buf, take_hands_over_the_bytes_and_empties_the_buffer)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 64);
+    rp_buf_append_str (&buf, "hello");
+    char *text = rp_buf_take (&buf);
+    cr_assert_str_eq (text, "hello");
+    cr_assert_eq (rp_buf_len (&buf), 0);
+    cr_assert_str_eq (rp_buf_data (&buf), "");
+    //  The buffer is usable again, with its maximum
+    rp_buf_append_str (&buf, "again");
+    cr_assert_str_eq (rp_buf_data (&buf), "again");
+    free (text);
+    rp_buf_free (&buf);
+    //  An empty buffer gives a new "", never NULL
+    char *empty = rp_buf_take (&buf);
+    cr_assert_not_null (empty);
+    cr_assert_str_eq (empty, "");
+    free (empty);
+}
+
+Test (buf, grows_by_many_appends_and_keeps_every_byte)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 100000);
+    for (int i = 0; i < 100000; i++)
+        cr_assert_eq (rp_buf_append (&buf, &"0123456789" [i % 10], 1), 0);
+    cr_assert_eq (rp_buf_len (&buf), 100000);
+    const char *data = rp_buf_data (&buf);
+    for (int i = 0; i < 100000; i++)
+        cr_assert_eq (data [i], '0' + i % 10, "byte %d", i);
+    cr_assert_eq (data [100000], 0);
+    cr_assert_eq (rp_buf_append (&buf, "x", 1), -1);
+    //  Bytes that are not text (NULs) are kept too
+    rp_buf_reset (&buf);
+    cr_assert_eq (rp_buf_append (&buf, "a\0b", 3), 0);
+    cr_assert_eq (rp_buf_len (&buf), 3);
+    cr_assert_eq (memcmp (rp_buf_data (&buf), "a\0b", 3), 0);
+    rp_buf_free (&buf);
+}
+
+Test (buf, collect_is_a_curl_write_callback_that_stops_at_the_maximum)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 6);
+    char chunk [] = "abcd";
+    cr_assert_eq (rp_buf_collect (chunk, 1, 4, &buf), 4);
+    cr_assert_eq (rp_buf_collect (chunk, 2, 2, &buf), 0, "0 makes curl stop the transfer");
+    cr_assert_eq (rp_buf_error (&buf), EMSGSIZE);
+    cr_assert_str_eq (rp_buf_data (&buf), "abcd");
+    rp_buf_free (&buf);
+}
+
+Test (buf, collect_head_keeps_the_start_and_reads_the_rest)
+{
+    rp_buf_t buf;
+    rp_buf_init (&buf, 6);
+    char chunk [] = "abcd";
+    cr_assert_eq (rp_buf_collect_head (chunk, 1, 4, &buf), 4);
+    cr_assert_eq (rp_buf_collect_head (chunk, 1, 4, &buf), 4, "the transfer goes on");
+    cr_assert_eq (rp_buf_collect_head (chunk, 1, 1, &buf), 1, "and nothing more is kept");
+    cr_assert_eq (rp_buf_error (&buf), EMSGSIZE);
+    cr_assert_str_eq (rp_buf_data (&buf), "abcd");
+    rp_buf_free (&buf);
+}
+
+//  ---------------------------------------------------------------------------
+//  Hex
+
+Test (hex, encodes_lowercase_with_a_nul)
+{
+    const unsigned char bytes [] = { 0x00, 0x01, 0x7f, 0x80, 0xab, 0xff };
+    char out [2 * sizeof bytes + 1];
+    memset (out, 'x', sizeof out);
+    rp_hex_encode (bytes, sizeof bytes, out);
+    cr_assert_str_eq (out, "00017f80abff");
+    char none [1] = { 'x' };
+    rp_hex_encode (bytes, 0, none);
+    cr_assert_str_eq (none, "");
+}
+
+Test (hex, decodes_what_it_encodes)
+{
+    unsigned char bytes [32];
+    for (int i = 0; i < 32; i++)
+        bytes [i] = (unsigned char) (i * 37 + 11);
+    char text [65];
+    rp_hex_encode (bytes, sizeof bytes, text);
+    unsigned char back [32];
+    size_t len = 0;
+    cr_assert_eq (rp_hex_decode (text, strlen (text), back, sizeof back, &len), 0);
+    cr_assert_eq (len, 32);
+    cr_assert_eq (memcmp (back, bytes, 32), 0);
+}
+
+Test (hex, refuses_what_is_not_lowercase_hex_or_does_not_fit)
+{
+    unsigned char out [4];
+    size_t len = 99;
+    cr_assert_eq (rp_hex_decode ("", 0, out, sizeof out, &len), -1, "nothing");
+    cr_assert_eq (rp_hex_decode ("abc", 3, out, sizeof out, &len), -1, "odd length");
+    cr_assert_eq (rp_hex_decode ("ABCD", 4, out, sizeof out, &len), -1, "upper case");
+    cr_assert_eq (rp_hex_decode ("0g", 2, out, sizeof out, &len), -1, "not a digit");
+    cr_assert_eq (rp_hex_decode ("0011223344", 10, out, sizeof out, &len), -1, "5 bytes into 4");
+    cr_assert_eq (len, 99, "a refusal leaves the length alone");
+    cr_assert_eq (rp_hex_decode ("00112233", 8, out, sizeof out, &len), 0, "exactly 4");
+    cr_assert_eq (len, 4);
+    cr_assert_eq (out [3], 0x33);
+}
+
+//  ---------------------------------------------------------------------------
+//  Clocks
+
+Test (clock, monotonic_wall_and_precise)
+{
+    int64_t start = rp_clock_ms ();
+    double precise = rp_clock_ms_precise ();
+    //  The same monotonic clock, one with the fraction
+    cr_assert_geq (precise, (double) start);
+    cr_assert_lt (precise - (double) start, 1000.0);
+    struct timespec pause = { 0, 20 * 1000 * 1000 };
+    nanosleep (&pause, NULL);
+    cr_assert_geq (rp_clock_ms () - start, 20);
+    cr_assert_geq (rp_clock_ms_precise () - precise, 20.0);
+    //  The wall clock is the epoch's, in milliseconds
+    int64_t wall = rp_clock_wall_ms ();
+    int64_t now = (int64_t) time (NULL) * 1000;
+    cr_assert_lt (wall > now ? wall - now : now - wall, 2000);
+}
