@@ -224,7 +224,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     //  transaction; the key is "rapidpho" in ASCII
     [RP_SQL_MIG_LOCK] = "SELECT pg_advisory_xact_lock (8241992391023683695)",
     [RP_SQL_MIG_HISTORY] =
-        "SELECT installed_rank, version, checksum, success FROM flyway_schema_history "
+        "SELECT installed_rank, version, checksum, success, script FROM flyway_schema_history "
         "ORDER BY installed_rank",
     [RP_SQL_MIG_RECORD] =
         "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "

@@ -211,7 +211,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     //  Migrations: BEGIN IMMEDIATE is the lock ---------------------------------
     [RP_SQL_MIG_LOCK] = "SELECT 1",
     [RP_SQL_MIG_HISTORY] =
-        "SELECT installed_rank, version, checksum, success FROM flyway_schema_history "
+        "SELECT installed_rank, version, checksum, success, script FROM flyway_schema_history "
         "ORDER BY installed_rank",
     [RP_SQL_MIG_RECORD] =
         "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "

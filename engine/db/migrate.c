@@ -14,9 +14,18 @@
     lock; SQLite: BEGIN IMMEDIATE), reads the history, checks it against what
     this binary carries, and applies the next one missing. Several processes
     migrating at once therefore apply each script once. Refused, with nothing
-    changed: a database at a newer version than this binary knows, one whose
-    applied script changed since (checksum), a failed migration on record,
-    or a gap (a missing version below an applied one).
+    changed: a database whose applied script changed since (checksum), a
+    failed migration on record, a gap (a missing version below an applied
+    one), a migration this binary does not know below its newest one, and a
+    newer migration that contracts.
+
+    Rollbacks (schemas/README.md): migrations are expand-then-contract. An
+    expand migration only adds (tables, nullable or defaulted columns,
+    indexes), so the release before it runs unchanged on the schema after
+    it: this binary runs on a database newer than it knows as long as every
+    newer migration is an expand one, and says so in a WARN line. A
+    migration that removes or changes what an earlier release uses is named
+    V<n>__contract_<what>.sql; a binary older than it refuses to start.
 */
 #include "engine/clock.h"
 #include "engine/db/db_private.h"
@@ -148,15 +157,27 @@ s_load_scripts (const char *backend, size_t *count, char *err, size_t errlen)
     return scripts;
 }
 
+//  True when a migration script's name marks it as one that removes or
+//  changes what earlier releases use: V<n>__contract_<what>.sql
+static bool
+s_contracts (const char *script)
+{
+    const char *sep = script ? strstr (script, "__") : NULL;
+    return sep && strncmp (sep + 2, "contract_", 9) == 0;
+}
+
 //  One round, inside the migration transaction: which script to apply next
-//  (NULL: none) and the rank it gets. -1 with err when the history is not
-//  one this binary can continue.
+//  (NULL: none) and the rank it gets; newer receives the newest version on
+//  record past what this binary knows ("" when none), each an expand
+//  migration. -1 with err when the history is not one this binary can
+//  continue.
 static int
 s_next (const s_script_t *scripts, size_t count, const rp_rows_t *history,
-        const s_script_t **next, int64_t *rank, char *err, size_t errlen)
+        const s_script_t **next, int64_t *rank, char newer [50], char *err, size_t errlen)
 {
     *next = NULL;
     *rank = 1;
+    *newer = 0;
     bool *applied = (bool *) calloc (count + 1, sizeof (bool));
     if (!applied) {
         rp_db_err (err, errlen, "out of memory");
@@ -203,13 +224,21 @@ s_next (const s_script_t *scripts, size_t count, const rp_rows_t *history,
             i++;
         if (i == count) {
             const s_script_t *last = count ? &scripts [count - 1] : NULL;
-            if (!last || s_compare (parts, nparts, last->parts, last->nparts) > 0)
-                rp_db_err (err, errlen, "the database schema is at version %s, newer than this "
-                           "rapidphoto knows (%s): run a newer release", version,
-                           last ? last->version : "none");
-            else
+            const char *script = rp_rows_get (history, r, 4);
+            if (last && s_compare (parts, nparts, last->parts, last->nparts) < 0)
                 rp_db_err (err, errlen, "the database has migration %s, which this rapidphoto "
                            "does not know", version);
+            else
+            if (s_contracts (script))
+                rp_db_err (err, errlen, "the database schema is at version %s, newer than this "
+                           "rapidphoto knows (%s), and %s removed or changed what this release "
+                           "uses: run a newer release", version, last ? last->version : "none",
+                           script);
+            else {
+                //  Newer, but it only added to ours: run on it
+                snprintf (newer, 50, "%s", version);
+                continue;
+            }
             rc = -1;
             break;
         }
@@ -249,6 +278,7 @@ rp_db_migrate (rp_db_t *self, int *applied, char *err, size_t errlen)
     //  Flyway does; SQLite has none, so the account that ran the migration
     const char *user = self->driver == &rp_db_sqlite_driver ? getenv ("USER") : NULL;
     int rc = 0;
+    char newer [50] = "";
     while (rc == 0) {
         rp_rows_t history = { 0 };
         const s_script_t *next = NULL;
@@ -260,7 +290,7 @@ rp_db_migrate (rp_db_t *self, int *applied, char *err, size_t errlen)
         if (rp_db_exec (self, RP_SQL_MIG_LOCK, NULL, 0, NULL, err, errlen)
         ||  self->driver->script (self->handle, self->driver->history_ddl, err, errlen)
         ||  rp_db_exec (self, RP_SQL_MIG_HISTORY, NULL, 0, &history, err, errlen)
-        ||  s_next (scripts, count, &history, &next, &rank, err, errlen)) {
+        ||  s_next (scripts, count, &history, &next, &rank, newer, err, errlen)) {
             rp_rows_clear (&history);
             rp_db_rollback (self);
             rc = -1;
@@ -269,6 +299,11 @@ rp_db_migrate (rp_db_t *self, int *applied, char *err, size_t errlen)
         rp_rows_clear (&history);
         if (!next) {
             rc = rp_db_commit (self, err, errlen);      //  the history table, if new
+            if (rc == 0 && *newer)
+                rp_warn ("db", "the database schema is at version %s, newer than this rapidphoto "
+                         "knows (%s); its newer migrations only add to this release's schema "
+                         "(expand), so this release runs on it", newer,
+                         count ? scripts [count - 1].version : "none");
             break;
         }
         int64_t started = rp_clock_ms ();
