@@ -9,8 +9,9 @@
     (heartbeating past its deadline).
     Messages: to the broker READY {pool, worker, pid} when idle and not
     registered; DONE {job_id, attempt, result, duration_ms} or FAILED
-    {job_id, attempt, error, duration_ms} per job; HEARTBEAT every
-    heartbeat_ms while registered. From the broker: JOB, HEARTBEAT,
+    {job_id, attempt, error, duration_ms, retry: when the handler's
+    failure is passing} per job; HEARTBEAT every heartbeat_ms while
+    registered. From the broker: JOB, HEARTBEAT,
     DISCONNECT (the broker forgot us: reconnect with a new identity). On
     $TERM we send DISCONNECT (no new jobs, please), keep heartbeating while
     the job in flight finishes (bounded by drain_ms), report it and stop.
@@ -27,6 +28,7 @@
 #include "engine/fault.h"
 #include "engine/log.h"
 #include "engine/msg.h"
+#include "engine/status.h"
 
 #include <unistd.h>
 
@@ -76,6 +78,7 @@ s_runner_actor (zsock_t *pipe, void *arg)
         else {
             free (result);
             rp_msg_set (&reply->error, *err ? err : "the job failed without a reason");
+            reply->retry = rc == RP_UNAVAILABLE;
         }
         rp_info (job->kind, "job=%s photo=%s attempt=%lld duration=%lldms %s%s",
                  job->job_id, job->photo_id ? job->photo_id : "-", (long long) job->attempt,

@@ -10,8 +10,9 @@
     claims
     due queued photos (queued -> processing, attempts + 1, one transaction;
     safe across engines) up to pipeline.in_flight photos at a time, and for
-    each SUBMITs two jobs to the broker: resize (src = the original's blob,
-    dest = the original's address, so derivatives land beside it) and exif.
+    each SUBMITs two jobs to the broker, resize and exif, naming the
+    original by its store address (src = its SHA-256, never a path: a
+    worker finds it in its own store, and the derivatives land beside it).
     Job ids are <photo>.<attempt>.<kind>.
     Outcomes: when both RESULTs are in, one transaction commits the photo:
       - both done                    processing -> complete, with size, type,
@@ -19,8 +20,8 @@
       - a handler said FAILED        processing -> failed with its reason:
                                      bad input fails the same way every time
       - the broker lost the job      processing -> queued again, due after
-        (no worker answered)         pipeline.retry_base_ms * 2^(attempt-1),
-                                     until pipeline.max_attempts; then failed
+        (no worker answered; or a    pipeline.retry_base_ms * 2^(attempt-1),
+        passing failure, S3 away)    until pipeline.max_attempts; then failed
                                      with the last reason
     Stage times: each complete photo adds its workers' "timings", the
     jobs' wall time and the commit's to process-wide totals (a mutex-guarded
@@ -180,10 +181,7 @@ s_submit (s_pipeline_t *self, s_photo_t *photo, const char *kind)
     rp_msg_t *msg = rp_msg_new (RP_MSG_SUBMIT);
     rp_msg_setf (&msg->job_id, "%s.%d.%s", photo->id, photo->attempts, kind);
     rp_msg_set (&msg->kind, kind);
-    char path [PATH_MAX];
-    rp_blob_path (self->blobs, photo->sha256, path, sizeof path);
-    rp_msg_set (&msg->src, path);
-    rp_msg_set (&msg->dest, path);
+    rp_msg_set (&msg->src, photo->sha256);        //  its store address
     rp_msg_set (&msg->photo_id, photo->id);
     rp_msg_send (msg, zsock_resolve (self->broker), NULL);
     rp_msg_destroy (&msg);
@@ -344,7 +342,9 @@ s_handle_result (s_pipeline_t *self)
     else
     if (!photo->error) {
         photo->error = rp_strdup (msg->error ? msg->error : "failed without a reason");
-        photo->lost = msg->worker == NULL;     //  the broker gave up: no worker refused it
+        //  The broker gave up (no worker refused it), or the worker's
+        //  failure is passing (S3 away): worth another try later
+        photo->lost = msg->worker == NULL || msg->retry;
     }
     rp_msg_destroy (&msg);
     if (++photo->answers == 2) {

@@ -5,6 +5,7 @@
     RP_FAULT_JOB_DELAY_MS first, so that jobs are surely in flight when the
     test kills one worker (SIGKILL) and freezes another (SIGSTOP): every file
     must still complete, each reported exactly once.
+    They all share one data folder: the store the jobs name their photos in.
 */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -22,6 +23,7 @@ typedef struct {
     char backend [64];
     char env_frontend [96];
     char env_backend [96];
+    char env_data [600];
     char *dir;
     pid_t broker;
 } s_cluster_t;
@@ -46,6 +48,8 @@ s_cluster_start (s_cluster_t *c)
         putenv (s_timing_env [i]);
     putenv (c->env_frontend);
     putenv (c->env_backend);
+    snprintf (c->env_data, sizeof c->env_data, "RAPIDPHOTO_DATA_DIR=%s/store", c->dir);
+    putenv (c->env_data);
     char log [512];
     snprintf (log, sizeof log, "%s/broker.log", c->dir);
     c->broker = rp_test_spawn ((char *[]) { "broker", NULL }, NULL, NULL, log);
