@@ -21,6 +21,7 @@
 #include "engine/alloc.h"
 #include "engine/broker.h"
 #include "engine/clock.h"
+#include "engine/link.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
@@ -433,17 +434,8 @@ rp_cmd_process (int argc, char **argv)
             rp_blobstore_close (&store);
         frontend = RP_INPROC_FRONTEND;
     }
-    zsock_t *client = NULL;
-    if (store) {
-        client = zsock_new (ZMQ_DEALER);
-        zsock_set_sndhwm (client, 0);
-        zsock_set_rcvhwm (client, 0);
-        if (zsock_connect (client, "%s", frontend)) {
-            snprintf (err, sizeof err, "cannot connect to broker %s: %s", frontend,
-                      zmq_strerror (zmq_errno ()));
-            zsock_destroy (&client);
-        }
-    }
+    zsock_t *client = store ? rp_link_connect (ZMQ_DEALER, frontend, &config, RP_LINK_UNQUEUED,
+                                               err, sizeof err) : NULL;
     if (!client) {
         fprintf (stderr, "rapidphoto process: %s\n", err);
         rp_runtime_destroy (&runtime);
@@ -466,7 +458,8 @@ rp_cmd_process (int argc, char **argv)
     char run [32];
     snprintf (run, sizeof run, "%x%04x", (unsigned) getpid (), (unsigned) (randof (0xffff)));
     static const char *kinds [] = { "resize", "exif" };
-    for (int i = 0; i < count; i++) {
+    bool refused = false;
+    for (int i = 0; i < count && !refused; i++) {
         files [i].started = rp_clock_ms ();
         if (s_store_file (store, &files [i], config.limits_max_upload_bytes, err, sizeof err)) {
             //  Nothing for a worker to do: it fails here, as a worker would
@@ -482,7 +475,13 @@ rp_cmd_process (int argc, char **argv)
             rp_msg_set (&submit->kind, kinds [k]);
             rp_msg_set (&submit->src, files [i].sha256);
             rp_msg_set (&submit->photo_id, files [i].stem);
-            rp_msg_send (submit, zsock_resolve (client), NULL);
+            if (rp_msg_send (submit, zsock_resolve (client), NULL) && !refused) {
+                //  No broker to queue for: it refused our keys
+                fprintf (stderr, "rapidphoto process: the broker at %s takes no jobs from us (%s): "
+                         "are broker.curve_server_key and our key on its list right?\n", frontend,
+                         zmq_strerror (zmq_errno ()));
+                refused = true;
+            }
             rp_msg_destroy (&submit);
         }
     }
@@ -492,7 +491,7 @@ rp_cmd_process (int argc, char **argv)
     zpoller_t *poller = zpoller_new (client, NULL);
     zpoller_set_nonstop (poller, true);
     int64_t last_answer = rp_clock_ms ();
-    while (finished < count && !zsys_interrupted) {
+    while (finished < count && !zsys_interrupted && !refused) {
         if (!zpoller_wait (poller, 500)) {
             if (rp_clock_ms () - last_answer > patience) {
                 fprintf (stderr, "rapidphoto process: no answer from the broker at %s for %lld s; "

@@ -19,6 +19,7 @@ static const char s_usage [] =
 "  serve   [--config FILE]          all roles in one process: HTTP gateway, broker,\n"
 "                                   worker pools, pipeline\n"
 "  broker  [--config FILE]          the broker alone, on broker.frontend / broker.backend\n"
+"                                   (beyond loopback: CURVE keys, see configs/rapidphoto.ini)\n"
 "  gateway [--config FILE]          the HTTP gateway alone, feeding the engine that\n"
 "                                   processes the same database\n"
 "  worker  --pool resize|exif[,...] [--connect ENDPOINT] [--threads N] [--config FILE]\n"
@@ -36,6 +37,8 @@ static const char s_usage [] =
 "  user    add NAME [--password-stdin] | list | passwd NAME [--password-stdin]\n"
 "  token   NAME [--ttl SECONDS] [--config FILE]\n"
 "                                   print an access token (scripts, load tests)\n"
+"  keygen                           print a CURVE key pair for broker.curve_* (the\n"
+"                                   broker's, or a worker's or other client's)\n"
 "  --version | --help\n"
 "\n"
 "Settings: an INI file (--config) and RAPIDPHOTO_<SECTION>_<KEY> variables;\n"
@@ -84,6 +87,7 @@ main (int argc, char **argv)
         { "user", rp_cmd_user },
         { "gateway", rp_cmd_gateway },
         { "token", rp_cmd_token },
+        { "keygen", rp_cmd_keygen },
     };
     int (*run) (int, char **) = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++)

@@ -18,11 +18,9 @@ rp_roles_start (rp_runtime_t *runtime, const rp_config_t *config, const rp_roles
         snprintf (args.frontends [1], RP_STR_MAX, "%s", config->broker_frontend);
         snprintf (args.backends [1], RP_STR_MAX, "%s", config->broker_backend);
     }
-    zactor_t *broker = rp_broker_new (&args);
-    if (!broker) {
-        snprintf (err, errlen, "cannot start the broker (see the log line above)");
+    zactor_t *broker = rp_broker_new (&args, err, errlen);
+    if (!broker)
         return -1;
-    }
     rp_runtime_adopt (runtime, "broker", &broker);
     if (opts->pools) {
         //  In-process workers share the pipeline's folder (in S3 mode its

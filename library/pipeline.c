@@ -46,6 +46,7 @@
 #include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
+#include "engine/link.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
@@ -381,7 +382,10 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
     self.blobs = rp_blobstore_open (&self.args.config, err, sizeof err);
     if (self.blobs)
         self.db = rp_db_open (self.args.config.db_url, err, sizeof err);
-    if (!self.db || !self.blobs) {
+    if (self.db)
+        self.broker = rp_link_connect (ZMQ_DEALER, self.args.frontend, &self.args.config,
+                                       RP_LINK_UNQUEUED, err, sizeof err);
+    if (!self.broker) {
         rp_error ("pipeline", "cannot start: %s", err);
         rp_db_close (&self.db);
         rp_blobstore_close (&self.blobs);
@@ -389,10 +393,6 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
         zsock_signal (pipe, 1);
         return;
     }
-    self.broker = zsock_new (ZMQ_DEALER);
-    zsock_set_sndhwm (self.broker, 0);
-    zsock_set_rcvhwm (self.broker, 0);
-    zsock_connect (self.broker, "%s", self.args.frontend);
     self.photos = zhash_new ();
     //  One pipeline per process takes in-process wake-ups; another (tests)
     //  still ticks

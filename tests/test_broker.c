@@ -3,9 +3,11 @@
     Each test starts a broker and worker actors, submits jobs as a producer
     would (a DEALER speaking SUBMIT), and checks every RESULT. Jobs name
     their photo by store address: each test stores its photos in the data
-    folder the workers are given. The first tests run over inproc; jobs
-    that name paths run over tcp on 127.0.0.1, as the broker of `serve`
-    listens. Worker deaths across processes are in test_failover.c.
+    folder the workers are given. The first tests run over inproc; those
+    about peers that break the rules run over tcp on 127.0.0.1, as the
+    broker of `serve` listens: CURVE, a hostile worker, jobs that name
+    paths, full queues. Worker deaths across processes are in
+    test_failover.c.
 */
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -23,6 +25,7 @@
 #include "engine/runtime.h"
 #include "library/blobstore.h"
 #include "actors/actors.h"
+#include "tests/support/hostile.h"
 #include "tests/support/testdata.h"
 
 #define FRONTEND "inproc://test-frontend"
@@ -85,8 +88,8 @@ s_engine_start (s_engine_t *e, int resize_workers, int exif_workers)
     }
     snprintf (args.frontends [0], RP_STR_MAX, "%s", e->frontend);
     snprintf (args.backends [0], RP_STR_MAX, "%s", e->backend);
-    zactor_t *broker = rp_broker_new (&args);
-    cr_assert_not_null (broker);
+    zactor_t *broker = rp_broker_new (&args, err, sizeof err);
+    cr_assert_not_null (broker, "%s", err);
     e->broker = broker;
     e->runtime = rp_runtime_new ();
     rp_runtime_adopt (e->runtime, "broker", &broker);
@@ -107,6 +110,27 @@ s_engine_stop (s_engine_t *e)
     zsock_destroy (&e->client);
     rp_runtime_destroy (&e->runtime);
     free (e->dir);
+}
+
+static void
+s_stats (s_engine_t *e, int64_t *queued, int64_t *running, int64_t *workers, int64_t *completed)
+{
+    int64_t retried;
+    cr_assert_eq (rp_broker_stats (e->broker, queued, running, workers, completed, &retried), 0);
+}
+
+//  Wait until the broker has this many workers registered
+static void
+s_wait_workers (s_engine_t *e, int64_t count)
+{
+    int64_t queued, running, workers = -1, completed;
+    for (int waited = 0; waited < 10000; waited += 50) {
+        s_stats (e, &queued, &running, &workers, &completed);
+        if (workers == count)
+            return;
+        zclock_sleep (50);
+    }
+    cr_assert_fail ("the broker has %lld workers, not %lld", (long long) workers, (long long) count);
 }
 
 //  0, or -1 when the socket has no peer to queue for (see rp_link_connect)
@@ -424,7 +448,7 @@ Test (broker, status_tells_queues_workers_and_times_per_pool, .timeout = 60)
     rp_msg_destroy (&r);
     json_t *status = NULL;
     char err [256];
-    cr_assert_eq (rp_broker_query_status (FRONTEND, 2000, &status, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_broker_query_status (FRONTEND, NULL, 2000, &status, err, sizeof err), 0, "%s", err);
     json_t *resize = json_object_get (json_object_get (status, "pools"), "resize");
     cr_assert_not_null (resize);
     cr_assert_eq (json_integer_value (json_object_get (resize, "workers")), 2);
@@ -436,13 +460,152 @@ Test (broker, status_tells_queues_workers_and_times_per_pool, .timeout = 60)
                                                                         "exif"), "workers")), 1);
     json_decref (status);
     //  Nobody home: a readable error, not a hang
-    cr_assert_eq (rp_broker_query_status ("inproc://nobody-here", 300, &status, err, sizeof err), -1);
+    cr_assert_eq (rp_broker_query_status ("inproc://nobody-here", NULL, 300, &status, err, sizeof err), -1);
     cr_assert (strstr (err, "did not answer"), "%s", err);
     s_engine_stop (&e);
 }
 
 //  ---------------------------------------------------------------------------
-//  Jobs that name paths, over tcp on 127.0.0.1
+//  Peers that break the rules, over tcp on 127.0.0.1
+
+typedef struct {
+    char public_key [41];
+    char secret_key [41];
+} s_pair_t;
+
+static void
+s_keypair (s_pair_t *pair)
+{
+    cr_assert_eq (zmq_curve_keypair (pair->public_key, pair->secret_key), 0, "libzmq without CURVE");
+}
+
+//  A producer's socket with these client keys (NULL: none at all)
+static zsock_t *
+s_producer (s_engine_t *e, const s_pair_t *client, const s_pair_t *broker)
+{
+    rp_config_t config = e->config;
+    *config.broker_curve_server_key = *config.broker_curve_client_secret_key = 0;
+    if (client) {
+        snprintf (config.broker_curve_server_key, sizeof config.broker_curve_server_key, "%s",
+                  broker->public_key);
+        snprintf (config.broker_curve_client_secret_key, sizeof config.broker_curve_client_secret_key,
+                  "%s", client->secret_key);
+    }
+    char err [256];
+    zsock_t *producer = rp_link_connect (ZMQ_DEALER, e->frontend, &config, 0, err, sizeof err);
+    cr_assert_not_null (producer, "%s", err);
+    return producer;
+}
+
+Test (broker, curve_lets_in_the_listed_keys_only, .timeout = 120)
+{
+    s_pair_t broker, worker, client, stranger;
+    s_keypair (&broker);
+    s_keypair (&worker);
+    s_keypair (&client);
+    s_keypair (&stranger);
+    s_engine_t e = { .tcp = true };
+    s_engine_config (&e);
+    //  The broker lets in the worker's and the client's keys; the workers
+    //  know the broker's public key and their own pair
+    snprintf (e.config.broker_curve_secret_key, sizeof e.config.broker_curve_secret_key, "%s",
+              broker.secret_key);
+    snprintf (e.config.broker_curve_clients, sizeof e.config.broker_curve_clients, "%s,%s",
+              worker.public_key, client.public_key);
+    snprintf (e.config.broker_curve_server_key, sizeof e.config.broker_curve_server_key, "%s",
+              broker.public_key);
+    snprintf (e.config.broker_curve_client_secret_key, sizeof e.config.broker_curve_client_secret_key,
+              "%s", worker.secret_key);
+    e.client_config = e.config;
+    s_engine_start (&e, 0, 1);
+    s_wait_workers (&e, 1);
+    char *sha = s_photo (&e, 5);
+
+    //  No keys at all, and a key not on the list: their SUBMITs never reach
+    //  the broker (they are queued until the handshake fails, or find no
+    //  peer to queue for once it has), and nothing comes back
+    zsock_t *plain = s_producer (&e, NULL, NULL);
+    zsock_t *unknown = s_producer (&e, &stranger, &broker);
+    s_try_submit (plain, "plain", "exif", sha, NULL);
+    s_try_submit (unknown, "unknown", "exif", sha, NULL);
+    //  Nor does a plain peer on the worker side get to be a worker
+    char err [256];
+    zsock_t *plain_worker = rp_link_connect (ZMQ_DEALER, e.backend, NULL, 0, err, sizeof err);
+    cr_assert_not_null (plain_worker, "%s", err);
+    zstr_sendx (plain_worker, "RP1", "READY", "\x81\xa4" "pool" "\xa4" "exif", NULL);
+    cr_assert_null (s_result_from (plain, 1500), "a peer without keys got an answer");
+    cr_assert_null (s_result_from (unknown, 500), "a key not on the list got an answer");
+    int64_t queued, running, workers, completed;
+    s_stats (&e, &queued, &running, &workers, &completed);
+    cr_assert_eq (queued + running + completed, 0, "a refused SUBMIT reached the broker");
+    cr_assert_eq (workers, 1, "only the worker with a listed key joined");
+    zstr_sendx (plain_worker, "RP1", "HEARTBEAT", NULL);
+    zsock_set_rcvtimeo (plain_worker, 500);
+    char *said = zstr_recv (plain_worker);
+    cr_assert_null (said, "the broker answered a worker without keys");
+
+    //  The listed client key works, and the job runs on the keyed worker
+    zsock_t *allowed = s_producer (&e, &client, &broker);
+    s_submit_to (allowed, "allowed", "exif", sha, NULL);
+    rp_msg_t *r = s_result_from (allowed, 20000);
+    cr_assert_not_null (r, "the listed key got no answer");
+    cr_assert_str_eq (r->job_id, "allowed");
+    s_expect_exif (&e, r, sha);
+    rp_msg_destroy (&r);
+    s_stats (&e, &queued, &running, &workers, &completed);
+    cr_assert_eq (completed, 1, "only the allowed SUBMIT ran");
+
+    zsock_destroy (&plain);
+    zsock_destroy (&unknown);
+    zsock_destroy (&plain_worker);
+    zsock_destroy (&allowed);
+    free (sha);
+    s_engine_stop (&e);
+}
+
+Test (broker, a_hostile_worker_changes_no_job_and_no_idle_list, .timeout = 180)
+{
+    //  Real jobs take 800 ms more, so the victim is surely in flight while
+    //  the hostile peer claims it
+    setenv ("RP_FAULT_JOB_DELAY_MS", "800", 1);
+    s_engine_t e = { .tcp = true };
+    s_engine_config (&e);
+    e.config.broker_liveness = 3;
+    s_engine_start (&e, 1, 1);
+    s_wait_workers (&e, 2);
+    char *victim_sha = s_photo (&e, 6);
+    s_submit (&e, "victim", "resize", victim_sha);
+    zclock_sleep (200);                 //  running on the real resize worker
+
+    zsock_t *hostile = rp_test_hostile_peer (e.backend, "victim");
+
+    //  The victim is answered by its worker, not failed or forged by the peer
+    rp_msg_t *r = s_next_result (&e, 20000);
+    cr_assert_not_null (r, "the victim was never answered");
+    cr_assert_str_eq (r->job_id, "victim");
+    cr_assert (r->worker && strncmp (r->worker, "resize-", 7) == 0, "answered by %s", r->worker);
+    s_expect_resized (&e, r, victim_sha, 6);
+    rp_msg_destroy (&r);
+
+    //  Silent now: whatever job went to it is lost and sent again; every
+    //  job submitted afterwards completes with the right result
+    s_run_photos (&e, 10, 4, false);
+    //  The peer is forgotten; the real workers remain, each once
+    s_wait_workers (&e, 2);
+    json_t *status = NULL;
+    char err [256];
+    cr_assert_eq (rp_broker_query_status (e.frontend, NULL, 2000, &status, err, sizeof err), 0, "%s", err);
+    json_t *pools = json_object_get (status, "pools");
+    cr_assert_eq (json_integer_value (json_object_get (json_object_get (pools, "resize"), "idle")), 1);
+    cr_assert_eq (json_integer_value (json_object_get (json_object_get (pools, "exif"), "idle")), 1);
+    cr_assert_eq (json_object_size (pools), 2, "no pool was made from garbage");
+    json_decref (status);
+
+    zsock_destroy (&hostile);
+    free (victim_sha);
+    s_engine_stop (&e);
+    unsetenv ("RP_FAULT_JOB_DELAY_MS");
+}
 
 Test (broker, jobs_that_name_paths_are_refused_and_reveal_nothing, .timeout = 120)
 {
@@ -520,3 +683,102 @@ Test (broker, jobs_that_name_paths_are_refused_and_reveal_nothing, .timeout = 12
     s_engine_stop (&e);
 }
 
+Test (broker, bounds_answer_at_once_and_a_kind_without_workers_expires, .timeout = 120)
+{
+    s_engine_t e = { .tcp = true };
+    s_engine_config (&e);
+    e.config.broker_queue_max = 3;
+    e.config.broker_queue_expiry_ms = 1000;
+    s_engine_start (&e, 0, 1);          //  exif workers only: no one serves resize
+    s_wait_workers (&e, 1);
+    char *sha = s_photo (&e, 8);
+    //  A worker of a pool with no sane name is not taken
+    zsock_t *odd = zsock_new_dealer (e.backend);
+    rp_msg_t *ready = rp_msg_new (RP_MSG_READY);
+    rp_msg_set (&ready->pool, "../../etc");
+    rp_msg_send (ready, zsock_resolve (odd), NULL);
+    rp_msg_destroy (&ready);
+    zclock_sleep (300);
+    s_wait_workers (&e, 1);
+    zsock_destroy (&odd);
+
+    //  Five resize jobs where three may wait: two are answered at once
+    int64_t started = zclock_mono ();
+    for (int i = 0; i < 5; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "r%d", i);
+        s_submit (&e, id, "resize", sha);
+    }
+    for (int i = 0; i < 2; i++) {
+        rp_msg_t *r = s_next_result (&e, 500);
+        cr_assert_not_null (r, "a SUBMIT over the queue's bound waits");
+        cr_assert_str_eq (r->status, "failed");
+        cr_assert_null (r->worker, "no worker: the producer may try again later");
+        cr_assert (strstr (r->error, "broker.queue_max") && strstr (r->error, " 3 "), "%s", r->error);
+        cr_assert (streq (r->job_id, "r3") || streq (r->job_id, "r4"), "%s", r->job_id);
+        rp_msg_destroy (&r);
+    }
+    //  Bounds on names and sizes are answered at once too
+    char long_id [300];
+    memset (long_id, 'x', sizeof long_id - 1);
+    long_id [sizeof long_id - 1] = 0;
+    s_submit (&e, long_id, "exif", sha);
+    s_submit (&e, "bad-kind", "../../etc", sha);
+    for (int i = 0; i < 2; i++) {
+        rp_msg_t *r = s_next_result (&e, 500);
+        cr_assert_not_null (r);
+        cr_assert_str_eq (r->status, "failed");
+        cr_assert (strstr (r->error, "longer than") || strstr (r->error, "not a pool name"), "%s", r->error);
+        rp_msg_destroy (&r);
+    }
+    //  At most RP_BROKER_POOLS_MAX kinds: exif and resize are two
+    for (int i = 0; i < RP_BROKER_POOLS_MAX; i++) {
+        char id [16], kind [16];
+        snprintf (id, sizeof id, "k%d", i);
+        snprintf (kind, sizeof kind, "kind%d", i);
+        s_submit (&e, id, kind, sha);
+    }
+    int too_many = 0;
+    for (int i = 0; i < 2; i++) {
+        rp_msg_t *r = s_next_result (&e, 500);
+        cr_assert_not_null (r, "a kind past the bound was held");
+        too_many += strstr (r->error, "a job kind too many") != NULL;
+        rp_msg_destroy (&r);
+    }
+    cr_assert_eq (too_many, 2);
+
+    //  The kinds no worker serves: their waiting jobs fail after the expiry,
+    //  naming the kind; the exif pool is not affected
+    s_submit (&e, "e-ok", "exif", sha);
+    int expired = 0, done = 0;
+    for (int i = 0; i < 3 + RP_BROKER_POOLS_MAX - 2 + 1; i++) {
+        rp_msg_t *r = s_next_result (&e, 5000);
+        cr_assert_not_null (r, "%d jobs expired, %d done", expired, done);
+        if (streq (r->job_id, "e-ok")) {
+            s_expect_exif (&e, r, sha);
+            done++;
+        }
+        else {
+            cr_assert_str_eq (r->status, "failed");
+            cr_assert_null (r->worker);
+            cr_assert (strstr (r->error, "worker joined within 1000 ms"), "%s", r->error);
+            if (r->job_id [0] == 'r')
+                cr_assert (strstr (r->error, "no resize worker"), "%s", r->error);
+            expired++;
+        }
+        rp_msg_destroy (&r);
+    }
+    cr_assert_eq (done, 1);
+    cr_assert_geq (zclock_mono () - started, 1000, "expired before queue_expiry_ms");
+    int64_t queued, running, workers, completed;
+    s_stats (&e, &queued, &running, &workers, &completed);
+    cr_assert_eq (queued + running, 0);
+    json_t *status = NULL;
+    char err [256];
+    cr_assert_eq (rp_broker_query_status (e.frontend, NULL, 2000, &status, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_object_size (json_object_get (status, "pools")), RP_BROKER_POOLS_MAX);
+    cr_assert_null (json_object_get (json_object_get (status, "pools"), "../../etc"));
+    json_decref (status);
+    free (sha);
+    s_engine_stop (&e);
+}
