@@ -1,5 +1,7 @@
-/*  app/cmd_engine.c: the long-running roles: serve, broker, worker. */
+/*  app/cmd_engine.c: the long-running roles: serve, broker, worker; and
+    keygen, the keys their tcp ports take. */
 #include "engine/broker.h"
+#include "engine/link.h"
 #include "engine/log.h"
 #include "engine/runtime.h"
 #include "library/library.h"
@@ -67,10 +69,10 @@ rp_cmd_broker (int argc, char **argv)
     rp_broker_args_from_config (&args, &config);
     snprintf (args.frontends [0], RP_STR_MAX, "%s", config.broker_frontend);
     snprintf (args.backends [0], RP_STR_MAX, "%s", config.broker_backend);
-    zactor_t *broker = rp_broker_new (&args);
+    char err [RP_STR_MAX];
+    zactor_t *broker = rp_broker_new (&args, err, sizeof err);
     if (!broker) {
-        fprintf (stderr, "rapidphoto broker: cannot listen on %s and %s (see the log line above)\n",
-                 config.broker_frontend, config.broker_backend);
+        fprintf (stderr, "rapidphoto broker: %s\n", err);
         return 1;
     }
     rp_runtime_t *runtime = rp_runtime_new ();
@@ -197,5 +199,40 @@ rp_cmd_worker (int argc, char **argv)
     rp_info ("main", "stopping: draining work in flight (at most %lld ms)",
              (long long) config.broker_drain_ms);
     rp_runtime_destroy (&runtime);
+    return 0;
+}
+
+int
+rp_cmd_keygen (int argc, char **argv)
+{
+    if (argc > 1)
+        return rp_usage_error ("keygen", "takes no arguments");
+    char public_key [RP_CURVE_KEY_LEN + 1], secret_key [RP_CURVE_KEY_LEN + 1];
+    if (!rp_curve_available () || zmq_curve_keypair (public_key, secret_key)) {
+        fprintf (stderr, "rapidphoto keygen: this libzmq cannot make CURVE keys (built without CURVE)\n");
+        return 1;
+    }
+    //  Z85 holds no quote, backslash or semicolon: the keys paste as they
+    //  are into the INI file, and single-quoted into a shell
+    printf ("# A CURVE key pair (Z85), from `rapidphoto keygen`. The secret key stays with its owner.\n"
+            "# public key: %s\n"
+            "#\n"
+            "# As the broker's pair: the broker's [broker] section, or its environment\n"
+            "curve_secret_key = %s\n"
+            "# RAPIDPHOTO_BROKER_CURVE_SECRET_KEY='%s'\n"
+            "# ...and every client's (workers, a separate gateway, process --connect)\n"
+            "curve_server_key = %s\n"
+            "# RAPIDPHOTO_BROKER_CURVE_SERVER_KEY='%s'\n"
+            "#\n"
+            "# As a client's pair: the client's [broker] section, or its environment\n"
+            "curve_client_secret_key = %s\n"
+            "# RAPIDPHOTO_BROKER_CURVE_CLIENT_SECRET_KEY='%s'\n"
+            "# ...and on the broker, one entry of its comma-separated list\n"
+            "curve_clients = %s\n"
+            "# RAPIDPHOTO_BROKER_CURVE_CLIENTS='%s'\n",
+            public_key, secret_key, secret_key, public_key, public_key, secret_key, secret_key,
+            public_key, public_key);
+    //  The secret leaves only through stdout
+    memset (secret_key, 0, sizeof secret_key);
     return 0;
 }

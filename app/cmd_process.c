@@ -1,22 +1,35 @@
 /*  app/cmd_process.c: `rapidphoto process [--out DIR] FILE|DIR...`
 
-    Drives files through the real actors with no HTTP and no database: for
-    each file one resize job and one EXIF job go to the broker (an
-    in-process one with its worker pools, or a remote one with --connect),
-    and when both answers are in, the file's JSON is written to
-    DIR/<stem>.json and printed as one line on stdout (with "timings":
-    milliseconds per stage as the workers measured them, for bench/). Progress goes to
-    stderr when it is a terminal. Exit 1 if any file failed.
+    Drives files through the real actors with no HTTP and no database: each
+    file goes into a blob store, and one resize job and one EXIF job go to
+    the broker (an in-process one with its worker pools, or a remote one
+    with --connect) naming it by its store address, as the pipeline's jobs
+    do. When both answers are in, the derivatives are linked (or copied)
+    out of the store to DIR/<stem>.<name>.<ext>, and the file's JSON is
+    written to DIR/<stem>.json and printed as one line on stdout (with
+    "timings": milliseconds per stage as the workers measured them, for
+    bench/). Progress goes to stderr when it is a terminal. Exit 1 if any
+    file failed.
+    The store: without --connect a private scratch store in a temporary
+    folder under DIR (no fsync: it is removed at the end), which the
+    in-process workers use as their data.dir; with --connect the
+    configured one (data.dir, or S3), which the remote workers must share:
+    what goes in is left there.
+    A worker's answer names paths on its own machine: the derivatives are
+    taken from our store by address and name, never from a path it gave.
 */
 #include "engine/alloc.h"
 #include "engine/broker.h"
 #include "engine/clock.h"
+#include "engine/link.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
+#include "library/blobstore.h"
 #include "app/commands.h"
 #include "app/roles.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -30,8 +43,9 @@
 
 typedef struct {
     char *path;             //  as the user gave it (or found under a folder)
-    char *abspath;          //  what the workers open
+    char *abspath;          //  what goes into the store
     char stem [256];        //  unique among this run's files
+    char sha256 [65];       //  its store address, once stored
     json_t *resize;         //  resize result, once in
     json_t *exif;           //  EXIF result, once in
     char *resize_error;     //  reasons, when a job failed
@@ -182,6 +196,137 @@ s_compose (s_file_t *file, int64_t now)
     return out;
 }
 
+//  Put a file into the store; its address into file->sha256. -1 with err.
+static int
+s_store_file (rp_blobstore_t *store, s_file_t *file, int64_t max_bytes, char *err, size_t errlen)
+{
+    rp_blob_writer_t *writer = rp_blob_begin_file (store, file->abspath, max_bytes, err, errlen);
+    bool existed = false;
+    return writer ? rp_blob_commit (&writer, file->sha256, &existed, err, errlen) : -1;
+}
+
+//  Copy from to a new file to (made). 0, or -1 with errno.
+static int
+s_copy_file (const char *from, const char *to)
+{
+    int in = open (from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        close (in);
+        return -1;
+    }
+    static __thread char buffer [128 * 1024];
+    ssize_t n = 0;
+    while ((n = read (in, buffer, sizeof buffer)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        for (ssize_t done = 0; done < n; ) {
+            ssize_t w = write (out, buffer + done, (size_t) (n - done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                n = -1;
+                break;
+            }
+            done += w;
+        }
+        if (n < 0)
+            break;
+    }
+    int saved = errno;
+    close (in);
+    if (close (out) || n < 0) {
+        unlink (to);
+        errno = n < 0 ? saved : errno;
+        return -1;
+    }
+    return 0;
+}
+
+//  The derivatives the resize answer names, out of the store to
+//  DIR/<stem>.<name>.<ext>, each entry's "path" set to its copy. Only
+//  names and formats are taken from the answer. 0, or -1 with err.
+static int
+s_export_derivatives (rp_blobstore_t *store, s_file_t *file, const char *out_dir,
+                      char *err, size_t errlen)
+{
+    const char *name;
+    json_t *entry;
+    json_object_foreach (json_object_get (file->resize, "derivatives"), name, entry) {
+        const char *ext = rp_derivative_ext (json_string_value (json_object_get (entry, "format")), NULL);
+        bool named = *name && strlen (name) < 32;
+        for (const char *c = name; *c; c++)
+            named &= isalnum ((unsigned char) *c) || *c == '_';
+        if (!named || !ext || !json_is_object (entry)) {
+            snprintf (err, errlen, "the resize answer names a derivative that is none");
+            return -1;
+        }
+        char suffix [64], from [PATH_MAX], to [PATH_MAX], tmp [PATH_MAX + 32];
+        snprintf (suffix, sizeof suffix, ".%s.%s", name, ext);
+        rp_blob_path (store, file->sha256, from, sizeof from);
+        size_t len = strlen (from);
+        snprintf (from + len, sizeof from - len, "%s", suffix);
+        int n = snprintf (to, sizeof to, "%s/%s%s", out_dir, file->stem, suffix);
+        if (n < 0 || (size_t) n >= sizeof to) {
+            snprintf (err, errlen, "the output name for %s%s is too long", file->stem, suffix);
+            return -1;
+        }
+        snprintf (tmp, sizeof tmp, "%s.tmp-%d", to, (int) getpid ());
+        unlink (tmp);
+        int rc = link (from, tmp) == 0 || s_copy_file (from, tmp) == 0 ? 0 : -1;
+        if (rc && errno == ENOENT && rp_blobstore_s3 (store)) {
+            //  Made by a worker elsewhere, which stored it in S3
+            char relative [160], why [256];
+            rp_blob_relative (file->sha256, suffix, relative, sizeof relative);
+            rc = rp_s3_mirror_get (rp_blobstore_s3 (store), relative, tmp, -1, why, sizeof why);
+            if (rc)
+                unlink (tmp);
+            errno = ENOENT;
+        }
+        if (rc || rename (tmp, to)) {
+            snprintf (err, errlen, "cannot write %s%s: %s", file->stem, suffix, strerror (errno));
+            unlink (tmp);
+            return -1;
+        }
+        json_object_set_new (entry, "path", json_string (to));
+    }
+    return 0;
+}
+
+static int
+s_remove_one (const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    if (type == FTW_DP)
+        rmdir (path);
+    else
+        unlink (path);
+    return 0;
+}
+
+//  Both answers are in (or the file could not be stored): its line out.
+static void
+s_finish (s_file_t *file, const char *out_dir, int64_t now)
+{
+    json_t *photo = s_compose (file, now);
+    char *line = json_dumps (photo, JSON_COMPACT);
+    char json_path [PATH_MAX];
+    int n = snprintf (json_path, sizeof json_path, "%s/%s.json", out_dir, file->stem);
+    if (n < 0 || (size_t) n >= sizeof json_path)
+        errno = ENAMETOOLONG;
+    if (!line || n < 0 || (size_t) n >= sizeof json_path || s_write_atomic (json_path, line))
+        fprintf (stderr, "rapidphoto process: cannot write %s: %s\n", json_path, strerror (errno));
+    if (line) {
+        printf ("%s\n", line);
+        fflush (stdout);
+    }
+    free (line);
+    json_decref (photo);
+}
+
 typedef struct {
     const char *out_dir;
     const char *config_path;
@@ -257,58 +402,96 @@ rp_cmd_process (int argc, char **argv)
     zlistx_destroy (&paths);
     zhash_destroy (&stems);
 
+    //  The store the workers find the files in: a scratch one of our own,
+    //  or with --connect the configured one they share
+    char scratch [PATH_MAX] = "", err [512];
+    rp_config_t engine = config;
+    rp_blobstore_t *store = NULL;
+    if (!options.connect) {
+        snprintf (scratch, sizeof scratch, "%s/.rapidphoto-process-XXXXXX", out_dir);
+        if (!mkdtemp (scratch)) {
+            snprintf (err, sizeof err, "cannot make a scratch folder in %s: %s", out_dir, strerror (errno));
+            *scratch = 0;
+        }
+        else
+        if (strlen (scratch) >= sizeof engine.data_dir)
+            snprintf (err, sizeof err, "the output folder's path is too long");
+        else {
+            store = rp_blobstore_open_scratch (scratch, err, sizeof err);
+            snprintf (engine.data_dir, sizeof engine.data_dir, "%s", scratch);
+            snprintf (engine.storage_backend, sizeof engine.storage_backend, "disk");
+        }
+    }
+    else
+        store = rp_blobstore_open (&config, err, sizeof err);
+
     //  The engine: our own broker and pools, or a remote broker
     rp_runtime_t *runtime = rp_runtime_new ();
     const char *frontend = options.connect;
-    if (!frontend) {
-        rp_roles_opts_t engine = { .listen_tcp = false, .pools = true, .pipeline = false };
-        char err [256];
-        if (rp_roles_start (runtime, &config, &engine, NULL, err, sizeof err)) {
-            fprintf (stderr, "rapidphoto process: %s\n", err);
-            rp_runtime_destroy (&runtime);
-            return 1;
-        }
+    if (store && !frontend) {
+        rp_roles_opts_t roles = { .listen_tcp = false, .pools = true, .pipeline = false };
+        if (rp_roles_start (runtime, &engine, &roles, NULL, err, sizeof err))
+            rp_blobstore_close (&store);
         frontend = RP_INPROC_FRONTEND;
     }
-    zsock_t *client = zsock_new (ZMQ_DEALER);
-    zsock_set_sndhwm (client, 0);
-    zsock_set_rcvhwm (client, 0);
-    if (zsock_connect (client, "%s", frontend)) {
-        fprintf (stderr, "rapidphoto process: cannot connect to broker %s: %s\n", frontend,
-                 zmq_strerror (zmq_errno ()));
-        zsock_destroy (&client);
+    zsock_t *client = store ? rp_link_connect (ZMQ_DEALER, frontend, &config, RP_LINK_UNQUEUED,
+                                               err, sizeof err) : NULL;
+    if (!client) {
+        fprintf (stderr, "rapidphoto process: %s\n", err);
         rp_runtime_destroy (&runtime);
-        return 1;
-    }
-
-    //  Job ids are unique across runs sharing a broker: pid + a random tag
-    char run [32];
-    snprintf (run, sizeof run, "%x%04x", (unsigned) getpid (), (unsigned) (randof (0xffff)));
-    static const char *kinds [] = { "resize", "exif" };
-    int64_t now = rp_clock_ms ();
-    for (int i = 0; i < count; i++) {
-        files [i].started = now;
-        for (int k = 0; k < 2; k++) {
-            rp_msg_t *submit = rp_msg_new (RP_MSG_SUBMIT);
-            rp_msg_setf (&submit->job_id, "p%s-%d-%s", run, i, kinds [k]);
-            rp_msg_set (&submit->kind, kinds [k]);
-            rp_msg_set (&submit->src, files [i].abspath);
-            rp_msg_setf (&submit->dest, "%s/%s", out_dir, files [i].stem);
-            rp_msg_set (&submit->photo_id, files [i].stem);
-            rp_msg_send (submit, zsock_resolve (client), NULL);
-            rp_msg_destroy (&submit);
+        rp_blobstore_close (&store);
+        if (*scratch)
+            nftw (scratch, s_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        for (int i = 0; i < count; i++) {
+            free (files [i].path);
+            free (files [i].abspath);
         }
+        free (files);
+        return 1;
     }
 
     //  Answers come in any order; a file is done when both of its are in
     int finished = 0, failed = 0;
     bool progress = isatty (STDERR_FILENO);
+
+    //  Job ids are unique across runs sharing a broker: pid + a random tag
+    char run [32];
+    snprintf (run, sizeof run, "%x%04x", (unsigned) getpid (), (unsigned) (randof (0xffff)));
+    static const char *kinds [] = { "resize", "exif" };
+    bool refused = false;
+    for (int i = 0; i < count && !refused; i++) {
+        files [i].started = rp_clock_ms ();
+        if (s_store_file (store, &files [i], config.limits_max_upload_bytes, err, sizeof err)) {
+            //  Nothing for a worker to do: it fails here, as a worker would
+            files [i].resize_error = rp_strdup (err);
+            s_finish (&files [i], out_dir, rp_clock_ms ());
+            finished++;
+            failed++;
+            continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            rp_msg_t *submit = rp_msg_new (RP_MSG_SUBMIT);
+            rp_msg_setf (&submit->job_id, "p%s-%d-%s", run, i, kinds [k]);
+            rp_msg_set (&submit->kind, kinds [k]);
+            rp_msg_set (&submit->src, files [i].sha256);
+            rp_msg_set (&submit->photo_id, files [i].stem);
+            if (rp_msg_send (submit, zsock_resolve (client), NULL) && !refused) {
+                //  No broker to queue for: it refused our keys
+                fprintf (stderr, "rapidphoto process: the broker at %s takes no jobs from us (%s): "
+                         "are broker.curve_server_key and our key on its list right?\n", frontend,
+                         zmq_strerror (zmq_errno ()));
+                refused = true;
+            }
+            rp_msg_destroy (&submit);
+        }
+    }
+
     //  Silence this long means the broker is unreachable or has no workers
     int64_t patience = config.broker_job_timeout_ms * config.broker_max_attempts + 30000;
     zpoller_t *poller = zpoller_new (client, NULL);
     zpoller_set_nonstop (poller, true);
     int64_t last_answer = rp_clock_ms ();
-    while (finished < count && !zsys_interrupted) {
+    while (finished < count && !zsys_interrupted && !refused) {
         if (!zpoller_wait (poller, 500)) {
             if (rp_clock_ms () - last_answer > patience) {
                 fprintf (stderr, "rapidphoto process: no answer from the broker at %s for %lld s; "
@@ -320,7 +503,6 @@ rp_cmd_process (int argc, char **argv)
         }
         last_answer = rp_clock_ms ();
         zmsg_t *zmsg = zmsg_recv (client);
-        char err [256];
         rp_msg_t *msg = zmsg ? rp_msg_decode (zmsg, err, sizeof err) : NULL;
         zmsg_destroy (&zmsg);
         int i = -1;
@@ -354,24 +536,13 @@ rp_cmd_process (int argc, char **argv)
         rp_msg_destroy (&msg);
         if (++file->answers < 2)
             continue;
-
-        json_t *photo = s_compose (file, rp_clock_ms ());
-        char *line = json_dumps (photo, JSON_COMPACT);
-        char json_path [PATH_MAX];
-        int n = snprintf (json_path, sizeof json_path, "%s/%s.json", out_dir, file->stem);
-        if (n < 0 || (size_t) n >= sizeof json_path)
-            errno = ENAMETOOLONG;
-        if (!line || n < 0 || (size_t) n >= sizeof json_path || s_write_atomic (json_path, line))
-            fprintf (stderr, "rapidphoto process: cannot write %s: %s\n", json_path, strerror (errno));
-        if (line) {
-            printf ("%s\n", line);
-            fflush (stdout);
-        }
+        if (!file->resize_error && !file->exif_error
+        &&  s_export_derivatives (store, file, out_dir, err, sizeof err))
+            file->resize_error = rp_strdup (err);
+        s_finish (file, out_dir, rp_clock_ms ());
         if (file->resize_error || file->exif_error)
             failed++;
         finished++;
-        free (line);
-        json_decref (photo);
         if (progress)
             fprintf (stderr, "\rprocess: %d/%d files, %d failed ", finished, count, failed);
     }
@@ -380,6 +551,9 @@ rp_cmd_process (int argc, char **argv)
     zpoller_destroy (&poller);
     zsock_destroy (&client);
     rp_runtime_destroy (&runtime);
+    rp_blobstore_close (&store);
+    if (*scratch)
+        nftw (scratch, s_remove_one, 16, FTW_DEPTH | FTW_PHYS);
 
     int unfinished = count - finished;
     for (int i = 0; i < count; i++) {

@@ -19,21 +19,26 @@ static const char s_usage [] =
 "  serve   [--config FILE]          all roles in one process: HTTP gateway, broker,\n"
 "                                   worker pools, pipeline\n"
 "  broker  [--config FILE]          the broker alone, on broker.frontend / broker.backend\n"
+"                                   (beyond loopback: CURVE keys, see configs/rapidphoto.ini)\n"
 "  gateway [--config FILE]          the HTTP gateway alone, feeding the engine that\n"
 "                                   processes the same database\n"
 "  worker  --pool resize|exif[,...] [--connect ENDPOINT] [--threads N] [--config FILE]\n"
-"                                   worker actors that join a broker over tcp\n"
+"                                   worker actors that join a broker over tcp; they find\n"
+"                                   photos in data.dir's store (shared with the engine) or S3\n"
 "  process [--out DIR] [--config FILE] [--connect ENDPOINT] FILE|DIR...\n"
 "                                   run files through the resize and EXIF actors: writes\n"
 "                                   DIR/<stem>.thumbnail.webp, DIR/<stem>.preview.jpg,\n"
 "                                   DIR/<stem>.json, prints one JSON line per file;\n"
-"                                   exit 1 if any file failed\n"
+"                                   exit 1 if any file failed. With --connect the files\n"
+"                                   go into data.dir's store, which those workers share\n"
 "  import  --user NAME [--tags a,b] [--config FILE] FILE|DIR...\n"
 "                                   ingest files and folders into the library\n"
 "  migrate [--config FILE]          apply the schema migrations to the configured db\n"
 "  user    add NAME [--password-stdin] | list | passwd NAME [--password-stdin]\n"
 "  token   NAME [--ttl SECONDS] [--config FILE]\n"
 "                                   print an access token (scripts, load tests)\n"
+"  keygen                           print a CURVE key pair for broker.curve_* (the\n"
+"                                   broker's, or a worker's or other client's)\n"
 "  --version | --help\n"
 "\n"
 "Settings: an INI file (--config) and RAPIDPHOTO_<SECTION>_<KEY> variables;\n"
@@ -82,6 +87,7 @@ main (int argc, char **argv)
         { "user", rp_cmd_user },
         { "gateway", rp_cmd_gateway },
         { "token", rp_cmd_token },
+        { "keygen", rp_cmd_keygen },
     };
     int (*run) (int, char **) = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++)

@@ -18,16 +18,25 @@ rp_roles_start (rp_runtime_t *runtime, const rp_config_t *config, const rp_roles
         snprintf (args.frontends [1], RP_STR_MAX, "%s", config->broker_frontend);
         snprintf (args.backends [1], RP_STR_MAX, "%s", config->broker_backend);
     }
-    zactor_t *broker = rp_broker_new (&args);
-    if (!broker) {
-        snprintf (err, errlen, "cannot start the broker (see the log line above)");
+    zactor_t *broker = rp_broker_new (&args, err, errlen);
+    if (!broker)
         return -1;
-    }
     rp_runtime_adopt (runtime, "broker", &broker);
-    if (opts->pools
-    &&  (rp_actors_start_pool (runtime, "resize", config->pools_resize, RP_INPROC_BACKEND, config, err, errlen)
-    ||   rp_actors_start_pool (runtime, "exif", config->pools_exif, RP_INPROC_BACKEND, config, err, errlen)))
-        return -1;
+    if (opts->pools) {
+        //  In-process workers share the pipeline's folder (in S3 mode its
+        //  cache): the pipeline fetches originals and stores derivatives
+        //  in S3 itself, with its backoff, so they only use the folder
+        rp_config_t *local = (rp_config_t *) rp_alloc (sizeof (rp_config_t));
+        *local = *config;
+        snprintf (local->storage_backend, sizeof local->storage_backend, "disk");
+        int rc = rp_actors_start_pool (runtime, "resize", config->pools_resize, RP_INPROC_BACKEND,
+                                       local, err, errlen)
+              || rp_actors_start_pool (runtime, "exif", config->pools_exif, RP_INPROC_BACKEND,
+                                       local, err, errlen);
+        free (local);
+        if (rc)
+            return -1;
+    }
     if (opts->pipeline) {
         rp_pipeline_args_t *pargs = (rp_pipeline_args_t *) rp_alloc (sizeof (rp_pipeline_args_t));
         snprintf (pargs->frontend, sizeof pargs->frontend, "%s", RP_INPROC_FRONTEND);

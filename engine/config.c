@@ -6,6 +6,7 @@
     is gone moves to s_retired, so configs that still set it keep starting.
 */
 #include "engine/config.h"
+#include "engine/link.h"
 #include "engine/log.h"
 
 #include <ctype.h>
@@ -20,7 +21,7 @@
 
 extern char **environ;
 
-typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_ENDPOINT } s_kind_t;
+typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
 
 typedef struct {
     const char *section;
@@ -39,6 +40,10 @@ typedef struct {
     { sec, k, K_INT, offsetof (rp_config_t, field), sizeof (((rp_config_t *) 0)->field), lo, hi, NULL, def }
 #define ENUM(sec, k, field, choices, def) \
     { sec, k, K_ENUM, offsetof (rp_config_t, field), sizeof (((rp_config_t *) 0)->field), 0, 0, choices, def }
+#define BOOL(sec, k, field, def) \
+    { sec, k, K_BOOL, offsetof (rp_config_t, field), sizeof (int), 0, 0, "no|yes", def }
+#define KEY(sec, k, kind, field) \
+    { sec, k, kind, offsetof (rp_config_t, field), sizeof (((rp_config_t *) 0)->field), 0, 0, NULL, "" }
 
 static const s_key_t s_keys [] = {
     STR  ("http", "listen", http_listen, "127.0.0.1:8080"),
@@ -65,6 +70,13 @@ static const s_key_t s_keys [] = {
     INT  ("broker", "job_timeout_ms", broker_job_timeout_ms, 100, 3600000, "60000"),
     INT  ("broker", "max_attempts", broker_max_attempts, 1, 100, "3"),
     INT  ("broker", "drain_ms", broker_drain_ms, 0, 600000, "10000"),
+    INT  ("broker", "queue_max", broker_queue_max, 1, 1000000, "10000"),
+    INT  ("broker", "queue_expiry_ms", broker_queue_expiry_ms, 0, 86400000, "0"),
+    KEY  ("broker", "curve_secret_key", K_KEY, broker_curve_secret_key),
+    KEY  ("broker", "curve_clients", K_KEYS, broker_curve_clients),
+    KEY  ("broker", "curve_server_key", K_KEY, broker_curve_server_key),
+    KEY  ("broker", "curve_client_secret_key", K_KEY, broker_curve_client_secret_key),
+    BOOL ("broker", "trust_network", broker_trust_network, "no"),
     INT  ("pipeline", "max_attempts", pipeline_max_attempts, 1, 100, "3"),
     INT  ("pipeline", "retry_base_ms", pipeline_retry_base_ms, 0, 3600000, "1000"),
     INT  ("pipeline", "in_flight", pipeline_in_flight, 0, 10000, "0"),
@@ -221,6 +233,91 @@ s_set_derivative (rp_config_t *config, const char *name, const char *value,
     return 0;
 }
 
+//  A CURVE key setting: Z85 keys separated by commas, spaces or new lines,
+//  or "@PATH": a file that holds them, one a line, "#" starting a comment
+//  line (a secret from a mounted volume). "@" is a Z85 character too, so a
+//  value is a file when it starts with "@" and names one that exists, or
+//  is no key; a key that begins with "@" is taken as a key.
+//  K_KEY takes one key (or none: ""), K_KEYS a list, kept comma-separated.
+//  On error the field is untouched.
+#define S_KEY_FILE_MAX (64 * 1024)
+
+static int
+s_set_keys (const s_key_t *k, char *field, const char *value, char *err, size_t errlen)
+{
+    const char *text = value;
+    char *file_text = NULL;
+    if (*value == '@' && (access (value + 1, F_OK) == 0 || !rp_curve_key_valid (value, strlen (value)))) {
+        FILE *file = fopen (value + 1, "r");
+        if (!file) {
+            snprintf (err, errlen, "%s.%s: cannot read key file %s: %s", k->section, k->key,
+                      value + 1, strerror (errno));
+            return -1;
+        }
+        file_text = calloc (1, S_KEY_FILE_MAX + 1);
+        size_t n = file_text ? fread (file_text, 1, S_KEY_FILE_MAX + 1, file) : 0;
+        fclose (file);
+        if (!file_text || n > S_KEY_FILE_MAX) {
+            snprintf (err, errlen, "%s.%s: key file %s is %s", k->section, k->key, value + 1,
+                      file_text ? "larger than 64 KiB" : "too big for memory");
+            free (file_text);
+            return -1;
+        }
+        file_text [n] = 0;
+        text = file_text;
+    }
+    char keys [RP_CURVE_CLIENTS_MAX] = "";
+    size_t used = 0;
+    int count = 0, rc = 0;
+    const char *p = text;
+    while (*p && rc == 0) {
+        //  Skip separators; a "#" at the start of a line comments it out
+        if (*p == ',' || isspace ((unsigned char) *p)) {
+            p++;
+            continue;
+        }
+        if (*p == '#' && (p == text || p [-1] == '\n')) {
+            while (*p && *p != '\n')
+                p++;
+            continue;
+        }
+        size_t len = strcspn (p, ", \t\r\n");
+        if (!rp_curve_key_valid (p, len)) {
+            snprintf (err, errlen, "%s.%s: \"%.*s\" is not a Z85 key (40 characters, as "
+                      "`rapidphoto keygen` prints them)", k->section, k->key,
+                      (int) (len > 48 ? 48 : len), p);
+            rc = -1;
+        }
+        else
+        if (++count > 1 && k->kind == K_KEY) {
+            snprintf (err, errlen, "%s.%s: takes one key, not a list", k->section, k->key);
+            rc = -1;
+        }
+        else
+        if (used + len + 1 >= k->size || used + len + 1 >= sizeof keys) {
+            snprintf (err, errlen, "%s.%s: at most %zu keys", k->section, k->key,
+                      (k->size - 1) / (RP_CURVE_KEY_LEN + 1));
+            rc = -1;
+        }
+        else {
+            if (used)
+                keys [used++] = ',';
+            memcpy (keys + used, p, len);
+            used += len;
+            keys [used] = 0;
+        }
+        p += len;
+    }
+    if (file_text) {
+        //  It may hold a secret: leave no copy behind
+        memset (file_text, 0, S_KEY_FILE_MAX + 1);
+        free (file_text);
+    }
+    if (rc == 0)
+        snprintf (field, k->size, "%s", keys);
+    return rc;
+}
+
 int
 rp_config_set (rp_config_t *config, const char *section, const char *key,
                const char *value, char *err, size_t errlen)
@@ -271,6 +368,22 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
                 *(int64_t *) field = v;
             return 0;
         }
+        case K_KEY:
+        case K_KEYS:
+            return s_set_keys (k, field, value, err, errlen);
+        case K_BOOL:
+            if (strcasecmp (value, "yes") == 0 || strcasecmp (value, "true") == 0
+            ||  strcasecmp (value, "on") == 0 || strcmp (value, "1") == 0)
+                *(int *) field = 1;
+            else
+            if (strcasecmp (value, "no") == 0 || strcasecmp (value, "false") == 0
+            ||  strcasecmp (value, "off") == 0 || strcmp (value, "0") == 0)
+                *(int *) field = 0;
+            else {
+                snprintf (err, errlen, "%s.%s: \"%s\" is not yes or no", section, key, value);
+                return -1;
+            }
+            return 0;
         case K_ENUM:
         case K_FAILON:
         case K_LOGLEVEL: {
@@ -439,6 +552,27 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
     }
     if (config->derivative_count == 0) {
         snprintf (err, errlen, "derivatives: at least one derivative is needed");
+        return -1;
+    }
+    //  CURVE keys come in pairs: a broker's key and the clients it lets in;
+    //  a client's view of the broker and its own key
+    if (!*config->broker_curve_secret_key != !*config->broker_curve_clients) {
+        snprintf (err, errlen, *config->broker_curve_secret_key
+                  ? "broker.curve_clients: list the public keys of the clients allowed in "
+                    "(a broker with broker.curve_secret_key lets no one else in)"
+                  : "broker.curve_clients: set broker.curve_secret_key too (the broker's own key)");
+        return -1;
+    }
+    if (!*config->broker_curve_server_key != !*config->broker_curve_client_secret_key) {
+        snprintf (err, errlen, *config->broker_curve_server_key
+                  ? "broker.curve_client_secret_key: must be set with broker.curve_server_key "
+                    "(this client's own key, its public half on the broker's list)"
+                  : "broker.curve_server_key: must be set with broker.curve_client_secret_key "
+                    "(the broker's public key)");
+        return -1;
+    }
+    if ((*config->broker_curve_secret_key || *config->broker_curve_server_key) && !rp_curve_available ()) {
+        snprintf (err, errlen, "broker.curve_*: this libzmq was built without CURVE");
         return -1;
     }
     long cores = sysconf (_SC_NPROCESSORS_ONLN);

@@ -16,6 +16,8 @@
 
 #define RP_DERIVATIVES_MAX 8
 #define RP_STR_MAX 512
+//  broker.curve_clients holds up to 99 keys (40 characters and a comma each)
+#define RP_CURVE_CLIENTS_MAX 4096
 
 //  One derivative the resize actor makes: "<format> <quality> <W>x<H>",
 //  e.g. "webp 80 256x256". The image is fitted inside W x H, never enlarged.
@@ -57,6 +59,15 @@ typedef struct {
     int64_t broker_job_timeout_ms;          //  a job running longer is sent again
     int broker_max_attempts;                //  tries before a lost job fails
     int64_t broker_drain_ms;                //  how long shutdown waits for work in flight
+    int64_t broker_queue_max;               //  jobs waiting per kind; a SUBMIT past it fails at once
+    int64_t broker_queue_expiry_ms;         //  a kind with no worker fails its jobs after this; 0 = job_timeout_ms
+    //  [broker] CURVE (engine/link.h): Z85 keys, "" when unset; a setting
+    //  may name a file ("@/path") that holds them
+    char broker_curve_secret_key [48];      //  the broker's secret key: its ports require CURVE
+    char broker_curve_clients [RP_CURVE_CLIENTS_MAX];  //  public keys allowed in, comma-separated
+    char broker_curve_server_key [48];      //  clients: the broker's public key
+    char broker_curve_client_secret_key [48];  //  clients: our secret key
+    int broker_trust_network;               //  1: tcp beyond loopback without CURVE is allowed
     //  [pipeline]: the photo state machine
     int pipeline_max_attempts;              //  processing tries before a photo fails
     int64_t pipeline_retry_base_ms;         //  backoff: base * 2^(attempt-1)

@@ -33,7 +33,7 @@ typedef struct {
 static const s_field_t s_fields [] = {
     SF (job_id), SF (kind), SF (pool), SF (worker), SF (src), SF (dest), SF (photo_id),
     SF (status), SF (result), SF (error),
-    IF (attempt), IF (timeout_ms), IF (duration_ms), IF (pid),
+    IF (attempt), IF (timeout_ms), IF (duration_ms), IF (pid), IF (retry),
 };
 #define S_FIELD_COUNT (sizeof s_fields / sizeof s_fields [0])
 

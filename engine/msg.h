@@ -39,8 +39,8 @@ typedef struct {
     char *kind;             //  job kind = pool name: resize, exif (actors/actors.c)
     char *pool;             //  READY: the pool the worker serves
     char *worker;           //  READY: worker's name for logs; RESULT: who did it
-    char *src;              //  JOB/SUBMIT: where the source bytes are
-    char *dest;             //  JOB/SUBMIT: output path prefix
+    char *src;              //  JOB/SUBMIT: the original's store address (its SHA-256)
+    char *dest;             //  JOB/SUBMIT: from older peers only; ignored
     char *photo_id;         //  optional: the photo the job is for, for logs
     char *status;           //  RESULT: "done" or "failed"
     char *result;           //  DONE/RESULT: the handler's result as JSON text
@@ -49,6 +49,8 @@ typedef struct {
     int64_t timeout_ms;     //  JOB: the broker's deadline for this attempt
     int64_t duration_ms;    //  DONE/FAILED/RESULT: time spent in the handler
     int64_t pid;            //  READY: the worker's process id
+    int64_t retry;          //  FAILED/RESULT: 1 when the failure is passing (S3
+                            //  away): the producer may try again later
 } rp_msg_t;
 
 //  Create an empty message of this command. Never NULL.

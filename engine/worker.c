@@ -9,8 +9,9 @@
     (heartbeating past its deadline).
     Messages: to the broker READY {pool, worker, pid} when idle and not
     registered; DONE {job_id, attempt, result, duration_ms} or FAILED
-    {job_id, attempt, error, duration_ms} per job; HEARTBEAT every
-    heartbeat_ms while registered. From the broker: JOB, HEARTBEAT,
+    {job_id, attempt, error, duration_ms, retry: when the handler's
+    failure is passing} per job; HEARTBEAT every heartbeat_ms while
+    registered. From the broker: JOB, HEARTBEAT,
     DISCONNECT (the broker forgot us: reconnect with a new identity). On
     $TERM we send DISCONNECT (no new jobs, please), keep heartbeating while
     the job in flight finishes (bounded by drain_ms), report it and stop.
@@ -20,13 +21,20 @@
     broker is gone or restarted; we reconnect (a new socket, a new identity)
     and register again once idle. A result finished while disconnected is
     still sent: the broker takes it if the job is still open.
+    The DEALER is made by rp_link_connect: frames over RP_LINK_FRAME_MAX
+    are refused, over tcp it speaks CURVE with the config's client keys,
+    and its sends never block (a broker that refused our keys leaves no
+    peer to queue for: what we send is then dropped, and we keep
+    reconnecting).
     Owns: the DEALER, the runner actor. Shares nothing.
 */
 #include "engine/worker.h"
 #include "engine/clock.h"
 #include "engine/fault.h"
+#include "engine/link.h"
 #include "engine/log.h"
 #include "engine/msg.h"
+#include "engine/status.h"
 
 #include <unistd.h>
 
@@ -76,6 +84,7 @@ s_runner_actor (zsock_t *pipe, void *arg)
         else {
             free (result);
             rp_msg_set (&reply->error, *err ? err : "the job failed without a reason");
+            reply->retry = rc == RP_UNAVAILABLE;
         }
         rp_info (job->kind, "job=%s photo=%s attempt=%lld duration=%lldms %s%s",
                  job->job_id, job->photo_id ? job->photo_id : "-", (long long) job->attempt,
@@ -123,12 +132,17 @@ s_connect (s_worker_t *self)
         zpoller_remove (self->poller, self->dealer);
         zsock_destroy (&self->dealer);
     }
-    self->dealer = zsock_new (ZMQ_DEALER);
+    char err [256];
+    self->dealer = rp_link_connect (ZMQ_DEALER, self->args.endpoint, &self->args.config,
+                                    RP_LINK_UNQUEUED, err, sizeof err);
+    if (!self->dealer) {
+        //  Keys the config took, or an endpoint it took: not ours to fix.
+        //  A socket that goes nowhere keeps the loop simple; we try again
+        //  when the broker has been silent for long enough
+        rp_error ("worker", "worker=%s %s", self->args.name, err);
+        self->dealer = zsock_new (ZMQ_DEALER);
+    }
     zsock_set_linger (self->dealer, 2000);      //  let a last result leave on shutdown
-    zsock_set_sndhwm (self->dealer, 0);
-    if (zsock_connect (self->dealer, "%s", self->args.endpoint))
-        rp_error ("worker", "worker=%s cannot connect to %s: %s", self->args.name,
-                  self->args.endpoint, zmq_strerror (zmq_errno ()));
     zpoller_add (self->poller, self->dealer);
     self->registered = false;
     int64_t now = rp_clock_ms ();
@@ -187,7 +201,13 @@ s_handle_runner (s_worker_t *self, bool stopping)
     zmsg_t *zmsg = zmsg_recv (self->runner);
     if (!zmsg)
         return;
-    zmsg_send (&zmsg, self->dealer);
+    if (zmsg_send (&zmsg, self->dealer)) {
+        //  No broker to queue it for (it refused our keys): the broker, if
+        //  any, sends the job again once it misses us
+        rp_warn ("worker", "worker=%s cannot send its result to %s: %s", self->args.name,
+                 self->args.endpoint, zmq_strerror (zmq_errno ()));
+        zmsg_destroy (&zmsg);
+    }
     self->busy = false;
     if (!self->registered && !stopping) {
         s_send (self, RP_MSG_READY);

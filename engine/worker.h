@@ -13,7 +13,9 @@
 #include "engine/msg.h"
 
 //  Do `job`. On success return 0 and set *result to JSON text (caller
-//  frees). On failure return -1 with a reason a person can read in err.
+//  frees). On failure return -1 with a reason a person can read in err,
+//  or RP_UNAVAILABLE when the failure is passing (S3 away: the FAILED
+//  says retry, and the producer may try again later).
 //  Handlers keep no state between calls, are safe on many threads, and are
 //  idempotent on the job id (every job may run twice).
 typedef int (rp_job_handler_fn) (const rp_config_t *config, const rp_msg_t *job,

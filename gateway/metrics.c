@@ -147,7 +147,7 @@ rp_gw_metrics_text (char **text, size_t *len)
     //  Queues and workers per pool, from the broker itself
     json_t *broker = NULL;
     const char *endpoint = rp_gw->in_process_engine ? RP_INPROC_FRONTEND : rp_gw->config.broker_frontend;
-    if (rp_broker_query_status (endpoint, 500, &broker, err, sizeof err) == 0) {
+    if (rp_broker_query_status (endpoint, &rp_gw->config, 500, &broker, err, sizeof err) == 0) {
         static const struct { const char *key, *name, *type, *help; } series [] = {
             { "queued", "rapidphoto_jobs_queued", "gauge", "Jobs waiting for a worker, by pool." },
             { "running", "rapidphoto_jobs_in_flight", "gauge", "Jobs running on a worker, by pool." },

@@ -41,6 +41,7 @@ struct _rp_blobstore_t {
     char suffixes [RP_DERIVATIVES_MAX][48];
     const char *mimes [RP_DERIVATIVES_MAX];
     int nsuffixes;
+    bool scratch;                   //  commits skip fsync (rp_blobstore_open_scratch)
 };
 
 struct _rp_blob_writer_t {
@@ -101,6 +102,15 @@ rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
         free (self);
         return NULL;
     }
+    return self;
+}
+
+rp_blobstore_t *
+rp_blobstore_open_scratch (const char *dir, char *err, size_t errlen)
+{
+    rp_blobstore_t *self = rp_blobstore_open_disk (dir, err, errlen);
+    if (self)
+        self->scratch = true;
     return self;
 }
 
@@ -261,7 +271,7 @@ rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, ch
 {
     rp_blob_writer_t *w = *writer_p;
     s_hex_digest (w->sha, sha256);
-    if (fsync (w->fd)) {
+    if (!w->store->scratch && fsync (w->fd)) {
         snprintf (err, errlen, "cannot make the upload durable: %s", strerror (errno));
         rp_blob_abort (writer_p);
         return -1;
@@ -282,7 +292,7 @@ rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, ch
         }
         *existed = true;            //  the same bytes are already stored
     }
-    if (!*existed && s_fsync_dir (dir)) {
+    if (!*existed && !w->store->scratch && s_fsync_dir (dir)) {
         snprintf (err, errlen, "cannot make the storage folder durable: %s", strerror (errno));
         unlink (path);
         rp_blob_abort (writer_p);
@@ -353,6 +363,12 @@ s_is_sha (const char *s)
         if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
             return false;
     return true;
+}
+
+bool
+rp_blob_is_address (const char *text)
+{
+    return text && s_is_sha (text);
 }
 
 int

@@ -34,11 +34,20 @@ typedef struct _rp_blob_writer_t rp_blob_writer_t;
 //  Open the disk backend rooted at `dir` (made if missing). NULL with err.
 rp_blobstore_t *rp_blobstore_open_disk (const char *dir, char *err, size_t errlen);
 void rp_blobstore_close (rp_blobstore_t **self_p);
+//  A disk store for scratch work that is thrown away when done (`rapidphoto
+//  process`): as rp_blobstore_open_disk, but commits skip fsync, since
+//  nothing in it must outlive a crash.
+rp_blobstore_t *rp_blobstore_open_scratch (const char *dir, char *err, size_t errlen);
 //  Open the store the configuration names: disk under data.dir, or S3 with
 //  data.dir as the local cache. NULL with err.
 rp_blobstore_t *rp_blobstore_open (const rp_config_t *config, char *err, size_t errlen);
 //  The S3 side; NULL for the disk backend.
 rp_s3_mirror_t *rp_blobstore_s3 (rp_blobstore_t *self);
+
+//  True when text is a store address: the SHA-256 of an original, 64
+//  lowercase hex digits and nothing else (what jobs name blobs by; a path,
+//  "..", upper case or a suffix is not one).
+bool rp_blob_is_address (const char *text);
 
 //  A stored name relative to the store: "objects/ab/cd/<sha256><suffix>"
 //  (suffix "" for the original, ".<derivative>.<ext>" for a derivative).

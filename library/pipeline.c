@@ -10,18 +10,26 @@
     claims
     due queued photos (queued -> processing, attempts + 1, one transaction;
     safe across engines) up to pipeline.in_flight photos at a time, and for
-    each SUBMITs two jobs to the broker: resize (src = the original's blob,
-    dest = the original's address, so derivatives land beside it) and exif.
+    each SUBMITs two jobs to the broker, resize and exif, naming the
+    original by its store address (src = its SHA-256, never a path: a
+    worker finds it in its own store, and the derivatives land beside it).
     Job ids are <photo>.<attempt>.<kind>.
+    Checks: a worker may be buggy or not ours, so when both RESULTs are in
+    what they say is checked against what we know before it reaches a row
+    (s_check_results): the type is the one the stored bytes sniff as, the
+    size within limits.max_pixels, the SHA-256 and byte count the
+    original's, the date and EXIF strings sane and bounded, every
+    derivative stored with the size it claims. A result that fails counts
+    as a lost attempt (retried, below), logged with the worker's name.
     Outcomes: when both RESULTs are in, one transaction commits the photo:
       - both done                    processing -> complete, with size, type,
                                      date taken and EXIF
       - a handler said FAILED        processing -> failed with its reason:
                                      bad input fails the same way every time
       - the broker lost the job      processing -> queued again, due after
-        (no worker answered)         pipeline.retry_base_ms * 2^(attempt-1),
-                                     until pipeline.max_attempts; then failed
-                                     with the last reason
+        (no worker answered; or a    pipeline.retry_base_ms * 2^(attempt-1),
+        passing failure, S3 away;    until pipeline.max_attempts; then failed
+        or a result failed a check)  with the last reason
     Stage times: each complete photo adds its workers' "timings", the
     jobs' wall time and the commit's to process-wide totals (a mutex-guarded
     table, the one thing shared: /metrics reads it; see pipeline.h).
@@ -45,16 +53,22 @@
 #include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
+#include "engine/link.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
+#include "engine/utf8.h"
 #include "library/blobstore.h"
 #include "library/library.h"
+#include "library/sniff.h"
 
 #include <ctype.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <sys/stat.h>
 #include <time.h>
 
 typedef struct {
@@ -64,6 +78,8 @@ typedef struct {
     int attempts;
     json_t *resize;                 //  results, once in
     json_t *exif;
+    char resize_worker [64];        //  who answered them, for logs
+    char exif_worker [64];
     char *error;                    //  the first failure reason, if any
     bool lost;                      //  a job was lost, not refused: worth retrying
     int answers;
@@ -180,13 +196,216 @@ s_submit (s_pipeline_t *self, s_photo_t *photo, const char *kind)
     rp_msg_t *msg = rp_msg_new (RP_MSG_SUBMIT);
     rp_msg_setf (&msg->job_id, "%s.%d.%s", photo->id, photo->attempts, kind);
     rp_msg_set (&msg->kind, kind);
-    char path [PATH_MAX];
-    rp_blob_path (self->blobs, photo->sha256, path, sizeof path);
-    rp_msg_set (&msg->src, path);
-    rp_msg_set (&msg->dest, path);
+    rp_msg_set (&msg->src, photo->sha256);        //  its store address
     rp_msg_set (&msg->photo_id, photo->id);
     rp_msg_send (msg, zsock_resolve (self->broker), NULL);
     rp_msg_destroy (&msg);
+}
+
+//  ---------------------------------------------------------------------------
+//  Checking what workers answered
+
+#define S_EXIF_STRING_MAX 256       //  actors/exif bounds its strings to this
+#define S_EXIF_FIELDS_MAX 32
+
+static int
+s_refute (char *why, size_t whylen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+static int
+s_refute (char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (why, whylen, fmt, args);
+    va_end (args);
+    return -1;
+}
+
+//  An integer in 1..max
+static bool
+s_positive (json_t *value, json_int_t max)
+{
+    return json_is_integer (value) && json_integer_value (value) > 0 && json_integer_value (value) <= max;
+}
+
+//  Bounded, valid UTF-8 as the database takes it
+static bool
+s_text_sane (json_t *value)
+{
+    size_t len = json_string_length (value);
+    return len <= S_EXIF_STRING_MAX && rp_utf8_valid (json_string_value (value), len);
+}
+
+//  n digits at s, as a number within lo..hi
+static bool
+s_digits (const char *s, int n, int lo, int hi)
+{
+    int value = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit ((unsigned char) s [i]))
+            return false;
+        value = value * 10 + s [i] - '0';
+    }
+    return value >= lo && value <= hi;
+}
+
+//  "YYYY-MM-DDTHH:MM:SS", then nothing or "+HH:MM" / "-HH:MM"
+static bool
+s_date_sane (const char *s)
+{
+    size_t len = strlen (s);
+    if ((len != 19 && len != 25)
+    ||  !s_digits (s, 4, 1, 9999) || s [4] != '-' || !s_digits (s + 5, 2, 1, 12) || s [7] != '-'
+    ||  !s_digits (s + 8, 2, 1, 31) || s [10] != 'T' || !s_digits (s + 11, 2, 0, 23) || s [13] != ':'
+    ||  !s_digits (s + 14, 2, 0, 59) || s [16] != ':' || !s_digits (s + 17, 2, 0, 60))
+        return false;
+    return len == 19
+        || ((s [19] == '+' || s [19] == '-') && s_digits (s + 20, 2, 0, 23) && s [22] == ':'
+            && s_digits (s + 23, 2, 0, 59));
+}
+
+static bool
+s_number_sane (json_t *value, double lo, double hi)
+{
+    return json_is_null (value)
+        || (json_is_number (value) && isfinite (json_number_value (value))
+            && json_number_value (value) >= lo && json_number_value (value) <= hi);
+}
+
+//  The EXIF job's "taken_at" and "exif": a sane date or null; an object of
+//  at most S_EXIF_FIELDS_MAX fields, each null, a finite number or a sane
+//  string, and "gps" null or {lat, lon, alt} in range.
+static int
+s_check_exif_fields (json_t *result, char *why, size_t whylen)
+{
+    json_t *taken = json_object_get (result, "taken_at");
+    if (taken && !json_is_null (taken)
+    &&  !(json_is_string (taken) && s_text_sane (taken) && s_date_sane (json_string_value (taken))))
+        return s_refute (why, whylen, "taken_at is not a date (YYYY-MM-DDTHH:MM:SS[+HH:MM])");
+    json_t *exif = json_object_get (result, "exif");
+    if (!exif || json_is_null (exif))
+        return 0;
+    if (!json_is_object (exif) || json_object_size (exif) > S_EXIF_FIELDS_MAX)
+        return s_refute (why, whylen, "exif is not an object of at most %d fields", S_EXIF_FIELDS_MAX);
+    const char *key;
+    json_t *value;
+    json_object_foreach (exif, key, value) {
+        if (strlen (key) > 64)
+            return s_refute (why, whylen, "exif has a field name over 64 bytes");
+        if (streq (key, "gps") && json_is_object (value)) {
+            if (json_object_size (value) > 3
+            ||  !s_number_sane (json_object_get (value, "lat"), -90, 90)
+            ||  !s_number_sane (json_object_get (value, "lon"), -180, 180)
+            ||  !s_number_sane (json_object_get (value, "alt"), -1e6, 1e6))
+                return s_refute (why, whylen, "exif.gps is not {lat, lon, alt} in range");
+        }
+        else
+        if (json_is_string (value)) {
+            if (!s_text_sane (value))
+                return s_refute (why, whylen, "exif.%.64s is not valid UTF-8 of at most %d bytes",
+                                 key, S_EXIF_STRING_MAX);
+        }
+        else
+        if (!s_number_sane (value, -1e300, 1e300))
+            return s_refute (why, whylen, "exif.%.64s is neither a string, a number nor null", key);
+    }
+    return 0;
+}
+
+//  A derivative the resize job says it made: named in the config, in the
+//  configured format and box, and stored (here, or in S3) with the bytes
+//  it claims
+static int
+s_check_derivative (s_pipeline_t *self, s_photo_t *photo, const rp_derivative_t *spec, json_t *made,
+                    char *why, size_t whylen)
+{
+    if (!json_is_object (made))
+        return s_refute (why, whylen, "derivative %s is missing", spec->name);
+    json_t *format = json_object_get (made, "format");
+    //  No encoding of the box takes more than 8 bytes a pixel and a header
+    json_int_t max_bytes = (json_int_t) spec->width * spec->height * 8 + (1 << 20);
+    if (!json_is_string (format) || !streq (json_string_value (format), spec->format)
+    ||  !s_positive (json_object_get (made, "width"), spec->width)
+    ||  !s_positive (json_object_get (made, "height"), spec->height)
+    ||  !s_positive (json_object_get (made, "bytes"), max_bytes))
+        return s_refute (why, whylen, "derivative %s is not a %s within %dx%d with a size in bytes",
+                         spec->name, spec->format, spec->width, spec->height);
+    int64_t claimed = json_integer_value (json_object_get (made, "bytes"));
+    const char *ext = rp_derivative_ext (spec->format, NULL);
+    char suffix [64], path [PATH_MAX];
+    snprintf (suffix, sizeof suffix, ".%s.%s", spec->name, ext ? ext : "bin");
+    rp_blob_path (self->blobs, photo->sha256, path, sizeof path);
+    size_t len = strlen (path);
+    snprintf (path + len, sizeof path - len, "%s", suffix);
+    struct stat st;
+    int64_t stored = -1;
+    if (stat (path, &st) == 0)
+        stored = (int64_t) st.st_size;
+    else
+    if (rp_blobstore_s3 (self->blobs)) {
+        //  A worker elsewhere stored it in S3 itself
+        char relative [160], etag [RP_S3_ETAG_MAX], err [256];
+        rp_blob_relative (photo->sha256, suffix, relative, sizeof relative);
+        if (rp_s3_mirror_head (rp_blobstore_s3 (self->blobs), relative, &stored, etag, err, sizeof err))
+            stored = -1;
+    }
+    if (stored != claimed)
+        return s_refute (why, whylen, "derivative %s is %s, not the %lld bytes claimed", spec->name,
+                         stored < 0 ? "not stored" : "stored with another size", (long long) claimed);
+    return 0;
+}
+
+//  Both results, against what the pipeline knows. 0, or -1 with why (and
+//  *who: the worker whose result it was).
+static int
+s_check_results (s_pipeline_t *self, s_photo_t *photo, const char **who, char *why, size_t whylen)
+{
+    //  The original, as stored (in S3 mode: in this engine's cache, fetched
+    //  before the jobs went out)
+    char path [PATH_MAX];
+    struct stat st;
+    const char *mime = NULL, *described = NULL;
+    *who = "-";
+    if (rp_blob_path (self->blobs, photo->sha256, path, sizeof path) || stat (path, &st)
+    ||  rp_sniff_file (path, &mime, &described))
+        return s_refute (why, whylen, "the original cannot be read to check the results");
+    if (!mime)
+        return s_refute (why, whylen, "the stored original is not an accepted image");
+
+    json_t *exif = photo->exif;
+    *who = photo->exif_worker;
+    json_t *sha = json_object_get (exif, "sha256");
+    json_t *exif_type = json_object_get (exif, "content_type");
+    if (!json_is_object (exif))
+        return s_refute (why, whylen, "the EXIF result is not an object");
+    if (!json_is_string (sha) || !streq (json_string_value (sha), photo->sha256))
+        return s_refute (why, whylen, "sha256 is not the photo's");
+    if (!json_is_integer (json_object_get (exif, "bytes"))
+    ||  json_integer_value (json_object_get (exif, "bytes")) != (json_int_t) st.st_size)
+        return s_refute (why, whylen, "bytes is not the photo's size (%lld)", (long long) st.st_size);
+    if (exif_type && !json_is_null (exif_type)
+    &&  !(json_is_string (exif_type) && streq (json_string_value (exif_type), mime)))
+        return s_refute (why, whylen, "the EXIF content_type is not what the stored bytes are (%s)", mime);
+    if (s_check_exif_fields (exif, why, whylen))
+        return -1;
+
+    json_t *resize = photo->resize;
+    *who = photo->resize_worker;
+    json_t *type = json_object_get (resize, "content_type");
+    json_t *width = json_object_get (resize, "width"), *height = json_object_get (resize, "height");
+    json_int_t max_pixels = (json_int_t) self->args.config.limits_max_pixels;
+    if (!json_is_object (resize))
+        return s_refute (why, whylen, "the resize result is not an object");
+    if (!json_is_string (type) || !streq (json_string_value (type), mime))
+        return s_refute (why, whylen, "content_type is not what the stored bytes are (%s)", mime);
+    if (!s_positive (width, max_pixels) || !s_positive (height, max_pixels / json_integer_value (width)))
+        return s_refute (why, whylen, "width and height are not positive within limits.max_pixels");
+    json_t *made = json_object_get (resize, "derivatives");
+    for (int i = 0; i < self->args.config.derivative_count; i++) {
+        const rp_derivative_t *spec = &self->args.config.derivatives [i];
+        if (s_check_derivative (self, photo, spec, json_object_get (made, spec->name), why, whylen))
+            return -1;
+    }
+    return 0;
 }
 
 //  S3: the original into this engine's cache. False when it cannot be
@@ -331,11 +550,16 @@ s_handle_result (s_pipeline_t *self)
         return;
     }
     bool is_resize = streq (kind, "resize");
+    snprintf (is_resize ? photo->resize_worker : photo->exif_worker, sizeof photo->resize_worker,
+              "%s", msg->worker ? msg->worker : "-");
     if (streq (msg->status, "done")) {
         json_error_t jerr;
         json_t *result = json_loads (msg->result ? msg->result : "", 0, &jerr);
-        if (!result && !photo->error)
+        if (!result && !photo->error) {
             photo->error = rp_strdup ("a worker's result was not valid JSON");
+            photo->lost = true;
+        }
+        json_decref (is_resize ? photo->resize : photo->exif);
         if (is_resize)
             photo->resize = result;
         else
@@ -344,12 +568,24 @@ s_handle_result (s_pipeline_t *self)
     else
     if (!photo->error) {
         photo->error = rp_strdup (msg->error ? msg->error : "failed without a reason");
-        photo->lost = msg->worker == NULL;     //  the broker gave up: no worker refused it
+        //  The broker gave up (no worker refused it), or the worker's
+        //  failure is passing (S3 away): worth another try later
+        photo->lost = msg->worker == NULL || msg->retry;
     }
     rp_msg_destroy (&msg);
     if (++photo->answers == 2) {
         photo->finished = true;
         photo->answered_ms = rp_clock_ms_precise ();
+        const char *who = "-";
+        char why [256];
+        if (!photo->error && s_check_results (self, photo, &who, why, sizeof why)) {
+            rp_warn ("pipeline", "photo=%s attempt=%d: the result of worker=%s fails a check: %s",
+                     photo->id, photo->attempts, who, why);
+            char reason [320];
+            snprintf (reason, sizeof reason, "a worker's result failed a check: %s", why);
+            photo->error = rp_strdup (reason);
+            photo->lost = true;
+        }
         if (s_commit (self, photo))
             zhash_delete (self->photos, photo->id);
         //  else: kept, and tried again at the next tick
@@ -381,7 +617,10 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
     self.blobs = rp_blobstore_open (&self.args.config, err, sizeof err);
     if (self.blobs)
         self.db = rp_db_open (self.args.config.db_url, err, sizeof err);
-    if (!self.db || !self.blobs) {
+    if (self.db)
+        self.broker = rp_link_connect (ZMQ_DEALER, self.args.frontend, &self.args.config,
+                                       RP_LINK_UNQUEUED, err, sizeof err);
+    if (!self.broker) {
         rp_error ("pipeline", "cannot start: %s", err);
         rp_db_close (&self.db);
         rp_blobstore_close (&self.blobs);
@@ -389,10 +628,6 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
         zsock_signal (pipe, 1);
         return;
     }
-    self.broker = zsock_new (ZMQ_DEALER);
-    zsock_set_sndhwm (self.broker, 0);
-    zsock_set_rcvhwm (self.broker, 0);
-    zsock_connect (self.broker, "%s", self.args.frontend);
     self.photos = zhash_new ();
     //  One pipeline per process takes in-process wake-ups; another (tests)
     //  still ticks

@@ -78,6 +78,11 @@ Test (config, defaults_match_the_contract)
     cr_assert_eq (c.derivatives [1].height, 1440);
     cr_assert_str_eq (c.sqs_protocol, "json");
     cr_assert_gt (c.pools_resize, 0, "0 means one per core, resolved at load");
+    cr_assert_eq (c.broker_queue_max, 10000);
+    cr_assert_eq (c.broker_queue_expiry_ms, 0, "0: the job timeout");
+    cr_assert_str_eq (c.broker_curve_secret_key, "", "no keys: loopback only");
+    cr_assert_str_eq (c.broker_curve_clients, "");
+    cr_assert_eq (c.broker_trust_network, 0);
 }
 
 Test (config, shipped_example_file_equals_the_defaults)
@@ -179,6 +184,14 @@ Test (config, bad_values_are_refused_with_the_reason)
         { "[derivatives]\nthumbnail = webp 80 256\n", "WIDTHxHEIGHT" },
         { "[derivatives]\nthumbnail = off\npreview = off\n", "at least one derivative" },
         { "orphan = 1\n", "outside any [section]" },
+        { "[broker]\ncurve_secret_key = not-a-key\n", "broker.curve_secret_key" },
+        { "[broker]\ncurve_secret_key = @/nonexistent/broker.key\n", "/nonexistent/broker.key" },
+        { "[broker]\ncurve_clients = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7,x\n", "\"x\" is not a Z85 key" },
+        { "[broker]\ncurve_secret_key = JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6\n", "broker.curve_clients" },
+        { "[broker]\ncurve_server_key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n",
+          "broker.curve_client_secret_key" },
+        { "[broker]\ntrust_network = perhaps\n", "broker.trust_network" },
+        { "[broker]\nqueue_max = 0\n", "broker.queue_max" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         const char *path = s_write_ini (cases [i].ini);
@@ -188,6 +201,53 @@ Test (config, bad_values_are_refused_with_the_reason)
         cr_assert (strstr (err, cases [i].expect), "for %s expected \"%s\" in: %s",
                    cases [i].ini, cases [i].expect, err);
     }
+}
+
+Test (config, curve_keys_come_from_the_file_the_environment_or_key_files)
+{
+    //  Z85 keys from libzmq's own documentation (rfc.zeromq.org/spec/26)
+    const char *server_public = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    const char *server_secret = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+    const char *client_public = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+    const char *client_secret = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+    char *dir = rp_test_tmpdir ("config-keys");
+    char secret_file [512], list_file [512];
+    snprintf (secret_file, sizeof secret_file, "%s/broker.key", dir);
+    snprintf (list_file, sizeof list_file, "%s/clients", dir);
+    FILE *file = fopen (secret_file, "w");
+    fprintf (file, "%s\n", server_secret);
+    fclose (file);
+    file = fopen (list_file, "w");
+    fprintf (file, "# the workers\n%s\n\n# the gateway\n%s\n", client_public, server_public);
+    fclose (file);
+    char ini [2048];
+    snprintf (ini, sizeof ini, "[broker]\ncurve_secret_key = @%s\ncurve_clients = @%s\n"
+              "curve_server_key = %s\ntrust_network = yes\nqueue_max = 5\n",
+              secret_file, list_file, server_public);
+    const char *path = s_write_ini (ini);
+    //  The client's secret from the environment, as an ECS secret carries it
+    setenv ("RAPIDPHOTO_BROKER_CURVE_CLIENT_SECRET_KEY", client_secret, 1);
+    rp_config_t c;
+    char err [512];
+    int rc = rp_config_load (&c, path, err, sizeof err);
+    unsetenv ("RAPIDPHOTO_BROKER_CURVE_CLIENT_SECRET_KEY");
+    cr_assert_eq (rc, 0, "%s", err);
+    cr_assert_str_eq (c.broker_curve_secret_key, server_secret);
+    char both [128];
+    snprintf (both, sizeof both, "%s,%s", client_public, server_public);
+    cr_assert_str_eq (c.broker_curve_clients, both, "one a line, comments skipped: %s", c.broker_curve_clients);
+    cr_assert_str_eq (c.broker_curve_server_key, server_public);
+    cr_assert_str_eq (c.broker_curve_client_secret_key, client_secret);
+    cr_assert_eq (c.broker_trust_network, 1);
+    cr_assert_eq (c.broker_queue_max, 5);
+
+    //  A key that begins with @ is a key, not a file name
+    snprintf (ini, sizeof ini, "[broker]\ncurve_server_key = @%.39s\ncurve_client_secret_key = %s\n",
+              server_public + 1, client_secret);
+    path = s_write_ini (ini);
+    cr_assert_eq (rp_config_load (&c, path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (c.broker_curve_server_key [0], '@');
+    free (dir);
 }
 
 Test (config, missing_file_is_named)

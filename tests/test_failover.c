@@ -5,6 +5,10 @@
     RP_FAULT_JOB_DELAY_MS first, so that jobs are surely in flight when the
     test kills one worker (SIGKILL) and freezes another (SIGSTOP): every file
     must still complete, each reported exactly once.
+    As a deployment would run them: the broker requires CURVE, with keys
+    from `rapidphoto keygen` (its own pair; one client pair for the workers
+    and the producer), and they all share one data folder, the store the
+    jobs name their photos in.
 */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -15,6 +19,7 @@
 #include <sys/stat.h>
 #include <czmq.h>
 
+#include "engine/broker.h"
 #include "tests/support/testdata.h"
 
 typedef struct {
@@ -22,9 +27,28 @@ typedef struct {
     char backend [64];
     char env_frontend [96];
     char env_backend [96];
+    char env_data [600];
+    char env_keys [4][128];         //  the broker's key and list, the clients' keys
     char *dir;
     pid_t broker;
 } s_cluster_t;
+
+//  One pair from `rapidphoto keygen`: its secret and public keys
+static void
+s_keygen (char secret [41], char public_key [41])
+{
+    char *out = NULL;
+    char command [1024];
+    snprintf (command, sizeof command, "%s keygen", rp_test_binary ());
+    cr_assert_eq (rp_test_run (command, &out), 0, "%s", out);
+    const char *s = strstr (out, "\ncurve_secret_key = ");
+    const char *p = strstr (out, "\ncurve_server_key = ");
+    cr_assert (s && p, "%s", out);
+    snprintf (secret, 41, "%.40s", s + 20);
+    snprintf (public_key, 41, "%.40s", p + 20);
+    cr_assert_eq (strlen (secret), 40);
+    free (out);
+}
 
 static char *s_timing_env [] = {
     "RAPIDPHOTO_BROKER_HEARTBEAT_MS=200",
@@ -46,10 +70,38 @@ s_cluster_start (s_cluster_t *c)
         putenv (s_timing_env [i]);
     putenv (c->env_frontend);
     putenv (c->env_backend);
+    snprintf (c->env_data, sizeof c->env_data, "RAPIDPHOTO_DATA_DIR=%s/store", c->dir);
+    putenv (c->env_data);
+    char broker_secret [41], broker_public [41], client_secret [41], client_public [41];
+    s_keygen (broker_secret, broker_public);
+    s_keygen (client_secret, client_public);
+    snprintf (c->env_keys [0], sizeof c->env_keys [0], "RAPIDPHOTO_BROKER_CURVE_SECRET_KEY=%s", broker_secret);
+    snprintf (c->env_keys [1], sizeof c->env_keys [1], "RAPIDPHOTO_BROKER_CURVE_CLIENTS=%s", client_public);
+    snprintf (c->env_keys [2], sizeof c->env_keys [2], "RAPIDPHOTO_BROKER_CURVE_SERVER_KEY=%s", broker_public);
+    snprintf (c->env_keys [3], sizeof c->env_keys [3], "RAPIDPHOTO_BROKER_CURVE_CLIENT_SECRET_KEY=%s",
+              client_secret);
+    for (int i = 0; i < 4; i++)
+        putenv (c->env_keys [i]);
     char log [512];
     snprintf (log, sizeof log, "%s/broker.log", c->dir);
     c->broker = rp_test_spawn ((char *[]) { "broker", NULL }, NULL, NULL, log);
     cr_assert_gt (c->broker, 0);
+}
+
+static void
+s_cluster_stop (s_cluster_t *c)
+{
+    kill (c->broker, SIGTERM);
+    cr_assert_eq (rp_test_wait (c->broker, 10000), 0);
+    char broker_log [512];
+    snprintf (broker_log, sizeof broker_log, "%s/broker.log", c->dir);
+    cr_assert_eq (rp_test_count_in_file (broker_log, "CURVE required"), 1, "see %s", broker_log);
+    //  The environment outlives the test's stack
+    unsetenv ("RAPIDPHOTO_BROKER_CURVE_SECRET_KEY");
+    unsetenv ("RAPIDPHOTO_BROKER_CURVE_CLIENTS");
+    unsetenv ("RAPIDPHOTO_BROKER_CURVE_SERVER_KEY");
+    unsetenv ("RAPIDPHOTO_BROKER_CURVE_CLIENT_SECRET_KEY");
+    unsetenv ("RAPIDPHOTO_DATA_DIR");
 }
 
 static pid_t
@@ -150,8 +202,7 @@ Test (failover, a_killed_and_a_frozen_worker_lose_no_job, .timeout = 180)
     cr_assert_eq (rp_test_wait (healthy, 10000), 0);
     cr_assert_eq (rp_test_wait (frozen, 10000), 0);
     cr_assert_eq (rp_test_wait (killed, 1000), 128 + SIGKILL);
-    kill (c.broker, SIGTERM);
-    cr_assert_eq (rp_test_wait (c.broker, 10000), 0);
+    s_cluster_stop (&c);
     for (int i = 0; i < N; i++)
         free (paths [i]);
 }
@@ -177,8 +228,7 @@ Test (failover, sigterm_drains_the_job_in_flight, .timeout = 120)
     char broker_log [512];
     snprintf (broker_log, sizeof broker_log, "%s/broker.log", c.dir);
     cr_assert_eq (rp_test_count_in_file (broker_log, "queued again"), 0);
-    kill (c.broker, SIGTERM);
-    cr_assert_eq (rp_test_wait (c.broker, 10000), 0);
+    s_cluster_stop (&c);
     free (paths [0]);
 }
 
@@ -211,6 +261,52 @@ Test (failover, usage_errors_exit_2_with_one_line, .timeout = 30)
     cr_assert_eq (rp_test_run (command, &out), 1, "%s", out);
     cr_assert (strstr (out, "cannot bind"), "%s", out);
     free (out);
-    kill (c.broker, SIGTERM);
-    cr_assert_eq (rp_test_wait (c.broker, 10000), 0);
+    s_cluster_stop (&c);
+}
+
+//  The broker's workers, asked as a client with the cluster's keys
+static int64_t
+s_workers (s_cluster_t *c)
+{
+    rp_config_t config;
+    char err [512];
+    cr_assert_eq (rp_config_load (&config, NULL, err, sizeof err), 0, "%s", err);
+    json_t *status = NULL;
+    cr_assert_eq (rp_broker_query_status (c->frontend, &config, 2000, &status, err, sizeof err), 0,
+                  "%s", err);
+    int64_t workers = 0;
+    const char *pool;
+    json_t *entry;
+    json_object_foreach (json_object_get (status, "pools"), pool, entry)
+        workers += json_integer_value (json_object_get (entry, "workers"));
+    json_decref (status);
+    return workers;
+}
+
+Test (failover, a_worker_without_a_listed_key_never_joins, .timeout = 60)
+{
+    s_cluster_t c = { 0 };
+    s_cluster_start (&c);
+    //  A pair of its own, not on the broker's list
+    char secret [41], public_key [41], env [128];
+    s_keygen (secret, public_key);
+    snprintf (env, sizeof env, "RAPIDPHOTO_BROKER_CURVE_CLIENT_SECRET_KEY=%s", secret);
+    char log [512];
+    snprintf (log, sizeof log, "%s/stranger.log", c.dir);
+    pid_t stranger = rp_test_spawn ((char *[]) { "worker", "--pool", "resize", "--threads", "1", NULL },
+                                    (char *[]) { env, NULL }, NULL, log);
+    zclock_sleep (1500);
+    cr_assert_eq (s_workers (&c), 0, "a worker with an unlisted key joined");
+    pid_t listed = s_worker_start (&c, "listed", "0");
+    int64_t workers = 0;
+    for (int waited = 0; waited < 5000 && workers < 2; waited += 100) {
+        zclock_sleep (100);
+        workers = s_workers (&c);
+    }
+    cr_assert_eq (workers, 2, "the listed worker (both its pools) joined, the stranger did not");
+    kill (stranger, SIGTERM);
+    kill (listed, SIGTERM);
+    cr_assert_eq (rp_test_wait (stranger, 10000), 0);
+    cr_assert_eq (rp_test_wait (listed, 10000), 0);
+    s_cluster_stop (&c);
 }

@@ -807,6 +807,13 @@ int
 rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
                     json_t **timings, char *err, size_t errlen)
 {
+    return rp_exif_read_stored (src, NULL, max_bytes, result, timings, err, errlen);
+}
+
+int
+rp_exif_read_stored (const char *src, const char *sha256, int64_t max_bytes, json_t **result,
+                     json_t **timings, char *err, size_t errlen)
+{
     assert (src);
     assert (result);
     assert (err && errlen > 0);
@@ -827,6 +834,9 @@ rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
     }
     double t_hash = rp_clock_ms_precise ();
     char sha [65];
+    if (sha256)
+        snprintf (sha, sizeof sha, "%s", sha256);       //  the store checked it
+    else
     if (s_sha256_hex (data, size, sha)) {
         snprintf (err, errlen, "cannot compute SHA-256");
         rp_error ("exif", "duration=%lldms file=%s %s",

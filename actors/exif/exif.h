@@ -1,8 +1,9 @@
 /*  actors/exif/exif.h: read a photo's identity and EXIF metadata.
 
     rp_exif_read is the work of the exif job kind (actors/actors.c's
-    handler calls rp_exif_read_timed on a worker's thread): it reads the
-    file (bounded by max_bytes), computes its SHA-256, decides its type by
+    handler calls rp_exif_read_stored on a worker's thread): it reads the
+    file (bounded by max_bytes), computes its SHA-256 (or takes it from the
+    store address the file was found by), decides its type by
     its bytes, and extracts EXIF with libexif. Malformed EXIF yields what can
     still be read; no EXIF yields nulls. Stateless and thread-safe.
 */
@@ -28,5 +29,12 @@ int rp_exif_read (const char *src, int64_t max_bytes, json_t **result,
 //  stage breakdown. Kept apart so the result stays the same for the same file.
 int rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
                         json_t **timings, char *err, size_t errlen);
+
+//  rp_exif_read_timed for an original in the blob store, whose SHA-256 is
+//  its address (64 lowercase hex digits), checked when its bytes went in:
+//  the bytes are not hashed again, "sha256" is that address and hash_ms 0.
+//  sha256 NULL: hashed, as rp_exif_read_timed.
+int rp_exif_read_stored (const char *src, const char *sha256, int64_t max_bytes, json_t **result,
+                         json_t **timings, char *err, size_t errlen);
 
 #endif
