@@ -81,7 +81,7 @@ if [ "$quick" = 0 ]; then
     # RP_TESTS_THREADS), tus_client and bench_load; Criterion itself cannot
     # run under TSan. A race fails the suite; tests/tsan.supp names the
     # third-party hand-overs TSan cannot see. Measured on 2 shared cores:
-    # about 15 s to build, 200 s to run (the ASan pass: about 280 s to run).
+    # 13-15 s to build, 165-200 s to run (the ASan pass: 280-340 s to run).
     run_pass build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_TSAN=ON -DRP_TSAN_SUITES="$PWD/build"
 fi
 echo "== all test suites passed"
