@@ -266,9 +266,11 @@ s_aws_queue_depth (const s_aws_t *aws, const char *queue)
 //  The engine in S3 mode
 
 //  Start serve in S3 mode on the stand-ins. visibility_s: how long a
-//  received ingest message stays hidden (0: the engine's default).
+//  received ingest message stays hidden (0: the engine's default). db_url:
+//  NULL for a fresh database, or another engine's to share.
 static void
-s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s)
+s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s,
+                const char *db_url)
 {
     char settings [12][256];
     int n = 0;
@@ -288,7 +290,8 @@ s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, 
     for (int i = 0; i < n; i++)
         env [i] = settings [i];
     env [n] = NULL;
-    rp_test_server_start_env (server, name, pg, env);
+    rp_test_server_start (server, &(rp_test_server_opts_t) { .name = name, .pg = pg, .db_url = db_url,
+                                                             .env = env });
 }
 
 //  /readyz: its status, and its checks (caller decrefs) when checks_p.
@@ -378,45 +381,9 @@ s_upload (rp_test_server_t *server, const char *token, const char *path, const c
     return status;
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-} s_bytes_t;
-
-static size_t
-s_bytes_collect (char *data, size_t size, size_t n, void *arg)
-{
-    s_bytes_t *bytes = (s_bytes_t *) arg;
-    size_t more = size * n;
-    bytes->data = realloc (bytes->data, bytes->len + more + 1);
-    memcpy (bytes->data + bytes->len, data, more);
-    bytes->len += more;
-    bytes->data [bytes->len] = 0;
-    return more;
-}
-
-//  GET a URL (a presigned one: no other credentials); its status and body.
-static long
-s_fetch (const char *url, s_bytes_t *bytes)
-{
-    memset (bytes, 0, sizeof *bytes);
-    CURL *curl = curl_easy_init ();
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_bytes_collect);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, bytes);
-    long status = 0;
-    CURLcode rc = curl_easy_perform (curl);
-    cr_assert_eq (rc, CURLE_OK, "GET %s: %s", url, curl_easy_strerror (rc));
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup (curl);
-    return status;
-}
-
 //  GET /photos/{id}/<what>: a 302 to a presigned GET (X-Amz-Signature in
-//  its query), which answers the bytes. The bytes (caller frees).
-static s_bytes_t
+//  its query), which answers the bytes: that answer (caller frees).
+static rp_test_reply_t
 s_download (rp_test_server_t *server, const char *token, const char *id, const char *what)
 {
     char path [160];
@@ -430,9 +397,11 @@ s_download (rp_test_server_t *server, const char *token, const char *id, const c
     char url [4096];
     snprintf (url, sizeof url, "%s", location);
     rp_test_reply_free (&reply);
-    s_bytes_t bytes;
-    status = s_fetch (url, &bytes);
-    cr_assert_eq (status, 200, "the presigned GET for %s answers %ld: %s", path, status, bytes.data);
+    //  The presigned URL alone: no other credentials
+    rp_test_reply_t bytes;
+    status = rp_test_http (&(rp_test_http_t) { .url = url, .timeout_ms = 30000 }, &bytes);
+    cr_assert_eq (bytes.result, CURLE_OK, "GET %s: %s", url, curl_easy_strerror (bytes.result));
+    cr_assert_eq (status, 200, "the presigned GET for %s answers %ld: %s", path, status, bytes.body);
     return bytes;
 }
 
@@ -501,7 +470,7 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
     s_aws_t aws;
     s_aws_start (&aws, "aws-uploads", NULL);
     rp_test_server_t server;
-    s_engine_start (&server, &aws, "aws-uploads", false, 0);
+    s_engine_start (&server, &aws, "aws-uploads", false, 0, NULL);
     s_engine_ready (&server);
     char *token = rp_test_login (&server, "alice");
 
@@ -556,8 +525,8 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
             snprintf (file, sizeof file, "%s/%s", downloads, key);
             size_t len = 0;
             char *stored = rp_test_read_file (file, &len);
-            s_bytes_t served = s_download (&server, token, ids [i], what [s]);
-            cr_expect (s_same (stored, len, served.data, served.len),
+            rp_test_reply_t served = s_download (&server, token, ids [i], what [s]);
+            cr_expect (s_same (stored, len, served.body, served.len),
                        "photo %s: %s from the API (%zu bytes) differs from s3://photos/%s (%zu bytes)",
                        ids [i], what [s], served.len, key, len);
             if (s == 0)
@@ -572,7 +541,7 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
                 cr_expect (len > 2 && (unsigned char) stored [0] == 0xFF && (unsigned char) stored [1] == 0xD8,
                            "the preview is a JPEG");
             free (stored);
-            free (served.data);
+            rp_test_reply_free (&served);
         }
         free (sent);
     }
@@ -588,7 +557,7 @@ Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
     s_aws_t aws;
     s_aws_start (&aws, "aws-import", NULL);
     rp_test_server_t server;
-    s_engine_start (&server, &aws, "aws-import", false, 0);
+    s_engine_start (&server, &aws, "aws-import", false, 0, NULL);
     s_engine_ready (&server);
     char *token = rp_test_login (&server, "alice");
 
@@ -611,9 +580,9 @@ Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
     json_decref (photo);
     size_t sent_len = 0;
     char *sent = rp_test_read_file (path, &sent_len);
-    s_bytes_t served = s_download (&server, token, id, "original");
-    cr_expect (s_same (sent, sent_len, served.data, served.len), "the imported photo's original is the file put");
-    free (served.data);
+    rp_test_reply_t served = s_download (&server, token, id, "original");
+    cr_expect (s_same (sent, sent_len, served.body, served.len), "the imported photo's original is the file put");
+    rp_test_reply_free (&served);
     free (sent);
 
     //  Its photo.complete event, received with the aws CLI
@@ -672,7 +641,7 @@ Test (aws_bridges, unprocessable_object_ends_in_the_dead_letter_queue, .timeout 
     rp_test_server_t server;
     //  Received messages hidden 5 s (the shortest the engine takes): the
     //  three receives before redrive are quick
-    s_engine_start (&server, &aws, "aws-dlq", false, 5);
+    s_engine_start (&server, &aws, "aws-dlq", false, 5, NULL);
     s_engine_ready (&server);
     char *token = rp_test_login (&server, "alice");
 
@@ -753,39 +722,27 @@ s_presign (rp_test_server_t *server, const char *token, const char *filename, si
 static long
 s_presigned_put (const json_t *presigned, const char *path)
 {
-    FILE *file = fopen (path, "rb");
-    cr_assert_not_null (file);
-    fseek (file, 0, SEEK_END);
-    long size = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    struct curl_slist *list = curl_slist_append (NULL, "Expect:");
+    enum { HEADERS = 16 };
+    char lines [HEADERS][1024];
+    const char *headers [HEADERS + 1];
+    size_t n = 0;
     const char *name;
     json_t *value;
     json_object_foreach ((json_t *) json_object_get (presigned, "headers"), name, value) {
-        char header [1024];
-        snprintf (header, sizeof header, "%s: %s", name, json_string_value (value) ?: "");
-        list = curl_slist_append (list, header);
+        cr_assert_lt (n, (size_t) HEADERS, "presign asked for more than %d headers", HEADERS);
+        snprintf (lines [n], sizeof lines [n], "%s: %s", name, json_string_value (value) ?: "");
+        headers [n] = lines [n];
+        n++;
     }
-    s_bytes_t answer = { 0 };
-    CURL *curl = curl_easy_init ();
-    curl_easy_setopt (curl, CURLOPT_URL, json_string_value (json_object_get (presigned, "url")));
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt (curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt (curl, CURLOPT_READDATA, file);
-    curl_easy_setopt (curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) size);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_bytes_collect);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, &answer);
-    CURLcode rc = curl_easy_perform (curl);
-    cr_assert_eq (rc, CURLE_OK, "presigned PUT: %s", curl_easy_strerror (rc));
-    long status = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    cr_expect_eq (status, 200, "the presigned PUT answers %ld: %s", status, answer.data);
-    curl_easy_cleanup (curl);
-    curl_slist_free_all (list);
-    free (answer.data);
-    fclose (file);
+    headers [n] = NULL;
+    rp_test_reply_t answer;
+    long status = rp_test_http (&(rp_test_http_t) { .method = "PUT",
+                                                    .url = json_string_value (json_object_get (presigned, "url")),
+                                                    .headers = headers, .upload = path, .timeout_ms = 30000 },
+                                &answer);
+    cr_assert_eq (answer.result, CURLE_OK, "presigned PUT: %s", curl_easy_strerror (answer.result));
+    cr_expect_eq (status, 200, "the presigned PUT answers %ld: %s", status, answer.body);
+    rp_test_reply_free (&answer);
     return status;
 }
 
@@ -809,7 +766,7 @@ Test (aws_bridges, presigned_uploads_completed_by_the_client, .timeout = 90)
     s_aws_t aws;
     s_aws_start (&aws, "aws-presign", "incoming/");
     rp_test_server_t server;
-    s_engine_start (&server, &aws, "aws-presign", false, 0);
+    s_engine_start (&server, &aws, "aws-presign", false, 0, NULL);
     s_engine_ready (&server);
     char *token = rp_test_login (&server, "alice");
 
@@ -851,12 +808,12 @@ Test (aws_bridges, presigned_uploads_completed_by_the_client, .timeout = 90)
     char *final = rp_test_wait_final (&server, token, id, 30000);
     cr_assert_str_eq (final, "complete", "the presigned upload %s is %s (log: %s)", id, final, server.log);
     free (final);
-    s_bytes_t served = s_download (&server, token, id, "original");
-    cr_expect (s_same (good_bytes, good_len, served.data, served.len), "the original is the bytes PUT");
-    free (served.data);
+    rp_test_reply_t served = s_download (&server, token, id, "original");
+    cr_expect (s_same (good_bytes, good_len, served.body, served.len), "the original is the bytes PUT");
+    rp_test_reply_free (&served);
     served = s_download (&server, token, id, "thumbnail");
-    cr_expect (served.len > 12 && memcmp (served.data + 8, "WEBP", 4) == 0, "a thumbnail was made");
-    free (served.data);
+    cr_expect (served.len > 12 && memcmp (served.body + 8, "WEBP", 4) == 0, "a thumbnail was made");
+    rp_test_reply_free (&served);
     char key [200];
     s_object_key (sha, "", key, sizeof key);
     char file [400];
@@ -912,7 +869,7 @@ Test (aws_bridges, presigned_upload_completed_by_the_s3_event, .timeout = 90)
     s_aws_t aws;
     s_aws_start (&aws, "aws-presign-event", NULL);
     rp_test_server_t server;
-    s_engine_start (&server, &aws, "aws-presign-event", false, 0);
+    s_engine_start (&server, &aws, "aws-presign-event", false, 0, NULL);
     s_engine_ready (&server);
     char *token = rp_test_login (&server, "alice");
 
@@ -935,9 +892,9 @@ Test (aws_bridges, presigned_upload_completed_by_the_s3_event, .timeout = 90)
     cr_expect_str_eq (json_string_value (json_object_get (photo, "filename")) ?: "", "by-event.jpg");
     cr_expect_str_eq (json_string_value (json_object_get (photo, "sha256")) ?: "", sha);
     json_decref (photo);
-    s_bytes_t served = s_download (&server, token, id, "original");
-    cr_expect (s_same (sent, sent_len, served.data, served.len), "the original is the bytes PUT");
-    free (served.data);
+    rp_test_reply_t served = s_download (&server, token, id, "original");
+    cr_expect (s_same (sent, sent_len, served.body, served.len), "the original is the bytes PUT");
+    rp_test_reply_free (&served);
     free (sent);
     cr_expect_eq (rp_test_photo_rows (&server), 1, "one photo of one presigned upload");
     free (token);
@@ -959,15 +916,14 @@ s_processed_by (const char *const logs [], int count, const char *id)
 
 Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
 {
-    const char *pg_url = getenv ("RP_TEST_PG_URL");
-    bool pg = pg_url && *pg_url;
+    bool pg = rp_test_pg_enabled ();
     s_aws_t aws;
     s_aws_start (&aws, "aws-two", NULL);
     rp_test_server_t first, second;
     //  One database (PostgreSQL in CI, else a SQLite file both open), one
     //  bucket and queue; each engine with its own data folder
-    s_engine_start (&first, &aws, pg ? "aws_two" : "aws-two", pg, 0);
-    rp_test_server_share_db (&second, &first, "aws-two-second");
+    s_engine_start (&first, &aws, pg ? "aws_two" : "aws-two", pg, 0, NULL);
+    s_engine_start (&second, &aws, "aws-two-second", pg, 0, first.db_url);
     s_engine_ready (&first);
     s_engine_ready (&second);
     cr_log_info ("two engines on %s: %s and %s", pg ? "PostgreSQL" : "SQLite", first.log, second.log);
@@ -1116,7 +1072,7 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
     s_aws_t aws;
     s_aws_start (&aws, "aws-fault", NULL);
     rp_test_server_t server;
-    s_engine_start (&server, &aws, "aws-fault", false, 0);
+    s_engine_start (&server, &aws, "aws-fault", false, 0, NULL);
     s_engine_ready (&server);
     char *token = rp_test_login (&server, "alice");
 

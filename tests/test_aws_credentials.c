@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine/aws/credentials.h"
+#include "tests/support/http.h"
 #include "tests/support/testdata.h"
 
 static void
@@ -80,10 +81,14 @@ s_serve (const char *dir, int port)
         execlp ("python3", "python3", "-m", "http.server", number, "--bind", "127.0.0.1", "--directory", dir, NULL);
         _exit (127);
     }
-    char command [128];
-    snprintf (command, sizeof command, "curl -sf -o /dev/null http://127.0.0.1:%d/", port);
-    for (int i = 0; i < 100 && rp_test_run (command, NULL) != 0; i++)
+    char url [128];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/", port);
+    for (int i = 0; i < 100; i++) {
+        long status = rp_test_http_status (url);
+        if (status >= 200 && status < 400)
+            break;
         usleep (100 * 1000);
+    }
     return pid;
 }
 

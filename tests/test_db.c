@@ -22,6 +22,7 @@
 
 #include "engine/db/db.h"
 #include "engine/db/migrations.h"
+#include "tests/support/pg.h"
 #include "tests/support/testdata.h"
 
 //  ---------------------------------------------------------------------------
@@ -42,22 +43,9 @@ s_sqlite_url (const char *name)
 static char *
 s_pg_url (const char *name)
 {
-    const char *base = getenv ("RP_TEST_PG_URL");
-    if (!base || !*base)
-        cr_skip_test ("skipped: RP_TEST_PG_URL is unset (tools/test.sh starts PostgreSQL with "
-                      "tools/pg.sh and sets it)");
-    PGconn *conn = PQconnectdb (base);
-    cr_assert_eq (PQstatus (conn), CONNECTION_OK, "RP_TEST_PG_URL: %s", PQerrorMessage (conn));
-    char sql [512];
-    snprintf (sql, sizeof sql, "SET client_min_messages = warning; "
-              "DROP SCHEMA IF EXISTS test_db_%s CASCADE; CREATE SCHEMA test_db_%s", name, name);
-    PGresult *res = PQexec (conn, sql);
-    cr_assert_eq (PQresultStatus (res), PGRES_COMMAND_OK, "%s", PQerrorMessage (conn));
-    PQclear (res);
-    PQfinish (conn);
-    char url [2048];
-    snprintf (url, sizeof url, "%s%soptions=-csearch_path%%3Dtest_db_%s", base,
-              strchr (base, '?') ? "&" : "?", name);
+    char schema [256], url [2048];
+    snprintf (schema, sizeof schema, "db_%s", name);
+    rp_test_pg_schema (schema, url, sizeof url);
     return strdup (url);
 }
 

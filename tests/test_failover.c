@@ -29,7 +29,7 @@ typedef struct {
     char env_backend [96];
     char env_data [600];
     char env_keys [4][128];         //  the broker's key and list, the clients' keys
-    char *dir;
+    char dir [256];
     pid_t broker;
 } s_cluster_t;
 
@@ -61,7 +61,10 @@ static char *s_timing_env [] = {
 static void
 s_cluster_start (s_cluster_t *c)
 {
-    c->dir = rp_test_tmpdir ("failover");
+    char *dir = rp_test_tmpdir ("failover");
+    cr_assert_not_null (dir);
+    snprintf (c->dir, sizeof c->dir, "%s", dir);
+    free (dir);
     snprintf (c->frontend, sizeof c->frontend, "tcp://127.0.0.1:%d", rp_test_free_port ());
     snprintf (c->backend, sizeof c->backend, "tcp://127.0.0.1:%d", rp_test_free_port ());
     snprintf (c->env_frontend, sizeof c->env_frontend, "RAPIDPHOTO_BROKER_FRONTEND=%s", c->frontend);

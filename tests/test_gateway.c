@@ -36,7 +36,7 @@
 Test (gateway, login_tokens_and_rate_limit, .timeout = 120)
 {
     rp_test_server_t server;
-    rp_test_server_start (&server, "gw-login");
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "gw-login" });
     char *token = rp_test_login (&server, "alice");
     rp_test_reply_t reply;
     cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/photos", token, NULL, NULL, 0, NULL, &reply), 200);
@@ -82,7 +82,7 @@ static void
 s_uploads_gallery_and_downloads (bool pg)
 {
     rp_test_server_t server;
-    rp_test_server_start_on (&server, pg ? "gw_flow" : "gw-flow", pg);
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = pg ? "gw_flow" : "gw-flow", .pg = pg });
     char *token = rp_test_login (&server, "alice");
     char *bob = rp_test_login (&server, "bob");
     CURL *curl = curl_easy_init ();
@@ -336,7 +336,7 @@ s_uploads_gallery_and_downloads (bool pg)
 Test (gateway, hostile_requests, .timeout = 180)
 {
     rp_test_server_t server;
-    rp_test_server_start (&server, "gw-hostile");
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "gw-hostile" });
     char *token = rp_test_login (&server, "alice");
     rp_test_reply_t reply;
     char photo [600];
@@ -520,7 +520,7 @@ static void
 s_refusals_by_code (bool pg)
 {
     rp_test_server_t server;
-    rp_test_server_start_on (&server, pg ? "gw_codes" : "gw-codes", pg);
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = pg ? "gw_codes" : "gw-codes", .pg = pg });
     char *token = rp_test_login (&server, "alice");
     rp_test_reply_t reply;
     char name [300], detail [512];
@@ -652,7 +652,7 @@ static void
 s_hundred_concurrent_uploads (bool pg)
 {
     rp_test_server_t server;
-    rp_test_server_start_on (&server, pg ? "gw_hundred" : "gw-hundred", pg);
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = pg ? "gw_hundred" : "gw-hundred", .pg = pg });
     char *token = rp_test_login (&server, "alice");
     enum { N = 100 };
     char (*paths) [600] = calloc (N, 600);
@@ -667,9 +667,10 @@ s_hundred_concurrent_uploads (bool pg)
     CURL *easy [N];
     curl_mime *forms [N];
     rp_test_reply_t replies [N];
-    struct curl_slist *lists [N];
+    CURLcode results [N];
+    char url [128];
+    snprintf (url, sizeof url, "%s/api/v1/photos", server.base);
     for (int i = 0; i < N; i++) {
-        memset (&replies [i], 0, sizeof replies [i]);
         forms [i] = curl_mime_init (NULL);
         curl_mimepart *part = curl_mime_addpart (forms [i]);
         curl_mime_name (part, "file");
@@ -677,7 +678,9 @@ s_hundred_concurrent_uploads (bool pg)
         part = curl_mime_addpart (forms [i]);
         curl_mime_name (part, "batch_id");
         curl_mime_data (part, "hundred", CURL_ZERO_TERMINATED);
-        easy [i] = rp_test_easy (&server, "POST", "/api/v1/photos", token, NULL, NULL, 0, forms [i], &replies [i], &lists [i]);
+        easy [i] = rp_test_http_prepare (&(rp_test_http_t) { .method = "POST", .url = url, .token = token,
+                                                            .form = forms [i] }, &replies [i]);
+        results [i] = CURLE_GOT_NOTHING;
         curl_easy_setopt (easy [i], CURLOPT_FORBID_REUSE, 1L);
         curl_multi_add_handle (multi, easy [i]);
     }
@@ -689,18 +692,21 @@ s_hundred_concurrent_uploads (bool pg)
             curl_multi_poll (multi, NULL, 0, 100, NULL);
     }
     int64_t uploaded_ms = rp_clock_ms () - started;
+    CURLMsg *done;
+    int left;
+    while ((done = curl_multi_info_read (multi, &left)))
+        for (int i = 0; i < N; i++)
+            if (done->msg == CURLMSG_DONE && done->easy_handle == easy [i])
+                results [i] = done->data.result;
     int accepted = 0;
     for (int i = 0; i < N; i++) {
-        long code = 0;
-        curl_easy_getinfo (easy [i], CURLINFO_RESPONSE_CODE, &code);
+        curl_multi_remove_handle (multi, easy [i]);
+        long code = rp_test_http_finish (easy [i], results [i], &replies [i]);
         if (code == 202)
             accepted++;
         else
             cr_log_warn ("upload %d: %ld %s", i, code, replies [i].body ? replies [i].body : "");
-        curl_multi_remove_handle (multi, easy [i]);
-        curl_easy_cleanup (easy [i]);
         curl_mime_free (forms [i]);
-        curl_slist_free_all (lists [i]);
         rp_test_reply_free (&replies [i]);
     }
     curl_multi_cleanup (multi);
@@ -744,8 +750,7 @@ typedef struct {
     const char *token;
     char last_event_id [32];        //  "" for none
     int want;                       //  events to read before hanging up
-    char *text;
-    size_t len;
+    char *text;                     //  what the stream said (NULL: nothing)
     int events;
 } s_sse_t;
 
@@ -758,41 +763,35 @@ s_count_text (const char *text, const char *needle)
     return n;
 }
 
-static size_t
-s_sse_write (char *data, size_t size, size_t n, void *arg)
+static bool
+s_sse_enough (const rp_test_reply_t *reply, void *arg)
 {
     s_sse_t *sse = (s_sse_t *) arg;
-    size_t bytes = size * n;
-    sse->text = realloc (sse->text, sse->len + bytes + 1);
-    memcpy (sse->text + sse->len, data, bytes);
-    sse->len += bytes;
-    sse->text [sse->len] = 0;
-    sse->events = s_count_text (sse->text, "event: photo\n");
-    return sse->events >= sse->want ? 0 : bytes;     //  0: hang up
+    sse->events = s_count_text (reply->body, "event: photo\n");
+    return sse->events >= sse->want;
+}
+
+//  Read the user's event stream until it has said `want` events, or for
+//  timeout_ms; how the transfer ended
+static CURLcode
+s_sse_read (s_sse_t *sse, long timeout_ms)
+{
+    char url [128], resume [64];
+    snprintf (url, sizeof url, "%s/api/v1/events", sse->server->base);
+    snprintf (resume, sizeof resume, "Last-Event-ID: %s", sse->last_event_id);
+    const char *headers [] = { sse->last_event_id [0] ? resume : NULL, NULL };
+    rp_test_reply_t reply;
+    rp_test_http (&(rp_test_http_t) { .url = url, .token = sse->token, .headers = headers,
+                                      .timeout_ms = timeout_ms, .enough = s_sse_enough, .arg = sse }, &reply);
+    CURLcode result = reply.result;
+    sse->text = rp_test_reply_take_body (&reply);
+    return result;
 }
 
 static void *
 s_sse_thread (void *arg)
 {
-    s_sse_t *sse = (s_sse_t *) arg;
-    CURL *curl = curl_easy_init ();
-    char url [128], auth [2048], resume [64];
-    snprintf (url, sizeof url, "%s/api/v1/events", sse->server->base);
-    snprintf (auth, sizeof auth, "Authorization: Bearer %s", sse->token);
-    struct curl_slist *list = curl_slist_append (NULL, auth);
-    if (sse->last_event_id [0]) {
-        snprintf (resume, sizeof resume, "Last-Event-ID: %s", sse->last_event_id);
-        list = curl_slist_append (list, resume);
-    }
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 90L);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_sse_write);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, sse);
-    curl_easy_perform (curl);
-    curl_easy_cleanup (curl);
-    curl_slist_free_all (list);
+    s_sse_read ((s_sse_t *) arg, 90000);
     return NULL;
 }
 
@@ -822,7 +821,7 @@ static void
 s_live_status_events_resume (bool pg)
 {
     rp_test_server_t server;
-    rp_test_server_start_on (&server, pg ? "gw_events" : "gw-events", pg);
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = pg ? "gw_events" : "gw-events", .pg = pg });
     char *token = rp_test_login (&server, "alice");
     s_sse_t live = { .server = &server, .token = token, .want = 6 };
     pthread_t thread;
@@ -874,22 +873,8 @@ s_live_status_events_resume (bool pg)
     char *bob = rp_test_login (&server, "bob");
     s_sse_t other = { .server = &server, .token = bob, .want = 1 };
     snprintf (other.last_event_id, sizeof other.last_event_id, "0");
-    CURL *probe = curl_easy_init ();
-    char url [128], auth [2048];
-    snprintf (url, sizeof url, "%s/api/v1/events", server.base);
-    snprintf (auth, sizeof auth, "Authorization: Bearer %s", bob);
-    struct curl_slist *list = curl_slist_append (NULL, auth);
-    list = curl_slist_append (list, "Last-Event-ID: 0");
-    curl_easy_setopt (probe, CURLOPT_URL, url);
-    curl_easy_setopt (probe, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (probe, CURLOPT_TIMEOUT_MS, 1500L);
-    curl_easy_setopt (probe, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt (probe, CURLOPT_WRITEFUNCTION, s_sse_write);
-    curl_easy_setopt (probe, CURLOPT_WRITEDATA, &other);
-    cr_expect_eq (curl_easy_perform (probe), CURLE_OPERATION_TIMEDOUT);
+    cr_expect_eq (s_sse_read (&other, 1500), CURLE_OPERATION_TIMEDOUT);
     cr_expect_eq (other.events, 0, "%s", other.text);
-    curl_easy_cleanup (probe);
-    curl_slist_free_all (list);
     //  No token: 401
     cr_expect_eq (rp_test_request (&server, "GET", "/api/v1/events", NULL, NULL, NULL, 0, NULL, &reply), 401);
     rp_test_reply_free (&reply);
@@ -909,21 +894,13 @@ s_live_status_events_resume (bool pg)
 Test (gateway, gateway_alone_feeds_the_engine_later, .timeout = 120)
 {
     rp_test_server_t server;
-    rp_test_server_start (&server, "gw-alone");
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "gw-alone" });
     char *token = rp_test_login (&server, "alice");
     rp_test_server_stop (&server);
 
     //  The gateway alone takes the upload: it is stored and queued
-    pid_t pid = rp_test_spawn ((char *[]) { "gateway", NULL }, server.lib.env, NULL, server.log);
-    CURL *probe = curl_easy_init ();
-    char url [128];
-    snprintf (url, sizeof url, "%s/healthz", server.base);
-    curl_easy_setopt (probe, CURLOPT_URL, url);
-    curl_easy_setopt (probe, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (probe, CURLOPT_NOBODY, 1L);
-    for (int i = 0; i < 200 && curl_easy_perform (probe) != CURLE_OK; i++)
-        usleep (50 * 1000);
-    curl_easy_cleanup (probe);
+    pid_t pid = rp_test_spawn ((char *[]) { "gateway", NULL }, server.env, NULL, server.log);
+    rp_test_server_answers (&server);
     char path [600];
     rp_test_server_photo (&server, "alone.jpg", 7, path, sizeof path);
     size_t len = 0;
@@ -954,7 +931,7 @@ Test (gateway, gateway_alone_feeds_the_engine_later, .timeout = 120)
     cr_expect_eq (rp_test_wait (pid, 30000), 0);
 
     //  The engine started later on the same library finishes it
-    server.pid = rp_test_spawn ((char *[]) { "serve", NULL }, server.lib.env, NULL, server.log);
+    server.pid = rp_test_spawn ((char *[]) { "serve", NULL }, server.env, NULL, server.log);
     char *status = NULL;
     for (int i = 0; i < 200; i++) {
         rp_test_reply_t ping;
@@ -976,7 +953,7 @@ Test (gateway, gateway_alone_feeds_the_engine_later, .timeout = 120)
 Test (gateway, idle_event_streams_do_not_hold_threads, .timeout = 120)
 {
     rp_test_server_t server;
-    rp_test_server_start (&server, "gw-idle");
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "gw-idle" });
     char *token = rp_test_login (&server, "alice");
     //  Far more open streams than the gateway has threads
     enum { STREAMS = 64 };

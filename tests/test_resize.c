@@ -13,6 +13,7 @@
 #define _GNU_SOURCE             //  memmem
 #endif
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -492,6 +493,13 @@ Test (resize, jobs_run_concurrently_on_several_threads)
 //  ---------------------------------------------------------------------
 //  The photo corpus
 
+//  A corpus path ("formats/png_rgba.png") or folder ("camera") as a test's
+//  parameter: the parameters reach each test's own process as bytes, so
+//  they hold no pointers
+typedef struct {
+    char rel [96];
+} s_rel_t;
+
 //  Resize one corpus file with `opts`; returns rc, result and reason.
 static int
 s_resize_corpus (const rp_resize_opts_t *opts, const char *rel, const char *out,
@@ -502,40 +510,61 @@ s_resize_corpus (const rp_resize_opts_t *opts, const char *rel, const char *out,
     return s_resize (opts, src, out, result, err, errlen);
 }
 
-Test (resize, every_exif_orientation_comes_out_upright)
+//  Resize a corpus file's default derivatives into a fresh folder; the
+//  preview (caller unrefs) and the result (caller decrefs).
+static VipsImage *
+s_corpus_preview (const rp_resize_opts_t *opts, const char *rel, json_t **result)
+{
+    char *out = rp_test_tmpdir ("resize-corpus");
+    cr_assert_not_null (out);
+    char err [256] = "";
+    *result = NULL;
+    cr_assert_eq (s_resize_corpus (opts, rel, out, result, err, sizeof err), 0, "%s: %s", rel, err);
+    free (out);
+    return s_load (s_derivative_path (*result, "preview"));
+}
+
+//  Landscape_<o>.jpg for o in 1..8, then 0 (an invalid tag, read as 1):
+//  each comes out as the upright Landscape_1 does
+ParameterizedTestParameters (resize, every_exif_orientation_comes_out_upright)
+{
+    static int orientations [] = { 1, 2, 3, 4, 5, 6, 7, 8, 0 };
+    return cr_make_param_array (int, orientations, sizeof orientations / sizeof orientations [0]);
+}
+
+ParameterizedTest (int *orientation, resize, every_exif_orientation_comes_out_upright)
 {
     RP_REQUIRE_TESTDATA ();
-    char *out = rp_test_tmpdir ("resize-orient");
     rp_resize_opts_t opts = s_default_opts ();
-    char err [256] = "";
-    VipsImage *reference = NULL;
-    for (int o = 1; o <= 9; o++) {
-        int orientation = o % 9;            //  1..8, then 0 (an invalid tag, read as 1)
-        char rel [64], sub [1100];
-        snprintf (rel, sizeof rel, "orientation/Landscape_%d.jpg", orientation);
-        snprintf (sub, sizeof sub, "%s/%d", out, orientation);
-        cr_assert_eq (mkdir (sub, 0755), 0);
-        json_t *result = NULL;
-        cr_assert_eq (s_resize_corpus (&opts, rel, sub, &result, err, sizeof err), 0,
-                      "%s: %s", rel, err);
-        cr_assert_eq (json_integer_value (json_object_get (result, "width")), 1800, "%s", rel);
-        cr_assert_eq (json_integer_value (json_object_get (result, "height")), 1200, "%s", rel);
-        cr_assert_eq (s_derivative_int (result, "preview", "width"), 1440, "%s", rel);
-        cr_assert_eq (s_derivative_int (result, "preview", "height"), 960, "%s", rel);
-        s_check_all_derivatives (&opts, result, rel);
-        VipsImage *preview = s_load (s_derivative_path (result, "preview"));
-        if (orientation == 1)
-            reference = preview;
-        else {
-            double diff = s_mean_abs_diff (preview, reference);
-            cr_assert_lt (diff, S_SAME_PICTURE, "%s is not upright: mean difference %.1f", rel, diff);
-            g_object_unref (preview);
-        }
-        json_decref (result);
+    char rel [64];
+    snprintf (rel, sizeof rel, "orientation/Landscape_%d.jpg", *orientation);
+    json_t *result = NULL;
+    VipsImage *preview = s_corpus_preview (&opts, rel, &result);
+    cr_assert_eq (json_integer_value (json_object_get (result, "width")), 1800, "%s", rel);
+    cr_assert_eq (json_integer_value (json_object_get (result, "height")), 1200, "%s", rel);
+    cr_assert_eq (s_derivative_int (result, "preview", "width"), 1440, "%s", rel);
+    cr_assert_eq (s_derivative_int (result, "preview", "height"), 960, "%s", rel);
+    s_check_all_derivatives (&opts, result, rel);
+    if (*orientation != 1) {
+        json_t *upright = NULL;
+        VipsImage *reference = s_corpus_preview (&opts, "orientation/Landscape_1.jpg", &upright);
+        double diff = s_mean_abs_diff (preview, reference);
+        cr_assert_lt (diff, S_SAME_PICTURE, "%s is not upright: mean difference %.1f", rel, diff);
+        g_object_unref (reference);
+        json_decref (upright);
     }
+    g_object_unref (preview);
+    json_decref (result);
+}
 
-    //  The check has teeth: Landscape_3 left as stored (upside down) and a
-    //  mirrored upright picture are both far above the threshold
+//  The check above has teeth: Landscape_3 left as stored (upside down) and
+//  a mirrored upright picture are both far above the threshold
+Test (resize, the_orientation_check_tells_wrong_pictures_apart)
+{
+    RP_REQUIRE_TESTDATA ();
+    rp_resize_opts_t opts = s_default_opts ();
+    json_t *upright = NULL;
+    VipsImage *reference = s_corpus_preview (&opts, "orientation/Landscape_1.jpg", &upright);
     char src [1024];
     VipsImage *as_stored = NULL, *mirrored = NULL;
     rp_testdata_path (src, sizeof src, "orientation/Landscape_3.jpg");
@@ -546,7 +575,7 @@ Test (resize, every_exif_orientation_comes_out_upright)
     g_object_unref (as_stored);
     g_object_unref (mirrored);
     g_object_unref (reference);
-    free (out);
+    json_decref (upright);
 }
 
 //  HEIF: libheif applies the irot box on load; the EXIF Orientation inside
@@ -621,10 +650,16 @@ Test (resize, avif_files_work)
 }
 
 //  Every real photo in camera/, formats/ and large/ resizes; SVG is refused.
-static void
-s_every_file_completes (const char *folder)
+ParameterizedTestParameters (resize, every_photo_of_a_folder_completes_but_svg)
+{
+    static s_rel_t folders [] = { { "camera" }, { "formats" }, { "large" } };
+    return cr_make_param_array (s_rel_t, folders, sizeof folders / sizeof folders [0]);
+}
+
+ParameterizedTest (s_rel_t *param, resize, every_photo_of_a_folder_completes_but_svg)
 {
     RP_REQUIRE_TESTDATA ();
+    const char *folder = param->rel;
     static char names [64][256];
     int count = s_corpus_files (folder, names, 64);
     cr_assert_gt (count, 0);
@@ -652,16 +687,18 @@ s_every_file_completes (const char *folder)
     }
 }
 
-Test (resize, every_camera_photo_completes)  { s_every_file_completes ("camera"); }
-Test (resize, every_format_completes_but_svg) { s_every_file_completes ("formats"); }
-Test (resize, the_large_photo_completes)     { s_every_file_completes ("large"); }
-
 //  Broken and hostile files: a readable reason or valid derivatives, never
 //  a crash, and no files left behind on failure.
-static void
-s_every_file_is_handled (const char *folder)
+ParameterizedTestParameters (resize, every_broken_file_fails_readably_or_completes)
+{
+    static s_rel_t folders [] = { { "malformed" }, { "adversarial" } };
+    return cr_make_param_array (s_rel_t, folders, sizeof folders / sizeof folders [0]);
+}
+
+ParameterizedTest (s_rel_t *param, resize, every_broken_file_fails_readably_or_completes)
 {
     RP_REQUIRE_TESTDATA ();
+    const char *folder = param->rel;
     static char names [64][256];
     int count = s_corpus_files (folder, names, 64);
     cr_assert_gt (count, 0);
@@ -686,38 +723,39 @@ s_every_file_is_handled (const char *folder)
     }
 }
 
-Test (resize, every_malformed_file_fails_readably_or_completes)
+ParameterizedTestParameters (resize, header_bombs_are_refused_before_decoding)
 {
-    s_every_file_is_handled ("malformed");
+    static s_rel_t bombs [] = {
+        { "adversarial/png_60000x60000_header_only.png" },
+        { "adversarial/png_60000x60000_zeros_1bit_bomb.png" },
+        { "adversarial/jpeg_65500x65500_header_only.jpg" },
+        { "adversarial/jpeg_20000x14000_black_optimized.jpg" },     //  280 Mpx > 100 Mpx
+    };
+    return cr_make_param_array (s_rel_t, bombs, sizeof bombs / sizeof bombs [0]);
 }
 
-Test (resize, every_adversarial_file_fails_readably_or_completes)
-{
-    s_every_file_is_handled ("adversarial");
-}
-
-Test (resize, header_bombs_are_refused_before_decoding)
+ParameterizedTest (s_rel_t *bomb, resize, header_bombs_are_refused_before_decoding)
 {
     RP_REQUIRE_TESTDATA ();
-    const char *bombs [] = {
-        "adversarial/png_60000x60000_header_only.png",
-        "adversarial/png_60000x60000_zeros_1bit_bomb.png",
-        "adversarial/jpeg_65500x65500_header_only.jpg",
-        "adversarial/jpeg_20000x14000_black_optimized.jpg",     //  280 Mpx > 100 Mpx
-    };
     char *out = rp_test_tmpdir ("resize-bomb");
     rp_resize_opts_t opts = s_default_opts ();
-    for (size_t i = 0; i < sizeof bombs / sizeof bombs [0]; i++) {
-        json_t *result = NULL;
-        char err [256] = "";
-        int64_t started = rp_clock_ms ();
-        cr_assert_eq (s_resize_corpus (&opts, bombs [i], out, &result, err, sizeof err), -1,
-                      "%s was accepted", bombs [i]);
-        int64_t took = rp_clock_ms () - started;
-        cr_assert_lt (took, 1000, "%s took %lld ms to refuse", bombs [i], (long long) took);
-        cr_assert (strstr (err, "pixel limit of 100.0 megapixels"), "%s: %s", bombs [i], err);
-    }
+    json_t *result = NULL;
+    char err [256] = "";
+    int64_t started = rp_clock_ms ();
+    cr_assert_eq (s_resize_corpus (&opts, bomb->rel, out, &result, err, sizeof err), -1,
+                  "%s was accepted", bomb->rel);
+    int64_t took = rp_clock_ms () - started;
+    cr_assert_lt (took, 1000, "%s took %lld ms to refuse", bomb->rel, (long long) took);
+    cr_assert (strstr (err, "pixel limit of 100.0 megapixels"), "%s: %s", bomb->rel, err);
     cr_assert_eq (s_count_files (out), 0);
+    free (out);
+}
+
+Test (resize, a_header_bomb_is_refused_with_its_size)
+{
+    RP_REQUIRE_TESTDATA ();
+    char *out = rp_test_tmpdir ("resize-bomb");
+    rp_resize_opts_t opts = s_default_opts ();
     json_t *result = NULL;
     char err [256] = "";
     s_resize_corpus (&opts, "adversarial/png_60000x60000_header_only.png", out,
@@ -727,24 +765,41 @@ Test (resize, header_bombs_are_refused_before_decoding)
     free (out);
 }
 
-Test (resize, the_type_comes_from_the_bytes_not_the_name)
+//  A file of another kind, whatever its name says, and the reason given
+typedef struct {
+    char rel [96];
+    char reason [96];
+} s_not_image_t;
+
+ParameterizedTestParameters (resize, the_type_comes_from_the_bytes_not_the_name)
 {
-    RP_REQUIRE_TESTDATA ();
-    char *out = rp_test_tmpdir ("resize-sniff");
-    rp_resize_opts_t opts = s_default_opts ();
-    const char *cases [][2] = {
+    static s_not_image_t cases [] = {
         { "adversarial/html_script.jpg", "not a supported image: the file is HTML" },
         { "adversarial/text_file.jpg",   "not a supported image: the file is text" },
         { "adversarial/zero_bytes.jpg",  "not a supported image: the file is an empty file" },
         { "formats/svg_logo.svg",        "not a supported image: the file is XML or SVG" },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
-        json_t *result = NULL;
-        char err [256] = "";
-        cr_assert_eq (s_resize_corpus (&opts, cases [i][0], out, &result, err, sizeof err), -1);
-        cr_assert_str_eq (err, cases [i][1]);
-    }
-    //  A PNG named .jpg is a PNG
+    return cr_make_param_array (s_not_image_t, cases, sizeof cases / sizeof cases [0]);
+}
+
+ParameterizedTest (s_not_image_t *not_image, resize, the_type_comes_from_the_bytes_not_the_name)
+{
+    RP_REQUIRE_TESTDATA ();
+    char *out = rp_test_tmpdir ("resize-sniff");
+    rp_resize_opts_t opts = s_default_opts ();
+    json_t *result = NULL;
+    char err [256] = "";
+    cr_assert_eq (s_resize_corpus (&opts, not_image->rel, out, &result, err, sizeof err), -1);
+    cr_assert_str_eq (err, not_image->reason);
+    free (out);
+}
+
+//  A PNG named .jpg is a PNG
+Test (resize, a_png_named_jpg_is_a_png)
+{
+    RP_REQUIRE_TESTDATA ();
+    char *out = rp_test_tmpdir ("resize-sniff");
+    rp_resize_opts_t opts = s_default_opts ();
     json_t *result = NULL;
     char err [256] = "";
     cr_assert_eq (s_resize_corpus (&opts, "adversarial/png_disguised_as.jpg", out,
@@ -801,43 +856,44 @@ Test (resize, decode_errors_are_readable)
 //  a cut-off file is refused, and recoverable damage (stray bytes, a short
 //  APP14 segment, a bad later GIF frame) still gives derivatives. With
 //  warning, those are refused too.
-Test (resize, fail_on_truncated_versus_warning)
+typedef struct {
+    char rel [96];
+    VipsFailOn passes;              //  resizes under this fail_on
+    VipsFailOn fails;               //  and is refused under this one
+    char fails_name [16];
+} s_fail_on_t;
+
+ParameterizedTestParameters (resize, fail_on_truncated_versus_warning)
+{
+    static s_fail_on_t cases [] = {
+        //  Recoverable
+        { "malformed/exif_bad_ifd0.jpg",              VIPS_FAIL_ON_TRUNCATED, VIPS_FAIL_ON_WARNING, "warning" },
+        { "malformed/jpeg_truncated_app14.jpg",       VIPS_FAIL_ON_TRUNCATED, VIPS_FAIL_ON_WARNING, "warning" },
+        { "malformed/gif_invalid_multiframe.gif",     VIPS_FAIL_ON_TRUNCATED, VIPS_FAIL_ON_WARNING, "warning" },
+        //  Truncated
+        { "malformed/jpeg_truncated_10000_bytes.jpg", VIPS_FAIL_ON_NONE, VIPS_FAIL_ON_TRUNCATED, "truncated" },
+        { "adversarial/truncated_half.jpg",           VIPS_FAIL_ON_NONE, VIPS_FAIL_ON_TRUNCATED, "truncated" },
+        { "malformed/gif_truncated.gif",              VIPS_FAIL_ON_NONE, VIPS_FAIL_ON_TRUNCATED, "truncated" },
+        { "malformed/png_huge_idat_chunk.png",        VIPS_FAIL_ON_NONE, VIPS_FAIL_ON_TRUNCATED, "truncated" },
+    };
+    return cr_make_param_array (s_fail_on_t, cases, sizeof cases / sizeof cases [0]);
+}
+
+ParameterizedTest (s_fail_on_t *damaged, resize, fail_on_truncated_versus_warning)
 {
     RP_REQUIRE_TESTDATA ();
     char *out = rp_test_tmpdir ("resize-failon");
     rp_resize_opts_t opts = s_default_opts ();
     cr_assert_eq (opts.fail_on, VIPS_FAIL_ON_TRUNCATED);
-    const char *recoverable [] = {
-        "malformed/exif_bad_ifd0.jpg",
-        "malformed/jpeg_truncated_app14.jpg",
-        "malformed/gif_invalid_multiframe.gif",
-    };
-    const char *truncated [] = {
-        "malformed/jpeg_truncated_10000_bytes.jpg",
-        "adversarial/truncated_half.jpg",
-        "malformed/gif_truncated.gif",
-        "malformed/png_huge_idat_chunk.png",
-    };
     json_t *result = NULL;
     char err [256] = "";
-    for (size_t i = 0; i < sizeof recoverable / sizeof recoverable [0]; i++) {
-        opts.fail_on = VIPS_FAIL_ON_TRUNCATED;
-        cr_assert_eq (s_resize_corpus (&opts, recoverable [i], out, &result, err, sizeof err), 0,
-                      "%s: %s", recoverable [i], err);
-        json_decref (result);
-        opts.fail_on = VIPS_FAIL_ON_WARNING;
-        cr_assert_eq (s_resize_corpus (&opts, recoverable [i], out, &result, err, sizeof err), -1,
-                      "%s passed under fail_on=warning", recoverable [i]);
-    }
-    for (size_t i = 0; i < sizeof truncated / sizeof truncated [0]; i++) {
-        opts.fail_on = VIPS_FAIL_ON_NONE;
-        cr_assert_eq (s_resize_corpus (&opts, truncated [i], out, &result, err, sizeof err), 0,
-                      "%s: %s", truncated [i], err);
-        json_decref (result);
-        opts.fail_on = VIPS_FAIL_ON_TRUNCATED;
-        cr_assert_eq (s_resize_corpus (&opts, truncated [i], out, &result, err, sizeof err), -1,
-                      "%s passed under fail_on=truncated", truncated [i]);
-    }
+    opts.fail_on = damaged->passes;
+    cr_assert_eq (s_resize_corpus (&opts, damaged->rel, out, &result, err, sizeof err), 0,
+                  "%s: %s", damaged->rel, err);
+    json_decref (result);
+    opts.fail_on = damaged->fails;
+    cr_assert_eq (s_resize_corpus (&opts, damaged->rel, out, &result, err, sizeof err), -1,
+                  "%s passed under fail_on=%s", damaged->rel, damaged->fails_name);
     free (out);
 }
 
@@ -937,58 +993,61 @@ Test (resize, alpha_is_kept_in_webp_and_flattened_on_white_in_jpeg)
 }
 
 //  CMYK, wide-gamut and 16-bit inputs all come out as 8-bit, 3-band sRGB
-Test (resize, colour_comes_out_as_8_bit_srgb)
+ParameterizedTestParameters (resize, colour_comes_out_as_8_bit_srgb)
+{
+    static s_rel_t inputs [] = {
+        { "formats/jpeg_cmyk_adobe_no_icc.jpg" },
+        { "formats/jpeg_adobergb_icc.jpg" },
+        { "formats/png_16bit_rgb.png" },
+        { "formats/tiff_16bit_rgb.tif" },
+        { "formats/jpeg_grayscale.jpg" },
+    };
+    return cr_make_param_array (s_rel_t, inputs, sizeof inputs / sizeof inputs [0]);
+}
+
+ParameterizedTest (s_rel_t *input, resize, colour_comes_out_as_8_bit_srgb)
 {
     RP_REQUIRE_TESTDATA ();
-    const char *inputs [] = {
-        "formats/jpeg_cmyk_adobe_no_icc.jpg",
-        "formats/jpeg_adobergb_icc.jpg",
-        "formats/png_16bit_rgb.png",
-        "formats/tiff_16bit_rgb.tif",
-        "formats/jpeg_grayscale.jpg",
-    };
     rp_resize_opts_t opts = s_default_opts ();
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs [0]; i++) {
-        char *out = rp_test_tmpdir ("resize-colour");
-        json_t *result = NULL;
-        char err [256] = "";
-        cr_assert_eq (s_resize_corpus (&opts, inputs [i], out, &result, err, sizeof err), 0,
-                      "%s: %s", inputs [i], err);
-        VipsImage *preview = s_load (s_derivative_path (result, "preview"));
-        cr_assert_eq (preview->Bands, 3, "%s: %d bands", inputs [i], preview->Bands);
-        cr_assert_eq (preview->BandFmt, VIPS_FORMAT_UCHAR);
-        cr_assert_eq (preview->Type, VIPS_INTERPRETATION_sRGB);
-        //  Not black, not blank: the picture survived the conversion
-        double mean = 0;
-        cr_assert_eq (vips_avg (preview, &mean, NULL), 0);
-        cr_assert (mean > 20 && mean < 235, "%s: mean %.1f", inputs [i], mean);
-        g_object_unref (preview);
-        json_decref (result);
-        free (out);
-    }
-
-    //  The 16-bit PNG and TIFF are the same picture as the 8-bit JPEG
-    //  (libvips' sample.*): same pixels to within JPEG noise
     char *out = rp_test_tmpdir ("resize-colour");
-    const char *same [] = { "formats/png_16bit_rgb.png", "formats/tiff_16bit_rgb.tif" };
     json_t *result = NULL;
     char err [256] = "";
-    cr_assert_eq (s_resize_corpus (&opts, "formats/jpeg_adobergb_icc.jpg", out,
-                                   &result, err, sizeof err), 0, "%s", err);
-    VipsImage *reference = s_load (s_derivative_path (result, "preview"));
+    cr_assert_eq (s_resize_corpus (&opts, input->rel, out, &result, err, sizeof err), 0,
+                  "%s: %s", input->rel, err);
+    VipsImage *preview = s_load (s_derivative_path (result, "preview"));
+    cr_assert_eq (preview->Bands, 3, "%s: %d bands", input->rel, preview->Bands);
+    cr_assert_eq (preview->BandFmt, VIPS_FORMAT_UCHAR);
+    cr_assert_eq (preview->Type, VIPS_INTERPRETATION_sRGB);
+    //  Not black, not blank: the picture survived the conversion
+    double mean = 0;
+    cr_assert_eq (vips_avg (preview, &mean, NULL), 0);
+    cr_assert (mean > 20 && mean < 235, "%s: mean %.1f", input->rel, mean);
+    g_object_unref (preview);
     json_decref (result);
-    for (size_t i = 0; i < 2; i++) {
-        char *dir = rp_test_tmpdir ("resize-colour");
-        cr_assert_eq (s_resize_corpus (&opts, same [i], dir, &result, err, sizeof err), 0);
-        VipsImage *preview = s_load (s_derivative_path (result, "preview"));
-        double diff = s_mean_abs_diff (preview, reference);
-        cr_assert_lt (diff, S_SAME_PICTURE, "%s differs from the JPEG by %.1f", same [i], diff);
-        g_object_unref (preview);
-        json_decref (result);
-        free (dir);
-    }
-    g_object_unref (reference);
     free (out);
+}
+
+//  The 16-bit PNG and TIFF are the same picture as the 8-bit JPEG
+//  (libvips' sample.*): same pixels to within JPEG noise
+ParameterizedTestParameters (resize, sixteen_bit_photos_are_the_same_picture_in_8_bits)
+{
+    static s_rel_t same [] = { { "formats/png_16bit_rgb.png" }, { "formats/tiff_16bit_rgb.tif" } };
+    return cr_make_param_array (s_rel_t, same, sizeof same / sizeof same [0]);
+}
+
+ParameterizedTest (s_rel_t *same, resize, sixteen_bit_photos_are_the_same_picture_in_8_bits)
+{
+    RP_REQUIRE_TESTDATA ();
+    rp_resize_opts_t opts = s_default_opts ();
+    json_t *jpeg = NULL, *result = NULL;
+    VipsImage *reference = s_corpus_preview (&opts, "formats/jpeg_adobergb_icc.jpg", &jpeg);
+    VipsImage *preview = s_corpus_preview (&opts, same->rel, &result);
+    double diff = s_mean_abs_diff (preview, reference);
+    cr_assert_lt (diff, S_SAME_PICTURE, "%s differs from the JPEG by %.1f", same->rel, diff);
+    g_object_unref (preview);
+    g_object_unref (reference);
+    json_decref (result);
+    json_decref (jpeg);
 }
 
 //  A photo with an embedded profile is converted through it; a photo

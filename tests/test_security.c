@@ -125,7 +125,8 @@ Test (security, an_open_port_needs_keys_or_a_declared_trusted_network, .timeout 
 Test (security, a_hostile_peer_on_serves_backend_leaves_uploads_working, .timeout = 240)
 {
     rp_test_server_t server;
-    rp_test_server_start_with (&server, "hostile", false, "RAPIDPHOTO_BROKER_HEARTBEAT_MS=100", NULL);
+    rp_test_server_start (&server, &(rp_test_server_opts_t) {
+        .name = "hostile", .env = (const char *const []) { "RAPIDPHOTO_BROKER_HEARTBEAT_MS=100", NULL } });
     const char *backend = strchr (server.lib.env_backend, '=') + 1;
     char *token = rp_test_login (&server, "alice");
 

@@ -15,6 +15,7 @@
 #include "engine/aws/s3.h"
 #include "engine/aws/s3_event.h"
 #include "engine/aws/sqs.h"
+#include "tests/support/http.h"
 #include "tests/support/standins.h"
 #include "tests/support/testdata.h"
 
@@ -42,8 +43,8 @@ Test (standins, objects_created_are_announced_on_the_ingest_queue, .timeout = 12
                                        "photos", &s3_port, log);
     //  The SQS side may come up a moment after S3
     char probe [128];
-    snprintf (probe, sizeof probe, "curl -s -o /dev/null http://127.0.0.1:%d/", sqs);
-    for (int i = 0; i < 50 && rp_test_run (probe, NULL) != 0; i++)
+    snprintf (probe, sizeof probe, "http://127.0.0.1:%d/", sqs);
+    for (int i = 0; i < 50 && rp_test_http_status (probe) == 0; i++)
         usleep (100 * 1000);
 
     char endpoint [64], ingest [128], err [512], etag [RP_S3_ETAG_MAX], big_etag [RP_S3_ETAG_MAX];

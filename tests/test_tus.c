@@ -181,15 +181,12 @@ s_patch_open (rp_test_server_t *server, const char *token, const char *path, int
 static char *
 s_events (s_client_t *client)
 {
-    rp_test_reply_t reply = { 0 };
-    struct curl_slist *list = NULL;
-    CURL *curl = rp_test_easy (client->server, "GET", "/api/v1/events?last_event_id=0", client->token,
-                               NULL, NULL, 0, NULL, &reply, &list);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 1500L);
-    curl_easy_perform (curl);           //  ends by the timeout: a stream does not end
-    curl_easy_cleanup (curl);
-    curl_slist_free_all (list);
-    return reply.body;
+    char url [128];
+    snprintf (url, sizeof url, "%s/api/v1/events?last_event_id=0", client->server->base);
+    rp_test_reply_t reply;
+    //  Ends by the timeout: a stream does not end
+    rp_test_http (&(rp_test_http_t) { .url = url, .token = client->token, .timeout_ms = 1500 }, &reply);
+    return rp_test_reply_take_body (&reply);
 }
 
 static const char *
@@ -203,7 +200,7 @@ s_id_of (const char *path)
 Test (tus, protocol_edge_cases, .timeout = 180)
 {
     rp_test_server_t server;
-    rp_test_server_start (&server, "tus-edges");
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "tus-edges" });
     s_client_t alice = { &server, rp_test_login (&server, "alice") };
     s_client_t bob = { &server, rp_test_login (&server, "bob") };
     s_client_t nobody = { &server, NULL };
@@ -465,7 +462,7 @@ Test (tus, protocol_edge_cases, .timeout = 180)
 Test (tus, a_cut_off_patch_keeps_what_arrived, .timeout = 120)
 {
     rp_test_server_t server;
-    rp_test_server_start (&server, "tus-cut");
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "tus-cut" });
     s_client_t alice = { &server, rp_test_login (&server, "alice") };
     size_t len = 0;
     char *photo = s_photo_bytes (&server, 6 * MiB, 3, &len);
@@ -497,8 +494,9 @@ Test (tus, a_cut_off_patch_keeps_what_arrived, .timeout = 120)
 Test (tus_pg, two_engines_serve_one_upload_in_turn, .timeout = 240)
 {
     rp_test_server_t first, second;
-    rp_test_server_start_on (&first, "tus_two", true);
-    rp_test_server_share (&second, &first);
+    rp_test_server_start (&first, &(rp_test_server_opts_t) { .name = "tus_two", .pg = true });
+    rp_test_server_start (&second, &(rp_test_server_opts_t) { .name = "tus_two", .data_dir = first.lib.dir,
+                                                               .db_url = first.db_url });
     //  One token works on both: they share the data folder (and its secret)
     char *token = rp_test_login (&first, "alice");
     s_client_t on_first = { &first, token }, on_second = { &second, token };

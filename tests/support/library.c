@@ -10,10 +10,17 @@
 void
 rp_test_library_init (rp_test_library_t *lib, const char *name)
 {
-    memset (lib, 0, sizeof *lib);
     char *dir = rp_test_tmpdir (name);
-    snprintf (lib->dir, sizeof lib->dir, "%s", dir);
+    cr_assert_not_null (dir, "cannot make a folder for %s", name);
+    rp_test_library_on (lib, dir);
     free (dir);
+}
+
+void
+rp_test_library_on (rp_test_library_t *lib, const char *dir)
+{
+    memset (lib, 0, sizeof *lib);
+    snprintf (lib->dir, sizeof lib->dir, "%s", dir);
     snprintf (lib->url, sizeof lib->url, "sqlite:%s/rapidphoto.db", lib->dir);
     snprintf (lib->env_dir, sizeof lib->env_dir, "RAPIDPHOTO_DATA_DIR=%s", lib->dir);
     snprintf (lib->env_frontend, sizeof lib->env_frontend, "RAPIDPHOTO_BROKER_FRONTEND=tcp://127.0.0.1:%d",

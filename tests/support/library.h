@@ -18,6 +18,8 @@ typedef struct {
 } rp_test_library_t;
 
 void rp_test_library_init (rp_test_library_t *lib, const char *name);
+//  The same on an existing folder (another engine's), with broker ports of its own.
+void rp_test_library_on (rp_test_library_t *lib, const char *dir);
 
 //  Run `rapidphoto user add NAME` with a password on stdin; exit status.
 int rp_test_user_add (rp_test_library_t *lib, const char *name);

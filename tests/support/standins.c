@@ -1,5 +1,6 @@
 /*  tests/support/standins.c: see standins.h. */
 #include "tests/support/standins.h"
+#include "tests/support/http.h"
 #include "tests/support/testdata.h"
 
 #include <signal.h>
@@ -38,10 +39,10 @@ rp_test_standin_start (const char *script, char *const args [], const char *prob
         execvp (interpreter, argv);
         _exit (127);
     }
-    char command [600];
-    snprintf (command, sizeof command, "curl -s -o /dev/null http://127.0.0.1:%d/%s", *port, probe ? probe : "");
+    char url [600];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/%s", *port, probe ? probe : "");
     for (int i = 0; i < 150; i++) {
-        if (rp_test_run (command, NULL) == 0)
+        if (rp_test_http_status (url) > 0)
             return pid;
         if (waitpid (pid, NULL, WNOHANG) == pid) {
             //  Gone already (a missing package, say): its first words say why

@@ -105,6 +105,21 @@ done:
     return rc == 0 ? 0 : -1;
 }
 
+char *
+rp_test_read_file (const char *path, size_t *len)
+{
+    FILE *file = fopen (path, "rb");
+    cr_assert_not_null (file, "%s", path);
+    fseek (file, 0, SEEK_END);
+    long size = ftell (file);
+    fseek (file, 0, SEEK_SET);
+    char *data = malloc ((size_t) size + 1);
+    cr_assert_eq (fread (data, 1, (size_t) size, file), (size_t) size);
+    fclose (file);
+    *len = (size_t) size;
+    return data;
+}
+
 int
 rp_test_run (const char *command, char **out)
 {

@@ -29,6 +29,9 @@ char *rp_test_tmpdir (const char *name);
 //  Returns 0 or -1.
 int rp_test_make_jpeg (const char *path, int width, int height, int orientation);
 
+//  A whole file's bytes, NUL-terminated (caller frees); its length into *len.
+char *rp_test_read_file (const char *path, size_t *len);
+
 //  Run a shell command, capturing stdout into *out (caller frees) if out is
 //  not NULL; returns the exit status (or -1).
 int rp_test_run (const char *command, char **out);

@@ -76,12 +76,15 @@ export async function startServer({ name = 'web', user = 'alice', password = 'co
     }
   };
 
+  //  SIGTERM must end serve cleanly, status 0: a leak under LeakSanitizer
+  //  (the ASan pass) makes it 23, a crash a signal
   server.halt = async () => {
     if (!server.child || server.child.exitCode !== null) return;
     server.child.kill('SIGTERM');
     const timer = setTimeout(() => server.child.kill('SIGKILL'), 20000);
-    await server.exited;
+    const { code, signal } = await server.exited;
     clearTimeout(timer);
+    if (code !== 0) throw new Error(`serve exited with ${signal || `status ${code}`} on SIGTERM: ${server.log()}`);
   };
 
   server.stop = async () => {
