@@ -27,6 +27,7 @@
 */
 #include "library/library.h"
 #include "engine/clock.h"
+#include "engine/fault.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -132,6 +133,7 @@ rp_library_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer
     rc = rp_blob_commit (writer_p, out->sha256, &existed, err, errlen);
     if (rc)
         return rc;
+    rp_fault_hold ("HOLD_INGEST_MS");
     //  Step 4
     if (ingest->upload_id)
         rc = rp_db_tus_finish (db, ingest->upload_id, out->sha256, out->bytes, out->content_type, out->id,
@@ -251,6 +253,7 @@ rp_library_delete (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, cons
     //  An upload cut short has a placeholder, not bytes in the store
     if (strncmp (sha256, "pending:", 8) == 0)
         unreferenced = false;
+    rp_fault_hold ("HOLD_DELETE_MS");
     if (unreferenced && rp_blob_delete (blobs, sha256, err, errlen))
         //  The row is gone; bytes left behind are swept at the next recovery
         rp_warn ("library", "photo=%s deleted but its bytes remain: %s", id, err);
