@@ -41,6 +41,7 @@
 */
 #include "actors/resize/resize.h"
 #include "engine/clock.h"
+#include "engine/fs.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -815,26 +816,6 @@ done:
     return rc;
 }
 
-//  fsync the folder that holds `path`, so the renames survive a crash.
-static void
-s_sync_folder (const char *path)
-{
-    char folder [PATH_MAX];
-    const char *slash = strrchr (path, '/');
-    if (!slash)
-        snprintf (folder, sizeof folder, ".");
-    else
-    if (slash == path)
-        snprintf (folder, sizeof folder, "/");
-    else
-        snprintf (folder, sizeof folder, "%.*s", (int) (slash - path), path);
-    int fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void) fsync (fd);
-        close (fd);
-    }
-}
-
 //  Step 5: rename every temporary file into place. If one rename fails, the
 //  ones already renamed are removed again, so it is all or nothing.
 static int
@@ -851,7 +832,7 @@ s_commit (s_output_t *outputs, int count, char *err, size_t errlen)
         outputs [i].tmp_made = 0;
     }
     if (count > 0)
-        s_sync_folder (outputs [0].final_path);
+        (void) rp_fs_sync_parent (outputs [0].final_path);    //  so the renames survive a crash
     return 0;
 }
 

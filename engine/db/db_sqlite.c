@@ -91,8 +91,10 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_UPLOADED] =
         "UPDATE photos SET status = 'queued', next_attempt_at = " NOW ", updated_at = " NOW " "
         "WHERE id = ?1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_SHA] =
+        "SELECT sha256 FROM photos WHERE user_id = ?1 AND id = ?2",
     [RP_SQL_PHOTO_DELETE] =
-        "DELETE FROM photos WHERE user_id = ?1 AND id = ?2 RETURNING sha256",
+        "DELETE FROM photos WHERE user_id = ?1 AND id = ?2 AND sha256 = ?3 RETURNING sha256",
     [RP_SQL_EVENT_RECORD] =
         "INSERT INTO events (user_id, photo_id, batch_id, status, error, created_at) "
         "SELECT user_id, id, batch_id, status, error, " NOW " FROM photos WHERE id = ?1",
@@ -171,6 +173,15 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_OUTBOX_ADVANCE] =
         "UPDATE outbox SET last_event_id = CAST (?3 AS INTEGER) "
         "WHERE name = ?1 AND lease_owner = ?2 AND last_event_id < CAST (?3 AS INTEGER)",
+
+    //  Stored bytes: BEGIN IMMEDIATE holds the write lock, every address's -----
+    [RP_SQL_BYTES_LOCK] = "SELECT ?1",
+    [RP_SQL_TOMBSTONE_PUT] =
+        "INSERT INTO blob_tombstones (sha256, created_at) VALUES (?1, " NOW ") ON CONFLICT DO NOTHING",
+    [RP_SQL_TOMBSTONE_DROP] =
+        "DELETE FROM blob_tombstones WHERE sha256 = ?1",
+    [RP_SQL_TOMBSTONES] =
+        "SELECT sha256 FROM blob_tombstones ORDER BY created_at, sha256 LIMIT CAST (?1 AS INTEGER)",
 
     //  Queries -----------------------------------------------------------------
     [RP_SQL_USER_FIND] =
