@@ -2,8 +2,9 @@
 
     Durability: write to objects/tmp/<random>, fsync the file, link it into
     objects/ab/cd/<sha256> (link fails with EEXIST when the bytes are already
-    there: deduplicated), fsync that folder, unlink the temporary. Each
-    folder made is fsync'd into its parent (engine/fs.h). A crash at any point
+    there: deduplicated), fsync that folder, unlink the temporary. Folders
+    are made 0700 and each new one is fsync'd into its parent (engine/fs.h);
+    files are 0600 (mkostemp's mode, kept by the link). A crash at any point
     leaves either the old state or a complete blob, plus maybe a temporary
     file that rp_blobstore_clean_tmp removes at start-up.
     The temporary name outlives the store (rp_blob_store) until the caller
@@ -67,8 +68,8 @@ struct _rp_blob_writer_t {
 
 static atomic_long s_writes;        //  for the DISK_WRITE fault hook
 
-//  Folders of the store, durable in their parent
-#define S_DIR_MODE 0755
+//  Folders of the store: the engine's user's alone, durable in their parent
+#define S_DIR_MODE 0700
 
 rp_blobstore_t *
 rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
@@ -84,6 +85,17 @@ rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
     if (rp_fs_mkdirs (self->tmp, S_DIR_MODE, err, errlen)) {
         free (self);
         return NULL;
+    }
+    //  The data folder holds every user's photos (and SQLite's file): one
+    //  an older version made open to others is closed to them
+    struct stat st;
+    if (stat (dir, &st) == 0 && (st.st_mode & 077)) {
+        if (chmod (dir, st.st_mode & 0700) == 0)
+            rp_info ("storage", "%s was open to other users (%o); now %o", dir, (unsigned) (st.st_mode & 0777),
+                     (unsigned) (st.st_mode & 0700));
+        else
+            rp_warn ("storage", "%s is open to other users (%o) and cannot be closed: %s", dir,
+                     (unsigned) (st.st_mode & 0777), strerror (errno));
     }
     return self;
 }

@@ -5,7 +5,8 @@
     Writes stream into a temporary file under <root>/objects/tmp while their
     SHA-256 is computed, are fsync'd, and linked into place (the temporary
     then goes); the folder is fsync'd too, and every folder made is fsync'd
-    into its parent, so a committed blob survives a crash.
+    into its parent, so a committed blob survives a crash. Folders are
+    0700, files 0600: only the engine's user reads them.
 
     Nothing here decides when bytes may go: rp_blob_delete removes what it
     is told to. library.c removes bytes only through the collection, under

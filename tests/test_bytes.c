@@ -18,7 +18,8 @@
     Then the findings one by one: a resumable upload's completion that
     loses its lease to a HEAD never deletes the winner's rows; folders the
     store makes are made durable in their parent (the helper and the store
-    with a failing folder sync).
+    with a failing folder sync); data.dir, the SQLite file and stored files
+    are readable by the engine's user alone.
 */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -467,4 +468,56 @@ Test (bytes, a_blob_in_a_new_folder_is_not_committed_when_the_folder_cannot_be_m
     cr_expect_not (existed, "the failed commit left nothing behind");
     rp_blobstore_close (&blobs);
     free (dir);
+}
+
+//  ---------------------------------------------------------------------------
+//  Only the engine's user reads the library
+
+Test (bytes, data_dir_the_database_and_stored_files_are_the_engine_users_alone, .timeout = 120)
+{
+    //  The usual umask: what the engine makes is as private as it chooses
+    umask (022);
+    rp_test_server_t server;
+    char data_dir [300], setting [340];
+    char *probe = rp_test_tmpdir ("bytes_modes_parent");
+    snprintf (data_dir, sizeof data_dir, "%s/data", probe);
+    snprintf (setting, sizeof setting, "RAPIDPHOTO_DATA_DIR=%s", data_dir);
+    rp_test_server_start_with (&server, "bytes_modes", false, setting, NULL);
+    char db_path [400];
+    snprintf (db_path, sizeof db_path, "%s/rapidphoto.db", server.lib.dir);
+    cr_expect_eq (s_mode (data_dir), 0700, "data.dir is %o", s_mode (data_dir));
+    cr_expect_eq (s_mode (db_path) & 077, 0, "the SQLite file is %o", s_mode (db_path));
+    char wal [420];
+    snprintf (wal, sizeof wal, "%s-wal", db_path);
+    if (access (wal, F_OK) == 0)
+        cr_expect_eq (s_mode (wal) & 077, 0, "the SQLite WAL is %o", s_mode (wal));
+
+    //  An upload, processed: the original, its derivatives and their folders
+    char *token = rp_test_login (&server, "alice");
+    char path [600];
+    rp_test_server_photo (&server, "private.jpg", 1, path, sizeof path);
+    size_t len = 0;
+    char *data = rp_test_read_file (path, &len);
+    char id [RP_ID_MAX], sha [65], why [300];
+    cr_assert_eq (s_upload (&server, token, data, len, "private.jpg", id, sha, why, sizeof why), 202, "%s", why);
+    char *final = rp_test_wait_final (&server, token, id, 30000);
+    cr_assert_str_eq (final, "complete");
+    free (final);
+    char stored [700], level [700];
+    snprintf (stored, sizeof stored, "%s/objects/%.2s/%.2s/%s", data_dir, sha, sha + 2, sha);
+    cr_expect_eq (s_mode (stored) & 077, 0, "the original is %o", s_mode (stored));
+    const char *suffixes [] = { ".thumbnail.webp", ".preview.jpg" };
+    for (int i = 0; i < 2; i++) {
+        char derived [720];
+        snprintf (derived, sizeof derived, "%s%s", stored, suffixes [i]);
+        cr_expect_eq (s_mode (derived) & 077, 0, "%s is %o", suffixes [i], s_mode (derived));
+    }
+    snprintf (level, sizeof level, "%s/objects/%.2s", data_dir, sha);
+    cr_expect_eq (s_mode (level) & 077, 0, "objects/%.2s is %o", sha, s_mode (level));
+    snprintf (level, sizeof level, "%s/objects/%.2s/%.2s", data_dir, sha, sha + 2);
+    cr_expect_eq (s_mode (level) & 077, 0, "objects/%.2s/%.2s is %o", sha, sha + 2, s_mode (level));
+    free (data);
+    free (token);
+    free (probe);
+    rp_test_server_stop (&server);
 }
