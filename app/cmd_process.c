@@ -205,6 +205,10 @@ s_store_file (rp_blobstore_t *store, s_file_t *file, int64_t max_bytes, char *er
     return writer ? rp_blob_commit (&writer, file->sha256, &existed, err, errlen) : -1;
 }
 
+//  The mode of the files written into --out: 0666 less the umask, read
+//  once at the start (umask can only be read by setting it)
+static mode_t s_output_mode = 0644;
+
 //  Copy from to a new file to (made). 0, or -1 with errno.
 static int
 s_copy_file (const char *from, const char *to)
@@ -278,6 +282,10 @@ s_export_derivatives (rp_blobstore_t *store, s_file_t *file, const char *out_dir
         snprintf (tmp, sizeof tmp, "%s.tmp-%d", to, (int) getpid ());
         unlink (tmp);
         int rc = link (from, tmp) == 0 || s_copy_file (from, tmp) == 0 ? 0 : -1;
+        //  The store keeps its files private; what is written for the
+        //  user is made as the user's other files are (0666 less the umask)
+        if (rc == 0)
+            chmod (tmp, s_output_mode);
         if (rc && errno == ENOENT && rp_blobstore_s3 (store)) {
             //  Made by a worker elsewhere, which stored it in S3
             char relative [160], why [256];
@@ -369,6 +377,9 @@ rp_cmd_process (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("process", options.config_path, &config))
         return 1;
+    mode_t mask = umask (022);
+    umask (mask);
+    s_output_mode = 0666 & ~mask;
     if (mkdir (options.out_dir, 0755) && errno != EEXIST) {
         fprintf (stderr, "rapidphoto process: cannot create output folder %s: %s\n",
                  options.out_dir, strerror (errno));

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int64_t
 rp_fault_value (const char *name)
@@ -41,4 +42,13 @@ rp_fault_once (const char *name)
     }
     pthread_mutex_unlock (&s_once_lock);
     return fire;
+}
+
+void
+rp_fault_hold (const char *name)
+{
+    int64_t ms = rp_fault_value (name);
+    struct timespec wait = { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000L };
+    while (ms > 0 && nanosleep (&wait, &wait) != 0)
+        ;
 }

@@ -21,6 +21,17 @@
       RP_FAULT_DISK_WRITE=N    the Nth blob write of the process (every
                                write counts, set or not) fails with EIO, as
                                a failing disk would (library/blobstore.c)
+      RP_FAULT_HOLD_INGEST_MS  every ingest waits this long between its
+                               bytes stored and its row committed: the
+                               window a concurrent delete or collection
+                               races with (library/library.c)
+      RP_FAULT_HOLD_DELETE_MS  every delete of a photo waits this long
+                               after its row's commit, before its bytes are
+                               dealt with (library/library.c)
+      RP_FAULT_MINUTE_MS       the pipeline's minute tick (stuck photos,
+                               the local cache, the collection of bytes)
+                               comes every this many milliseconds instead
+                               (library/pipeline.c)
 */
 #ifndef RP_FAULT_H
 #define RP_FAULT_H
@@ -33,5 +44,9 @@ int64_t rp_fault_value (const char *name);
 //  True once, for the first caller in the process, when the hook is set
 //  (at most 8 names are remembered; a ninth would fire every time).
 int rp_fault_once (const char *name);
+
+//  Sleep the hook's value in milliseconds (nothing when it is off): a hold
+//  between two steps, so a test can run another request in between.
+void rp_fault_hold (const char *name);
 
 #endif

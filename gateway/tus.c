@@ -36,6 +36,16 @@
     its lease, and removing its folder once the outcome is committed. A
     crash between the last commit and that step is finished by the next
     HEAD or by the sweep.
+    The completion holds the lease throughout: it renews it before the
+    parts are assembled and again before the ingest, and the upload is
+    finished only by the lease's holder (rp_db_tus_finish checks in its
+    transaction). A completion that stalls past its lease loses it to a
+    HEAD that completes the upload in its place; the stalled one then
+    changes nothing, answers with the other's photo or 409, and never
+    takes the upload for deleted (only the holder removes the rows, when
+    the photo is really gone). Folders (tus/, tus/<id>/) are 0700, each
+    made durable in its parent, and a part's file name is made durable
+    before any of its bytes is committed.
 
     The sweep (every S_SWEEP_MS, or half uploads.tus_expire_s when that is
     shorter, from the gateway's actor thread) fails
@@ -46,6 +56,7 @@
 #include <czmq.h>
 #include "engine/alloc.h"
 #include "engine/clock.h"
+#include "engine/fs.h"
 #include "engine/log.h"
 #include "library/library.h"
 #include "library/sniff.h"
@@ -255,21 +266,14 @@ s_remove_dir (const char *id)
     rmdir (dir);
 }
 
+//  The upload's folder, durable in its parent (its parts are counted on
+//  once committed)
 static int
 s_make_dir (const char *id, char *err, size_t errlen)
 {
     char dir [RP_STR_MAX + 64];
-    snprintf (dir, sizeof dir, "%s/tus", rp_gw->config.data_dir);
-    if (mkdir (dir, 0700) && errno != EEXIST) {
-        snprintf (err, errlen, "cannot make %s: %s", dir, strerror (errno));
-        return -1;
-    }
     s_upload_dir (id, dir, sizeof dir);
-    if (mkdir (dir, 0700) && errno != EEXIST) {
-        snprintf (err, errlen, "cannot make %s: %s", dir, strerror (errno));
-        return -1;
-    }
-    return 0;
+    return rp_fs_mkdirs (dir, 0700, err, errlen);
 }
 
 //  ---------------------------------------------------------------------------
@@ -490,6 +494,12 @@ s_part_open (rp_tus_req_t *self, rp_req_t *req, char *err, size_t errlen)
         self->part_path [0] = 0;
         return -1;
     }
+    //  The part's name, durable before any of its bytes is committed
+    if (rp_fs_sync_dir (dir)) {
+        snprintf (err, errlen, "cannot make %s durable: %s", dir, strerror (errno));
+        s_part_discard (self);
+        return -1;
+    }
     return 0;
 }
 
@@ -527,11 +537,38 @@ typedef struct {
     bool duplicate;
 } s_outcome_t;
 
+//  Renew the lease the completion holds; false (out says why) when it is
+//  no longer ours: another request took the upload over
+static bool
+s_renew (rp_db_t *db, const char *id, const char *owner, s_outcome_t *out)
+{
+    char err [512];
+    int64_t now = rp_clock_wall_ms ();
+    int rc = rp_db_tus_lock (db, id, owner, NULL, now, now + rp_gw->config.uploads_tus_lock_s * 1000,
+                             err, sizeof err);
+    if (rc == 0)
+        return true;
+    out->status = rc == RP_BUSY ? 409 : rc == RP_NOT_FOUND ? 404 : 503;
+    snprintf (out->detail, sizeof out->detail, "%s", rc == RP_BUSY
+              ? "another request took this upload over; ask it where it is (HEAD)"
+              : rc == RP_NOT_FOUND ? "no such upload" : "the photo library is unavailable; try again shortly");
+    if (rc != RP_BUSY && rc != RP_NOT_FOUND)
+        rp_warn ("gateway", "upload=%s cannot renew its lease: %s", id, err);
+    return false;
+}
+
+//  The end of an upload, by the request holding its lease (owner), which
+//  it renews as it goes; only while it still holds it is the photo taken
+//  in (rp_db_tus_finish checks), so a request that stalled past its lease
+//  and lost it to another never finishes the upload a second time, nor
+//  takes the photo for deleted.
 static void
-s_complete (rp_db_t *db, const char *id, int64_t length, s_outcome_t *out)
+s_complete (rp_db_t *db, const char *id, const char *owner, int64_t length, s_outcome_t *out)
 {
     memset (out, 0, sizeof *out);
     char err [512];
+    if (!s_renew (db, id, owner, out))
+        return;
     json_t *parts = NULL;
     if (rp_db_tus_parts (db, id, &parts, err, sizeof err)) {
         out->status = 503;
@@ -590,7 +627,11 @@ s_complete (rp_db_t *db, const char *id, int64_t length, s_outcome_t *out)
         return;
     }
     //  The one ingest path: the type, the bytes stored, the photo queued
-    rp_ingest_t ingest = { .declared_bytes = -1, .upload_id = id };
+    if (!s_renew (db, id, owner, out)) {
+        rp_blob_abort (&writer);
+        return;
+    }
+    rp_ingest_t ingest = { .declared_bytes = -1, .upload_id = id, .upload_owner = owner };
     rp_ingested_t ingested;
     int rc = rp_library_ingest (rp_gw->blobs, db, &writer, &ingest, &ingested, err, sizeof err);
     if (rc == 0) {
@@ -608,7 +649,25 @@ s_complete (rp_db_t *db, const char *id, int64_t length, s_outcome_t *out)
         s_remove_dir (id);
     }
     else
+    if (rc == RP_CONFLICT) {
+        //  Another request finished it, or holds it now: theirs to answer
+        //  for; a finished one is this request's answer too
+        rp_tus_t upload;
+        if (rp_db_tus_get (db, NULL, id, &upload, err, sizeof err) == 0 && upload.done) {
+            snprintf (out->photo_id, sizeof out->photo_id, "%s", upload.photo_id);
+            out->duplicate = upload.duplicate;
+        }
+        else {
+            out->status = 409;
+            snprintf (out->detail, sizeof out->detail,
+                      "another request took this upload over; ask it where it is (HEAD)");
+        }
+        rp_db_tus_clear (&upload);
+    }
+    else
     if (rc == RP_NOT_FOUND) {
+        //  With the lease held: the photo was deleted, and the upload's
+        //  rows are this request's to remove
         out->status = 410;
         snprintf (out->detail, sizeof out->detail, "the photo was deleted while it was uploading");
         rp_db_tus_delete (db, NULL, id, err, sizeof err);
@@ -688,7 +747,7 @@ s_head (struct MHD_Connection *c, rp_req_t *req, const char *id)
         snprintf (self.owner, sizeof self.owner, "%s:%ld:%s", host, (long) getpid (), req->id);
         if (s_lock (db, &self, err, sizeof err) == 0) {
             s_outcome_t outcome;
-            s_complete (db, id, upload.length, &outcome);
+            s_complete (db, id, self.owner, upload.length, &outcome);
             s_unlock (db, &self);
             if (outcome.status == 0) {
                 upload.done = true;
@@ -1116,7 +1175,7 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
     s_outcome_t outcome = { 0 };
     bool complete = self->length >= 0 && offset == self->length;
     if (complete)
-        s_complete (db, self->id, self->length, &outcome);
+        s_complete (db, self->id, self->owner, self->length, &outcome);
     if (outcome.status == 415 || outcome.status == 410) {
         self->locked = false;           //  the upload's rows are gone
         s_live_set (self->owner, false);
@@ -1125,7 +1184,8 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
     if (outcome.status)
         return s_problem (c, req, outcome.status,
                           outcome.status == 415 ? "Unsupported media type"
-                          : outcome.status == 410 ? "Gone" : "Service unavailable",
+                          : outcome.status == 410 ? "Gone" : outcome.status == 409 ? "Conflict"
+                          : outcome.status == 404 ? "Not found" : "Service unavailable",
                           outcome.detail, outcome.status == 503 ? "Retry-After" : NULL, "2");
     struct MHD_Response *response = s_empty ();
     if (!response)
@@ -1165,7 +1225,7 @@ rp_tus_finish (struct MHD_Connection *c, rp_req_t *req)
     if (self->length == 0) {
         //  Nothing to send: an empty file is not an image
         s_outcome_t outcome;
-        s_complete (db, self->id, 0, &outcome);
+        s_complete (db, self->id, self->owner, 0, &outcome);
         MHD_destroy_response (response);
         return s_problem (c, req, outcome.status ? outcome.status : 415, "Unsupported media type",
                           outcome.status ? outcome.detail : "an empty file is not an image", NULL, NULL);

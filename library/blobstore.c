@@ -2,11 +2,18 @@
 
     Durability: write to objects/tmp/<random>, fsync the file, link it into
     objects/ab/cd/<sha256> (link fails with EEXIST when the bytes are already
-    there: deduplicated), fsync that folder, unlink the temporary. A crash at
-    any point leaves either the old state or a complete blob, plus maybe a
-    temporary file that rp_blobstore_clean_tmp removes at start-up.
-    Fault hook: RP_FAULT_DISK_WRITE=N makes the Nth write of the process fail
-    with EIO, as a failing disk would.
+    there: deduplicated), fsync that folder, unlink the temporary. Folders
+    are made 0700 and each new one is fsync'd into its parent (engine/fs.h);
+    files are 0600 (mkostemp's mode, kept by the link). A crash at any point
+    leaves either the old state or a complete blob, plus maybe a temporary
+    file that rp_blobstore_clean_tmp removes at start-up.
+    The temporary name outlives the store (rp_blob_store) until the caller
+    is done with the writer: until the row that needs the bytes is
+    committed, the writer can put them back at their address
+    (rp_blob_restore) if a collection took them in between (library.c).
+    Fault hooks: RP_FAULT_DISK_WRITE=N makes the Nth write of the process
+    fail with EIO, as a failing disk would; RP_FAULT_DIR_SYNC (engine/fs.h)
+    a folder sync.
     S3 (storage.backend = s3): the same steps make the local cached copy,
     then the object is stored in S3 before the commit returns; see
     blobstore.h for the rest.
@@ -14,10 +21,12 @@
 #include "library/blobstore.h"
 #include "engine/alloc.h"
 #include "engine/fault.h"
+#include "engine/fs.h"
 #include "engine/hex.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,38 +62,15 @@ struct _rp_blob_writer_t {
     int64_t max_bytes;
     unsigned char head [S_HEAD_BYTES];
     size_t head_size;
+    bool stored;                    //  rp_blob_store succeeded: sha256 and path are set
+    char sha256 [65];
+    char path [PATH_MAX];           //  the address: objects/ab/cd/<sha256>
 };
 
 static atomic_long s_writes;        //  for the DISK_WRITE fault hook
 
-static int
-s_mkdirs (const char *path)
-{
-    char buf [PATH_MAX];
-    snprintf (buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir (buf, 0755) && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir (buf, 0755) && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-static int
-s_fsync_dir (const char *path)
-{
-    int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync (fd);
-    close (fd);
-    return rc;
-}
+//  Folders of the store: the engine's user's alone, durable in their parent
+#define S_DIR_MODE 0700
 
 rp_blobstore_t *
 rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
@@ -97,10 +83,20 @@ rp_blobstore_open_disk (const char *dir, char *err, size_t errlen)
         free (self);
         return NULL;
     }
-    if (s_mkdirs (self->tmp)) {
-        snprintf (err, errlen, "cannot create storage folder %s: %s", self->root, strerror (errno));
+    if (rp_fs_mkdirs (self->tmp, S_DIR_MODE, err, errlen)) {
         free (self);
         return NULL;
+    }
+    //  The data folder holds every user's photos (and SQLite's file): one
+    //  an older version made open to others is closed to them
+    struct stat st;
+    if (stat (dir, &st) == 0 && (st.st_mode & 077)) {
+        if (chmod (dir, st.st_mode & 0700) == 0)
+            rp_info ("storage", "%s was open to other users (%o); now %o", dir, (unsigned) (st.st_mode & 0777),
+                     (unsigned) (st.st_mode & 0700));
+        else
+            rp_warn ("storage", "%s is open to other users (%o) and cannot be closed: %s", dir,
+                     (unsigned) (st.st_mode & 0777), strerror (errno));
     }
     return self;
 }
@@ -266,52 +262,110 @@ rp_blob_digest (rp_blob_writer_t *w, char sha256 [65])
     return 0;
 }
 
+//  The content type to store an original with in S3
+static const char *
+s_mime (rp_blob_writer_t *w)
+{
+    const char *mime = rp_sniff (w->head, w->head_size);
+    return mime ? mime : "application/octet-stream";
+}
+
+//  Link the temporary file at the address and make the folder durable.
+//  *made: the link is new (false: the bytes were there). 0 or -1 with err.
+static int
+s_link (rp_blob_writer_t *w, bool *made, char *err, size_t errlen)
+{
+    char dir [PATH_MAX];
+    s_address (w->store, w->sha256, dir, sizeof dir, w->path, sizeof w->path);
+    *made = false;
+    //  A scratch store (`process`) need not survive a crash: no syncs
+    bool scratch = w->store->scratch;
+    if ((scratch ? rp_fs_mkdirs_scratch : rp_fs_mkdirs) (dir, S_DIR_MODE, err, errlen))
+        return -1;
+    if (link (w->tmp_path, w->path)) {
+        if (errno == EEXIST)
+            return 0;               //  the same bytes are already stored
+        snprintf (err, errlen, "cannot store the upload: %s", strerror (errno));
+        return -1;
+    }
+    if (!scratch && rp_fs_sync_dir (dir)) {
+        snprintf (err, errlen, "cannot make the storage folder durable: %s", strerror (errno));
+        unlink (w->path);
+        return -1;
+    }
+    *made = true;
+    return 0;
+}
+
 int
-rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, char *err, size_t errlen)
+rp_blob_store (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, char *err, size_t errlen)
 {
     rp_blob_writer_t *w = *writer_p;
-    s_hex_digest (w->sha, sha256);
+    assert (!w->stored);
+    s_hex_digest (w->sha, w->sha256);
+    snprintf (sha256, 65, "%s", w->sha256);
     if (!w->store->scratch && fsync (w->fd)) {
         snprintf (err, errlen, "cannot make the upload durable: %s", strerror (errno));
         rp_blob_abort (writer_p);
         return -1;
     }
-    char dir [PATH_MAX], path [PATH_MAX];
-    s_address (w->store, sha256, dir, sizeof dir, path, sizeof path);
-    if (s_mkdirs (dir)) {
-        snprintf (err, errlen, "cannot create a storage folder: %s", strerror (errno));
+    bool made = false;
+    if (s_link (w, &made, err, errlen)) {
         rp_blob_abort (writer_p);
         return -1;
     }
-    *existed = false;
-    if (link (w->tmp_path, path)) {
-        if (errno != EEXIST) {
-            snprintf (err, errlen, "cannot store the upload: %s", strerror (errno));
-            rp_blob_abort (writer_p);
-            return -1;
-        }
-        *existed = true;            //  the same bytes are already stored
-    }
-    if (!*existed && !w->store->scratch && s_fsync_dir (dir)) {
-        snprintf (err, errlen, "cannot make the storage folder durable: %s", strerror (errno));
-        unlink (path);
-        rp_blob_abort (writer_p);
-        return -1;
-    }
+    *existed = !made;
     //  S3: durable once S3 has it (the local copy is only a cache)
     if (w->store->s3) {
         char relative [160];
-        rp_blob_relative (sha256, "", relative, sizeof relative);
-        const char *mime = rp_sniff (w->head, w->head_size);
+        rp_blob_relative (w->sha256, "", relative, sizeof relative);
         //  New here: most likely new to S3 as well, so no HEAD first. Known
         //  here: its earlier commit may have failed at S3, so ask
-        if (rp_s3_mirror_put (w->store->s3, relative, path, mime ? mime : "application/octet-stream",
-                              *existed, err, errlen)) {
+        if (rp_s3_mirror_put (w->store->s3, relative, w->path, s_mime (w), *existed, err, errlen)) {
             rp_blob_abort (writer_p);
             return RP_UNAVAILABLE;
         }
     }
+    w->stored = true;
+    return 0;
+}
+
+int
+rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, char *err, size_t errlen)
+{
+    int rc = rp_blob_store (writer_p, sha256, existed, err, errlen);
     rp_blob_abort (writer_p);       //  closes and unlinks the temporary name
+    return rc;
+}
+
+int
+rp_blob_restore (rp_blob_writer_t *w, bool *restored, char *err, size_t errlen)
+{
+    assert (w->stored);
+    *restored = false;
+    if (access (w->path, F_OK) != 0) {
+        if (errno != ENOENT) {
+            snprintf (err, errlen, "cannot look for the stored upload: %s", strerror (errno));
+            return -1;
+        }
+        bool made = false;
+        if (s_link (w, &made, err, errlen))
+            return -1;
+        *restored = made && !w->store->s3;      //  S3: the folder is only a cache
+    }
+    if (w->store->s3) {
+        char relative [160];
+        rp_blob_relative (w->sha256, "", relative, sizeof relative);
+        int64_t size = -1;
+        char etag [RP_S3_ETAG_MAX];
+        int rc = rp_s3_mirror_head (w->store->s3, relative, &size, etag, err, errlen);
+        bool missing = rc == RP_NOT_FOUND || (rc == 0 && size != w->size);
+        if (missing)
+            rc = rp_s3_mirror_put (w->store->s3, relative, w->tmp_path, s_mime (w), false, err, errlen);
+        if (rc)
+            return RP_UNAVAILABLE;
+        *restored = *restored || missing;
+    }
     return 0;
 }
 
@@ -467,13 +521,18 @@ rp_blob_fetch (rp_blobstore_t *self, const char *sha256, char *err, size_t errle
     if (rc)
         rc = RP_UNAVAILABLE;
     else {
-        char actual [65];
+        char actual [65], why [256];
         if (s_file_sha256 (tmp, actual) || strcmp (actual, sha256) != 0) {
             snprintf (err, errlen, "the original %.12s... in S3 does not hash to its name", sha256);
             rc = -1;
         }
         else
-        if (s_mkdirs (dir) || (rename (tmp, path) && errno != EEXIST)) {
+        if (rp_fs_mkdirs (dir, S_DIR_MODE, why, sizeof why)) {
+            snprintf (err, errlen, "cannot cache the original: %s", why);
+            rc = RP_UNAVAILABLE;
+        }
+        else
+        if (rename (tmp, path) && errno != EEXIST) {
             snprintf (err, errlen, "cannot cache the original: %s", strerror (errno));
             rc = RP_UNAVAILABLE;
         }
@@ -583,7 +642,7 @@ rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t errl
         }
     }
     closedir (d);
-    s_fsync_dir (dir);
+    rp_fs_sync_dir (dir);
     return rc;
 }
 
@@ -657,7 +716,8 @@ rp_blobstore_each (rp_blobstore_t *self, rp_blob_each_fn *fn, void *arg)
 }
 
 int
-rp_blobstore_trim_cache (rp_blobstore_t *self, int64_t older_than_s, int *removed)
+rp_blobstore_trim_cache (rp_blobstore_t *self, int64_t older_than_s, rp_blob_keep_fn *keep, void *arg,
+                         int *removed)
 {
     *removed = 0;
     if (!self->s3)
@@ -685,7 +745,7 @@ rp_blobstore_trim_cache (rp_blobstore_t *self, int64_t older_than_s, int *remove
             while (leaf && (c = readdir (leaf))) {
                 char name [65];
                 snprintf (name, sizeof name, "%.64s", c->d_name);
-                if (!s_is_sha (name))
+                if (!s_is_sha (name) || (keep && keep (name, arg)))
                     continue;
                 char path [PATH_MAX];
                 snprintf (path, sizeof path, "%s/%.200s", level2, c->d_name);

@@ -4,8 +4,13 @@
     it as <sha256>.<name>.<ext>. The same bytes stored twice are stored once.
     Writes stream into a temporary file under <root>/objects/tmp while their
     SHA-256 is computed, are fsync'd, and linked into place (the temporary
-    then goes); the folder is fsync'd too, so a committed blob survives a
-    crash.
+    then goes); the folder is fsync'd too, and every folder made is fsync'd
+    into its parent, so a committed blob survives a crash. Folders are
+    0700, files 0600: only the engine's user reads them.
+
+    Nothing here decides when bytes may go: rp_blob_delete removes what it
+    is told to. library.c removes bytes only through the collection, under
+    the address's lock in the database (library.c's DESIGN).
 
     With storage.backend = s3 the bucket is the store and the folder is
     this engine's cache of it (s3_mirror.h): a commit is durable once S3
@@ -67,9 +72,21 @@ const unsigned char *rp_blob_head (rp_blob_writer_t *writer, size_t *size);
 int rp_blob_digest (rp_blob_writer_t *writer, char sha256 [65]);
 //  Make the blob durable under its content address. Sets sha256 (hex) and
 //  *existed (the same bytes were already stored: nothing new was written).
-//  Destroys the writer, whatever the outcome; on error nothing is stored.
+//  The writer stays, holding the bytes under a temporary name too, until
+//  the caller aborts it (the address keeps them): so a caller that still
+//  has a row to commit can put them back (rp_blob_restore). On error
+//  nothing is stored and the writer is destroyed.
+int rp_blob_store (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed,
+                   char *err, size_t errlen);
+//  rp_blob_store, then the writer goes, whatever the outcome.
 int rp_blob_commit (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed,
                     char *err, size_t errlen);
+//  After rp_blob_store: make sure the bytes are at their address (a
+//  collection may have removed them since), linking them there again from
+//  the writer's temporary name (S3: storing them again when the bucket
+//  lacks them). *restored: they had gone and are back. 0; RP_UNAVAILABLE
+//  when S3 cannot be reached; -1 with err.
+int rp_blob_restore (rp_blob_writer_t *writer, bool *restored, char *err, size_t errlen);
 //  Throw the blob away. Safe on NULL.
 void rp_blob_abort (rp_blob_writer_t **writer_p);
 
@@ -108,10 +125,13 @@ int rp_blob_delete (rp_blobstore_t *self, const char *sha256, char *err, size_t 
 int rp_blobstore_clean_tmp (rp_blobstore_t *self, int64_t older_than_s, int *removed);
 
 //  S3: remove files from the local cache (originals and derivatives) not
-//  written for older_than_s seconds; they are in S3 and are fetched again
+//  written for older_than_s seconds, except those of an address keep says
+//  is in use (keep NULL: none is); they are in S3 and are fetched again
 //  when needed. Disk backend: nothing (the folder is the store). *removed =
 //  how many.
-int rp_blobstore_trim_cache (rp_blobstore_t *self, int64_t older_than_s, int *removed);
+typedef bool (rp_blob_keep_fn) (const char *sha256, void *arg);
+int rp_blobstore_trim_cache (rp_blobstore_t *self, int64_t older_than_s, rp_blob_keep_fn *keep, void *arg,
+                             int *removed);
 
 //  Call fn for every stored original (sha256), for orphan sweeps. Stops
 //  early when fn returns non-zero.

@@ -11,22 +11,79 @@
       2. Checked, still uncommitted: against the declared size and SHA-256
          (rp_blob_digest), then the type by magic bytes (rp_sniff_check).
          Refused: step 6.
-      3. Committed to the store (fsync'd; with S3, in the bucket): from here
-         on the bytes may be new in the store and must not outlive a
-         failure.
-      4. The row: a new photo, queued (rp_db_photo_create), or an uploading
-         photo made queued (rp_db_tus_finish); either may find the user has
-         these bytes already (a duplicate: no new photo).
+      3. Stored (fsync'd; with S3, in the bucket): from here on the bytes
+         may be new in the store and must not outlive a failure. The
+         writer keeps them under its temporary name too, until step 4 ends.
+      4. The row, in one transaction holding the address's lock (below): a
+         new photo, queued (rp_db_photo_create), or an uploading photo made
+         queued (rp_db_tus_finish); either may find the user has these
+         bytes already (a duplicate: no new photo). Inside it, before the
+         row is written, the bytes are made sure of (rp_blob_restore).
       5. The undo, the only one: when the row fails, bytes this call added
-         to the store go again, unless a row (any user's) refers to them.
+         to the store get a tombstone and are collected at once (they go
+         unless a row, of any user, refers to them by then).
       6. A refusal: nothing was stored; for an upload row the photo is
          failed with the reason (then RP_REFUSED), so a client or a bridge
          asking again finds the outcome.
     The log line "stored photo=<id>" is written only once both are durable
     (tests/test_crash.c counts on it).
+
+    NO ACKNOWLEDGED BYTE IS LOST. Bytes live once per address (their
+    SHA-256), shared by every photo of any user with them, and several
+    engines share one database and one bucket (or data folder). So a
+    removal is a race with whoever takes the same bytes in: a delete that
+    counted no reference and then unlinked would unlink the bytes an upload
+    found present (link: EEXIST) and was acknowledged for in between. The
+    database is the lock that closes that race:
+      - The lock on an address is taken in the transaction that commits a
+        row referring to it and in the one that removes its bytes, and is
+        held to its end: PostgreSQL pg_advisory_xact_lock on the address;
+        SQLite the write lock, which BEGIN IMMEDIATE takes for every write
+        transaction (one writer at a time, on one file, for every engine
+        sharing it). A removal and a commit referring to the address
+        never interleave, on one engine or several.
+      - Only the collection removes bytes (rp_library_collect): in one
+        transaction holding the lock it counts the rows referring to the
+        address, removes the bytes (original, derivatives, local and S3)
+        only when there are none, and drops the address's tombstone.
+        Under the lock the count is the truth: no row can be committed
+        between it and the removal.
+      - Deletes, undos and a photo deleted while processing do not remove
+        anything: they record a tombstone (schema V5; the delete in its
+        own transaction, with the lock) and ask for a collection at once.
+        A collection that fails (S3 away) leaves the tombstone for the
+        pipeline's minute tick, on any engine, to try again. Tombstones are
+        hints: the count under the lock decides.
+      - An ingest stores its bytes first (step 3), outside any
+        transaction: a large file or an S3 PUT is never done holding a
+        lock. A collection may strike between that and step 4 and take
+        bytes the ingest found there. So step 4, under the lock, makes
+        sure the bytes are at the address and puts them back from its own
+        temporary name if not (S3: HEAD, PUT when missing); its row is
+        committed only then, and the collection cannot strike again until
+        that row counts. Hence the writer lives until step 4 is over.
+      - The start-up sweep of unreferenced originals goes through the same
+        collection, so it needs no age check to be safe (link() does not
+        refresh a file's age anyway); it keeps storage.orphan_grace_s only
+        so as not to make uploads in flight put their bytes back.
+      - S3 mode: the local folder is a cache. The minute trim of the cache
+        (rp_blobstore_trim_cache) skips the addresses of photos the
+        pipeline has in flight; everything else in it is in S3 and
+        fetched again when needed.
+    Why the db layer takes hooks, not a transaction API: every command of
+    engine/db stays one transaction that rolls back on failure, and the
+    lock is taken where the command knows it must be (before any row
+    referring to the address is written); the library's step on the bytes
+    runs inside it as a callback (rp_db_bytes_hook_t). A transaction
+    exposed to callers (begin, lock, commit) would spread that knowledge
+    over every caller and let one forget the lock or leave a transaction
+    open. The cost of the design: an ingest runs one access() (S3: one
+    HEAD) inside its transaction, and on SQLite a collection holds the
+    database's write lock while it unlinks (S3: deletes objects).
 */
 #include "library/library.h"
 #include "engine/clock.h"
+#include "engine/fault.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -34,16 +91,73 @@
 #include <stdio.h>
 #include <string.h>
 
-//  Undo a store that will not be acknowledged: remove the bytes if this
-//  call put them there (they did not exist before) and no row refers to them.
-static void
-s_undo_store (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, bool existed)
+//  The collection's step, run under the address's lock once no row refers
+//  to it: remove the bytes. Says when it was the removal that failed (not
+//  the database).
+typedef struct {
+    rp_blobstore_t *blobs;
+    bool failed;
+} s_remove_t;
+
+static int
+s_remove (void *arg, const char *sha256, char *err, size_t errlen)
 {
-    int64_t references = 1;
-    char ignore [128];
-    if (!existed && rp_db_sha_references (db, sha256, &references, ignore, sizeof ignore) == 0
-    &&  references == 0)
-        rp_blob_delete (blobs, sha256, ignore, sizeof ignore);
+    s_remove_t *remove = (s_remove_t *) arg;
+    int rc = rp_blob_delete (remove->blobs, sha256, err, errlen);
+    remove->failed = rc != 0;
+    return rc;
+}
+
+//  rp_library_collect; *storage_failed: the failure was the removal's
+static int
+s_collect (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, bool *removed, bool *storage_failed,
+           char *err, size_t errlen)
+{
+    s_remove_t remove = { blobs, false };
+    rp_db_bytes_hook_t hook = { s_remove, &remove };
+    int rc = rp_db_bytes_collect (db, sha256, &hook, removed, err, errlen);
+    *storage_failed = remove.failed;
+    if (rc == 0 && *removed)
+        rp_info ("library", "collected sha256=%.12s: no photo refers to it", sha256);
+    return rc;
+}
+
+int
+rp_library_collect (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, bool *removed,
+                    char *err, size_t errlen)
+{
+    bool storage_failed = false;
+    return s_collect (blobs, db, sha256, removed, &storage_failed, err, errlen);
+}
+
+void
+rp_library_unreference (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, const char *why)
+{
+    char err [256];
+    bool removed = false;
+    if (rp_db_bytes_tombstone (db, sha256, err, sizeof err)
+    ||  rp_library_collect (blobs, db, sha256, &removed, err, sizeof err))
+        rp_warn ("library", "sha256=%.12s (%s) is left for a later collection: %s", sha256, why, err);
+}
+
+//  Step 4's hook, under the address's lock: the bytes this ingest stored
+//  must still be there, or be put back
+typedef struct {
+    rp_blob_writer_t *writer;
+    bool restored;
+} s_present_t;
+
+static int
+s_present (void *arg, const char *sha256, char *err, size_t errlen)
+{
+    s_present_t *present = (s_present_t *) arg;
+    bool restored = false;
+    int rc = rp_blob_restore (present->writer, &restored, err, errlen);
+    if (rc == 0 && restored) {
+        present->restored = true;
+        rp_info ("library", "sha256=%.12s was collected while it was taken in: put back", sha256);
+    }
+    return rc;
 }
 
 //  Refuse the bytes (nothing was stored; reason is not err): an upload's
@@ -129,24 +243,29 @@ rp_library_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer
     //  Step 3
     out->bytes = rp_blob_size (*writer_p);
     bool existed = false;
-    rc = rp_blob_commit (writer_p, out->sha256, &existed, err, errlen);
+    rc = rp_blob_store (writer_p, out->sha256, &existed, err, errlen);
     if (rc)
         return rc;
+    rp_fault_hold ("HOLD_INGEST_MS");
     //  Step 4
+    s_present_t present = { *writer_p, false };
+    rp_db_bytes_hook_t hook = { s_present, &present };
     if (ingest->upload_id)
-        rc = rp_db_tus_finish (db, ingest->upload_id, out->sha256, out->bytes, out->content_type, out->id,
-                               &out->duplicate, err, errlen);
+        rc = rp_db_tus_finish (db, ingest->upload_id, ingest->upload_owner, out->sha256, out->bytes,
+                               out->content_type, &hook, out->id, &out->duplicate, err, errlen);
     else {
         rp_photo_new_t photo = {
             .user_id = ingest->user_id, .batch_id = ingest->batch_id, .filename = ingest->filename,
             .sha256 = out->sha256, .bytes = out->bytes, .content_type = out->content_type,
-            .status = "queued", .tags = ingest->tags,
+            .status = "queued", .tags = ingest->tags, .hook = &hook,
         };
         rc = rp_db_photo_create (db, &photo, out->id, out->batch_id, &out->duplicate, err, errlen);
     }
+    rp_blob_abort (writer_p);       //  the temporary name; the address keeps the bytes
     if (rc) {
-        //  Step 5
-        s_undo_store (blobs, db, out->sha256, existed);
+        //  Step 5: bytes this call put there (stored new, or put back)
+        if (!existed || present.restored)
+            rp_library_unreference (blobs, db, out->sha256, "an upload undone");
         return rc;
     }
     out->queued = !out->duplicate;
@@ -221,7 +340,8 @@ rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *
         .declared_bytes = upload.length, .declared_sha256 = declared, .upload_id = photo_id,
     };
     rc = rp_library_ingest (blobs, db, NULL, &ingest, out, err, errlen);
-    if (rc == RP_NOT_FOUND && rp_db_tus_get (db, user_id, photo_id, &upload, ignore, sizeof ignore) == 0) {
+    if ((rc == RP_CONFLICT || rc == RP_NOT_FOUND)
+    &&  rp_db_tus_get (db, user_id, photo_id, &upload, ignore, sizeof ignore) == 0) {
         //  The S3 event and a complete call raced: the other one finished it
         rp_db_tus_clear (&upload);
         if (upload.done) {
@@ -248,14 +368,38 @@ rp_library_delete (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, cons
     int rc = rp_db_photo_delete (db, user_id, id, sha256, &unreferenced, err, errlen);
     if (rc)
         return rc;
-    //  An upload cut short has a placeholder, not bytes in the store
-    if (strncmp (sha256, "pending:", 8) == 0)
-        unreferenced = false;
-    if (unreferenced && rp_blob_delete (blobs, sha256, err, errlen))
-        //  The row is gone; bytes left behind are swept at the next recovery
-        rp_warn ("library", "photo=%s deleted but its bytes remain: %s", id, err);
-    rp_info ("library", "deleted photo=%s%s", id, unreferenced ? ", bytes removed" : "");
+    rp_fault_hold ("HOLD_DELETE_MS");
+    //  The tombstone is in; the bytes go now unless a row refers to them
+    //  again by the time the collection holds the lock
+    bool removed = false;
+    char why [256];
+    if (unreferenced && rp_library_collect (blobs, db, sha256, &removed, why, sizeof why))
+        rp_warn ("library", "photo=%s deleted; its bytes are left for a later collection: %s", id, why);
+    rp_info ("library", "deleted photo=%s%s", id, removed ? ", bytes removed" : "");
     return 0;
+}
+
+int
+rp_library_collect_all (rp_blobstore_t *blobs, rp_db_t *db, int *removed, char *err, size_t errlen)
+{
+    *removed = 0;
+    json_t *tombstones = NULL;
+    if (rp_db_bytes_tombstones (db, 1000, &tombstones, err, errlen))
+        return -1;
+    size_t index;
+    json_t *sha256;
+    int rc = 0;
+    json_array_foreach (tombstones, index, sha256) {
+        bool gone = false;
+        char why [256];
+        if (rp_library_collect (blobs, db, json_string_value (sha256), &gone, why, sizeof why)) {
+            snprintf (err, errlen, "%s", why);
+            rc = -1;                //  on to the next: one S3 failure is not all of them
+        }
+        *removed += gone;
+    }
+    json_decref (tombstones);
+    return rc;
 }
 
 typedef struct {
@@ -270,15 +414,19 @@ static int
 s_sweep_one (const char *sha256, int64_t age_s, void *arg)
 {
     s_sweep_t *sweep = (s_sweep_t *) arg;
+    //  Not for safety (the collection holds the lock): so that an upload
+    //  in flight on another engine need not put its bytes back
     if (age_s < sweep->grace_s)
         return 0;
-    int64_t references = 0;
+    bool removed = false, storage_failed = false;
     char err [256];
-    if (rp_db_sha_references (sweep->db, sha256, &references, err, sizeof err)) {
+    int rc = s_collect (sweep->blobs, sweep->db, sha256, &removed, &storage_failed, err, sizeof err);
+    if (rc && !storage_failed) {
+        rp_warn ("library", "the sweep stops: %s", err);
         sweep->failed = 1;
-        return 1;                   //  the database is unwell: stop, delete nothing
+        return 1;                   //  the database is unwell: stop, remove nothing more
     }
-    if (references == 0 && rp_blob_delete (sweep->blobs, sha256, err, sizeof err) == 0) {
+    if (removed) {
         rp_info ("library", "removed unreferenced bytes sha256=%.12s (age %llds)", sha256, (long long) age_s);
         sweep->removed++;
     }
@@ -309,6 +457,12 @@ rp_library_recover (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *confi
     rp_blobstore_clean_tmp (blobs, config->storage_orphan_grace_s, &removed_tmp);
     s_sweep_t sweep = { blobs, db, config->storage_orphan_grace_s, 0, 0 };
     rp_blobstore_each (blobs, s_sweep_one, &sweep);
+    //  And what deletes left for a later collection
+    int collected = 0;
+    char why [256];
+    if (rp_library_collect_all (blobs, db, &collected, why, sizeof why))
+        rp_warn ("library", "recovery: some tombstones stay for a later collection: %s", why);
+    sweep.removed += collected;
     rp_info ("library", "recovery: %d photos queued again, %d temporary files and %d unreferenced "
              "originals removed duration=%lldms", requeued, removed_tmp, sweep.removed,
              (long long) (rp_clock_ms () - started));

@@ -50,6 +50,9 @@ typedef struct {
     //  photo of user_id named filename (as the caller cleaned it), in
     //  batch_id (NULL: a new batch), with tags (NULL or comma-separated).
     const char *upload_id;
+    //  The request holding the upload's lease (tus), or NULL: only while it
+    //  still holds it is the upload finished (RP_CONFLICT otherwise)
+    const char *upload_owner;
     const char *user_id;
     const char *batch_id;
     const char *filename;
@@ -79,9 +82,10 @@ typedef struct {
 //                    err is the reason a user sees. For an upload row the
 //                    photo is failed with it (when that cannot be written:
 //                    -1, and the upload stays as it was)
-//    RP_NOT_FOUND    the upload's photo is no longer uploading (deleted,
-//                    or another call finished it); a batch_id of another
-//                    user's
+//    RP_NOT_FOUND    the upload's photo is no longer uploading (deleted);
+//                    a batch_id of another user's
+//    RP_CONFLICT     another call finished the upload, or upload_owner
+//                    lost the lease: nothing was changed
 //    RP_NOT_YET      the object is not in the bucket yet
 //    RP_UNAVAILABLE  S3 cannot be reached: try again later
 //    -1              storage or the database failed: try again later
@@ -105,15 +109,35 @@ int rp_library_adopt_upload (rp_blobstore_t *blobs, rp_db_t *db, const rp_config
 //  sha256, base64) into out.
 int rp_library_presign_metadata (const char *filename, const char *sha256, char *out, size_t outlen);
 
-//  Delete a user's photo; its bytes go when no photo refers to them any more.
-//  RP_NOT_FOUND when it is not the user's.
+//  Delete a user's photo. Its bytes go when no photo refers to them any
+//  more: a tombstone is recorded with the delete and they are collected at
+//  once (or, when that fails, by a later collection). RP_NOT_FOUND when it
+//  is not the user's.
 int rp_library_delete (rp_blobstore_t *blobs, rp_db_t *db, const char *user_id, const char *id,
                        char *err, size_t errlen);
 
+//  ---------------------------------------------------------------------------
+//  The collection of bytes no photo refers to (library.c's DESIGN): the only
+//  way stored bytes are ever removed.
+
+//  Collect one address: under its lock, when no photo refers to it, its
+//  bytes (original and derivatives, local and S3) go (*removed), then its
+//  tombstone. RP_UNAVAILABLE when S3 cannot be reached (nothing changed).
+int rp_library_collect (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, bool *removed,
+                        char *err, size_t errlen);
+//  Collect every address with a tombstone (at most 1000 a call): the
+//  pipeline's minute tick. *removed: how many had their bytes removed. -1
+//  when one failed (the others were still tried).
+int rp_library_collect_all (rp_blobstore_t *blobs, rp_db_t *db, int *removed, char *err, size_t errlen);
+//  Bytes may no longer be referred to (an undo, a photo deleted while it
+//  was processing): a tombstone, and a collection now. What fails is left
+//  to a later collection (logged with why).
+void rp_library_unreference (rp_blobstore_t *blobs, rp_db_t *db, const char *sha256, const char *why);
+
 //  Start-up recovery: photos left processing are queued again, temporary
 //  files older than storage.orphan_grace_s are removed, and stored bytes
-//  that no photo refers to (a crash between storing and committing) and
-//  older than the grace are removed. Logs what it did.
+//  older than the grace are collected (a crash between storing and
+//  committing leaves bytes no photo refers to). Logs what it did.
 //  How long a photo may stay processing before it is taken to be lost (its
 //  engine died): longer than every try the broker makes.
 int64_t rp_library_stale_ms (const rp_config_t *config);

@@ -47,11 +47,17 @@
     than any live engine takes (rp_library_stale_ms): an engine that died
     mid-photo leaves nothing stuck, even when it never comes back. In S3
     mode the same minute trims the local cache of files written more than
-    storage.orphan_grace_s ago: they are in S3 and fetched again if needed.
+    storage.orphan_grace_s ago, except those of photos in flight here: they
+    are in S3 and fetched again if needed. And it collects the bytes that
+    tombstones name (library.c's DESIGN), so bytes a failed collection left
+    are removed by whichever engine comes first. A photo found deleted when
+    its outcome is committed gets a tombstone and a collection at once: its
+    jobs may have written derivatives after its bytes were collected.
 */
 #include "library/pipeline.h"
 #include "engine/alloc.h"
 #include "engine/clock.h"
+#include "engine/fault.h"
 #include "engine/db/db.h"
 #include "engine/link.h"
 #include "engine/log.h"
@@ -510,8 +516,12 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
         outcome = "failed";
     }
     if (rc == RP_NOT_FOUND) {
-        //  Deleted meanwhile, or another engine finished it: nothing to do
+        //  Deleted meanwhile, or another engine finished it. Deleted, its
+        //  bytes may have been collected before the jobs wrote derivatives
+        //  beside them (and pushed them to S3): collect again now that the
+        //  jobs are over (a photo that still refers to them keeps them)
         rp_info ("pipeline", "photo=%s no longer processing here; outcome dropped", photo->id);
+        rp_library_unreference (self->blobs, self->db, photo->sha256, "its photo was deleted while processing");
         return true;
     }
     if (rc) {
@@ -592,6 +602,19 @@ s_handle_result (s_pipeline_t *self)
     }
 }
 
+//  The trim's keep: true when a photo in flight here has this address (its
+//  original, and the derivatives its jobs write beside it).
+static bool
+s_in_flight (const char *sha256, void *arg)
+{
+    s_pipeline_t *self = (s_pipeline_t *) arg;
+    for (s_photo_t *photo = (s_photo_t *) zhash_first (self->photos); photo;
+         photo = (s_photo_t *) zhash_next (self->photos))
+        if (streq (photo->sha256, sha256))
+            return true;
+    return false;
+}
+
 //  Commits that failed earlier: try again.
 static void
 s_retry_commits (s_pipeline_t *self)
@@ -643,7 +666,9 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
     zsock_signal (pipe, 0);
 
     int64_t next_tick = 0;
-    int64_t next_sweep = rp_clock_ms () + 60000;
+    //  RP_FAULT_MINUTE_MS: a shorter minute, for tests
+    int64_t minute_ms = rp_fault_value ("MINUTE_MS") ? rp_fault_value ("MINUTE_MS") : 60000;
+    int64_t next_sweep = rp_clock_ms () + minute_ms;
     bool terminated = false;
     while (!terminated) {
         int64_t wait = next_tick - rp_clock_ms ();
@@ -682,13 +707,22 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
             if (requeued)
                 rp_warn ("pipeline", "%d photos were stuck processing (their engine is gone?): queued again",
                          requeued);
-            //  S3: the local cache keeps what was written within the grace
+            //  S3: the local cache keeps what was written within the grace,
+            //  and whatever a photo in flight here uses
             int trimmed = 0;
-            rp_blobstore_trim_cache (self.blobs, self.args.config.storage_orphan_grace_s, &trimmed);
+            rp_blobstore_trim_cache (self.blobs, self.args.config.storage_orphan_grace_s, s_in_flight, &self,
+                                     &trimmed);
             if (trimmed)
                 rp_info ("pipeline", "local cache: %d files older than %llds removed (they are in S3)", trimmed,
                          (long long) self.args.config.storage_orphan_grace_s);
-            next_sweep = rp_clock_ms () + 60000;
+            //  Bytes deletes left behind (their collection failed, or a
+            //  photo was deleted while processing on an engine that died)
+            int collected = 0;
+            if (rp_library_collect_all (self.blobs, self.db, &collected, err, sizeof err))
+                rp_warn ("pipeline", "some unreferenced bytes stay for the next minute: %s", err);
+            if (collected)
+                rp_info ("pipeline", "collected the bytes of %d addresses no photo refers to", collected);
+            next_sweep = rp_clock_ms () + minute_ms;
         }
         if (self.wake || rp_clock_ms () >= next_tick) {
             s_retry_commits (&self);

@@ -24,6 +24,7 @@
 #include <criterion/logging.h>
 #include <czmq.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <fcntl.h>
@@ -39,6 +40,7 @@
 #include "engine/aws/sqs.h"
 #include "engine/db/db.h"
 #include "library/blobstore.h"
+#include "library/library.h"
 #include "tests/support/server.h"
 #include "tests/support/standins.h"
 #include "tests/support/testdata.h"
@@ -265,14 +267,15 @@ s_aws_queue_depth (const s_aws_t *aws, const char *queue)
 //  ---------------------------------------------------------------------------
 //  The engine in S3 mode
 
-//  Start serve in S3 mode on the stand-ins. visibility_s: how long a
-//  received ingest message stays hidden (0: the engine's default). db_url:
-//  NULL for a fresh database, or another engine's to share.
+//  Start serve in S3 mode on the stand-ins, with more settings (NULL-
+//  terminated, may be NULL). visibility_s: how long a received ingest
+//  message stays hidden (0: the engine's default). db_url: NULL for a
+//  fresh database, or another engine's to share.
 static void
-s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s,
-                const char *db_url)
+s_engine_start_more (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s,
+                     const char *db_url, const char *const more [])
 {
-    char settings [12][256];
+    char settings [16][256];
     int n = 0;
     snprintf (settings [n++], 256, "RAPIDPHOTO_STORAGE_BACKEND=s3");
     snprintf (settings [n++], 256, "RAPIDPHOTO_STORAGE_S3_BUCKET=photos");
@@ -286,12 +289,21 @@ s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, 
     snprintf (settings [n++], 256, "AWS_REGION=us-east-1");
     if (visibility_s > 0)
         snprintf (settings [n++], 256, "RAPIDPHOTO_SQS_VISIBILITY_S=%d", visibility_s);
-    const char *env [16];
+    for (int i = 0; more && more [i] && n < 16; i++)
+        snprintf (settings [n++], 256, "%s", more [i]);
+    const char *env [20];
     for (int i = 0; i < n; i++)
         env [i] = settings [i];
     env [n] = NULL;
     rp_test_server_start (server, &(rp_test_server_opts_t) { .name = name, .pg = pg, .db_url = db_url,
                                                              .env = env });
+}
+
+static void
+s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s,
+                const char *db_url)
+{
+    s_engine_start_more (server, aws, name, pg, visibility_s, db_url, NULL);
 }
 
 //  /readyz: its status, and its checks (caller decrefs) when checks_p.
@@ -1170,23 +1182,33 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
 //  ---------------------------------------------------------------------------
 //  The blob store in S3 mode, in-process: the local cache is only a cache
 
-Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 60)
+//  A blob store in S3 mode on the stand-ins, in this process, its cache in
+//  <the test's folder>/<folder>: as another engine's would be.
+static rp_blobstore_t *
+s_blobstore (const s_aws_t *aws, const char *folder)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-cache", NULL);
     setenv ("AWS_ACCESS_KEY_ID", "S3RVER", 1);
     setenv ("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
     setenv ("AWS_REGION", "us-east-1", 1);
-    setenv ("AWS_ENDPOINT_URL_S3", aws.s3, 1);
+    setenv ("AWS_ENDPOINT_URL_S3", aws->s3, 1);
     unsetenv ("AWS_SESSION_TOKEN");
     rp_config_t config;
     rp_config_defaults (&config);
-    snprintf (config.data_dir, sizeof config.data_dir, "%s/cache", aws.dir);
+    snprintf (config.data_dir, sizeof config.data_dir, "%s/%s", aws->dir, folder);
     snprintf (config.storage_backend, sizeof config.storage_backend, "s3");
     snprintf (config.storage_s3_bucket, sizeof config.storage_s3_bucket, "photos");
     char err [512] = "";
     rp_blobstore_t *blobs = rp_blobstore_open (&config, err, sizeof err);
     cr_assert_not_null (blobs, "%s", err);
+    return blobs;
+}
+
+Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 60)
+{
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-cache", NULL);
+    char err [512] = "";
+    rp_blobstore_t *blobs = s_blobstore (&aws, "cache");
 
     //  Two blobs stored (each durable in S3 once committed)
     char sha [2][65], path [2][PATH_MAX];
@@ -1206,7 +1228,7 @@ Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 6
     struct timespec old [2] = { { time (NULL) - 7200, 0 }, { time (NULL) - 7200, 0 } };
     cr_assert_eq (utimensat (AT_FDCWD, path [0], old, 0), 0);
     int removed = -1;
-    cr_assert_eq (rp_blobstore_trim_cache (blobs, 3600, &removed), 0);
+    cr_assert_eq (rp_blobstore_trim_cache (blobs, 3600, NULL, NULL, &removed), 0);
     cr_assert_eq (removed, 1);
     cr_assert_neq (access (path [0], F_OK), 0, "the old file left the cache");
     cr_assert_eq (access (path [1], F_OK), 0, "the fresh one stayed");
@@ -1219,7 +1241,7 @@ Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 6
     //  A file fetched (used) is fresh again for the trim
     cr_assert_eq (utimensat (AT_FDCWD, path [1], old, 0), 0);
     cr_assert_eq (rp_blob_fetch (blobs, sha [1], err, sizeof err), 0, "%s", err);
-    cr_assert_eq (rp_blobstore_trim_cache (blobs, 3600, &removed), 0);
+    cr_assert_eq (rp_blobstore_trim_cache (blobs, 3600, NULL, NULL, &removed), 0);
     cr_assert_eq (removed, 0, "a file in use is kept");
 
     //  S3 away: an original not in the cache is unavailable, not failed
@@ -1230,5 +1252,129 @@ Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 6
     s_aws_s3_open (&aws, 1);
     cr_assert_eq (rp_blob_fetch (blobs, sha [0], err, sizeof err), 0, "%s", err);
     rp_blobstore_close (&blobs);
+    s_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+//  Bytes an acknowledged photo needs, and bytes nobody needs (issue 13)
+
+//  Poll a photo until it is processing; false on timeout.
+static bool
+s_wait_processing (rp_test_server_t *server, const char *token, const char *id, int timeout_ms)
+{
+    char path [128];
+    snprintf (path, sizeof path, "/api/v1/photos/%s", id);
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        rp_test_reply_t reply;
+        rp_test_request (server, "GET", path, token, NULL, NULL, 0, NULL, &reply);
+        json_t *json = rp_test_reply_json (&reply);
+        bool processing = streq (json_string_value (json_object_get (json, "status")) ?: "", "processing");
+        json_decref (json);
+        rp_test_reply_free (&reply);
+        if (processing)
+            return true;
+        usleep (50 * 1000);
+    }
+    return false;
+}
+
+//  Files in a data folder's objects/ab/cd/ named after sha (the original,
+//  its derivatives, their temporaries).
+static int
+s_cached_files (const char *data_dir, const char *sha)
+{
+    char dir [600];
+    snprintf (dir, sizeof dir, "%s/objects/%.2s/%.2s", data_dir, sha, sha + 2);
+    DIR *listing = opendir (dir);
+    int count = 0;
+    struct dirent *entry;
+    while (listing && (entry = readdir (listing)))
+        if (strncmp (entry->d_name, sha, 64) == 0)
+            count++;
+    if (listing)
+        closedir (listing);
+    return count;
+}
+
+Test (aws_bridges, derivatives_made_after_their_photo_was_deleted_do_not_stay, .timeout = 120)
+{
+    //  Jobs wait 3 s first: the photo is deleted while it is processing
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-late", NULL);
+    rp_test_server_t server;
+    const char *more [] = { "RP_FAULT_JOB_DELAY_MS=3000", NULL };
+    s_engine_start_more (&server, &aws, "aws-late", false, 0, NULL, more);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+    char path [600], id [RP_ID_MAX], sha [65];
+    rp_test_server_photo (&server, "late.jpg", 41, path, sizeof path);
+    rp_test_reply_t reply;
+    cr_assert_eq (s_upload (&server, token, path, "late.jpg", id, sha, &reply), 202, "%s", reply.body);
+    rp_test_reply_free (&reply);
+    cr_assert (s_wait_processing (&server, token, id, 10000), "the photo is processing (log: %s)", server.log);
+
+    //  Another engine (this process: its own cache, the same bucket and
+    //  database) deletes the photo while its jobs wait
+    rp_blobstore_t *blobs = s_blobstore (&aws, "other-engine");
+    char err [512] = "";
+    rp_db_t *db = rp_db_open (server.db_url, err, sizeof err);
+    cr_assert_not_null (db, "%s", err);
+    char alice [RP_ID_MAX];
+    cr_assert_eq (rp_db_user_find (db, "alice", alice, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_library_delete (blobs, db, alice, id, err, sizeof err), 0, "%s", err);
+
+    //  The engine's jobs finish after the delete and its pipeline drops
+    //  the outcome; nothing of the photo stays, in the bucket or the cache
+    bool dropped = false;
+    for (int waited = 0; !dropped && waited < 15000; waited += 100) {
+        dropped = rp_test_count_in_file (server.log, "no longer processing here") > 0;
+        usleep (100 * 1000);
+    }
+    cr_assert (dropped, "the pipeline dropped the deleted photo's outcome (log: %s)", server.log);
+    char *listing = NULL;
+    for (int waited = 0; waited < 10000; waited += 200) {
+        free (listing);
+        listing = s_aws_ls (&aws);
+        if (!strstr (listing, sha) && s_cached_files (server.lib.dir, sha) == 0)
+            break;
+        usleep (200 * 1000);
+    }
+    cr_expect_null (strstr (listing, sha), "objects of the deleted photo stay in the bucket:\n%s", listing);
+    cr_expect_eq (s_cached_files (server.lib.dir, sha), 0, "files of the deleted photo stay in the engine's cache");
+    free (listing);
+    rp_db_close (&db);
+    rp_blobstore_close (&blobs);
+    free (token);
+    rp_test_server_stop (&server);
+    s_aws_stop (&aws);
+}
+
+Test (aws_bridges, the_cache_trim_keeps_what_a_job_is_using, .timeout = 120)
+{
+    //  Every file in the cache is past the grace at once, the trim comes
+    //  every 200 ms, and jobs wait 1.5 s before they read the original
+    s_aws_t aws;
+    s_aws_start (&aws, "aws-trim", NULL);
+    rp_test_server_t server;
+    const char *more [] = { "RAPIDPHOTO_STORAGE_ORPHAN_GRACE_S=0", "RP_FAULT_MINUTE_MS=200",
+                            "RP_FAULT_JOB_DELAY_MS=1500", NULL };
+    s_engine_start_more (&server, &aws, "aws-trim", false, 0, NULL, more);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+    char path [600], id [RP_ID_MAX], sha [65];
+    rp_test_server_photo (&server, "trim.jpg", 43, path, sizeof path);
+    rp_test_reply_t reply;
+    cr_assert_eq (s_upload (&server, token, path, "trim.jpg", id, sha, &reply), 202, "%s", reply.body);
+    rp_test_reply_free (&reply);
+    char *final = rp_test_wait_final (&server, token, id, 30000);
+    cr_expect_str_eq (final, "complete", "the photo is %s (log: %s)", final, server.log);
+    free (final);
+    char *listing = s_aws_ls (&aws);
+    char key [200];
+    s_object_key (sha, ".thumbnail.webp", key, sizeof key);
+    cr_expect (s_listed (listing, key), "the thumbnail is in the bucket:\n%s", listing);
+    free (listing);
+    free (token);
+    rp_test_server_stop (&server);
     s_aws_stop (&aws);
 }

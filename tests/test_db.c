@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/db/migrations.h"
 #include "tests/support/pg.h"
@@ -1161,10 +1162,16 @@ CONTRACT (resumable_upload_parts_lease_and_finish)
     cr_assert_eq (s_int (last, "length"), 300);
     json_decref (events);
 
-    //  Finish: the photo is queued with its real sha256
+    //  Only the lease's holder finishes: B, whose lease C took over, changes nothing
     char photo_id [RP_ID_MAX];
     bool duplicate = true;
-    cr_assert_eq (rp_db_tus_finish (db, id, s_sha (7), 300, "image/jpeg", photo_id, &duplicate, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_tus_finish (db, id, "B", s_sha (7), 300, "image/jpeg", NULL, photo_id, &duplicate, err, sizeof err),
+                  RP_CONFLICT, "B lost its lease");
+    photo = s_get (db, alice, id);
+    cr_assert_str_eq (s_str (photo, "status"), "uploading");
+    json_decref (photo);
+    //  Finish: the photo is queued with its real sha256
+    cr_assert_eq (rp_db_tus_finish (db, id, "C", s_sha (7), 300, "image/jpeg", NULL, photo_id, &duplicate, err, sizeof err), 0, "%s", err);
     cr_assert_not (duplicate);
     cr_assert_str_eq (photo_id, id);
     photo = s_get (db, alice, id);
@@ -1179,9 +1186,10 @@ CONTRACT (resumable_upload_parts_lease_and_finish)
     rp_db_tus_clear (&upload);
     cr_assert_eq (rp_db_tus_append (db, id, "C", 300, 300, 1, "300-c.part", -1, 13000, err, sizeof err),
                   RP_CONFLICT, "a finished upload takes no more");
-    //  Finishing twice finds the photo no longer uploading
-    cr_assert_eq (rp_db_tus_finish (db, id, s_sha (7), 300, "image/jpeg", photo_id, &duplicate, err, sizeof err),
-                  RP_NOT_FOUND);
+    //  Finishing twice: another call finished it (a conflict, never "not
+    //  found", which would have the caller take the upload for deleted)
+    cr_assert_eq (rp_db_tus_finish (db, id, NULL, s_sha (7), 300, "image/jpeg", NULL, photo_id, &duplicate, err, sizeof err),
+                  RP_CONFLICT);
     rp_db_close (&db);
 }
 
@@ -1213,7 +1221,7 @@ CONTRACT (resumable_upload_duplicate_fail_terminate_expire)
     //  Bytes the user already has: the uploading photo goes, the event says whose
     char photo_id [RP_ID_MAX];
     bool duplicate = false;
-    cr_assert_eq (rp_db_tus_finish (db, dup, s_sha (42), 10, "image/jpeg", photo_id, &duplicate, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_tus_finish (db, dup, NULL, s_sha (42), 10, "image/jpeg", NULL, photo_id, &duplicate, err, sizeof err), 0, "%s", err);
     cr_assert (duplicate);
     cr_assert_str_eq (photo_id, existing);
     json_t *photo = NULL;
@@ -1374,4 +1382,202 @@ CONTRACT (outbox_publishes_every_outcome_once_under_one_lease)
     cr_assert_eq (json_array_size (events), 0, "published events are not sent again");
     json_decref (events);
     rp_db_close (&db);
+}
+
+//  ---------------------------------------------------------------------------
+//  Stored bytes (schema V5): tombstones, the collection, the lock on an address
+
+//  A bytes hook that counts its calls and answers `answer`
+typedef struct {
+    int calls;
+    int answer;
+} s_hook_t;
+
+static int
+s_hook (void *arg, const char *sha256, char *err, size_t errlen)
+{
+    s_hook_t *hook = (s_hook_t *) arg;
+    hook->calls++;
+    if (hook->answer)
+        snprintf (err, errlen, "the hook says no for %.12s", sha256);
+    return hook->answer;
+}
+
+static int
+s_tombstones (rp_db_t *db)
+{
+    char err [512] = "";
+    json_t *list = NULL;
+    cr_assert_eq (rp_db_bytes_tombstones (db, 100, &list, err, sizeof err), 0, "%s", err);
+    int n = (int) json_array_size (list);
+    json_decref (list);
+    return n;
+}
+
+CONTRACT (tombstones_are_hints_the_collection_counts_under_the_lock)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], bob [RP_ID_MAX], a [RP_ID_MAX], b [RP_ID_MAX], sha [65];
+    s_user (db, "alice", alice);
+    s_user (db, "bob", bob);
+    s_photo (db, alice, 42, NULL, NULL, a, NULL);
+    s_photo (db, bob, 42, NULL, NULL, b, NULL);
+    //  A delete records a tombstone only when it leaves the address unreferenced
+    bool unreferenced = true;
+    cr_assert_eq (rp_db_photo_delete (db, alice, a, sha, &unreferenced, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (s_tombstones (db), 0);
+    cr_assert_eq (rp_db_photo_delete (db, bob, b, sha, &unreferenced, err, sizeof err), 0, "%s", err);
+    cr_assert (unreferenced);
+    json_t *list = NULL;
+    cr_assert_eq (rp_db_bytes_tombstones (db, 10, &list, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (list), 1);
+    cr_assert_str_eq (json_string_value (json_array_get (list, 0)), s_sha (42));
+    json_decref (list);
+
+    //  The same bytes taken in again: the row's commit drops the tombstone,
+    //  under the lock, after the caller's hook made sure of the bytes
+    s_hook_t present = { 0, 0 };
+    rp_db_bytes_hook_t present_hook = { s_hook, &present };
+    rp_photo_new_t photo = { .user_id = alice, .filename = "again.jpg", .sha256 = s_sha (42), .bytes = 1,
+                             .status = "queued", .hook = &present_hook };
+    char batch [RP_ID_MAX];
+    bool duplicate = true;
+    cr_assert_eq (rp_db_photo_create (db, &photo, a, batch, &duplicate, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (present.calls, 1);
+    cr_assert_eq (s_tombstones (db), 0);
+    //  A hook that fails fails the create: no row
+    s_hook_t refuse = { 0, RP_UNAVAILABLE };
+    rp_db_bytes_hook_t refuse_hook = { s_hook, &refuse };
+    photo.user_id = bob;
+    photo.hook = &refuse_hook;
+    cr_assert_eq (rp_db_photo_create (db, &photo, b, batch, &duplicate, err, sizeof err), RP_UNAVAILABLE);
+    cr_assert (strstr (err, "the hook says no"), "%s", err);
+    cr_assert_eq (rp_db_photo_find_sha (db, bob, s_sha (42), b, err, sizeof err), RP_NOT_FOUND);
+
+    //  A tombstone is a hint: referred to again, nothing is removed and it goes
+    cr_assert_eq (rp_db_bytes_tombstone (db, s_sha (42), err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_bytes_tombstone (db, s_sha (42), err, sizeof err), 0, "twice is once: %s", err);
+    cr_assert_eq (s_tombstones (db), 1);
+    s_hook_t remove = { 0, 0 };
+    rp_db_bytes_hook_t remove_hook = { s_hook, &remove };
+    bool removed = true;
+    cr_assert_eq (rp_db_bytes_collect (db, s_sha (42), &remove_hook, &removed, err, sizeof err), 0, "%s", err);
+    cr_assert_not (removed);
+    cr_assert_eq (remove.calls, 0, "alice's photo needs the bytes");
+    cr_assert_eq (s_tombstones (db), 0);
+
+    //  Unreferenced: a removal that fails keeps the tombstone for another try
+    cr_assert_eq (rp_db_photo_delete (db, alice, a, sha, &unreferenced, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (s_tombstones (db), 1);
+    cr_assert_eq (rp_db_bytes_collect (db, s_sha (42), &refuse_hook, &removed, err, sizeof err), RP_UNAVAILABLE);
+    cr_assert_not (removed);
+    cr_assert_eq (s_tombstones (db), 1);
+    cr_assert_eq (rp_db_bytes_collect (db, s_sha (42), &remove_hook, &removed, err, sizeof err), 0, "%s", err);
+    cr_assert (removed);
+    cr_assert_eq (remove.calls, 1);
+    cr_assert_eq (s_tombstones (db), 0);
+    //  Any address may be collected (the start-up sweep): no tombstone needed
+    cr_assert_eq (rp_db_bytes_collect (db, s_sha (43), &remove_hook, &removed, err, sizeof err), 0, "%s", err);
+    cr_assert (removed);
+    cr_assert_eq (rp_db_bytes_collect (db, "nope", &remove_hook, &removed, err, sizeof err), RP_REFUSED);
+    cr_assert_eq (rp_db_bytes_tombstone (db, "nope", err, sizeof err), RP_REFUSED);
+
+    //  An upload's placeholder has no bytes: deleting it leaves no tombstone
+    char upload [RP_ID_MAX];
+    s_upload (db, alice, 10, 5000, upload);
+    cr_assert_eq (rp_db_photo_delete (db, alice, upload, sha, &unreferenced, err, sizeof err), 0, "%s", err);
+    cr_assert_not (unreferenced);
+    cr_assert_eq (s_tombstones (db), 0);
+    rp_db_close (&db);
+}
+
+//  One side of a race on an address, on its own connection: a collection
+//  or a photo's create whose hook waits hold_ms inside the transaction.
+typedef struct {
+    const char *url;
+    int sha;
+    bool collect;
+    int hold_ms;
+    int64_t entered_ms;             //  when the hook began (0: not yet)
+    int64_t left_ms;                //  when it returned
+    int rc;
+    bool removed;
+    char err [512];
+} s_racer_t;
+
+static int
+s_racer_hook (void *arg, const char *sha256, char *err, size_t errlen)
+{
+    s_racer_t *racer = (s_racer_t *) arg;
+    __atomic_store_n (&racer->entered_ms, rp_clock_ms (), __ATOMIC_SEQ_CST);
+    usleep ((useconds_t) racer->hold_ms * 1000);
+    racer->left_ms = rp_clock_ms ();
+    return 0;
+}
+
+static void *
+s_racer (void *arg)
+{
+    s_racer_t *racer = (s_racer_t *) arg;
+    char err [512];
+    rp_db_t *db = rp_db_open (racer->url, err, sizeof err);
+    if (!db) {
+        racer->rc = -1;
+        snprintf (racer->err, sizeof racer->err, "%s", err);
+        return NULL;
+    }
+    rp_db_bytes_hook_t hook = { s_racer_hook, racer };
+    if (racer->collect)
+        racer->rc = rp_db_bytes_collect (db, s_sha (racer->sha), &hook, &racer->removed, racer->err,
+                                         sizeof racer->err);
+    else {
+        char user [RP_ID_MAX], id [RP_ID_MAX], batch [RP_ID_MAX];
+        bool duplicate = false;
+        racer->rc = rp_db_user_find (db, "alice", user, NULL, 0, racer->err, sizeof racer->err);
+        rp_photo_new_t photo = { .user_id = user, .filename = "race.jpg", .sha256 = s_sha (racer->sha),
+                                 .bytes = 1, .status = "queued", .hook = &hook };
+        if (racer->rc == 0)
+            racer->rc = rp_db_photo_create (db, &photo, id, batch, &duplicate, racer->err, sizeof racer->err);
+    }
+    rp_db_close (&db);
+    return NULL;
+}
+
+//  Start `first`, wait until its hook holds the lock, then run `second`
+//  to the end while first still holds it
+static void
+s_race_pair (s_racer_t *first, s_racer_t *second)
+{
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_racer, first);
+    for (int waited = 0; !__atomic_load_n (&first->entered_ms, __ATOMIC_SEQ_CST) && waited < 10000; waited += 5)
+        usleep (5000);
+    cr_assert_gt (first->entered_ms, 0, "the first side reached its hook: %s", first->err);
+    s_racer (second);
+    pthread_join (thread, NULL);
+    cr_assert_eq (first->rc, 0, "%s", first->err);
+    cr_assert_eq (second->rc, 0, "%s", second->err);
+}
+
+CONTRACT (a_collection_and_a_row_for_the_same_address_never_interleave)
+{
+    rp_db_t *db = s_open (url);
+    char alice [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    rp_db_close (&db);
+    //  A collection holds the address: a row for it waits, and its hook
+    //  (the ingest putting the bytes back) runs once the removal is over
+    s_racer_t collect = { .url = url, .sha = 51, .collect = true, .hold_ms = 500 };
+    s_racer_t create = { .url = url, .sha = 51, .collect = false, .hold_ms = 0 };
+    s_race_pair (&collect, &create);
+    cr_assert (collect.removed, "nothing referred to the address when the collection took it");
+    cr_assert_geq (create.entered_ms, collect.left_ms, "the row's hook ran %lld ms before the removal ended",
+                   (long long) (collect.left_ms - create.entered_ms));
+    //  A row being committed holds the address: the collection waits for
+    //  it, then counts it and removes nothing
+    s_racer_t create2 = { .url = url, .sha = 52, .collect = false, .hold_ms = 500 };
+    s_racer_t collect2 = { .url = url, .sha = 52, .collect = true, .hold_ms = 0 };
+    s_race_pair (&create2, &collect2);
+    cr_assert_not (collect2.removed, "the collection counted the row committed while it waited");
+    cr_assert_eq (collect2.entered_ms, 0, "its removal never ran");
 }

@@ -305,8 +305,15 @@ Test (process, exif_and_files_on_disk_match_the_printed_lines)
     cr_assert_not_null (on_disk, "%s: %s", path, jerr.text);
     cr_assert (json_equal (on_disk, r));
     json_decref (on_disk);
-    snprintf (path, sizeof path, "%s/canon_eos40d_makernote.thumbnail.webp", s_out);
-    cr_assert_eq (access (path, R_OK), 0, "%s", path);
-    snprintf (path, sizeof path, "%s/canon_eos40d_makernote.preview.jpg", s_out);
-    cr_assert_eq (access (path, R_OK), 0, "%s", path);
+    //  The outputs are the user's files, made as their others are (0666
+    //  less the umask), though the private store they came from is 0600
+    mode_t mask = umask (022);
+    umask (mask);
+    const char *outputs [] = { "thumbnail.webp", "preview.jpg", "json" };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf (path, sizeof path, "%s/canon_eos40d_makernote.%s", s_out, outputs [i]);
+        struct stat st;
+        cr_assert_eq (stat (path, &st), 0, "%s", path);
+        cr_assert_eq (st.st_mode & 0777, 0666 & ~mask, "%s is %o", path, (unsigned) (st.st_mode & 0777));
+    }
 }

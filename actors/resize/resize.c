@@ -41,6 +41,7 @@
 */
 #include "actors/resize/resize.h"
 #include "engine/clock.h"
+#include "engine/fs.h"
 #include "engine/log.h"
 #include "library/sniff.h"
 
@@ -72,6 +73,7 @@ typedef struct {
     int height;
     int64_t bytes;                  //  file size written
     double ms;                      //  resize, encode, write and fsync
+    mode_t mode;                    //  the source's permissions (read, write)
 } s_output_t;
 
 //  The loader libvips must pick for each type rp_sniff accepts
@@ -207,7 +209,7 @@ s_vips_error_drain (void)
 
 //  Step 1: size and type by content. On success *mime is a static string.
 static int
-s_check_file (const rp_resize_opts_t *opts, const char *src, const char **mime,
+s_check_file (const rp_resize_opts_t *opts, const char *src, const char **mime, mode_t *mode,
               char *err, size_t errlen)
 {
     struct stat st;
@@ -215,6 +217,7 @@ s_check_file (const rp_resize_opts_t *opts, const char *src, const char **mime,
         snprintf (err, errlen, "cannot read the file: %s", strerror (errno));
         return -1;
     }
+    *mode = st.st_mode & 0666;
     if (!S_ISREG (st.st_mode)) {
         snprintf (err, errlen, "not a supported image: not a regular file");
         return -1;
@@ -793,8 +796,10 @@ s_write_derivative (VipsImage *base, s_output_t *out, char *err, size_t errlen)
         goto done;
     }
     out->tmp_made = 1;
-    //  mkstemp makes 0600; derivatives are served, so readable by all
-    if (fcntl (fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod (fd, 0644) != 0
+    //  mkstemp makes 0600; a derivative is as readable as its source, no
+    //  more: a stored original is the engine's user's alone (0600), a
+    //  file given to `rapidphoto process` as its owner left it
+    if (fcntl (fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod (fd, out->mode) != 0
     ||  s_write_all (fd, bytes, length) != 0 || fsync (fd) != 0) {
         snprintf (err, errlen, "cannot write derivative %s: %s", spec->name, strerror (errno));
         goto done;
@@ -815,26 +820,6 @@ done:
     return rc;
 }
 
-//  fsync the folder that holds `path`, so the renames survive a crash.
-static void
-s_sync_folder (const char *path)
-{
-    char folder [PATH_MAX];
-    const char *slash = strrchr (path, '/');
-    if (!slash)
-        snprintf (folder, sizeof folder, ".");
-    else
-    if (slash == path)
-        snprintf (folder, sizeof folder, "/");
-    else
-        snprintf (folder, sizeof folder, "%.*s", (int) (slash - path), path);
-    int fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void) fsync (fd);
-        close (fd);
-    }
-}
-
 //  Step 5: rename every temporary file into place. If one rename fails, the
 //  ones already renamed are removed again, so it is all or nothing.
 static int
@@ -851,7 +836,7 @@ s_commit (s_output_t *outputs, int count, char *err, size_t errlen)
         outputs [i].tmp_made = 0;
     }
     if (count > 0)
-        s_sync_folder (outputs [0].final_path);
+        (void) rp_fs_sync_parent (outputs [0].final_path);    //  so the renames survive a crash
     return 0;
 }
 
@@ -949,8 +934,11 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
         }
     }
     double t_start = rp_clock_ms_precise ();
-    if (s_check_file (opts, src, &mime, err, errlen))
+    mode_t mode = 0600;
+    if (s_check_file (opts, src, &mime, &mode, err, errlen))
         goto done;
+    for (int i = 0; i < count; i++)
+        outputs [i].mode = mode;
     if (strcmp (mime, "image/heic") == 0 || strcmp (mime, "image/avif") == 0) {
         if (s_heif_read_header (opts, src, &heif, &hdr, err, errlen)
         ||  !(full = s_heif_decode (opts, &heif, &hdr, err, errlen)))

@@ -87,6 +87,16 @@ int rp_db_user_list (rp_db_t *self, json_t **users, char *err, size_t errlen);
 
 typedef struct _rp_tus_new_t rp_tus_new_t;
 
+//  A step on stored bytes that must happen under their address's lock (see
+//  "Stored bytes" below): run by the command inside its transaction, after
+//  the lock is taken. 0, or a status with err: the command then rolls back
+//  and returns that status.
+typedef int (rp_db_bytes_fn) (void *arg, const char *sha256, char *err, size_t errlen);
+typedef struct {
+    rp_db_bytes_fn *fn;
+    void *arg;
+} rp_db_bytes_hook_t;
+
 typedef struct {
     const char *user_id;
     const char *batch_id;       //  NULL: a new batch is made; else made if absent
@@ -100,9 +110,14 @@ typedef struct {
     //  V3). Then status is "uploading" and sha256 is NULL: the photo holds
     //  the placeholder "pending:<id>" until its bytes are in.
     const rp_tus_new_t *upload;
+    //  Run under the address's lock before the row is written (NULL: none):
+    //  an ingest makes sure its bytes are at the address (a collection may
+    //  have taken them since they were stored). Its failure is the call's.
+    const rp_db_bytes_hook_t *hook;
 } rp_photo_new_t;
 
-//  Create a photo row (and its batch when new) in one transaction. When the
+//  Create a photo row (and its batch when new) in one transaction, which
+//  holds the lock on the photo's address and drops its tombstone. When the
 //  user already has a photo with this sha256, nothing is created: *duplicate
 //  is set and id is the existing photo's. batch_id receives the batch used
 //  (for a duplicate: the caller's batch_id, or a new id that is made into a
@@ -148,8 +163,11 @@ int rp_db_photo_requeue_processing (rp_db_t *self, int64_t older_than_ms, int *r
 //  uploading.
 int rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen);
 
-//  Delete a user's photo. *sha_unreferenced is set to true when no photo
-//  row (of any user) refers to its sha256 any more, so the bytes may go.
+//  Delete a user's photo, in one transaction holding its address's lock.
+//  When no photo row (of any user) refers to its sha256 any more, a
+//  tombstone is recorded for the address in the same transaction and
+//  *sha_unreferenced is set: the bytes may be collected
+//  (rp_db_bytes_collect). An upload's placeholder is never unreferenced.
 int rp_db_photo_delete (rp_db_t *self, const char *user_id, const char *id,
                         char sha256 [65], bool *sha_unreferenced, char *err, size_t errlen);
 
@@ -279,14 +297,20 @@ int rp_db_tus_append (rp_db_t *self, const char *id, const char *owner, int64_t 
 int rp_db_tus_parts (rp_db_t *self, const char *id, json_t **parts, char *err, size_t errlen);
 
 //  Every byte is in and durable under sha256: the photo goes uploading ->
-//  queued with its real sha256, size and type, and the upload is done. When
-//  the user already has these bytes, the uploading photo is removed (a
-//  "duplicate" event names the one they have) and *duplicate is set.
-//  photo_id receives the photo. RP_NOT_FOUND when the photo is no longer
-//  uploading (deleted meanwhile).
-int rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t bytes,
-                      const char *content_type, char photo_id [RP_ID_MAX], bool *duplicate,
-                      char *err, size_t errlen);
+//  queued with its real sha256, size and type, and the upload is done, in
+//  one transaction holding the address's lock (hook as rp_photo_new_t's).
+//  When the user already has these bytes, the uploading photo is removed
+//  (a "duplicate" event names the one they have) and *duplicate is set.
+//  photo_id receives the photo. owner: the request holding the upload's
+//  lease (NULL: no lease is held, as for a presigned upload). Nothing
+//  changes, and:
+//    RP_CONFLICT   the upload is done already (another call finished it),
+//                  or owner no longer holds the lease (it was taken over)
+//    RP_NOT_FOUND  there is no such upload, or its photo is no longer
+//                  uploading (deleted meanwhile)
+int rp_db_tus_finish (rp_db_t *self, const char *id, const char *owner, const char *sha256,
+                      int64_t bytes, const char *content_type, const rp_db_bytes_hook_t *hook,
+                      char photo_id [RP_ID_MAX], bool *duplicate, char *err, size_t errlen);
 //  The upload is refused (not an image, expired): its photo, when still
 //  uploading, goes to failed with `reason`, and the upload's rows go.
 int rp_db_tus_fail (rp_db_t *self, const char *id, const char *reason, char *err, size_t errlen);
@@ -325,6 +349,35 @@ int rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int6
 //  longer holds the lease (another publisher took over: nothing changes).
 int rp_db_outbox_advance (rp_db_t *self, const char *name, const char *owner, int64_t cursor,
                           char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Stored bytes (schema V5, db_bytes.c)
+//
+//  Bytes live once per SHA-256 (the address) and are shared by every photo
+//  with it, of any user. The database is the lock on an address: whatever
+//  removes bytes and whatever commits a row that needs them does so in one
+//  transaction holding the address's lock (PostgreSQL: an advisory lock on
+//  the address, to the end of the transaction; SQLite: the database's
+//  write lock, which every write transaction takes first), so a removal
+//  and a commit of a row referring to the address never interleave. The
+//  work on the bytes themselves is the library's: it comes in as a hook
+//  (rp_db_bytes_hook_t) that the command runs inside its transaction.
+//  Tombstones mark addresses that may have become unreferenced; they are
+//  hints, checked again under the lock before anything goes.
+
+//  Record a tombstone for sha256 (kept when there is one): the bytes may
+//  be unreferenced (an ingest undone, a photo deleted while processing).
+int rp_db_bytes_tombstone (rp_db_t *self, const char *sha256, char *err, size_t errlen);
+//  The addresses with a tombstone, oldest first, at most limit (1..1000):
+//  a JSON array of sha256 strings. Caller owns.
+int rp_db_bytes_tombstones (rp_db_t *self, int limit, json_t **list, char *err, size_t errlen);
+//  Collect sha256, in one transaction holding its lock: when no photo
+//  refers to it, remove->fn removes the bytes (*removed set); then the
+//  address's tombstone, if any, goes. When remove fails, its status is
+//  returned and nothing changes (the tombstone stays for another try).
+//  Any address may be collected, tombstone or not (the start-up sweep).
+int rp_db_bytes_collect (rp_db_t *self, const char *sha256, const rp_db_bytes_hook_t *remove,
+                         bool *removed, char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------
 //  Fault hook (tests): RP_FAULT_DB_COMMIT=N makes the Nth commit of the

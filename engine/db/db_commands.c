@@ -213,6 +213,13 @@ rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
 
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
+    //  The bytes: no collection of the address from here to the commit, and
+    //  the caller's hook makes sure they are there
+    if (!photo->upload) {
+        int rc = rp_db_bytes_claim (self, sha256, photo->hook, err, errlen);
+        if (rc)
+            return s_abort (self, rc);
+    }
     rp_rows_t rows = { 0 };
     //  The user has these bytes already: nothing is created
     const char *by_sha [] = { photo->user_id, sha256 };
@@ -502,6 +509,51 @@ rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen)
     return s_transition (self, RP_SQL_PHOTO_UPLOADED, params, 1, id, "uploading", err, errlen);
 }
 
+//  One try of rp_db_photo_delete. RP_CONFLICT: the photo's sha256 changed
+//  between reading it and deleting the row (an upload's bytes arrived):
+//  nothing was changed, try again.
+static int
+s_photo_delete (rp_db_t *self, const char *user_id, const char *id, char deleted [65],
+                bool *unreferenced, char *err, size_t errlen)
+{
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    const char *photo [] = { user_id, id };
+    if (rp_db_exec (self, RP_SQL_PHOTO_SHA, photo, 2, &rows, err, errlen))
+        return s_abort (self, -1);
+    const char *sha = rp_rows_get (&rows, 0, 0);
+    if (!sha) {
+        rp_rows_clear (&rows);
+        rp_db_err (err, errlen, "photo %s not found", id);
+        return s_abort (self, RP_NOT_FOUND);
+    }
+    snprintf (deleted, 65, "%s", sha);
+    rp_rows_clear (&rows);
+    //  The address's lock before the row goes, as every writer of a row
+    //  referring to it takes it first (an upload's placeholder has no bytes)
+    bool bytes = rp_db_valid_sha256 (deleted);
+    if (bytes && rp_db_bytes_lock (self, deleted, err, errlen))
+        return s_abort (self, -1);
+    const char *params [] = { user_id, id, deleted };
+    if (rp_db_exec (self, RP_SQL_PHOTO_DELETE, params, 3, &rows, err, errlen))
+        return s_abort (self, -1);
+    bool gone = rows.rows > 0;
+    rp_rows_clear (&rows);
+    if (!gone)
+        return s_abort (self, RP_CONFLICT);
+    int64_t references = 1;
+    const char *tombstone [] = { deleted };
+    if (bytes
+    &&  (rp_db_bytes_references (self, deleted, &references, err, errlen)
+         || (references == 0 && rp_db_exec (self, RP_SQL_TOMBSTONE_PUT, tombstone, 1, NULL, err, errlen))))
+        return s_abort (self, -1);
+    if (rp_db_commit (self, err, errlen))
+        return -1;
+    *unreferenced = references == 0;
+    return 0;
+}
+
 int
 rp_db_photo_delete (rp_db_t *self, const char *user_id, const char *id,
                     char sha256 [65], bool *sha_unreferenced, char *err, size_t errlen)
@@ -511,36 +563,16 @@ rp_db_photo_delete (rp_db_t *self, const char *user_id, const char *id,
         rp_db_err (err, errlen, "photo not found");
         return RP_NOT_FOUND;
     }
-    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
-        return -1;
-    rp_rows_t rows = { 0 };
-    const char *params [] = { user_id, id };
-    if (rp_db_exec (self, RP_SQL_PHOTO_DELETE, params, 2, &rows, err, errlen))
-        return s_abort (self, -1);
-    const char *sha = rp_rows_get (&rows, 0, 0);
-    if (!sha) {
-        rp_rows_clear (&rows);
-        rp_db_err (err, errlen, "photo %s not found", id);
-        return s_abort (self, RP_NOT_FOUND);
+    char deleted [65] = "";
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int rc = s_photo_delete (self, user_id, id, deleted, sha_unreferenced, err, errlen);
+        if (rc == 0)
+            snprintf (sha256, 65, "%s", deleted);
+        if (rc != RP_CONFLICT)
+            return rc;
     }
-    char deleted [65];
-    snprintf (deleted, sizeof deleted, "%s", sha);
-    rp_rows_clear (&rows);
-    const char *count [] = { deleted };
-    int64_t references = 1;
-    if (rp_db_exec (self, RP_SQL_SHA_COUNT, count, 1, &rows, err, errlen))
-        return s_abort (self, -1);
-    if (rp_db_parse_int (rp_rows_get (&rows, 0, 0), &references)) {
-        rp_rows_clear (&rows);
-        rp_db_err (err, errlen, "unreadable count");
-        return s_abort (self, -1);
-    }
-    rp_rows_clear (&rows);
-    if (rp_db_commit (self, err, errlen))
-        return -1;
-    snprintf (sha256, 65, "%s", deleted);
-    *sha_unreferenced = references == 0;
-    return 0;
+    rp_db_err (err, errlen, "photo %s keeps changing; try again", id);
+    return -1;
 }
 
 //  ---------------------------------------------------------------------------

@@ -95,8 +95,10 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_UPLOADED] =
         "UPDATE photos SET status = 'queued', next_attempt_at = now(), updated_at = now() "
         "WHERE id = $1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_SHA] =
+        "SELECT sha256 FROM photos WHERE user_id = $1 AND id = $2",
     [RP_SQL_PHOTO_DELETE] =
-        "DELETE FROM photos WHERE user_id = $1 AND id = $2 RETURNING sha256",
+        "DELETE FROM photos WHERE user_id = $1 AND id = $2 AND sha256 = $3 RETURNING sha256",
     [RP_SQL_EVENT_RECORD] =
         "INSERT INTO events (user_id, photo_id, batch_id, status, error) "
         "SELECT user_id, id, batch_id, status, error FROM photos WHERE id = $1",
@@ -178,6 +180,20 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_OUTBOX_ADVANCE] =
         "UPDATE outbox SET last_event_id = $3::bigint "
         "WHERE name = $1 AND lease_owner = $2 AND last_event_id < $3::bigint",
+
+    //  Stored bytes --------------------------------------------------------------
+    //  An address's lock, to the end of the transaction: the two-key form
+    //  (a key space apart from the migrations' one-key lock), class "byte"
+    //  in ASCII and the address's first 32 bits. Two addresses sharing
+    //  those bits share a lock: they wait for each other, nothing worse
+    [RP_SQL_BYTES_LOCK] =
+        "SELECT pg_advisory_xact_lock (1652126821, ('x' || substr ($1::text, 1, 8))::bit(32)::int)",
+    [RP_SQL_TOMBSTONE_PUT] =
+        "INSERT INTO blob_tombstones (sha256) VALUES ($1) ON CONFLICT DO NOTHING",
+    [RP_SQL_TOMBSTONE_DROP] =
+        "DELETE FROM blob_tombstones WHERE sha256 = $1",
+    [RP_SQL_TOMBSTONES] =
+        "SELECT sha256 FROM blob_tombstones ORDER BY created_at, sha256 LIMIT $1::int",
 
     //  Queries -----------------------------------------------------------------
     [RP_SQL_USER_FIND] =

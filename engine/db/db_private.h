@@ -10,6 +10,8 @@
       db_tus.c        resumable uploads' rows: lease, parts, end, expiry
       db_bridges.c    the AWS bridges' rows: S3 objects seen, the events
                       outbox's cursor
+      db_bytes.c      stored bytes: the lock on an address, tombstones,
+                      the collection of unreferenced bytes
       migrate.c       rp_db_migrate, Flyway's history table and checksum
       passwords.c     scrypt hashes
       db_sqlite.c     the SQLite driver and its SQL text
@@ -53,7 +55,8 @@ typedef enum {
     RP_SQL_PHOTO_FAIL,          //  id, reason
     RP_SQL_PHOTO_REQUEUE,       //  older_than_ms (processing, not changed for so long)
     RP_SQL_PHOTO_UPLOADED,      //  id
-    RP_SQL_PHOTO_DELETE,        //  user_id, id -> sha256
+    RP_SQL_PHOTO_SHA,           //  user_id, id -> sha256
+    RP_SQL_PHOTO_DELETE,        //  user_id, id, sha256 (only while it is still that) -> sha256
     //  Events (V2): written in the transaction of the change they record
     RP_SQL_EVENT_RECORD,        //  photo_id (its row as it is now)
     RP_SQL_EVENT_REQUEUE_ALL,   //  older_than_ms (a 'queued' event for each photo PHOTO_REQUEUE takes)
@@ -83,6 +86,12 @@ typedef enum {
     RP_SQL_OUTBOX_EVENTS,       //  after_id, limit -> id, photo_id, user_id, user, batch_id,
                                 //  status, error, sha256, bytes
     RP_SQL_OUTBOX_ADVANCE,      //  name, owner, last_event_id
+    //  Stored bytes (schema V5, db_bytes.c)
+    RP_SQL_BYTES_LOCK,          //  sha256: its lock, held to the end of the transaction
+                                //  (SQLite: the write lock, which the transaction holds)
+    RP_SQL_TOMBSTONE_PUT,       //  sha256 (nothing when there is one)
+    RP_SQL_TOMBSTONE_DROP,      //  sha256
+    RP_SQL_TOMBSTONES,          //  limit -> sha256, oldest first
     //  Queries
     RP_SQL_USER_FIND,           //  name -> id, password_hash
     RP_SQL_USER_LIST,           //  -> id, name, created_at, photos
@@ -187,6 +196,18 @@ int rp_db_tag_clean (const char *tag, size_t len, char out [65], char *err, size
 //  A failure's reason fit to show a person: valid UTF-8, no control
 //  characters, cut to fit out (db_commands.c).
 void rp_db_clean_reason (const char *reason, char *out, size_t outlen);
+
+//  Stored bytes (db_bytes.c). In an open write transaction, before any row
+//  that refers to sha256 is written: take the address's lock, drop its
+//  tombstone, and run the caller's hook (NULL: none). 0, or the status
+//  that failed (err written): the caller rolls back.
+int rp_db_bytes_claim (rp_db_t *self, const char *sha256, const rp_db_bytes_hook_t *hook,
+                       char *err, size_t errlen);
+//  In an open write transaction: take sha256's lock. 0 or -1.
+int rp_db_bytes_lock (rp_db_t *self, const char *sha256, char *err, size_t errlen);
+//  How many photo rows refer to sha256 (in the open transaction, if any).
+//  0 or -1 with err.
+int rp_db_bytes_references (rp_db_t *self, const char *sha256, int64_t *count, char *err, size_t errlen);
 
 //  Parse a whole decimal integer. 0 or -1.
 int rp_db_parse_int (const char *text, int64_t *value);

@@ -285,15 +285,7 @@ rp_db_sha_references (rp_db_t *self, const char *sha256, int64_t *count,
         rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
         return RP_REFUSED;
     }
-    rp_rows_t rows = { 0 };
-    const char *params [] = { sha256 };
-    if (rp_db_exec (self, RP_SQL_SHA_COUNT, params, 1, &rows, err, errlen))
-        return -1;
-    int rc = rp_db_parse_int (rp_rows_get (&rows, 0, 0), count);
-    rp_rows_clear (&rows);
-    if (rc)
-        rp_db_err (err, errlen, "unreadable count");
-    return rc ? -1 : 0;
+    return rp_db_bytes_references (self, sha256, count, err, errlen);
 }
 
 int

@@ -14,11 +14,13 @@
 */
 #include "engine/db/db_private.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define S_BUSY_TIMEOUT_MS 10000
 
@@ -91,8 +93,10 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_UPLOADED] =
         "UPDATE photos SET status = 'queued', next_attempt_at = " NOW ", updated_at = " NOW " "
         "WHERE id = ?1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_SHA] =
+        "SELECT sha256 FROM photos WHERE user_id = ?1 AND id = ?2",
     [RP_SQL_PHOTO_DELETE] =
-        "DELETE FROM photos WHERE user_id = ?1 AND id = ?2 RETURNING sha256",
+        "DELETE FROM photos WHERE user_id = ?1 AND id = ?2 AND sha256 = ?3 RETURNING sha256",
     [RP_SQL_EVENT_RECORD] =
         "INSERT INTO events (user_id, photo_id, batch_id, status, error, created_at) "
         "SELECT user_id, id, batch_id, status, error, " NOW " FROM photos WHERE id = ?1",
@@ -171,6 +175,15 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_OUTBOX_ADVANCE] =
         "UPDATE outbox SET last_event_id = CAST (?3 AS INTEGER) "
         "WHERE name = ?1 AND lease_owner = ?2 AND last_event_id < CAST (?3 AS INTEGER)",
+
+    //  Stored bytes: BEGIN IMMEDIATE holds the write lock, every address's -----
+    [RP_SQL_BYTES_LOCK] = "SELECT ?1",
+    [RP_SQL_TOMBSTONE_PUT] =
+        "INSERT INTO blob_tombstones (sha256, created_at) VALUES (?1, " NOW ") ON CONFLICT DO NOTHING",
+    [RP_SQL_TOMBSTONE_DROP] =
+        "DELETE FROM blob_tombstones WHERE sha256 = ?1",
+    [RP_SQL_TOMBSTONES] =
+        "SELECT sha256 FROM blob_tombstones ORDER BY created_at, sha256 LIMIT CAST (?1 AS INTEGER)",
 
     //  Queries -----------------------------------------------------------------
     [RP_SQL_USER_FIND] =
@@ -284,6 +297,30 @@ s_pragma (s_sqlite_t *self, const char *sql, const char *want, const char *also,
     return result;
 }
 
+//  The database holds password hashes and every user's photo metadata (GPS
+//  included): its files are the engine's user's alone. SQLite makes the
+//  file as the umask allows (and its journals with the file's mode), so
+//  whatever is open to others is closed once it is open: a new file, or one
+//  an older version made. By name only: opening and closing a descriptor
+//  on the file would drop the locks this process's other connections hold
+//  on it (POSIX locks are per process), and corrupt it.
+static int
+s_private_files (const char *path, char *err, size_t errlen)
+{
+    static const char *const suffixes [] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes [0]; i++) {
+        char file [4096];
+        struct stat st;
+        snprintf (file, sizeof file, "%s%s", path, suffixes [i]);
+        if (stat (file, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 077)
+        &&  chmod (file, st.st_mode & 0600) != 0 && errno != ENOENT) {
+            rp_db_err (err, errlen, "cannot make database %s private: %s", file, strerror (errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void *
 rp_db_sqlite_open (const char *path, char *err, size_t errlen)
 {
@@ -320,6 +357,10 @@ rp_db_sqlite_open (const char *path, char *err, size_t errlen)
     ||  s_pragma (self, "PRAGMA foreign_keys = ON", NULL, NULL, why, sizeof why)
     ||  s_pragma (self, "PRAGMA foreign_keys", "1", NULL, why, sizeof why)) {
         rp_db_err (err, errlen, "cannot open database %s: %s", path, why);
+        s_close (self);
+        return NULL;
+    }
+    if (s_private_files (path, err, errlen)) {
         s_close (self);
         return NULL;
     }

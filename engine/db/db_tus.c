@@ -191,9 +191,9 @@ rp_db_tus_parts (rp_db_t *self, const char *id, json_t **parts, char *err, size_
 }
 
 int
-rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t bytes,
-                  const char *content_type, char photo_id [RP_ID_MAX], bool *duplicate,
-                  char *err, size_t errlen)
+rp_db_tus_finish (rp_db_t *self, const char *id, const char *owner, const char *sha256,
+                  int64_t bytes, const char *content_type, const rp_db_bytes_hook_t *hook,
+                  char photo_id [RP_ID_MAX], bool *duplicate, char *err, size_t errlen)
 {
     *duplicate = false;
     if (!s_valid_upload_id (id, err, errlen))
@@ -206,8 +206,30 @@ rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t byt
     snprintf (s_bytes, sizeof s_bytes, "%lld", (long long) bytes);
     if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
         return -1;
+    int rc = rp_db_bytes_claim (self, sha256, hook, err, errlen);
+    if (rc)
+        return s_abort (self, rc);
     rp_rows_t rows = { 0 };
     const char *photo [] = { id };
+    //  Only the lease's holder finishes, and only once: a request that lost
+    //  its lease, or came second, changes nothing (and must not take the
+    //  upload for deleted)
+    if (rp_db_exec (self, RP_SQL_TUS_GET, photo, 1, &rows, err, errlen))
+        return s_abort (self, -1);
+    const char *lock_owner = rp_rows_get (&rows, 0, 5);
+    bool exists = rows.rows > 0;
+    bool finished = s_int (&rows, 0, 7, 0) != 0;
+    bool leased = !owner || (lock_owner && strcmp (lock_owner, owner) == 0);
+    rp_rows_clear (&rows);
+    if (!exists) {
+        rp_db_err (err, errlen, "upload %s not found", id);
+        return s_abort (self, RP_NOT_FOUND);
+    }
+    if (finished || !leased) {
+        rp_db_err (err, errlen, finished ? "upload %s was finished by another request"
+                                     : "upload %s was taken over by another request", id);
+        return s_abort (self, RP_CONFLICT);
+    }
     if (rp_db_exec (self, RP_SQL_PHOTO_OWNER, photo, 1, &rows, err, errlen))
         return s_abort (self, -1);
     const char *user_id = rp_rows_get (&rows, 0, 0);
@@ -230,7 +252,6 @@ rp_db_tus_finish (rp_db_t *self, const char *id, const char *sha256, int64_t byt
     *duplicate = existing != NULL;
     rp_rows_clear (&rows);
 
-    int rc = 0;
     if (*duplicate) {
         //  The user has these bytes: the event names their photo, then the
         //  uploading one goes (its tags with it)
