@@ -339,14 +339,19 @@ int rp_db_s3_object_record (rp_db_t *self, const char *bucket, const char *key, 
 //  An outbox publisher (by name) takes its lease until until_ms, and reads
 //  up to limit complete/failed events after where it got to: *events is
 //  [{"event_id","id","user_id","user","batch_id","status","error","sha256",
-//  "bytes"}...], *cursor where it got to. A new publisher starts at the
-//  newest event (history is not replayed). RP_BUSY while another owner
-//  holds the lease.
+//  "bytes"}...], *cursor the event id it last recorded. Events come in
+//  the order their transactions committed, and only once no transaction
+//  that could still add an earlier one is running, so an event whose
+//  transaction commits late is never passed over (PostgreSQL: by
+//  transaction id, schema V6; SQLite commits in id order). A new publisher
+//  starts at the newest event (history is not replayed). RP_BUSY while
+//  another owner holds the lease.
 int rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t now_ms,
                         int64_t until_ms, int limit, int64_t *cursor, json_t **events,
                         char *err, size_t errlen);
-//  The events up to `cursor` are published. RP_CONFLICT when owner no
-//  longer holds the lease (another publisher took over: nothing changes).
+//  The events up to and including event id `cursor`, in the order claim
+//  gave them, are published. RP_CONFLICT when owner no longer holds the
+//  lease (another publisher took over: nothing changes).
 int rp_db_outbox_advance (rp_db_t *self, const char *name, const char *owner, int64_t cursor,
                           char *err, size_t errlen);
 

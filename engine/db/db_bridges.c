@@ -76,6 +76,11 @@ rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t 
     if (rp_db_exec (self, RP_SQL_OUTBOX_LEASE, lease, S_COUNT (lease), &rows, err, errlen))
         return -1;
     bool taken = rows.rows > 0 && rp_db_parse_int (rp_rows_get (&rows, 0, 0), cursor) == 0;
+    //  Where the publisher got to in its transactions' order (PostgreSQL's
+    //  xid8 as text; "0" before any, and on SQLite)
+    char after_tx [32] = "0";
+    if (taken && rp_rows_get (&rows, 0, 1))
+        snprintf (after_tx, sizeof after_tx, "%s", rp_rows_get (&rows, 0, 1));
     rp_rows_clear (&rows);
     if (!taken) {
         rp_db_err (err, errlen, "another engine is publishing %s", name);
@@ -83,7 +88,7 @@ rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t 
     }
     char after [24];
     snprintf (after, sizeof after, "%lld", (long long) *cursor);
-    const char *params [] = { after, max };
+    const char *params [] = { after, max, after_tx };
     if (rp_db_exec (self, RP_SQL_OUTBOX_EVENTS, params, S_COUNT (params), &rows, err, errlen))
         return -1;
     json_t *list = json_array ();

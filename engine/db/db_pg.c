@@ -161,25 +161,38 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "INSERT INTO s3_objects (bucket, object_key, etag, photo_id) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT DO NOTHING",
     [RP_SQL_OUTBOX_INIT] =
-        "INSERT INTO outbox (name, last_event_id) SELECT $1, coalesce (max (id), 0) FROM events "
+        //  A new publisher starts after the newest event: history is not replayed
+        "INSERT INTO outbox (name, last_event_id, last_tx) "
+        "SELECT $1, coalesce (max (id), 0), max (tx) FROM events "
         "ON CONFLICT DO NOTHING",
     [RP_SQL_OUTBOX_LEASE] =
         "UPDATE outbox SET lease_owner = $2, lease_until_ms = $4::bigint "
         "WHERE name = $1 AND (lease_owner IS NULL OR lease_owner = $2 "
-        "  OR lease_until_ms < $3::bigint) RETURNING last_event_id",
+        "  OR lease_until_ms < $3::bigint) RETURNING last_event_id, coalesce (last_tx, '0')::text",
+    //  In the order the events' transactions ended (schema V6): an event's
+    //  id is taken at insert, not at commit, so ids alone would let the
+    //  cursor pass one whose transaction is still open. Every transaction
+    //  older than the oldest still running (the snapshot's xmin) has ended:
+    //  events below it are final, and (tx, id) order never passes one that
+    //  may still come. Rows older than V6 have no tx and all came first.
     [RP_SQL_OUTBOX_EVENTS] =
         "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes "
-        "FROM events e JOIN users u ON u.id = e.user_id LEFT JOIN photos p ON p.id = e.photo_id "
-        "WHERE e.id > $1::bigint AND e.status IN ('complete', 'failed') "
-        //  ids are taken at insert, not commit, and the cursor moves past
-        //  what it read: wait until a lower id still uncommitted is all but
-        //  impossible (an event is the last statement of a short
-        //  transaction; this waits out a stall of 5 s between the two)
-        "AND e.created_at < now() - interval '5 seconds' "
-        "ORDER BY e.id LIMIT $2::int",
+        "FROM (( SELECT 0 AS k, '0'::xid8 AS tx, id FROM events "
+        "        WHERE tx IS NULL AND $3::xid8 = '0'::xid8 AND id > $1::bigint "
+        "          AND status IN ('complete', 'failed') ORDER BY id LIMIT $2::int ) "
+        "      UNION ALL "
+        "      ( SELECT 1, tx, id FROM events "
+        "        WHERE (tx, id) > ($3::xid8, $1::bigint) "
+        "          AND tx < pg_snapshot_xmin (pg_current_snapshot ()) "
+        "          AND status IN ('complete', 'failed') ORDER BY tx, id LIMIT $2::int )) n "
+        "JOIN events e ON e.id = n.id JOIN users u ON u.id = e.user_id "
+        "LEFT JOIN photos p ON p.id = e.photo_id "
+        "ORDER BY n.k, n.tx, n.id LIMIT $2::int",
     [RP_SQL_OUTBOX_ADVANCE] =
-        "UPDATE outbox SET last_event_id = $3::bigint "
-        "WHERE name = $1 AND lease_owner = $2 AND last_event_id < $3::bigint",
+        //  last_event_id too, for releases before V6 that read only it
+        "UPDATE outbox o SET last_event_id = $3::bigint, last_tx = e.tx "
+        "FROM events e WHERE e.id = $3::bigint AND o.name = $1 AND o.lease_owner = $2 "
+        "  AND (coalesce (e.tx, '0'::xid8), e.id) > (coalesce (o.last_tx, '0'::xid8), o.last_event_id)",
 
     //  Stored bytes --------------------------------------------------------------
     //  An address's lock, to the end of the transaction: the two-key form

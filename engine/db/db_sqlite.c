@@ -166,11 +166,15 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_OUTBOX_LEASE] =
         "UPDATE outbox SET lease_owner = ?2, lease_until_ms = CAST (?4 AS INTEGER) "
         "WHERE name = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 "
-        "  OR lease_until_ms < CAST (?3 AS INTEGER)) RETURNING last_event_id",
+        "  OR lease_until_ms < CAST (?3 AS INTEGER)) RETURNING last_event_id, '0'",
     [RP_SQL_OUTBOX_EVENTS] =
         "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes "
         "FROM events e JOIN users u ON u.id = e.user_id LEFT JOIN photos p ON p.id = e.photo_id "
-        "WHERE e.id > CAST (?1 AS INTEGER) AND e.status IN ('complete', 'failed') "
+        //  One writer at a time commits, and it takes the next id while it
+        //  holds the write lock: ids are in commit order and the cursor
+        //  never passes an event still to come (?3, PostgreSQL's
+        //  transaction order, is not needed)
+        "WHERE e.id > CAST (?1 AS INTEGER) AND e.status IN ('complete', 'failed') AND ?3 IS NOT NULL "
         "ORDER BY e.id LIMIT CAST (?2 AS INTEGER)",
     [RP_SQL_OUTBOX_ADVANCE] =
         "UPDATE outbox SET last_event_id = CAST (?3 AS INTEGER) "
