@@ -114,15 +114,14 @@ s_publish (s_events_t *self)
         return 0;
     }
     char *bodies [10] = { NULL };
-    int64_t last = cursor;
+    //  Where the batch ends: its last event in the order claim gives them
+    //  (the order their transactions committed), not the highest id
+    int64_t last = (int64_t) json_integer_value (json_object_get (json_array_get (events, count - 1),
+                                                                  "event_id"));
     size_t i;
     json_t *event;
-    json_array_foreach (events, i, event) {
+    json_array_foreach (events, i, event)
         bodies [i] = s_body (self, event);
-        int64_t id = (int64_t) json_integer_value (json_object_get (event, "event_id"));
-        if (id > last)
-            last = id;
-    }
     json_decref (events);
     size_t refused = 0;
     rc = rp_sqs_send_batch (self->sqs, self->config.sqs_events_queue_url, (const char *const *) bodies,
