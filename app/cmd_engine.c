@@ -27,7 +27,16 @@ rp_cmd_load_config (const char *command, const char *path, rp_config_t *config)
     //  Threads per libvips pipeline: with one worker per core, one is best
     if (config->pools_vips_concurrency > 0)
         vips_concurrency_set (config->pools_vips_concurrency);
+    //  czmq's own log lines go where ours do (rp_config_load switched ours)
+    zsys_set_logstream (config->log_output == RP_LOG_STDOUT ? stdout : stderr);
     return 0;
+}
+
+void
+rp_cmd_log_to_stderr (void)
+{
+    rp_log_set_output (RP_LOG_STDERR);
+    zsys_set_logstream (stderr);
 }
 
 //  Parse the one option serve and broker take.

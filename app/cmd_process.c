@@ -369,6 +369,7 @@ rp_cmd_process (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("process", options.config_path, &config))
         return 1;
+    rp_cmd_log_to_stderr ();
     if (mkdir (options.out_dir, 0755) && errno != EEXIST) {
         fprintf (stderr, "rapidphoto process: cannot create output folder %s: %s\n",
                  options.out_dir, strerror (errno));

@@ -24,7 +24,11 @@ int rp_usage_error (const char *command, const char *fmt, ...) __attribute__ ((f
 //  files skipped) appended to paths (strings). The count, or -1 (printed).
 int rp_collect_files (char **args, int count, zlistx_t *paths);
 //  Load the config for a command; prints the error line and returns 1 on
-//  failure, 0 on success.
+//  failure, 0 on success. The log then goes where log.output says.
 int rp_cmd_load_config (const char *command, const char *path, rp_config_t *config);
+//  For a command whose stdout carries its results (process, import, user,
+//  token, health): log lines go to stderr whatever log.output says, so
+//  stdout holds the results alone. Called after rp_cmd_load_config.
+void rp_cmd_log_to_stderr (void);
 
 #endif
