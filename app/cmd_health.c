@@ -11,9 +11,9 @@
 #include "app/commands.h"
 
 #include <curl/curl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>            //  optind
 
 //  A health answer is a few bytes; a larger one is read and dropped
 #define S_BODY_MAX 1024
@@ -50,25 +50,10 @@ s_url_from_listen (const char *listen, char *url, size_t urlsize, char *err, siz
 int
 rp_cmd_health (int argc, char **argv)
 {
-    static const struct option options [] = {
-        { "config", required_argument, NULL, 'c' },
-        { NULL, 0, NULL, 0 }
-    };
     const char *config_path = NULL;
-    int opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long (argc, argv, ":c:", options, NULL)) != -1) {
-        if (opt == 'c')
-            config_path = optarg;
-        else
-        if (opt == ':')
-            return rp_usage_error ("health", "%s needs a value", argv [optind - 1]);
-        else
-            return rp_usage_error ("health", "unknown option %s", argv [optind - 1]);
-    }
-    if (optind + 1 < argc)
-        return rp_usage_error ("health", "unexpected argument \"%s\"", argv [optind + 1]);
+    int rc = rp_cmd_parse_config ("health", argc, argv, &config_path, 1);
+    if (rc)
+        return rc;
     char url [RP_STR_MAX + 32];
     if (optind < argc) {
         const char *given = argv [optind];

@@ -24,6 +24,11 @@ int rp_usage_error (const char *command, const char *fmt, ...) __attribute__ ((f
 //  Expand FILE|DIR arguments into files (folders walked, sorted, hidden
 //  files skipped) appended to paths (strings). The count, or -1 (printed).
 int rp_collect_files (char **args, int count, zlistx_t *paths);
+//  Parse [--config FILE] (into config_path) and allow at most max_args
+//  arguments after the options, from argv [optind] on return. 0, or the
+//  status of the usage error printed (2).
+int rp_cmd_parse_config (const char *command, int argc, char **argv, const char **config_path,
+                         int max_args);
 //  Load the config for a command; prints the error line and returns 1 on
 //  failure, 0 on success. The log then goes where log.output says.
 int rp_cmd_load_config (const char *command, const char *path, rp_config_t *config);
