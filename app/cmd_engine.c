@@ -27,12 +27,21 @@ rp_cmd_load_config (const char *command, const char *path, rp_config_t *config)
     //  Threads per libvips pipeline: with one worker per core, one is best
     if (config->pools_vips_concurrency > 0)
         vips_concurrency_set (config->pools_vips_concurrency);
+    //  czmq's own log lines go where ours do (rp_config_load switched ours)
+    zsys_set_logstream (config->log_output == RP_LOG_STDOUT ? stdout : stderr);
     return 0;
 }
 
-//  Parse the one option serve and broker take.
-static int
-s_parse_config_only (const char *command, int argc, char **argv, const char **config_path)
+void
+rp_cmd_log_to_stderr (void)
+{
+    rp_log_set_output (RP_LOG_STDERR);
+    zsys_set_logstream (stderr);
+}
+
+int
+rp_cmd_parse_config (const char *command, int argc, char **argv, const char **config_path,
+                     int max_args)
 {
     static const struct option options [] = {
         { "config", required_argument, NULL, 'c' },
@@ -50,8 +59,8 @@ s_parse_config_only (const char *command, int argc, char **argv, const char **co
         else
             return rp_usage_error (command, "unknown option %s", argv [optind - 1]);
     }
-    if (optind < argc)
-        return rp_usage_error (command, "unexpected argument \"%s\"", argv [optind]);
+    if (argc - optind > max_args)
+        return rp_usage_error (command, "unexpected argument \"%s\"", argv [optind + max_args]);
     return 0;
 }
 
@@ -59,7 +68,7 @@ int
 rp_cmd_broker (int argc, char **argv)
 {
     const char *config_path = NULL;
-    int rc = s_parse_config_only ("broker", argc, argv, &config_path);
+    int rc = rp_cmd_parse_config ("broker", argc, argv, &config_path, 0);
     if (rc)
         return rc;
     rp_config_t config;
@@ -89,7 +98,7 @@ int
 rp_cmd_serve (int argc, char **argv)
 {
     const char *config_path = NULL;
-    int rc = s_parse_config_only ("serve", argc, argv, &config_path);
+    int rc = rp_cmd_parse_config ("serve", argc, argv, &config_path, 0);
     if (rc)
         return rc;
     rp_config_t config;

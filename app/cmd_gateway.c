@@ -96,6 +96,7 @@ rp_cmd_token (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("token", config_path, &config))
         return 1;
+    rp_cmd_log_to_stderr ();
     char err [512];
     rp_db_t *db = rp_db_open (config.db_url, err, sizeof err);
     char id [RP_ID_MAX];

@@ -159,6 +159,7 @@ rp_cmd_user (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("user", config_path, &config))
         return 1;
+    rp_cmd_log_to_stderr ();
     char password [256] = "", hash [512] = "", err [512] = "";
     if (needs_name) {
         int rc = s_read_password ("user", from_stdin, password, sizeof password);
@@ -248,6 +249,7 @@ rp_cmd_import (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("import", config_path, &config))
         return 1;
+    rp_cmd_log_to_stderr ();
     char err [512];
     if (rp_library_open_and_recover (&config, err, sizeof err)) {
         fprintf (stderr, "rapidphoto import: %s\n", err);

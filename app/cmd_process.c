@@ -377,6 +377,7 @@ rp_cmd_process (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("process", options.config_path, &config))
         return 1;
+    rp_cmd_log_to_stderr ();
     mode_t mask = umask (022);
     umask (mask);
     s_output_mode = 0666 & ~mask;

@@ -39,6 +39,9 @@ static const char s_usage [] =
 "                                   print an access token (scripts, load tests)\n"
 "  keygen                           print a CURVE key pair for broker.curve_* (the\n"
 "                                   broker's, or a worker's or other client's)\n"
+"  health  [--config FILE] [URL]    GET this engine's /healthz (http.listen; a wildcard\n"
+"                                   host is asked on 127.0.0.1) or URL: exit 0 on 200,\n"
+"                                   else 1 (the container image's HEALTHCHECK)\n"
 "  --version | --help\n"
 "\n"
 "Settings: an INI file (--config) and RAPIDPHOTO_<SECTION>_<KEY> variables;\n"
@@ -88,6 +91,7 @@ main (int argc, char **argv)
         { "gateway", rp_cmd_gateway },
         { "token", rp_cmd_token },
         { "keygen", rp_cmd_keygen },
+        { "health", rp_cmd_health },
     };
     int (*run) (int, char **) = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++)

@@ -21,7 +21,7 @@
 
 extern char **environ;
 
-typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
+typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_LOGOUTPUT, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
 
 typedef struct {
     const char *section;
@@ -90,6 +90,8 @@ static const s_key_t s_keys [] = {
     INT  ("sqs", "wait_s", sqs_wait_s, 0, 20, "20"),
     { "log", "level", K_LOGLEVEL, offsetof (rp_config_t, log_level), sizeof (int),
       0, 0, "debug|info|warn|error", "info" },
+    { "log", "output", K_LOGOUTPUT, offsetof (rp_config_t, log_output), sizeof (int),
+      0, 0, "stderr|stdout", "stderr" },
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
@@ -386,7 +388,8 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
             return 0;
         case K_ENUM:
         case K_FAILON:
-        case K_LOGLEVEL: {
+        case K_LOGLEVEL:
+        case K_LOGOUTPUT: {
             int index = s_choice_index (k->choices, value);
             if (index < 0) {
                 snprintf (err, errlen, "%s.%s: \"%s\" is not one of %s", section, key, value, k->choices);
@@ -395,7 +398,7 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
             if (k->kind == K_ENUM)
                 snprintf (field, k->size, "%s", value);
             else
-                *(int *) field = index;     //  fail_on: VipsFailOn order; log: rp_log_level_t order
+                *(int *) field = index;     //  fail_on: VipsFailOn order; log: rp_log_level_t, rp_log_output_t order
             return 0;
         }
     }
@@ -585,6 +588,7 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
     if (config->pipeline_in_flight == 0)
         config->pipeline_in_flight = 2 * config->pools_resize + 2;
     rp_log_set_level ((rp_log_level_t) config->log_level);
+    rp_log_set_output ((rp_log_output_t) config->log_output);
     return 0;
 }
 

@@ -88,6 +88,7 @@ typedef struct {
     int64_t sqs_wait_s;                     //  long poll (0..20 s)
     //  [log]
     int log_level;
+    int log_output;                         //  rp_log_output_t: stderr or stdout
 } rp_config_t;
 
 //  Fill `config` with the built-in defaults.

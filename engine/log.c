@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 static volatile int s_level = RP_LOG_INFO;
+static volatile int s_fd = STDERR_FILENO;       //  set at start-up, before any thread logs
 static const char *s_names [] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
 
 void
@@ -21,6 +22,18 @@ rp_log_level_t
 rp_log_get_level (void)
 {
     return (rp_log_level_t) s_level;
+}
+
+void
+rp_log_set_output (rp_log_output_t output)
+{
+    s_fd = output == RP_LOG_STDOUT ? STDOUT_FILENO : STDERR_FILENO;
+}
+
+rp_log_output_t
+rp_log_get_output (void)
+{
+    return s_fd == STDOUT_FILENO ? RP_LOG_STDOUT : RP_LOG_STDERR;
 }
 
 int
@@ -65,6 +78,6 @@ rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)
         if (line [i] == '\n' || line [i] == '\r')
             line [i] = ' ';
     line [n++] = '\n';
-    ssize_t rc = write (STDERR_FILENO, line, n);
+    ssize_t rc = write (s_fd, line, n);
     (void) rc;
 }

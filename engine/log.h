@@ -1,4 +1,4 @@
-/*  engine/log.h: one line per event on stderr.
+/*  engine/log.h: one line per event on stderr (or stdout: log.output).
 
     A line looks like
         2026-11-29T02:10:00.123Z INFO  resize job=j-12 photo=p-3 duration=41ms derivatives written
@@ -19,6 +19,14 @@ void rp_log_set_level (rp_log_level_t level);
 rp_log_level_t rp_log_get_level (void);
 //  Parse "debug|info|warn|error"; -1 when the name is unknown.
 int rp_log_level_parse (const char *name);
+
+//  Where lines go: stderr by default; log.output = stdout (what a container
+//  image sets: its log driver collects stdout) sends them to stdout. A
+//  command whose results go to stdout (process, import, token...) sets
+//  stderr again, so nothing is ever mixed with its results.
+typedef enum { RP_LOG_STDERR = 0, RP_LOG_STDOUT } rp_log_output_t;
+void rp_log_set_output (rp_log_output_t output);
+rp_log_output_t rp_log_get_output (void);
 
 //  Log one line. `source` names the actor or module ("broker", "resize").
 void rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "engine/config.h"
+#include "engine/log.h"
 #include "tests/support/testdata.h"
 
 static char *
@@ -167,6 +168,62 @@ Test (config, retired_pools_store_still_starts_with_one_warning)
     cr_assert_eq (rc, 0, "%s", err);
     cr_assert_str_eq (said, "", "no warning when the key is not set");
     free (said);
+}
+
+Test (config, log_output_sends_log_lines_to_stdout_or_stderr)
+{
+    //  stderr unless log.output says stdout (a container image does); the
+    //  loaded config switches the log itself, as log.level does
+    rp_config_t c;
+    char err [512];
+    cr_assert_eq (rp_config_load (&c, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (c.log_output, RP_LOG_STDERR);
+    cr_assert_eq (rp_log_get_output (), RP_LOG_STDERR);
+
+    setenv ("RAPIDPHOTO_LOG_OUTPUT", "stdout", 1);
+    int rc = rp_config_load (&c, NULL, err, sizeof err);
+    unsetenv ("RAPIDPHOTO_LOG_OUTPUT");
+    cr_assert_eq (rc, 0, "%s", err);
+    cr_assert_eq (c.log_output, RP_LOG_STDOUT);
+    cr_assert_eq (rp_log_get_output (), RP_LOG_STDOUT);
+
+    //  A line logged now lands on stdout, and nothing on stderr
+    char *dir = rp_test_tmpdir ("config-output");
+    char out_path [512], err_path [512];
+    snprintf (out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf (err_path, sizeof err_path, "%s/stderr", dir);
+    free (dir);
+    int out_fd = open (out_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int err_fd = open (err_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert (out_fd >= 0 && err_fd >= 0);
+    fflush (stdout);
+    fflush (stderr);
+    int saved_out = dup (STDOUT_FILENO), saved_err = dup (STDERR_FILENO);
+    dup2 (out_fd, STDOUT_FILENO);
+    dup2 (err_fd, STDERR_FILENO);
+    rp_info ("test", "to stdout");
+    rp_log_set_output (RP_LOG_STDERR);
+    rp_info ("test", "to stderr");
+    dup2 (saved_out, STDOUT_FILENO);
+    dup2 (saved_err, STDERR_FILENO);
+    close (saved_out);
+    close (saved_err);
+    char out [512] = "", errs [512] = "";
+    ssize_t n = pread (out_fd, out, sizeof out - 1, 0);
+    out [n > 0 ? n : 0] = 0;
+    n = pread (err_fd, errs, sizeof errs - 1, 0);
+    errs [n > 0 ? n : 0] = 0;
+    close (out_fd);
+    close (err_fd);
+    cr_assert (strstr (out, "INFO  test    to stdout\n"), "stdout: %s", out);
+    cr_assert_eq (s_lines (out), 1, "stdout holds that line alone: %s", out);
+    cr_assert (strstr (errs, "to stderr\n") && s_lines (errs) == 1, "stderr: %s", errs);
+
+    setenv ("RAPIDPHOTO_LOG_OUTPUT", "syslog", 1);
+    rc = rp_config_load (&c, NULL, err, sizeof err);
+    unsetenv ("RAPIDPHOTO_LOG_OUTPUT");
+    cr_assert_eq (rc, -1);
+    cr_assert (strstr (err, "RAPIDPHOTO_LOG_OUTPUT") && strstr (err, "stderr|stdout"), "%s", err);
 }
 
 Test (config, bad_values_are_refused_with_the_reason)

@@ -2,17 +2,29 @@
 # tools/test.sh: set up and run every test suite, on a fresh Debian 12 machine
 # or a developer's. Installs what is missing (tools/bootstrap.sh --test),
 # builds with warnings as errors, runs the suites with ctest, then builds
-# again with AddressSanitizer + UBSan (and LeakSanitizer) and runs them
-# once more, then runs the suites that start `rapidphoto` against one built
-# with ThreadSanitizer.
+# the container image and runs it (the container stage: podman, as root),
+# then builds again with AddressSanitizer + UBSan (and LeakSanitizer) and
+# runs the suites once more, then runs the suites that start `rapidphoto`
+# against one built with ThreadSanitizer.
 #
-#   tools/test.sh            every pass
-#   tools/test.sh --quick    the normal build only
+#   tools/test.sh                  every pass
+#   tools/test.sh --quick          the normal build only
+#   tools/test.sh --no-container   every pass but the container stage
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=0
-[ "${1:-}" = "--quick" ] && quick=1
+quick=0 container=1
+for arg in "$@"; do
+    case "$arg" in
+        --quick)        quick=1; container=0 ;;
+        --no-container) container=0 ;;
+        *)              echo "usage: tools/test.sh [--quick] [--no-container]" >&2; exit 2 ;;
+    esac
+done
+if [ "$container" = 1 ] && [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: the container stage runs podman as root: run as root, or pass --no-container" >&2
+    exit 2
+fi
 
 tools/bootstrap.sh --test
 
@@ -53,8 +65,23 @@ run_pass() {
     local dir=$1; shift
     build_in "$dir" "$@"
     echo "== test ($dir)"
-    # One suite at a time: several start real servers and time their failovers
-    (cd "$dir" && ctest --output-on-failure --timeout 900)
+    # One suite at a time: several start real servers and time their failovers.
+    # The container tests have a stage of their own.
+    (cd "$dir" && ctest --output-on-failure --timeout 900 -LE container)
+}
+
+# The container image, built from this source and run for real: podman and
+# the Debian base images (tools/container.sh setup: cached between runs),
+# then the tests labelled "container" (the image build first, then the image
+# on SQLite, in S3 mode, and the registry rehearsal). Registered in the
+# normal build folder; nothing is recompiled.
+container_stage() {
+    local t0=$SECONDS
+    echo "== container (podman: the image and its tests)"
+    tools/container.sh setup
+    cmake -S . -B build -DRP_CONTAINER_TESTS=ON >/dev/null
+    (cd build && ctest --output-on-failure -L container)
+    echo "== container stage: $((SECONDS - t0)) s"
 }
 
 # A throwaway PostgreSQL for the store contract suite, stopped on the way out
@@ -63,6 +90,9 @@ export RP_TEST_PG_URL
 trap 'tools/pg.sh stop >/dev/null 2>&1 || true' EXIT
 
 run_pass build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "$container" = 1 ]; then
+    container_stage
+fi
 if [ "$quick" = 0 ]; then
     # LeakSanitizer is on for every suite and every `rapidphoto` they
     # start (CMakeLists.txt, RP_SANITIZER_ENV; tests/lsan.supp says what

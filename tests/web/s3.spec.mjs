@@ -15,14 +15,13 @@
     error.
 */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, makePhotos, sourceDir, startServer } from './support.mjs';
+import { makePhotos, sourceDir, startServer, startStandins, stopStandins } from './support.mjs';
 
 const require = createRequire(path.join(sourceDir, 'web', 'package.json'));
 const { chromium } = require('playwright-core');
@@ -44,39 +43,6 @@ const problems = [];        //  console errors and CSP violations, as text
 const fromS3 = [];          //  promises of { url, status, headers, from, fromHeaders }, one per request to the bucket
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-//  The stand-ins on free ports, objects under dir; resolves once they say ready.
-async function startStandins(dir) {
-  const s3Port = await freePort();
-  const sqsPort = await freePort();
-  const logPath = path.join(dir, 'standins.log');
-  const log = fs.openSync(logPath, 'a');
-  const child = spawn(process.execPath, [path.join(sourceDir, 'tools', 'aws', 'standins.mjs'),
-    '--port', String(s3Port), '--sqs-port', String(sqsPort), '--dir', path.join(dir, 's3')],
-  { stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const standins = {
-    child, exited, s3: `http://127.0.0.1:${s3Port}`, sqs: `http://127.0.0.1:${sqsPort}`,
-    log: () => (fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : ''),
-  };
-  for (const deadline = Date.now() + 15000; !/^ready /m.test(standins.log()); await sleep(100)) {
-    if (child.exitCode !== null) throw new Error(`the stand-ins exited: ${standins.log()}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the stand-ins did not say ready in 15 s: ${standins.log()}`);
-    }
-  }
-  return standins;
-}
-
-async function stopStandins(standins) {
-  if (standins.child.exitCode !== null) return;
-  standins.child.kill('SIGTERM');
-  const timer = setTimeout(() => standins.child.kill('SIGKILL'), 10000);
-  await standins.exited;
-  clearTimeout(timer);
-}
 
 async function api(url, init = {}) {
   return fetch(server.url + url, { ...init, headers: { Authorization: `Bearer ${token}`, ...(init.headers || {}) } });

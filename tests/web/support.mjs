@@ -113,6 +113,41 @@ export async function startServer({ name = 'web', user = 'alice', password = 'co
   return server;
 }
 
+//  The local AWS stand-ins (tools/aws/standins.mjs: s3rver and local-aws-sqs,
+//  wired as S3 and SQS are) on free ports, objects under dir/s3; resolves
+//  once they say ready: { child, exited, s3, sqs (their URLs), log() }.
+export async function startStandins(dir) {
+  const s3Port = await freePort();
+  const sqsPort = await freePort();
+  const logPath = path.join(dir, 'standins.log');
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn(process.execPath, [path.join(sourceDir, 'tools', 'aws', 'standins.mjs'),
+    '--port', String(s3Port), '--sqs-port', String(sqsPort), '--dir', path.join(dir, 's3')],
+  { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const standins = {
+    child, exited, s3: `http://127.0.0.1:${s3Port}`, sqs: `http://127.0.0.1:${sqsPort}`,
+    log: () => (fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : ''),
+  };
+  for (const deadline = Date.now() + 15000; !/^ready /m.test(standins.log()); await sleep(100)) {
+    if (child.exitCode !== null) throw new Error(`the stand-ins exited: ${standins.log()}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the stand-ins did not say ready in 15 s: ${standins.log()}`);
+    }
+  }
+  return standins;
+}
+
+export async function stopStandins(standins) {
+  if (standins.child.exitCode !== null) return;
+  standins.child.kill('SIGTERM');
+  const timer = setTimeout(() => standins.child.kill('SIGKILL'), 10000);
+  await standins.exited;
+  clearTimeout(timer);
+}
+
 //  One raw HTTP/1.1 request, the path sent as written (no normalisation,
 //  no escaping): { status, headers, body }.
 export function rawRequest(port, method, target, headers = {}) {
