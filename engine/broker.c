@@ -18,8 +18,8 @@
     deadline. Nothing is shared with other threads.
 
     Rules
-    - A worker takes one job at a time. DONE or FAILED makes it idle again;
-      READY only registers it. A heartbeat never means ready. A worker that
+    - A worker takes one job at a time. DONE or FAILED for the job it was
+      sent makes it idle again; READY only registers it. A heartbeat never means ready. A worker that
       says DISCONNECT is stopping: it gets no new job and is forgotten after
       it reports the one it has.
     - Any message from a worker refreshes its expiry (now + heartbeat_ms *
@@ -410,7 +410,10 @@ s_handle_backend (s_broker_t *self)
             else
                 rp_info ("broker", "job=%s late result from worker=%s dropped: already answered",
                          msg->job_id, worker ? worker->name : "(unregistered)");
-            if (worker) {
+            //  Only the outcome of its own job makes a worker idle: one for
+            //  a job it was not sent leaves it as it was, busy with its own
+            //  job or idle already (in its pool's idle list, once)
+            if (worker && *worker->job_id && streq (worker->job_id, msg->job_id)) {
                 *worker->job_id = 0;
                 if (worker->leaving)
                     s_worker_delete (self, worker, "left");
