@@ -414,3 +414,39 @@ Test (broker, a_worker_reporting_a_job_it_does_not_run_still_takes_one_job_at_a_
     zsock_destroy (&worker);
     s_engine_stop (&e);
 }
+
+//  tests/fuzz/broker.c found it: a job with an empty id, or one longer
+//  than the worker's record of the job it runs, was dispatched, and the
+//  worker looked idle (or its job could not be found again). When the
+//  worker died the job kept a pointer to it (a use after free in the
+//  stalled-job check, under ASan). Such a job is refused on arrival.
+Test (broker, a_job_without_an_id_or_with_one_too_long_is_refused, .timeout = 60)
+{
+    s_engine_t e = { 0 };
+    s_engine_start_slow (&e);
+    zsock_t *worker = zsock_new_dealer (BACKEND);
+    cr_assert_not_null (worker);
+    s_worker_says (worker, RP_MSG_READY, NULL, "exif");
+    char long_id [300];
+    memset (long_id, 'j', sizeof long_id - 1);
+    long_id [sizeof long_id - 1] = 0;
+    s_submit (&e, "", "exif", "/nowhere/1.jpg");
+    s_submit (&e, long_id, "exif", "/nowhere/2.jpg");
+    rp_msg_t *job = s_worker_next_job (worker, 300);
+    cr_assert_null (job, "a job with id \"%.20s\"... was dispatched", job ? job->job_id : "");
+    json_t *status = NULL;
+    char err [256];
+    cr_assert_eq (rp_broker_query_status (FRONTEND, 2000, &status, err, sizeof err), 0, "%s", err);
+    json_t *exif = json_object_get (json_object_get (status, "pools"), "exif");
+    cr_assert_eq (json_integer_value (json_object_get (exif, "queued")), 0);
+    cr_assert_eq (json_integer_value (json_object_get (exif, "idle")), 1);
+    json_decref (status);
+    //  A plain id still goes through
+    s_submit (&e, "plain", "exif", "/nowhere/3.jpg");
+    job = s_worker_next_job (worker, 5000);
+    cr_assert_not_null (job);
+    cr_assert_str_eq (job->job_id, "plain");
+    rp_msg_destroy (&job);
+    zsock_destroy (&worker);
+    s_engine_stop (&e);
+}
