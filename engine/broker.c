@@ -34,7 +34,8 @@
       forgotten, so a late duplicate (from a stalled worker that woke up) is
       dropped. Each job's RESULT is sent exactly once. Handlers are idempotent
       on job_id because a job may run twice.
-    - A malformed message from outside is dropped and logged.
+    - A malformed message from outside is dropped and logged; so is a
+      SUBMIT whose kind or job id does not fit the records kept of it.
     Pipe commands: $TERM; STATS -> "queued running workers completed retried".
     The loop's body is rp_broker_core_* (broker_private.h), so the fuzz
     target (tests/fuzz/broker.c) drives the same code without the thread.
@@ -334,6 +335,14 @@ s_handle_frontend (s_broker_t *self)
         else
         if (strlen (msg->kind) >= sizeof ((s_job_t *) 0)->pool) {
             rp_warn ("broker", "job=%s dropped: kind name too long", msg->job_id);
+            rp_msg_destroy (&msg);
+        }
+        else
+        if (!*msg->job_id || strlen (msg->job_id) >= sizeof ((s_worker_t *) 0)->job_id) {
+            //  Its worker's record of it must name it whole: the worker's
+            //  job is found again (and lost with it) by that record
+            rp_warn ("broker", "job=%.40s dropped: a job id is 1 to %zu bytes", msg->job_id,
+                     sizeof ((s_worker_t *) 0)->job_id - 1);
             rp_msg_destroy (&msg);
         }
         else {
