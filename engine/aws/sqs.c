@@ -575,6 +575,20 @@ rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int 
     return rc;
 }
 
+//  ApproximateReceiveCount as SQS writes it, a whole number from 1; the
+//  first receive (1) when it is absent or anything else, INT_MAX past it.
+static int
+s_receive_count (const char *text)
+{
+    if (!text)
+        return 1;
+    char *end = NULL;
+    long long value = strtoll (text, &end, 10);         //  out of range: LLONG_MIN or _MAX
+    if (end == text || *end || value < 1)
+        return 1;
+    return value > INT_MAX ? INT_MAX : (int) value;
+}
+
 int
 rp_sqs_receive_read (json_t *answer, const char *queue_url, rp_sqs_message_t **messages,
                      size_t *count, char *err, size_t errlen)
@@ -602,7 +616,7 @@ rp_sqs_receive_read (json_t *answer, const char *queue_url, rp_sqs_message_t **m
         out [kept].id = rp_strdup (id);
         out [kept].receipt = rp_strdup (receipt);
         out [kept].body = rp_strdup (body);
-        out [kept].receive_count = received ? atoi (received) : 1;
+        out [kept].receive_count = s_receive_count (received);
         kept++;
     }
     *messages = out;
