@@ -2,10 +2,13 @@
 # tools/test.sh: set up and run every test suite, on a fresh Debian 12 machine
 # or a developer's. Installs what is missing (tools/bootstrap.sh --test),
 # builds with warnings as errors, runs the suites with ctest, then builds
-# again with AddressSanitizer + UBSan and runs them once more.
+# again with AddressSanitizer + UBSan and runs them once more, then runs
+# each fuzz target (tests/fuzz) for a bounded time.
 #
-#   tools/test.sh            both passes
+#   tools/test.sh            both passes and the fuzz stage
 #   tools/test.sh --quick    the normal build only
+#
+# RP_FUZZ_SECONDS sets each fuzz target's time (default 20; 0 skips the stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,5 +75,14 @@ if [ "$quick" = 0 ]; then
     build_in build-debian-vips -DRP_VIPS=debian -DCMAKE_BUILD_TYPE=RelWithDebInfo \
              --target rapidphoto --target test_resize
     (cd build-debian-vips && ctest --output-on-failure --timeout 900 -R '^test_resize$')
+
+    # Fuzzing: every libFuzzer target in turn, from its seeds and what
+    # earlier runs found (build-fuzz, clang). A crash fails the run and
+    # prints its input and report: it becomes a regression test.
+    fuzz_seconds=${RP_FUZZ_SECONDS:-20}
+    if [ "$fuzz_seconds" -gt 0 ]; then
+        echo "== fuzz (build-fuzz: each of $(tools/fuzz.sh --list | wc -l) targets for $fuzz_seconds s)"
+        tools/fuzz.sh --all "$fuzz_seconds"
+    fi
 fi
 echo "== all test suites passed"
