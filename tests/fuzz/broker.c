@@ -30,9 +30,13 @@
 #include "engine/log.h"
 #include "engine/msg.h"
 
+#include <sched.h>
+#include <sys/resource.h>
+
 #define S_WORKERS 3
 #define S_CLIENTS 2
 #define S_JOBS 6
+#define S_JOB_ID_MAX 300
 #define S_STEPS_MAX 400
 #define S_MAX_ATTEMPTS 2
 
@@ -67,7 +71,7 @@ static const char *const s_kinds [] = {
 
 typedef struct {
     zsock_t *socket;
-    char name [8];
+    char name [64];             //  its identity
     bool busy;                  //  got a JOB and has not reported since
 } s_peer_t;
 
@@ -86,24 +90,43 @@ typedef struct {
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
+    //  Each input makes seven sockets and closes them; libzmq's reaper
+    //  thread finishes closing them later, and counts them against its
+    //  limit (1024 by default) until it has. On a busy machine it falls
+    //  behind by more than that, so the limit is what the process may
+    //  open (as many files as it may), and each input ends with a yield
     zsys_handler_set (NULL);    //  libFuzzer owns the signals
+    struct rlimit files;
+    if (getrlimit (RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &files);
+    }
+    zsys_set_max_sockets (0);
     zsys_init ();
     zsys_set_linger (0);
     rp_log_set_level (RP_LOG_ERROR);
     return 0;
 }
 
+//  Job ids: four plain ones, an empty one, one longer than any of the
+//  broker's records of it
 static void
 s_job_id (int j, char *out, size_t outlen)
 {
-    snprintf (out, outlen, "job-%d", j);
+    if (j == S_JOBS - 2)
+        snprintf (out, outlen, "%s", "");
+    else
+    if (j == S_JOBS - 1)
+        snprintf (out, outlen, "job-%0250d", j);
+    else
+        snprintf (out, outlen, "job-%d", j);
 }
 
 static int
 s_job_index (const char *job_id)
 {
     for (int j = 0; j < S_JOBS; j++) {
-        char id [16];
+        char id [S_JOB_ID_MAX];
         s_job_id (j, id, sizeof id);
         if (job_id && strcmp (job_id, id) == 0)
             return j;
@@ -206,7 +229,7 @@ s_step (s_run_t *run, rp_fuzz_in_t *in)
     s_peer_t *worker = &run->workers [arg % S_WORKERS];
     s_peer_t *client = &run->clients [arg % S_CLIENTS];
     int j = (arg >> 2) % S_JOBS;
-    char job_id [16];
+    char job_id [S_JOB_ID_MAX];
     s_job_id (j, job_id, sizeof job_id);
     rp_msg_t *msg = NULL;
     switch (op % 10) {
@@ -224,8 +247,9 @@ s_step (s_run_t *run, rp_fuzz_in_t *in)
             rp_msg_set (&msg->src, "/src");
             if (arg & 0x80)
                 rp_msg_set (&msg->photo_id, "photo");
-            //  Accepted unless it is open already or its kind is too long
-            if (!run->jobs [j].open && strlen (kind) < 32) {
+            //  Accepted unless it is open already, or its kind or id does
+            //  not fit the broker's records (schemas/messages.md)
+            if (!run->jobs [j].open && strlen (kind) < 32 && *job_id && strlen (job_id) < 160) {
                 run->jobs [j].open = true;
                 run->jobs [j].client = (int) (client - run->clients);
             }
@@ -295,7 +319,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     RP_FUZZ_CHECK (run.core, "the broker cannot bind %s", args.frontends [0]);
     for (int w = 0; w < S_WORKERS; w++) {
         s_peer_t *peer = &run.workers [w];
-        snprintf (peer->name, sizeof peer->name, "w%d", w);
+        //  The last one's identity is too long for the broker's records
+        snprintf (peer->name, sizeof peer->name, w == S_WORKERS - 1 ? "w%d-with-an-identity-of-forty-bytes----" : "w%d", w);
         peer->socket = zsock_new (ZMQ_DEALER);
         zsock_set_identity (peer->socket, peer->name);
         zsock_set_linger (peer->socket, 0);
@@ -319,5 +344,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     for (int c = 0; c < S_CLIENTS; c++)
         zsock_destroy (&run.clients [c].socket);
     rp_broker_core_destroy (&run.core);
+    sched_yield ();             //  to the reaper (see LLVMFuzzerInitialize)
     return 0;
 }
