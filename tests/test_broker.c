@@ -320,16 +320,6 @@ Test (broker, status_tells_queues_workers_and_times_per_pool, .timeout = 60)
 //  worker does. The inputs come from tests/fuzz/broker.c's findings.
 
 static void
-s_engine_start_slow (s_engine_t *e)
-{
-    //  Heartbeats every second: a hand-made worker stays alive for the test
-    char err [256];
-    cr_assert_eq (rp_config_load (&e->config, NULL, err, sizeof err), 0, "%s", err);
-    e->config.broker_heartbeat_ms = 1000;
-    s_engine_start (e, 0, 0);
-}
-
-static void
 s_worker_says (zsock_t *worker, rp_command_t command, const char *job_id, const char *pool)
 {
     rp_msg_t *msg = rp_msg_new (command);
@@ -339,6 +329,34 @@ s_worker_says (zsock_t *worker, rp_command_t command, const char *job_id, const 
         rp_msg_set (&msg->result, "{}");
     cr_assert_eq (rp_msg_send (msg, zsock_resolve (worker), NULL), 0);
     rp_msg_destroy (&msg);
+}
+
+//  A broker with no pools, and one hand-made worker registered in pool
+//  (caller destroys it). Heartbeats every second: it stays alive for the test.
+static zsock_t *
+s_engine_start_by_hand (s_engine_t *e, const char *pool)
+{
+    char err [256];
+    cr_assert_eq (rp_config_load (&e->config, NULL, err, sizeof err), 0, "%s", err);
+    e->config.broker_heartbeat_ms = 1000;
+    s_engine_start (e, 0, 0);
+    zsock_t *worker = zsock_new_dealer (BACKEND);
+    cr_assert_not_null (worker);
+    s_worker_says (worker, RP_MSG_READY, NULL, pool);
+    return worker;
+}
+
+//  The broker's STATUS numbers for one pool ("queued", "idle", ...).
+static int64_t
+s_pool_number (const char *pool, const char *name)
+{
+    json_t *status = NULL;
+    char err [256];
+    cr_assert_eq (rp_broker_query_status (FRONTEND, 2000, &status, err, sizeof err), 0, "%s", err);
+    int64_t value = json_integer_value (json_object_get (json_object_get (json_object_get (status, "pools"), pool),
+                                                         name));
+    json_decref (status);
+    return value;
 }
 
 //  The next JOB the broker sends this worker within timeout_ms (heartbeats
@@ -370,10 +388,7 @@ s_worker_next_job (zsock_t *worker, int timeout_ms)
 Test (broker, a_worker_reporting_a_job_it_does_not_run_still_takes_one_job_at_a_time, .timeout = 60)
 {
     s_engine_t e = { 0 };
-    s_engine_start_slow (&e);
-    zsock_t *worker = zsock_new_dealer (BACKEND);
-    cr_assert_not_null (worker);
-    s_worker_says (worker, RP_MSG_READY, NULL, "resize");
+    zsock_t *worker = s_engine_start_by_hand (&e, "resize");
     s_worker_says (worker, RP_MSG_DONE, "never-sent", NULL);
     s_worker_says (worker, RP_MSG_DONE, "never-sent", NULL);
     s_submit (&e, "first", "resize", "/nowhere/1.jpg");
@@ -403,14 +418,9 @@ Test (broker, a_worker_reporting_a_job_it_does_not_run_still_takes_one_job_at_a_
     rp_msg_destroy (&r);
     s_submit (&e, "third", "resize", "/nowhere/3.jpg");
     zclock_sleep (200);
-    json_t *status = NULL;
-    char err [256];
-    cr_assert_eq (rp_broker_query_status (FRONTEND, 2000, &status, err, sizeof err), 0, "%s", err);
-    json_t *resize = json_object_get (json_object_get (status, "pools"), "resize");
-    cr_assert_eq (json_integer_value (json_object_get (resize, "workers")), 0);
-    cr_assert_eq (json_integer_value (json_object_get (resize, "idle")), 0);
-    cr_assert_eq (json_integer_value (json_object_get (resize, "queued")), 1);
-    json_decref (status);
+    cr_assert_eq (s_pool_number ("resize", "workers"), 0);
+    cr_assert_eq (s_pool_number ("resize", "idle"), 0);
+    cr_assert_eq (s_pool_number ("resize", "queued"), 1);
     zsock_destroy (&worker);
     s_engine_stop (&e);
 }
@@ -423,10 +433,7 @@ Test (broker, a_worker_reporting_a_job_it_does_not_run_still_takes_one_job_at_a_
 Test (broker, a_job_without_an_id_or_with_one_too_long_is_refused, .timeout = 60)
 {
     s_engine_t e = { 0 };
-    s_engine_start_slow (&e);
-    zsock_t *worker = zsock_new_dealer (BACKEND);
-    cr_assert_not_null (worker);
-    s_worker_says (worker, RP_MSG_READY, NULL, "exif");
+    zsock_t *worker = s_engine_start_by_hand (&e, "exif");
     char long_id [300];
     memset (long_id, 'j', sizeof long_id - 1);
     long_id [sizeof long_id - 1] = 0;
@@ -434,13 +441,8 @@ Test (broker, a_job_without_an_id_or_with_one_too_long_is_refused, .timeout = 60
     s_submit (&e, long_id, "exif", "/nowhere/2.jpg");
     rp_msg_t *job = s_worker_next_job (worker, 300);
     cr_assert_null (job, "a job with id \"%.20s\"... was dispatched", job ? job->job_id : "");
-    json_t *status = NULL;
-    char err [256];
-    cr_assert_eq (rp_broker_query_status (FRONTEND, 2000, &status, err, sizeof err), 0, "%s", err);
-    json_t *exif = json_object_get (json_object_get (status, "pools"), "exif");
-    cr_assert_eq (json_integer_value (json_object_get (exif, "queued")), 0);
-    cr_assert_eq (json_integer_value (json_object_get (exif, "idle")), 1);
-    json_decref (status);
+    cr_assert_eq (s_pool_number ("exif", "queued"), 0);
+    cr_assert_eq (s_pool_number ("exif", "idle"), 1);
     //  A plain id still goes through
     s_submit (&e, "plain", "exif", "/nowhere/3.jpg");
     job = s_worker_next_job (worker, 5000);
