@@ -30,6 +30,7 @@
 #include "engine/log.h"
 #include "engine/msg.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <sys/resource.h>
 
@@ -135,14 +136,18 @@ s_job_index (const char *job_id)
 }
 
 //  Wait until the broker's socket has the message just sent (inproc: at
-//  once), then give the broker its turn.
+//  once), then give the broker its turn. libFuzzer's timer (SIGALRM, for
+//  -timeout) may interrupt the wait: it goes on.
 static void
 s_turn_on (s_run_t *run, bool backend)
 {
     zsock_t *socket = rp_broker_core_socket (run->core, backend);
     zmq_pollitem_t item = { zsock_resolve (socket), 0, ZMQ_POLLIN, 0 };
-    int ready = zmq_poll (&item, 1, 1000);
-    RP_FUZZ_CHECK (ready == 1, "a message sent on inproc did not arrive");
+    int ready;
+    while ((ready = zmq_poll (&item, 1, 1000)) < 0 && zmq_errno () == EINTR)
+        ;
+    RP_FUZZ_CHECK (ready == 1, "a message sent on inproc did not arrive (%s)",
+                   ready < 0 ? zmq_strerror (zmq_errno ()) : "none in 1 s");
     rp_broker_core_turn (run->core, socket);
 }
 
