@@ -216,12 +216,7 @@ s_send_raw (s_run_t *run, s_peer_t *peer, rp_fuzz_in_t *in, bool backend)
     rp_fuzz_in_t raw = rp_fuzz_in (in->data, want < in->size ? want : in->size);
     in->data += raw.size;
     in->size -= raw.size;
-    zmsg_t *zmsg = zmsg_new ();
-    do {
-        size_t len = 0;
-        const uint8_t *frame = rp_fuzz_until (&raw, 0xC1, &len);
-        zmsg_addmem (zmsg, frame, len);
-    } while (raw.size);
+    zmsg_t *zmsg = rp_fuzz_frames (&raw);
     RP_FUZZ_CHECK (zmsg_send (&zmsg, peer->socket) == 0, "cannot send on inproc");
     s_turn_on (run, backend);
 }

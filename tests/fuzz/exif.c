@@ -16,26 +16,17 @@
     ones (a minimal JPEG with an EXIF block, a bare TIFF).
 */
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_vips.h"
 #include "actors/exif/exif.h"
-#include "engine/log.h"
 #include "library/sniff.h"
 
 #include <ctype.h>
 #include <math.h>
-#include <vips/vips.h>
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    //  What main () does once (app/main.c); libvips' warnings about
-    //  broken files would only slow the fuzzer down
-    setenv ("VIPS_WARNING", "0", 0);
-    if (VIPS_INIT ((*argv) [0]))
-        abort ();
-    vips_cache_set_max (0);
-    vips_block_untrusted_set (TRUE);
-    vips_concurrency_set (1);
-    rp_log_set_level (RP_LOG_ERROR);
+    rp_fuzz_vips_start ((*argv) [0]);
     return 0;
 }
 

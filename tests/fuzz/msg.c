@@ -50,12 +50,7 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     rp_fuzz_in_t in = rp_fuzz_in (data, size);
-    zmsg_t *zmsg = zmsg_new ();
-    do {
-        size_t len = 0;
-        const uint8_t *frame = rp_fuzz_until (&in, 0xC1, &len);
-        zmsg_addmem (zmsg, frame, len);
-    } while (in.size);
+    zmsg_t *zmsg = rp_fuzz_frames (&in);
 
     char err [256] = "";
     rp_msg_t *msg = rp_msg_decode (zmsg, err, sizeof err);

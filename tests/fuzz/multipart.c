@@ -30,30 +30,17 @@
 #include "engine/log.h"
 #include "gateway/gateway_private.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 static struct MHD_Daemon *s_daemon;
-static char s_dir [256];                //  the blob store's folder
-static char s_tmp [320];                //  its temporary files
+static char s_tmp [320];                //  the blob store's temporary files
 static char s_token [1024];             //  a valid Bearer token
 
 static void
 s_quiet (void *cls, const char *fmt, va_list ap)
 {
-}
-
-static void
-s_cleanup (void)
-{
-    char command [400];
-    snprintf (command, sizeof command, "rm -rf '%s'", s_dir);
-    if (system (command))
-        fprintf (stderr, "could not remove %s\n", s_dir);
 }
 
 int
@@ -64,17 +51,13 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     if (!gw || rp_config_load (&gw->config, NULL, err, sizeof err))
         abort ();
     rp_log_set_level (RP_LOG_ERROR);
-    const char *base = access ("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp";
-    snprintf (s_dir, sizeof s_dir, "%s/rp-fuzz-multipart-XXXXXX", base);
-    if (!mkdtemp (s_dir))
-        abort ();
-    atexit (s_cleanup);
-    snprintf (s_tmp, sizeof s_tmp, "%s/objects/tmp", s_dir);
-    snprintf (gw->config.data_dir, sizeof gw->config.data_dir, "%s", s_dir);
+    const char *dir = rp_fuzz_folder ("multipart");
+    snprintf (s_tmp, sizeof s_tmp, "%s/objects/tmp", dir);
+    snprintf (gw->config.data_dir, sizeof gw->config.data_dir, "%s", dir);
     snprintf (gw->config.db_url, sizeof gw->config.db_url, "none:the fuzz target has no database");
     gw->config.limits_max_upload_bytes = 4096;         //  small: a file over it is reachable (413)
     snprintf (gw->secret, sizeof gw->secret, "a fuzz secret of at least thirty-two bytes");
-    gw->blobs = rp_blobstore_open_disk (s_dir, err, sizeof err);
+    gw->blobs = rp_blobstore_open_disk (dir, err, sizeof err);
     if (!gw->blobs)
         abort ();
     rp_gw = gw;
@@ -94,28 +77,6 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     if (!s_daemon)
         abort ();
     return 0;
-}
-
-//  Temporary files the blob store holds (each removed, so the next input
-//  starts clean)
-static int
-s_leftovers (void)
-{
-    DIR *d = opendir (s_tmp);
-    if (!d)
-        return 0;
-    int found = 0;
-    struct dirent *entry;
-    while ((entry = readdir (d))) {
-        if (entry->d_name [0] == '.')
-            continue;
-        char path [600];
-        snprintf (path, sizeof path, "%s/%s", s_tmp, entry->d_name);
-        unlink (path);
-        found++;
-    }
-    closedir (d);
-    return found;
 }
 
 int
@@ -192,7 +153,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                    "answered %d: [%.400s]", status, answer);
     if (getenv ("RP_FUZZ_VERBOSE"))         //  what each input was answered
         fprintf (stderr, "%s\n", answer);
-    int left = s_leftovers ();
+    int left = rp_fuzz_folder_empty (s_tmp, NULL);
     RP_FUZZ_CHECK (left == 0, "%d temporary files left behind by a %d", left, status);
     return 0;
 }

@@ -16,74 +16,30 @@
     resize_header holds small hand-made headers.
 */
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_vips.h"
 #include "actors/resize/resize.h"
-#include "engine/log.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <unistd.h>
-#include <vips/vips.h>
 
-static char s_dir [256];                //  our folder
-static char s_src [300];                //  the input's file
-static char s_dest [300];               //  the derivatives' prefix
+static char s_src [300];                //  the input's file, in our folder
+static char s_dest [300];               //  the derivatives' prefix, beside it
+static const char *s_dir;
 static rp_resize_opts_t s_opts;
-
-//  Our folder goes when the fuzzer ends (not after a crash: it is small)
-static void
-s_cleanup (void)
-{
-    unlink (s_src);
-    rmdir (s_dir);
-}
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    //  What main () does once (app/main.c); libvips' warnings about
-    //  broken files would only slow the fuzzer down
-    setenv ("VIPS_WARNING", "0", 0);
-    if (VIPS_INIT ((*argv) [0]))
-        abort ();
-    vips_cache_set_max (0);
-    vips_block_untrusted_set (TRUE);
-    vips_concurrency_set (1);
-
-    const char *base = access ("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp";
-    snprintf (s_dir, sizeof s_dir, "%s/rp-fuzz-resize-XXXXXX", base);
-    if (!mkdtemp (s_dir))
-        abort ();
-    snprintf (s_src, sizeof s_src, "%s/photo", s_dir);
-    atexit (s_cleanup);
-    snprintf (s_dest, sizeof s_dest, "%s/out", s_dir);
     rp_config_t config;
     char err [256];
     if (rp_config_load (&config, NULL, err, sizeof err))
         abort ();
     rp_resize_opts_from_config (&s_opts, &config);
     s_opts.max_pixels = 1;
-    rp_log_set_level (RP_LOG_ERROR);            //  after the config, which sets it too
+    rp_fuzz_vips_start ((*argv) [0]);           //  after the config, which sets the log level too
+    s_dir = rp_fuzz_folder ("resize");
+    snprintf (s_src, sizeof s_src, "%s/photo", s_dir);
+    snprintf (s_dest, sizeof s_dest, "%s/out", s_dir);
     return 0;
-}
-
-//  Files in our folder besides the input; removes them.
-static int
-s_leftovers (void)
-{
-    int found = 0;
-    DIR *d = opendir (s_dir);
-    RP_FUZZ_CHECK (d, "cannot list %s", s_dir);
-    struct dirent *entry;
-    while ((entry = readdir (d))) {
-        if (entry->d_name [0] == '.' || strcmp (entry->d_name, "photo") == 0)
-            continue;
-        char path [600];
-        snprintf (path, sizeof path, "%s/%s", s_dir, entry->d_name);
-        unlink (path);
-        found++;
-    }
-    closedir (d);
-    return found;
 }
 
 int
@@ -97,7 +53,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     json_t *result = NULL;
     char err [512] = "";
     int rc = rp_resize_photo (&s_opts, s_src, s_dest, &result, err, sizeof err);
-    int left = s_leftovers ();
+    int left = rp_fuzz_folder_empty (s_dir, "photo");
     if (rc) {
         RP_FUZZ_CHECK (err [0], "refused without a reason");
         RP_FUZZ_CHECK (!strstr (err, s_dir), "the reason names a path: %s", err);
