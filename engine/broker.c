@@ -67,8 +67,11 @@
       on job_id because a job may run twice.
     - A malformed message from outside is dropped and logged.
     Pipe commands: $TERM; STATS -> "queued running workers completed retried".
+    The loop's body is rp_broker_core_* (broker_private.h), so the fuzz
+    target (tests/fuzz/broker.c) drives the same code without the thread.
 */
 #include "engine/broker.h"
+#include "engine/broker_private.h"
 #include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/link.h"
@@ -117,8 +120,9 @@ typedef struct {
     int64_t duration_ms_sum;
 } s_pool_t;
 
-typedef struct {
-    zsock_t *pipe;              //  our actor pipe
+typedef struct _rp_broker_core_t s_broker_t;
+struct _rp_broker_core_t {
+    zsock_t *pipe;              //  our actor pipe (NULL when driven without one)
     zsock_t *frontend;          //  producers
     zsock_t *backend;           //  workers
     zactor_t *auth;             //  zauth, when CURVE is on
@@ -130,7 +134,7 @@ typedef struct {
     int64_t completed;          //  jobs answered, for STATS
     int64_t retried;            //  jobs sent again after a loss
     bool terminated;
-} s_broker_t;
+};
 
 //  The process's one ZAP handler is ours while a CURVE broker runs
 static atomic_flag s_zauth_taken = ATOMIC_FLAG_INIT;
@@ -429,6 +433,13 @@ s_handle_submit (s_broker_t *self, zframe_t *client, rp_msg_t *msg)
 {
     char reason [256];
     s_pool_t *pool = NULL;
+    //  A worker's record of its job must name it whole, and "" means it
+    //  runs none: its job is found again (and lost with it) by that record
+    if (!*msg->job_id) {
+        snprintf (reason, sizeof reason, "job_id is empty");
+        s_refuse (self, client, msg, reason);
+    }
+    else
     if (strlen (msg->job_id) >= S_JOB_ID_MAX) {
         snprintf (reason, sizeof reason, "job_id is longer than %d bytes", S_JOB_ID_MAX - 1);
         s_refuse (self, client, msg, reason);
@@ -850,65 +861,92 @@ s_bind_all (zsock_t *socket, char endpoints [][RP_STR_MAX], char *err, size_t er
     return 0;
 }
 
+rp_broker_core_t *
+rp_broker_core_new (const rp_broker_args_t *args, char *err, size_t errlen)
+{
+    s_broker_t *self = (s_broker_t *) rp_alloc (sizeof (s_broker_t));
+    self->args = *args;
+    if (s_auth_start (self, err, errlen) == 0) {
+        self->frontend = s_router (self);
+        self->backend = s_router (self);
+        zsock_set_linger (self->frontend, 1000);
+        zsock_set_linger (self->backend, 0);
+    }
+    if (!self->frontend || !self->backend
+    ||  s_bind_all (self->frontend, self->args.frontends, err, errlen)
+    ||  s_bind_all (self->backend, self->args.backends, err, errlen)) {
+        rp_broker_core_destroy (&self);
+        return NULL;
+    }
+    s_log_security (&self->args);
+    self->jobs = zhash_new ();
+    self->workers = zhash_new ();
+    self->pools = zhash_new ();
+    self->heartbeat_at = rp_clock_ms () + self->args.heartbeat_ms;
+    return self;
+}
+
+void
+rp_broker_core_destroy (rp_broker_core_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    s_broker_t *self = *self_p;
+    zhash_destroy (&self->jobs);
+    zhash_destroy (&self->workers);
+    zhash_destroy (&self->pools);
+    zsock_destroy (&self->frontend);
+    zsock_destroy (&self->backend);
+    s_auth_stop (self);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+rp_broker_core_turn (rp_broker_core_t *self, void *which)
+{
+    if (which && which == self->pipe)
+        s_handle_pipe (self);
+    else
+    if (which && which == self->frontend)
+        s_handle_frontend (self);
+    else
+    if (which && which == self->backend)
+        s_handle_backend (self);
+    s_housekeeping (self);
+    s_dispatch (self);
+}
+
+zsock_t *
+rp_broker_core_socket (rp_broker_core_t *self, bool backend)
+{
+    return backend ? self->backend : self->frontend;
+}
+
 void
 rp_broker_actor (zsock_t *pipe, void *args)
 {
-    s_broker_t self;
-    memset (&self, 0, sizeof self);
-    self.pipe = pipe;
-    self.args = *(rp_broker_args_t *) args;     //  our copy, before we signal
+    rp_broker_args_t *caller = (rp_broker_args_t *) args;
     char err [RP_STR_MAX] = "";
-    if (s_auth_start (&self, err, sizeof err) == 0) {
-        self.frontend = s_router (&self);
-        self.backend = s_router (&self);
-        zsock_set_linger (self.frontend, 1000);
-        zsock_set_linger (self.backend, 0);
-    }
-    if (!self.frontend || !self.backend
-    ||  s_bind_all (self.frontend, self.args.frontends, err, sizeof err)
-    ||  s_bind_all (self.backend, self.args.backends, err, sizeof err)) {
-        zsock_destroy (&self.frontend);
-        zsock_destroy (&self.backend);
-        s_auth_stop (&self);
-        rp_broker_args_t *caller = (rp_broker_args_t *) args;
+    s_broker_t *self = rp_broker_core_new (caller, err, sizeof err);    //  our copy, before we signal
+    if (!self) {
         snprintf (caller->start_error, sizeof caller->start_error, "%s", err);
         caller->start_failed = 1;
         zsock_signal (pipe, 1);
         return;
     }
-    s_log_security (&self.args);
-    self.jobs = zhash_new ();
-    self.workers = zhash_new ();
-    self.pools = zhash_new ();
-    self.heartbeat_at = rp_clock_ms () + self.args.heartbeat_ms;
-
-    zpoller_t *poller = zpoller_new (pipe, self.frontend, self.backend, NULL);
+    self->pipe = pipe;
+    zpoller_t *poller = zpoller_new (pipe, self->frontend, self->backend, NULL);
     zpoller_set_nonstop (poller, true);     //  main owns shutdown, not SIGINT
     zsock_signal (pipe, 0);
 
-    while (!self.terminated) {
-        void *which = zpoller_wait (poller, (int) s_next_wakeup (&self));
-        if (which == pipe)
-            s_handle_pipe (&self);
-        else
-        if (which == self.frontend)
-            s_handle_frontend (&self);
-        else
-        if (which == self.backend)
-            s_handle_backend (&self);
-        s_housekeeping (&self);
-        s_dispatch (&self);
-    }
-    size_t unanswered = zhash_size (self.jobs);
+    while (!self->terminated)
+        rp_broker_core_turn (self, zpoller_wait (poller, (int) s_next_wakeup (self)));
+    size_t unanswered = zhash_size (self->jobs);
     if (unanswered)
         rp_warn ("broker", "stopping with %zu jobs unanswered", unanswered);
     zpoller_destroy (&poller);
-    zhash_destroy (&self.jobs);
-    zhash_destroy (&self.workers);
-    zhash_destroy (&self.pools);
-    zsock_destroy (&self.frontend);
-    zsock_destroy (&self.backend);
-    s_auth_stop (&self);
+    rp_broker_core_destroy (&self);
 }
 
 zactor_t *

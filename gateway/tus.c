@@ -53,6 +53,7 @@
     ones past their expiry, and removes part folders nothing refers to.
 */
 #include "gateway/gateway_private.h"
+#include "gateway/tus_parse.h"
 #include <czmq.h>
 #include "engine/alloc.h"
 #include "engine/clock.h"
@@ -279,8 +280,8 @@ s_make_dir (const char *id, char *err, size_t errlen)
 //  ---------------------------------------------------------------------------
 //  Headers
 
-static bool
-s_parse_size (const char *text, int64_t *value)
+bool
+rp_tus_parse_size (const char *text, int64_t *value)
 {
     if (!text || !*text || strlen (text) > 19)
         return false;
@@ -316,15 +317,9 @@ s_base64 (const char *in, size_t len, unsigned char *out)
     return n < 0 ? -1 : n - (int) pad;
 }
 
-typedef struct {
-    char filename [RP_GW_FILENAME_MAX + 1];
-    char batch_id [RP_ID_MAX];
-    char tags [1024];
-} s_metadata_t;
-
 //  Upload-Metadata: "key base64,key base64,key". 0, or -1 with a reason.
-static int
-s_parse_metadata (const char *text, s_metadata_t *meta, char *why, size_t whylen)
+int
+rp_tus_parse_metadata (const char *text, rp_tus_metadata_t *meta, char *why, size_t whylen)
 {
     memset (meta, 0, sizeof *meta);
     if (!text)
@@ -383,8 +378,9 @@ s_parse_metadata (const char *text, s_metadata_t *meta, char *why, size_t whylen
 }
 
 //  Upload-Checksum: "<algorithm> <base64 digest>". 0, 1 (absent) or -1.
-static int
-s_parse_checksum (rp_tus_req_t *self, const char *text, char *why, size_t whylen)
+int
+rp_tus_parse_checksum (const char *text, const EVP_MD **md_p, unsigned char expected [EVP_MAX_MD_SIZE],
+                       size_t *expected_len, char *why, size_t whylen)
 {
     if (!text)
         return 1;
@@ -407,8 +403,20 @@ s_parse_checksum (rp_tus_req_t *self, const char *text, char *why, size_t whylen
         snprintf (why, whylen, "Upload-Checksum: the digest is not base64 of a %s", EVP_MD_get0_name (md));
         return -1;
     }
-    memcpy (self->expected, decoded, (size_t) n);
-    self->expected_len = (size_t) n;
+    memcpy (expected, decoded, (size_t) n);
+    *expected_len = (size_t) n;
+    *md_p = md;
+    return 0;
+}
+
+//  Upload-Checksum, and the digest of the part begun. 0, 1 (absent) or -1.
+static int
+s_parse_checksum (rp_tus_req_t *self, const char *text, char *why, size_t whylen)
+{
+    const EVP_MD *md = NULL;
+    int rc = rp_tus_parse_checksum (text, &md, self->expected, &self->expected_len, why, whylen);
+    if (rc)
+        return rc;
     self->md = EVP_MD_CTX_new ();
     if (!self->md || EVP_DigestInit_ex (self->md, md, NULL) != 1) {
         snprintf (why, whylen, "cannot compute checksums now");
@@ -830,7 +838,7 @@ s_prepare_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, r
     }
     const char *content_length = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Content-Length");
     int64_t declared = -1;
-    if (content_length && !s_parse_size (content_length, &declared)) {
+    if (content_length && !rp_tus_parse_size (content_length, &declared)) {
         *answer = s_problem (c, req, 400, "Bad request", "Content-Length is not a number", NULL, NULL);
         return true;
     }
@@ -887,7 +895,7 @@ s_begin_patch (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
         return s_problem (c, req, 415, "Unsupported media type",
                           "a PATCH carries Content-Type: application/offset+octet-stream", NULL, NULL);
     int64_t offset = -1;
-    if (!s_parse_size (MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Upload-Offset"), &offset))
+    if (!rp_tus_parse_size (MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Upload-Offset"), &offset))
         return s_problem (c, req, 400, "Bad request", "Upload-Offset must be a whole number of bytes", NULL, NULL);
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db)
@@ -905,7 +913,7 @@ s_begin_patch (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     const char *length_header = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Upload-Length");
     if (length_header) {
         int64_t length = -1;
-        if (!s_parse_size (length_header, &length))
+        if (!rp_tus_parse_size (length_header, &length))
             return s_problem (c, req, 400, "Bad request", "Upload-Length must be a whole number of bytes", NULL, NULL);
         if (self->length >= 0 && length != self->length)
             return s_problem (c, req, 400, "Bad request", "Upload-Length cannot change once set", NULL, NULL);
@@ -937,7 +945,7 @@ s_begin_create (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     const char *defer = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Upload-Defer-Length");
     int64_t length = -1;
     if (length_header) {
-        if (!s_parse_size (length_header, &length))
+        if (!rp_tus_parse_size (length_header, &length))
             return s_problem (c, req, 400, "Bad request", "Upload-Length must be a whole number of bytes", NULL, NULL);
     }
     else
@@ -949,8 +957,8 @@ s_begin_create (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
         return s_problem (c, req, 413, "Payload too large", why, NULL, NULL);
     }
     const char *metadata = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Upload-Metadata");
-    s_metadata_t meta;
-    if (s_parse_metadata (metadata, &meta, why, sizeof why))
+    rp_tus_metadata_t meta;
+    if (rp_tus_parse_metadata (metadata, &meta, why, sizeof why))
         return s_problem (c, req, 400, "Bad request", why, NULL, NULL);
     const char *type = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Content-Type");
     const char *content_length = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Content-Length");

@@ -782,3 +782,140 @@ Test (broker, bounds_answer_at_once_and_a_kind_without_workers_expires, .timeout
     free (sha);
     s_engine_stop (&e);
 }
+
+//  ---------------------------------------------------------------------------
+//  A worker speaking the protocol by hand (a DEALER), for what no real
+//  worker does. The inputs come from tests/fuzz/broker.c's findings.
+
+static void
+s_worker_says (zsock_t *worker, rp_command_t command, const char *job_id, const char *pool)
+{
+    rp_msg_t *msg = rp_msg_new (command);
+    rp_msg_set (&msg->job_id, job_id);
+    rp_msg_set (&msg->pool, pool);
+    if (command == RP_MSG_DONE)
+        rp_msg_set (&msg->result, "{}");
+    cr_assert_eq (rp_msg_send (msg, zsock_resolve (worker), NULL), 0);
+    rp_msg_destroy (&msg);
+}
+
+//  A broker with no pools, and one hand-made worker registered in pool
+//  (caller destroys it). Heartbeats every second: it stays alive for the test.
+static zsock_t *
+s_engine_start_by_hand (s_engine_t *e, const char *pool)
+{
+    s_engine_config (e);
+    e->config.broker_heartbeat_ms = 1000;
+    s_engine_start (e, 0, 0);
+    zsock_t *worker = zsock_new_dealer (e->backend);
+    cr_assert_not_null (worker);
+    s_worker_says (worker, RP_MSG_READY, NULL, pool);
+    return worker;
+}
+
+//  The broker's STATUS numbers for one pool ("queued", "idle", ...).
+static int64_t
+s_pool_number (s_engine_t *e, const char *pool, const char *name)
+{
+    json_t *status = NULL;
+    char err [256];
+    cr_assert_eq (rp_broker_query_status (e->frontend, NULL, 2000, &status, err, sizeof err), 0, "%s", err);
+    int64_t value = json_integer_value (json_object_get (json_object_get (json_object_get (status, "pools"), pool),
+                                                         name));
+    json_decref (status);
+    return value;
+}
+
+//  The next JOB the broker sends this worker within timeout_ms (heartbeats
+//  skipped), or NULL.
+static rp_msg_t *
+s_worker_next_job (zsock_t *worker, int timeout_ms)
+{
+    int64_t until = zclock_mono () + timeout_ms;
+    while (zclock_mono () < until) {
+        zsock_set_rcvtimeo (worker, (int) (until - zclock_mono () > 0 ? until - zclock_mono () : 1));
+        zmsg_t *zmsg = zmsg_recv (worker);
+        if (!zmsg)
+            break;
+        char err [256];
+        rp_msg_t *msg = rp_msg_decode (zmsg, err, sizeof err);
+        zmsg_destroy (&zmsg);
+        cr_assert_not_null (msg, "broker sent a malformed message: %s", err);
+        if (msg->command == RP_MSG_JOB)
+            return msg;
+        rp_msg_destroy (&msg);
+    }
+    return NULL;
+}
+
+//  tests/fuzz/broker.c found it: a DONE from a worker that was not running
+//  that job put the worker in its pool's idle list once more. It was then
+//  sent two jobs at once, and when it left, the list kept a pointer to it
+//  (a use after free in the next dispatch, under ASan).
+Test (broker, a_worker_reporting_a_job_it_does_not_run_still_takes_one_job_at_a_time, .timeout = 60)
+{
+    s_engine_t e = { 0 };
+    zsock_t *worker = s_engine_start_by_hand (&e, "resize");
+    s_worker_says (worker, RP_MSG_DONE, "never-sent", NULL);
+    s_worker_says (worker, RP_MSG_DONE, "never-sent", NULL);
+    s_submit (&e, "first", "resize", "/nowhere/1.jpg");
+    s_submit (&e, "second", "resize", "/nowhere/2.jpg");
+    rp_msg_t *job = s_worker_next_job (worker, 5000);
+    cr_assert_not_null (job, "the worker got no job");
+    cr_assert_str_eq (job->job_id, "first");
+    rp_msg_destroy (&job);
+    job = s_worker_next_job (worker, 300);
+    cr_assert_null (job, "the worker was sent %s while it runs another job", job ? job->job_id : "");
+    //  Its own DONE makes it idle: then it gets the second
+    s_worker_says (worker, RP_MSG_DONE, "first", NULL);
+    rp_msg_t *r = s_next_result (&e, 5000);
+    cr_assert_not_null (r);
+    cr_assert_str_eq (r->job_id, "first");
+    rp_msg_destroy (&r);
+    job = s_worker_next_job (worker, 5000);
+    cr_assert_not_null (job);
+    cr_assert_str_eq (job->job_id, "second");
+    rp_msg_destroy (&job);
+    //  It leaves after its job: nothing of it stays behind
+    s_worker_says (worker, RP_MSG_DISCONNECT, NULL, NULL);
+    s_worker_says (worker, RP_MSG_DONE, "second", NULL);
+    r = s_next_result (&e, 5000);
+    cr_assert_not_null (r);
+    cr_assert_str_eq (r->job_id, "second");
+    rp_msg_destroy (&r);
+    s_submit (&e, "third", "resize", "/nowhere/3.jpg");
+    zclock_sleep (200);
+    cr_assert_eq (s_pool_number (&e, "resize", "workers"), 0);
+    cr_assert_eq (s_pool_number (&e, "resize", "idle"), 0);
+    cr_assert_eq (s_pool_number (&e, "resize", "queued"), 1);
+    zsock_destroy (&worker);
+    s_engine_stop (&e);
+}
+
+//  tests/fuzz/broker.c found it: a job with an empty id, or one longer
+//  than the worker's record of the job it runs, was dispatched, and the
+//  worker looked idle (or its job could not be found again). When the
+//  worker died the job kept a pointer to it (a use after free in the
+//  stalled-job check, under ASan). Such a job is refused on arrival.
+Test (broker, a_job_without_an_id_or_with_one_too_long_is_refused, .timeout = 60)
+{
+    s_engine_t e = { 0 };
+    zsock_t *worker = s_engine_start_by_hand (&e, "exif");
+    char long_id [300];
+    memset (long_id, 'j', sizeof long_id - 1);
+    long_id [sizeof long_id - 1] = 0;
+    s_submit (&e, "", "exif", "/nowhere/1.jpg");
+    s_submit (&e, long_id, "exif", "/nowhere/2.jpg");
+    rp_msg_t *job = s_worker_next_job (worker, 300);
+    cr_assert_null (job, "a job with id \"%.20s\"... was dispatched", job ? job->job_id : "");
+    cr_assert_eq (s_pool_number (&e, "exif", "queued"), 0);
+    cr_assert_eq (s_pool_number (&e, "exif", "idle"), 1);
+    //  A plain id still goes through
+    s_submit (&e, "plain", "exif", "/nowhere/3.jpg");
+    job = s_worker_next_job (worker, 5000);
+    cr_assert_not_null (job);
+    cr_assert_str_eq (job->job_id, "plain");
+    rp_msg_destroy (&job);
+    zsock_destroy (&worker);
+    s_engine_stop (&e);
+}

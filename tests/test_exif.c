@@ -1266,3 +1266,45 @@ Test (exif, threads_agree_with_one_thread)
     for (size_t i = 0; i < S_THREAD_FILES; i++)
         free (expected [i]);
 }
+
+//  rp_exif_read_buffer (what the fuzz target calls) gives what rp_exif_read
+//  gives for the file holding the same bytes.
+Test (exif, a_buffer_reads_as_its_file)
+{
+    RP_REQUIRE_TESTDATA ();
+    static const char *const folders [] = { "camera", "formats", "malformed", "adversarial", "orientation" };
+    int files = 0;
+    for (size_t f = 0; f < sizeof folders / sizeof folders [0]; f++) {
+        char dir [4096];
+        cr_assert_not_null (rp_testdata_path (dir, sizeof dir, folders [f]));
+        DIR *d = opendir (dir);
+        cr_assert_not_null (d, "cannot list %s", dir);
+        struct dirent *entry;
+        while ((entry = readdir (d))) {
+            if (entry->d_name [0] == '.')
+                continue;
+            char path [4600];
+            snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
+            FILE *file = fopen (path, "rb");
+            cr_assert_not_null (file, "%s", path);
+            fseek (file, 0, SEEK_END);
+            long size = ftell (file);
+            fseek (file, 0, SEEK_SET);
+            unsigned char *bytes = malloc (size > 0 ? (size_t) size : 1);
+            cr_assert_not_null (bytes);
+            cr_assert_eq (fread (bytes, 1, (size_t) size, file), (size_t) size, "%s", path);
+            fclose (file);
+            json_t *from_file = s_read_path (path), *from_buffer = NULL;
+            char err [256] = "";
+            cr_assert_eq (rp_exif_read_buffer (bytes, (size_t) size, entry->d_name, &from_buffer,
+                                               err, sizeof err), 0, "%s: %s", path, err);
+            cr_expect (json_equal (from_file, from_buffer), "%s reads otherwise from a buffer", path);
+            json_decref (from_file);
+            json_decref (from_buffer);
+            free (bytes);
+            files++;
+        }
+        closedir (d);
+    }
+    cr_expect_gt (files, 50);
+}

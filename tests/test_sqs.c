@@ -16,12 +16,14 @@
     checks none).
 */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine/aws/sqs.h"
+#include "engine/aws/sqs_private.h"
 #include "tests/support/standins.h"
 #include "tests/support/testdata.h"
 
@@ -262,6 +264,39 @@ Test (sqs, the_protocol_is_json_or_query, .timeout = 10)
     cr_assert_eq (rp_sqs_send (sqs, "http://127.0.0.1:1", "x", NULL, err, sizeof err), -1);
     cr_assert_not_null (strstr (err, "has no path"), "%s", err);
     rp_sqs_destroy (&sqs);
+}
+
+//  tests/fuzz/sqs.c found it (crash-4f8711cc: a ReceiveMessage answer with
+//  <Value>N3</Value> for ApproximateReceiveCount): the count was read with
+//  atoi, so SQS's text gave 0, or any int: "-2147483648" made the ingest
+//  bridge's backoff compute INT_MIN - 1 (signed overflow). A count is a
+//  whole number from 1; anything else reads as 1, the first receive.
+Test (sqs, a_receive_count_is_a_whole_number_from_one, .timeout = 10)
+{
+    static const struct {
+        const char *text;
+        int count;
+    } cases [] = {
+        { "3", 3 }, { "1", 1 }, { "N3", 1 }, { "", 1 }, { "0", 1 }, { "-2147483648", 1 },
+        { "3x", 1 }, { "99999999999999999999", INT_MAX }, { "2147483648", INT_MAX },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        char xml [512], why [256] = "", err [256] = "";
+        snprintf (xml, sizeof xml, "<ReceiveMessageResponse><ReceiveMessageResult><Message>"
+                  "<MessageId>m</MessageId><ReceiptHandle>r</ReceiptHandle><Body>b</Body>"
+                  "<Attribute><Name>ApproximateReceiveCount</Name><Value>%s</Value></Attribute>"
+                  "</Message></ReceiveMessageResult></ReceiveMessageResponse>", cases [i].text);
+        json_t *answer = rp_sqs_query_decode (xml, strlen (xml), why, sizeof why);
+        cr_assert_not_null (answer, "%s", why);
+        rp_sqs_message_t *messages = NULL;
+        size_t count = 0;
+        cr_assert_eq (rp_sqs_receive_read (answer, "http://127.0.0.1:1/1/q", &messages, &count, err, sizeof err), 0);
+        cr_assert_eq (count, 1);
+        cr_assert_eq (messages [0].receive_count, cases [i].count, "\"%s\" read as %d", cases [i].text,
+                      messages [0].receive_count);
+        rp_sqs_messages_free (&messages, count);
+        json_decref (answer);
+    }
 }
 
 //  Bodies that XML must escape, and text that only looks like XML's escapes

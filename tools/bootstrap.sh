@@ -29,6 +29,9 @@ if [ "$want_test" = 1 ]; then
     # the tests run /usr/bin/aws, not whichever `aws` comes first on PATH.
     pkgs+=(awscli)
     pkgs+=(chromium)        # the web app's browser tests (tests/web), headless
+    # The fuzz targets (tests/fuzz, tools/fuzz.sh): clang 14 and its
+    # libFuzzer and sanitizer runtimes
+    pkgs+=(clang libclang-rt-14-dev)
 fi
 
 if [ "$want_aws" = 1 ] && [ "$want_test" = 0 ]; then

@@ -5,11 +5,14 @@
 # the container image and runs it (the container stage: podman, as root),
 # then builds again with AddressSanitizer + UBSan (and LeakSanitizer) and
 # runs the suites once more, then runs the suites that start `rapidphoto`
-# against one built with ThreadSanitizer.
+# against one built with ThreadSanitizer, then each fuzz target
+# (tests/fuzz) for a bounded time.
 #
-#   tools/test.sh                  every pass
+#   tools/test.sh                  every pass and stage
 #   tools/test.sh --quick          the normal build only
-#   tools/test.sh --no-container   every pass but the container stage
+#   tools/test.sh --no-container   all but the container stage
+#
+# RP_FUZZ_SECONDS sets each fuzz target's time (default 20; 0 skips the stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -113,5 +116,14 @@ if [ "$quick" = 0 ]; then
     # third-party hand-overs TSan cannot see. Measured on 2 shared cores:
     # 13-15 s to build, 165-200 s to run (the ASan pass: 280-340 s to run).
     run_pass build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_TSAN=ON -DRP_TSAN_SUITES="$PWD/build"
+
+    # Fuzzing: every libFuzzer target in turn, from its seeds and what
+    # earlier runs found (build-fuzz, clang). A crash fails the run and
+    # prints its input and report: it becomes a regression test.
+    fuzz_seconds=${RP_FUZZ_SECONDS:-20}
+    if [ "$fuzz_seconds" -gt 0 ]; then
+        echo "== fuzz (build-fuzz: each of $(tools/fuzz.sh --list | wc -l) targets for $fuzz_seconds s)"
+        tools/fuzz.sh --all "$fuzz_seconds"
+    fi
 fi
 echo "== all test suites passed"

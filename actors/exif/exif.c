@@ -2,7 +2,8 @@
 
     DESIGN
     rp_exif_read is a plain function the EXIF worker calls on its own thread;
-    several workers run it at once. It keeps no state between calls: every
+    several workers run it at once. rp_exif_read_buffer runs steps 2-4 on
+    bytes already in memory (the fuzz target's way in), with the same result. It keeps no state between calls: every
     buffer, VipsImage, ExifData and digest context it makes is released
     before it returns. It needs vips_init () to have run once (main does it)
     and, like every libvips user, the calling thread should call
@@ -803,35 +804,15 @@ rp_exif_read (const char *src, int64_t max_bytes, json_t **result,
     return rp_exif_read_timed (src, max_bytes, result, NULL, err, errlen);
 }
 
-int
-rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
-                    json_t **timings, char *err, size_t errlen)
+//  Steps 2-4 on bytes in memory (borrowed; the caller frees them after):
+//  what rp_exif_read_stored does once the file is read. sha256: the
+//  bytes' SHA-256 when known (a store address), NULL to compute it.
+//  read_ms is the time the read took, for the timings.
+static int
+s_read_bytes (const unsigned char *data, size_t size, const char *sha256, const char *name,
+              int64_t started, double read_ms, json_t **result, json_t **timings,
+              char *err, size_t errlen)
 {
-    return rp_exif_read_stored (src, NULL, max_bytes, result, timings, err, errlen);
-}
-
-int
-rp_exif_read_stored (const char *src, const char *sha256, int64_t max_bytes, json_t **result,
-                     json_t **timings, char *err, size_t errlen)
-{
-    assert (src);
-    assert (result);
-    assert (err && errlen > 0);
-    int64_t started = rp_clock_ms ();
-    const char *name = strrchr (src, '/') ? strrchr (src, '/') + 1 : src;
-
-    if (max_bytes <= 0) {
-        snprintf (err, errlen, "invalid size limit %lld", (long long) max_bytes);
-        return -1;
-    }
-    double t_read = rp_clock_ms_precise ();
-    unsigned char *data = NULL;
-    size_t size = 0;
-    if (s_read_file (src, max_bytes, &data, &size, err, errlen)) {
-        rp_debug ("exif", "duration=%lldms file=%s %s",
-                  (long long) (rp_clock_ms () - started), name, err);
-        return -1;
-    }
     double t_hash = rp_clock_ms_precise ();
     char sha [65];
     if (sha256)
@@ -841,7 +822,6 @@ rp_exif_read_stored (const char *src, const char *sha256, int64_t max_bytes, jso
         snprintf (err, errlen, "cannot compute SHA-256");
         rp_error ("exif", "duration=%lldms file=%s %s",
                   (long long) (rp_clock_ms () - started), name, err);
-        free (data);
         return -1;
     }
     double t_exif = rp_clock_ms_precise ();
@@ -926,7 +906,6 @@ rp_exif_read_stored (const char *src, const char *sha256, int64_t max_bytes, jso
     bool had_exif = ed != NULL;
     if (ed)
         exif_data_unref (ed);
-    free (data);
 
     if (rc) {
         json_decref (root);
@@ -939,7 +918,52 @@ rp_exif_read_stored (const char *src, const char *sha256, int64_t max_bytes, jso
               image_read || !mime ? "" : " header unreadable: ",
               image_read || !mime ? "" : header_error);
     if (timings)
-        *timings = s_timings (t_hash - t_read, t_exif - t_hash, rp_clock_ms_precise () - t_exif);
+        *timings = s_timings (read_ms, t_exif - t_hash, rp_clock_ms_precise () - t_exif);
     *result = root;
     return 0;
+}
+
+int
+rp_exif_read_timed (const char *src, int64_t max_bytes, json_t **result,
+                    json_t **timings, char *err, size_t errlen)
+{
+    return rp_exif_read_stored (src, NULL, max_bytes, result, timings, err, errlen);
+}
+
+int
+rp_exif_read_stored (const char *src, const char *sha256, int64_t max_bytes, json_t **result,
+                     json_t **timings, char *err, size_t errlen)
+{
+    assert (src);
+    assert (result);
+    assert (err && errlen > 0);
+    int64_t started = rp_clock_ms ();
+    const char *name = strrchr (src, '/') ? strrchr (src, '/') + 1 : src;
+
+    if (max_bytes <= 0) {
+        snprintf (err, errlen, "invalid size limit %lld", (long long) max_bytes);
+        return -1;
+    }
+    double t_read = rp_clock_ms_precise ();
+    unsigned char *data = NULL;
+    size_t size = 0;
+    if (s_read_file (src, max_bytes, &data, &size, err, errlen)) {
+        rp_debug ("exif", "duration=%lldms file=%s %s",
+                  (long long) (rp_clock_ms () - started), name, err);
+        return -1;
+    }
+    int rc = s_read_bytes (data, size, sha256, name, started, rp_clock_ms_precise () - t_read, result,
+                           timings, err, errlen);
+    free (data);
+    return rc;
+}
+
+int
+rp_exif_read_buffer (const unsigned char *data, size_t size, const char *name, json_t **result,
+                     char *err, size_t errlen)
+{
+    assert (data || size == 0);
+    assert (result);
+    assert (err && errlen > 0);
+    return s_read_bytes (data, size, NULL, name ? name : "-", rp_clock_ms (), 0, result, NULL, err, errlen);
 }

@@ -11,6 +11,7 @@
 #define RP_EXIF_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 //  On success returns 0 and sets *result (caller owns) to
@@ -23,6 +24,12 @@
 //  only when the file cannot be read at all or is larger than max_bytes.
 int rp_exif_read (const char *src, int64_t max_bytes, json_t **result,
                   char *err, size_t errlen);
+
+//  rp_exif_read on bytes in memory (data: borrowed, size bytes), as for a
+//  file holding them; name is the file's, for the log line (NULL: none).
+//  Returns -1 only when the digest fails or memory runs out.
+int rp_exif_read_buffer (const unsigned char *data, size_t size, const char *name, json_t **result,
+                         char *err, size_t errlen);
 
 //  rp_exif_read, and on success, when timings is not NULL, *timings (caller
 //  owns) = {"read_ms","hash_ms","exif_ms"}: where the time went, for the

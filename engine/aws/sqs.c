@@ -20,6 +20,7 @@
             <Message>, reported as the JSON ones are.
 */
 #include "engine/aws/sqs.h"
+#include "engine/aws/sqs_private.h"
 #include "engine/alloc.h"
 #include "engine/aws/common.h"
 #include "engine/buf.h"
@@ -309,8 +310,8 @@ s_xml_json (const xmlNode *element)
     return object;
 }
 
-static json_t *
-s_query_decode (const char *data, size_t len, char *why, size_t whylen)
+json_t *
+rp_sqs_query_decode (const char *data, size_t len, char *why, size_t whylen)
 {
     //  No network, no external entities; errors are returned, not printed
     xmlDoc *doc = xmlReadMemory (data, (int) len, "answer.xml", NULL,
@@ -356,7 +357,7 @@ static const s_protocol_t s_json = {
 };
 static const s_protocol_t s_query = {
     .name = "query", .content_type = "application/x-www-form-urlencoded; charset=utf-8", .format = "XML",
-    .to_queue_path = true, .target = false, .encode = s_query_encode, .decode = s_query_decode,
+    .to_queue_path = true, .target = false, .encode = s_query_encode, .decode = rp_sqs_query_decode,
 };
 
 //  ---------------------------------------------------------------------------
@@ -569,13 +570,37 @@ rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int 
     json_t *answer = s_call (self, "ReceiveMessage", queue_url, request, err, errlen);
     if (!answer)
         return -1;
+    int rc = rp_sqs_receive_read (answer, queue_url, messages, count, err, errlen);
+    json_decref (answer);
+    return rc;
+}
+
+//  ApproximateReceiveCount as SQS writes it, a whole number from 1; the
+//  first receive (1) when it is absent or anything else, INT_MAX past it.
+static int
+s_receive_count (const char *text)
+{
+    if (!text)
+        return 1;
+    char *end = NULL;
+    long long value = strtoll (text, &end, 10);         //  out of range: LLONG_MIN or _MAX
+    if (end == text || *end || value < 1)
+        return 1;
+    return value > INT_MAX ? INT_MAX : (int) value;
+}
+
+int
+rp_sqs_receive_read (json_t *answer, const char *queue_url, rp_sqs_message_t **messages,
+                     size_t *count, char *err, size_t errlen)
+{
+    *messages = NULL;
+    *count = 0;
     json_t *list = json_object_get (answer, "Messages");
     size_t n = json_is_array (list) ? json_array_size (list) : 0;
     //  n is SQS's (at most max, in an answer of at most S_ANSWER_MAX)
     rp_sqs_message_t *out = n ? (rp_sqs_message_t *) calloc (n, sizeof (rp_sqs_message_t)) : NULL;
     if (n && !out) {
         snprintf (err, errlen, "SQS ReceiveMessage %s: out of memory for %zu messages", queue_url, n);
-        json_decref (answer);
         return -1;
     }
     size_t kept = 0;
@@ -591,10 +616,9 @@ rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int 
         out [kept].id = rp_strdup (id);
         out [kept].receipt = rp_strdup (receipt);
         out [kept].body = rp_strdup (body);
-        out [kept].receive_count = received ? atoi (received) : 1;
+        out [kept].receive_count = s_receive_count (received);
         kept++;
     }
-    json_decref (answer);
     *messages = out;
     *count = kept;
     return 0;

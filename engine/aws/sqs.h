@@ -34,7 +34,8 @@ typedef struct {
     char *id;                       //  MessageId
     char *receipt;                  //  ReceiptHandle: what delete and visibility take
     char *body;
-    int receive_count;              //  ApproximateReceiveCount (1 the first time)
+    int receive_count;              //  ApproximateReceiveCount (1 the first time;
+                                    //  never less: SQS's text, if not a count, reads as 1)
 } rp_sqs_message_t;
 
 //  NULL with err when the region, the credentials or the protocol is not usable.
