@@ -1,6 +1,7 @@
-/*  app/cmd_engine.c: the long-running roles: serve, broker, worker; and
-    keygen, the keys their tcp ports take. */
+/*  app/cmd_engine.c: the long-running roles: serve, pipeline, broker,
+    worker; and keygen, the keys their tcp ports take. */
 #include "engine/broker.h"
+#include "engine/clock.h"
 #include "engine/link.h"
 #include "engine/log.h"
 #include "engine/runtime.h"
@@ -9,6 +10,7 @@
 #include "actors/bridges/bridges.h"
 #include "gateway/gateway.h"
 #include "app/commands.h"
+#include "app/health_port.h"
 #include "app/roles.h"
 
 #include <getopt.h>
@@ -130,6 +132,70 @@ rp_cmd_serve (int argc, char **argv)
     rp_runtime_wait_for_signal ();
     rp_info ("main", "stopping: draining work in flight (at most %lld ms)",
              (long long) config.broker_drain_ms);
+    rp_runtime_destroy (&runtime);
+    return 0;
+}
+
+//  `rapidphoto pipeline`: everything of serve but the HTTP API. It claims
+//  the photos that gateways (and import) committed to the shared database,
+//  runs them through its own broker and worker pools, and in S3 mode runs
+//  the SQS bridges; any number of them share the work (claims are one
+//  transaction each). Its only port besides the broker's is /healthz on
+//  http.listen, answered while the pipeline actor answers on its pipe.
+int
+rp_cmd_pipeline (int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int rc = s_parse_config_only ("pipeline", argc, argv, &config_path);
+    if (rc)
+        return rc;
+    rp_config_t config;
+    if (rp_cmd_load_config ("pipeline", config_path, &config))
+        return 1;
+    char err [512];
+    if (rp_library_open_and_recover (&config, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto pipeline: %s\n", err);
+        return 1;
+    }
+    rp_runtime_t *runtime = rp_runtime_new ();
+    rp_roles_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
+    zactor_t *pipeline = NULL;
+    rp_health_port_t *health = NULL;
+    if (rp_roles_start (runtime, &config, &opts, &pipeline, err, sizeof err)
+    ||  rp_bridges_start (runtime, &config, err, sizeof err)
+    ||  !(health = rp_health_port_new (config.http_listen, "pipeline", rp_library_stale_ms (&config),
+                                       err, sizeof err))) {
+        fprintf (stderr, "rapidphoto pipeline: %s\n", err);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
+    rp_info ("main", "pipeline: processing the photos of %s; broker on %s and %s, %d resize and %d exif "
+             "workers; health on http://%s/healthz", config.db_url, config.broker_frontend,
+             config.broker_backend, config.pools_resize, config.pools_exif, config.http_listen);
+    //  Until SIGINT or SIGTERM: once a second ask the pipeline what it
+    //  holds; each answer is a beat of /healthz
+    zpoller_t *poller = zpoller_new (pipeline, NULL);
+    bool asked = false;
+    int64_t next_ask = 0;
+    while (!zsys_interrupted) {
+        if (!asked && rp_clock_ms () >= next_ask) {
+            zstr_send (pipeline, "IN_FLIGHT");
+            asked = true;
+        }
+        if (zpoller_wait (poller, 100) == pipeline) {
+            char *answer = zstr_recv (pipeline);
+            char *end = NULL;
+            long long in_flight = answer ? strtoll (answer, &end, 10) : -1;
+            if (answer && end && !*end)
+                rp_health_port_beat (health, in_flight);
+            zstr_free (&answer);
+            asked = false;
+            next_ask = rp_clock_ms () + 1000;
+        }
+    }
+    zpoller_destroy (&poller);
+    rp_info ("main", "stopping: draining work in flight (at most %lld ms)", (long long) config.broker_drain_ms);
+    rp_health_port_destroy (&health);
     rp_runtime_destroy (&runtime);
     return 0;
 }
