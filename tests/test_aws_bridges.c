@@ -43,21 +43,8 @@
 #include "tests/support/standins.h"
 #include "tests/support/testdata.h"
 
-#define S_AWS_CLI "/usr/bin/aws"
-
 //  ---------------------------------------------------------------------------
 //  The stand-ins and the aws CLI
-
-typedef struct {
-    pid_t pid;
-    char dir [256];                 //  the test's folder: objects, logs, files
-    char log [320];                 //  the stand-ins' output
-    char s3 [64];                   //  S3 endpoint, http://127.0.0.1:PORT
-    char sqs [64];                  //  SQS endpoint
-    char ingest [128];              //  queue URLs
-    char events [128];
-    char dlq [128];
-} s_aws_t;
 
 static int64_t
 s_now_ms (void)
@@ -67,118 +54,19 @@ s_now_ms (void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-//  Wait until the stand-ins' log has count lines containing needle.
-static bool
-s_aws_log_wait (const s_aws_t *aws, const char *needle, int count, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (rp_test_count_in_file (aws->log, needle) >= count)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
-}
-
-//  Start the stand-ins; prefixes: what S3 announces (NULL: their default,
-//  incoming/ and uploads/).
-static void
-s_aws_start (s_aws_t *aws, const char *name, const char *prefixes)
-{
-    cr_assert_eq (access (S_AWS_CLI, X_OK), 0,
-                  "%s is missing: tools/bootstrap.sh --test installs Debian's awscli", S_AWS_CLI);
-    memset (aws, 0, sizeof *aws);
-    char *dir = rp_test_tmpdir (name);
-    cr_assert_not_null (dir);
-    snprintf (aws->dir, sizeof aws->dir, "%s", dir);
-    free (dir);
-    char objects [320], sqs_port [16];
-    snprintf (objects, sizeof objects, "%s/objects", aws->dir);
-    snprintf (aws->log, sizeof aws->log, "%s/standins.log", aws->dir);
-    int sqs = rp_test_free_port ();
-    snprintf (sqs_port, sizeof sqs_port, "%d", sqs);
-    char *args [8] = { "--sqs-port", sqs_port, "--dir", objects, NULL };
-    if (prefixes) {
-        args [4] = "--prefix";
-        args [5] = (char *) prefixes;
-        args [6] = NULL;
-    }
-    int s3 = 0;
-    aws->pid = rp_test_standin_start ("standins.mjs", args, "photos", &s3, aws->log);
-    //  "ready" once both serve and the s3:TestEvent is on the ingest queue
-    cr_assert (s_aws_log_wait (aws, "ready s3=", 1, 15000), "the stand-ins never said ready (log: %s)", aws->log);
-    snprintf (aws->s3, sizeof aws->s3, "http://127.0.0.1:%d", s3);
-    snprintf (aws->sqs, sizeof aws->sqs, "http://127.0.0.1:%d", sqs);
-    snprintf (aws->ingest, sizeof aws->ingest, "%s/123456789012/ingest", aws->sqs);
-    snprintf (aws->events, sizeof aws->events, "%s/123456789012/events", aws->sqs);
-    snprintf (aws->dlq, sizeof aws->dlq, "%s/123456789012/ingest-dlq", aws->sqs);
-}
-
-static void
-s_aws_stop (s_aws_t *aws)
-{
-    rp_test_standin_stop (aws->pid);
-    aws->pid = 0;
-}
-
 //  SIGUSR1: S3 goes away (connections refused); SIGUSR2: it comes back.
 static void
-s_aws_s3_close (s_aws_t *aws, int times)
+s_aws_s3_close (rp_test_aws_t *aws, int times)
 {
     kill (aws->pid, SIGUSR1);
-    cr_assert (s_aws_log_wait (aws, "s3 closed", times, 10000), "S3 did not close (log: %s)", aws->log);
+    cr_assert (rp_test_aws_log_wait (aws, "s3 closed", times, 10000), "S3 did not close (log: %s)", aws->log);
 }
 
 static void
-s_aws_s3_open (s_aws_t *aws, int times)
+s_aws_s3_open (rp_test_aws_t *aws, int times)
 {
     kill (aws->pid, SIGUSR2);
-    cr_assert (s_aws_log_wait (aws, "s3 open again", times, 10000), "S3 did not open again (log: %s)", aws->log);
-}
-
-//  Run `aws --endpoint-url <endpoint> ARGS` (args a printf format, already
-//  shell-quoted) with the stand-ins' credentials and nothing of the
-//  caller's AWS settings. Its stdout into *out (caller frees) when out is
-//  not NULL; its stderr into <dir>/aws.err. The exit status.
-static int
-s_aws_cli (const s_aws_t *aws, const char *endpoint, char **out, const char *format, ...)
-{
-    char args [4096];
-    va_list ap;
-    va_start (ap, format);
-    int n = vsnprintf (args, sizeof args, format, ap);
-    va_end (ap);
-    cr_assert (n > 0 && (size_t) n < sizeof args, "aws CLI arguments too long");
-    char command [6000];
-    snprintf (command, sizeof command,
-              "env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 "
-              "-u AWS_ENDPOINT_URL_SQS -u AWS_CA_BUNDLE AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER "
-              "AWS_DEFAULT_REGION=us-east-1 AWS_PAGER= AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null "
-              "AWS_SHARED_CREDENTIALS_FILE=/dev/null %s --endpoint-url %s %s 2>%s/aws.err",
-              S_AWS_CLI, endpoint, args, aws->dir);
-    return rp_test_run (command, out);
-}
-
-//  What the last aws CLI call said on stderr (caller frees).
-static char *
-s_aws_err (const s_aws_t *aws)
-{
-    char path [320];
-    snprintf (path, sizeof path, "%s/aws.err", aws->dir);
-    size_t len = 0;
-    return rp_test_read_file (path, &len);
-}
-
-//  `aws s3 ls --recursive s3://photos/`: one line per object (caller frees).
-static char *
-s_aws_ls (const s_aws_t *aws)
-{
-    char *listing = NULL;
-    int rc = s_aws_cli (aws, aws->s3, &listing, "s3 ls --recursive s3://photos/");
-    //  An empty bucket lists nothing and exits 1
-    if (rc != 0 && listing && !*listing)
-        return listing;
-    cr_assert_eq (rc, 0, "aws s3 ls failed: %s", s_aws_err (aws));
-    return listing;
+    cr_assert (rp_test_aws_log_wait (aws, "s3 open again", times, 10000), "S3 did not open again (log: %s)", aws->log);
 }
 
 //  Whether an `aws s3 ls` listing has exactly this key.
@@ -202,24 +90,24 @@ s_lines (const char *text)
 
 //  `aws s3 cp s3://photos/<key> <file>`, then the file's bytes (caller frees).
 static char *
-s_aws_download (const s_aws_t *aws, const char *key, const char *file, size_t *len)
+s_aws_download (const rp_test_aws_t *aws, const char *key, const char *file, size_t *len)
 {
-    int rc = s_aws_cli (aws, aws->s3, NULL, "s3 cp --only-show-errors 's3://photos/%s' '%s'", key, file);
-    cr_assert_eq (rc, 0, "aws s3 cp s3://photos/%s failed: %s", key, s_aws_err (aws));
+    int rc = rp_test_aws_cli (aws, aws->s3, NULL, "s3 cp --only-show-errors 's3://photos/%s' '%s'", key, file);
+    cr_assert_eq (rc, 0, "aws s3 cp s3://photos/%s failed: %s", key, rp_test_aws_err (aws));
     return rp_test_read_file (file, len);
 }
 
 //  `aws sqs receive-message` on a queue: the messages' bodies, parsed (a
 //  JSON array, caller decrefs; empty when there were none).
 static json_t *
-s_aws_receive (const s_aws_t *aws, const char *queue, int wait_s, int visibility_s)
+s_aws_receive (const rp_test_aws_t *aws, const char *queue, int wait_s, int visibility_s)
 {
     char *out = NULL;
-    int rc = s_aws_cli (aws, aws->sqs, &out,
+    int rc = rp_test_aws_cli (aws, aws->sqs, &out,
                         "sqs receive-message --queue-url '%s' --max-number-of-messages 10 "
                         "--wait-time-seconds %d --visibility-timeout %d --attribute-names All --output json",
                         queue, wait_s, visibility_s);
-    cr_assert_eq (rc, 0, "aws sqs receive-message failed: %s", s_aws_err (aws));
+    cr_assert_eq (rc, 0, "aws sqs receive-message failed: %s", rp_test_aws_err (aws));
     json_t *bodies = json_array ();
     //  No messages: no output at all
     if (out && *out) {
@@ -243,13 +131,13 @@ s_aws_receive (const s_aws_t *aws, const char *queue, int wait_s, int visibility
 
 //  Messages a queue holds, visible or not (`aws sqs get-queue-attributes`).
 static int
-s_aws_queue_depth (const s_aws_t *aws, const char *queue)
+s_aws_queue_depth (const rp_test_aws_t *aws, const char *queue)
 {
     char *out = NULL;
-    int rc = s_aws_cli (aws, aws->sqs, &out,
+    int rc = rp_test_aws_cli (aws, aws->sqs, &out,
                         "sqs get-queue-attributes --queue-url '%s' --attribute-names "
                         "ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible --output json", queue);
-    cr_assert_eq (rc, 0, "aws sqs get-queue-attributes failed: %s", s_aws_err (aws));
+    cr_assert_eq (rc, 0, "aws sqs get-queue-attributes failed: %s", rp_test_aws_err (aws));
     json_error_t jerr;
     json_t *answer = json_loads (out, 0, &jerr);
     cr_assert_not_null (answer, "%s", out);
@@ -269,7 +157,7 @@ s_aws_queue_depth (const s_aws_t *aws, const char *queue)
 //  received ingest message stays hidden (0: the engine's default). db_url:
 //  NULL for a fresh database, or another engine's to share.
 static void
-s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s,
+s_engine_start (rp_test_server_t *server, const rp_test_aws_t *aws, const char *name, bool pg, int visibility_s,
                 const char *db_url)
 {
     char settings [12][256];
@@ -467,8 +355,8 @@ s_wait_named (rp_test_server_t *server, const char *token, const char *filename,
 
 Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-uploads", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-uploads", NULL);
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-uploads", false, 0, NULL);
     s_engine_ready (&server);
@@ -495,7 +383,7 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
     }
     //  The bucket holds each original and both derivatives, under the
     //  engine's keys, and nothing else
-    char *listing = s_aws_ls (&aws);
+    char *listing = rp_test_aws_ls (&aws);
     for (int i = 0; i < PHOTOS; i++) {
         const char *suffixes [] = { "", ".thumbnail.webp", ".preview.jpg" };
         for (int s = 0; s < 3; s++) {
@@ -512,8 +400,8 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
     //  redirects give (all three)
     char downloads [320];
     snprintf (downloads, sizeof downloads, "%s/downloads", aws.dir);
-    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive s3://photos/ '%s'", downloads);
-    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", s_aws_err (&aws));
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive s3://photos/ '%s'", downloads);
+    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", rp_test_aws_err (&aws));
     for (int i = 0; i < PHOTOS; i++) {
         size_t sent_len = 0;
         char *sent = rp_test_read_file (paths [i], &sent_len);
@@ -547,15 +435,15 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
     }
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
 
 Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-import", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-import", NULL);
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-import", false, 0, NULL);
     s_engine_ready (&server);
@@ -566,9 +454,9 @@ Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
     char path [600], sha [65];
     rp_test_server_photo (&server, "import.jpg", 40, path, sizeof path);
     s_file_sha256 (path, sha);
-    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/summer day.jpg'",
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/summer day.jpg'",
                         path);
-    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", rp_test_aws_err (&aws));
 
     json_t *photo = s_wait_named (&server, token, "summer day.jpg", 40000);
     cr_assert_not_null (photo, "no photo of alice named \"summer day.jpg\" after 40 s (log: %s)", server.log);
@@ -629,15 +517,15 @@ Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
     cr_expect_eq (rp_test_photo_rows (&server), 1);
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
 
 Test (aws_bridges, unprocessable_object_ends_in_the_dead_letter_queue, .timeout = 90)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-dlq", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-dlq", NULL);
     rp_test_server_t server;
     //  Received messages hidden 5 s (the shortest the engine takes): the
     //  three receives before redrive are quick
@@ -648,12 +536,12 @@ Test (aws_bridges, unprocessable_object_ends_in_the_dead_letter_queue, .timeout 
     char lost [600], found [600];
     rp_test_server_photo (&server, "lost.jpg", 50, lost, sizeof lost);
     rp_test_server_photo (&server, "found.jpg", 51, found, sizeof found);
-    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/nosuchuser/lost.jpg'",
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/nosuchuser/lost.jpg'",
                         lost);
-    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", rp_test_aws_err (&aws));
     //  A good object at the same time is not held up by the bad one
-    rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/found.jpg'", found);
-    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+    rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/found.jpg'", found);
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", rp_test_aws_err (&aws));
 
     json_t *dead = NULL;
     for (int64_t end = s_now_ms () + 50000; !dead && s_now_ms () < end; ) {
@@ -683,7 +571,7 @@ Test (aws_bridges, unprocessable_object_ends_in_the_dead_letter_queue, .timeout 
     cr_expect_eq (rp_test_photo_rows (&server), 1, "only found.jpg made a photo");
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -763,8 +651,8 @@ Test (aws_bridges, presigned_uploads_completed_by_the_client, .timeout = 90)
 {
     //  S3 announces only incoming/ here: the complete call is the only way
     //  a presigned upload gets done, so each answer below is deterministic
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-presign", "incoming/");
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-presign", "incoming/");
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-presign", false, 0, NULL);
     s_engine_ready (&server);
@@ -861,13 +749,13 @@ Test (aws_bridges, presigned_uploads_completed_by_the_client, .timeout = 90)
     free (good_bytes);
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 Test (aws_bridges, presigned_upload_completed_by_the_s3_event, .timeout = 90)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-presign-event", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-presign-event", NULL);
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-presign-event", false, 0, NULL);
     s_engine_ready (&server);
@@ -899,7 +787,7 @@ Test (aws_bridges, presigned_upload_completed_by_the_s3_event, .timeout = 90)
     cr_expect_eq (rp_test_photo_rows (&server), 1, "one photo of one presigned upload");
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -917,8 +805,8 @@ s_processed_by (const char *const logs [], int count, const char *id)
 Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
 {
     bool pg = rp_test_pg_enabled ();
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-two", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-two", NULL);
     rp_test_server_t first, second;
     //  One database (PostgreSQL in CI, else a SQLite file both open), one
     //  bucket and queue; each engine with its own data folder
@@ -942,9 +830,9 @@ Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
         zhash_insert (names, name, "");
     }
     int64_t started = s_now_ms ();
-    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive '%s' s3://photos/incoming/alice/",
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive '%s' s3://photos/incoming/alice/",
                         folder);
-    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", s_aws_err (&aws));
+    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", rp_test_aws_err (&aws));
     cr_log_info ("%d photos put into s3://photos/incoming/alice/ in %.1f s", PHOTOS,
                  (double) (s_now_ms () - started) / 1000);
 
@@ -1041,7 +929,7 @@ Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
     rp_test_server_stop (&first);
     int status = rp_test_wait (second.pid, 30000);
     cr_expect_eq (status, 0, "serve exits cleanly on SIGTERM (log: %s)", second.log);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1069,8 +957,8 @@ s_upload_retried (rp_test_server_t *server, const char *token, const char *path,
 
 Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-fault", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-fault", NULL);
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-fault", false, 0, NULL);
     s_engine_ready (&server);
@@ -1151,7 +1039,7 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
         cr_expect_str_eq (final, "complete", "acknowledged photo %s is %s (log: %s)", acked [i], final, server.log);
         free (final);
     }
-    char *listing = s_aws_ls (&aws);
+    char *listing = rp_test_aws_ls (&aws);
     for (int i = 0; i < n_acked; i++) {
         char key [200];
         s_object_key (acked_sha [i], "", key, sizeof key);
@@ -1164,7 +1052,7 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
     cr_expect_eq (rp_test_photo_rows (&server), n_acked);
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1172,8 +1060,8 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
 
 Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 60)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-cache", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-cache", NULL);
     setenv ("AWS_ACCESS_KEY_ID", "S3RVER", 1);
     setenv ("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
     setenv ("AWS_REGION", "us-east-1", 1);
@@ -1230,5 +1118,5 @@ Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 6
     s_aws_s3_open (&aws, 1);
     cr_assert_eq (rp_blob_fetch (blobs, sha [0], err, sizeof err), 0, "%s", err);
     rp_blobstore_close (&blobs);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
