@@ -87,6 +87,30 @@ rp_cmd_broker (int argc, char **argv)
     return 0;
 }
 
+//  What serve and pipeline share: the library first (schema up to date,
+//  then what a crash left behind), then the broker, the worker pools, the
+//  pipeline, and in S3 mode the SQS bridges (ingest, events) when their
+//  queues are set. *pipeline (may be NULL) borrows the pipeline actor.
+//  The runtime, or NULL with the error printed.
+static rp_runtime_t *
+s_engine_start (const char *command, const rp_config_t *config, zactor_t **pipeline)
+{
+    char err [512];
+    if (rp_library_open_and_recover (config, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto %s: %s\n", command, err);
+        return NULL;
+    }
+    rp_runtime_t *runtime = rp_runtime_new ();
+    rp_roles_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
+    if (rp_roles_start (runtime, config, &opts, pipeline, err, sizeof err)
+    ||  rp_bridges_start (runtime, config, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto %s: %s\n", command, err);
+        rp_runtime_destroy (&runtime);
+        return NULL;
+    }
+    return runtime;
+}
+
 int
 rp_cmd_serve (int argc, char **argv)
 {
@@ -97,25 +121,9 @@ rp_cmd_serve (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("serve", config_path, &config))
         return 1;
-    //  The library first: schema up to date, then what a crash left behind
-    char err [512];
-    if (rp_library_open_and_recover (&config, err, sizeof err)) {
-        fprintf (stderr, "rapidphoto serve: %s\n", err);
+    rp_runtime_t *runtime = s_engine_start ("serve", &config, NULL);
+    if (!runtime)
         return 1;
-    }
-    rp_runtime_t *runtime = rp_runtime_new ();
-    rp_roles_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
-    if (rp_roles_start (runtime, &config, &opts, NULL, err, sizeof err)) {
-        fprintf (stderr, "rapidphoto serve: %s\n", err);
-        rp_runtime_destroy (&runtime);
-        return 1;
-    }
-    //  S3 mode: the SQS bridges (ingest, events) when their queues are set
-    if (rp_bridges_start (runtime, &config, err, sizeof err)) {
-        fprintf (stderr, "rapidphoto serve: %s\n", err);
-        rp_runtime_destroy (&runtime);
-        return 1;
-    }
     //  The gateway last: uploads are taken only once the pipeline is there
     rp_gateway_args_t gargs = { .config = config, .in_process_engine = true };
     zactor_t *gateway = rp_gateway_new (&gargs);
@@ -152,19 +160,14 @@ rp_cmd_pipeline (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("pipeline", config_path, &config))
         return 1;
-    char err [512];
-    if (rp_library_open_and_recover (&config, err, sizeof err)) {
-        fprintf (stderr, "rapidphoto pipeline: %s\n", err);
-        return 1;
-    }
-    rp_runtime_t *runtime = rp_runtime_new ();
-    rp_roles_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
     zactor_t *pipeline = NULL;
-    rp_health_port_t *health = NULL;
-    if (rp_roles_start (runtime, &config, &opts, &pipeline, err, sizeof err)
-    ||  rp_bridges_start (runtime, &config, err, sizeof err)
-    ||  !(health = rp_health_port_new (config.http_listen, "pipeline", rp_library_stale_ms (&config),
-                                       err, sizeof err))) {
+    rp_runtime_t *runtime = s_engine_start ("pipeline", &config, &pipeline);
+    if (!runtime)
+        return 1;
+    char err [512];
+    rp_health_port_t *health = rp_health_port_new (config.http_listen, "pipeline", rp_library_stale_ms (&config),
+                                                   err, sizeof err);
+    if (!health) {
         fprintf (stderr, "rapidphoto pipeline: %s\n", err);
         rp_runtime_destroy (&runtime);
         return 1;

@@ -197,28 +197,30 @@ token=$("$binary" token bench 2>"$work/token.log") || { cat "$work/token.log" >&
 
 #  The gateway may hold many sockets (idle streams): the same limit as ours
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+#  await NAME PID LOG URL: until URL answers 2xx (30 s at most), or NAME exits
+await () {
+    for _ in $(seq 1 300); do
+        curl -sf "$4" >/dev/null 2>&1 && return 0
+        kill -0 "$2" 2>/dev/null || { tail -n 20 "$3" >&2; die "$1 exited at start"; }
+        sleep 0.1
+    done
+    curl -sf "$4" >/dev/null || { tail -n 20 "$3" >&2; die "$1 is not ready after 30 s"; }
+}
 if [ "$roles" = split ]; then
     #  The pipeline first (it applies the migrations the gateway then finds),
     #  its /healthz on a port of its own; then the gateway, without a broker
     health_port=$(free_port)
     RAPIDPHOTO_HTTP_LISTEN="127.0.0.1:$health_port" "$binary" pipeline >"$work/pipeline.log" 2>&1 &
     pipeline_pid=$!
-    for _ in $(seq 1 300); do
-        curl -sf "http://127.0.0.1:$health_port/healthz" >/dev/null 2>&1 && break
-        kill -0 "$pipeline_pid" 2>/dev/null || { tail -n 20 "$work/pipeline.log" >&2; die "pipeline exited at start"; }
-        sleep 0.1
-    done
+    await pipeline "$pipeline_pid" "$work/pipeline.log" "http://127.0.0.1:$health_port/healthz"
     RAPIDPHOTO_BROKER_FRONTEND= "$binary" gateway >"$work/serve.log" 2>&1 &
+    serve_pid=$!
+    await gateway "$serve_pid" "$work/serve.log" "http://127.0.0.1:$http_port/readyz"
 else
     "$binary" serve >"$work/serve.log" 2>&1 &
+    serve_pid=$!
+    await serve "$serve_pid" "$work/serve.log" "http://127.0.0.1:$http_port/readyz"
 fi
-serve_pid=$!
-for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
-    kill -0 "$serve_pid" 2>/dev/null || { tail -n 20 "$work/serve.log" >&2; die "serve exited at start"; }
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null || { tail -n 20 "$work/serve.log" >&2; die "serve is not ready after 30 s"; }
 
 echo "load.sh: scenario $scenario, $roles pid $serve_pid${pipeline_pid:+ (pipeline pid $pipeline_pid)} on port $http_port, $(nproc) cores," \
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"

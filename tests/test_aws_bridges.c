@@ -36,7 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/aws/sqs.h"
 #include "engine/db/db.h"
 #include "library/blobstore.h"
 #include "tests/support/server.h"
@@ -879,45 +878,16 @@ Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
                  unknown);
 
     //  The events queue: one photo.complete for each, none for anything else
-    char err [512];
-    rp_sqs_config_t config = { .endpoint = aws.sqs, .region = "us-east-1", .credentials = { "S3RVER", "S3RVER", NULL } };
-    rp_sqs_t *client = rp_sqs_new (&config, err, sizeof err);
-    cr_assert_not_null (client, "%s", err);
-    zhash_t *announced = zhash_new ();
-    int messages = 0, repeats = 0, others = 0;
-    int64_t quiet_since = s_now_ms ();
-    for (int64_t end = s_now_ms () + 30000; s_now_ms () < end; ) {
-        rp_sqs_message_t *batch = NULL;
-        size_t count = 0;
-        cr_assert_eq (rp_sqs_receive (client, aws.events, 10, 1, 300, &batch, &count, err, sizeof err), 0, "%s", err);
-        for (size_t m = 0; m < count; m++) {
-            messages++;
-            json_error_t jerr;
-            json_t *body = json_loads (batch [m].body, 0, &jerr);
-            cr_assert_not_null (body, "an event that is not JSON: %s", batch [m].body);
-            const char *type = json_string_value (json_object_get (body, "type")) ?: "";
-            const char *id = json_string_value (json_object_get (body, "id")) ?: "";
-            if (!streq (type, "photo.complete") || !zhash_lookup (ids, id))
-                others++;
-            else
-            if (zhash_insert (announced, id, "") != 0)
-                repeats++;
-            json_decref (body);
-        }
-        rp_sqs_messages_free (&batch, count);
-        if (count)
-            quiet_since = s_now_ms ();
-        //  All announced, and a second with nothing more
-        if (zhash_size (announced) >= PHOTOS && s_now_ms () - quiet_since > 1000)
-            break;
-    }
-    rp_sqs_destroy (&client);
-    cr_log_info ("events queue: %d messages, %zu distinct photo.complete ids", messages, zhash_size (announced));
-    cr_expect_eq (zhash_size (announced), PHOTOS, "photo.complete for %zu of %d photos", zhash_size (announced), PHOTOS);
-    cr_expect_eq (repeats, 0, "%d photos were announced more than once", repeats);
-    cr_expect_eq (others, 0, "%d events name no photo of this test or are not photo.complete", others);
+    rp_test_events_t events;
+    rp_test_aws_events (&aws, ids, 30000, &events);
+    cr_log_info ("events queue: %d messages, %zu distinct photo.complete ids", events.messages,
+                 zhash_size (events.announced));
+    cr_expect_eq (zhash_size (events.announced), PHOTOS, "photo.complete for %zu of %d photos",
+                  zhash_size (events.announced), PHOTOS);
+    cr_expect_eq (events.repeats, 0, "%d photos were announced more than once", events.repeats);
+    cr_expect_eq (events.others, 0, "%d events name no photo of this test or are not photo.complete", events.others);
 
-    zhash_destroy (&announced);
+    zhash_destroy (&events.announced);
     zhash_destroy (&ids);
     zhash_destroy (&seen_names);
     zhash_destroy (&shas);

@@ -44,7 +44,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/aws/sqs.h"
 #include "engine/db/db.h"
 #include "tests/support/server.h"
 #include "tests/support/standins.h"
@@ -493,39 +492,13 @@ Test (ecs, two_apis_two_pipelines_one_killed_mid_run, .timeout = 420)
     free (listing);
 
     //  The events: photo.complete for every photo, at least once
-    char err [512];
-    rp_sqs_config_t config = { .endpoint = aws.sqs, .region = "us-east-1", .credentials = { "S3RVER", "S3RVER", NULL } };
-    rp_sqs_t *client = rp_sqs_new (&config, err, sizeof err);
-    cr_assert_not_null (client, "%s", err);
-    zhash_t *announced = zhash_new ();
-    int messages = 0, others = 0;
-    int64_t quiet_since = s_now_ms ();
-    for (int64_t end = s_now_ms () + 60000; s_now_ms () < end; ) {
-        rp_sqs_message_t *batch = NULL;
-        size_t count = 0;
-        cr_assert_eq (rp_sqs_receive (client, aws.events, 10, 1, 300, &batch, &count, err, sizeof err), 0, "%s", err);
-        for (size_t m = 0; m < count; m++) {
-            messages++;
-            json_t *body = json_loads (batch [m].body, 0, NULL);
-            const char *type = json_string_value (json_object_get (body, "type")) ?: "";
-            const char *id = json_string_value (json_object_get (body, "id")) ?: "";
-            if (streq (type, "photo.complete") && zhash_lookup (ids, id))
-                zhash_insert (announced, id, "");
-            else
-                others++;
-            json_decref (body);
-        }
-        rp_sqs_messages_free (&batch, count);
-        if (count)
-            quiet_since = s_now_ms ();
-        if (zhash_size (announced) >= total && s_now_ms () - quiet_since > 2000)
-            break;
-    }
-    rp_sqs_destroy (&client);
-    cr_log_info ("rehearsal: events queue: %d messages, %zu distinct photo.complete ids (%zu repeats)", messages,
-                 zhash_size (announced), (size_t) messages - zhash_size (announced) - (size_t) others);
-    cr_expect_eq (zhash_size (announced), total, "photo.complete for %zu of %zu photos", zhash_size (announced), total);
-    cr_expect_eq (others, 0, "%d events are not photo.complete for a photo of this test", others);
+    rp_test_events_t events;
+    rp_test_aws_events (&aws, ids, 60000, &events);
+    cr_log_info ("rehearsal: events queue: %d messages, %zu distinct photo.complete ids (%d repeats)",
+                 events.messages, zhash_size (events.announced), events.repeats);
+    cr_expect_eq (zhash_size (events.announced), total, "photo.complete for %zu of %zu photos",
+                  zhash_size (events.announced), total);
+    cr_expect_eq (events.others, 0, "%d events are not photo.complete for a photo of this test", events.others);
 
     //  The API engines trimmed their S3 cache (at their first minute)
     for (int a = 0; a < 2; a++) {
@@ -546,7 +519,7 @@ Test (ecs, two_apis_two_pipelines_one_killed_mid_run, .timeout = 420)
     cr_expect_lt (stop_pipeline, 30000, "the processing engine outlived its stopTimeout");
     cr_expect_lt (stop_api [0] > stop_api [1] ? stop_api [0] : stop_api [1], 30000, "an API engine outlived its stopTimeout");
 
-    zhash_destroy (&announced);
+    zhash_destroy (&events.announced);
     zhash_destroy (&ids);
     zhash_destroy (&shas);
     zhash_destroy (&names);

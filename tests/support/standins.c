@@ -1,8 +1,10 @@
 /*  tests/support/standins.c: see standins.h. */
 #include "tests/support/standins.h"
+#include "engine/aws/sqs.h"
 #include "tests/support/http.h"
 #include "tests/support/testdata.h"
 
+#include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -158,4 +160,42 @@ rp_test_aws_ls (const rp_test_aws_t *aws)
         return listing;
     cr_assert_eq (rc, 0, "aws s3 ls failed: %s", rp_test_aws_err (aws));
     return listing;
+}
+
+void
+rp_test_aws_events (const rp_test_aws_t *aws, zhash_t *ids, int timeout_ms, rp_test_events_t *events)
+{
+    memset (events, 0, sizeof *events);
+    events->announced = zhash_new ();
+    char err [512];
+    rp_sqs_config_t config = { .endpoint = aws->sqs, .region = "us-east-1", .credentials = { "S3RVER", "S3RVER", NULL } };
+    rp_sqs_t *client = rp_sqs_new (&config, err, sizeof err);
+    cr_assert_not_null (client, "%s", err);
+    int64_t quiet_since = zclock_mono ();
+    for (int64_t end = zclock_mono () + timeout_ms; zclock_mono () < end; ) {
+        rp_sqs_message_t *batch = NULL;
+        size_t count = 0;
+        cr_assert_eq (rp_sqs_receive (client, aws->events, 10, 1, 300, &batch, &count, err, sizeof err), 0, "%s", err);
+        for (size_t m = 0; m < count; m++) {
+            events->messages++;
+            json_error_t jerr;
+            json_t *body = json_loads (batch [m].body, 0, &jerr);
+            cr_assert_not_null (body, "an event that is not JSON (%s): %s", jerr.text, batch [m].body);
+            const char *type = json_string_value (json_object_get (body, "type")) ?: "";
+            const char *id = json_string_value (json_object_get (body, "id")) ?: "";
+            if (strcmp (type, "photo.complete") != 0 || !zhash_lookup (ids, id))
+                events->others++;
+            else
+            if (zhash_insert (events->announced, id, "") != 0)
+                events->repeats++;
+            json_decref (body);
+        }
+        rp_sqs_messages_free (&batch, count);
+        if (count)
+            quiet_since = zclock_mono ();
+        //  All announced, and a second with nothing more
+        if (zhash_size (events->announced) >= zhash_size (ids) && zclock_mono () - quiet_since > 1000)
+            break;
+    }
+    rp_sqs_destroy (&client);
 }

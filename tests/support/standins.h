@@ -52,4 +52,19 @@ char *rp_test_aws_err (const rp_test_aws_t *aws);
 //  `aws s3 ls --recursive s3://photos/`: one line per object (caller frees).
 char *rp_test_aws_ls (const rp_test_aws_t *aws);
 
+//  What the events queue said about a set of photos (rp_test_aws_events).
+#include <czmq.h>
+typedef struct {
+    zhash_t *announced;             //  ids with a photo.complete (caller destroys)
+    int messages;                   //  every message received
+    int repeats;                    //  photo.complete for an id already announced
+    int others;                     //  anything else: another type, an unknown id
+} rp_test_events_t;
+
+//  Receive from the events queue (with our SQS client) until every id of
+//  ids (a set) is announced by a photo.complete and a second has passed
+//  with nothing more, or timeout_ms. A message that is not JSON fails the
+//  test.
+void rp_test_aws_events (const rp_test_aws_t *aws, zhash_t *ids, int timeout_ms, rp_test_events_t *events);
+
 #endif
