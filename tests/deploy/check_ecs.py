@@ -158,8 +158,6 @@ def task_problems(task, role):
             say("%s=%r: not yes or no" % (name, value))
         elif kind == "ENDPOINT" and value and not re.match(r"(tcp|ipc|inproc)://", value):
             say("%s=%r: not a ZeroMQ endpoint" % (name, value))
-        elif kind in ("KEY",):
-            say("%s: a key belongs in secrets" % name)
     for entry in container.get("secrets", []):
         names.append(entry["name"])
         if entry["name"] not in KEYS:
