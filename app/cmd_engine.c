@@ -1,6 +1,7 @@
-/*  app/cmd_engine.c: the long-running roles: serve, broker, worker; and
-    keygen, the keys their tcp ports take. */
+/*  app/cmd_engine.c: the long-running roles: serve, pipeline, broker,
+    worker; and keygen, the keys their tcp ports take. */
 #include "engine/broker.h"
+#include "engine/clock.h"
 #include "engine/link.h"
 #include "engine/log.h"
 #include "engine/runtime.h"
@@ -9,6 +10,7 @@
 #include "actors/bridges/bridges.h"
 #include "gateway/gateway.h"
 #include "app/commands.h"
+#include "app/health_port.h"
 #include "app/roles.h"
 
 #include <getopt.h>
@@ -94,6 +96,30 @@ rp_cmd_broker (int argc, char **argv)
     return 0;
 }
 
+//  What serve and pipeline share: the library first (schema up to date,
+//  then what a crash left behind), then the broker, the worker pools, the
+//  pipeline, and in S3 mode the SQS bridges (ingest, events) when their
+//  queues are set. *pipeline (may be NULL) borrows the pipeline actor.
+//  The runtime, or NULL with the error printed.
+static rp_runtime_t *
+s_engine_start (const char *command, const rp_config_t *config, zactor_t **pipeline)
+{
+    char err [512];
+    if (rp_library_open_and_recover (config, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto %s: %s\n", command, err);
+        return NULL;
+    }
+    rp_runtime_t *runtime = rp_runtime_new ();
+    rp_roles_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
+    if (rp_roles_start (runtime, config, &opts, pipeline, err, sizeof err)
+    ||  rp_bridges_start (runtime, config, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto %s: %s\n", command, err);
+        rp_runtime_destroy (&runtime);
+        return NULL;
+    }
+    return runtime;
+}
+
 int
 rp_cmd_serve (int argc, char **argv)
 {
@@ -104,25 +130,9 @@ rp_cmd_serve (int argc, char **argv)
     rp_config_t config;
     if (rp_cmd_load_config ("serve", config_path, &config))
         return 1;
-    //  The library first: schema up to date, then what a crash left behind
-    char err [512];
-    if (rp_library_open_and_recover (&config, err, sizeof err)) {
-        fprintf (stderr, "rapidphoto serve: %s\n", err);
+    rp_runtime_t *runtime = s_engine_start ("serve", &config, NULL);
+    if (!runtime)
         return 1;
-    }
-    rp_runtime_t *runtime = rp_runtime_new ();
-    rp_roles_opts_t opts = { .listen_tcp = true, .pools = true, .pipeline = true };
-    if (rp_roles_start (runtime, &config, &opts, NULL, err, sizeof err)) {
-        fprintf (stderr, "rapidphoto serve: %s\n", err);
-        rp_runtime_destroy (&runtime);
-        return 1;
-    }
-    //  S3 mode: the SQS bridges (ingest, events) when their queues are set
-    if (rp_bridges_start (runtime, &config, err, sizeof err)) {
-        fprintf (stderr, "rapidphoto serve: %s\n", err);
-        rp_runtime_destroy (&runtime);
-        return 1;
-    }
     //  The gateway last: uploads are taken only once the pipeline is there
     rp_gateway_args_t gargs = { .config = config, .in_process_engine = true };
     zactor_t *gateway = rp_gateway_new (&gargs);
@@ -139,6 +149,65 @@ rp_cmd_serve (int argc, char **argv)
     rp_runtime_wait_for_signal ();
     rp_info ("main", "stopping: draining work in flight (at most %lld ms)",
              (long long) config.broker_drain_ms);
+    rp_runtime_destroy (&runtime);
+    return 0;
+}
+
+//  `rapidphoto pipeline`: everything of serve but the HTTP API. It claims
+//  the photos that gateways (and import) committed to the shared database,
+//  runs them through its own broker and worker pools, and in S3 mode runs
+//  the SQS bridges; any number of them share the work (claims are one
+//  transaction each). Its only port besides the broker's is /healthz on
+//  http.listen, answered while the pipeline actor answers on its pipe.
+int
+rp_cmd_pipeline (int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int rc = rp_cmd_parse_config ("pipeline", argc, argv, &config_path, 0);
+    if (rc)
+        return rc;
+    rp_config_t config;
+    if (rp_cmd_load_config ("pipeline", config_path, &config))
+        return 1;
+    zactor_t *pipeline = NULL;
+    rp_runtime_t *runtime = s_engine_start ("pipeline", &config, &pipeline);
+    if (!runtime)
+        return 1;
+    char err [512];
+    rp_health_port_t *health = rp_health_port_new (config.http_listen, "pipeline", rp_library_stale_ms (&config),
+                                                   err, sizeof err);
+    if (!health) {
+        fprintf (stderr, "rapidphoto pipeline: %s\n", err);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
+    rp_info ("main", "pipeline: processing the photos of %s; broker on %s and %s, %d resize and %d exif "
+             "workers; health on http://%s/healthz", config.db_url, config.broker_frontend,
+             config.broker_backend, config.pools_resize, config.pools_exif, config.http_listen);
+    //  Until SIGINT or SIGTERM: once a second ask the pipeline what it
+    //  holds; each answer is a beat of /healthz
+    zpoller_t *poller = zpoller_new (pipeline, NULL);
+    bool asked = false;
+    int64_t next_ask = 0;
+    while (!zsys_interrupted) {
+        if (!asked && rp_clock_ms () >= next_ask) {
+            zstr_send (pipeline, "IN_FLIGHT");
+            asked = true;
+        }
+        if (zpoller_wait (poller, 100) == pipeline) {
+            char *answer = zstr_recv (pipeline);
+            char *end = NULL;
+            long long in_flight = answer ? strtoll (answer, &end, 10) : -1;
+            if (answer && end && !*end)
+                rp_health_port_beat (health, in_flight);
+            zstr_free (&answer);
+            asked = false;
+            next_ask = rp_clock_ms () + 1000;
+        }
+    }
+    zpoller_destroy (&poller);
+    rp_info ("main", "stopping: draining work in flight (at most %lld ms)", (long long) config.broker_drain_ms);
+    rp_health_port_destroy (&health);
     rp_runtime_destroy (&runtime);
     return 0;
 }

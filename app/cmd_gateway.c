@@ -1,9 +1,12 @@
 /*  app/cmd_gateway.c: the HTTP roles: `rapidphoto gateway` (the gateway
-    alone, feeding whichever engine processes the same database) and
+    alone, feeding whichever engine processes the same database: a
+    `pipeline` or a `serve`) and
     `rapidphoto token NAME` (an access token for scripts and load tests). */
+#include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
 #include "engine/runtime.h"
+#include "library/blobstore.h"
 #include "library/library.h"
 #include "gateway/auth.h"
 #include "gateway/gateway.h"
@@ -53,8 +56,26 @@ rp_cmd_gateway (int argc, char **argv)
     }
     rp_runtime_adopt (runtime, "gateway", &gateway);
     rp_info ("main", "gateway serving http://%s, library %s", config.http_listen, config.db_url);
-    rp_runtime_wait_for_signal ();
+    //  S3 mode: what this gateway stored stays in its local cache (data.dir)
+    //  once S3 has it. In serve the pipeline's minute trims that cache;
+    //  a gateway alone runs no pipeline, so it trims its own, or its disk
+    //  (an ECS task's ephemeral storage) fills with every upload
+    rp_blobstore_t *cache = streq (config.storage_backend, "s3")
+                          ? rp_blobstore_open (&config, err, sizeof err) : NULL;
+    int64_t next_trim = rp_clock_ms () + 60000;
+    while (!zsys_interrupted) {
+        zclock_sleep (100);
+        if (cache && rp_clock_ms () >= next_trim) {
+            int trimmed = 0;
+            rp_blobstore_trim_cache (cache, config.storage_orphan_grace_s, NULL, NULL, &trimmed);
+            if (trimmed)
+                rp_info ("main", "local cache: %d files older than %llds removed (they are in S3)", trimmed,
+                         (long long) config.storage_orphan_grace_s);
+            next_trim = rp_clock_ms () + 60000;
+        }
+    }
     rp_info ("main", "stopping");
+    rp_blobstore_close (&cache);
     rp_runtime_destroy (&runtime);
     return 0;
 }

@@ -4,6 +4,7 @@
 #define RP_COMMANDS_H
 
 int rp_cmd_serve (int argc, char **argv);
+int rp_cmd_pipeline (int argc, char **argv);
 int rp_cmd_broker (int argc, char **argv);
 int rp_cmd_worker (int argc, char **argv);
 int rp_cmd_process (int argc, char **argv);

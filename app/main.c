@@ -18,10 +18,15 @@ static const char s_usage [] =
 "\n"
 "  serve   [--config FILE]          all roles in one process: HTTP gateway, broker,\n"
 "                                   worker pools, pipeline\n"
+"  pipeline [--config FILE]         serve without the HTTP API: processes the photos\n"
+"                                   that gateways commit to the shared database (broker,\n"
+"                                   worker pools, pipeline, SQS bridges); answers only\n"
+"                                   GET /healthz on http.listen. Run as many as the work needs\n"
 "  broker  [--config FILE]          the broker alone, on broker.frontend / broker.backend\n"
 "                                   (beyond loopback: CURVE keys, see configs/rapidphoto.ini)\n"
-"  gateway [--config FILE]          the HTTP gateway alone, feeding the engine that\n"
-"                                   processes the same database\n"
+"  gateway [--config FILE]          the HTTP gateway alone; photos are processed by\n"
+"                                   whatever runs a pipeline (pipeline, serve) on the\n"
+"                                   same database\n"
 "  worker  --pool resize|exif[,...] [--connect ENDPOINT] [--threads N] [--config FILE]\n"
 "                                   worker actors that join a broker over tcp; they find\n"
 "                                   photos in data.dir's store (shared with the engine) or S3\n"
@@ -82,6 +87,7 @@ main (int argc, char **argv)
         int (*run) (int, char **);
     } commands [] = {
         { "serve", rp_cmd_serve },
+        { "pipeline", rp_cmd_pipeline },
         { "broker", rp_cmd_broker },
         { "worker", rp_cmd_worker },
         { "process", rp_cmd_process },

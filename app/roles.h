@@ -1,6 +1,6 @@
 /*  app/roles.h: start the actors of one engine process in order: the
     broker, the worker pools, and (when photos are to be processed from the
-    library) the pipeline. Used by serve, import and process: the one place
+    library) the pipeline. Used by serve, pipeline, import and process: the one place
     that knows which layers make up an engine. */
 #ifndef RP_ROLES_H
 #define RP_ROLES_H

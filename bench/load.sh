@@ -20,10 +20,19 @@
 #  synthetic JPEGs of the same pixel size are made with vips, and the
 #  output says so.
 #
-#  Usage: bash bench/load.sh [-s SCENARIO] [-n PHOTOS] [-c CLIENTS]
+#  Roles (-r): `serve` (default) runs everything in one process, which
+#  rp_load watches. `split` runs the two roles of a deployment split in two
+#  (deploy/ecs): a `pipeline` started first and a `gateway` with no broker
+#  (broker.frontend empty, as its task definition says) on one data
+#  folder; rp_load watches the gateway, and the pipeline's peak resident
+#  size (VmHWM) is read when the run ends and added to the report
+#  ("pipeline_vm_hwm_mb"), for sizing each role's task.
+#
+#  Usage: bash bench/load.sh [-s SCENARIO] [-r serve|split] [-n PHOTOS] [-c CLIENTS]
 #             [-i IDLE_SSE] [-b RAPIDPHOTO] [-l RP_LOAD] [-j RESULTS.json]
 #             [-f PHOTO.jpg]... [-S] [-k] [-- RP_LOAD_OPTIONS...]
 #    -s  scenario (default brief)
+#    -r  roles: serve (default) or split (a gateway and a pipeline)
 #    -n, -c, -i  override the scenario's photos, clients, idle event streams
 #    -b  the rapidphoto binary (default build/rapidphoto)
 #    -l  rp_load (default: bench/rp_load in the binary's build folder)
@@ -40,6 +49,7 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$script_dir/.." && pwd)
 
 scenario=brief
+roles=serve
 photos=
 clients=
 idle=
@@ -56,9 +66,10 @@ usage () {
     exit "${1:-2}"
 }
 
-while getopts ":s:n:c:i:b:l:j:f:Skh" opt; do
+while getopts ":s:r:n:c:i:b:l:j:f:Skh" opt; do
     case $opt in
         s) scenario=$OPTARG ;;
+        r) roles=$OPTARG ;;
         n) photos=$OPTARG ;;
         c) clients=$OPTARG ;;
         i) idle=$OPTARG ;;
@@ -75,6 +86,7 @@ while getopts ":s:n:c:i:b:l:j:f:Skh" opt; do
 done
 shift $((OPTIND - 1))
 extra=("$@")
+case $roles in serve|split) ;; *) echo "load.sh: -r takes serve or split, not \"$roles\"" >&2; exit 2 ;; esac
 
 case $binary in /*) ;; *) binary="$PWD/$binary" ;; esac
 [ -x "$binary" ] || die "no rapidphoto binary at $binary (build it, or pass -b)"
@@ -109,12 +121,15 @@ for v in "$n" "$c"; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "photos and clients want
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rpload.XXXXXX")
 serve_pid=
+pipeline_pid=
 cleanup () {
-    if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
-        kill -TERM "$serve_pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$serve_pid" 2>/dev/null || true
-    fi
+    local pid
+    for pid in $serve_pid $pipeline_pid; do
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
     if [ "$keep" = 1 ]; then echo "load.sh: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -182,16 +197,32 @@ token=$("$binary" token bench 2>"$work/token.log") || { cat "$work/token.log" >&
 
 #  The gateway may hold many sockets (idle streams): the same limit as ours
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-"$binary" serve >"$work/serve.log" 2>&1 &
-serve_pid=$!
-for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
-    kill -0 "$serve_pid" 2>/dev/null || { tail -n 20 "$work/serve.log" >&2; die "serve exited at start"; }
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null || { tail -n 20 "$work/serve.log" >&2; die "serve is not ready after 30 s"; }
+#  await NAME PID LOG URL: until URL answers 2xx (30 s at most), or NAME exits
+await () {
+    for _ in $(seq 1 300); do
+        curl -sf "$4" >/dev/null 2>&1 && return 0
+        kill -0 "$2" 2>/dev/null || { tail -n 20 "$3" >&2; die "$1 exited at start"; }
+        sleep 0.1
+    done
+    curl -sf "$4" >/dev/null || { tail -n 20 "$3" >&2; die "$1 is not ready after 30 s"; }
+}
+if [ "$roles" = split ]; then
+    #  The pipeline first (it applies the migrations the gateway then finds),
+    #  its /healthz on a port of its own; then the gateway, without a broker
+    health_port=$(free_port)
+    RAPIDPHOTO_HTTP_LISTEN="127.0.0.1:$health_port" "$binary" pipeline >"$work/pipeline.log" 2>&1 &
+    pipeline_pid=$!
+    await pipeline "$pipeline_pid" "$work/pipeline.log" "http://127.0.0.1:$health_port/healthz"
+    RAPIDPHOTO_BROKER_FRONTEND= "$binary" gateway >"$work/serve.log" 2>&1 &
+    serve_pid=$!
+    await gateway "$serve_pid" "$work/serve.log" "http://127.0.0.1:$http_port/readyz"
+else
+    "$binary" serve >"$work/serve.log" 2>&1 &
+    serve_pid=$!
+    await serve "$serve_pid" "$work/serve.log" "http://127.0.0.1:$http_port/readyz"
+fi
 
-echo "load.sh: scenario $scenario, serve pid $serve_pid on port $http_port, $(nproc) cores," \
+echo "load.sh: scenario $scenario, $roles pid $serve_pid${pipeline_pid:+ (pipeline pid $pipeline_pid)} on port $http_port, $(nproc) cores," \
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "         $("$binary" --version 2>&1 | head -n 1)"
 [ -z "$settings" ] || echo "         settings: $(tr '\n' ' ' <<<"$settings")"
@@ -203,13 +234,21 @@ rc=0
     --photos "$n" --clients "$c" --idle-sse "$i" --label "$scenario" --json "$results.tmp" \
     "${source_args[@]}" "${bounds[@]}" "${extra[@]}" || rc=$?
 [ -s "$results.tmp" ] || { tail -n 20 "$work/serve.log" >&2; die "rp_load wrote no report (exit $rc)"; }
+pipeline_hwm=
+if [ -n "$pipeline_pid" ]; then
+    pipeline_hwm=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pipeline_pid/status" 2>/dev/null || true)
+    echo "load.sh: the pipeline's peak resident size (VmHWM): ${pipeline_hwm:-unknown} MB"
+fi
 
 #  The report, with the machine and the settings beside it
 python3 - "$results.tmp" "$results" "$source_kind" "$settings" "$(cut -d' ' -f1-3 /proc/loadavg)" \
-          "$("$binary" --version 2>&1 | head -n 1)" "$(nproc)" <<'EOF'
+          "$("$binary" --version 2>&1 | head -n 1)" "$(nproc)" "$roles" "$pipeline_hwm" <<'EOF'
 import json, sys
-src, dst, kind, settings, load, version, cores = sys.argv[1:8]
+src, dst, kind, settings, load, version, cores, roles, pipeline_hwm = sys.argv[1:10]
 report = json.load(open(src))
+report["roles"] = roles
+if pipeline_hwm:
+    report["pipeline_vm_hwm_mb"] = float(pipeline_hwm)
 report["source_kind"] = kind
 report["machine"] = {"cores": int(cores), "load_average_after": load}
 report["rapidphoto"] = version
@@ -218,30 +257,37 @@ json.dump(report, open(dst, "w"), indent=2, sort_keys=True)
 EOF
 rm -f "$results.tmp"
 
-#  Stop serve as an operator would (SIGTERM) and judge its exit: a crash or
-#  a sanitizer report fails the run, whatever the figures said
-kill -TERM "$serve_pid" 2>/dev/null || true
-serve_rc=0
-for _ in $(seq 1 300); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$serve_pid" 2>/dev/null; then
-    echo "load.sh: serve did not stop within 30 s of SIGTERM" >&2
-    rc=1
-else
-    wait "$serve_pid" || serve_rc=$?
-    serve_pid=
-    if [ "$serve_rc" -ne 0 ]; then
-        echo "load.sh: serve exited with status $serve_rc" >&2
-        rc=1
+#  Stop each process as an operator would (SIGTERM) and judge its exit: a
+#  crash or a sanitizer report fails the run, whatever the figures said
+#  stop NAME PID LOG: 0 when it exited cleanly
+stop () {
+    local name=$1 pid=$2 log=$3 status=0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "load.sh: $name did not stop within 30 s of SIGTERM" >&2
+        return 1
     fi
-fi
-if grep -q -e 'AddressSanitizer' -e 'runtime error' -e 'LeakSanitizer' "$work/serve.log"; then
-    echo "load.sh: serve reported sanitizer errors:" >&2
-    grep -A 12 -e 'AddressSanitizer' -e 'runtime error' "$work/serve.log" | head -n 40 >&2
-    rc=1
-fi
-if grep -q ' ERROR ' "$work/serve.log"; then
-    echo "load.sh: serve logged errors (first lines):" >&2
-    grep ' ERROR ' "$work/serve.log" | head -n 5 >&2
+    wait "$pid" || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "load.sh: $name exited with status $status" >&2
+        return 1
+    fi
+    if grep -q -e 'AddressSanitizer' -e 'runtime error' -e 'LeakSanitizer' "$log"; then
+        echo "load.sh: $name reported sanitizer errors:" >&2
+        grep -A 12 -e 'AddressSanitizer' -e 'runtime error' "$log" | head -n 40 >&2
+        return 1
+    fi
+    if grep -q ' ERROR ' "$log"; then
+        echo "load.sh: $name logged errors (first lines):" >&2
+        grep ' ERROR ' "$log" | head -n 5 >&2
+    fi
+}
+stop "$([ "$roles" = split ] && echo gateway || echo serve)" "$serve_pid" "$work/serve.log" || rc=1
+serve_pid=
+if [ -n "$pipeline_pid" ]; then
+    stop pipeline "$pipeline_pid" "$work/pipeline.log" || rc=1
+    pipeline_pid=
 fi
 echo "results: $results"
 exit "$rc"

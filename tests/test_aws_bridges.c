@@ -37,7 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/aws/sqs.h"
 #include "engine/db/db.h"
 #include "library/blobstore.h"
 #include "library/library.h"
@@ -45,21 +44,8 @@
 #include "tests/support/standins.h"
 #include "tests/support/testdata.h"
 
-#define S_AWS_CLI "/usr/bin/aws"
-
 //  ---------------------------------------------------------------------------
 //  The stand-ins and the aws CLI
-
-typedef struct {
-    pid_t pid;
-    char dir [256];                 //  the test's folder: objects, logs, files
-    char log [320];                 //  the stand-ins' output
-    char s3 [64];                   //  S3 endpoint, http://127.0.0.1:PORT
-    char sqs [64];                  //  SQS endpoint
-    char ingest [128];              //  queue URLs
-    char events [128];
-    char dlq [128];
-} s_aws_t;
 
 static int64_t
 s_now_ms (void)
@@ -69,118 +55,19 @@ s_now_ms (void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-//  Wait until the stand-ins' log has count lines containing needle.
-static bool
-s_aws_log_wait (const s_aws_t *aws, const char *needle, int count, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (rp_test_count_in_file (aws->log, needle) >= count)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
-}
-
-//  Start the stand-ins; prefixes: what S3 announces (NULL: their default,
-//  incoming/ and uploads/).
-static void
-s_aws_start (s_aws_t *aws, const char *name, const char *prefixes)
-{
-    cr_assert_eq (access (S_AWS_CLI, X_OK), 0,
-                  "%s is missing: tools/bootstrap.sh --test installs Debian's awscli", S_AWS_CLI);
-    memset (aws, 0, sizeof *aws);
-    char *dir = rp_test_tmpdir (name);
-    cr_assert_not_null (dir);
-    snprintf (aws->dir, sizeof aws->dir, "%s", dir);
-    free (dir);
-    char objects [320], sqs_port [16];
-    snprintf (objects, sizeof objects, "%s/objects", aws->dir);
-    snprintf (aws->log, sizeof aws->log, "%s/standins.log", aws->dir);
-    int sqs = rp_test_free_port ();
-    snprintf (sqs_port, sizeof sqs_port, "%d", sqs);
-    char *args [8] = { "--sqs-port", sqs_port, "--dir", objects, NULL };
-    if (prefixes) {
-        args [4] = "--prefix";
-        args [5] = (char *) prefixes;
-        args [6] = NULL;
-    }
-    int s3 = 0;
-    aws->pid = rp_test_standin_start ("standins.mjs", args, "photos", &s3, aws->log);
-    //  "ready" once both serve and the s3:TestEvent is on the ingest queue
-    cr_assert (s_aws_log_wait (aws, "ready s3=", 1, 15000), "the stand-ins never said ready (log: %s)", aws->log);
-    snprintf (aws->s3, sizeof aws->s3, "http://127.0.0.1:%d", s3);
-    snprintf (aws->sqs, sizeof aws->sqs, "http://127.0.0.1:%d", sqs);
-    snprintf (aws->ingest, sizeof aws->ingest, "%s/123456789012/ingest", aws->sqs);
-    snprintf (aws->events, sizeof aws->events, "%s/123456789012/events", aws->sqs);
-    snprintf (aws->dlq, sizeof aws->dlq, "%s/123456789012/ingest-dlq", aws->sqs);
-}
-
-static void
-s_aws_stop (s_aws_t *aws)
-{
-    rp_test_standin_stop (aws->pid);
-    aws->pid = 0;
-}
-
 //  SIGUSR1: S3 goes away (connections refused); SIGUSR2: it comes back.
 static void
-s_aws_s3_close (s_aws_t *aws, int times)
+s_aws_s3_close (rp_test_aws_t *aws, int times)
 {
     kill (aws->pid, SIGUSR1);
-    cr_assert (s_aws_log_wait (aws, "s3 closed", times, 10000), "S3 did not close (log: %s)", aws->log);
+    cr_assert (rp_test_aws_log_wait (aws, "s3 closed", times, 10000), "S3 did not close (log: %s)", aws->log);
 }
 
 static void
-s_aws_s3_open (s_aws_t *aws, int times)
+s_aws_s3_open (rp_test_aws_t *aws, int times)
 {
     kill (aws->pid, SIGUSR2);
-    cr_assert (s_aws_log_wait (aws, "s3 open again", times, 10000), "S3 did not open again (log: %s)", aws->log);
-}
-
-//  Run `aws --endpoint-url <endpoint> ARGS` (args a printf format, already
-//  shell-quoted) with the stand-ins' credentials and nothing of the
-//  caller's AWS settings. Its stdout into *out (caller frees) when out is
-//  not NULL; its stderr into <dir>/aws.err. The exit status.
-static int
-s_aws_cli (const s_aws_t *aws, const char *endpoint, char **out, const char *format, ...)
-{
-    char args [4096];
-    va_list ap;
-    va_start (ap, format);
-    int n = vsnprintf (args, sizeof args, format, ap);
-    va_end (ap);
-    cr_assert (n > 0 && (size_t) n < sizeof args, "aws CLI arguments too long");
-    char command [6000];
-    snprintf (command, sizeof command,
-              "env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 "
-              "-u AWS_ENDPOINT_URL_SQS -u AWS_CA_BUNDLE AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER "
-              "AWS_DEFAULT_REGION=us-east-1 AWS_PAGER= AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null "
-              "AWS_SHARED_CREDENTIALS_FILE=/dev/null %s --endpoint-url %s %s 2>%s/aws.err",
-              S_AWS_CLI, endpoint, args, aws->dir);
-    return rp_test_run (command, out);
-}
-
-//  What the last aws CLI call said on stderr (caller frees).
-static char *
-s_aws_err (const s_aws_t *aws)
-{
-    char path [320];
-    snprintf (path, sizeof path, "%s/aws.err", aws->dir);
-    size_t len = 0;
-    return rp_test_read_file (path, &len);
-}
-
-//  `aws s3 ls --recursive s3://photos/`: one line per object (caller frees).
-static char *
-s_aws_ls (const s_aws_t *aws)
-{
-    char *listing = NULL;
-    int rc = s_aws_cli (aws, aws->s3, &listing, "s3 ls --recursive s3://photos/");
-    //  An empty bucket lists nothing and exits 1
-    if (rc != 0 && listing && !*listing)
-        return listing;
-    cr_assert_eq (rc, 0, "aws s3 ls failed: %s", s_aws_err (aws));
-    return listing;
+    cr_assert (rp_test_aws_log_wait (aws, "s3 open again", times, 10000), "S3 did not open again (log: %s)", aws->log);
 }
 
 //  Whether an `aws s3 ls` listing has exactly this key.
@@ -204,24 +91,24 @@ s_lines (const char *text)
 
 //  `aws s3 cp s3://photos/<key> <file>`, then the file's bytes (caller frees).
 static char *
-s_aws_download (const s_aws_t *aws, const char *key, const char *file, size_t *len)
+s_aws_download (const rp_test_aws_t *aws, const char *key, const char *file, size_t *len)
 {
-    int rc = s_aws_cli (aws, aws->s3, NULL, "s3 cp --only-show-errors 's3://photos/%s' '%s'", key, file);
-    cr_assert_eq (rc, 0, "aws s3 cp s3://photos/%s failed: %s", key, s_aws_err (aws));
+    int rc = rp_test_aws_cli (aws, aws->s3, NULL, "s3 cp --only-show-errors 's3://photos/%s' '%s'", key, file);
+    cr_assert_eq (rc, 0, "aws s3 cp s3://photos/%s failed: %s", key, rp_test_aws_err (aws));
     return rp_test_read_file (file, len);
 }
 
 //  `aws sqs receive-message` on a queue: the messages' bodies, parsed (a
 //  JSON array, caller decrefs; empty when there were none).
 static json_t *
-s_aws_receive (const s_aws_t *aws, const char *queue, int wait_s, int visibility_s)
+s_aws_receive (const rp_test_aws_t *aws, const char *queue, int wait_s, int visibility_s)
 {
     char *out = NULL;
-    int rc = s_aws_cli (aws, aws->sqs, &out,
+    int rc = rp_test_aws_cli (aws, aws->sqs, &out,
                         "sqs receive-message --queue-url '%s' --max-number-of-messages 10 "
                         "--wait-time-seconds %d --visibility-timeout %d --attribute-names All --output json",
                         queue, wait_s, visibility_s);
-    cr_assert_eq (rc, 0, "aws sqs receive-message failed: %s", s_aws_err (aws));
+    cr_assert_eq (rc, 0, "aws sqs receive-message failed: %s", rp_test_aws_err (aws));
     json_t *bodies = json_array ();
     //  No messages: no output at all
     if (out && *out) {
@@ -245,13 +132,13 @@ s_aws_receive (const s_aws_t *aws, const char *queue, int wait_s, int visibility
 
 //  Messages a queue holds, visible or not (`aws sqs get-queue-attributes`).
 static int
-s_aws_queue_depth (const s_aws_t *aws, const char *queue)
+s_aws_queue_depth (const rp_test_aws_t *aws, const char *queue)
 {
     char *out = NULL;
-    int rc = s_aws_cli (aws, aws->sqs, &out,
+    int rc = rp_test_aws_cli (aws, aws->sqs, &out,
                         "sqs get-queue-attributes --queue-url '%s' --attribute-names "
                         "ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible --output json", queue);
-    cr_assert_eq (rc, 0, "aws sqs get-queue-attributes failed: %s", s_aws_err (aws));
+    cr_assert_eq (rc, 0, "aws sqs get-queue-attributes failed: %s", rp_test_aws_err (aws));
     json_error_t jerr;
     json_t *answer = json_loads (out, 0, &jerr);
     cr_assert_not_null (answer, "%s", out);
@@ -272,7 +159,7 @@ s_aws_queue_depth (const s_aws_t *aws, const char *queue)
 //  message stays hidden (0: the engine's default). db_url: NULL for a
 //  fresh database, or another engine's to share.
 static void
-s_engine_start_more (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s,
+s_engine_start_more (rp_test_server_t *server, const rp_test_aws_t *aws, const char *name, bool pg, int visibility_s,
                      const char *db_url, const char *const more [])
 {
     char settings [16][256];
@@ -300,7 +187,7 @@ s_engine_start_more (rp_test_server_t *server, const s_aws_t *aws, const char *n
 }
 
 static void
-s_engine_start (rp_test_server_t *server, const s_aws_t *aws, const char *name, bool pg, int visibility_s,
+s_engine_start (rp_test_server_t *server, const rp_test_aws_t *aws, const char *name, bool pg, int visibility_s,
                 const char *db_url)
 {
     s_engine_start_more (server, aws, name, pg, visibility_s, db_url, NULL);
@@ -479,8 +366,8 @@ s_wait_named (rp_test_server_t *server, const char *token, const char *filename,
 
 Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-uploads", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-uploads", NULL);
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-uploads", false, 0, NULL);
     s_engine_ready (&server);
@@ -507,7 +394,7 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
     }
     //  The bucket holds each original and both derivatives, under the
     //  engine's keys, and nothing else
-    char *listing = s_aws_ls (&aws);
+    char *listing = rp_test_aws_ls (&aws);
     for (int i = 0; i < PHOTOS; i++) {
         const char *suffixes [] = { "", ".thumbnail.webp", ".preview.jpg" };
         for (int s = 0; s < 3; s++) {
@@ -524,8 +411,8 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
     //  redirects give (all three)
     char downloads [320];
     snprintf (downloads, sizeof downloads, "%s/downloads", aws.dir);
-    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive s3://photos/ '%s'", downloads);
-    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", s_aws_err (&aws));
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive s3://photos/ '%s'", downloads);
+    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", rp_test_aws_err (&aws));
     for (int i = 0; i < PHOTOS; i++) {
         size_t sent_len = 0;
         char *sent = rp_test_read_file (paths [i], &sent_len);
@@ -559,15 +446,15 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
     }
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
 
 Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-import", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-import", NULL);
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-import", false, 0, NULL);
     s_engine_ready (&server);
@@ -578,9 +465,9 @@ Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
     char path [600], sha [65];
     rp_test_server_photo (&server, "import.jpg", 40, path, sizeof path);
     s_file_sha256 (path, sha);
-    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/summer day.jpg'",
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/summer day.jpg'",
                         path);
-    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", rp_test_aws_err (&aws));
 
     json_t *photo = s_wait_named (&server, token, "summer day.jpg", 40000);
     cr_assert_not_null (photo, "no photo of alice named \"summer day.jpg\" after 40 s (log: %s)", server.log);
@@ -641,15 +528,15 @@ Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
     cr_expect_eq (rp_test_photo_rows (&server), 1);
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
 
 Test (aws_bridges, unprocessable_object_ends_in_the_dead_letter_queue, .timeout = 90)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-dlq", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-dlq", NULL);
     rp_test_server_t server;
     //  Received messages hidden 5 s (the shortest the engine takes): the
     //  three receives before redrive are quick
@@ -660,12 +547,12 @@ Test (aws_bridges, unprocessable_object_ends_in_the_dead_letter_queue, .timeout 
     char lost [600], found [600];
     rp_test_server_photo (&server, "lost.jpg", 50, lost, sizeof lost);
     rp_test_server_photo (&server, "found.jpg", 51, found, sizeof found);
-    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/nosuchuser/lost.jpg'",
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/nosuchuser/lost.jpg'",
                         lost);
-    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", rp_test_aws_err (&aws));
     //  A good object at the same time is not held up by the bad one
-    rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/found.jpg'", found);
-    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", s_aws_err (&aws));
+    rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/found.jpg'", found);
+    cr_assert_eq (rc, 0, "aws s3 cp failed: %s", rp_test_aws_err (&aws));
 
     json_t *dead = NULL;
     for (int64_t end = s_now_ms () + 50000; !dead && s_now_ms () < end; ) {
@@ -695,7 +582,7 @@ Test (aws_bridges, unprocessable_object_ends_in_the_dead_letter_queue, .timeout 
     cr_expect_eq (rp_test_photo_rows (&server), 1, "only found.jpg made a photo");
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -775,8 +662,8 @@ Test (aws_bridges, presigned_uploads_completed_by_the_client, .timeout = 90)
 {
     //  S3 announces only incoming/ here: the complete call is the only way
     //  a presigned upload gets done, so each answer below is deterministic
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-presign", "incoming/");
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-presign", "incoming/");
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-presign", false, 0, NULL);
     s_engine_ready (&server);
@@ -873,13 +760,13 @@ Test (aws_bridges, presigned_uploads_completed_by_the_client, .timeout = 90)
     free (good_bytes);
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 Test (aws_bridges, presigned_upload_completed_by_the_s3_event, .timeout = 90)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-presign-event", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-presign-event", NULL);
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-presign-event", false, 0, NULL);
     s_engine_ready (&server);
@@ -911,7 +798,7 @@ Test (aws_bridges, presigned_upload_completed_by_the_s3_event, .timeout = 90)
     cr_expect_eq (rp_test_photo_rows (&server), 1, "one photo of one presigned upload");
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -929,8 +816,8 @@ s_processed_by (const char *const logs [], int count, const char *id)
 Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
 {
     bool pg = rp_test_pg_enabled ();
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-two", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-two", NULL);
     rp_test_server_t first, second;
     //  One database (PostgreSQL in CI, else a SQLite file both open), one
     //  bucket and queue; each engine with its own data folder
@@ -954,9 +841,9 @@ Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
         zhash_insert (names, name, "");
     }
     int64_t started = s_now_ms ();
-    int rc = s_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive '%s' s3://photos/incoming/alice/",
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors --recursive '%s' s3://photos/incoming/alice/",
                         folder);
-    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", s_aws_err (&aws));
+    cr_assert_eq (rc, 0, "aws s3 cp --recursive failed: %s", rp_test_aws_err (&aws));
     cr_log_info ("%d photos put into s3://photos/incoming/alice/ in %.1f s", PHOTOS,
                  (double) (s_now_ms () - started) / 1000);
 
@@ -1003,45 +890,16 @@ Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
                  unknown);
 
     //  The events queue: one photo.complete for each, none for anything else
-    char err [512];
-    rp_sqs_config_t config = { .endpoint = aws.sqs, .region = "us-east-1", .credentials = { "S3RVER", "S3RVER", NULL } };
-    rp_sqs_t *client = rp_sqs_new (&config, err, sizeof err);
-    cr_assert_not_null (client, "%s", err);
-    zhash_t *announced = zhash_new ();
-    int messages = 0, repeats = 0, others = 0;
-    int64_t quiet_since = s_now_ms ();
-    for (int64_t end = s_now_ms () + 30000; s_now_ms () < end; ) {
-        rp_sqs_message_t *batch = NULL;
-        size_t count = 0;
-        cr_assert_eq (rp_sqs_receive (client, aws.events, 10, 1, 300, &batch, &count, err, sizeof err), 0, "%s", err);
-        for (size_t m = 0; m < count; m++) {
-            messages++;
-            json_error_t jerr;
-            json_t *body = json_loads (batch [m].body, 0, &jerr);
-            cr_assert_not_null (body, "an event that is not JSON: %s", batch [m].body);
-            const char *type = json_string_value (json_object_get (body, "type")) ?: "";
-            const char *id = json_string_value (json_object_get (body, "id")) ?: "";
-            if (!streq (type, "photo.complete") || !zhash_lookup (ids, id))
-                others++;
-            else
-            if (zhash_insert (announced, id, "") != 0)
-                repeats++;
-            json_decref (body);
-        }
-        rp_sqs_messages_free (&batch, count);
-        if (count)
-            quiet_since = s_now_ms ();
-        //  All announced, and a second with nothing more
-        if (zhash_size (announced) >= PHOTOS && s_now_ms () - quiet_since > 1000)
-            break;
-    }
-    rp_sqs_destroy (&client);
-    cr_log_info ("events queue: %d messages, %zu distinct photo.complete ids", messages, zhash_size (announced));
-    cr_expect_eq (zhash_size (announced), PHOTOS, "photo.complete for %zu of %d photos", zhash_size (announced), PHOTOS);
-    cr_expect_eq (repeats, 0, "%d photos were announced more than once", repeats);
-    cr_expect_eq (others, 0, "%d events name no photo of this test or are not photo.complete", others);
+    rp_test_events_t events;
+    rp_test_aws_events (&aws, ids, 30000, &events);
+    cr_log_info ("events queue: %d messages, %zu distinct photo.complete ids", events.messages,
+                 zhash_size (events.announced));
+    cr_expect_eq (zhash_size (events.announced), PHOTOS, "photo.complete for %zu of %d photos",
+                  zhash_size (events.announced), PHOTOS);
+    cr_expect_eq (events.repeats, 0, "%d photos were announced more than once", events.repeats);
+    cr_expect_eq (events.others, 0, "%d events name no photo of this test or are not photo.complete", events.others);
 
-    zhash_destroy (&announced);
+    zhash_destroy (&events.announced);
     zhash_destroy (&ids);
     zhash_destroy (&seen_names);
     zhash_destroy (&shas);
@@ -1053,7 +911,7 @@ Test (aws_bridges, two_engines_share_one_ingest_queue, .timeout = 150)
     rp_test_server_stop (&first);
     int status = rp_test_wait (second.pid, 30000);
     cr_expect_eq (status, 0, "serve exits cleanly on SIGTERM (log: %s)", second.log);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1081,8 +939,8 @@ s_upload_retried (rp_test_server_t *server, const char *token, const char *path,
 
 Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-fault", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-fault", NULL);
     rp_test_server_t server;
     s_engine_start (&server, &aws, "aws-fault", false, 0, NULL);
     s_engine_ready (&server);
@@ -1163,7 +1021,7 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
         cr_expect_str_eq (final, "complete", "acknowledged photo %s is %s (log: %s)", acked [i], final, server.log);
         free (final);
     }
-    char *listing = s_aws_ls (&aws);
+    char *listing = rp_test_aws_ls (&aws);
     for (int i = 0; i < n_acked; i++) {
         char key [200];
         s_object_key (acked_sha [i], "", key, sizeof key);
@@ -1176,7 +1034,7 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
     cr_expect_eq (rp_test_photo_rows (&server), n_acked);
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1185,7 +1043,7 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
 //  A blob store in S3 mode on the stand-ins, in this process, its cache in
 //  <the test's folder>/<folder>: as another engine's would be.
 static rp_blobstore_t *
-s_blobstore (const s_aws_t *aws, const char *folder)
+s_blobstore (const rp_test_aws_t *aws, const char *folder)
 {
     setenv ("AWS_ACCESS_KEY_ID", "S3RVER", 1);
     setenv ("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
@@ -1205,8 +1063,8 @@ s_blobstore (const s_aws_t *aws, const char *folder)
 
 Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 60)
 {
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-cache", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-cache", NULL);
     char err [512] = "";
     rp_blobstore_t *blobs = s_blobstore (&aws, "cache");
 
@@ -1252,7 +1110,7 @@ Test (aws_bridges, the_local_cache_is_trimmed_and_refilled_from_s3, .timeout = 6
     s_aws_s3_open (&aws, 1);
     cr_assert_eq (rp_blob_fetch (blobs, sha [0], err, sizeof err), 0, "%s", err);
     rp_blobstore_close (&blobs);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1299,8 +1157,8 @@ s_cached_files (const char *data_dir, const char *sha)
 Test (aws_bridges, derivatives_made_after_their_photo_was_deleted_do_not_stay, .timeout = 120)
 {
     //  Jobs wait 3 s first: the photo is deleted while it is processing
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-late", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-late", NULL);
     rp_test_server_t server;
     const char *more [] = { "RP_FAULT_JOB_DELAY_MS=3000", NULL };
     s_engine_start_more (&server, &aws, "aws-late", false, 0, NULL, more);
@@ -1334,7 +1192,7 @@ Test (aws_bridges, derivatives_made_after_their_photo_was_deleted_do_not_stay, .
     char *listing = NULL;
     for (int waited = 0; waited < 10000; waited += 200) {
         free (listing);
-        listing = s_aws_ls (&aws);
+        listing = rp_test_aws_ls (&aws);
         if (!strstr (listing, sha) && s_cached_files (server.lib.dir, sha) == 0)
             break;
         usleep (200 * 1000);
@@ -1346,15 +1204,15 @@ Test (aws_bridges, derivatives_made_after_their_photo_was_deleted_do_not_stay, .
     rp_blobstore_close (&blobs);
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }
 
 Test (aws_bridges, the_cache_trim_keeps_what_a_job_is_using, .timeout = 120)
 {
     //  Every file in the cache is past the grace at once, the trim comes
     //  every 200 ms, and jobs wait 1.5 s before they read the original
-    s_aws_t aws;
-    s_aws_start (&aws, "aws-trim", NULL);
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-trim", NULL);
     rp_test_server_t server;
     const char *more [] = { "RAPIDPHOTO_STORAGE_ORPHAN_GRACE_S=0", "RP_FAULT_MINUTE_MS=200",
                             "RP_FAULT_JOB_DELAY_MS=1500", NULL };
@@ -1369,12 +1227,12 @@ Test (aws_bridges, the_cache_trim_keeps_what_a_job_is_using, .timeout = 120)
     char *final = rp_test_wait_final (&server, token, id, 30000);
     cr_expect_str_eq (final, "complete", "the photo is %s (log: %s)", final, server.log);
     free (final);
-    char *listing = s_aws_ls (&aws);
+    char *listing = rp_test_aws_ls (&aws);
     char key [200];
     s_object_key (sha, ".thumbnail.webp", key, sizeof key);
     cr_expect (s_listed (listing, key), "the thumbnail is in the bucket:\n%s", listing);
     free (listing);
     free (token);
     rp_test_server_stop (&server);
-    s_aws_stop (&aws);
+    rp_test_aws_stop (&aws);
 }

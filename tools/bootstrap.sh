@@ -24,9 +24,13 @@ pkgs=(build-essential cmake pkg-config
 if [ "$want_test" = 1 ]; then
     pkgs+=(libcriterion-dev libimage-exiftool-perl libvips-tools imagemagick
            postgresql curl procps python3 time)
-    pkgs+=(python3-botocore)    # an independent SigV4 signer to check ours (tests/test_sigv4.c)
-    # The aws CLI (2.9.19 in Debian 12) as the S3/SQS client in tests/test_aws_bridges.c;
-    # the tests run /usr/bin/aws, not whichever `aws` comes first on PATH.
+    pkgs+=(python3-botocore)    # an independent SigV4 signer to check ours (tests/test_sigv4.c),
+                                # and the ECS model deploy/ecs is checked against (tests/deploy)
+    # The aws CLI (2.9.19 in Debian 12) as the S3/SQS client in tests/test_aws_bridges.c
+    # and the ECS runbook's client in tests/deploy/ecs_runbook.py; the tests run
+    # /usr/bin/aws, not whichever `aws` comes first on PATH. The runbook test's
+    # moto_server is not in Debian (nor reachable otherwise): the machine image's
+    # python3 has it, and without it that one test says so and is skipped.
     pkgs+=(awscli)
     pkgs+=(chromium)        # the web app's browser tests (tests/web), headless
     # The fuzz targets (tests/fuzz, tools/fuzz.sh): clang 14 and its

@@ -44,12 +44,13 @@ rp_test_server_start (rp_test_server_t *server, const rp_test_server_opts_t *opt
         cr_assert_eq (rp_test_server_user_add (server, "alice"), 0);
         cr_assert_eq (rp_test_server_user_add (server, "bob"), 0);
     }
+    snprintf (server->command, sizeof server->command, "%s", opts->command ? opts->command : "serve");
     server->port = rp_test_free_port ();
     snprintf (server->base, sizeof server->base, "http://127.0.0.1:%d", server->port);
     if (fresh)
-        snprintf (server->log, sizeof server->log, "%s/serve.log", server->lib.dir);
+        snprintf (server->log, sizeof server->log, "%s/%s.log", server->lib.dir, server->command);
     else
-        snprintf (server->log, sizeof server->log, "%s/serve-%d.log", server->lib.dir, server->port);
+        snprintf (server->log, sizeof server->log, "%s/%s-%d.log", server->lib.dir, server->command, server->port);
 
     //  Every setting, into env
     snprintf (server->env_listen, sizeof server->env_listen, "RAPIDPHOTO_HTTP_LISTEN=127.0.0.1:%d", server->port);
@@ -76,7 +77,7 @@ rp_test_server_start (rp_test_server_t *server, const rp_test_server_opts_t *opt
 void
 rp_test_server_launch (rp_test_server_t *server)
 {
-    server->pid = rp_test_spawn ((char *[]) { "serve", NULL }, server->env, NULL, server->log);
+    server->pid = rp_test_spawn ((char *[]) { server->command, NULL }, server->env, NULL, server->log);
     cr_assert_gt (server->pid, 0);
     rp_test_server_answers (server);
 }
@@ -95,7 +96,7 @@ rp_test_server_stop (rp_test_server_t *server)
 {
     kill (server->pid, SIGTERM);
     int status = rp_test_wait (server->pid, 30000);
-    cr_expect_eq (status, 0, "serve exits cleanly on SIGTERM (log: %s)", server->log);
+    cr_expect_eq (status, 0, "%s exits cleanly on SIGTERM (log: %s)", server->command, server->log);
 }
 
 long

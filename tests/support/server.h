@@ -1,6 +1,8 @@
 /*  tests/support/server.h: a real `rapidphoto serve` for a test
-    (tests/test_gateway.c, tests/test_tus.c, tests/test_aws_bridges.c), and
-    requests to it through the suites' HTTP client (tests/support/http.h).
+    (tests/test_gateway.c, tests/test_tus.c, tests/test_aws_bridges.c), or
+    one of the roles a deployment splits it into, `gateway` and `pipeline`
+    (tests/test_ecs.c), and requests to it through the suites' HTTP client
+    (tests/support/http.h).
 
     A server runs the binary on free ports; by default on a fresh data
     folder with SQLite in it (or a fresh PostgreSQL schema), with users
@@ -44,11 +46,15 @@ typedef struct {
     //  RP_TEST_SERVER_ENV_MAX: RAPIDPHOTO_* ones and others the engine
     //  reads, such as AWS_*. Copied.
     const char *const *env;
+    //  The command: "serve" when NULL, or "gateway" or "pipeline" (which
+    //  answers /healthz on its http.listen too)
+    const char *command;
 } rp_test_server_opts_t;
 
 typedef struct {
     rp_test_library_t lib;          //  the data folder (lib.dir) and broker ports
     pid_t pid;                      //  serve, while it runs
+    char command [16];              //  what runs: serve, gateway, pipeline
     int port;                       //  its HTTP port
     char base [64];                 //  http://127.0.0.1:<port>
     char db_url [2048];             //  its database
@@ -63,7 +69,7 @@ typedef struct {
     char *env [RP_TEST_SERVER_ENV_MAX + 8];
 } rp_test_server_t;
 
-//  Start serve as opts say; returns once /healthz answers.
+//  Start serve (or opts->command) as opts say; returns once /healthz answers.
 void rp_test_server_start (rp_test_server_t *server, const rp_test_server_opts_t *opts);
 //  Start (again: after a kill) the server's process; returns once /healthz answers.
 void rp_test_server_launch (rp_test_server_t *server);
