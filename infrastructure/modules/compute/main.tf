@@ -102,8 +102,11 @@ resource "random_password" "jwt_secret" {
   special = false
 }
 
+# Every secret not set by an operator is generated (a name missing from
+# generated_secrets stops the plan: the task definitions' precondition
+# says which); for_each takes only names, never the secret values
 resource "aws_ssm_parameter" "generated" {
-  for_each    = { for k, name in local.parameter_names : k => name if contains(keys(local.generated_secrets), k) }
+  for_each    = { for k, name in local.parameter_names : k => name if !contains(local.operator_secrets, k) }
   name        = each.value
   description = "${each.key} for the ${var.name} tasks (made by Terraform)"
   type        = "SecureString"

@@ -50,6 +50,5 @@ resource "aws_db_instance" "main" {
   skip_final_snapshot       = !var.deletion_protection
   final_snapshot_identifier = var.deletion_protection ? "${var.identifier}-final" : null
 
-  performance_insights_enabled    = true
   enabled_cloudwatch_logs_exports = ["postgresql"]
 }

@@ -65,10 +65,11 @@ data "aws_iam_policy_document" "execution" {
     ]
     resources = ["arn:${var.partition}:ecr:${var.region}:${var.account_id}:repository/${var.ecr_repository_name}"]
   }
+  # The groups and their streams (CreateLogStream acts on the group)
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [for g in var.log_group_names : "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:${g}:log-stream:*"]
+    resources = [for g in var.log_group_names : "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:${g}:*"]
   }
   # SecureStrings under the AWS-managed key (aws/ssm): no kms:Decrypt grant
   statement {
