@@ -104,7 +104,7 @@ test("the clean copy passes, and says what it checked", async () => {
     const { errors, lines } = await check(tree());
     assert.deepEqual(errors, []);
     const text = lines.join("\n");
-    assert.match(text, /25 \.tf files in 8 modules, 2 \.tfvars files; schema hashicorp\/aws 6\.25\.0/);
+    assert.match(text, /\d+ \.tf files in 8 modules, 2 \.tfvars files; schema hashicorp\/aws 6\.25\.0/);
     assert.match(text, /deploy\/ecs: 2 task definitions, 2 services/);
     assert.match(text, /IAM: 21 actions granted, each needed: api 5 .*pipeline 9 .*execution 7/);
 });
@@ -121,7 +121,7 @@ test("schema: misspelled, missing, read-only and mistyped arguments, unknown typ
             ["rule {\n    object_ownership", "rule = {\n    object_ownership"],
         ],
         "infrastructure/modules/monitoring/main.tf": [
-            ['comparison_operator = "GreaterThanThreshold"\n  threshold           = 0', 'threshold           = 0'],
+            ['comparison_operator = "GreaterThanThreshold"\n  threshold           = each.value.threshold', 'threshold           = each.value.threshold'],
         ],
         "infrastructure/modules/database/main.tf": [["port     = 5432", 'port     = "five"']],
     }), [
@@ -132,7 +132,7 @@ test("schema: misspelled, missing, read-only and mistyped arguments, unknown typ
         /no resource type aws_s3_bucket_versionning .*did you mean aws_s3_bucket_versioning/,
         /aws_s3_bucket_versioning\.photos: no resource aws_s3_bucket_versioning\.photos here/,
         /aws_s3_bucket_ownership_controls\.photos: rule is a nested block: write rule \{ \.\.\. \}/,
-        /monitoring\/main\.tf:\d+: aws_cloudwatch_metric_alarm\.dead_letters: required argument comparison_operator is missing/,
+        /monitoring\/main\.tf:\d+: aws_cloudwatch_metric_alarm\.single: required argument comparison_operator is missing/,
         /database\/main\.tf:\d+: aws_db_instance\.main: port must be a number, not "five"/,
     ]);
 });
@@ -172,7 +172,7 @@ test("references, module inputs, tfvars and versions", async () => {
     ]);
 });
 
-test("IAM: an action more, an action less, a wider resource, an engine call not granted", async () => {
+test("IAM: an action more, an action less, a wider resource, engine calls not granted, IAM elsewhere", async () => {
     await expectErrors(tree({
         "infrastructure/modules/iam/main.tf": [
             ['"sqs:ChangeMessageVisibility",\n      "sqs:DeleteMessage",', '"sqs:DeleteMessage",\n      "sqs:PurgeQueue",'],
@@ -181,7 +181,13 @@ test("IAM: an action more, an action less, a wider resource, an engine call not 
         "actors/bridges/sqs_ingest.c": (text) => text +
             "\nstatic void s_spoil (s_ingest_t *self) { char e [8], id [128]; rp_sqs_send (self->sqs, self->config.sqs_ingest_queue_url, \"x\", id, e, sizeof e); }\n",
         "engine/aws/s3.c": (text) => text + '\nstatic void s_spoil (rp_s3_t *self) { s_perform (self, "ListObjectsV2", NULL, NULL, NULL, NULL, 0); }\n',
+        // The API tasks running `serve`, which starts the SQS bridges
+        "deploy/ecs/task-definitions/api.json": (td) => { td.containerDefinitions[0].command = ["serve"]; return td; },
+        "infrastructure/modules/compute/main.tf": (text) => text +
+            '\nresource "aws_iam_role_policy" "sneaky" {\n  role   = "x"\n  policy = "{}"\n}\n',
     }, ["actors", "engine"]), [
+        /role api: not granted sqs:(ChangeMessageVisibility|DeleteMessage|ReceiveMessage|SendMessage), which the engine needs/,
+        /compute\/main\.tf:\d+: aws_iam_role_policy\.sneaky: IAM outside modules\/iam/,
         /iam\/main\.tf:\d+: role pipeline \(policy sqs\): granted sqs:PurgeQueue, which no call in the engine needs/,
         /role pipeline: not granted sqs:ChangeMessageVisibility, which the engine needs: SQS ChangeMessageVisibility on the ingest queue at actors\/bridges\/sqs_ingest\.c:\d+/,
         /role (api|pipeline) \(policy s3\): s3:ListBucket on \*: the engine calls it on \$\{var\.bucket_arn\} only/,

@@ -826,7 +826,19 @@ export async function check(repoDir) {
         const calls = engineCalls();
         if (!calls) return null;
 
-        // The policy documents and which role each is attached to
+        // Rights are granted in the iam module only, where they are compared
+        const IAM_GRANTS = /^aws_iam_(role_policy|role_policy_attachment|policy_attachment|policy|role|user_policy|group_policy)$/;
+        for (const mod of modules.values()) {
+            if (mod === iam) continue;
+            for (const r of Object.values(mod.resources))
+                if (IAM_GRANTS.test(r.type))
+                    error(r.file, lineOf(r.file, new RegExp(`"${r.type}"\\s+"${r.name}"`)), `${r.type}.${r.name}`, "IAM outside modules/iam, where the check compares roles with the engine's calls");
+        }
+
+        // The policy documents and which role each is attached to: the
+        // execution role is aws_iam_role.execution, the task roles
+        // aws_iam_role.task["<role>"], each granted by aws_iam_role_policy
+        // resources naming one of them and one aws_iam_policy_document
         const docs = {};
         for (const d of Object.values(iam.data).filter((d) => d.type === "aws_iam_policy_document")) {
             docs[d.name] = (d.body.statement || []).map((s) => ({

@@ -228,51 +228,45 @@ resource "aws_cloudwatch_metric_alarm" "api_p95_latency" {
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
-resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  alarm_name          = "${var.name}-ingest-dead-letters"
-  alarm_description   = "S3 notifications the engine could not take in are in ${var.dead_letter_queue_name}"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = var.dead_letter_queue_name }
-  statistic           = "Maximum"
-  period              = 60
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+# One metric over a threshold: the dead-letter queue not empty, the oldest
+# ingest message too old, a service's CPU too high (autoscaling at its
+# maximum?). Every entry has the same attributes, dimensions a map of
+# strings, so for_each takes them as one map.
+locals {
+  single_metric_alarms = merge({
+    ingest-dead-letters = {
+      description = "S3 notifications the engine could not take in are in ${var.dead_letter_queue_name}"
+      namespace   = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", statistic = "Maximum"
+      dimensions  = tomap({ QueueName = var.dead_letter_queue_name })
+      threshold   = 0, periods = 1, missing = "notBreaching"
+    }
+    ingest-oldest-message = {
+      description = "An S3 notification has waited over ${var.alarm_oldest_message_s} s in ${var.ingest_queue_name}"
+      namespace   = "AWS/SQS", metric = "ApproximateAgeOfOldestMessage", statistic = "Maximum"
+      dimensions  = tomap({ QueueName = var.ingest_queue_name })
+      threshold   = var.alarm_oldest_message_s, periods = var.alarm_evaluation_periods, missing = "notBreaching"
+    }
+    }, { for role, svc in local.services : "${role}-cpu" => {
+      description = "The ${role} service's CPU is over ${var.alarm_cpu_percent}% (autoscaling at its maximum?)"
+      namespace   = "AWS/ECS", metric = "CPUUtilization", statistic = "Average"
+      dimensions  = tomap({ ClusterName = var.cluster_name, ServiceName = svc })
+      threshold   = var.alarm_cpu_percent, periods = var.alarm_evaluation_periods, missing = "missing"
+  } })
 }
 
-resource "aws_cloudwatch_metric_alarm" "oldest_message" {
-  alarm_name          = "${var.name}-ingest-oldest-message"
-  alarm_description   = "An S3 notification has waited over ${var.alarm_oldest_message_s} s in ${var.ingest_queue_name}"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = var.ingest_queue_name }
-  statistic           = "Maximum"
+resource "aws_cloudwatch_metric_alarm" "single" {
+  for_each            = local.single_metric_alarms
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 60
   comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_oldest_message_s
-  evaluation_periods  = var.alarm_evaluation_periods
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "cpu" {
-  for_each            = local.services
-  alarm_name          = "${var.name}-${each.key}-cpu"
-  alarm_description   = "The ${each.key} service's CPU is over ${var.alarm_cpu_percent}% (autoscaling at its maximum?)"
-  namespace           = "AWS/ECS"
-  metric_name         = "CPUUtilization"
-  dimensions          = { ClusterName = var.cluster_name, ServiceName = each.value }
-  statistic           = "Average"
-  period              = 60
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_cpu_percent
-  evaluation_periods  = var.alarm_evaluation_periods
-  treat_missing_data  = "missing"
+  threshold           = each.value.threshold
+  evaluation_periods  = each.value.periods
+  treat_missing_data  = each.value.missing
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
