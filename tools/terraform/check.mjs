@@ -29,7 +29,8 @@
 // - IAM: the actions of the task roles equal the AWS calls in the engine
 //   (engine/aws/s3.c, engine/aws/sqs.c, their callers), each on the
 //   resource the engine calls it on; the execution role's equal what ECS
-//   needs. One missing or one more fails.
+//   needs. One missing or one more fails, and so does IAM granted outside
+//   modules/iam.
 // Not checked: anything `terraform plan` evaluates (functions, conditions,
 // the values of expressions beyond literals), and anything AWS decides.
 //
@@ -267,8 +268,9 @@ export async function check(repoDir) {
         const { mod, scope } = r;
         const fail = (what) => error(r.file, r.line, r.where, `${ref}: ${what}`);
         const head = seg[0];
-        refKinds[head in { var: 1, local: 1, module: 1, data: 1, each: 1, count: 1, path: 1 } ? head : scope.iterators.has(head) ? "iterator" : "resource"] =
-            (refKinds[head in { var: 1, local: 1, module: 1, data: 1, each: 1, count: 1, path: 1 } ? head : scope.iterators.has(head) ? "iterator" : "resource"] || 0) + 1;
+        const kind = ["var", "local", "module", "data", "each", "count", "path"].includes(head) ? head
+            : scope.iterators.has(head) ? "iterator" : "resource";
+        refKinds[kind] = (refKinds[kind] || 0) + 1;
         count.references++;
         if (scope.iterators.has(head)) {
             if (!["key", "value"].includes(seg[1])) fail(`a dynamic block's iterator has key and value only`);
@@ -497,7 +499,12 @@ export async function check(repoDir) {
             if (!rootProviders().includes(provider))
                 error(file, lineOf(file, re), where, `provider ${provider} is not in required_providers`);
             const sch = schema[kind][type];
-            if (!sch) { error(file, lineOf(file, re), where, `no ${kind === "data" ? "data source" : "resource type"} ${type} in ${provider} ${schema.providers[provider] ? schema.providers[provider].version : ""}${closest(type, Object.keys(schema[kind]))}`); continue; }
+            if (!sch) {
+                const version = schema.providers[provider] ? schema.providers[provider].version : "";
+                error(file, lineOf(file, re), where, `no ${kind === "data" ? "data source" : "resource type"} ${type} ` +
+                      `in ${provider} ${version}${closest(type, Object.keys(schema[kind]))}`);
+                continue;
+            }
             if ("count" in body && "for_each" in body) error(file, lineOf(file, re), where, "count and for_each together");
             const template = templateOf(mod, body);
             checkBody(mod, file, re, where, body, sch, { ...baseScope, forEach: "for_each" in body, count: "count" in body, template });
@@ -636,7 +643,8 @@ export async function check(repoDir) {
             for (const s of rest) {
                 const key = /^\d+$/.test(s) ? Number(s) : seg[1] === "environment" ? s : s.replace(/^"|"$/g, "");
                 if (v === null || typeof v !== "object" || !(key in v)) {
-                    if (!guarded) error(r.file, r.line, r.where, `${seg.join(".")}: deploy/ecs/${r.scope && r.scope.template === "svc" ? "services" : "task-definitions"}/${name}.json has no ${rest.join(".")}`);
+                    const group = r.scope && r.scope.template === "svc" ? "services" : "task-definitions";
+                    if (!guarded) error(r.file, r.line, r.where, `${seg.join(".")}: deploy/ecs/${group}/${name}.json has no ${rest.join(".")}`);
                     v = undefined;
                     break;
                 }
@@ -655,12 +663,16 @@ export async function check(repoDir) {
         const vars = root && root.locals.ecs_vars && typeof root.locals.ecs_vars.expr === "object" ? Object.keys(root.locals.ecs_vars.expr) : [];
         for (const [role, t] of Object.entries(ECS.td)) {
             count.ecs++;
-            for (const n of t.names) if (!vars.includes(n)) error(t.file, lineOf(t.file, new RegExp(`\\$\\{${n}\\}`)), `task definition ${role}`, `placeholder \${${n}} is not in local.ecs_vars (infrastructure/main.tf)`);
+            for (const n of t.names)
+                if (!vars.includes(n))
+                    error(t.file, lineOf(t.file, new RegExp(`\\$\\{${n}\\}`)), `task definition ${role}`,
+                          `placeholder \${${n}} is not in local.ecs_vars (infrastructure/main.tf)`);
             for (const s of t.json.containerDefinitions[0].secrets || []) {
                 const gen = compute && compute.locals.generated_secrets ? Object.keys(compute.locals.generated_secrets.expr) : [];
                 const op = compute && compute.locals.operator_secrets ? compute.locals.operator_secrets.expr : [];
                 if (!gen.includes(s.name) && !op.includes(s.name))
-                    error(t.file, lineOf(t.file, new RegExp(`"${s.name}"`)), `task definition ${role}`, `secret ${s.name}: neither generated_secrets nor operator_secrets in modules/compute say where its value comes from`);
+                    error(t.file, lineOf(t.file, new RegExp(`"${s.name}"`)), `task definition ${role}`,
+                          `secret ${s.name}: neither generated_secrets nor operator_secrets in modules/compute say where its value comes from`);
                 if (!/^arn:aws:ssm:[^:]+:\d+:parameter\//.test(s.valueFrom))
                     error(t.file, lineOf(t.file, new RegExp(`"${s.name}"`)), `task definition ${role}`, `secret ${s.name} is not an SSM parameter ARN: Terraform makes SSM parameters`);
             }
@@ -669,7 +681,10 @@ export async function check(repoDir) {
         const filled = new Set([...vars, ...[...servicesExpr.matchAll(/\b([A-Z][A-Z0-9_]*)\s*=/g)].map((m) => m[1])]);
         for (const [role, t] of Object.entries(ECS.svc)) {
             count.ecs++;
-            for (const n of t.names) if (!filled.has(n)) error(t.file, lineOf(t.file, new RegExp(`\\$\\{${n}\\}`)), `service ${role}`, `placeholder \${${n}} is filled neither by local.ecs_vars nor in modules/compute`);
+            for (const n of t.names)
+                if (!filled.has(n))
+                    error(t.file, lineOf(t.file, new RegExp(`\\$\\{${n}\\}`)), `service ${role}`,
+                          `placeholder \${${n}} is filled neither by local.ecs_vars nor in modules/compute`);
             if (!ECS.td[role]) error(t.file, 1, `service ${role}`, `no task-definitions/${role}.json beside it`);
         }
     }
@@ -688,7 +703,9 @@ export async function check(repoDir) {
                     count.ecs++;
                     const key = m[1];
                     if (!(key in defaults)) error(file, lineOf(file, new RegExp(`^\\s*${name}\\s*=`)), `local.${name}`, `RAPIDPHOTO_${key} is no setting of engine/config.c`);
-                    else if (defaults[key] !== m[2]) error(file, lineOf(file, new RegExp(`^\\s*${name}\\s*=`)), `local.${name}`, `RAPIDPHOTO_${key}'s default is "${defaults[key]}" in engine/config.c, not "${m[2]}"`);
+                    else if (defaults[key] !== m[2])
+                        error(file, lineOf(file, new RegExp(`^\\s*${name}\\s*=`)), `local.${name}`,
+                              `RAPIDPHOTO_${key}'s default is "${defaults[key]}" in engine/config.c, not "${m[2]}"`);
                 }
     }
 
