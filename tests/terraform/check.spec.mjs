@@ -188,7 +188,7 @@ test("IAM: an action more, an action less, a wider resource, engine calls not gr
     }, ["actors", "engine"]), [
         /role api: not granted sqs:(ChangeMessageVisibility|DeleteMessage|ReceiveMessage|SendMessage), which the engine needs/,
         /compute\/main\.tf:\d+: aws_iam_role_policy\.sneaky: IAM outside modules\/iam/,
-        /iam\/main\.tf:\d+: role pipeline \(policy sqs\): granted sqs:PurgeQueue, which no call in the engine needs/,
+        /iam\/main\.tf:\d+: role pipeline \(policy sqs\): granted sqs:PurgeQueue, which the engine never needs in this role/,
         /role pipeline: not granted sqs:ChangeMessageVisibility, which the engine needs: SQS ChangeMessageVisibility on the ingest queue at actors\/bridges\/sqs_ingest\.c:\d+/,
         /role (api|pipeline) \(policy s3\): s3:ListBucket on \*: the engine calls it on \$\{var\.bucket_arn\} only/,
         /role pipeline \(policy sqs\): sqs:SendMessage on \$\{var\.events_queue_arn\}: the engine calls it on \$\{var\.events_queue_arn\} \$\{var\.ingest_queue_arn\} only/,

@@ -923,7 +923,7 @@ export async function check(repoDir) {
                     error(iamFile, 1, `role ${role}`, `not granted ${a}, which the engine needs: ${why}`);
             for (const g of have) {
                 if (!need.has(g.action)) {
-                    error(g.file, g.line, `role ${role} (policy ${g.doc})`, `granted ${g.action}, which no call in the engine needs`);
+                    error(g.file, g.line, `role ${role} (policy ${g.doc})`, `granted ${g.action}, which the engine never needs in this role`);
                     continue;
                 }
                 const want = need.get(g.action).resource;
