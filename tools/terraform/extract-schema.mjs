@@ -48,7 +48,7 @@ for (const p of packages) {
     const provider = meta.cdktf && meta.cdktf.provider;
     if (!provider) throw new Error(`${p.package}: no cdktf.provider in its package.json`);
     out.providers[p.name] = {
-        source: provider.name.replace(/^registry\.terraform\.io\//, ""),
+        source: provider.name.replace(/^[^/]+\//, ""),      // hashicorp/aws: the host dropped
         version: provider.version,
         package: `${p.package}@${meta.version}`,
     };
@@ -60,7 +60,7 @@ for (const p of packages) {
     // in words) the camelCase name taken back to snake_case.
     const argName = (prop) => {
         const text = `${prop.docs.summary || ""} ${prop.docs.remarks || ""}`;
-        let m = text.match(/\{@link https:\/\/registry\.terraform\.io\/providers\/\S+#([a-z0-9_]+) /);
+        let m = text.match(/\{@link https:\/\/[^/\s]+\/providers\/\S+#([a-z0-9_]+) /);
         if (m) return m[1];
         m = text.match(/^([a-z0-9_]+) block\./);
         if (m) return m[1];
