@@ -88,6 +88,15 @@ if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/tus/node_modules/tus
     (cd "$(dirname "$0")/../tests/tus" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The Terraform check (tools/terraform/check.mjs, ctest terraform_*): HashiCorp's
+# HCL parser, @cdktf/hcl2json, pinned in tools/terraform/package-lock.json, into
+# tools/terraform/node_modules (not the devDependencies: the 400 MB provider
+# packages provider-schema.json was extracted from).
+if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/terraform/node_modules/@cdktf/hcl2json" ]; then
+    echo "bootstrap: installing tools/terraform npm packages" >&2
+    (cd "$(dirname "$0")/terraform" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+
 # The local AWS stand-ins (tools/aws/s3rver.mjs, tools/aws/sqs.mjs) for the
 # S3 and SQS clients' tests and for tools/run-aws.sh: s3rver and local-aws-sqs, pinned in
 # tools/aws/package-lock.json, into tools/aws/node_modules.
