@@ -151,9 +151,9 @@ variable "certificate_arn" {
 }
 
 variable "api_health_check_path" {
-  description = "The target group's health check: /readyz (database and S3 answer) or /healthz (the process answers)"
+  description = "The target group's health check: /healthz (the process answers; ECS replaces a task whose target fails it) or /readyz (database and S3 answer too: an outage of either would make ECS replace every API task)"
   type        = string
-  default     = "/readyz"
+  default     = "/healthz"
   validation {
     condition     = contains(["/readyz", "/healthz"], var.api_health_check_path)
     error_message = "api_health_check_path: /readyz or /healthz."

@@ -23,7 +23,7 @@ ingest_max_receive_count = 5
 
 # dev: HTTP on port 80 only, no certificate
 certificate_arn       = ""
-api_health_check_path = "/readyz"
+api_health_check_path = "/healthz"
 
 api_count                 = { desired = 1, min = 1, max = 2 }
 pipeline_count            = { desired = 1, min = 1, max = 2 }

@@ -25,7 +25,7 @@ ingest_max_receive_count = 5
 
 # The ACM certificate for the domain of web_origins
 certificate_arn       = ""
-api_health_check_path = "/readyz"
+api_health_check_path = "/healthz"
 
 api_count                 = { desired = 3, min = 3, max = 12 }
 pipeline_count            = { desired = 3, min = 3, max = 20 }
