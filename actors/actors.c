@@ -12,9 +12,9 @@
     pipeline fetches and stores for them, with its own backoff).
 */
 #include "actors/actors.h"
+#include "library/blobstore.h"
 #include "actors/exif/exif.h"
 #include "actors/resize/resize.h"
-#include "library/blobstore.h"
 
 #include <limits.h>
 #include <string.h>

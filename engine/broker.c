@@ -71,13 +71,14 @@
     target (tests/fuzz/broker.c) drives the same code without the thread.
 */
 #include "engine/broker.h"
-#include "engine/broker_private.h"
 #include "engine/alloc.h"
+#include "engine/broker_private.h"
 #include "engine/clock.h"
 #include "engine/link.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
+#include "engine/thread.h"
 
 #include <stdatomic.h>
 
@@ -923,8 +924,8 @@ rp_broker_core_socket (rp_broker_core_t *self, bool backend)
     return backend ? self->backend : self->frontend;
 }
 
-void
-rp_broker_actor (zsock_t *pipe, void *args)
+static void
+s_broker_run (zsock_t *pipe, void *args)
 {
     rp_broker_args_t *caller = (rp_broker_args_t *) args;
     char err [RP_STR_MAX] = "";
@@ -947,6 +948,14 @@ rp_broker_actor (zsock_t *pipe, void *args)
         rp_warn ("broker", "stopping with %zu jobs unanswered", unanswered);
     zpoller_destroy (&poller);
     rp_broker_core_destroy (&self);
+}
+
+//  The actor: its loop, then what its thread kept is freed (engine/thread.h)
+void
+rp_broker_actor (zsock_t *pipe, void *args)
+{
+    s_broker_run (pipe, args);
+    rp_thread_end ();
 }
 
 zactor_t *

@@ -35,6 +35,7 @@
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/status.h"
+#include "engine/thread.h"
 
 #include <unistd.h>
 
@@ -47,7 +48,7 @@ typedef struct {
 
 //  The runner actor: takes JOB messages on its pipe, answers DONE/FAILED.
 static void
-s_runner_actor (zsock_t *pipe, void *arg)
+s_runner_run (zsock_t *pipe, void *arg)
 {
     s_runner_args_t args = *(s_runner_args_t *) arg;
     zsock_signal (pipe, 0);
@@ -98,6 +99,14 @@ s_runner_actor (zsock_t *pipe, void *arg)
     //  The handler's libraries may keep per-thread state (libvips does)
     if (args.thread_exit)
         args.thread_exit ();
+}
+
+//  The actor: its loop, then what its thread kept is freed (engine/thread.h)
+static void
+s_runner_actor (zsock_t *pipe, void *arg)
+{
+    s_runner_run (pipe, arg);
+    rp_thread_end ();
 }
 
 typedef struct {
@@ -215,8 +224,8 @@ s_handle_runner (s_worker_t *self, bool stopping)
     }
 }
 
-void
-rp_worker_actor (zsock_t *pipe, void *arg)
+static void
+s_worker_run (zsock_t *pipe, void *arg)
 {
     s_worker_t self;
     memset (&self, 0, sizeof self);
@@ -279,4 +288,12 @@ rp_worker_actor (zsock_t *pipe, void *arg)
     zpoller_destroy (&self.poller);
     zactor_destroy (&self.runner);      //  waits for the runner's job to end
     zsock_destroy (&self.dealer);
+}
+
+//  The actor: its loop, then what its thread kept is freed (engine/thread.h)
+void
+rp_worker_actor (zsock_t *pipe, void *arg)
+{
+    s_worker_run (pipe, arg);
+    rp_thread_end ();
 }

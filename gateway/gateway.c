@@ -45,6 +45,7 @@
 #include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
+#include "engine/thread.h"
 #include "library/pipeline.h"
 #include "gateway/events.h"
 #include "gateway/gateway_private.h"
@@ -171,8 +172,8 @@ s_parse_listen (const char *listen, struct sockaddr_in *addr)
     return 0;
 }
 
-void
-rp_gateway_actor (zsock_t *pipe, void *arg)
+static void
+s_gateway_run (zsock_t *pipe, void *arg)
 {
     rp_gateway_args_t *args = (rp_gateway_args_t *) arg;
     rp_gw_t *gw = (rp_gw_t *) rp_alloc (sizeof (rp_gw_t));
@@ -247,6 +248,14 @@ rp_gateway_actor (zsock_t *pipe, void *arg)
     rp_gw = NULL;
     rp_blobstore_close (&gw->blobs);
     free (gw);
+}
+
+//  The actor: its loop, then what its thread kept is freed (engine/thread.h)
+void
+rp_gateway_actor (zsock_t *pipe, void *arg)
+{
+    s_gateway_run (pipe, arg);
+    rp_thread_end ();
 }
 
 zactor_t *

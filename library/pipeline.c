@@ -57,12 +57,13 @@
 #include "library/pipeline.h"
 #include "engine/alloc.h"
 #include "engine/clock.h"
-#include "engine/fault.h"
 #include "engine/db/db.h"
+#include "engine/fault.h"
 #include "engine/link.h"
 #include "engine/log.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
+#include "engine/thread.h"
 #include "engine/utf8.h"
 #include "library/blobstore.h"
 #include "library/library.h"
@@ -629,8 +630,8 @@ s_retry_commits (s_pipeline_t *self)
     zlist_destroy (&done);
 }
 
-void
-rp_pipeline_actor (zsock_t *pipe, void *arg)
+static void
+s_pipeline_run (zsock_t *pipe, void *arg)
 {
     s_pipeline_t self;
     memset (&self, 0, sizeof self);
@@ -741,6 +742,14 @@ rp_pipeline_actor (zsock_t *pipe, void *arg)
     zsock_destroy (&self.wakeups);
     rp_blobstore_close (&self.blobs);
     rp_db_close (&self.db);
+}
+
+//  The actor: its loop, then what its thread kept is freed (engine/thread.h)
+void
+rp_pipeline_actor (zsock_t *pipe, void *arg)
+{
+    s_pipeline_run (pipe, arg);
+    rp_thread_end ();
 }
 
 zactor_t *

@@ -28,6 +28,7 @@
 #include "engine/db/db.h"
 #include "engine/health.h"
 #include "engine/log.h"
+#include "engine/thread.h"
 #include "library/blobstore.h"
 #include "actors/bridges/bridges.h"
 
@@ -143,8 +144,8 @@ s_publish (s_events_t *self)
     return (int) count;
 }
 
-void
-rp_sqs_events_actor (zsock_t *pipe, void *arg)
+static void
+s_sqs_events_run (zsock_t *pipe, void *arg)
 {
     s_events_t self;
     memset (&self, 0, sizeof self);
@@ -190,4 +191,12 @@ rp_sqs_events_actor (zsock_t *pipe, void *arg)
     rp_sqs_destroy (&self.sqs);
     rp_aws_provider_destroy (&self.provider);
     rp_db_close (&self.db);
+}
+
+//  The actor: its loop, then what its thread kept is freed (engine/thread.h)
+void
+rp_sqs_events_actor (zsock_t *pipe, void *arg)
+{
+    s_sqs_events_run (pipe, arg);
+    rp_thread_end ();
 }

@@ -37,6 +37,7 @@
 #include "engine/db/db.h"
 #include "engine/health.h"
 #include "engine/log.h"
+#include "engine/thread.h"
 #include "library/blobstore.h"
 #include "library/library.h"
 #include "library/pipeline.h"
@@ -356,8 +357,8 @@ s_receive (s_ingest_t *self)
         zclock_sleep (1000);        //  no long poll (sqs.wait_s = 0): do not spin
 }
 
-void
-rp_sqs_ingest_actor (zsock_t *pipe, void *arg)
+static void
+s_sqs_ingest_run (zsock_t *pipe, void *arg)
 {
     s_ingest_t self;
     memset (&self, 0, sizeof self);
@@ -428,4 +429,12 @@ rp_sqs_ingest_actor (zsock_t *pipe, void *arg)
     rp_aws_provider_destroy (&self.provider);
     rp_blobstore_close (&self.blobs);
     rp_db_close (&self.db);
+}
+
+//  The actor: its loop, then what its thread kept is freed (engine/thread.h)
+void
+rp_sqs_ingest_actor (zsock_t *pipe, void *arg)
+{
+    s_sqs_ingest_run (pipe, arg);
+    rp_thread_end ();
 }

@@ -20,9 +20,9 @@
             <Message>, reported as the JSON ones are.
 */
 #include "engine/aws/sqs.h"
-#include "engine/aws/sqs_private.h"
 #include "engine/alloc.h"
 #include "engine/aws/common.h"
+#include "engine/aws/sqs_private.h"
 #include "engine/buf.h"
 
 #include <assert.h>

@@ -24,11 +24,11 @@
         FAILED after its last JOB): one job at a time;
       - no attempt is numbered past broker.max_attempts.
 */
-#include "tests/fuzz/fuzz.h"
 #include "engine/broker_private.h"
 #include "engine/clock.h"
 #include "engine/log.h"
 #include "engine/msg.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <errno.h>
 #include <sched.h>

@@ -15,10 +15,10 @@
     files), given at run time; tests/fuzz/corpus/exif holds small hand-made
     ones (a minimal JPEG with an EXIF block, a bare TIFF).
 */
+#include "library/sniff.h"
+#include "actors/exif/exif.h"
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_vips.h"
-#include "actors/exif/exif.h"
-#include "library/sniff.h"
 
 #include <ctype.h>
 #include <math.h>

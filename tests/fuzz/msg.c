@@ -12,8 +12,8 @@
     Seeds: tests/fuzz/corpus/msg (one of each command, and broken ones);
     dictionary: tests/fuzz/msg.dict.
 */
-#include "tests/fuzz/fuzz.h"
 #include "engine/msg.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stddef.h>
 

@@ -26,9 +26,9 @@
     Seeds: tests/fuzz/corpus/multipart (what browsers and curl send, odd
     boundaries, several files, fields); dictionary: tests/fuzz/multipart.dict.
 */
-#include "tests/fuzz/fuzz.h"
 #include "engine/log.h"
 #include "gateway/gateway_private.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -15,9 +15,9 @@
     Seeds: the shared photo corpus, given at run time; tests/fuzz/corpus/
     resize_header holds small hand-made headers.
 */
+#include "actors/resize/resize.h"
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_vips.h"
-#include "actors/resize/resize.h"
 
 #include <fcntl.h>
 

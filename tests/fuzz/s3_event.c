@@ -11,8 +11,8 @@
     Seeds: tests/fuzz/corpus/s3_event (S3's own notifications, test events,
     encoded keys); dictionary: tests/fuzz/s3_event.dict.
 */
-#include "tests/fuzz/fuzz.h"
 #include "engine/aws/s3_event.h"
+#include "tests/fuzz/fuzz.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -9,8 +9,8 @@
     Seeds: tests/fuzz/corpus/sniff (one header of each format and of the
     refused look-alikes) and, at run time, the shared photo corpus.
 */
-#include "tests/fuzz/fuzz.h"
 #include "library/sniff.h"
+#include "tests/fuzz/fuzz.h"
 
 static const char *const s_types [] = {
     "image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/heic", "image/avif"

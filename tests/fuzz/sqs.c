@@ -13,8 +13,8 @@
     Seeds: tests/fuzz/corpus/sqs (answers of each action, errors, entities);
     dictionary: tests/fuzz/sqs.dict.
 */
-#include "tests/fuzz/fuzz.h"
 #include "engine/aws/sqs_private.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <libxml/parser.h>
 

@@ -14,9 +14,9 @@
     Seeds: tests/fuzz/corpus/tus (what tus-js-client and the tus test
     suite send, and broken ones); dictionary: tests/fuzz/tus.dict.
 */
-#include "tests/fuzz/fuzz.h"
 #include "engine/utf8.h"
 #include "gateway/tus_parse.h"
+#include "tests/fuzz/fuzz.h"
 
 //  The next line of the input, or NULL (absent) when it is spent.
 static char *
