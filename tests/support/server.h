@@ -44,10 +44,14 @@ typedef struct {
     //  RP_TEST_SERVER_ENV_MAX: RAPIDPHOTO_* ones and others the engine
     //  reads, such as AWS_*. Copied.
     const char *const *env;
+    //  Another `rapidphoto` than the build's (RP_BINARY): an older release
+    //  on the same library (tests/rollback). Copied.
+    const char *binary;
 } rp_test_server_opts_t;
 
 typedef struct {
     rp_test_library_t lib;          //  the data folder (lib.dir) and broker ports
+    char binary [1024];             //  the rapidphoto it runs
     pid_t pid;                      //  serve, while it runs
     int port;                       //  its HTTP port
     char base [64];                 //  http://127.0.0.1:<port>
