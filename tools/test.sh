@@ -49,6 +49,9 @@ build_in() {
     fi
 }
 
+# Each pass's ctest runs every label, the rollback test included
+# (tests/rollback/rollback.sh): it builds the previous release once into
+# build-rollback/ (about 10 s), which both passes then share.
 run_pass() {
     local dir=$1; shift
     build_in "$dir" "$@"
