@@ -54,8 +54,7 @@ rp_cmd_gateway (int argc, char **argv)
     rp_runtime_adopt (runtime, "gateway", &gateway);
     rp_info ("main", "gateway serving http://%s, library %s", config.http_listen, config.db_url);
     rp_runtime_wait_for_signal ();
-    rp_info ("main", "stopping");
-    rp_runtime_destroy (&runtime);
+    rp_cmd_drain_and_stop (&runtime, &config);
     return 0;
 }
 
