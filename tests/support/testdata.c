@@ -249,3 +249,12 @@ rp_test_count_in_file (const char *path, const char *needle)
     fclose (file);
     return count;
 }
+
+int
+rp_test_count_text (const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; p && (p = strstr (p, needle)); p += strlen (needle))
+        n++;
+    return n;
+}

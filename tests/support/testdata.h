@@ -63,4 +63,7 @@ int rp_test_free_port (void);
 
 //  Count lines of a file that contain `needle`.
 int rp_test_count_in_file (const char *path, const char *needle);
+
+//  Count the times `needle` occurs in text (NULL: none).
+int rp_test_count_text (const char *text, const char *needle);
 #endif
