@@ -48,7 +48,8 @@
     (RP_DRAIN_PHOTOS), which the stop waits for. At $TERM a finished photo
     gets one more try at its commit, and every other goes back to queued,
     its claim undone (rp_db_photo_release): none is left processing for
-    recovery or another engine's stale sweep, unless the database is away. With several engines on one database, every
+    recovery or another engine's stale sweep, unless the database is away.
+    With several engines on one database, every
     minute each pipeline also queues again photos processing for longer
     than any live engine takes (rp_library_stale_ms): an engine that died
     mid-photo leaves nothing stuck, even when it never comes back. In S3
