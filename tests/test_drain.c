@@ -550,7 +550,8 @@ s_drain_under_load (s_target_t *target, const char *label)
     cr_expect_eq (load->stream_result, CURLE_OK, "the event stream ended cleanly (%d)", load->stream_result);
     cr_expect_geq (rp_test_count_text (load->stream_text, "retry:"), 2, "a retry hint after the hello:\n%s",
                    load->stream_text ? load->stream_text : "");
-    cr_expect_leq (load->stream_ended, exited);
+    cr_expect (load->stream_ended >= signalled && load->stream_ended <= exited,
+               "the stream ended during the drain");
     int64_t stream_ms = load->stream_ended - signalled;
     //  No photo left processing (the database is at hand for local servers)
     if (target->server)
@@ -611,16 +612,18 @@ s_local (bool pg)
 Test (drain, under_load_sqlite, .timeout = 300) { s_local (false); }
 Test (drain, under_load_postgresql, .timeout = 300) { s_local (true); }
 
-//  What cannot finish by the drain's deadline: two photos whose jobs a
-//  fault hook holds 14 s, a tus PATCH that takes 30 s; shutdown.timeout_s
-//  15, so the drain gives up at 12 s and the stop has 3 s
+//  What cannot finish by the drain's deadline, with the default
+//  shutdown.timeout_s (25 s: the drain gives up at 20 s, the stop has 5 s):
+//  two photos whose jobs a fault hook holds 22.5 s from their start, a
+//  second before the signal, so they end between the deadline and the
+//  timeout; a tus PATCH that would take 30 s
 Test (drain, deadline, .timeout = 300)
 {
-    const char *env [] = { "RAPIDPHOTO_SHUTDOWN_TIMEOUT_S=15", "RP_FAULT_JOB_DELAY_MS=14000", NULL };
+    const char *env [] = { "RP_FAULT_JOB_DELAY_MS=22500", NULL };
     rp_test_server_t server;
     rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "drain-deadline", .env = env });
     s_target_t target;
-    s_target_local (&target, &server, 15000);
+    s_target_local (&target, &server, 25000);
     char *token = s_login (&target);
     s_load_t *load = (s_load_t *) calloc (1, sizeof (s_load_t));
     cr_assert_not_null (load);
@@ -629,6 +632,7 @@ Test (drain, deadline, .timeout = 300)
     pthread_mutex_init (&load->lock, NULL);
 
     //  Two photos, processing (their jobs held)
+    int64_t uploaded = s_now ();        //  their jobs start after this
     char ids [2][RP_ID_MAX];
     for (int i = 0; i < 2; i++) {
         char path [700];
@@ -652,19 +656,22 @@ Test (drain, deadline, .timeout = 300)
     s_tus_t tus;
     memset (&tus, 0, sizeof tus);
     s_tus_create (&tus, load, path);
-    tus.pieces = 30;                //  30 s
-    tus.pace_ms = 1000;
+    tus.pieces = 60;
+    tus.pace_ms = 500;
     pthread_t thread;
     pthread_create (&thread, NULL, s_tus_patch, &tus);
     cr_assert (s_wait_for (&load->mid_body, 1, 10000), "the PATCH is under way");
+    int64_t early = uploaded + 1000 - s_now ();
+    if (early > 0)
+        usleep ((useconds_t) early * 1000);
 
     int64_t signalled = 0;
     int status = s_target_stop (&target, &signalled);
     int64_t drain_ms = s_now () - signalled;
     pthread_join (thread, NULL);
     cr_expect_eq (status, 0, "exit status 0 (log: %s)", server.log);
-    cr_expect_lt (drain_ms, 15000, "gone within shutdown.timeout_s");
-    cr_expect_geq (drain_ms, 11800, "the drain waited for its deadline, four fifths of the timeout");
+    cr_expect_lt (drain_ms, 25000, "gone within shutdown.timeout_s");
+    cr_expect_geq (drain_ms, 19800, "the drain waited for its deadline, four fifths of the timeout");
     //  What did not finish is logged, the photos are queued again
     cr_expect_eq (rp_test_count_in_file (server.log, "out of time with 1 HTTP requests and 2 photos still in flight"),
                   1, "(log: %s)", server.log);
@@ -673,7 +680,8 @@ Test (drain, deadline, .timeout = 300)
     cr_expect_eq (tus.patched, 0, "the PATCH was cut, never answered");
     cr_expect_eq (s_rows_in (&server, "processing"), 0);
     cr_expect_eq (s_rows_in (&server, "queued"), 2);
-    fprintf (stderr, "drain: deadline: exit %d after %lld ms (timeout 15000 ms)\n", status, (long long) drain_ms);
+    fprintf (stderr, "drain: deadline: exit %d after %lld ms (timeout 25000 ms), the signal %lld ms after the "
+             "uploads\n", status, (long long) drain_ms, (long long) (signalled - uploaded));
 
     //  Started again, without the hook: the photos complete; the upload
     //  resumes from the bytes that arrived
