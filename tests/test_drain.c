@@ -7,6 +7,8 @@
     stream is open and /readyz is polled. Then the server is stopped, and:
       - /readyz answers 503 within ~100 ms of the signal;
       - no answer is a 5xx but 503, and every 503 says Retry-After;
+      - during the drain a tus creation and a presign are refused (503,
+        Retry-After) and a list is served, saying Connection: close;
       - no upload under way at the signal is cut: each is answered, the
         slow one and the tus PATCHes with their whole body taken (202, 204);
       - the event stream gets a retry hint (`retry:`) and ends cleanly;
@@ -43,6 +45,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define S_UPLOADERS 4
@@ -169,6 +172,10 @@ typedef struct {
     CURLcode stream_result;
     int64_t stream_ended;
     atomic_bool stream_open;
+    //  Requests made once the drain has begun: a tus creation, a presign
+    //  (both refused), a list (served, on a connection it closes)
+    long late_tus, late_presign, late_list;
+    bool late_tus_retry, late_presign_retry, late_list_closes;
 } s_load_t;
 
 static void
@@ -364,6 +371,39 @@ s_readyz (void *arg)
     return NULL;
 }
 
+//  Once the stop is sent: the other ways to start an upload are refused,
+//  the rest is served
+static void *
+s_late (void *arg)
+{
+    s_load_t *load = (s_load_t *) arg;
+    while (!atomic_load (&load->signalled))
+        usleep (1000);
+    usleep (50 * 1000);             //  the drain begins within ~100 ms; well within the slow bodies' time
+    char value [64];
+    rp_test_reply_t reply;
+    const char *tus [] = { "Tus-Resumable: 1.0.0", "Upload-Length: 1000", NULL };
+    load->late_tus = s_request (load->target, &(rp_test_http_t) { .method = "POST", .token = load->token,
+                                                                   .headers = tus }, "/api/v1/tus", &reply);
+    load->late_tus_retry = rp_test_header_copy (&reply, "Retry-After", value, sizeof value);
+    rp_test_reply_free (&reply);
+    const char *json [] = { "Content-Type: application/json", NULL };
+    const char *body = "{\"filename\":\"a.jpg\",\"bytes\":1000,\"sha256\":"
+                       "\"0000000000000000000000000000000000000000000000000000000000000000\"}";
+    load->late_presign = s_request (load->target, &(rp_test_http_t) { .method = "POST", .token = load->token,
+                                                                       .headers = json, .body = body,
+                                                                       .len = strlen (body) },
+                                    "/api/v1/uploads/presign", &reply);
+    load->late_presign_retry = rp_test_header_copy (&reply, "Retry-After", value, sizeof value);
+    rp_test_reply_free (&reply);
+    load->late_list = s_request (load->target, &(rp_test_http_t) { .token = load->token },
+                                 "/api/v1/photos?limit=1", &reply);
+    load->late_list_closes = rp_test_header_copy (&reply, "Connection", value, sizeof value)
+                          && strcasecmp (value, "close") == 0;
+    rp_test_reply_free (&reply);
+    return NULL;
+}
+
 static bool
 s_stream_opened (const rp_test_reply_t *reply, void *arg)
 {
@@ -464,7 +504,7 @@ s_drain_under_load (s_target_t *target, const char *label)
 
     //  The load: the stream and /readyz, the uploaders; once uploads are
     //  acknowledged, the slow ones
-    pthread_t stream, readyz, uploaders [S_UPLOADERS], slow, tus_threads [S_TUS];
+    pthread_t stream, readyz, uploaders [S_UPLOADERS], slow, tus_threads [S_TUS], late;
     pthread_create (&stream, NULL, s_stream, load);
     pthread_create (&readyz, NULL, s_readyz, load);
     for (int i = 0; i < 200 && !atomic_load (&load->stream_open); i++)
@@ -484,6 +524,7 @@ s_drain_under_load (s_target_t *target, const char *label)
     for (int i = 0; i < S_TUS; i++)
         pthread_create (&tus_threads [i], NULL, s_tus_patch, &tus [i]);
     cr_assert (s_wait_for (&load->mid_body, 1 + S_TUS, 10000), "the slow uploads are under way");
+    pthread_create (&late, NULL, s_late, load);
     int acknowledged_before = atomic_load (&load->acknowledged);
 
     //  The stop, with all of that under way
@@ -501,6 +542,7 @@ s_drain_under_load (s_target_t *target, const char *label)
         pthread_join (tus_threads [i], NULL);
     pthread_join (readyz, NULL);
     pthread_join (stream, NULL);
+    pthread_join (late, NULL);
 
     //  The process: exit 0 within the timeout
     int64_t drain_ms = exited - signalled;
@@ -546,6 +588,13 @@ s_drain_under_load (s_target_t *target, const char *label)
         if (streq (load->results [i].what, "slow upload"))
             slow_status = load->results [i].status;
     cr_expect_eq (slow_status, 202, "%s: the slow upload under way was answered 202", label);
+    //  During the drain: no new upload of any kind, the rest served
+    cr_expect_eq (load->late_tus, 503, "%s: a tus creation during the drain", label);
+    cr_expect (load->late_tus_retry, "with Retry-After");
+    cr_expect_eq (load->late_presign, 503, "%s: a presign during the drain", label);
+    cr_expect (load->late_presign_retry, "with Retry-After");
+    cr_expect_eq (load->late_list, 200, "%s: the list during the drain", label);
+    cr_expect (load->late_list_closes, "an answer during the drain says Connection: close");
     //  The stream: a retry hint, then a clean end, before the exit
     cr_expect_eq (load->stream_result, CURLE_OK, "the event stream ended cleanly (%d)", load->stream_result);
     cr_expect_geq (rp_test_count_text (load->stream_text, "retry:"), 2, "a retry hint after the hello:\n%s",
