@@ -1,7 +1,41 @@
 /*  app/cmd_engine.c: the long-running roles: serve, pipeline, broker,
-    worker; and keygen, the keys their tcp ports take. */
+    worker; and keygen, the keys their tcp ports take.
+
+    DESIGN: how serve, pipeline and gateway stop, rp_cmd_drain_and_stop
+    ECS stops a task with SIGTERM, waits its stopTimeout (30 s unless the
+    task definition says otherwise), then sends SIGKILL; a rolling
+    deployment does this to every old task. So a stop is a drain, in this
+    order, and the process is gone within shutdown.timeout_s (25 s):
+      1. SIGTERM (or SIGINT): czmq's handler sets zsys_interrupted, which
+         rp_runtime_wait_for_signal sees within 20 ms; rp_drain_begin. From
+         then on (engine/drain.h): /readyz answers 503 (the load balancer
+         takes the task out), a request that would start an upload (POST
+         /photos, tus creation, presign) gets 503 with Retry-After, every
+         answer says Connection: close, event streams end with a retry
+         hint within the gateway's 250 ms tick, the pipeline and the SQS
+         ingest bridge take no new work. Requests under way go on: an
+         upload's body is read, committed and answered, a tus PATCH
+         appends; photos the pipeline holds finish and commit.
+      2. The wait: until no HTTP request (event streams aside) and no
+         photo is in flight, or four fifths of the timeout have passed;
+         the last fifth (at most 5 s) is kept for step 3. At that deadline
+         what is still in flight is logged (one WARN line).
+      3. The actors stop, newest first (engine/runtime.h): the gateway
+         (libmicrohttpd closes what is left: a request cut there was
+         never answered, and a tus PATCH keeps the bytes that arrived),
+         the bridges, the pipeline (a photo it still holds goes back to
+         queued, its claim undone: none stays processing), the workers
+         (each finishes the job it runs), the broker.
+      4. Exit 0, with the drain's time in the last log line. A stop still
+         under way at the timeout (a stuck thread) is cut there: one line
+         on stderr and exit status 1, before ECS's SIGKILL would.
+    Nothing acknowledged is lost at any step: an upload is answered only
+    once committed, and a photo is either committed, queued, or (with the
+    database away) left processing for start-up recovery.
+*/
 #include "engine/broker.h"
 #include "engine/clock.h"
+#include "engine/drain.h"
 #include "engine/link.h"
 #include "engine/log.h"
 #include "engine/runtime.h"
@@ -14,7 +48,9 @@
 #include "app/roles.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <vips/vips.h>
 
 
@@ -64,6 +100,36 @@ rp_cmd_parse_config (const char *command, int argc, char **argv, const char **co
     if (argc - optind > max_args)
         return rp_usage_error (command, "unexpected argument \"%s\"", argv [optind + max_args]);
     return 0;
+}
+
+//  The stop's hard limit (DESIGN, step 4): async-signal-safe
+static void
+s_out_of_time (int signum)
+{
+    static const char line [] = "rapidphoto: still stopping at shutdown.timeout_s: exiting now, status 1\n";
+    ssize_t rc = write (STDERR_FILENO, line, sizeof line - 1);
+    (void) rc;
+    _exit (1);
+}
+
+void
+rp_cmd_drain_and_stop (rp_runtime_t **runtime, const rp_config_t *config)
+{
+    int64_t began = rp_clock_ms ();
+    int64_t timeout_ms = config->shutdown_timeout_s * 1000;
+    int64_t reserve_ms = timeout_ms / 5 < 5000 ? timeout_ms / 5 : 5000;
+    signal (SIGALRM, s_out_of_time);
+    alarm ((unsigned int) config->shutdown_timeout_s);
+    rp_drain_begin ();
+    rp_info ("main", "stopping: draining (readyz 503, new uploads refused), at most %lld ms for "
+             "%lld HTTP requests and %lld photos in flight", (long long) (timeout_ms - reserve_ms),
+             (long long) rp_drain_in_flight (RP_DRAIN_REQUESTS), (long long) rp_drain_in_flight (RP_DRAIN_PHOTOS));
+    bool drained = rp_drain_wait (began + timeout_ms - reserve_ms) == 0;
+    int64_t waited = rp_clock_ms () - began;
+    rp_runtime_destroy (runtime);
+    rp_info ("main", "stopped: drained=%s in %lldms, stopped=%lldms", drained ? "yes" : "no",
+             (long long) waited, (long long) (rp_clock_ms () - began));
+    alarm (0);
 }
 
 int
@@ -147,9 +213,7 @@ rp_cmd_serve (int argc, char **argv)
              config.http_listen, config.broker_frontend, config.broker_backend, config.pools_resize,
              config.pools_exif, config.db_url);
     rp_runtime_wait_for_signal ();
-    rp_info ("main", "stopping: draining work in flight (at most %lld ms)",
-             (long long) config.broker_drain_ms);
-    rp_runtime_destroy (&runtime);
+    rp_cmd_drain_and_stop (&runtime, &config);
     return 0;
 }
 
@@ -206,9 +270,8 @@ rp_cmd_pipeline (int argc, char **argv)
         }
     }
     zpoller_destroy (&poller);
-    rp_info ("main", "stopping: draining work in flight (at most %lld ms)", (long long) config.broker_drain_ms);
+    rp_cmd_drain_and_stop (&runtime, &config);
     rp_health_port_destroy (&health);
-    rp_runtime_destroy (&runtime);
     return 0;
 }
 

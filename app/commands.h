@@ -21,6 +21,7 @@ int rp_usage_error (const char *command, const char *fmt, ...) __attribute__ ((f
 
 #include <czmq.h>
 #include "engine/config.h"
+#include "engine/runtime.h"
 
 //  Expand FILE|DIR arguments into files (folders walked, sorted, hidden
 //  files skipped) appended to paths (strings). The count, or -1 (printed).
@@ -37,5 +38,8 @@ int rp_cmd_load_config (const char *command, const char *path, rp_config_t *conf
 //  token, health): log lines go to stderr whatever log.output says, so
 //  stdout holds the results alone. Called after rp_cmd_load_config.
 void rp_cmd_log_to_stderr (void);
+//  After the signal: drain, then stop every actor of runtime (app/cmd_engine.c's
+//  DESIGN), within config's shutdown.timeout_s (past it the process exits 1).
+void rp_cmd_drain_and_stop (rp_runtime_t **runtime, const rp_config_t *config);
 
 #endif

@@ -86,6 +86,8 @@ typedef struct {
     char sqs_protocol [8];                  //  json or query
     int64_t sqs_visibility_s;               //  how long a received ingest message stays hidden
     int64_t sqs_wait_s;                     //  long poll (0..20 s)
+    //  [shutdown]: SIGTERM drains (engine/drain.h), then stops
+    int64_t shutdown_timeout_s;             //  the process is gone within this (ECS: under stopTimeout)
     //  [log]
     int log_level;
     int log_output;                         //  rp_log_output_t: stderr or stdout

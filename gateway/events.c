@@ -15,9 +15,16 @@
     event id, and it resumes only the suspended streams that are behind it
     or owe a heartbeat (a comment line every 15 s, so proxies keep the
     stream open). Idle streams cost a struct each, never a thread.
+
+    When the process drains (engine/drain.h) the ticker resumes every
+    stream, and each ends after what it was handing out with a retry hint
+    (`retry:` 1 to 3 s, spread so clients do not all come back at once):
+    the client reconnects, through the load balancer to another server,
+    with its Last-Event-ID, and misses nothing.
 */
 #include "engine/alloc.h"
 #include "engine/clock.h"
+#include "engine/drain.h"
 #include "engine/log.h"
 #include "gateway/events.h"
 #include "gateway/gateway_private.h"
@@ -39,6 +46,7 @@ typedef struct _s_stream_t {
     char *pending;                  //  formatted text not yet handed to MHD
     size_t pending_len;
     size_t pending_off;
+    bool hinted;                    //  draining: the retry hint was handed out
     struct _s_stream_t *next;
 } s_stream_t;
 
@@ -109,8 +117,16 @@ s_reader (void *cls, uint64_t pos, char *buf, size_t max)
     s_stream_t *stream = (s_stream_t *) cls;
     if (stream->pending)
         return s_hand_out (stream, buf, max);
-    if (s_stopping)
+    if (s_stopping || stream->hinted)
         return MHD_CONTENT_READER_END_OF_STREAM;
+    if (rp_draining ()) {
+        char hint [64];
+        snprintf (hint, sizeof hint, "retry: %d\n: this server is stopping\n\n",
+                  1000 + (int) (rp_clock_ms () % 2000));
+        stream->hinted = true;
+        s_pending_set (stream, rp_strdup (hint), strlen (hint));
+        return s_hand_out (stream, buf, max);
+    }
     if (s_fetch (stream))
         return MHD_CONTENT_READER_END_OF_STREAM;        //  the client resumes from its last id
     if (stream->pending)
@@ -217,10 +233,11 @@ rp_events_tick (rp_db_t *db)
     if (db && rp_db_events_last (db, NULL, &newest, err, sizeof err))
         newest = INT64_MAX;             //  cannot tell: let every stream look
     int64_t now = rp_clock_ms ();
+    bool draining = rp_draining ();
     pthread_mutex_lock (&s_lock);
     for (s_stream_t *stream = s_streams; stream; stream = stream->next)
         if (stream->suspended
-        &&  (s_stopping || stream->last_id < newest || now - stream->last_write_ms >= S_HEARTBEAT_MS)) {
+        &&  (s_stopping || draining || stream->last_id < newest || now - stream->last_write_ms >= S_HEARTBEAT_MS)) {
             stream->suspended = false;
             MHD_resume_connection (stream->conn);
         }

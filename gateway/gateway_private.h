@@ -46,6 +46,7 @@ typedef struct {
     int64_t bytes_in;                   //  body bytes received
     int64_t bytes_out;                  //  body bytes answered (known length)
     bool answered;                      //  a response was queued
+    bool counted;                       //  in flight for a drain (engine/drain.h)
     //  A JSON body, at most RP_GW_BODY_MAX (over it: rp_buf_error EMSGSIZE)
     rp_buf_t body;
     //  Uploads

@@ -2,7 +2,9 @@
     now (GET /healthz, "the process answers", is one line in routes.c).
 
     DESIGN
-    Runs on the MHD thread that answers; keeps no state. Each check is
+    Runs on the MHD thread that answers; keeps no state. A process that is
+    stopping (engine/drain.h) answers 503 {"status":"draining"} at once,
+    without a check, so the load balancer takes it out. Else each check is
     made afresh, and the answer is 200 when all pass, else 503, with every
     check's outcome ("ok" or why not) under "checks":
       database  a ping on this thread's connection; a broken connection is
@@ -18,6 +20,7 @@
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
+#include "engine/drain.h"
 #include "engine/health.h"
 
 #include <errno.h>
@@ -109,6 +112,8 @@ s_health_check (const char *name, bool ok, const char *why, void *arg)
 enum MHD_Result
 rp_gw_readyz (struct MHD_Connection *c, rp_req_t *req)
 {
+    if (rp_draining ())
+        return rp_gw_json (c, req, 503, json_pack ("{s:s}", "status", "draining"));
     char err [256] = "";
     json_t *checks = json_object ();
     bool ready = true;

@@ -13,6 +13,7 @@
     rp_gw_error_t, the first one winning, and answered once the body is
     read.
 */
+#include "engine/drain.h"
 #include "engine/log.h"
 #include "gateway/gateway_private.h"
 
@@ -24,6 +25,10 @@ rp_gw_queue (struct MHD_Connection *c, rp_req_t *req, int status, struct MHD_Res
 {
     MHD_add_response_header (response, "X-Request-Id", req->id);
     MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
+    //  Stopping (engine/drain.h): the client's next request opens a new
+    //  connection, which the load balancer sends to another server
+    if (rp_draining ())
+        MHD_add_response_header (response, "Connection", "close");
     req->status = status;
     req->answered = true;
     enum MHD_Result rc = MHD_queue_response (c, (unsigned int) status, response);

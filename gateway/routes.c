@@ -13,6 +13,11 @@
     cut), and routed once the body is in: the operations endpoints, login
     and everything outside /api/v1/ (the web app) need no token, the rest
     of /api/v1/ does.
+    While the process drains (engine/drain.h), a request that would start
+    an upload (POST /photos, tus creation, presign) is answered 503 with
+    Retry-After on its first call, before its body; every other request
+    is served, and each one, but for event streams, is counted in flight
+    from its first call to its completion, which the stop waits for.
     The completion callback writes the request's one access-log line,
     counts it for /metrics (499 when no answer was queued: the client went
     away first), and frees its state: an unfinished POST /photos leaves
@@ -23,6 +28,7 @@
 #include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
+#include "engine/drain.h"
 #include "engine/log.h"
 #include "gateway/events.h"
 
@@ -42,6 +48,16 @@ static bool
 s_is_tus (const char *url)
 {
     return strncmp (url, "/api/v1/tus", 11) == 0 && (url [11] == 0 || url [11] == '/');
+}
+
+//  A request that makes a new upload: POST /photos, tus creation (at the
+//  collection), a presigned upload
+static bool
+s_is_new_upload (const char *method, const char *url)
+{
+    return streq (method, "POST")
+        && (streq (url, "/api/v1/photos") || streq (url, "/api/v1/tus") || streq (url, "/api/v1/tus/")
+            || streq (url, "/api/v1/uploads/presign"));
 }
 
 static void
@@ -155,6 +171,15 @@ rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, con
         *con_cls = req;
         s_request_id (c, req);
         s_set_route (req, method, url);
+        if (rp_draining () && s_is_new_upload (method, url))
+            return rp_gw_problem (c, req, 503, "Service unavailable",
+                                  "this server is stopping: send the upload again (to another server)");
+        //  In flight until its completion, which a drain waits for; an
+        //  event stream ends by itself when the drain begins
+        if (!streq (url, "/api/v1/events")) {
+            req->counted = true;
+            rp_drain_count (RP_DRAIN_REQUESTS, 1);
+        }
         if (s_is_upload (method, url)) {
             char why [256];
             if (!rp_gw_authenticate (c, req, why, sizeof why))
@@ -219,5 +244,7 @@ rp_gw_request_completed (void *cls, struct MHD_Connection *c, void **con_cls,
     rp_upload_destroy (&req->upload);
     rp_tus_end (&req->tus, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     rp_buf_free (&req->body);
+    if (req->counted)
+        rp_drain_count (RP_DRAIN_REQUESTS, -1);
     free (req);
 }

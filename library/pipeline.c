@@ -42,7 +42,14 @@
     A commit that fails (database away) is kept and tried again each tick;
     a crash before it leaves the photo processing, and start-up recovery
     (rp_library_recover) queues it again: jobs are idempotent, so running
-    one twice is harmless. With several engines on one database, every
+    one twice is harmless.
+    Stopping (engine/drain.h): while the process drains, it claims nothing
+    and finishes what it holds; the photos it holds are counted in flight
+    (RP_DRAIN_PHOTOS), which the stop waits for. At $TERM a finished photo
+    gets one more try at its commit, and every other goes back to queued,
+    its claim undone (rp_db_photo_release): none is left processing for
+    recovery or another engine's stale sweep, unless the database is away.
+    With several engines on one database, every
     minute each pipeline also queues again photos processing for longer
     than any live engine takes (rp_library_stale_ms): an engine that died
     mid-photo leaves nothing stuck, even when it never comes back. In S3
@@ -58,6 +65,7 @@
 #include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
+#include "engine/drain.h"
 #include "engine/fault.h"
 #include "engine/link.h"
 #include "engine/log.h"
@@ -444,7 +452,7 @@ static void
 s_claim (s_pipeline_t *self)
 {
     int room = self->args.config.pipeline_in_flight - (int) zhash_size (self->photos);
-    if (room <= 0 || rp_clock_ms () < self->s3_down_until)
+    if (room <= 0 || rp_clock_ms () < self->s3_down_until || rp_draining ())
         return;
     json_t *claimed = NULL;
     char err [256];
@@ -467,12 +475,21 @@ s_claim (s_pipeline_t *self)
         }
         zhash_insert (self->photos, photo->id, photo);
         zhash_freefn (self->photos, photo->id, s_photo_destroy);
+        rp_drain_count (RP_DRAIN_PHOTOS, 1);
         photo->submitted_ms = rp_clock_ms_precise ();
         s_submit (self, photo, "resize");
         s_submit (self, photo, "exif");
         rp_debug ("pipeline", "photo=%s attempt=%d processing", photo->id, photo->attempts);
     }
     json_decref (claimed);
+}
+
+//  Done with a photo (committed, moot or given back): it leaves the table
+static void
+s_forget (s_pipeline_t *self, const char *id)
+{
+    zhash_delete (self->photos, id);
+    rp_drain_count (RP_DRAIN_PHOTOS, -1);
 }
 
 //  Commit a finished photo; true when done with it (committed or moot).
@@ -598,7 +615,7 @@ s_handle_result (s_pipeline_t *self)
             photo->lost = true;
         }
         if (s_commit (self, photo))
-            zhash_delete (self->photos, photo->id);
+            s_forget (self, photo->id);
         //  else: kept, and tried again at the next tick
     }
 }
@@ -626,8 +643,33 @@ s_retry_commits (s_pipeline_t *self)
         if (photo->finished && s_commit (self, photo))
             zlist_append (done, photo->id);
     for (char *id = (char *) zlist_first (done); id; id = (char *) zlist_next (done))
-        zhash_delete (self->photos, id);
+        s_forget (self, id);
     zlist_destroy (&done);
+}
+
+//  Stopping: what is finished gets one more try at its commit, the rest
+//  goes back to queued; a photo the database cannot take now stays
+//  processing, for start-up recovery or another engine's stale sweep
+static void
+s_release_all (s_pipeline_t *self)
+{
+    s_retry_commits (self);
+    int released = 0, kept = 0;
+    char err [256];
+    for (s_photo_t *photo = (s_photo_t *) zhash_first (self->photos); photo;
+         photo = (s_photo_t *) zhash_next (self->photos)) {
+        int rc = photo->finished ? -1 : rp_db_photo_release (self->db, photo->id, photo->attempts, err, sizeof err);
+        if (rc == 0 || rc == RP_NOT_FOUND)
+            released += rc == 0;
+        else {
+            kept++;
+            rp_warn ("pipeline", "photo=%s stays processing (recovery queues it again): %s", photo->id,
+                     photo->finished ? "its commit failed" : err);
+        }
+        rp_drain_count (RP_DRAIN_PHOTOS, -1);
+    }
+    if (released || kept)
+        rp_info ("pipeline", "stopping: %d photos in flight queued again, %d left processing", released, kept);
 }
 
 static void
@@ -732,10 +774,7 @@ s_pipeline_run (zsock_t *pipe, void *arg)
             next_tick = rp_clock_ms () + 250;
         }
     }
-    //  Photos still in flight stay processing; recovery queues them again
-    if (zhash_size (self.photos))
-        rp_info ("pipeline", "stopping with %zu photos in flight; they resume at the next start",
-                 zhash_size (self.photos));
+    s_release_all (&self);
     zpoller_destroy (&poller);
     zhash_destroy (&self.photos);
     zsock_destroy (&self.broker);

@@ -84,6 +84,7 @@ Test (config, defaults_match_the_contract)
     cr_assert_str_eq (c.broker_curve_secret_key, "", "no keys: loopback only");
     cr_assert_str_eq (c.broker_curve_clients, "");
     cr_assert_eq (c.broker_trust_network, 0);
+    cr_assert_eq (c.shutdown_timeout_s, 25, "the drain fits ECS's 30 s stopTimeout with margin");
 }
 
 Test (config, shipped_example_file_equals_the_defaults)

@@ -773,6 +773,45 @@ CONTRACT (requeue_processing_after_a_crash)
     rp_db_close (&db);
 }
 
+//  A stopping engine gives back what it claimed (library/pipeline.c, at
+//  the end of a drain): queued again, due now, as if never claimed
+CONTRACT (release_gives_a_claim_back)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], id [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_photo (db, alice, 1, NULL, NULL, id, NULL);
+    json_t *claimed = s_claim (db, 1);
+    cr_assert_eq (s_int (json_array_get (claimed, 0), "attempts"), 1);
+    json_decref (claimed);
+    //  Only the claim it holds: another attempt is not its claim
+    cr_assert_eq (rp_db_photo_release (db, id, 2, err, sizeof err), RP_NOT_FOUND);
+    cr_assert_eq (rp_db_photo_release (db, id, 1, err, sizeof err), 0, "%s", err);
+    json_t *photo = s_get (db, alice, id);
+    cr_assert_str_eq (s_str (photo, "status"), "queued");
+    json_decref (photo);
+    cr_assert_eq (rp_db_photo_release (db, id, 1, err, sizeof err), RP_NOT_FOUND, "no longer processing");
+    claimed = s_claim (db, 1);
+    cr_assert_eq (json_array_size (claimed), 1, "due at once");
+    cr_assert_eq (s_int (json_array_get (claimed, 0), "attempts"), 1, "the claim given back does not count");
+    json_decref (claimed);
+    //  On the event stream: queued again between the two claims
+    if (s_is_pg (url))
+        usleep (300 * 1000);            //  PostgreSQL shows events 200 ms after their commit
+    json_t *events = NULL;
+    cr_assert_eq (rp_db_events_after (db, alice, 0, 100, &events, err, sizeof err), 0, "%s", err);
+    char sequence [128] = "";
+    size_t i;
+    json_t *event;
+    json_array_foreach (events, i, event) {
+        size_t used = strlen (sequence);
+        snprintf (sequence + used, sizeof sequence - used, "%s%s", used ? "," : "", s_str (event, "status"));
+    }
+    cr_assert_str_eq (sequence, "queued,processing,queued,processing");
+    json_decref (events);
+    rp_db_close (&db);
+}
+
 //  ---------------------------------------------------------------------------
 //  Listing
 

@@ -754,20 +754,11 @@ typedef struct {
     int events;
 } s_sse_t;
 
-static int
-s_count_text (const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; p && (p = strstr (p, needle)); p += strlen (needle))
-        n++;
-    return n;
-}
-
 static bool
 s_sse_enough (const rp_test_reply_t *reply, void *arg)
 {
     s_sse_t *sse = (s_sse_t *) arg;
-    sse->events = s_count_text (reply->body, "event: photo\n");
+    sse->events = rp_test_count_text (reply->body, "event: photo\n");
     return sse->events >= sse->want;
 }
 

@@ -167,6 +167,9 @@ s_sqs_events_run (zsock_t *pipe, void *arg)
     }
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, NULL);
+    //  Through a drain (engine/drain.h) the photos that finish are still
+    //  published; only $TERM stops it (main owns the signal)
+    zpoller_set_nonstop (poller, true);
     int64_t next = 0;
     while (true) {
         int64_t wait = next - rp_clock_ms ();

@@ -30,11 +30,15 @@
     that nothing more is received, so idle engines get the rest.
     Errors from SQS: backoff with jitter (0.5 s doubling to 30 s); the last
     outcome is "ingest_queue" in /readyz.
+    Draining (engine/drain.h): nothing more is received (a long poll under
+    way is cut short), so the queue keeps new messages for other engines;
+    watched messages are still deleted as their photos finish.
 */
 #include "engine/alloc.h"
 #include "engine/aws/s3_event.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
+#include "engine/drain.h"
 #include "engine/health.h"
 #include "engine/log.h"
 #include "engine/thread.h"
@@ -69,6 +73,7 @@ typedef struct {
     zlist_t *watched;               //  s_watched_t
     int failures;                   //  SQS errors in a row
     bool terminated;
+    bool receiving;                 //  a receive (long poll) is under way
 } s_ingest_t;
 
 static void
@@ -204,12 +209,14 @@ s_outcomes_committed (s_ingest_t *self, s_watched_t *watched)
     return true;
 }
 
-//  A long poll gives up as soon as the actor is told to stop
+//  A request gives up as soon as the actor is told to stop; a long poll
+//  also when the process starts to stop (the signal, then its drain)
 static bool
 s_stopping (void *arg)
 {
     s_ingest_t *self = (s_ingest_t *) arg;
-    return zsys_interrupted || (zsock_events (self->pipe) & ZMQ_POLLIN);
+    return (zsock_events (self->pipe) & ZMQ_POLLIN)
+        || (self->receiving && (zsys_interrupted || rp_draining ()));
 }
 
 static bool
@@ -345,9 +352,12 @@ s_receive (s_ingest_t *self)
     rp_sqs_message_t *messages = NULL;
     size_t count = 0;
     char err [1024];
+    self->receiving = true;
     int rc = rp_sqs_receive (self->sqs, self->config.sqs_ingest_queue_url, room < 10 ? room : 10, wait_s,
                              (int) self->config.sqs_visibility_s, &messages, &count, err, sizeof err);
-    if (rc && s_stopping (self))
+    bool cut = rc && s_stopping (self);
+    self->receiving = false;
+    if (cut)
         return;                     //  cut short to stop: not a failure
     s_sqs_outcome (self, rc, err);
     for (size_t i = 0; rc == 0 && i < count; i++)
@@ -389,6 +399,9 @@ s_sqs_ingest_run (zsock_t *pipe, void *arg)
     zsock_signal (pipe, 0);
 
     zpoller_t *poller = zpoller_new (pipe, NULL);
+    //  Through a drain (engine/drain.h) watched messages are still deleted;
+    //  only $TERM stops it (main owns the signal)
+    zpoller_set_nonstop (poller, true);
     int64_t not_before = 0;
     while (!self.terminated) {
         //  The pipe between polls: $TERM ends the loop
@@ -410,6 +423,10 @@ s_sqs_ingest_run (zsock_t *pipe, void *arg)
             continue;
         }
         s_check_watched (&self);
+        if (rp_draining ()) {
+            not_before = rp_clock_ms () + 250;
+            continue;
+        }
         s_receive (&self);
         if (self.failures)
             not_before = rp_clock_ms () + rp_bridge_backoff_ms (self.failures, 30000);

@@ -158,6 +158,13 @@ int rp_db_photo_fail (rp_db_t *self, const char *id, const char *reason, int64_t
 int rp_db_photo_requeue_processing (rp_db_t *self, int64_t older_than_ms, int *requeued,
                                     char *err, size_t errlen);
 
+//  processing -> queued, due now, attempts - 1: an engine that stops gives
+//  back a photo it claimed (as attempt `attempts`) and did not finish, as
+//  if it had never claimed it; the last error is kept. RP_NOT_FOUND when
+//  the photo is no longer processing as that claim (finished, deleted,
+//  or queued again and claimed by another engine meanwhile).
+int rp_db_photo_release (rp_db_t *self, const char *id, int attempts, char *err, size_t errlen);
+
 //  uploading -> queued, due now: the bytes of a presigned or resumable upload
 //  have arrived and are durable. RP_NOT_FOUND when the photo is not
 //  uploading.

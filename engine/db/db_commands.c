@@ -499,6 +499,19 @@ rp_db_photo_requeue_processing (rp_db_t *self, int64_t older_than_ms, int *reque
 }
 
 int
+rp_db_photo_release (rp_db_t *self, const char *id, int attempts, char *err, size_t errlen)
+{
+    if (!rp_db_valid_id (id)) {
+        rp_db_err (err, errlen, "photo not found");
+        return RP_NOT_FOUND;
+    }
+    char attempt [16];
+    snprintf (attempt, sizeof attempt, "%d", attempts);
+    const char *params [] = { id, attempt };
+    return s_transition (self, RP_SQL_PHOTO_RELEASE, params, 2, id, "processing as that claim", err, errlen);
+}
+
+int
 rp_db_photo_uploaded (rp_db_t *self, const char *id, char *err, size_t errlen)
 {
     if (!rp_db_valid_id (id)) {

@@ -95,6 +95,9 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_UPLOADED] =
         "UPDATE photos SET status = 'queued', next_attempt_at = now(), updated_at = now() "
         "WHERE id = $1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_RELEASE] =
+        "UPDATE photos SET status = 'queued', attempts = attempts - 1, next_attempt_at = now(), "
+        "updated_at = now() WHERE id = $1 AND status = 'processing' AND attempts = $2::int",
     [RP_SQL_PHOTO_SHA] =
         "SELECT sha256 FROM photos WHERE user_id = $1 AND id = $2",
     [RP_SQL_PHOTO_DELETE] =

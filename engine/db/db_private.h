@@ -55,6 +55,7 @@ typedef enum {
     RP_SQL_PHOTO_FAIL,          //  id, reason
     RP_SQL_PHOTO_REQUEUE,       //  older_than_ms (processing, not changed for so long)
     RP_SQL_PHOTO_UPLOADED,      //  id
+    RP_SQL_PHOTO_RELEASE,       //  id, attempts (processing as that claim -> queued, the claim undone)
     RP_SQL_PHOTO_SHA,           //  user_id, id -> sha256
     RP_SQL_PHOTO_DELETE,        //  user_id, id, sha256 (only while it is still that) -> sha256
     //  Events (V2): written in the transaction of the change they record

@@ -93,6 +93,9 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_UPLOADED] =
         "UPDATE photos SET status = 'queued', next_attempt_at = " NOW ", updated_at = " NOW " "
         "WHERE id = ?1 AND status = 'uploading'",
+    [RP_SQL_PHOTO_RELEASE] =
+        "UPDATE photos SET status = 'queued', attempts = attempts - 1, next_attempt_at = " NOW ", "
+        "updated_at = " NOW " WHERE id = ?1 AND status = 'processing' AND attempts = CAST (?2 AS INTEGER)",
     [RP_SQL_PHOTO_SHA] =
         "SELECT sha256 FROM photos WHERE user_id = ?1 AND id = ?2",
     [RP_SQL_PHOTO_DELETE] =

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define S_MAX_BODY ((size_t) 64 << 20)
 
@@ -46,6 +47,29 @@ s_header (char *data, size_t size, size_t n, void *arg)
     return bytes;
 }
 
+//  A slow client's body: pace_bytes at a time, pace_ms apart
+static size_t
+s_paced (char *buffer, size_t size, size_t n, void *arg)
+{
+    rp_test_reply_t *reply = (rp_test_reply_t *) arg;
+    const rp_test_http_t *request = &reply->request;
+    size_t left = request->len - reply->paced;
+    if (left == 0)
+        return 0;
+    if (reply->paced > 0) {
+        struct timespec pause = { request->pace_ms / 1000, (request->pace_ms % 1000) * 1000000L };
+        nanosleep (&pause, NULL);
+    }
+    size_t piece = left < request->pace_bytes ? left : request->pace_bytes;
+    if (piece > size * n)
+        piece = size * n;
+    memcpy (buffer, (const char *) request->body + reply->paced, piece);
+    reply->paced += piece;
+    if (request->sent)
+        request->sent (reply->paced, request->arg);
+    return piece;
+}
+
 CURL *
 rp_test_http_prepare (const rp_test_http_t *request, rp_test_reply_t *reply)
 {
@@ -80,6 +104,13 @@ rp_test_http_prepare (const rp_test_http_t *request, rp_test_reply_t *reply)
         curl_easy_setopt (curl, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt (curl, CURLOPT_READDATA, reply->file);
         curl_easy_setopt (curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) st.st_size);
+    }
+    else
+    if (request->body && request->pace_bytes) {
+        curl_easy_setopt (curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt (curl, CURLOPT_READFUNCTION, s_paced);
+        curl_easy_setopt (curl, CURLOPT_READDATA, reply);
+        curl_easy_setopt (curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) request->len);
     }
     else
     if (request->form)
@@ -164,14 +195,20 @@ const char *
 rp_test_header_value (const rp_test_reply_t *reply, const char *name)
 {
     static char value [4096];
+    return rp_test_header_copy (reply, name, value, sizeof value) ? value : NULL;
+}
+
+bool
+rp_test_header_copy (const rp_test_reply_t *reply, const char *name, char *value, size_t size)
+{
     char needle [128];
     snprintf (needle, sizeof needle, "\n%s:", name);
     const char *at = strcasestr (reply->headers, needle);
     if (!at)
-        return NULL;
+        return false;
     at += strlen (needle);
     while (*at == ' ')
         at++;
-    snprintf (value, sizeof value, "%.*s", (int) strcspn (at, "\r\n"), at);
-    return value;
+    snprintf (value, size, "%.*s", (int) strcspn (at, "\r\n"), at);
+    return true;
 }

@@ -35,6 +35,12 @@ typedef struct {
     //  event stream read until it has said enough). NULL reads to the end.
     bool (*enough) (const rp_test_reply_t *reply, void *arg);
     void *arg;
+    //  A slow client: the body (body, len) goes pace_bytes at a time,
+    //  pace_ms apart; sent (when set) is told how many bytes have gone
+    //  after each piece, on the thread that runs the request
+    size_t pace_bytes;
+    long pace_ms;
+    void (*sent) (size_t bytes, void *arg);
 } rp_test_http_t;
 
 struct rp_test_reply_t {
@@ -49,6 +55,7 @@ struct rp_test_reply_t {
     rp_test_http_t request;
     struct curl_slist *list;
     FILE *file;
+    size_t paced;                   //  body bytes sent so far (pace_bytes)
 };
 
 //  One request, performed; its status (reply->status). The reply is the
@@ -75,5 +82,7 @@ json_t *rp_test_reply_json (const rp_test_reply_t *reply);
 bool rp_test_has_header (const rp_test_reply_t *reply, const char *needle);
 //  A response header's value (a static buffer: copy it before the next call), or NULL.
 const char *rp_test_header_value (const rp_test_reply_t *reply, const char *name);
+//  The same into value (any thread); false when the header is absent.
+bool rp_test_header_copy (const rp_test_reply_t *reply, const char *name, char *value, size_t size);
 
 #endif

@@ -23,6 +23,9 @@ rp_test_server_start (rp_test_server_t *server, const rp_test_server_opts_t *opt
 {
     memset (server, 0, sizeof *server);
     cr_assert_not_null (opts->name);
+    const char *binary = opts->binary ? opts->binary : rp_test_binary ();
+    cr_assert_lt (strlen (binary), sizeof server->binary, "binary path too long: %s", binary);
+    snprintf (server->binary, sizeof server->binary, "%s", binary);
     //  The data folder: a fresh one, or the one named
     bool fresh = !opts->data_dir;
     if (fresh)
@@ -77,7 +80,8 @@ rp_test_server_start (rp_test_server_t *server, const rp_test_server_opts_t *opt
 void
 rp_test_server_launch (rp_test_server_t *server)
 {
-    server->pid = rp_test_spawn ((char *[]) { server->command, NULL }, server->env, NULL, server->log);
+    server->pid = rp_test_spawn_binary (server->binary, (char *[]) { server->command, NULL }, server->env, NULL,
+                                        server->log);
     cr_assert_gt (server->pid, 0);
     rp_test_server_answers (server);
 }

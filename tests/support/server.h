@@ -49,10 +49,14 @@ typedef struct {
     //  The command: "serve" when NULL, or "gateway" or "pipeline" (which
     //  answers /healthz on its http.listen too)
     const char *command;
+    //  Another `rapidphoto` than the build's (RP_BINARY): an older release
+    //  on the same library (tests/rollback). Copied.
+    const char *binary;
 } rp_test_server_opts_t;
 
 typedef struct {
     rp_test_library_t lib;          //  the data folder (lib.dir) and broker ports
+    char binary [1024];             //  the rapidphoto it runs
     pid_t pid;                      //  serve, while it runs
     char command [16];              //  what runs: serve, gateway, pipeline
     int port;                       //  its HTTP port

@@ -115,6 +115,7 @@ rp_test_read_file (const char *path, size_t *len)
     fseek (file, 0, SEEK_SET);
     char *data = malloc ((size_t) size + 1);
     cr_assert_eq (fread (data, 1, (size_t) size, file), (size_t) size);
+    data [size] = 0;
     fclose (file);
     *len = (size_t) size;
     return data;
@@ -163,6 +164,13 @@ rp_test_run (const char *command, char **out)
 pid_t
 rp_test_spawn (char *const args [], char *const env [], const char *out, const char *err)
 {
+    return rp_test_spawn_binary (rp_test_binary (), args, env, out, err);
+}
+
+pid_t
+rp_test_spawn_binary (const char *binary, char *const args [], char *const env [], const char *out,
+                      const char *err)
+{
     pid_t pid = fork ();
     if (pid != 0)
         return pid;
@@ -184,7 +192,7 @@ rp_test_spawn (char *const args [], char *const env [], const char *out, const c
     dup2 (fd, 0);
     close (fd);
     char *argv [64];
-    argv [0] = (char *) rp_test_binary ();
+    argv [0] = (char *) binary;
     int n = 1;
     for (; args [n - 1] && n < 63; n++)
         argv [n] = args [n - 1];
@@ -240,4 +248,13 @@ rp_test_count_in_file (const char *path, const char *needle)
             count++;
     fclose (file);
     return count;
+}
+
+int
+rp_test_count_text (const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; p && (p = strstr (p, needle)); p += strlen (needle))
+        n++;
+    return n;
 }

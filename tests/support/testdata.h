@@ -50,6 +50,9 @@ int rp_test_run (const char *command, char **out);
 //  entries ("KEY=VALUE", NULL-terminated, may be NULL), stdout and stderr
 //  to the given files (NULL: inherit). Returns the pid.
 pid_t rp_test_spawn (char *const args [], char *const env [], const char *out, const char *err);
+//  The same with another binary than rp_test_binary () (an older release).
+pid_t rp_test_spawn_binary (const char *binary, char *const args [], char *const env [], const char *out,
+                            const char *err);
 
 //  Wait for pid at most timeout_ms; returns its exit status, 128+signal when
 //  killed, or -1 on timeout (the process is left running).
@@ -60,4 +63,7 @@ int rp_test_free_port (void);
 
 //  Count lines of a file that contain `needle`.
 int rp_test_count_in_file (const char *path, const char *needle);
+
+//  Count the times `needle` occurs in text (NULL: none).
+int rp_test_count_text (const char *text, const char *needle);
 #endif
