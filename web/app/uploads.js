@@ -225,7 +225,18 @@ export function cancel(item) {
     item.changedAt = Date.now();
     touch(item);
     active--;
-    if (item.upload) item.upload.abort(true).catch(() => { /* already gone */ });
+    if (item.upload) {
+      //  Terminating the tus upload removes a photo still uploading. The
+      //  last bytes may have reached the server before the abort did: the
+      //  upload is then complete, the terminate finds nothing, and the photo
+      //  is deleted by its id instead, so a cancel leaves nothing behind.
+      const photoId = item.photoId;
+      item.upload.abort(true).catch(() => { /* already gone */ }).finally(() => {
+        if (!photoId) return;
+        api.call(`/api/v1/photos/${encodeURIComponent(photoId)}`, { method: 'DELETE' })
+          .catch(() => { /* 404: the terminate removed it */ });
+      });
+    }
     pump();
   }
 }
