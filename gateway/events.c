@@ -46,6 +46,7 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static s_stream_t *s_streams = NULL;
 static int s_nstreams = 0;
 static bool s_stopping = false;
+static uint64_t s_reads = 0;        //  event reads from the database (metrics)
 
 static void
 s_pending_set (s_stream_t *stream, char *text, size_t len)
@@ -76,6 +77,9 @@ s_fetch (s_stream_t *stream)
     char err [256];
     rp_db_t *db = rp_gw_db (err, sizeof err);
     json_t *events = NULL;
+    pthread_mutex_lock (&s_lock);
+    s_reads++;
+    pthread_mutex_unlock (&s_lock);
     if (!db || rp_db_events_after (db, stream->user_id, stream->last_id, S_BATCH, &events, err, sizeof err)) {
         rp_warn ("gateway", "events stream for user=%s: %s", stream->user_id, err);
         return -1;
@@ -241,10 +245,12 @@ rp_events_stop (void)
 }
 
 int
-rp_events_streams (void)
+rp_events_streams (uint64_t *reads)
 {
     pthread_mutex_lock (&s_lock);
     int n = s_nstreams;
+    if (reads)
+        *reads = s_reads;
     pthread_mutex_unlock (&s_lock);
     return n;
 }

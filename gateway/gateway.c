@@ -240,7 +240,7 @@ rp_gateway_actor (zsock_t *pipe, void *arg)
     //  End the event streams, then stop: joining the pool threads closes
     //  their database connections with them
     rp_events_stop ();
-    for (int i = 0; i < 100 && rp_events_streams () > 0; i++)
+    for (int i = 0; i < 100 && rp_events_streams (NULL) > 0; i++)
         zclock_sleep (50);
     MHD_stop_daemon (daemon);
     rp_db_close (&tick_db);

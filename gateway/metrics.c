@@ -173,8 +173,13 @@ rp_gw_metrics_text (char **text, size_t *len)
         }
         json_decref (broker);
     }
+    uint64_t reads = 0;
+    int streams = rp_events_streams (&reads);
     fprintf (out, "# HELP rapidphoto_event_streams Open live status streams.\n"
-                  "# TYPE rapidphoto_event_streams gauge\nrapidphoto_event_streams %d\n", rp_events_streams ());
+                  "# TYPE rapidphoto_event_streams gauge\nrapidphoto_event_streams %d\n"
+                  "# HELP rapidphoto_event_stream_reads_total Reads of a stream's events from the database.\n"
+                  "# TYPE rapidphoto_event_stream_reads_total counter\nrapidphoto_event_stream_reads_total %llu\n",
+             streams, (unsigned long long) reads);
     fprintf (out, "# HELP rapidphoto_up 1 while the gateway serves.\n# TYPE rapidphoto_up gauge\n"
                   "rapidphoto_up 1\n");
     fclose (out);
