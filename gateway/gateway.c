@@ -57,6 +57,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -327,6 +328,10 @@ rp_gateway_actor (zsock_t *pipe, void *arg)
     rp_gw = NULL;
     rp_blobstore_close (&gw->blobs);
     free (gw);
+    //  This thread's OpenSSL state (the random generator the signing
+    //  secret was drawn from) goes now: left to the thread's exit, after
+    //  the actor has said it is done, the process may be gone first
+    OPENSSL_thread_stop ();
 }
 
 zactor_t *

@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -196,6 +197,9 @@ rp_gw_prober_actor (zsock_t *pipe, void *arg)
     s_state.counts = s_state.broker = NULL;
     memset (s_state.checks, 0, sizeof s_state.checks);
     pthread_mutex_unlock (&s_state.lock);
+    //  This thread's OpenSSL state (S3 requests are signed here) goes now,
+    //  before the actor says it is done (see gateway.c)
+    OPENSSL_thread_stop ();
 }
 
 //  ---------------------------------------------------------------------------
