@@ -95,7 +95,7 @@ rp_test_server_stop (rp_test_server_t *server)
 {
     kill (server->pid, SIGTERM);
     int status = rp_test_wait (server->pid, 30000);
-    cr_expect_eq (status, 0, "serve exits cleanly on SIGTERM (log: %s)", server->log);
+    cr_expect_eq (status, 0, "serve exits cleanly on SIGTERM, not with status %d (log: %s)", status, server->log);
 }
 
 long

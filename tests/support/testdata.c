@@ -116,6 +116,7 @@ rp_test_read_file (const char *path, size_t *len)
     char *data = malloc ((size_t) size + 1);
     cr_assert_eq (fread (data, 1, (size_t) size, file), (size_t) size);
     fclose (file);
+    data [size] = 0;                    //  as testdata.h says
     *len = (size_t) size;
     return data;
 }
