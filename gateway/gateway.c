@@ -137,6 +137,18 @@ rp_gw_wake_pipeline (void)
     zstr_send (thread->wake, "WAKE");     //  full or absent: the tick will do
 }
 
+bool
+rp_gw_sweep_due (int64_t *next_ms, int64_t most_ms, bool now)
+{
+    int64_t clock = rp_clock_ms ();
+    if (!now && clock < *next_ms)
+        return false;
+    //  Often enough that an upload is gone soon after it expires
+    int64_t interval = rp_gw->config.uploads_tus_expire_s * 1000 / 2;
+    *next_ms = clock + (interval < most_ms ? (interval < 500 ? 500 : interval) : most_ms);
+    return true;
+}
+
 //  ---------------------------------------------------------------------------
 //  Connections per client address (http.max_connections_per_address):
 //  counted from the moment MHD accepts a connection to its close, by the

@@ -66,6 +66,10 @@ rp_db_t *rp_gw_db (char *err, size_t errlen);
 void rp_gw_db_drop (void);
 //  Tell the pipeline there is work (never blocks).
 void rp_gw_wake_pipeline (void);
+//  For the sweeps of expired uploads (tus.c, presign.c), from the actor's
+//  thread: true when one is due (or now), and *next_ms set to the next,
+//  half uploads.tus_expire_s on (at least 500 ms, at most most_ms).
+bool rp_gw_sweep_due (int64_t *next_ms, int64_t most_ms, bool now);
 //  Whether this connection came past http.max_connections_per_address
 //  (*limit receives it): its requests are answered 429.
 bool rp_gw_connection_over (struct MHD_Connection *c, int64_t *limit);

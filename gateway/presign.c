@@ -194,11 +194,8 @@ rp_presign_sweep (rp_db_t *db, bool now)
     rp_s3_mirror_t *s3 = rp_gw ? rp_blobstore_s3 (rp_gw->blobs) : NULL;
     if (!db || !s3)
         return;
-    int64_t clock = rp_clock_ms ();
-    if (!now && clock < s_next_sweep_ms)
+    if (!rp_gw_sweep_due (&s_next_sweep_ms, S_SWEEP_MS, now))
         return;
-    int64_t interval = rp_gw->config.uploads_tus_expire_s * 1000 / 2;
-    s_next_sweep_ms = clock + (interval < S_SWEEP_MS ? (interval < 500 ? 500 : interval) : S_SWEEP_MS);
     char err [512];
     json_t *names = NULL;
     bool truncated = false;

@@ -1268,12 +1268,8 @@ rp_tus_sweep (rp_db_t *db, bool now)
 {
     if (!db || !rp_gw)
         return;
-    int64_t clock = rp_clock_ms ();
-    if (!now && clock < s_next_sweep_ms)
+    if (!rp_gw_sweep_due (&s_next_sweep_ms, S_SWEEP_MS, now))
         return;
-    //  Often enough that an upload is gone soon after it expires
-    int64_t interval = rp_gw->config.uploads_tus_expire_s * 1000 / 2;
-    s_next_sweep_ms = clock + (interval < S_SWEEP_MS ? (interval < 500 ? 500 : interval) : S_SWEEP_MS);
     char err [512];
     json_t *expired = NULL;
     if (rp_db_tus_expired (db, rp_clock_wall_ms (), 100, &expired, err, sizeof err)) {
