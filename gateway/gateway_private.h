@@ -154,8 +154,8 @@ enum MHD_Result rp_tus_finish (struct MHD_Connection *c, rp_req_t *req);
 void rp_tus_end (rp_tus_req_t **self_p, bool completed);
 //  uploads.max_open_per_user: when the user has that many unfinished
 //  uploads (resumable or presigned), answers 429 naming it (or 503 when the
-//  database cannot tell) and sets *answered.
-enum MHD_Result rp_tus_quota (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, bool *answered);
+//  database cannot tell; with tus' headers when tus) and sets *answered.
+enum MHD_Result rp_tus_quota (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, bool tus, bool *answered);
 //  Expired uploads fail, finished ones are forgotten, orphan parts go.
 //  Runs at most every 30 s unless now. From the gateway's actor thread.
 void rp_tus_sweep (rp_db_t *db, bool now);

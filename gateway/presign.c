@@ -96,7 +96,7 @@ s_presign (struct MHD_Connection *c, rp_req_t *req)
     if (rc != RP_NOT_FOUND)
         return rp_gw_db_problem (c, req, rc, err);
     bool answered = false;
-    enum MHD_Result quota = rp_tus_quota (c, req, db, &answered);
+    enum MHD_Result quota = rp_tus_quota (c, req, db, false, &answered);
     if (answered)
         return quota;
 

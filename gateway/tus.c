@@ -873,19 +873,20 @@ s_begin_patch (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
 }
 
 enum MHD_Result
-rp_tus_quota (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, bool *answered)
+rp_tus_quota (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, bool tus, bool *answered)
 {
     char err [512];
     int64_t open = 0;
     *answered = true;
     if (rp_db_tus_open (db, req->user_id, rp_clock_wall_ms (), &open, err, sizeof err))
-        return s_db_unavailable (c, req, err);
+        return tus ? s_db_unavailable (c, req, err) : rp_gw_db_problem (c, req, -1, err);
     int64_t limit = rp_gw->config.uploads_max_open_per_user;
     if (open >= limit) {
         char detail [200];
         snprintf (detail, sizeof detail, "you have %lld unfinished uploads (uploads.max_open_per_user = %lld); "
                   "finish or terminate some first", (long long) open, (long long) limit);
-        return s_problem (c, req, 429, "Too many requests", detail, "Retry-After", "60");
+        return tus ? s_problem (c, req, 429, "Too many requests", detail, "Retry-After", "60")
+                   : rp_gw_problem_h (c, req, 429, "Too many requests", detail, "Retry-After", "60");
     }
     *answered = false;
     return MHD_NO;
@@ -926,7 +927,7 @@ s_begin_create (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     if (!db)
         return s_db_unavailable (c, req, err);
     bool answered = false;
-    enum MHD_Result quota = rp_tus_quota (c, req, db, &answered);
+    enum MHD_Result quota = rp_tus_quota (c, req, db, true, &answered);
     if (answered)
         return quota;
     int64_t now = rp_clock_wall_ms ();
