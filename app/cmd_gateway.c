@@ -119,8 +119,8 @@ rp_cmd_token (int argc, char **argv)
     rp_cmd_log_to_stderr ();
     char err [512];
     rp_db_t *db = rp_db_open (config.db_url, err, sizeof err);
-    char id [RP_ID_MAX];
-    int rc = db ? rp_db_user_find (db, name, id, NULL, 0, err, sizeof err) : -1;
+    char id [RP_ID_MAX], hash [RP_PASSWORD_HASH_MAX];
+    int rc = db ? rp_db_user_find (db, name, id, hash, sizeof hash, err, sizeof err) : -1;
     rp_db_close (&db);
     if (rc == RP_NOT_FOUND) {
         fprintf (stderr, "rapidphoto token: no user \"%s\" (rapidphoto user add %s)\n", name, name);
@@ -135,7 +135,8 @@ rp_cmd_token (int argc, char **argv)
         fprintf (stderr, "rapidphoto token: %s\n", err);
         return 1;
     }
-    char *token = rp_auth_token_issue (secret, id, ttl ? ttl : config.auth_token_ttl, NULL);
+    //  Stamped with the user's password as it is: `user passwd` ends it
+    char *token = rp_auth_token_issue (secret, id, hash, ttl ? ttl : config.auth_token_ttl, NULL);
     if (!token) {
         fprintf (stderr, "rapidphoto token: cannot sign a token\n");
         return 1;

@@ -187,6 +187,15 @@ export RAPIDPHOTO_HTTP_LISTEN="127.0.0.1:$http_port"
 export RAPIDPHOTO_BROKER_FRONTEND="tcp://127.0.0.1:$(free_port)"
 export RAPIDPHOTO_BROKER_BACKEND="tcp://127.0.0.1:$(free_port)"
 unset RAPIDPHOTO_DB_URL RAPIDPHOTO_CONFIG
+#  One load generator is every client, at one address, as one user: the
+#  gateway's per-address and per-user bounds (README, "Limits") would turn
+#  most of it away. Raised for the run; they are reported with the settings.
+if [ "$i" -gt 0 ] || [ "$c" -gt 200 ]; then
+    export RAPIDPHOTO_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0
+    export RAPIDPHOTO_HTTP_MAX_STREAMS_PER_USER=$((i + 16))
+    export RAPIDPHOTO_HTTP_MAX_STREAMS=$((i + 16))
+    export RAPIDPHOTO_HTTP_MAX_CONNECTIONS=$((i + c + 1024))
+fi
 mkdir -p "$work/data"
 settings=$(env | grep '^RAPIDPHOTO_' | grep -v -e '^RAPIDPHOTO_DATA_DIR=' -e '^RAPIDPHOTO_HTTP_LISTEN=' \
            -e '^RAPIDPHOTO_BROKER_FRONTEND=' -e '^RAPIDPHOTO_BROKER_BACKEND=' | sort || true)

@@ -47,6 +47,11 @@ typedef struct {
 
 static const s_key_t s_keys [] = {
     STR  ("http", "listen", http_listen, "127.0.0.1:8080"),
+    INT  ("http", "max_connections", http_max_connections, 16, 1000000, "2048"),
+    INT  ("http", "max_connections_per_address", http_max_connections_per_address, 0, 1000000, "256"),
+    INT  ("http", "max_streams", http_max_streams, 1, 1000000, "1024"),
+    INT  ("http", "max_streams_per_user", http_max_streams_per_user, 1, 1000000, "16"),
+    STR  ("http", "trusted_proxies", http_trusted_proxies, ""),
     STR  ("data", "dir", data_dir, "./var"),
     STR  ("db", "url", db_url, ""),
     ENUM ("storage", "backend", storage_backend, "disk|s3", "disk"),
@@ -54,7 +59,13 @@ static const s_key_t s_keys [] = {
     STR  ("storage", "s3_prefix", storage_s3_prefix, ""),
     STR  ("auth", "jwt_secret", auth_jwt_secret, ""),
     INT  ("auth", "token_ttl", auth_token_ttl, 60, 365LL * 86400, "86400"),
+    INT  ("auth", "login_failures", auth_login_failures, 1, 1000000, "5"),
+    INT  ("auth", "login_failures_per_user", auth_login_failures_per_user, 1, 1000000, "20"),
+    INT  ("auth", "login_failures_per_address", auth_login_failures_per_address, 1, 1000000, "100"),
+    INT  ("auth", "password_checks", auth_password_checks, 0, 256, "0"),
+    STR  ("metrics", "token", metrics_token, ""),
     INT  ("limits", "max_upload_bytes", limits_max_upload_bytes, 1, 1LL << 40, "104857600"),
+    INT  ("limits", "max_request_bytes", limits_max_request_bytes, 1, 1LL << 40, "1G"),
     INT  ("limits", "max_pixels", limits_max_pixels, 1, 1LL << 40, "100000000"),
     { "limits", "fail_on", K_FAILON, offsetof (rp_config_t, limits_fail_on), sizeof (int),
       0, 0, "none|truncated|error|warning", "truncated" },
@@ -82,6 +93,7 @@ static const s_key_t s_keys [] = {
     INT  ("pipeline", "in_flight", pipeline_in_flight, 0, 10000, "0"),
     INT  ("uploads", "tus_expire_s", uploads_tus_expire_s, 1, 365LL * 86400, "86400"),
     INT  ("uploads", "tus_lock_s", uploads_tus_lock_s, 1, 3600, "10"),
+    INT  ("uploads", "max_open_per_user", uploads_max_open_per_user, 1, 1000000, "100"),
     INT  ("storage", "orphan_grace_s", storage_orphan_grace_s, 0, 365LL * 86400, "3600"),
     STR  ("sqs", "ingest_queue_url", sqs_ingest_queue_url, ""),
     STR  ("sqs", "events_queue_url", sqs_events_queue_url, ""),
@@ -554,6 +566,20 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
         snprintf (err, errlen, "storage.s3_prefix: \"%s\" must not start with '/'", config->storage_s3_prefix);
         return -1;
     }
+    //  An HMAC key shorter than its hash is a guessable one: the generated
+    //  secret is 64 hex characters
+    size_t secret_len = strlen (config->auth_jwt_secret);
+    if (secret_len && secret_len < 32) {
+        snprintf (err, errlen, "auth.jwt_secret: %zu bytes is too short to sign tokens with; use at least 32 "
+                  "(`openssl rand -hex 32`), or leave it unset to have one generated", secret_len);
+        return -1;
+    }
+    //  Streams are connections: their limit leaves room for every other request
+    if (config->http_max_streams >= config->http_max_connections) {
+        snprintf (err, errlen, "http.max_streams: %lld must be below http.max_connections (%lld)",
+                  (long long) config->http_max_streams, (long long) config->http_max_connections);
+        return -1;
+    }
     if (config->derivative_count == 0) {
         snprintf (err, errlen, "derivatives: at least one derivative is needed");
         return -1;
@@ -588,6 +614,8 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
         config->pools_exif = (int) (cores > 1 ? cores / 2 : 1);
     if (config->pipeline_in_flight == 0)
         config->pipeline_in_flight = 2 * config->pools_resize + 2;
+    if (config->auth_password_checks == 0)
+        config->auth_password_checks = (int) cores;
     rp_log_set_level ((rp_log_level_t) config->log_level);
     rp_log_set_output ((rp_log_output_t) config->log_output);
     return 0;

@@ -32,6 +32,11 @@ typedef struct {
 typedef struct {
     //  [http]
     char http_listen [RP_STR_MAX];          //  host:port the gateway listens on
+    int64_t http_max_connections;           //  open connections in all
+    int64_t http_max_connections_per_address;  //  from one client address; 0: no limit
+    int64_t http_max_streams;               //  open event streams in all (< max_connections)
+    int64_t http_max_streams_per_user;      //  open event streams of one user
+    char http_trusted_proxies [RP_STR_MAX]; //  addresses whose X-Forwarded-For is believed
     //  [data]
     char data_dir [RP_STR_MAX];             //  where local state lives
     //  [db]
@@ -41,10 +46,17 @@ typedef struct {
     char storage_s3_bucket [RP_STR_MAX];
     char storage_s3_prefix [RP_STR_MAX];
     //  [auth]
-    char auth_jwt_secret [RP_STR_MAX];      //  empty: generated into data.dir
+    char auth_jwt_secret [RP_STR_MAX];      //  empty: generated into data.dir; else >= 32 bytes
     int64_t auth_token_ttl;                 //  seconds
+    int auth_login_failures;                //  failed logins per (address, user name) a minute
+    int auth_login_failures_per_user;       //  ... per user name, from anywhere
+    int auth_login_failures_per_address;    //  ... per client address (IPv6: its /64)
+    int auth_password_checks;               //  password checks at once; 0 = cores
+    //  [metrics]
+    char metrics_token [RP_STR_MAX];        //  set: /metrics wants it as a Bearer token
     //  [limits]
     int64_t limits_max_upload_bytes;
+    int64_t limits_max_request_bytes;       //  one multipart upload's body, all its files
     int64_t limits_max_pixels;
     int limits_fail_on;                     //  VipsFailOn value (0 none .. 3 warning)
     //  [pools]: worker threads per job kind
@@ -75,6 +87,7 @@ typedef struct {
     //  [uploads]: resumable (tus) uploads
     int64_t uploads_tus_expire_s;           //  an unfinished upload is kept this long
     int64_t uploads_tus_lock_s;             //  a silent request's hold on an upload lapses after this
+    int64_t uploads_max_open_per_user;      //  unfinished resumable and presigned uploads of a user
     //  [storage] housekeeping
     int64_t storage_orphan_grace_s;         //  temp files and unreferenced bytes older than this go
     //  [derivatives]

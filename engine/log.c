@@ -48,12 +48,32 @@ rp_log_level_parse (const char *name)
     return -1;
 }
 
+//  Append text to line[n..cap), its control characters escaped ("\n",
+//  "\t", "\x1b"...): text from outside (a user name, an S3 key, a file
+//  name) can neither end the line nor drive a terminal. The new length.
+static size_t
+s_escaped (char *line, size_t n, size_t cap, const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *) text; *c && n + 4 < cap; c++) {
+        if (*c >= 0x20 && *c != 0x7f)
+            line [n++] = (char) *c;
+        else {
+            int w = *c == '\n' ? snprintf (line + n, cap - n, "\\n")
+                  : *c == '\r' ? snprintf (line + n, cap - n, "\\r")
+                  : *c == '\t' ? snprintf (line + n, cap - n, "\\t")
+                  : snprintf (line + n, cap - n, "\\x%02x", *c);
+            n += (size_t) w;
+        }
+    }
+    return n;
+}
+
 void
 rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)
 {
     if ((int) level < s_level)
         return;
-    char line [2048];
+    char line [2048], text [2048];
     int64_t now_ms = rp_clock_wall_ms ();
     time_t now = (time_t) (now_ms / 1000);
     struct tm tm;
@@ -63,20 +83,14 @@ rp_log (rp_log_level_t level, const char *source, const char *fmt, ...)
                       (int) (now_ms % 1000), s_names [level], source ? source : "-");
     if (w > 0)
         n += (size_t) w;
-    if (n < sizeof line) {
-        va_list args;
-        va_start (args, fmt);
-        w = vsnprintf (line + n, sizeof line - n, fmt, args);
-        va_end (args);
-        if (w > 0)
-            n += (size_t) w;
-    }
+    va_list args;
+    va_start (args, fmt);
+    w = vsnprintf (text, sizeof text, fmt, args);
+    va_end (args);
+    if (w > 0 && n < sizeof line - 1)
+        n = s_escaped (line, n, sizeof line - 1, text);     //  long lines are cut, not split
     if (n >= sizeof line - 1)
-        n = sizeof line - 2;       //  Truncated: long lines are cut, not split
-    //  One line, one write: never let control characters from outside break the line
-    for (size_t i = 0; i < n; i++)
-        if (line [i] == '\n' || line [i] == '\r')
-            line [i] = ' ';
+        n = sizeof line - 2;
     line [n++] = '\n';
     ssize_t rc = write (s_fd, line, n);
     (void) rc;

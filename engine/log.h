@@ -4,7 +4,10 @@
         2026-11-29T02:10:00.123Z INFO  resize job=j-12 photo=p-3 duration=41ms derivatives written
     Fields that identify the work (job=, photo=, worker=) come first, then
     duration= on timed work, then free text. Each line is written with one
-    write(2), so lines from different threads never interleave.
+    write(2), so lines from different threads never interleave. Control
+    characters in the text (from a user name, a file name, an S3 key) are
+    escaped as \n, \r, \t or \xNN, so no outside text ends a line, forges
+    the next one or drives a terminal.
 */
 #ifndef RP_LOG_H
 #define RP_LOG_H

@@ -6,7 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -92,16 +96,31 @@ rp_auth_secret (const rp_config_t *config, char secret [RP_SECRET_MAX], char *er
     return s_read_secret (path, secret, err, errlen);
 }
 
+void
+rp_auth_stamp (const char *secret, const char *password_hash, char stamp [RP_AUTH_STAMP_MAX])
+{
+    char data [RP_PASSWORD_HASH_MAX + 16];
+    snprintf (data, sizeof data, "password:%s", password_hash);
+    unsigned char digest [EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC (EVP_sha256 (), secret, (int) strlen (secret), (const unsigned char *) data, strlen (data), digest, &len);
+    rp_hex_encode (digest, 16, stamp);
+}
+
 char *
-rp_auth_token_issue (const char *secret, const char *user_id, int64_t ttl, int64_t *expires_at)
+rp_auth_token_issue (const char *secret, const char *user_id, const char *password_hash, int64_t ttl,
+                     int64_t *expires_at)
 {
     jwt_t *jwt = NULL;
     if (jwt_new (&jwt))
         return NULL;
     int64_t now = (int64_t) time (NULL);
+    char stamp [RP_AUTH_STAMP_MAX];
+    rp_auth_stamp (secret, password_hash, stamp);
     char *token = NULL;
     if (jwt_set_alg (jwt, JWT_ALG_HS256, (const unsigned char *) secret, (int) strlen (secret)) == 0
     &&  jwt_add_grant (jwt, "sub", user_id) == 0
+    &&  jwt_add_grant (jwt, "pwd", stamp) == 0
     &&  jwt_add_grant_int (jwt, "iat", (long) now) == 0
     &&  jwt_add_grant_int (jwt, "exp", (long) (now + ttl)) == 0)
         token = jwt_encode_str (jwt);
@@ -113,7 +132,7 @@ rp_auth_token_issue (const char *secret, const char *user_id, int64_t ttl, int64
 
 int
 rp_auth_token_verify (const char *secret, const char *token, char user_id [RP_ID_MAX],
-                      char *err, size_t errlen)
+                      char stamp [RP_AUTH_STAMP_MAX], char *err, size_t errlen)
 {
     jwt_t *jwt = NULL;
     if (strlen (token) > 4096
@@ -123,6 +142,7 @@ rp_auth_token_verify (const char *secret, const char *token, char user_id [RP_ID
     }
     int rc = -1;
     const char *sub = jwt_get_grant (jwt, "sub");
+    const char *pwd = jwt_get_grant (jwt, "pwd");
     errno = 0;
     long exp = jwt_get_grant_int (jwt, "exp");
     if (jwt_get_alg (jwt) != JWT_ALG_HS256)
@@ -136,8 +156,12 @@ rp_auth_token_verify (const char *secret, const char *token, char user_id [RP_ID
     else
     if (!sub || !*sub || strlen (sub) >= RP_ID_MAX)
         snprintf (err, errlen, "the access token names no user");
+    else
+    if (!pwd || strlen (pwd) != RP_AUTH_STAMP_MAX - 1)
+        snprintf (err, errlen, "the access token is from an older version: log in again");
     else {
         snprintf (user_id, RP_ID_MAX, "%s", sub);
+        snprintf (stamp, RP_AUTH_STAMP_MAX, "%s", pwd);
         rc = 0;
     }
     jwt_free (jwt);
@@ -145,59 +169,145 @@ rp_auth_token_verify (const char *secret, const char *token, char user_id [RP_ID
 }
 
 //  ---------------------------------------------------------------------------
-//  Throttle: a small open table of fixed windows, guarded by one mutex
+//  Password stamps as last read: a direct-mapped table (a user pushed out
+//  of its slot is read again, nothing worse), under one mutex
 
-#define S_SLOTS 4096
+#define S_STAMPS 4096
 
 typedef struct {
-    char key [128];
+    char user_id [RP_ID_MAX];
+    char stamp [RP_AUTH_STAMP_MAX];
+    int64_t read_ms;
+} s_stamp_t;
+
+static s_stamp_t s_stamps [S_STAMPS];
+static pthread_mutex_t s_stamps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint32_t
+s_fnv (const char *text)
+{
+    uint32_t h = 2166136261u;
+    for (; *text; text++)
+        h = (h ^ (unsigned char) *text) * 16777619u;
+    return h;
+}
+
+bool
+rp_auth_stamp_cached (const char *user_id, int64_t now_ms, int64_t max_age_ms, char stamp [RP_AUTH_STAMP_MAX])
+{
+    s_stamp_t *slot = &s_stamps [s_fnv (user_id) % S_STAMPS];
+    pthread_mutex_lock (&s_stamps_lock);
+    bool fresh = strcmp (slot->user_id, user_id) == 0 && now_ms - slot->read_ms < max_age_ms;
+    if (fresh)
+        memcpy (stamp, slot->stamp, RP_AUTH_STAMP_MAX);
+    pthread_mutex_unlock (&s_stamps_lock);
+    return fresh;
+}
+
+void
+rp_auth_stamp_remember (const char *user_id, const char stamp [RP_AUTH_STAMP_MAX], int64_t now_ms)
+{
+    s_stamp_t *slot = &s_stamps [s_fnv (user_id) % S_STAMPS];
+    pthread_mutex_lock (&s_stamps_lock);
+    snprintf (slot->user_id, sizeof slot->user_id, "%s", user_id);
+    snprintf (slot->stamp, sizeof slot->stamp, "%s", stamp);
+    slot->read_ms = now_ms;
+    pthread_mutex_unlock (&s_stamps_lock);
+}
+
+//  ---------------------------------------------------------------------------
+//  Throttle: failure counts in fixed windows, in an open table under one
+//  mutex.
+//
+//  Why it cannot be made to forget a key that counts: a key's place comes
+//  from an HMAC under a secret drawn when the process starts, so no one can
+//  choose names that land on a victim's slots. A new key takes a slot in its
+//  window of S_PROBE that is empty or whose window has passed; only when
+//  every one counts does it push one out, and then the one with the fewest
+//  failures. To push out a victim's count, someone would have to fill most
+//  of the table (S_SLOTS keys, each with at least as many failures) within
+//  one window, while password checks run at most auth.password_checks at a
+//  time (each a 16 MiB scrypt, tens of milliseconds): on any machine this
+//  runs on, hundreds of checks a second at most, tens of thousands a
+//  window, against the hundreds of thousands needed.
+
+#define S_SLOTS 16384
+#define S_PROBE 32
+
+typedef struct {
+    uint8_t digest [16];            //  the key's HMAC, truncated
     int64_t window_start;           //  seconds
-    int failures;
+    int failures;                   //  0: free
 } s_slot_t;
 
 static s_slot_t s_slots [S_SLOTS];
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;
+static unsigned char s_key [32];
 
-static uint32_t
-s_hash (const char *key)
+static void
+s_key_make (void)
 {
-    uint32_t h = 2166136261u;
-    for (; *key; key++)
-        h = (h ^ (unsigned char) *key) * 16777619u;
-    return h;
+    //  Without randomness the process could not make secrets either
+    if (RAND_bytes (s_key, sizeof s_key) != 1) {
+        rp_error ("auth", "no randomness for the login throttle's key");
+        abort ();
+    }
 }
 
-//  The slot for key (made when make); NULL when absent. Lock held.
+static uint32_t
+s_digest (const char *key, uint8_t digest [16])
+{
+    pthread_once (&s_key_once, s_key_make);
+    unsigned char full [EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC (EVP_sha256 (), s_key, sizeof s_key, (const unsigned char *) key, strlen (key), full, &len);
+    memcpy (digest, full, 16);
+    return (uint32_t) full [16] | (uint32_t) full [17] << 8 | (uint32_t) full [18] << 16 | (uint32_t) full [19] << 24;
+}
+
+static bool
+s_counts (const s_slot_t *slot, int64_t now)
+{
+    return slot->failures > 0 && now - slot->window_start < RP_LOGIN_WINDOW_S;
+}
+
+//  The slot counting key (made when make); NULL when absent. Lock held.
 static s_slot_t *
 s_find (const char *key, bool make, int64_t now)
 {
-    uint32_t h = s_hash (key);
-    s_slot_t *free_slot = NULL;
-    for (int probe = 0; probe < 16; probe++) {
-        s_slot_t *slot = &s_slots [(h + (uint32_t) probe) % S_SLOTS];
-        if (slot->key [0] && strncmp (slot->key, key, sizeof slot->key - 1) == 0)
+    uint8_t digest [16];
+    uint32_t home = s_digest (key, digest);
+    s_slot_t *free_slot = NULL, *weakest = NULL;
+    for (int probe = 0; probe < S_PROBE; probe++) {
+        s_slot_t *slot = &s_slots [(home + (uint32_t) probe) % S_SLOTS];
+        if (slot->failures > 0 && memcmp (slot->digest, digest, 16) == 0)
             return slot;
-        if (!free_slot && (!slot->key [0] || now - slot->window_start >= RP_LOGIN_WINDOW_S))
-            free_slot = slot;
+        if (!s_counts (slot, now)) {
+            if (!free_slot)
+                free_slot = slot;
+        }
+        else
+        if (!weakest || slot->failures < weakest->failures)
+            weakest = slot;
     }
     if (!make)
         return NULL;
-    if (!free_slot)                 //  table crowded: reuse the home slot
-        free_slot = &s_slots [h % S_SLOTS];
-    snprintf (free_slot->key, sizeof free_slot->key, "%s", key);
-    free_slot->window_start = now;
-    free_slot->failures = 0;
-    return free_slot;
+    s_slot_t *slot = free_slot ? free_slot : weakest;
+    memcpy (slot->digest, digest, 16);
+    slot->window_start = now;
+    slot->failures = 0;
+    return slot;
 }
 
 int
-rp_auth_throttled (const char *key)
+rp_auth_throttled (const char *key, int limit)
 {
     int64_t now = (int64_t) time (NULL);
     pthread_mutex_lock (&s_lock);
     s_slot_t *slot = s_find (key, false, now);
     int wait = 0;
-    if (slot && now - slot->window_start < RP_LOGIN_WINDOW_S && slot->failures >= RP_LOGIN_FAILURES)
+    if (slot && s_counts (slot, now) && slot->failures >= limit)
         wait = (int) (RP_LOGIN_WINDOW_S - (now - slot->window_start));
     pthread_mutex_unlock (&s_lock);
     return wait;
@@ -209,7 +319,7 @@ rp_auth_failed (const char *key)
     int64_t now = (int64_t) time (NULL);
     pthread_mutex_lock (&s_lock);
     s_slot_t *slot = s_find (key, true, now);
-    if (now - slot->window_start >= RP_LOGIN_WINDOW_S) {
+    if (!s_counts (slot, now)) {
         slot->window_start = now;
         slot->failures = 0;
     }
@@ -223,6 +333,6 @@ rp_auth_succeeded (const char *key)
     pthread_mutex_lock (&s_lock);
     s_slot_t *slot = s_find (key, false, (int64_t) time (NULL));
     if (slot)
-        slot->key [0] = 0;
+        slot->failures = 0;
     pthread_mutex_unlock (&s_lock);
 }

@@ -11,10 +11,18 @@
     callback: it hands out what is buffered, else reads the next events from
     the database (this thread's own connection), else suspends its
     connection (MHD_suspend_connection) and returns 0. The gateway actor's
-    thread calls rp_events_tick every 250 ms: one cheap query for the newest
-    event id, and it resumes only the suspended streams that are behind it
-    or owe a heartbeat (a comment line every 15 s, so proxies keep the
-    stream open). Idle streams cost a struct each, never a thread.
+    thread calls rp_events_tick every 250 ms: while streams are open, one
+    query for the users who have events newer than the tick has seen (by
+    the events' primary key, a few ids back so a transaction that took its
+    id early and committed late is not missed), and it resumes only the
+    suspended streams of those users that are behind their newest event,
+    or that owe a heartbeat (a comment line every 15 s, so proxies keep the
+    stream open). Another user's writes wake no stream: an idle stream
+    reads the database only for its own news. Idle streams cost a struct
+    each, never a thread.
+    At most http.max_streams streams are open (below the connection limit,
+    so other requests always find room) and http.max_streams_per_user per
+    user; past either a new stream is answered 429, naming the setting.
 
     When the process drains (engine/drain.h) the ticker resumes every
     stream, and each ends after what it was handing out with a retry hint
@@ -34,14 +42,17 @@
 #include <string.h>
 
 #define S_HEARTBEAT_MS 15000
-#define S_STREAMS_MAX 4096
 #define S_BATCH 100
+#define S_LAG 64                        //  event ids looked back at each tick
+#define S_USERS_MAX 1000                //  users with news per tick; more: every stream looks
+#define S_PRUNE_TICKS 40                //  forget users without streams this often
 
 typedef struct _s_stream_t {
     struct MHD_Connection *conn;    //  valid while the stream is registered
     char user_id [RP_ID_MAX];
     int64_t last_id;                //  the last event id sent
     bool suspended;                 //  waiting for the ticker (guarded by s_lock)
+    bool probe;                     //  owes a heartbeat now: is its client still there? (s_lock)
     int64_t last_write_ms;
     char *pending;                  //  formatted text not yet handed to MHD
     size_t pending_len;
@@ -54,6 +65,12 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static s_stream_t *s_streams = NULL;
 static int s_nstreams = 0;
 static bool s_stopping = false;
+static uint64_t s_reads = 0;        //  event reads from the database (metrics)
+//  The ticker's own (its thread only): the newest event id it has seen,
+//  and each user's newest event id, for users with streams
+static int64_t s_seen = -1;
+static json_t *s_newest = NULL;
+static int s_ticks = 0;
 
 static void
 s_pending_set (s_stream_t *stream, char *text, size_t len)
@@ -84,6 +101,9 @@ s_fetch (s_stream_t *stream)
     char err [256];
     rp_db_t *db = rp_gw_db (err, sizeof err);
     json_t *events = NULL;
+    pthread_mutex_lock (&s_lock);
+    s_reads++;
+    pthread_mutex_unlock (&s_lock);
     if (!db || rp_db_events_after (db, stream->user_id, stream->last_id, S_BATCH, &events, err, sizeof err)) {
         rp_warn ("gateway", "events stream for user=%s: %s", stream->user_id, err);
         return -1;
@@ -131,22 +151,26 @@ s_reader (void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_OF_STREAM;        //  the client resumes from its last id
     if (stream->pending)
         return s_hand_out (stream, buf, max);
-    if (rp_clock_ms () - stream->last_write_ms >= S_HEARTBEAT_MS) {
-        char *beat = rp_strdup (": heartbeat\n\n");
-        s_pending_set (stream, beat, strlen (beat));
-        return s_hand_out (stream, buf, max);
-    }
     //  Suspend only if the gateway is not stopping, decided under the lock
     //  rp_events_stop takes: else a stream could suspend itself just after
     //  the stop resumed the others, and stopping the daemon with a
     //  suspended connection aborts the process
     pthread_mutex_lock (&s_lock);
+    bool beat = stream->probe || rp_clock_ms () - stream->last_write_ms >= S_HEARTBEAT_MS;
+    stream->probe = false;
     bool stopping = s_stopping;
-    if (!stopping) {
+    if (!stopping && !beat) {
         stream->suspended = true;
         MHD_suspend_connection (stream->conn);
     }
     pthread_mutex_unlock (&s_lock);
+    if (beat && !stopping) {
+        //  A comment line: proxies keep the stream open, and a client that
+        //  went away is found out (MHD sees nothing of a suspended one)
+        char *text = rp_strdup (": heartbeat\n\n");
+        s_pending_set (stream, text, strlen (text));
+        return s_hand_out (stream, buf, max);
+    }
     return stopping ? MHD_CONTENT_READER_END_OF_STREAM : 0;
 }
 
@@ -195,18 +219,39 @@ rp_events_route (struct MHD_Connection *c, rp_req_t *req, const char *method)
     stream->last_write_ms = rp_clock_ms ();
     char *hello = rp_strdup ("retry: 2000\n: connected\n\n");
     s_pending_set (stream, hello, strlen (hello));
+    const rp_config_t *config = &rp_gw->config;
     pthread_mutex_lock (&s_lock);
-    bool full = s_nstreams >= S_STREAMS_MAX || s_stopping;
-    if (!full) {
+    int64_t mine = 0;
+    for (s_stream_t *other = s_streams; other; other = other->next)
+        mine += streq (other->user_id, stream->user_id);
+    bool stopping = s_stopping;
+    bool full = s_nstreams >= config->http_max_streams;
+    bool too_many = mine >= config->http_max_streams_per_user;
+    //  Refused: the user's own streams send a heartbeat at the next tick,
+    //  so those whose clients went away are found out and closed, and the
+    //  retry finds room (a suspended connection's close goes unseen)
+    for (s_stream_t *other = s_streams; too_many && other; other = other->next)
+        if (streq (other->user_id, stream->user_id))
+            other->probe = true;
+    if (!stopping && !full && !too_many) {
         stream->next = s_streams;
         s_streams = stream;
         s_nstreams++;
     }
     pthread_mutex_unlock (&s_lock);
-    if (full) {
+    if (stopping || full || too_many) {
         free (stream->pending);
         free (stream);
-        return rp_gw_problem (c, req, 503, "Service unavailable", "too many event streams; try again later");
+        if (stopping)
+            return rp_gw_problem (c, req, 503, "Service unavailable", "the server is stopping; try again shortly");
+        char detail [200];
+        if (too_many)
+            snprintf (detail, sizeof detail, "you have %lld event streams open (http.max_streams_per_user = %lld); "
+                      "close one first", (long long) mine, (long long) config->http_max_streams_per_user);
+        else
+            snprintf (detail, sizeof detail, "too many event streams are open (http.max_streams = %lld); "
+                      "try again later", (long long) config->http_max_streams);
+        return rp_gw_problem_h (c, req, 429, "Too many requests", detail, "Retry-After", too_many ? "1" : "5");
     }
     struct MHD_Response *response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                        s_reader, stream, s_stream_free);
@@ -220,6 +265,22 @@ rp_events_route (struct MHD_Connection *c, rp_req_t *req, const char *method)
     return rp_gw_queue (c, req, 200, response);
 }
 
+//  Forget the newest ids of users who have no stream any more. Lock held.
+static void
+s_prune (void)
+{
+    const char *user;
+    json_t *value, *copy = json_object ();
+    json_object_foreach (s_newest, user, value)
+        for (s_stream_t *stream = s_streams; stream; stream = stream->next)
+            if (streq (stream->user_id, user)) {
+                json_object_set (copy, user, value);
+                break;
+            }
+    json_decref (s_newest);
+    s_newest = copy;
+}
+
 void
 rp_events_tick (rp_db_t *db)
 {
@@ -228,19 +289,43 @@ rp_events_tick (rp_db_t *db)
     pthread_mutex_unlock (&s_lock);
     if (!any)
         return;
-    int64_t newest = 0;
+    if (!s_newest)
+        s_newest = json_object ();
     char err [256];
-    if (db && rp_db_events_last (db, NULL, &newest, err, sizeof err))
-        newest = INT64_MAX;             //  cannot tell: let every stream look
+    //  Who has news: users with events newer than those seen (a few back)
+    bool everyone = !db;
+    if (db && s_seen < 0 && rp_db_events_last (db, NULL, &s_seen, err, sizeof err))
+        everyone = true;
+    json_t *users = NULL;
+    if (!everyone && rp_db_events_users (db, s_seen > S_LAG ? s_seen - S_LAG : 0, S_USERS_MAX, &users,
+                                         err, sizeof err))
+        everyone = true;               //  cannot tell: let every stream look
+    if (users && json_object_size (users) >= S_USERS_MAX)
+        everyone = true;
+    const char *user;
+    json_t *value;
+    json_object_foreach (users, user, value) {
+        int64_t id = (int64_t) json_integer_value (value);
+        if (id > (int64_t) json_integer_value (json_object_get (s_newest, user)))
+            json_object_set_new (s_newest, user, json_integer (id));
+        if (id > s_seen)
+            s_seen = id;
+    }
+    json_decref (users);
     int64_t now = rp_clock_ms ();
     bool draining = rp_draining ();
     pthread_mutex_lock (&s_lock);
-    for (s_stream_t *stream = s_streams; stream; stream = stream->next)
+    for (s_stream_t *stream = s_streams; stream; stream = stream->next) {
+        int64_t newest = (int64_t) json_integer_value (json_object_get (s_newest, stream->user_id));
         if (stream->suspended
-        &&  (s_stopping || draining || stream->last_id < newest || now - stream->last_write_ms >= S_HEARTBEAT_MS)) {
+        &&  (s_stopping || draining || everyone || stream->probe || stream->last_id < newest
+             || now - stream->last_write_ms >= S_HEARTBEAT_MS)) {
             stream->suspended = false;
             MHD_resume_connection (stream->conn);
         }
+    }
+    if (++s_ticks % S_PRUNE_TICKS == 0)
+        s_prune ();
     pthread_mutex_unlock (&s_lock);
 }
 
@@ -249,6 +334,8 @@ rp_events_stop (void)
 {
     pthread_mutex_lock (&s_lock);
     s_stopping = true;
+    json_decref (s_newest);
+    s_newest = NULL;
     for (s_stream_t *stream = s_streams; stream; stream = stream->next)
         if (stream->suspended) {
             stream->suspended = false;
@@ -258,10 +345,12 @@ rp_events_stop (void)
 }
 
 int
-rp_events_streams (void)
+rp_events_streams (uint64_t *reads)
 {
     pthread_mutex_lock (&s_lock);
     int n = s_nstreams;
+    if (reads)
+        *reads = s_reads;
     pthread_mutex_unlock (&s_lock);
     return n;
 }

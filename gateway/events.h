@@ -11,7 +11,8 @@ enum MHD_Result rp_events_route (struct MHD_Connection *c, rp_req_t *req, const 
 void rp_events_tick (rp_db_t *db);
 //  Before the server stops: end every stream.
 void rp_events_stop (void);
-//  Open streams, for metrics.
-int rp_events_streams (void);
+//  Open streams, for metrics; *reads (unless NULL) receives how many times
+//  a stream has read its events from the database.
+int rp_events_streams (uint64_t *reads);
 
 #endif

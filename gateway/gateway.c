@@ -3,14 +3,17 @@
 
     DESIGN
     Threads: the actor's own zactor thread only starts and stops the HTTP
-    server, and every 250 ms ticks the event streams (events.c) and the
-    resumable uploads' sweep (tus.c) on a database connection of its own.
+    server and the readiness prober (readyz.c, an actor of its own), and
+    every 250 ms ticks the event streams (events.c), the sweep of
+    presigned uploads' objects (presign.c) and the resumable uploads'
+    sweep (tus.c) on a database connection of its own.
     Requests run on libmicrohttpd's epoll thread pool
     (MHD_USE_EPOLL_INTERNAL_THREAD, RP_GW_THREADS threads), each connection
     pinned to one thread; what they do is in routes.c and the files it
     hands them to. Per-connection memory is bounded
     (MHD_OPTION_CONNECTION_MEMORY_LIMIT: headers beyond it get 431), as are
-    connections and idle time.
+    connections (http.max_connections; per client address below) and idle
+    time.
     Owns: rp_gw, the shared state (the configuration, the signing secret,
     the blob store handle: plain data, read-only once the server is up but
     for the web app's CSP, which static.c fills in under its lock; each
@@ -35,10 +38,12 @@
       presign.c    presigned uploads straight to S3 at /uploads
       photos.c     the gallery: photos, tags, batches, downloads, /photos/check
       events.c     GET /events, live status (Server-Sent Events)
-      readyz.c     GET /readyz, the readiness checks
+      readyz.c     the readiness prober, and GET /readyz from what it found
       metrics.c    GET /metrics, and the counters every request adds to
       static.c     the web app, compiled into the binary
       auth.c       tokens, the signing secret, the login throttle (no HTTP)
+      address.c    who a client is: trusted proxies, X-Forwarded-For, the
+                   key limits count under (no HTTP)
 */
 #include "gateway/gateway.h"
 #include "engine/alloc.h"
@@ -58,7 +63,6 @@
 #include <sys/socket.h>
 
 #define RP_GW_THREADS 8
-#define RP_GW_CONNECTIONS 2048
 #define RP_GW_TIMEOUT_S 60
 #define RP_GW_CONN_MEMORY (64 * 1024)
 
@@ -133,6 +137,82 @@ rp_gw_wake_pipeline (void)
     zstr_send (thread->wake, "WAKE");     //  full or absent: the tick will do
 }
 
+bool
+rp_gw_sweep_due (int64_t *next_ms, int64_t most_ms, bool now)
+{
+    int64_t clock = rp_clock_ms ();
+    if (!now && clock < *next_ms)
+        return false;
+    //  Often enough that an upload is gone soon after it expires
+    int64_t interval = rp_gw->config.uploads_tus_expire_s * 1000 / 2;
+    *next_ms = clock + (interval < most_ms ? (interval < 500 ? 500 : interval) : most_ms);
+    return true;
+}
+
+//  ---------------------------------------------------------------------------
+//  Connections per client address (http.max_connections_per_address):
+//  counted from the moment MHD accepts a connection to its close, by the
+//  address's key (address.h: IPv6 by its /64). A connection that is one
+//  too many is marked; its first request is answered 429, naming the
+//  limit, and it is closed (routes.c). Trusted proxies are not counted:
+//  every client behind them shares their addresses.
+
+typedef struct {
+    char key [RP_ADDRESS_KEY_MAX];      //  "" when not counted
+    bool over;                          //  past the limit when it came
+} s_conn_t;
+
+static pthread_mutex_t s_conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static zhashx_t *s_conns = NULL;        //  address key -> open connections (as a pointer-sized int)
+
+static void
+s_connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code)
+{
+    int64_t limit = rp_gw->config.http_max_connections_per_address;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        s_conn_t *conn = (s_conn_t *) rp_alloc (sizeof (s_conn_t));
+        *socket_context = conn;
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info (c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        uint8_t peer [16];
+        if (limit <= 0 || !info || !rp_address_from_sockaddr (info->client_addr, peer)
+        ||  rp_proxies_has (&rp_gw->proxies, peer))
+            return;
+        rp_address_key (peer, conn->key);
+        pthread_mutex_lock (&s_conns_lock);
+        if (!s_conns)
+            s_conns = zhashx_new ();
+        intptr_t open = (intptr_t) zhashx_lookup (s_conns, conn->key) + 1;
+        zhashx_update (s_conns, conn->key, (void *) open);
+        pthread_mutex_unlock (&s_conns_lock);
+        conn->over = open > limit;
+    }
+    else
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        s_conn_t *conn = (s_conn_t *) *socket_context;
+        if (conn->key [0]) {
+            pthread_mutex_lock (&s_conns_lock);
+            intptr_t open = (intptr_t) zhashx_lookup (s_conns, conn->key) - 1;
+            if (open > 0)
+                zhashx_update (s_conns, conn->key, (void *) open);
+            else
+                zhashx_delete (s_conns, conn->key);
+            pthread_mutex_unlock (&s_conns_lock);
+        }
+        free (conn);
+        *socket_context = NULL;
+    }
+}
+
+bool
+rp_gw_connection_over (struct MHD_Connection *c, int64_t *limit)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info (c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const s_conn_t *conn = info ? (const s_conn_t *) info->socket_context : NULL;
+    *limit = rp_gw->config.http_max_connections_per_address;
+    return conn && conn->over;
+}
+
 //  ---------------------------------------------------------------------------
 //  The actor
 
@@ -184,6 +264,7 @@ s_gateway_run (zsock_t *pipe, void *arg)
     struct sockaddr_in addr;
     struct MHD_Daemon *daemon = NULL;
     if (rp_auth_secret (&gw->config, gw->secret, err, sizeof err) == 0
+    &&  rp_proxies_parse (gw->config.http_trusted_proxies, &gw->proxies, err, sizeof err) == 0
     &&  (gw->blobs = rp_blobstore_open (&gw->config, err, sizeof err))) {
         if (s_parse_listen (gw->config.http_listen, &addr))
             snprintf (err, sizeof err, "http.listen \"%s\" is not host:port (IPv4)", gw->config.http_listen);
@@ -194,10 +275,11 @@ s_gateway_run (zsock_t *pipe, void *arg)
                 0, NULL, NULL, rp_gw_request_handler, NULL,
                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) RP_GW_THREADS,
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned int) RP_GW_CONNECTIONS,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned int) gw->config.http_max_connections,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) RP_GW_TIMEOUT_S,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) RP_GW_CONN_MEMORY,
                 MHD_OPTION_NOTIFY_COMPLETED, rp_gw_request_completed, NULL,
+                MHD_OPTION_NOTIFY_CONNECTION, s_connection_notify, NULL,
                 MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
                 MHD_OPTION_END);
@@ -218,6 +300,11 @@ s_gateway_run (zsock_t *pipe, void *arg)
     int port = info ? (int) info->port : 0;
     rp_info ("gateway", "listening on http://%s (port %d), %d threads", gw->config.http_listen,
              port, RP_GW_THREADS);
+    //  Readiness and what /metrics shows of the dependencies, kept fresh
+    //  off the request threads
+    rp_gw_prober_args_t prober_args = { .config = gw->config, .blobs = gw->blobs,
+                                        .in_process_engine = gw->in_process_engine };
+    zactor_t *prober = zactor_new (rp_gw_prober_actor, &prober_args);
     //  This thread's own connection, for the event streams' ticker
     rp_db_t *tick_db = rp_db_open (gw->config.db_url, err, sizeof err);
     zpoller_t *poller = zpoller_new (pipe, NULL);
@@ -235,15 +322,20 @@ s_gateway_run (zsock_t *pipe, void *arg)
             zstr_free (&command);
         }
         rp_events_tick (tick_db);
+        rp_presign_sweep (tick_db, false);
         rp_tus_sweep (tick_db, false);
     }
     zpoller_destroy (&poller);
+    zactor_destroy (&prober);
     //  End the event streams, then stop: joining the pool threads closes
     //  their database connections with them
     rp_events_stop ();
-    for (int i = 0; i < 100 && rp_events_streams () > 0; i++)
+    for (int i = 0; i < 100 && rp_events_streams (NULL) > 0; i++)
         zclock_sleep (50);
     MHD_stop_daemon (daemon);
+    pthread_mutex_lock (&s_conns_lock);
+    zhashx_destroy (&s_conns);
+    pthread_mutex_unlock (&s_conns_lock);
     rp_db_close (&tick_db);
     rp_gw = NULL;
     rp_blobstore_close (&gw->blobs);

@@ -3,6 +3,7 @@
 #ifndef RP_GATEWAY_PRIVATE_H
 #define RP_GATEWAY_PRIVATE_H
 
+#include <czmq.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdbool.h>
@@ -12,16 +13,19 @@
 #include "engine/config.h"
 #include "engine/db/db.h"
 #include "library/blobstore.h"
+#include "library/filename.h"
+#include "gateway/address.h"
 #include "gateway/auth.h"
 
 #define RP_GW_BODY_MAX (64 * 1024)      //  JSON request bodies
 #define RP_GW_FILES_MAX 100             //  files in one multipart upload
-#define RP_GW_FILENAME_MAX 255
+#define RP_GW_FILENAME_MAX RP_FILENAME_MAX
 
 //  The gateway's shared, read-only state after start (one per process).
 typedef struct {
     rp_config_t config;
     char secret [RP_SECRET_MAX];
+    rp_proxies_t proxies;               //  http.trusted_proxies, parsed
     rp_blobstore_t *blobs;              //  shared read-only; writers are per request
     bool in_process_engine;
     int64_t started_ms;
@@ -63,6 +67,13 @@ rp_db_t *rp_gw_db (char *err, size_t errlen);
 void rp_gw_db_drop (void);
 //  Tell the pipeline there is work (never blocks).
 void rp_gw_wake_pipeline (void);
+//  For the sweeps of expired uploads (tus.c, presign.c), from the actor's
+//  thread: true when one is due (or now), and *next_ms set to the next,
+//  half uploads.tus_expire_s on (at least 500 ms, at most most_ms).
+bool rp_gw_sweep_due (int64_t *next_ms, int64_t most_ms, bool now);
+//  Whether this connection came past http.max_connections_per_address
+//  (*limit receives it): its requests are answered 429.
+bool rp_gw_connection_over (struct MHD_Connection *c, int64_t *limit);
 
 //  Routing (routes.c): libmicrohttpd's request handler and completion
 //  callback, which the actor hands to MHD_start_daemon.
@@ -110,9 +121,14 @@ bool rp_gw_error_set (rp_gw_error_t *self, int status, const char *title, const 
 //  Login and the Bearer check (login.c)
 //  POST /api/v1/auth/login.
 enum MHD_Result rp_gw_login (struct MHD_Connection *c, rp_req_t *req);
-//  Check the request's Authorization: Bearer token and set req->user_id.
-//  False with why (a reason the client may see) when it has none or a bad one.
-bool rp_gw_authenticate (struct MHD_Connection *c, rp_req_t *req, char *why, size_t whylen);
+//  Check the request's Authorization: Bearer token (and that its user's
+//  password has not changed since it was issued) and set req->user_id.
+//  0; else the status to answer (401, or 503 when the database cannot
+//  tell) with why, a reason the client may see.
+int rp_gw_authenticate (struct MHD_Connection *c, rp_req_t *req, char *why, size_t whylen);
+//  The client of a request: its address (behind a trusted proxy, the one
+//  X-Forwarded-For names) and the key its limits count under.
+void rp_gw_client (struct MHD_Connection *c, char key [RP_ADDRESS_KEY_MAX]);
 
 //  Uploads (upload.c)
 //  First call for POST /photos (headers only): checks that can answer
@@ -126,9 +142,6 @@ enum MHD_Result rp_upload_data (struct MHD_Connection *c, rp_req_t *req, const c
 enum MHD_Result rp_upload_finish (struct MHD_Connection *c, rp_req_t *req);
 //  Throw away what an unfinished upload wrote. Safe on NULL.
 void rp_upload_destroy (rp_upload_t **self_p);
-//  Clean a client's file name: no path parts, no control characters,
-//  valid UTF-8, at most RP_GW_FILENAME_MAX bytes, never empty.
-void rp_gw_sanitize_filename (const char *name, size_t len, char *out, size_t outlen);
 
 //  Resumable uploads, tus 1.0 (tus.c). `rest` is the path after
 //  /api/v1/tus. Begin is the first call (headers; the user is already
@@ -140,6 +153,10 @@ enum MHD_Result rp_tus_finish (struct MHD_Connection *c, rp_req_t *req);
 //  The request ended (completed: answered in full). A PATCH cut off keeps
 //  the bytes that arrived. Safe on NULL.
 void rp_tus_end (rp_tus_req_t **self_p, bool completed);
+//  uploads.max_open_per_user: when the user has that many unfinished
+//  uploads (resumable or presigned), answers 429 naming it (or 503 when the
+//  database cannot tell; with tus' headers when tus) and sets *answered.
+enum MHD_Result rp_tus_quota (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, bool tus, bool *answered);
 //  Expired uploads fail, finished ones are forgotten, orphan parts go.
 //  Runs at most every 30 s unless now. From the gateway's actor thread.
 void rp_tus_sweep (rp_db_t *db, bool now);
@@ -155,11 +172,26 @@ enum MHD_Result rp_photos_check (struct MHD_Connection *c, rp_req_t *req);
 //  Presigned uploads (presign.c): `rest` is the path after /api/v1/uploads/.
 enum MHD_Result rp_uploads_route (struct MHD_Connection *c, rp_req_t *req, const char *method,
                                   const char *rest);
+//  In S3 mode, remove uploads/<id> objects whose upload is gone (expired,
+//  failed, deleted) or done. Runs at most every so often unless now. From
+//  the gateway's actor thread.
+void rp_presign_sweep (rp_db_t *db, bool now);
 //  Add "urls" to a photo and drop internal fields.
 void rp_gw_photo_present (json_t *photo);
 
-//  GET /readyz (readyz.c)
+//  Readiness (readyz.c): the prober actor, which keeps the state fresh
+//  (zactor_new (rp_gw_prober_actor, &args); $TERM ends it), GET /readyz
+//  from that state, and what /metrics takes of it.
+typedef struct {
+    rp_config_t config;
+    rp_blobstore_t *blobs;              //  the gateway's; outlives the prober
+    bool in_process_engine;
+} rp_gw_prober_args_t;
+void rp_gw_prober_actor (zsock_t *pipe, void *args);
 enum MHD_Result rp_gw_readyz (struct MHD_Connection *c, rp_req_t *req);
+//  The last photo counts by status and broker STATUS (each NULL when not
+//  known; caller decrefs), and whether database, storage and broker are ok.
+void rp_gw_probe_state (json_t **counts, json_t **broker, bool ready [3]);
 
 //  Metrics (metrics.c)
 //  Count one finished request (its route, status and bytes in req).

@@ -9,15 +9,20 @@
     duration histogram, bytes received, accepted uploads' time) under one
     mutex. Past S_ROUTES_MAX route/status pairs new pairs are not counted
     by route, but still in the histogram and totals.
-    The rest of the answer is asked for when /metrics is read: the
-    pipeline's stage totals (library/pipeline.h), photos by status (this
-    thread's database connection), queues and workers per pool (a STATUS to
-    the broker's frontend, at most 500 ms), and the open event streams.
-    What cannot be reached is left out of that answer; the rest still comes.
+    The rest of the answer is what the process already knows: the
+    pipeline's stage totals (library/pipeline.h), the open event streams,
+    and what the readiness prober (readyz.c) last found: photos by status,
+    queues and workers per pool (the broker's STATUS) and each check's
+    state. Nothing is asked of a dependency while /metrics waits, so it
+    answers in milliseconds whatever the database or the broker is doing;
+    what the prober could not get is left out, the rest still comes.
+    What it shows: counters and gauges, labelled by route (method and a
+    fixed name), status, pool and stage; never a bucket, path, user or
+    error text. With metrics.token set it wants that as a Bearer token
+    (routes.c). Label values are escaped as the text format asks.
 */
 #include "gateway/gateway_private.h"
 #include <czmq.h>
-#include "engine/broker.h"
 #include "library/pipeline.h"
 #include "gateway/events.h"
 
@@ -47,6 +52,25 @@ static struct {
     double upload_seconds;          //  accepted uploads (202), first header to answer
     uint64_t upload_count;
 } s_metrics = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+//  A label value as the text format wants it: backslash, quote and new
+//  line escaped (names from the broker are its workers' job kinds)
+static void
+s_label (const char *value, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (const char *c = value; *c && o + 3 < outlen; c++) {
+        if (*c == '\\' || *c == '"')
+            out [o++] = '\\';
+        if (*c == '\n') {
+            out [o++] = '\\';
+            out [o++] = 'n';
+        }
+        else
+            out [o++] = *c;
+    }
+    out [o] = 0;
+}
 
 void
 rp_gw_metrics_record (const rp_req_t *req, int64_t duration_ms)
@@ -131,23 +155,28 @@ rp_gw_metrics_text (char **text, size_t *len)
     uint64_t upload_count = s_metrics.upload_count;
     pthread_mutex_unlock (&s_metrics.lock);
     s_metrics_stages (out, upload_seconds, upload_count);
-    char err [256];
-    rp_db_t *db = rp_gw_db (err, sizeof err);
-    json_t *counts = NULL;
-    if (db && rp_db_status_counts (db, &counts, err, sizeof err) == 0) {
+    json_t *counts = NULL, *broker = NULL;
+    bool ready [3];
+    rp_gw_probe_state (&counts, &broker, ready);
+    static const char *const checks [3] = { "database", "storage", "broker" };
+    fprintf (out, "# HELP rapidphoto_ready 1 when the dependency answered the last readiness probe.\n"
+                  "# TYPE rapidphoto_ready gauge\n");
+    for (int i = 0; i < 3; i++)
+        fprintf (out, "rapidphoto_ready{check=\"%s\"} %d\n", checks [i], ready [i] ? 1 : 0);
+    if (counts) {
         fprintf (out, "# HELP rapidphoto_photos Photos by status, all users.\n"
                       "# TYPE rapidphoto_photos gauge\n");
         const char *status;
         json_t *value;
-        json_object_foreach (counts, status, value)
-            fprintf (out, "rapidphoto_photos{status=\"%s\"} %lld\n", status,
-                     (long long) json_integer_value (value));
+        json_object_foreach (counts, status, value) {
+            char label [64];
+            s_label (status, label, sizeof label);
+            fprintf (out, "rapidphoto_photos{status=\"%s\"} %lld\n", label, (long long) json_integer_value (value));
+        }
         json_decref (counts);
     }
     //  Queues and workers per pool, from the broker itself
-    json_t *broker = NULL;
-    const char *endpoint = rp_gw->in_process_engine ? RP_INPROC_FRONTEND : rp_gw->config.broker_frontend;
-    if (rp_broker_query_status (endpoint, &rp_gw->config, 500, &broker, err, sizeof err) == 0) {
+    if (broker) {
         static const struct { const char *key, *name, *type, *help; } series [] = {
             { "queued", "rapidphoto_jobs_queued", "gauge", "Jobs waiting for a worker, by pool." },
             { "running", "rapidphoto_jobs_in_flight", "gauge", "Jobs running on a worker, by pool." },
@@ -164,17 +193,24 @@ rp_gw_metrics_text (char **text, size_t *len)
             const char *pool;
             json_t *entry;
             json_object_foreach (pools, pool, entry) {
+                char label [96];
+                s_label (pool, label, sizeof label);
                 json_int_t value = json_integer_value (json_object_get (entry, series [k].key));
                 if (streq (series [k].key, "duration_ms_sum"))
-                    fprintf (out, "%s{pool=\"%s\"} %.3f\n", series [k].name, pool, (double) value / 1000.0);
+                    fprintf (out, "%s{pool=\"%s\"} %.3f\n", series [k].name, label, (double) value / 1000.0);
                 else
-                    fprintf (out, "%s{pool=\"%s\"} %lld\n", series [k].name, pool, (long long) value);
+                    fprintf (out, "%s{pool=\"%s\"} %lld\n", series [k].name, label, (long long) value);
             }
         }
         json_decref (broker);
     }
+    uint64_t reads = 0;
+    int streams = rp_events_streams (&reads);
     fprintf (out, "# HELP rapidphoto_event_streams Open live status streams.\n"
-                  "# TYPE rapidphoto_event_streams gauge\nrapidphoto_event_streams %d\n", rp_events_streams ());
+                  "# TYPE rapidphoto_event_streams gauge\nrapidphoto_event_streams %d\n"
+                  "# HELP rapidphoto_event_stream_reads_total Reads of a stream's events from the database.\n"
+                  "# TYPE rapidphoto_event_stream_reads_total counter\nrapidphoto_event_stream_reads_total %llu\n",
+             streams, (unsigned long long) reads);
     fprintf (out, "# HELP rapidphoto_up 1 while the gateway serves.\n# TYPE rapidphoto_up gauge\n"
                   "rapidphoto_up 1\n");
     fclose (out);

@@ -208,7 +208,7 @@ s_redirect_to_s3 (struct MHD_Connection *c, rp_req_t *req, const char *sha, cons
     char relative [160], err [256] = "not a content address";
     char *url = NULL;
     if (rp_blob_relative (sha, suffix, relative, sizeof relative)
-    ||  rp_s3_mirror_presign (rp_blobstore_s3 (rp_gw->blobs), "GET", relative, S_PRESIGN_GET_S,
+    ||  rp_s3_mirror_presign (rp_blobstore_s3 (rp_gw->blobs), "GET", relative, S_PRESIGN_GET_S, -1,
                               &url, err, sizeof err)) {
         rp_warn ("gateway", "req=%s cannot presign a download: %s", req->id, err);
         return rp_gw_problem (c, req, 503, "Service unavailable", "storage (S3) cannot be reached");

@@ -15,10 +15,23 @@
     same photo.
     A user who already has the declared bytes gets {"id","duplicate":true}
     and no URL: there is nothing to send.
+    Bounds: the declared bytes are at most limits.max_upload_bytes (413,
+    naming it), and the URL signs Content-Length with them, so S3 itself
+    refuses a PUT of any other size; a presigned upload counts among the
+    user's open uploads (uploads.max_open_per_user, 429; tus.c).
     Disk mode has no bucket to sign for: 409, naming the setting.
+    The sweep (rp_presign_sweep, from the gateway's actor thread, every
+    S_SWEEP_MS or half uploads.tus_expire_s when that is shorter) lists
+    <prefix>uploads/ a page at a time and deletes each object whose upload
+    is gone (expired and failed by the tus sweep, deleted with its photo)
+    or done (taken in; adopting deletes it, unless that failed): a client
+    that PUT its bytes and never completed leaves nothing in the bucket.
+    An upload still in progress keeps its object. Engines sharing a bucket
+    may all sweep: deleting is idempotent.
 */
 #include "engine/clock.h"
 #include "engine/log.h"
+#include "library/filename.h"
 #include "library/library.h"
 #include "gateway/gateway_private.h"
 
@@ -29,6 +42,11 @@
 
 #define S_PRESIGN_PUT_S 900             //  the URL's life
 #define S_ROUTE "/api/v1/uploads/"
+#define S_SWEEP_MS 60000
+#define S_SWEEP_PAGE 1000               //  objects looked at per sweep (S3's page)
+
+static int64_t s_next_sweep_ms = 0;
+static char s_sweep_after [RP_S3_KEY_MAX + 1];     //  where the last page ended
 
 static enum MHD_Result
 s_presign (struct MHD_Connection *c, rp_req_t *req)
@@ -54,12 +72,12 @@ s_presign (struct MHD_Connection *c, rp_req_t *req)
         snprintf (why, sizeof why, "bytes must be the file's size, at least 1");
     char name [RP_GW_FILENAME_MAX + 1] = "";
     if (!why [0])
-        rp_gw_sanitize_filename (filename, strlen (filename), name, sizeof name);
+        rp_filename_clean (filename, strlen (filename), name, sizeof name);
     json_decref (body);
     if (why [0])
         return rp_gw_problem (c, req, 400, "Bad request", why);
     if (bytes > rp_gw->config.limits_max_upload_bytes) {
-        snprintf (why, sizeof why, "a file may be at most %lld bytes",
+        snprintf (why, sizeof why, "a file may be at most %lld bytes (limits.max_upload_bytes)",
                   (long long) rp_gw->config.limits_max_upload_bytes);
         return rp_gw_problem (c, req, 413, "Payload too large", why);
     }
@@ -77,6 +95,10 @@ s_presign (struct MHD_Connection *c, rp_req_t *req)
         return rp_gw_json (c, req, 200, json_pack ("{s:s, s:b}", "id", existing, "duplicate", 1));
     if (rc != RP_NOT_FOUND)
         return rp_gw_db_problem (c, req, rc, err);
+    bool answered = false;
+    enum MHD_Result quota = rp_tus_quota (c, req, db, false, &answered);
+    if (answered)
+        return quota;
 
     char metadata [600];
     if (rp_library_presign_metadata (name [0] ? name : "upload", lower, metadata, sizeof metadata))
@@ -91,14 +113,13 @@ s_presign (struct MHD_Connection *c, rp_req_t *req)
     rc = rp_db_photo_create (db, &photo, id, batch, &duplicate, err, sizeof err);
     if (rc)
         return rp_gw_db_problem (c, req, rc, err);
-    char relative [64], *url = NULL;
+    char relative [64], *url = NULL, key [RP_S3_KEY_MAX + 1];
     snprintf (relative, sizeof relative, "uploads/%s", id);
-    if (rp_s3_mirror_presign (s3, "PUT", relative, S_PRESIGN_PUT_S, &url, err, sizeof err)) {
+    if (rp_s3_mirror_key (s3, relative, key, err, sizeof err)
+    ||  rp_s3_mirror_presign (s3, "PUT", relative, S_PRESIGN_PUT_S, bytes, &url, err, sizeof err)) {
         rp_warn ("gateway", "req=%s cannot presign an upload: %s", req->id, err);
         return rp_gw_problem (c, req, 503, "Service unavailable", "storage (S3) cannot sign uploads now");
     }
-    char key [RP_STR_MAX * 2];
-    rp_s3_mirror_key (s3, relative, key, sizeof key);
     time_t expires = time (NULL) + S_PRESIGN_PUT_S;
     char expires_at [32];
     strftime (expires_at, sizeof expires_at, "%Y-%m-%dT%H:%M:%SZ", gmtime (&expires));
@@ -165,4 +186,52 @@ rp_uploads_route (struct MHD_Connection *c, rp_req_t *req, const char *method, c
         return s_complete (c, req, id);
     }
     return rp_gw_problem (c, req, 404, "Not found", "no such resource");
+}
+
+void
+rp_presign_sweep (rp_db_t *db, bool now)
+{
+    rp_s3_mirror_t *s3 = rp_gw ? rp_blobstore_s3 (rp_gw->blobs) : NULL;
+    if (!db || !s3)
+        return;
+    if (!rp_gw_sweep_due (&s_next_sweep_ms, S_SWEEP_MS, now))
+        return;
+    char err [512];
+    json_t *names = NULL;
+    bool truncated = false;
+    if (rp_s3_mirror_list (s3, "uploads/", s_sweep_after, S_SWEEP_PAGE, &names, &truncated, err, sizeof err)) {
+        rp_debug ("gateway", "presigned uploads' sweep: %s", err);
+        return;
+    }
+    int removed = 0;
+    size_t i;
+    json_t *name;
+    json_array_foreach (names, i, name) {
+        const char *relative = json_string_value (name);
+        const char *id = relative + 8;
+        if (!rp_db_valid_id (id))
+            continue;                   //  not ours to judge
+        rp_tus_t upload;
+        int rc = rp_db_tus_get (db, NULL, id, &upload, err, sizeof err);
+        bool live = rc == 0 && !upload.done;
+        if (rc == 0)
+            rp_db_tus_clear (&upload);
+        if (rc != 0 && rc != RP_NOT_FOUND)
+            break;                      //  the database cannot tell: next time
+        if (live)
+            continue;
+        if (rp_s3_mirror_delete (s3, relative, err, sizeof err) == 0) {
+            removed++;
+            rp_info ("gateway", "upload=%s: its object %s removed (the upload is %s)", id, relative,
+                     rc == 0 ? "done" : "gone");
+        }
+        else
+            rp_warn ("gateway", "upload=%s: cannot remove %s: %s", id, relative, err);
+    }
+    //  The next page, or from the start again
+    const char *last = json_string_value (json_array_get (names, json_array_size (names) - 1));
+    snprintf (s_sweep_after, sizeof s_sweep_after, "%s", truncated && last ? last : "");
+    json_decref (names);
+    if (removed)
+        rp_info ("gateway", "presigned uploads' sweep: %d objects removed", removed);
 }

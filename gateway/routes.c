@@ -5,14 +5,18 @@
     Runs on the MHD thread that owns each connection; keeps no state of
     its own. Each request gets an rp_req_t (gateway_private.h) on its first
     call, with its id (the client's X-Request-Id when it is short and
-    plain, else a new one) and its route label for logs and /metrics.
+    plain, else a new one) and its route label for logs and /metrics: a
+    known method (any other is "other", so no client can make a label)
+    and a fixed name. A connection past http.max_connections_per_address
+    (gateway.c counts them) gets 429 on that first call, and is closed.
     Uploads (POST /photos, /tus) are authenticated on that first call,
     before any body byte is read, and stream their bodies to upload.c and
     tus.c. Other bodies are small JSON, held whole up to RP_GW_BODY_MAX
     (413 beyond; a connection that goes on sending past four times that is
     cut), and routed once the body is in: the operations endpoints, login
     and everything outside /api/v1/ (the web app) need no token, the rest
-    of /api/v1/ does.
+    of /api/v1/ does (a token whose user's password changed since is
+    refused: login.c); /metrics wants metrics.token when one is set.
     While the process drains (engine/drain.h), a request that would start
     an upload (POST /photos, tus creation, presign) is answered 503 with
     Retry-After on its first call, before its body; every other request
@@ -34,8 +38,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static bool
 s_is_upload (const char *method, const char *url)
@@ -58,6 +64,18 @@ s_is_new_upload (const char *method, const char *url)
     return streq (method, "POST")
         && (streq (url, "/api/v1/photos") || streq (url, "/api/v1/tus") || streq (url, "/api/v1/tus/")
             || streq (url, "/api/v1/uploads/presign"));
+}
+
+//  The method as a label: one of the methods the API knows, else "other",
+//  so no client can make a label of its own
+static const char *
+s_method_label (const char *method)
+{
+    static const char *const known [] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" };
+    for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
+        if (streq (method, known [i]))
+            return known [i];
+    return "other";
 }
 
 static void
@@ -94,7 +112,32 @@ s_set_route (rp_req_t *req, const char *method, const char *url)
     else
     if (s_is_tus (url))
         label = "tus";
-    snprintf (req->route, sizeof req->route, "%s %s", method, label);
+    snprintf (req->route, sizeof req->route, "%s %s", s_method_label (method), label);
+}
+
+//  metrics.token, when set, as the Bearer token (compared in constant time)
+static bool
+s_metrics_allowed (struct MHD_Connection *c)
+{
+    const char *token = rp_gw->config.metrics_token;
+    if (!*token)
+        return true;
+    const char *header = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Authorization");
+    if (!header || strncasecmp (header, "Bearer ", 7) != 0)
+        return false;
+    const char *given = header + 7;
+    while (*given == ' ')
+        given++;
+    size_t len = strlen (token);
+    return strlen (given) == len && CRYPTO_memcmp (given, token, len) == 0;
+}
+
+//  A request whose token did not pass: 401 or 503, as rp_gw_authenticate said
+static enum MHD_Result
+s_unauthenticated (struct MHD_Connection *c, rp_req_t *req, int status, const char *why)
+{
+    return status == 503 ? rp_gw_problem (c, req, 503, "Service unavailable", why)
+                         : rp_gw_problem (c, req, 401, "Unauthorized", why);
 }
 
 static enum MHD_Result
@@ -106,6 +149,9 @@ s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const c
     if (streq (url, "/readyz") && get)
         return rp_gw_readyz (c, req);
     if (streq (url, "/metrics") && get) {
+        if (!s_metrics_allowed (c))
+            return rp_gw_problem (c, req, 401, "Unauthorized",
+                                  "GET /metrics needs Authorization: Bearer <metrics.token>");
         char *text = NULL;
         size_t len = 0;
         rp_gw_metrics_text (&text, &len);
@@ -121,8 +167,9 @@ s_dispatch (struct MHD_Connection *c, rp_req_t *req, const char *method, const c
         return rp_gw_login (c, req);
     }
     char why [256];
-    if (!req->user_id [0] && !rp_gw_authenticate (c, req, why, sizeof why))
-        return rp_gw_problem (c, req, 401, "Unauthorized", why);
+    int status = req->user_id [0] ? 0 : rp_gw_authenticate (c, req, why, sizeof why);
+    if (status)
+        return s_unauthenticated (c, req, status, why);
     if (streq (url, "/api/v1/photos/check")) {
         if (!streq (method, "POST"))
             return rp_gw_problem (c, req, 405, "Method not allowed", "use POST");
@@ -171,6 +218,15 @@ rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, con
         *con_cls = req;
         s_request_id (c, req);
         s_set_route (req, method, url);
+        //  A connection past its address's limit gets this answer and no more
+        int64_t limit = 0;
+        if (rp_gw_connection_over (c, &limit)) {
+            char detail [160];
+            snprintf (detail, sizeof detail, "too many connections from your address "
+                      "(http.max_connections_per_address = %lld); close some and try again", (long long) limit);
+            const char *headers [] = { "Retry-After", "1", "Connection", "close", NULL };
+            return rp_gw_problem_hv (c, req, 429, "Too many requests", detail, headers);
+        }
         if (rp_draining () && s_is_new_upload (method, url))
             return rp_gw_problem (c, req, 503, "Service unavailable",
                                   "this server is stopping: send the upload again (to another server)");
@@ -182,14 +238,16 @@ rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, con
         }
         if (s_is_upload (method, url)) {
             char why [256];
-            if (!rp_gw_authenticate (c, req, why, sizeof why))
-                return rp_gw_problem (c, req, 401, "Unauthorized", why);
+            int status = rp_gw_authenticate (c, req, why, sizeof why);
+            if (status)
+                return s_unauthenticated (c, req, status, why);
             return rp_upload_begin (c, req);
         }
         if (s_is_tus (url)) {
             char why [256];
-            if (!streq (method, "OPTIONS") && !rp_gw_authenticate (c, req, why, sizeof why))
-                return rp_gw_problem (c, req, 401, "Unauthorized", why);
+            int status = streq (method, "OPTIONS") ? 0 : rp_gw_authenticate (c, req, why, sizeof why);
+            if (status)
+                return s_unauthenticated (c, req, status, why);
             return rp_tus_begin (c, req, method, url + 11);
         }
         //  Other bodies are small JSON: refuse a declared big one at once

@@ -145,7 +145,7 @@ s_csp (void)
     if (!*rp_gw->csp) {
         char err [256] = "", origin [256];
         char *url = NULL;
-        if (rp_s3_mirror_presign (s3, "GET", "csp-probe", 60, &url, err, sizeof err) == 0) {
+        if (rp_s3_mirror_presign (s3, "GET", "csp-probe", 60, -1, &url, err, sizeof err) == 0) {
             if (s_origin (url, origin, sizeof origin) == 0) {
                 snprintf (rp_gw->csp, sizeof rp_gw->csp,
                           S_CSP_HEAD "connect-src 'self' %s; " S_CSP_TAIL, origin);

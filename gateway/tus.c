@@ -59,6 +59,7 @@
 #include "engine/clock.h"
 #include "engine/fs.h"
 #include "engine/log.h"
+#include "library/filename.h"
 #include "library/library.h"
 #include "library/sniff.h"
 
@@ -106,6 +107,7 @@ struct _rp_tus_req_t {
     size_t head_len;
     bool sniffed;
     bool not_image;
+    char not_image_why [300];           //  why, answered once the checksum (if any) has passed
     //  An error found while the body streams in: answered at the end
     rp_gw_error_t error;
     //  Creation: the answer's Location
@@ -353,7 +355,7 @@ rp_tus_parse_metadata (const char *text, rp_tus_metadata_t *meta, char *why, siz
         decoded [n] = 0;
         if ((key_len == 8 && strncmp (pair, "filename", 8) == 0)
         ||  (key_len == 4 && strncmp (pair, "name", 4) == 0 && !meta->filename [0]))
-            rp_gw_sanitize_filename ((const char *) decoded, (size_t) n, meta->filename, sizeof meta->filename);
+            rp_filename_clean ((const char *) decoded, (size_t) n, meta->filename, sizeof meta->filename);
         else
         if (key_len == 8 && strncmp (pair, "batch_id", 8) == 0) {
             if ((size_t) n >= sizeof meta->batch_id || strlen ((char *) decoded) != (size_t) n) {
@@ -937,6 +939,26 @@ s_begin_patch (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     return MHD_YES;
 }
 
+enum MHD_Result
+rp_tus_quota (struct MHD_Connection *c, rp_req_t *req, rp_db_t *db, bool tus, bool *answered)
+{
+    char err [512];
+    int64_t open = 0;
+    *answered = true;
+    if (rp_db_tus_open (db, req->user_id, rp_clock_wall_ms (), &open, err, sizeof err))
+        return tus ? s_db_unavailable (c, req, err) : rp_gw_db_problem (c, req, -1, err);
+    int64_t limit = rp_gw->config.uploads_max_open_per_user;
+    if (open >= limit) {
+        char detail [200];
+        snprintf (detail, sizeof detail, "you have %lld unfinished uploads (uploads.max_open_per_user = %lld); "
+                  "finish or terminate some first", (long long) open, (long long) limit);
+        return tus ? s_problem (c, req, 429, "Too many requests", detail, "Retry-After", "60")
+                   : rp_gw_problem_h (c, req, 429, "Too many requests", detail, "Retry-After", "60");
+    }
+    *answered = false;
+    return MHD_NO;
+}
+
 static enum MHD_Result
 s_begin_create (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
 {
@@ -971,6 +993,10 @@ s_begin_create (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self)
     rp_db_t *db = rp_gw_db (err, sizeof err);
     if (!db)
         return s_db_unavailable (c, req, err);
+    bool answered = false;
+    enum MHD_Result quota = rp_tus_quota (c, req, db, true, &answered);
+    if (answered)
+        return quota;
     int64_t now = rp_clock_wall_ms ();
     rp_tus_new_t upload = { .length = length, .metadata = metadata, .now_ms = now,
                             .expires_ms = now + rp_gw->config.uploads_tus_expire_s * 1000 };
@@ -1075,13 +1101,22 @@ rp_tus_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t s
         self->head_len += take;
         if (self->head_len == RP_SNIFF_BYTES) {
             self->sniffed = true;
-            char detail [300];
-            if (!rp_sniff_check (self->head, self->head_len, detail, sizeof detail)) {
+            if (!rp_sniff_check (self->head, self->head_len, self->not_image_why, sizeof self->not_image_why)) {
                 self->not_image = true;
-                s_fail (self, 415, "Unsupported media type", detail);
-                return MHD_YES;
+                if (!self->md) {
+                    s_fail (self, 415, "Unsupported media type", self->not_image_why);
+                    return MHD_YES;
+                }
             }
         }
+    }
+    //  Not an image, but the checksum speaks first (bytes garbled on the
+    //  way are a 460 to send again, not a photo failed for good): digest
+    //  the rest, keep none of it
+    if (self->not_image) {
+        EVP_DigestUpdate (self->md, data, size);
+        self->written += (int64_t) size;
+        return MHD_YES;
     }
     for (size_t done = 0; done < size;) {
         ssize_t n = write (self->fd, data + done, size - done);
@@ -1127,13 +1162,12 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
     if (self->start == 0 && !self->sniffed && self->head_len > 0) {
         //  A short first part: sniff what there is when it is the whole upload
         int64_t length = self->new_length >= 0 ? self->new_length : self->length;
-        char detail [300];
         if (length >= 0 && self->written == length
-        &&  !rp_sniff_check (self->head, self->head_len, detail, sizeof detail)) {
+        &&  !rp_sniff_check (self->head, self->head_len, self->not_image_why, sizeof self->not_image_why))
             self->not_image = true;
-            s_fail (self, 415, "Unsupported media type", detail);
-        }
     }
+    //  The checksum first: bytes that are not what the client sent say
+    //  nothing about the upload
     if (!self->error.status && self->md) {
         unsigned char digest [EVP_MAX_MD_SIZE];
         unsigned int digest_len = 0;
@@ -1143,7 +1177,9 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
                     "the body does not match Upload-Checksum; it was discarded and the offset is unchanged");
         }
     }
-    if (self->not_image) {
+    if (self->not_image && !self->error.status)
+        s_fail (self, 415, "Unsupported media type", self->not_image_why);
+    if (self->not_image && self->error.status == 415) {
         //  Nothing of it is kept; the photo ends failed with the reason
         s_part_discard (self);
         if (rp_db_tus_fail (db, self->id, self->error.detail, err, sizeof err) == 0) {
@@ -1301,12 +1337,8 @@ rp_tus_sweep (rp_db_t *db, bool now)
 {
     if (!db || !rp_gw)
         return;
-    int64_t clock = rp_clock_ms ();
-    if (!now && clock < s_next_sweep_ms)
+    if (!rp_gw_sweep_due (&s_next_sweep_ms, S_SWEEP_MS, now))
         return;
-    //  Often enough that an upload is gone soon after it expires
-    int64_t interval = rp_gw->config.uploads_tus_expire_s * 1000 / 2;
-    s_next_sweep_ms = clock + (interval < S_SWEEP_MS ? (interval < 500 ? 500 : interval) : S_SWEEP_MS);
     char err [512];
     json_t *expired = NULL;
     if (rp_db_tus_expired (db, rp_clock_wall_ms (), 100, &expired, err, sizeof err)) {

@@ -4,8 +4,14 @@
     temporary file, hashed on the way), never held whole in memory. Checks
     run as early as the information allows: the token and Content-Length
     (413) before any body byte is read, the type (415) as soon as a file's
-    first RP_SNIFF_BYTES bytes are in, the running count against the limit
-    on every chunk. A refused request leaves nothing behind: every writer is
+    first RP_SNIFF_BYTES bytes are in, the running count against the limits
+    on every chunk: limits.max_upload_bytes per file and, for a multipart
+    body, limits.max_request_bytes for all of it (the temporary bytes one
+    request may write before it is refused), each 413 naming its setting.
+    The fields are taken whole or refused, never cut or glued: tags
+    (X-Tags or a `tags` part) up to S_TAGS_MAX bytes, more than any list
+    of tags a photo may have, else 400 naming them; a `tags` or `batch_id`
+    part sent twice is a 400 naming it. A refused request leaves nothing behind: every writer is
     aborted. The 202 is queued only after each file's bytes are durable and
     its row committed (rp_library_ingest, the one ingest path), then the
     pipeline is woken. Every file's type is checked before the first is
@@ -18,12 +24,15 @@
 #include <czmq.h>
 #include "engine/alloc.h"
 #include "engine/log.h"
-#include "engine/utf8.h"
+#include "library/filename.h"
 #include "library/library.h"
 #include "library/sniff.h"
 
 #include <ctype.h>
 #include <string.h>
+
+//  Tags, whole: 100 tags of 64 bytes and their commas fit
+#define S_TAGS_MAX 8192
 
 typedef struct {
     rp_blob_writer_t *writer;
@@ -38,8 +47,10 @@ struct _rp_upload_t {
     int nparts;
     char batch_id [64];
     size_t batch_len;
-    char tags [4096];
+    int batch_parts;                    //  batch_id parts seen (one at most)
+    char tags [S_TAGS_MAX + 1];
     size_t tags_len;
+    int tags_parts;                     //  tags parts seen (one at most)
     int64_t limit;                      //  the whole body's bound
     int64_t received;
     int64_t discarded;                  //  after an error
@@ -64,50 +75,6 @@ s_fail (rp_upload_t *self, int status, const char *title, const char *detail)
         s_abort_all (self);
 }
 
-void
-rp_gw_sanitize_filename (const char *name, size_t len, char *out, size_t outlen)
-{
-    size_t cap = outlen - 1 < RP_GW_FILENAME_MAX ? outlen - 1 : RP_GW_FILENAME_MAX;
-    //  The last path part, whichever separator the client used
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++)
-        if (name [i] == '/' || name [i] == '\\')
-            start = i + 1;
-    size_t o = 0;
-    for (size_t i = start; i < len && name [i];) {
-        unsigned char ch = (unsigned char) name [i];
-        //  Text as the database takes it: each byte of anything else
-        //  (overlong forms, surrogates, past U+10FFFF) becomes "_"
-        size_t n = rp_utf8_char (name + i, len - i);
-        if (n == 0) {
-            if (o + 1 > cap)
-                break;
-            out [o++] = '_';
-            i++;
-            continue;
-        }
-        if (n == 1 && (ch < 0x20 || ch == 0x7F || ch == '"')) {
-            i++;                        //  control characters (and quotes) go
-            continue;
-        }
-        if (o + n > cap)
-            break;
-        memcpy (out + o, name + i, n);
-        o += n;
-        i += n;
-    }
-    out [o] = 0;
-    //  No leading dots or spaces (hidden files, "..") and no trailing spaces
-    size_t lead = strspn (out, ". ");
-    if (lead)
-        memmove (out, out + lead, strlen (out + lead) + 1);
-    size_t end = strlen (out);
-    while (end && (out [end - 1] == ' ' || out [end - 1] == '.'))
-        out [--end] = 0;
-    if (!*out)
-        snprintf (out, outlen, "upload");
-}
-
 static s_part_t *
 s_part_new (rp_upload_t *self, const char *filename)
 {
@@ -126,7 +93,7 @@ s_part_new (rp_upload_t *self, const char *filename)
     s_part_t *part = &self->parts [self->nparts++];
     part->writer = writer;
     part->checked = false;
-    rp_gw_sanitize_filename (filename ? filename : "upload", filename ? strlen (filename) : 6,
+    rp_filename_clean (filename ? filename : "upload", filename ? strlen (filename) : 6,
                              part->filename, sizeof part->filename);
     return part;
 }
@@ -159,7 +126,7 @@ s_write (rp_upload_t *self, s_part_t *part, const char *data, size_t size)
     if (rp_blob_write (part->writer, data, size, err, sizeof err)) {
         if (rp_blob_size (part->writer) + (int64_t) size > rp_gw->config.limits_max_upload_bytes) {
             char detail [160];
-            snprintf (detail, sizeof detail, "a file may be at most %lld bytes",
+            snprintf (detail, sizeof detail, "a file may be at most %lld bytes (limits.max_upload_bytes)",
                       (long long) rp_gw->config.limits_max_upload_bytes);
             s_fail (self, 413, "Payload too large", detail);
         }
@@ -172,13 +139,20 @@ s_write (rp_upload_t *self, s_part_t *part, const char *data, size_t size)
     s_check_type (self, part, false);
 }
 
+//  A text field's next bytes (off: where they go in the field; 0 starts it)
 static void
-s_append_field (rp_upload_t *self, char *buf, size_t *len, size_t cap, const char *data, size_t size,
-                const char *name)
+s_append_field (rp_upload_t *self, char *buf, size_t *len, size_t cap, int *parts, uint64_t off,
+                const char *data, size_t size, const char *name)
 {
+    if (off == 0 && ++*parts > 1) {
+        char detail [96];
+        snprintf (detail, sizeof detail, "the %s field was sent more than once: send it once", name);
+        s_fail (self, 400, "Bad request", detail);
+        return;
+    }
     if (*len + size >= cap) {
         char detail [96];
-        snprintf (detail, sizeof detail, "the %s field is too long", name);
+        snprintf (detail, sizeof detail, "the %s field is longer than %zu bytes", name, cap - 1);
         s_fail (self, 400, "Bad request", detail);
         return;
     }
@@ -200,7 +174,7 @@ s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *file
         if (off == 0) {
             //  A new part, unless the last one has not had a byte yet
             if (part && part->writer && rp_blob_size (part->writer) == 0)
-                rp_gw_sanitize_filename (filename ? filename : "upload", filename ? strlen (filename) : 6,
+                rp_filename_clean (filename ? filename : "upload", filename ? strlen (filename) : 6,
                                          part->filename, sizeof part->filename);
             else
                 part = s_part_new (self, filename);
@@ -210,10 +184,12 @@ s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *file
     }
     else
     if (streq (key, "batch_id"))
-        s_append_field (self, self->batch_id, &self->batch_len, sizeof self->batch_id, data, size, "batch_id");
+        s_append_field (self, self->batch_id, &self->batch_len, sizeof self->batch_id, &self->batch_parts, off,
+                        data, size, "batch_id");
     else
     if (streq (key, "tags"))
-        s_append_field (self, self->tags, &self->tags_len, sizeof self->tags, data, size, "tags");
+        s_append_field (self, self->tags, &self->tags_len, sizeof self->tags, &self->tags_parts, off, data, size,
+                        "tags");
     return MHD_YES;
 }
 
@@ -263,13 +239,9 @@ rp_upload_begin (struct MHD_Connection *c, rp_req_t *req)
     const char *length = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "Content-Length");
     bool multipart = type && strncasecmp (type, "multipart/form-data", 19) == 0;
     bool raw = type && strncasecmp (type, "image/", 6) == 0;
-    //  A multipart body carries several files, each up to the limit
-    int64_t per_file = config->limits_max_upload_bytes;
-    int64_t limit = raw ? per_file
-                  : per_file * RP_GW_FILES_MAX < (1LL << 30) ? per_file * RP_GW_FILES_MAX
-                  : (per_file > (1LL << 30) ? per_file : (1LL << 30));
-    if (multipart)
-        limit += 1 << 20;               //  room for the part headers
+    //  A multipart body carries several files, each up to its limit, all
+    //  of them up to the request's
+    int64_t limit = raw ? config->limits_max_upload_bytes : config->limits_max_request_bytes;
     if (length) {
         char *end = NULL;
         errno = 0;
@@ -277,9 +249,10 @@ rp_upload_begin (struct MHD_Connection *c, rp_req_t *req)
         if (errno || !end || *end || declared < 0)
             return rp_gw_problem (c, req, 400, "Bad request", "Content-Length is not a number");
         if (declared > limit) {
-            char detail [160];
-            snprintf (detail, sizeof detail, "the body is %lld bytes; at most %lld are accepted%s",
-                      declared, (long long) limit, raw ? "" : " in one multipart upload");
+            char detail [200];
+            snprintf (detail, sizeof detail, "the body is %lld bytes; at most %lld are accepted %s",
+                      declared, (long long) limit, raw ? "in one file (limits.max_upload_bytes)"
+                                                       : "in one multipart upload (limits.max_request_bytes)");
             return rp_gw_problem (c, req, 413, "Payload too large", detail);
         }
     }
@@ -313,6 +286,11 @@ rp_upload_begin (struct MHD_Connection *c, rp_req_t *req)
     const char *tags = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "X-Tags");
     if (batch)
         snprintf (self->batch_id, sizeof self->batch_id, "%s", batch);
+    if (tags && strlen (tags) > S_TAGS_MAX) {
+        char detail [96];
+        snprintf (detail, sizeof detail, "X-Tags is longer than %d bytes", S_TAGS_MAX);
+        return rp_gw_problem (c, req, 400, "Bad request", detail);
+    }
     if (tags)
         snprintf (self->tags, sizeof self->tags, "%s", tags);
     if (!s_part_new (self, name))
@@ -333,7 +311,11 @@ rp_upload_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_
     }
     self->received += (int64_t) size;
     if (self->received > self->limit) {
-        s_fail (self, 413, "Payload too large", "the body is larger than an upload may be");
+        char detail [200];
+        snprintf (detail, sizeof detail, "the body is larger than %lld bytes, the most %s",
+                  (long long) self->limit, self->pp ? "one multipart upload may be (limits.max_request_bytes)"
+                                                    : "a file may be (limits.max_upload_bytes)");
+        s_fail (self, 413, "Payload too large", detail);
         return MHD_YES;
     }
     if (self->pp) {

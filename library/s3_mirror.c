@@ -137,10 +137,18 @@ s_give (rp_s3_mirror_t *self, s_client_t *client)
     s_client_destroy (&client);
 }
 
-void
-rp_s3_mirror_key (rp_s3_mirror_t *self, const char *relative, char *key, size_t size)
+int
+rp_s3_mirror_key (rp_s3_mirror_t *self, const char *relative, char key [RP_S3_KEY_MAX + 1], char *err,
+                  size_t errlen)
 {
-    snprintf (key, size, "%s%s", self->prefix, relative);
+    size_t len = strlen (self->prefix) + strlen (relative);
+    if (len > RP_S3_KEY_MAX) {
+        snprintf (err, errlen, "the S3 key %s%.40s... is %zu bytes; S3 takes at most %d", self->prefix, relative,
+                  len, RP_S3_KEY_MAX);
+        return -1;
+    }
+    snprintf (key, RP_S3_KEY_MAX + 1, "%s%s", self->prefix, relative);
+    return 0;
 }
 
 const char *
@@ -159,11 +167,12 @@ int
 rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
                   const char *content_type, bool maybe_there, char *err, size_t errlen)
 {
+    char key [RP_S3_KEY_MAX + 1], etag [RP_S3_ETAG_MAX];
+    if (rp_s3_mirror_key (self, relative, key, err, errlen))
+        return -1;
     s_client_t *client = s_take (self, err, errlen);
     if (!client)
         return -1;
-    char key [RP_STR_MAX * 2], etag [RP_S3_ETAG_MAX];
-    rp_s3_mirror_key (self, relative, key, sizeof key);
     int64_t size = -1;
     struct stat st;
     int64_t local = stat (path, &st) == 0 ? (int64_t) st.st_size : -1;
@@ -181,11 +190,12 @@ int
 rp_s3_mirror_get (rp_s3_mirror_t *self, const char *relative, const char *path, int64_t max_bytes,
                   char *err, size_t errlen)
 {
+    char key [RP_S3_KEY_MAX + 1];
+    if (rp_s3_mirror_key (self, relative, key, err, errlen))
+        return -1;
     s_client_t *client = s_take (self, err, errlen);
     if (!client)
         return -1;
-    char key [RP_STR_MAX * 2];
-    rp_s3_mirror_key (self, relative, key, sizeof key);
     int rc = rp_s3_get_file (client->client, key, 0, max_bytes >= 0 ? max_bytes : -1, path, err, errlen);
     s_give (self, client);
     return rc;
@@ -195,11 +205,12 @@ int
 rp_s3_mirror_head (rp_s3_mirror_t *self, const char *relative, int64_t *size,
                    char etag [RP_S3_ETAG_MAX], char *err, size_t errlen)
 {
+    char key [RP_S3_KEY_MAX + 1];
+    if (rp_s3_mirror_key (self, relative, key, err, errlen))
+        return -1;
     s_client_t *client = s_take (self, err, errlen);
     if (!client)
         return -1;
-    char key [RP_STR_MAX * 2];
-    rp_s3_mirror_key (self, relative, key, sizeof key);
     int rc = rp_s3_head (client->client, key, size, etag, err, errlen);
     s_give (self, client);
     return rc;
@@ -208,11 +219,12 @@ rp_s3_mirror_head (rp_s3_mirror_t *self, const char *relative, int64_t *size,
 int
 rp_s3_mirror_delete (rp_s3_mirror_t *self, const char *relative, char *err, size_t errlen)
 {
+    char key [RP_S3_KEY_MAX + 1];
+    if (rp_s3_mirror_key (self, relative, key, err, errlen))
+        return -1;
     s_client_t *client = s_take (self, err, errlen);
     if (!client)
         return -1;
-    char key [RP_STR_MAX * 2];
-    rp_s3_mirror_key (self, relative, key, sizeof key);
     int rc = rp_s3_delete (client->client, key, err, errlen);
     s_give (self, client);
     return rc;
@@ -220,14 +232,15 @@ rp_s3_mirror_delete (rp_s3_mirror_t *self, const char *relative, char *err, size
 
 int
 rp_s3_mirror_presign (rp_s3_mirror_t *self, const char *method, const char *relative,
-                      int expires_s, char **url, char *err, size_t errlen)
+                      int expires_s, int64_t content_length, char **url, char *err, size_t errlen)
 {
+    char key [RP_S3_KEY_MAX + 1];
+    if (rp_s3_mirror_key (self, relative, key, err, errlen))
+        return -1;
     s_client_t *client = s_take (self, err, errlen);
     if (!client)
         return -1;
-    char key [RP_STR_MAX * 2];
-    rp_s3_mirror_key (self, relative, key, sizeof key);
-    int rc = rp_s3_presign (client->client, method, key, expires_s, url, err, errlen);
+    int rc = rp_s3_presign (client->client, method, key, expires_s, content_length, url, err, errlen);
     s_give (self, client);
     return rc;
 }
@@ -242,10 +255,45 @@ rp_s3_mirror_ping (rp_s3_mirror_t *self, char *err, size_t errlen)
     s_client_t *client = s_client_new (self, &keys, 1, 3, err, errlen);
     if (!client)
         return -1;
-    char key [RP_STR_MAX * 2], etag [RP_S3_ETAG_MAX];
-    rp_s3_mirror_key (self, "readiness-probe", key, sizeof key);
+    char key [RP_S3_KEY_MAX + 1], etag [RP_S3_ETAG_MAX];
+    if (rp_s3_mirror_key (self, "readiness-probe", key, err, errlen)) {
+        s_client_destroy (&client);
+        return -1;
+    }
     int64_t size;
     int rc = rp_s3_head (client->client, key, &size, etag, err, errlen);
     s_client_destroy (&client);
     return rc == RP_NOT_FOUND ? 0 : rc;
+}
+
+int
+rp_s3_mirror_list (rp_s3_mirror_t *self, const char *relative_prefix, const char *start_after, int max_keys,
+                   json_t **names, bool *truncated, char *err, size_t errlen)
+{
+    *names = NULL;
+    char prefix [RP_S3_KEY_MAX + 1], after [RP_S3_KEY_MAX + 1] = "";
+    if (rp_s3_mirror_key (self, relative_prefix, prefix, err, errlen)
+    ||  (start_after && *start_after && rp_s3_mirror_key (self, start_after, after, err, errlen)))
+        return -1;
+    s_client_t *client = s_take (self, err, errlen);
+    if (!client)
+        return -1;
+    json_t *keys = NULL;
+    int rc = rp_s3_list (client->client, prefix, after, max_keys, &keys, truncated, err, errlen);
+    s_give (self, client);
+    if (rc)
+        return rc;
+    //  Relative names: the prefix off
+    size_t skip = strlen (self->prefix);
+    json_t *relative = json_array ();
+    size_t i;
+    json_t *key;
+    json_array_foreach (keys, i, key) {
+        const char *text = json_string_value (key);
+        if (text && strlen (text) >= skip)
+            json_array_append_new (relative, json_string (text + skip));
+    }
+    json_decref (keys);
+    *names = relative;
+    return 0;
 }

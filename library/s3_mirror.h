@@ -34,8 +34,11 @@ typedef struct _rp_s3_mirror_t rp_s3_mirror_t;
 rp_s3_mirror_t *rp_s3_mirror_new (const rp_config_t *config, char *err, size_t errlen);
 void rp_s3_mirror_destroy (rp_s3_mirror_t **self_p);
 
-//  The full key of a relative name (prefix + relative).
-void rp_s3_mirror_key (rp_s3_mirror_t *self, const char *relative, char *key, size_t size);
+//  The full key of a relative name (prefix + relative), whole: -1 with err
+//  when it is longer than S3 takes (RP_S3_KEY_MAX bytes), never cut short
+//  (a key cut short names another object).
+int rp_s3_mirror_key (rp_s3_mirror_t *self, const char *relative, char key [RP_S3_KEY_MAX + 1], char *err,
+                      size_t errlen);
 const char *rp_s3_mirror_bucket (rp_s3_mirror_t *self);
 const char *rp_s3_mirror_prefix (rp_s3_mirror_t *self);
 
@@ -53,9 +56,15 @@ int rp_s3_mirror_get (rp_s3_mirror_t *self, const char *relative, const char *pa
 int rp_s3_mirror_head (rp_s3_mirror_t *self, const char *relative, int64_t *size,
                        char etag [RP_S3_ETAG_MAX], char *err, size_t errlen);
 int rp_s3_mirror_delete (rp_s3_mirror_t *self, const char *relative, char *err, size_t errlen);
-//  A presigned URL for method on relative, valid expires_s; *url malloc'ed.
+//  A presigned URL for method on relative, valid expires_s, binding the
+//  body's length when content_length >= 0 (rp_s3_presign); *url malloc'ed.
 int rp_s3_mirror_presign (rp_s3_mirror_t *self, const char *method, const char *relative,
-                          int expires_s, char **url, char *err, size_t errlen);
+                          int expires_s, int64_t content_length, char **url, char *err, size_t errlen);
+//  Relative names under relative_prefix, after start_after (relative; NULL
+//  or "" from the first), at most max_keys: *names a JSON array (caller
+//  decrefs); *truncated when there are more.
+int rp_s3_mirror_list (rp_s3_mirror_t *self, const char *relative_prefix, const char *start_after,
+                       int max_keys, json_t **names, bool *truncated, char *err, size_t errlen);
 //  Can S3 be reached, and does it know our bucket and credentials? A HEAD
 //  on a probe key, one try: 0 when S3 answered (absent is fine).
 int rp_s3_mirror_ping (rp_s3_mirror_t *self, char *err, size_t errlen);

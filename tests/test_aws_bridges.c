@@ -988,10 +988,16 @@ Test (aws_bridges, s3_outage_loses_no_acknowledged_photo, .timeout = 150)
                 if (s_readyz (&server, &checks) == 503)
                     break;
             }
+            //  By name only; what failed and why is in the log, naming S3
             const char *storage = json_string_value (json_object_get (checks, "storage"));
-            cr_expect (storage && !streq (storage, "ok") && strstr (storage, "S3"),
-                       "/readyz while S3 is down: %s", json_dumps (checks, JSON_COMPACT));
+            cr_expect (storage && streq (storage, "down"), "/readyz while S3 is down: %s",
+                       json_dumps (checks, JSON_COMPACT));
+            char *said = json_dumps (checks, JSON_COMPACT);
+            cr_expect (said && !strstr (said, "photos"), "/readyz names no bucket: %s", said);
+            free (said);
             json_decref (checks);
+            cr_expect_gt (rp_test_count_in_file (server.log, "readiness: storage is down: S3 bucket photos"), 0,
+                          "the log says why (log: %s)", server.log);
             readyz_said = true;
         }
     }
@@ -1233,6 +1239,172 @@ Test (aws_bridges, the_cache_trim_keeps_what_a_job_is_using, .timeout = 120)
     cr_expect (s_listed (listing, key), "the thumbnail is in the bucket:\n%s", listing);
     free (listing);
     free (token);
+    rp_test_server_stop (&server);
+    rp_test_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+//  Hardening: presigned uploads bound and swept, keys whole and checked
+
+//  Whether the bucket holds key (`aws s3api head-object`).
+static bool
+s_object_exists (const rp_test_aws_t *aws, const char *key)
+{
+    return rp_test_aws_cli (aws, aws->s3, NULL, "s3api head-object --bucket photos --key '%s'", key) == 0;
+}
+
+Test (aws_bridges, presigned_uploads_are_bounded_and_swept, .timeout = 120)
+{
+    //  S3 announces only incoming/: an object PUT under uploads/ is taken
+    //  in only by a complete call, so one that never gets it stays behind
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-sweep", "incoming/");
+    rp_test_server_t server;
+    s_engine_start_more (&server, &aws, "aws-sweep", false, 0, NULL,
+                         (const char *[]) { "RAPIDPHOTO_UPLOADS_TUS_EXPIRE_S=3", NULL });
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+    char path [600], sha [65];
+    rp_test_server_photo (&server, "swept.jpg", 80, path, sizeof path);
+    s_file_sha256 (path, sha);
+    size_t len = 0;
+    free (rp_test_read_file (path, &len));
+
+    //  Over limits.max_upload_bytes (8 MiB here): 413, naming it
+    char body [512];
+    snprintf (body, sizeof body, "{\"filename\":\"huge.jpg\",\"bytes\":%d,\"sha256\":\"%s\"}", (8 << 20) + 1, sha);
+    rp_test_reply_t reply;
+    cr_expect_eq (rp_test_json_request (&server, "POST", "/api/v1/uploads/presign", token, body, &reply), 413);
+    cr_expect (reply.body && strstr (reply.body, "limits.max_upload_bytes"), "%s", reply.body);
+    rp_test_reply_free (&reply);
+
+    //  The URL binds the declared length: S3 takes a PUT of that many bytes only
+    json_t *presigned = s_presign (&server, token, "swept.jpg", len, sha);
+    const char *url = json_string_value (json_object_get (presigned, "url"));
+    cr_expect (strstr (url, "X-Amz-SignedHeaders=content-length%3Bhost"), "the length is not signed: %s", url);
+    char id [RP_ID_MAX], key [128];
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (presigned, "id")));
+    snprintf (key, sizeof key, "uploads/%s", id);
+    //  The client PUTs its bytes and never says it is done
+    s_presigned_put (presigned, path);
+    json_decref (presigned);
+    cr_assert (s_object_exists (&aws, key), "the PUT object is in the bucket");
+    char *final = rp_test_wait_final (&server, token, id, 20000);
+    cr_expect_str_eq (final, "failed", "the upload expired");
+    free (final);
+    //  The expiry sweep removes what it left in the bucket
+    bool gone = false;
+    for (int64_t end = s_now_ms () + 20000; !gone && s_now_ms () < end; usleep (500 * 1000))
+        gone = !s_object_exists (&aws, key);
+    cr_expect (gone, "%s is still in the bucket 20 s after its upload expired (log: %s)", key, server.log);
+
+    //  A live upload's object is left alone: PUT, then completed
+    rp_test_server_photo (&server, "kept.jpg", 81, path, sizeof path);
+    s_file_sha256 (path, sha);
+    free (rp_test_read_file (path, &len));
+    presigned = s_presign (&server, token, "kept.jpg", len, sha);
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (presigned, "id")));
+    s_presigned_put (presigned, path);
+    json_decref (presigned);
+    char *answer = NULL;
+    long status = s_complete (&server, token, id, &answer);
+    cr_expect_eq (status, 202, "complete: %ld %s", status, answer);
+    free (answer);
+    free (token);
+    rp_test_server_stop (&server);
+    rp_test_aws_stop (&aws);
+}
+
+Test (aws_bridges, a_key_of_1024_bytes_is_whole, .timeout = 90)
+{
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-longkey", NULL);
+    rp_test_server_t server;
+    s_engine_start (&server, &aws, "aws-longkey", false, 0, NULL);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+    //  incoming/alice/ + four folders of 200 bytes + a name: 1024 bytes, S3's most
+    char key [1100], name [256];
+    size_t at = (size_t) snprintf (key, sizeof key, "incoming/alice/");
+    for (int i = 0; i < 4; i++) {
+        memset (key + at, 'a' + i, 200);
+        at += 200;
+        key [at++] = '/';
+    }
+    size_t name_len = 1024 - at;
+    memset (name, 'e', name_len - 4);
+    memcpy (name + name_len - 4, ".jpg", 5);
+    snprintf (key + at, sizeof key - at, "%s", name);
+    cr_assert_eq (strlen (key), 1024);
+    char path [600];
+    rp_test_server_photo (&server, "long.jpg", 90, path, sizeof path);
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3api put-object --bucket photos --key '%s' --body '%s'", key, path);
+    cr_assert_eq (rc, 0, "aws s3api put-object failed: %s", rp_test_aws_err (&aws));
+    json_t *photo = s_wait_named (&server, token, name, 40000);
+    cr_assert_not_null (photo, "the object with a 1024-byte key became no photo (log: %s)", server.log);
+    cr_expect_str_eq (json_string_value (json_object_get (photo, "status")) ?: "", "complete");
+    json_decref (photo);
+    free (token);
+    rp_test_server_stop (&server);
+    rp_test_aws_stop (&aws);
+}
+
+Test (aws_bridges, import_keys_name_their_user_and_nothing_else, .timeout = 150)
+{
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-segments", NULL);
+    rp_test_server_t server;
+    s_engine_start (&server, &aws, "aws-segments", false, 5, NULL);
+    s_engine_ready (&server);
+    char *alice = rp_test_login (&server, "alice");
+    char *bob = rp_test_login (&server, "bob");
+    //  Bob's own import
+    char secret [600], fine [600];
+    rp_test_server_photo (&server, "secret.jpg", 91, secret, sizeof secret);
+    rp_test_server_photo (&server, "fine.jpg", 93, fine, sizeof fine);
+    int rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/bob/secret.jpg'",
+                        secret);
+    cr_assert_eq (rc, 0, "%s", rp_test_aws_err (&aws));
+    json_t *photo = s_wait_named (&server, bob, "secret.jpg", 40000);
+    cr_assert_not_null (photo, "bob's import (log: %s)", server.log);
+    json_decref (photo);
+    //  Events for keys in alice's folder with a "..", a "." and an empty
+    //  segment (S3 keys are names, not paths: such a key names an object
+    //  of its own, never bob's or alice's other ones)
+    size_t secret_len = 0;
+    free (rp_test_read_file (secret, &secret_len));
+    static const char *const keys [] = { "incoming/alice/../bob/secret.jpg", "incoming/alice/./fine.jpg",
+                                         "incoming/alice//fine.jpg" };
+    enum { REFUSED = sizeof keys / sizeof keys [0] };
+    for (size_t i = 0; i < REFUSED; i++) {
+        rc = rp_test_aws_cli (&aws, aws.sqs, NULL, "sqs send-message --queue-url '%s' --message-body "
+                        "'{\"Records\":[{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"eventName\":"
+                        "\"ObjectCreated:Put\",\"s3\":{\"bucket\":{\"name\":\"photos\"},\"object\":{\"key\":"
+                        "\"%s\",\"size\":%zu,\"eTag\":\"0\"}}}]}'", aws.ingest, keys [i], secret_len);
+        cr_assert_eq (rc, 0, "%s", rp_test_aws_err (&aws));
+    }
+    //  And a good key beside them
+    rc = rp_test_aws_cli (&aws, aws.s3, NULL, "s3 cp --only-show-errors '%s' 's3://photos/incoming/alice/fine.jpg'", fine);
+    cr_assert_eq (rc, 0, "%s", rp_test_aws_err (&aws));
+    photo = s_wait_named (&server, alice, "fine.jpg", 40000);
+    cr_assert_not_null (photo, "alice's good import (log: %s)", server.log);
+    json_decref (photo);
+    //  The others end in the dead-letter queue, for an operator
+    int dead = 0;
+    for (int64_t end = s_now_ms () + 60000; dead < REFUSED && s_now_ms () < end; ) {
+        json_t *bodies = s_aws_receive (&aws, aws.dlq, 5, 300);
+        dead += (int) json_array_size (bodies);
+        json_decref (bodies);
+    }
+    cr_expect_eq (dead, REFUSED, "the refused keys' messages in ingest-dlq (log: %s)", server.log);
+    json_t *items = s_photos (&server, alice, NULL);
+    char *text = json_dumps (items, JSON_COMPACT);
+    cr_expect_eq (json_array_size (items), 1, "alice has only fine.jpg: %s", text);
+    free (text);
+    json_decref (items);
+    cr_expect_gt (rp_test_count_in_file (server.log, "\"..\""), 0, "the log says why (log: %s)", server.log);
+    free (alice);
+    free (bob);
     rp_test_server_stop (&server);
     rp_test_aws_stop (&aws);
 }

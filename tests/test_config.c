@@ -85,6 +85,20 @@ Test (config, defaults_match_the_contract)
     cr_assert_str_eq (c.broker_curve_clients, "");
     cr_assert_eq (c.broker_trust_network, 0);
     cr_assert_eq (c.shutdown_timeout_s, 25, "the drain fits ECS's 30 s stopTimeout with margin");
+    //  The gateway's limits (README, "Limits")
+    cr_assert_eq (c.http_max_connections, 2048);
+    cr_assert_eq (c.http_max_connections_per_address, 256);
+    cr_assert_eq (c.http_max_streams, 1024);
+    cr_assert_lt (c.http_max_streams, c.http_max_connections, "streams leave room for other requests");
+    cr_assert_eq (c.http_max_streams_per_user, 16);
+    cr_assert_str_eq (c.http_trusted_proxies, "", "no proxy is trusted unless named");
+    cr_assert_eq (c.auth_login_failures, 5);
+    cr_assert_eq (c.auth_login_failures_per_user, 20);
+    cr_assert_eq (c.auth_login_failures_per_address, 100);
+    cr_assert_gt (c.auth_password_checks, 0, "0 means one per core, resolved at load");
+    cr_assert_str_eq (c.metrics_token, "", "/metrics is open unless a token is set");
+    cr_assert_eq (c.limits_max_request_bytes, 1LL << 30);
+    cr_assert_eq (c.uploads_max_open_per_user, 100);
 }
 
 Test (config, shipped_example_file_equals_the_defaults)
@@ -250,6 +264,11 @@ Test (config, bad_values_are_refused_with_the_reason)
           "broker.curve_client_secret_key" },
         { "[broker]\ntrust_network = perhaps\n", "broker.trust_network" },
         { "[broker]\nqueue_max = 0\n", "broker.queue_max" },
+        { "[auth]\njwt_secret = only-31-bytes-long-0123456789ab\n", "auth.jwt_secret" },
+        { "[http]\nmax_streams = 2048\n", "http.max_streams" },
+        { "[http]\nmax_connections = 100\nmax_streams = 100\n", "below http.max_connections" },
+        { "[limits]\nmax_request_bytes = 0\n", "limits.max_request_bytes" },
+        { "[uploads]\nmax_open_per_user = none\n", "uploads.max_open_per_user" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         const char *path = s_write_ini (cases [i].ini);

@@ -1687,4 +1687,49 @@ CONTRACT (a_collection_and_a_row_for_the_same_address_never_interleave)
     s_race_pair (&create2, &collect2);
     cr_assert_not (collect2.removed, "the collection counted the row committed while it waited");
     cr_assert_eq (collect2.entered_ms, 0, "its removal never ran");
+    rp_db_close (&db);
+}
+
+//  ---------------------------------------------------------------------------
+//  What the gateway's limits ask of the store
+
+CONTRACT (gateway_limits_read_whose_news_stamps_and_open_uploads)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], bob [RP_ID_MAX], a [RP_ID_MAX], b [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_user (db, "bob", bob);
+    //  Whose events are newer than an id, with each one's newest
+    int64_t start = 0;
+    cr_assert_eq (rp_db_events_last (db, NULL, &start, err, sizeof err), 0, "%s", err);
+    s_photo (db, alice, 1, NULL, NULL, a, NULL);
+    s_photo (db, alice, 2, NULL, NULL, b, NULL);
+    int64_t alice_last = 0;
+    cr_assert_eq (rp_db_events_last (db, alice, &alice_last, err, sizeof err), 0, "%s", err);
+    json_t *users = NULL;
+    cr_assert_eq (rp_db_events_users (db, start, 100, &users, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_object_size (users), 1, "only alice has news: %s", json_dumps (users, 0));
+    cr_assert_eq (json_integer_value (json_object_get (users, alice)), alice_last);
+    json_decref (users);
+    cr_assert_eq (rp_db_events_users (db, alice_last, 100, &users, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_object_size (users), 0, "nothing after the newest");
+    json_decref (users);
+    //  A user's password hash by id, as the tokens' stamp wants it
+    char hash [RP_PASSWORD_HASH_MAX], found [RP_ID_MAX], by_name [RP_PASSWORD_HASH_MAX];
+    cr_assert_eq (rp_db_user_hash (db, alice, hash, sizeof hash, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_db_user_find (db, "alice", found, by_name, sizeof by_name, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq (hash, by_name);
+    cr_assert_eq (rp_db_user_hash (db, "00000000000000000000000000000000", hash, sizeof hash, err, sizeof err),
+                  RP_NOT_FOUND);
+    //  Unfinished uploads of a user that have not expired
+    for (int i = 0; i < 3; i++) {
+        char id [RP_ID_MAX];
+        s_upload (db, bob, 100, i == 2 ? 5000 : 90000, id);
+    }
+    int64_t open = -1;
+    cr_assert_eq (rp_db_tus_open (db, bob, 10000, &open, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (open, 2, "the expired one does not count");
+    cr_assert_eq (rp_db_tus_open (db, alice, 10000, &open, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (open, 0);
+    rp_db_close (&db);
 }

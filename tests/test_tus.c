@@ -491,6 +491,50 @@ Test (tus, a_cut_off_patch_keeps_what_arrived, .timeout = 120)
     rp_test_server_stop (&server);
 }
 
+//  A first part garbled on the way (its bytes no longer look like an image)
+//  whose Upload-Checksum is the sent bytes': the checksum speaks first, so
+//  it is a 460 to send again, not a photo failed for good
+Test (tus, a_garbled_first_part_is_sent_again, .timeout = 120)
+{
+    rp_test_server_t server;
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "tus-garbled" });
+    s_client_t alice = { &server, rp_test_login (&server, "alice") };
+    size_t len = 0;
+    char *photo = s_photo_bytes (&server, 256 * 1024, 5, &len);
+    char path [128];
+    s_create (&alice, (int64_t) len, NULL, path, sizeof path);
+    char checksum [200];
+    s_checksum ("sha256", photo, 64 * 1024, checksum, sizeof checksum);
+    char *garbled = malloc (64 * 1024);
+    memcpy (garbled, photo, 64 * 1024);
+    memset (garbled, 0x20, 64);                 //  the magic bytes gone
+    rp_test_reply_t reply;
+    long status = s_patch (&alice, path, 0, garbled, 64 * 1024, checksum, &reply);
+    cr_expect_eq (status, 460, "%ld %s", status, reply.body);
+    rp_test_reply_free (&reply);
+    cr_assert_eq (s_offset (&alice, path), 0, "the upload is still there, at 0");
+    //  Sent again, right: the upload goes on and completes
+    cr_assert_eq (s_patch (&alice, path, 0, photo, 64 * 1024, checksum, &reply), 204, "%s", reply.body);
+    rp_test_reply_free (&reply);
+    s_checksum ("sha256", photo + 64 * 1024, len - 64 * 1024, checksum, sizeof checksum);
+    cr_assert_eq (s_patch (&alice, path, 64 * 1024, photo + 64 * 1024, len - 64 * 1024, checksum, &reply), 204,
+                  "%s", reply.body);
+    char photo_id [64];
+    snprintf (photo_id, sizeof photo_id, "%s", rp_test_header_value (&reply, "Photo-Id"));
+    rp_test_reply_free (&reply);
+    s_expect_original (&alice, photo_id, photo, len);
+    //  Bytes that are not an image and match their checksum still fail at once
+    char other [128];
+    s_create (&alice, 64 * 1024, NULL, other, sizeof other);
+    s_checksum ("sha256", garbled, 64 * 1024, checksum, sizeof checksum);
+    cr_expect_eq (s_patch (&alice, other, 0, garbled, 64 * 1024, checksum, &reply), 415, "%s", reply.body);
+    rp_test_reply_free (&reply);
+    free (garbled);
+    free (photo);
+    free (alice.token);
+    rp_test_server_stop (&server);
+}
+
 Test (tus_pg, two_engines_serve_one_upload_in_turn, .timeout = 240)
 {
     rp_test_server_t first, second;

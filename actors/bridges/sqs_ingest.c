@@ -14,7 +14,11 @@
         arrived; rp_library_adopt_upload checks and queues it;
       - ObjectCreated under <prefix>incoming/<username>/...: operators' bulk
         import; the object becomes a queued photo of that user named after
-        the key's last segment (rp_library_ingest), remembered in
+        the key's last segment, cleaned as every file name is
+        (library/filename.h), by rp_library_ingest; a key with an empty,
+        "." or ".." segment is refused (an S3 key is a name, not a path:
+        incoming/alice/../bob/x.jpg is neither alice's file nor bob's),
+        and goes to the dead-letter queue like any other; remembered in
         s3_objects by (bucket, key, ETag), so a notification delivered
         twice, or to two engines, finds its photo instead of making one;
       - anything else (not a notification at all, an unknown user, an
@@ -43,6 +47,7 @@
 #include "engine/log.h"
 #include "engine/thread.h"
 #include "library/blobstore.h"
+#include "library/filename.h"
 #include "library/library.h"
 #include "library/pipeline.h"
 #include "actors/bridges/bridges.h"
@@ -86,22 +91,19 @@ s_watched_destroy (s_watched_t **self_p)
     }
 }
 
-//  A string cut short at a byte count: drop a last character left
-//  incomplete (its lead byte and the continuation bytes that made it)
-static void
-s_utf8_cut (char *text)
+//  Whether every segment of path ("a/b/c") is a name: not empty, not "."
+//  or ".."
+static bool
+s_segments_named (const char *path)
 {
-    size_t end = strlen (text), continuation = 0;
-    while (end > 0 && ((unsigned char) text [end - 1] & 0xC0) == 0x80) {
-        end--;
-        continuation++;
+    for (const char *segment = path;;) {
+        size_t len = strcspn (segment, "/");
+        if (len == 0 || (len == 1 && segment [0] == '.') || (len == 2 && strncmp (segment, "..", 2) == 0))
+            return false;
+        if (!segment [len])
+            return true;
+        segment += len + 1;
     }
-    if (end == 0)
-        return;
-    unsigned char lead = (unsigned char) text [end - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (continuation + 1 < need)
-        text [end - 1] = 0;
 }
 
 //  Outcome of one record
@@ -158,6 +160,11 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
                   event->bucket, event->key);
         return S_RETRY;
     }
+    if (!s_segments_named (user)) {
+        snprintf (err, errlen, "s3://%s/%s: a segment of the key is empty, \".\" or \"..\"; imports go under "
+                  "incoming/<username>/<file name>", event->bucket, event->key);
+        return S_RETRY;
+    }
     int rc = rp_db_s3_object_find (self->db, event->bucket, event->key, event->etag, photo_id, err, errlen);
     if (rc == 0)
         return S_PHOTO;             //  delivered before: the same photo
@@ -172,15 +179,9 @@ s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP
                       username);
         return S_RETRY;
     }
-    //  The key's last segment, as a file name: control characters go, and a
-    //  long one is cut at a character's start (never inside UTF-8)
-    char filename [256];
-    snprintf (filename, sizeof filename, "%s", name);
-    if (strlen (filename) == sizeof filename - 1)
-        s_utf8_cut (filename);
-    for (char *c = filename; *c; c++)
-        if ((unsigned char) *c < 0x20 || *c == 0x7f)
-            *c = '_';
+    //  The key's last segment, as every file name is cleaned
+    char filename [RP_FILENAME_MAX + 1];
+    rp_filename_clean (name, strlen (name), filename, sizeof filename);
     rp_ingest_t ingest = {
         .object = relative, .max_bytes = self->config.limits_max_upload_bytes, .declared_bytes = -1,
         .user_id = user_id, .filename = filename,

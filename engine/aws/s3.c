@@ -673,9 +673,121 @@ rp_s3_requests (rp_s3_t *self)
     return self->requests;
 }
 
+//  XML text between start and end, unescaped (the five named entities and
+//  character references, &#39; &#x27;), as a malloc'ed string. NULL when
+//  a reference is none of those, or names NUL or no character.
+static char *
+s_xml_text (const char *start, const char *end)
+{
+    static const struct { const char *entity; char ch; } entities [] = {
+        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
+    };
+    char *out = (char *) malloc ((size_t) (end - start) + 1);     //  never longer than the text
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (const char *c = start; c < end;) {
+        if (*c != '&') {
+            out [o++] = *c++;
+            continue;
+        }
+        const char *semi = memchr (c, ';', (size_t) (end - c));
+        if (semi && c [1] == '#') {
+            bool hex = c [2] == 'x' || c [2] == 'X';
+            char *stop = NULL;
+            unsigned long code = strtoul (c + (hex ? 3 : 2), &stop, hex ? 16 : 10);
+            if (stop != semi || code == 0 || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+                free (out);
+                return NULL;
+            }
+            //  As UTF-8 (at most 4 bytes; the reference was at least 4)
+            if (code < 0x80)
+                out [o++] = (char) code;
+            else
+            if (code < 0x800) {
+                out [o++] = (char) (0xC0 | code >> 6);
+                out [o++] = (char) (0x80 | (code & 0x3F));
+            }
+            else
+            if (code < 0x10000) {
+                out [o++] = (char) (0xE0 | code >> 12);
+                out [o++] = (char) (0x80 | ((code >> 6) & 0x3F));
+                out [o++] = (char) (0x80 | (code & 0x3F));
+            }
+            else {
+                out [o++] = (char) (0xF0 | code >> 18);
+                out [o++] = (char) (0x80 | ((code >> 12) & 0x3F));
+                out [o++] = (char) (0x80 | ((code >> 6) & 0x3F));
+                out [o++] = (char) (0x80 | (code & 0x3F));
+            }
+            c = semi + 1;
+            continue;
+        }
+        size_t i = 0;
+        while (i < 5 && strncmp (c, entities [i].entity, strlen (entities [i].entity)) != 0)
+            i++;
+        if (i == 5) {
+            free (out);
+            return NULL;
+        }
+        out [o++] = entities [i].ch;
+        c += strlen (entities [i].entity);
+    }
+    out [o] = 0;
+    return out;
+}
+
 int
-rp_s3_presign (rp_s3_t *self, const char *method, const char *key, int expires_s, char **url,
-               char *err, size_t errlen)
+rp_s3_list (rp_s3_t *self, const char *prefix, const char *start_after, int max_keys, json_t **keys,
+            bool *truncated, char *err, size_t errlen)
+{
+    *keys = NULL;
+    *truncated = false;
+    char max [16];
+    snprintf (max, sizeof max, "%d", max_keys < 1 ? 1 : max_keys > 1000 ? 1000 : max_keys);
+    //  Sorted by name, as SigV4 wants the query
+    rp_aws_param_t query [4];
+    size_t count = 0;
+    query [count++] = (rp_aws_param_t) { "list-type", "2" };
+    query [count++] = (rp_aws_param_t) { "max-keys", max };
+    query [count++] = (rp_aws_param_t) { "prefix", prefix };
+    if (start_after && *start_after)
+        query [count++] = (rp_aws_param_t) { "start-after", start_after };
+    s_request_t list = { .method = "GET", .query = query, .query_count = count };
+    s_response_t resp;
+    int rc = s_perform (self, "LIST", &list, &resp, NULL, err, errlen);
+    const char *xml = rp_buf_data (&resp.body);
+    if (rc == 0 && (rp_buf_error (&resp.body) || !xml || !strstr (xml, "</ListBucketResult>"))) {
+        snprintf (err, errlen, "S3 LIST s3://%s/%s: the answer is not a whole listing", self->bucket, prefix);
+        rc = -1;
+    }
+    json_t *names = rc == 0 ? json_array () : NULL;
+    for (const char *at = xml; rc == 0 && (at = strstr (at, "<Key>"));) {
+        at += 5;
+        const char *end = strstr (at, "</Key>");
+        char *key = end ? s_xml_text (at, end) : NULL;
+        if (!key) {
+            snprintf (err, errlen, "S3 LIST s3://%s/%s: a key that cannot be read", self->bucket, prefix);
+            rc = -1;
+            break;
+        }
+        json_array_append_new (names, json_string (key));
+        free (key);
+        at = end;
+    }
+    if (rc == 0) {
+        *truncated = strstr (xml, "<IsTruncated>true</IsTruncated>") != NULL;
+        *keys = names;
+    }
+    else
+        json_decref (names);
+    rp_buf_free (&resp.body);
+    return rc;
+}
+
+int
+rp_s3_presign (rp_s3_t *self, const char *method, const char *key, int expires_s, int64_t content_length,
+               char **url, char *err, size_t errlen)
 {
     char path [4096];
     int at = self->path_style ? snprintf (path, sizeof path, "/%s/", self->bucket)
@@ -685,9 +797,14 @@ rp_s3_presign (rp_s3_t *self, const char *method, const char *key, int expires_s
         return -1;
     }
     rp_aws_credentials_t creds = { self->access_key, self->secret_key, self->session_token };
+    //  A length signed is a length S3 holds the request to
+    char length [24];
+    snprintf (length, sizeof length, "%lld", (long long) content_length);
+    rp_aws_param_t headers [] = { { "content-length", length } };
     rp_sigv4_request_t request = {
         .method = method, .host = self->authority, .path = path, .region = self->region,
-        .service = "s3", .when = time (NULL),
+        .service = "s3", .when = time (NULL), .headers = content_length >= 0 ? headers : NULL,
+        .header_count = content_length >= 0 ? 1 : 0,
     };
     return rp_sigv4_presign (&request, &creds, self->scheme, expires_s, url, err, errlen);
 }

@@ -4,7 +4,8 @@
     nothing more: PUT a file (one
     request below the multipart threshold; above it a multipart upload whose
     parts are retried and which is aborted when it cannot finish), GET a
-    range into a file, HEAD, DELETE, and presigned URLs for clients.
+    range into a file, HEAD, DELETE, LIST a prefix (the sweep of presigned
+    uploads that never completed), and presigned URLs for clients.
     Addressing is virtual-hosted (bucket.s3.<region>.amazonaws.com) against
     AWS and path-style (<endpoint>/<bucket>/<key>) against a custom
     endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), as S3-compatible
@@ -17,6 +18,7 @@
 #ifndef RP_S3_H
 #define RP_S3_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,7 @@
 #include "engine/status.h"
 
 #define RP_S3_ETAG_MAX 128
+#define RP_S3_KEY_MAX 1024              //  S3's own limit on a key, in bytes
 
 typedef struct _rp_s3_t rp_s3_t;
 
@@ -63,9 +66,16 @@ int rp_s3_delete (rp_s3_t *self, const char *key, char *err, size_t errlen);
 //  HTTP requests this client has sent (retries included), for metrics.
 uint64_t rp_s3_requests (rp_s3_t *self);
 
-//  A presigned URL for method ("GET", "PUT") on key, valid expires_s.
-//  *url is malloc'ed.
-int rp_s3_presign (rp_s3_t *self, const char *method, const char *key, int expires_s, char **url,
-                   char *err, size_t errlen);
+//  A presigned URL for method ("GET", "PUT") on key, valid expires_s;
+//  content_length >= 0 is signed (the request must carry exactly that
+//  Content-Length: S3 refuses a PUT of any other size). *url is malloc'ed.
+int rp_s3_presign (rp_s3_t *self, const char *method, const char *key, int expires_s, int64_t content_length,
+                   char **url, char *err, size_t errlen);
+
+//  Up to max_keys (1..1000) keys under prefix, after start_after (NULL or
+//  "": from the first), in S3's order (by name): *keys a JSON array of
+//  strings (caller decrefs); *truncated when there are more.
+int rp_s3_list (rp_s3_t *self, const char *prefix, const char *start_after, int max_keys, json_t **keys,
+                bool *truncated, char *err, size_t errlen);
 
 #endif

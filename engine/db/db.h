@@ -247,6 +247,13 @@ int rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, in
 //  The newest event id of a user (user_id NULL: of anyone); 0 when none.
 int rp_db_events_last (rp_db_t *self, const char *user_id, int64_t *last_id,
                        char *err, size_t errlen);
+//  The users with events after after_id, at most limit of them, and the
+//  newest event id of each: {"<user id>": <id>, ...}. Caller owns.
+int rp_db_events_users (rp_db_t *self, int64_t after_id, int limit, json_t **users,
+                        char *err, size_t errlen);
+//  A user's password hash by id (for the stamp in their tokens).
+//  RP_NOT_FOUND when there is no such user.
+int rp_db_user_hash (rp_db_t *self, const char *id, char *hash, size_t hashlen, char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------
 //  Resumable uploads (tus 1.0, schema V3). An upload is made with its photo
@@ -327,6 +334,10 @@ int rp_db_tus_delete (rp_db_t *self, const char *user_id, const char *id, char *
 //  Uploads whose expiry passed: [{"id","done"}...], at most limit. Caller owns.
 int rp_db_tus_expired (rp_db_t *self, int64_t now_ms, int limit, json_t **uploads,
                        char *err, size_t errlen);
+//  How many unfinished uploads (resumable or presigned) of a user have not
+//  expired at now_ms.
+int rp_db_tus_open (rp_db_t *self, const char *user_id, int64_t now_ms, int64_t *count,
+                    char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------
 //  The AWS bridges (schema V4, db_bridges.c)

@@ -250,6 +250,12 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "ORDER BY id LIMIT $3::int",
     [RP_SQL_EVENTS_LAST] =
         "SELECT max(id) FROM events WHERE $1::text IS NULL OR user_id = $1",
+    [RP_SQL_EVENTS_USERS] =
+        "SELECT user_id, max(id) FROM events WHERE id > $1::bigint GROUP BY user_id LIMIT $2::int",
+    [RP_SQL_USER_HASH] =
+        "SELECT password_hash FROM users WHERE id = $1",
+    [RP_SQL_TUS_OPEN] =
+        "SELECT count(*) FROM tus_uploads WHERE user_id = $1 AND done = 0 AND expires_ms > $2::bigint",
 
     //  Migrations ----------------------------------------------------------------
     //  One lock for every migrator of this database, held to the end of the

@@ -107,6 +107,10 @@ typedef enum {
     RP_SQL_EVENTS_AFTER,        //  user_id, after_id, limit -> id, photo_id, batch_id, status, error,
                                 //  received, length, duplicate_of
     RP_SQL_EVENTS_LAST,         //  user_id or NULL (all) -> max id or NULL
+    //  The gateway's limits: whose streams to wake, token stamps, open uploads
+    RP_SQL_EVENTS_USERS,        //  after_id, limit -> user_id, max id (users with newer events)
+    RP_SQL_USER_HASH,           //  id -> password_hash
+    RP_SQL_TUS_OPEN,            //  user_id, now_ms -> n (unfinished uploads not expired)
     //  Migrations
     RP_SQL_MIG_LOCK,            //  serialises migrators (PostgreSQL: advisory lock)
     RP_SQL_MIG_HISTORY,         //  -> installed_rank, version, checksum, success

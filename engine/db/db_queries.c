@@ -364,3 +364,50 @@ rp_db_events_last (rp_db_t *self, const char *user_id, int64_t *last_id, char *e
     rp_rows_clear (&rows);
     return 0;
 }
+
+int
+rp_db_events_users (rp_db_t *self, int64_t after_id, int limit, json_t **users, char *err, size_t errlen)
+{
+    *users = NULL;
+    char after [24], max [16];
+    snprintf (after, sizeof after, "%lld", (long long) (after_id > 0 ? after_id : 0));
+    snprintf (max, sizeof max, "%d", limit < 1 ? 1000 : limit);
+    rp_rows_t rows = { 0 };
+    const char *params [] = { after, max };
+    if (rp_db_exec (self, RP_SQL_EVENTS_USERS, params, 2, &rows, err, errlen))
+        return -1;
+    json_t *map = json_object ();
+    for (int r = 0; r < rows.rows; r++) {
+        const char *user = rp_rows_get (&rows, r, 0);
+        int64_t id = 0;
+        if (user && rp_db_parse_int (rp_rows_get (&rows, r, 1), &id) == 0)
+            json_object_set_new (map, user, json_integer (id));
+    }
+    rp_rows_clear (&rows);
+    *users = map;
+    return 0;
+}
+
+int
+rp_db_user_hash (rp_db_t *self, const char *id, char *hash, size_t hashlen, char *err, size_t errlen)
+{
+    rp_rows_t rows = { 0 };
+    const char *params [] = { id };
+    if (rp_db_exec (self, RP_SQL_USER_HASH, params, 1, &rows, err, errlen))
+        return -1;
+    const char *stored = rp_rows_get (&rows, 0, 0);
+    int rc = 0;
+    if (rows.rows == 0) {
+        rp_db_err (err, errlen, "no such user");
+        rc = RP_NOT_FOUND;
+    }
+    else
+    if (!stored || strlen (stored) >= hashlen) {
+        rp_db_err (err, errlen, "unreadable user row");
+        rc = -1;
+    }
+    else
+        snprintf (hash, hashlen, "%s", stored);
+    rp_rows_clear (&rows);
+    return rc;
+}

@@ -227,6 +227,13 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "WHERE user_id = ?1 AND id > CAST (?2 AS INTEGER) ORDER BY id LIMIT CAST (?3 AS INTEGER)",
     [RP_SQL_EVENTS_LAST] =
         "SELECT max(id) FROM events WHERE ?1 IS NULL OR user_id = ?1",
+    [RP_SQL_EVENTS_USERS] =
+        "SELECT user_id, max(id) FROM events WHERE id > CAST (?1 AS INTEGER) GROUP BY user_id "
+        "LIMIT CAST (?2 AS INTEGER)",
+    [RP_SQL_USER_HASH] =
+        "SELECT password_hash FROM users WHERE id = ?1",
+    [RP_SQL_TUS_OPEN] =
+        "SELECT count(*) FROM tus_uploads WHERE user_id = ?1 AND done = 0 AND expires_ms > CAST (?2 AS INTEGER)",
 
     //  Migrations: BEGIN IMMEDIATE is the lock ---------------------------------
     [RP_SQL_MIG_LOCK] = "SELECT 1",

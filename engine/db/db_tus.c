@@ -343,3 +343,18 @@ rp_db_tus_expired (rp_db_t *self, int64_t now_ms, int limit, json_t **uploads,
     *uploads = list;
     return 0;
 }
+
+int
+rp_db_tus_open (rp_db_t *self, const char *user_id, int64_t now_ms, int64_t *count, char *err, size_t errlen)
+{
+    *count = 0;
+    char now [24];
+    snprintf (now, sizeof now, "%lld", (long long) now_ms);
+    rp_rows_t rows = { 0 };
+    const char *params [] = { user_id, now };
+    if (rp_db_exec (self, RP_SQL_TUS_OPEN, params, S_COUNT (params), &rows, err, errlen))
+        return -1;
+    *count = s_int (&rows, 0, 0, 0);
+    rp_rows_clear (&rows);
+    return 0;
+}

@@ -85,6 +85,11 @@ rp_test_http_prepare (const rp_test_http_t *request, rp_test_reply_t *reply)
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, reply);
     curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_header);
     curl_easy_setopt (curl, CURLOPT_HEADERDATA, reply);
+    if (request->source) {
+        char source [64];
+        snprintf (source, sizeof source, "host!%s", request->source);
+        curl_easy_setopt (curl, CURLOPT_INTERFACE, source);
+    }
     //  No "Expect: 100-continue" pause before a body
     struct curl_slist *list = curl_slist_append (NULL, "Expect:");
     if (request->token) {

@@ -29,6 +29,8 @@ typedef struct {
     size_t len;
     const char *upload;             //  a file whose bytes are the body, or NULL
     curl_mime *form;                //  a multipart body (caller frees), or NULL
+    const char *source;             //  the local address to send from (a loopback one,
+                                    //  127.x.y.z: a client at another address), or NULL
     long timeout_ms;                //  the whole request; 0 for 60 s
     size_t max_body;                //  the most body kept; 0 for 64 MiB
     //  Called after each piece of the body arrives: true hangs up (an

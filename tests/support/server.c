@@ -100,7 +100,8 @@ rp_test_server_stop (rp_test_server_t *server)
 {
     kill (server->pid, SIGTERM);
     int status = rp_test_wait (server->pid, 30000);
-    cr_expect_eq (status, 0, "%s exits cleanly on SIGTERM (log: %s)", server->command, server->log);
+    cr_expect_eq (status, 0, "%s exits cleanly on SIGTERM, not with status %d (log: %s)", server->command, status,
+                  server->log);
 }
 
 long

@@ -117,6 +117,7 @@ rp_test_read_file (const char *path, size_t *len)
     cr_assert_eq (fread (data, 1, (size_t) size, file), (size_t) size);
     data [size] = 0;
     fclose (file);
+    data [size] = 0;                    //  as testdata.h says
     *len = (size_t) size;
     return data;
 }

@@ -746,6 +746,8 @@ export async function check(repoDir) {
         // A HEAD of a missing key answers 404 only with s3:ListBucket (403 otherwise)
         HeadObject: ["s3:GetObject", "s3:ListBucket"],
         DeleteObject: ["s3:DeleteObject"],
+        // The expiry sweep lists what presigned uploads left under uploads/
+        ListObjectsV2: ["s3:ListBucket"],
     };
     const S3_METHODS = { PUT: "PutObject", GET: "GetObject", HEAD: "HeadObject", DELETE: "DeleteObject" };
     const SQS_IAM = {
@@ -780,7 +782,7 @@ export async function check(repoDir) {
         for (const f of [s3c, sqsc]) if (!existsSync(f)) { error(f, 1, "engine", "not found: the IAM check reads it"); return null; }
         const s3text = readFileSync(s3c, "utf8");
         for (const m of s3text.matchAll(/s_perform\s*\(\s*self\s*,\s*"(\w+)"/g)) {
-            const op = S3_METHODS[m[1]] || m[1];
+            const op = S3_METHODS[m[1]] || (m[1] === "LIST" ? "ListObjectsV2" : m[1]);
             if (!S3_IAM[op]) error(s3c, where(s3c, m.index).split(":")[1], "engine S3 call", `${m[1]}: check.mjs does not know its IAM action (add it to S3_IAM)`);
             else add(calls.s3, op, where(s3c, m.index));
         }
