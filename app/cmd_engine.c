@@ -6,7 +6,7 @@
     task definition says otherwise), then sends SIGKILL; a rolling
     deployment does this to every old task. So a stop is a drain, in this
     order, and the process is gone within shutdown.timeout_s (25 s):
-      1. SIGTERM (or SIGINT): czmq's handler sets zsys_interrupted, which
+      1. SIGTERM (or SIGINT): the signal thread sets zsys_interrupted, which
          rp_runtime_wait_for_signal sees within 20 ms; rp_drain_begin. From
          then on (engine/drain.h): /readyz answers 503 (the load balancer
          takes the task out), a request that would start an upload (POST

@@ -1,10 +1,12 @@
 /*  app/main.c: `rapidphoto`, one binary that holds every role.
 
     main() does the process-wide work exactly once: libvips and czmq start-up,
-    signal handling (czmq's handler sets zsys_interrupted; actors' pollers are
-    nonstop so only main reacts), then hands over to a subcommand.
+    signal handling (SIGINT and SIGTERM blocked in every thread and taken by
+    one of their own, which sets zsys_interrupted: engine/runtime.h; so only
+    main reacts), then hands over to a subcommand.
 */
 #include "engine/log.h"
+#include "engine/runtime.h"
 #include "app/commands.h"
 
 #include <czmq.h>
@@ -109,6 +111,8 @@ main (int argc, char **argv)
     }
 
     //  Process-wide start-up, once.
+    //  Signals first, before libvips or czmq start a thread (runtime.h)
+    rp_runtime_take_signals ();
     //  Memory: libvips allocates (and zeroes) tens of MB of pixel buffers of
     //  100 KB..5 MB for every photo. With glibc's defaults those are fresh
     //  mmaps, page-faulted in and unmapped again each time: measured on 12 MP

@@ -5,6 +5,8 @@
 #include "engine/log.h"
 #include "engine/worker.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 typedef struct {
@@ -99,4 +101,44 @@ rp_runtime_wait_for_signal (void)
     //  A drain starts from here: /readyz must turn within ~100 ms
     while (!zsys_interrupted)
         zclock_sleep (20);
+}
+
+//  ---------------------------------------------------------------------------
+//  Signals
+
+static sigset_t s_signals;
+
+static void *
+s_signal_thread (void *arg)
+{
+    (void) arg;
+    while (true) {
+        int signal_number = 0;
+        if (sigwait (&s_signals, &signal_number))
+            continue;
+        if (zsys_interrupted) {
+            //  The second: the operator wants it gone now
+            static const char text [] = "rapidphoto: second signal, stopping at once\n";
+            if (write (STDERR_FILENO, text, sizeof text - 1) < 0) { /* nothing to do */ }
+            _exit (128 + signal_number);
+        }
+        zsys_interrupted = 1;
+    }
+    return NULL;
+}
+
+void
+rp_runtime_take_signals (void)
+{
+    sigemptyset (&s_signals);
+    sigaddset (&s_signals, SIGINT);
+    sigaddset (&s_signals, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &s_signals, NULL);
+    pthread_t thread;
+    if (pthread_create (&thread, NULL, s_signal_thread, NULL) == 0)
+        pthread_detach (thread);
+    else
+        //  No thread for them: back to the handler czmq installs, which
+        //  sets the same flag (the handshake race comes back, nothing else)
+        pthread_sigmask (SIG_UNBLOCK, &s_signals, NULL);
 }

@@ -1,7 +1,7 @@
 /*  engine/runtime.h: start actors in order, stop them in reverse.
 
     main() owns shutdown: it starts what a command needs through a runtime,
-    waits for SIGINT or SIGTERM (czmq's handler sets zsys_interrupted), then
+    waits for SIGINT or SIGTERM (the signal thread sets zsys_interrupted), then
     destroys the runtime, which stops the actors newest first. A worker asked
     to stop finishes its job in flight (bounded by broker.drain_ms) and
     reports it before the broker behind it goes away.
@@ -37,5 +37,16 @@ size_t rp_runtime_size (rp_runtime_t *self);
 
 //  Block until SIGINT or SIGTERM arrives.
 void rp_runtime_wait_for_signal (void);
+
+//  Take SIGINT and SIGTERM on one thread of their own: called first in
+//  main, before any thread exists. The signals are blocked in this thread,
+//  so in every thread made after it, and a thread of their own waits for
+//  them (sigwait) and sets zsys_interrupted, which the commands' loops and
+//  rp_runtime_wait_for_signal read. No call in any thread is ever cut
+//  short by them: a signal that fell on zactor_new's handshake made it
+//  return before the actor had copied its arguments, which the caller then
+//  freed. A second signal ends the process at once (exit status 128+sig),
+//  for an operator whose drain takes too long.
+void rp_runtime_take_signals (void);
 
 #endif

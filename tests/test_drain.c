@@ -38,6 +38,7 @@
     and skips when RP_DRAIN_BASE_URL is unset. Only the check that no photo
     is left processing needs the database, so it is made on local servers.
 */
+#include "tests/support/library.h"
 #include "tests/support/server.h"
 #include "tests/support/testdata.h"
 
@@ -52,6 +53,8 @@
 #define S_TUS 2
 #define S_PHOTOS 600                //  distinct photos the uploaders take in turn
 #define S_RESULTS_MAX 4096
+#define S_START_ROUNDS 60           //  a_signal_at_any_moment_of_start_up: SIGTERMs
+#define S_START_STEP_US 1500        //  this far apart, from the fork to ~100 ms
 
 static int64_t
 s_now (void)
@@ -757,6 +760,52 @@ Test (drain, deadline, .timeout = 300)
     free (tus.bytes);
     pthread_mutex_destroy (&load->lock);
     free (load);
+}
+
+//  A SIGTERM may come at any moment of start-up (ECS stops a task that is
+//  still starting; a deployment rolled back at once). It used to fall on
+//  zactor_new's handshake in main, which then returned before the worker
+//  had copied its arguments, and freed them: a worker with no name tried
+//  to connect to garbage (seen once under load). Now the signal is taken by
+//  a thread of its own (engine/runtime.h): at every moment the process
+//  stops cleanly, or, before main has taken the signals, dies of it with
+//  nothing written. (The old race needs the worker thread to be scheduled
+//  late, as under load: an idle machine rarely shows it. This holds the
+//  property, at every moment of start-up, in every build, ASan's too.)
+Test (drain, a_signal_at_any_moment_of_start_up, .timeout = 300)
+{
+    rp_test_library_t lib;
+    rp_test_library_init (&lib, "drain-startup");
+    int clean = 0, before_main = 0;
+    for (int round = 0; round < S_START_ROUNDS; round++) {
+        char listen [64], log [400];
+        snprintf (listen, sizeof listen, "RAPIDPHOTO_HTTP_LISTEN=127.0.0.1:%d", rp_test_free_port ());
+        snprintf (log, sizeof log, "%s/serve-%d.log", lib.dir, round);
+        char *env [12];
+        int n = 0;
+        for (int i = 0; lib.env [i] && n < 10; i++)
+            env [n++] = lib.env [i];
+        env [n++] = listen;
+        env [n] = NULL;
+        pid_t pid = rp_test_spawn ((char *[]) { "serve", NULL }, env, NULL, log);
+        cr_assert_gt (pid, 0);
+        //  From the fork to well past the workers' start
+        usleep ((useconds_t) round * S_START_STEP_US);
+        kill (pid, SIGTERM);
+        int status = rp_test_wait (pid, 30000);
+        //  Killed before the child opened its log: no file, nothing written
+        size_t len = 0;
+        char *text = access (log, F_OK) == 0 ? rp_test_read_file (log, &len) : NULL;
+        cr_assert (status == 0 || (status == 128 + SIGTERM && len == 0),
+                   "SIGTERM %d us into start-up: exit %d (log %s):\n%s", round * S_START_STEP_US, status, log, text ? text : "");
+        cr_assert_eq (rp_test_count_text (text, "ERROR"), 0, "%d us: %s", round * S_START_STEP_US, text);
+        cr_assert_eq (rp_test_count_text (text, "Sanitizer"), 0, "%d us: %s", round * S_START_STEP_US, text);
+        clean += status == 0;
+        before_main += status != 0;
+        free (text);
+    }
+    cr_assert_gt (clean, S_START_ROUNDS / 2, "most rounds reach main: %d of %d did", clean, S_START_ROUNDS);
+    printf ("drain: SIGTERM during start-up: %d clean stops, %d before main took the signals\n", clean, before_main);
 }
 
 Test (drain, external, .timeout = 300)
