@@ -26,7 +26,9 @@
     Seeds: tests/fuzz/corpus/multipart (what browsers and curl send, odd
     boundaries, several files, fields); dictionary: tests/fuzz/multipart.dict.
 */
+#include "engine/clock.h"
 #include "engine/log.h"
+#include "gateway/auth.h"
 #include "gateway/gateway_private.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -37,6 +39,9 @@
 static struct MHD_Daemon *s_daemon;
 static char s_tmp [320];                //  the blob store's temporary files
 static char s_token [1024];             //  a valid Bearer token
+static char s_stamp [RP_AUTH_STAMP_MAX];    //  its password stamp
+#define S_USER "0123456789abcdef0123456789abcdef"
+#define S_PASSWORD_HASH "the fuzz user's password hash"
 
 static void
 s_quiet (void *cls, const char *fmt, va_list ap)
@@ -62,7 +67,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
         abort ();
     rp_gw = gw;
     int64_t expires = 0;
-    char *token = rp_auth_token_issue (gw->secret, "0123456789abcdef0123456789abcdef", 3600 * 24 * 365, &expires);
+    char *token = rp_auth_token_issue (gw->secret, S_USER, S_PASSWORD_HASH, 3600 * 24 * 365, &expires);
+    rp_auth_stamp (gw->secret, S_PASSWORD_HASH, s_stamp);
     if (!token)
         abort ();
     snprintf (s_token, sizeof s_token, "%s", token);
@@ -84,6 +90,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     static const size_t pieces [] = { 1, 3, 17, 100, 1000, 4096, 65536, 1 << 20 };
     rp_fuzz_in_t in = rp_fuzz_in (data, size);
+    //  The user's password stamp, as the database would give it (there is
+    //  none): fresh for each input, so the token is always taken
+    rp_auth_stamp_remember (S_USER, s_stamp, rp_clock_ms ());
     size_t piece = pieces [rp_fuzz_pick (&in, 7)];
     char *type = rp_fuzz_string_until (&in, '\n');
     for (char *c = type; *c; c++)
