@@ -12,7 +12,8 @@
                 <data.dir>/objects/tmp (in S3 mode the local cache)
       broker    a STATUS round trip (at most S_BROKER_MS) to the broker's
                 frontend, whose answer (queues and workers per pool) is
-                kept for /metrics
+                kept for /metrics; a gateway whose broker.frontend is empty
+                (the API service on ECS) has none, and no such check
     and writes each outcome into one small state under a mutex. A change
     (ok to down, down to ok) is logged once, with the details: the bucket,
     the endpoint, the error text. Those never reach a client.
@@ -53,6 +54,7 @@ typedef struct {
     bool known;                         //  probed at least once
     bool ok;
     int64_t started_ms;                 //  the probe running now; 0 when none
+    bool unused;                        //  nothing to check: not in /readyz
 } s_check_t;
 
 static struct {
@@ -152,6 +154,14 @@ s_probe_broker (s_prober_t *self)
     char err [256] = "", why [600] = "";
     s_started (S_BROKER);
     const char *endpoint = self->in_process_engine ? RP_INPROC_FRONTEND : self->config.broker_frontend;
+    if (!*endpoint) {
+        //  A gateway with no broker (the API service on ECS: the pipeline
+        //  takes photos from the database): nothing to wait for
+        pthread_mutex_lock (&s_state.lock);
+        s_state.checks [S_BROKER] = (s_check_t) { .known = true, .ok = true, .unused = true };
+        pthread_mutex_unlock (&s_state.lock);
+        return;
+    }
     json_t *status = NULL;
     bool ok = rp_broker_query_status (endpoint, &self->config, S_BROKER_MS, &status, err, sizeof err) == 0;
     if (!ok)
@@ -237,6 +247,8 @@ rp_gw_readyz (struct MHD_Connection *c, rp_req_t *req)
     int64_t now = rp_clock_ms ();
     pthread_mutex_lock (&s_state.lock);
     for (int i = 0; i < S_CHECKS; i++) {
+        if (s_state.checks [i].unused)
+            continue;
         bool ok = s_ok (&s_state.checks [i], now);
         json_object_set_new (health.checks, s_names [i], json_string (ok ? "ok" : "down"));
         health.ready &= ok;
