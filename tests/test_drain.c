@@ -5,7 +5,7 @@
     Retry-After they are given, one uploads a photo slowly (a body that
     takes a second), two tus uploads are mid-PATCH (also slow), an event
     stream is open and /readyz is polled. Then the server is stopped, and:
-      - /readyz answers 503 within ~100 ms of the signal;
+      - /readyz answers 503 at once (within a second even under load);
       - no answer is a 5xx but 503, and every 503 says Retry-After;
       - during the drain a tus creation and a presign are refused (503,
         Retry-After) and a list is served, saying Connection: close;
@@ -557,7 +557,10 @@ s_drain_under_load (s_target_t *target, const char *label)
     int64_t unready = atomic_load (&load->unready_at);
     cr_expect_gt (unready, 0, "/readyz answered 503 draining after the stop");
     int64_t unready_ms = unready > 0 ? unready - signalled : -1;
-    cr_expect_leq (unready_ms, 150, "/readyz said 503 %lld ms after the signal", (long long) unready_ms);
+    //  (tens of ms on an idle machine; the bound is behaviour, far inside
+    //  the 5 s the shortest ALB health check interval allows, and loose
+    //  enough for a machine at load 10)
+    cr_expect_leq (unready_ms, 1000, "/readyz said 503 %lld ms after the signal", (long long) unready_ms);
     //  Every answer: 2xx, or 503 with Retry-After; nothing under way cut
     int acked = 0, refused = 0, unanswered_after = 0, acked_after = 0;
     for (int i = 0; i < load->nresults; i++) {
