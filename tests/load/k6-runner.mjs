@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /*  tests/load/k6-runner.mjs: a stand-in for `k6 run`, for the one script
     tests/load/upload-flow.js, so that the script's flow is run against a real
-    `rapidphoto serve` where k6 itself cannot be installed (it is in neither
-    Debian nor the npm registry). It checks that the script does what it says;
-    it measures nothing worth quoting (bench/load does that).
+    `rapidphoto serve` where k6 itself cannot be installed (Debian has no
+    k6; npm's `k6` is an empty placeholder for editors). It checks that the
+    script does what it says; it measures nothing worth quoting (bench/load
+    does that).
 
       node tests/load/k6-runner.mjs run [--vus N] [--duration 10s] [-e KEY=VALUE]...
                                         [--summary-export FILE] SCRIPT
