@@ -55,6 +55,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
 const EXIT_THRESHOLDS = 99;
@@ -68,7 +69,7 @@ const DEFAULT_TIMEOUT_MS = 60000;   // k6's default request timeout
 //  ---- shared by both sides -------------------------------------------------
 
 //  k6's duration strings: "90s", "1m30s", "500ms", "1h"; a number is ms.
-function parseDuration(value) {
+export function parseDuration(value) {
     if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
         return value;
     const text = String(value);
@@ -433,7 +434,7 @@ function parseArgs(argv) {
 
 //  "p(95)<2000" -> { agg: 'p', pct: 95, op: '<', limit: 2000 }, as k6's
 //  threshold parser reads it
-function parseThreshold(text) {
+export function parseThreshold(text) {
     const m = /^\s*(avg|min|max|med|count|rate|value|p\((\d+(?:\.\d+)?)\))\s*(<=|>=|===|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/.exec(text);
     if (!m)
         throw new Error(`'${text}' is not a threshold (aggregation, operator, number: such as p(95)<2000)`);
@@ -442,7 +443,7 @@ function parseThreshold(text) {
 }
 
 //  "http_req_duration{name:upload}" -> { metric, tags: {name: 'upload'} }
-function parseMetricKey(key) {
+export function parseMetricKey(key) {
     const m = /^([a-zA-Z_][a-zA-Z0-9_]*)(?:\{(.*)\})?$/.exec(key.trim());
     if (!m)
         throw new Error(`'${key}' is not a metric name with an optional {tag:value} filter`);
@@ -458,7 +459,7 @@ function parseMetricKey(key) {
     return { metric: m[1], tags };
 }
 
-function percentile(sorted, pct) {
+export function percentile(sorted, pct) {
     //  k6's trend sink: linear between the closest ranks
     if (sorted.length === 0)
         return 0;
@@ -912,7 +913,9 @@ async function main() {
     process.exit(0);
 }
 
-if (isMainThread)
-    await main();
-else
+//  Run as a program (the main thread) or as a VU (a worker); imported (the
+//  tests of its parsers), nothing runs
+if (!isMainThread)
     vuMain();
+else if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+    await main();

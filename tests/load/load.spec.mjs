@@ -14,6 +14,11 @@
        misspelled metric exits 104; a k6 API the runner lacks exits 2 naming
        it; a missing AUTH_TOKEN or API_BASE_URL exits 107 saying which,
        before any request.
+    4. The runner keeps k6's rules where the script leans on them: threshold
+       and duration syntax, percentiles, http_req_failed (a status outside
+       200-399, or none, unless responseCallback says otherwise), a VU's own
+       context without Node, blocking sleep, an iteration's exception
+       ending that iteration only.
 */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -21,7 +26,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { binary, startServer } from '../web/support.mjs';
+import { binary, freePort, startServer } from '../web/support.mjs';
+import { parseDuration, parseMetricKey, parseThreshold, percentile } from './k6-runner.mjs';
 
 const here = import.meta.dirname;
 const script = path.join(here, 'upload-flow.js');
@@ -77,6 +83,31 @@ describe('the k6 script type-checks against @types/k6', () => {
     const r = await typeCheck(spoiled('posst', (s) => s.replace('http.post(', 'http.posst(')));
     assert.notEqual(r.code, 0, 'tsc took http.posst');
     assert.match(r.out, /error TS2551: Property 'posst' does not exist/);
+  });
+});
+
+describe('the runner parses as k6 does', () => {
+  test('thresholds, metric filters, durations, percentiles', () => {
+    assert.deepEqual(parseThreshold('p(95)<2000'), { source: 'p(95)<2000', agg: 'p', pct: 95, op: '<', limit: 2000 });
+    assert.deepEqual(parseThreshold('p(99.9) <= 1.5'), { source: 'p(99.9) <= 1.5', agg: 'p', pct: 99.9, op: '<=', limit: 1.5 });
+    assert.deepEqual(parseThreshold('rate<0.01'), { source: 'rate<0.01', agg: 'rate', pct: null, op: '<', limit: 0.01 });
+    for (const [text, agg, op] of [['avg<200', 'avg', '<'], ['med>=1', 'med', '>='], ['max===3', 'max', '==='],
+      ['count>0', 'count', '>'], ['value!=-1', 'value', '!='], ['min==0', 'min', '==']])
+      assert.deepEqual([parseThreshold(text).agg, parseThreshold(text).op], [agg, op], text);
+    for (const bad of ['p95<2000', 'p(95)<', 'avg<2s', 'mean<1', 'p(95)=<1', 'rate<0.01 ms'])
+      assert.throws(() => parseThreshold(bad), /is not a threshold/, bad);
+    assert.deepEqual(parseMetricKey('http_req_duration{name:upload}'), { metric: 'http_req_duration', tags: { name: 'upload' } });
+    assert.deepEqual(parseMetricKey('checks{check:photo complete, scenario:default}'),
+      { metric: 'checks', tags: { check: 'photo complete', scenario: 'default' } });
+    assert.throws(() => parseMetricKey('http_req_duration{name}'), /is not tag:value/);
+    assert.deepEqual(['90s', '1m30s', '500ms', '1h', 250].map(parseDuration), [90000, 90000, 500, 3600000, 250]);
+    assert.throws(() => parseDuration('90'), /is not a duration/);
+    assert.throws(() => parseDuration('1m30'), /is not a duration/);
+    //  k6's trend sink: linear between the closest ranks
+    assert.equal(percentile([10, 20, 30, 40], 95), 38.5);
+    assert.equal(percentile([10, 20, 30, 40], 50), 25);
+    assert.equal(percentile([7], 99), 7);
+    assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 90), 10);
   });
 });
 
@@ -212,5 +243,61 @@ describe('the k6 script against a real serve', () => {
     const flag = await k6(['--iterations', '3', script], vars);
     assert.equal(flag.code, 2);
     assert.match(flag.err, /the option --iterations is not implemented/);
+  });
+
+  test('the runner keeps k6\'s rules: http_req_failed, responseCallback, contexts, sleep, exceptions', async () => {
+    const closed = await freePort();
+    const file = path.join(fs.mkdtempSync(path.join(scratch, 'rules-')), 'rules.js');
+    fs.writeFileSync(file, `
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+let mine = 0;        // a VU's own: another VU's iterations never touch it
+export const options = {
+  vus: 2, duration: '2s',
+  thresholds: {
+    'http_req_failed{name:unauthorized}': ['rate==1'],
+    'http_req_failed{name:expected}': ['rate==0'],
+    'http_req_failed{name:health}': ['rate==0'],
+    'http_req_failed{name:refused}': ['rate==1'],
+    'checks': ['rate==1'],
+  },
+};
+export default function () {
+  mine++;
+  if (__ITER === 0)
+    throw new Error('the first iteration of VU ' + __VU + ' throws');
+  const base = __ENV.API_BASE_URL;
+  const health = http.get(base + '/healthz', { tags: { name: 'health' } });
+  const denied = http.get(base + '/api/v1/photos', { tags: { name: 'unauthorized' } });
+  const expected = http.get(base + '/api/v1/photos', { tags: { name: 'expected' }, responseCallback: http.expectedStatuses(401) });
+  const refused = http.get('http://127.0.0.1:${closed}/', { tags: { name: 'refused' } });
+  const before = Date.now();
+  sleep(0.2);
+  check(null, {
+    'health 200 as JSON': () => health.status === 200 && health.json().status === 'ok',
+    '401 either way': () => denied.status === 401 && expected.status === 401 && denied.headers['Content-Type'] === 'application/problem+json',
+    'refused: status 0, k6 error code 1212': () => refused.status === 0 && refused.error_code === 1212 && refused.error !== '',
+    'sleep blocks': () => Date.now() - before >= 195,
+    'no Node in a VU': () => typeof require === 'undefined' && typeof process === 'undefined' && typeof fetch === 'undefined' && typeof setTimeout === 'undefined',
+    'a context of its own': () => mine === __ITER + 1,
+  });
+}
+`);
+    const summary = path.join(path.dirname(file), 'summary.json');
+    const r = await k6(['--summary-export', summary, file], { API_BASE_URL: server.url });
+    assert.equal(r.code, 0, r.out + r.err);
+    const errors = r.err.match(/^ERRO\[\d+\] Error: the first iteration of VU [12] throws$/mg) || [];
+    assert.equal(errors.length, 2, r.err);
+    const { metrics, root_group: root, state } = JSON.parse(fs.readFileSync(summary, 'utf8'));
+    assert.equal(state.iterationErrors, 2);
+    assert.ok(metrics.iterations.count >= 4, 'the VUs went on after their exception');
+    for (const c of Object.values(root.checks))
+      assert.deepEqual([c.name, c.fails], [c.name, 0]);
+    assert.equal(Object.keys(root.checks).length, 6);
+    assert.equal(metrics['http_req_failed{name:unauthorized}'].value, 1);
+    assert.equal(metrics['http_req_failed{name:expected}'].value, 0);
+    assert.equal(metrics['http_req_failed{name:refused}'].value, 1);
+    const reqs = metrics.http_reqs.count;
+    assert.equal(metrics.http_req_failed.passes, reqs / 2, 'the unauthorized and the refused failed, the rest not');
   });
 });
