@@ -784,6 +784,9 @@ async function main() {
     process.stderr.write(`k6-runner: ${vus} VUs for ${fmtDuration(durationMs)} (graceful stop ${fmtDuration(GRACEFUL_STOP_MS)}): ${args.script}\n`);
     Atomics.store(stopFlag, 1, 1);
     Atomics.notify(stopFlag, 1);
+    //  k6's progress line, every 5 s
+    const progress = setInterval(() => process.stderr.write(`running (${fmtDuration(performance.now() - startedAt)}), ` +
+        `${vus - done}/${vus} VUs, ${metrics.get('iterations').samples.length} complete and 0 interrupted iterations\n`), 5000);
     await new Promise((r) => setTimeout(r, durationMs));
     Atomics.store(stopFlag, 0, 1);
     const grace = new Promise((r) => setTimeout(r, GRACEFUL_STOP_MS).unref());
@@ -794,6 +797,7 @@ async function main() {
         entry.port.close();
         await entry.worker.terminate();
     }
+    clearInterval(progress);
     const durationS = (performance.now() - startedAt) / 1000;
     if (unimplemented)
         process.exit(EXIT_USAGE);
@@ -823,7 +827,7 @@ async function main() {
     out.push('', '  █ TOTAL RESULTS', '');
     const checks = aggregate('rate', metrics.get('checks').samples, durationS);
     if (checks.count) {
-        const line = (label, value) => `    ${(label + ' ').padEnd(38, '.')}: ${value}`;
+        const line = (label, value) => `    ${label.padEnd(38, '.')}: ${value}`;
         out.push(line('checks_total', `${checks.count}  ${(checks.count / durationS).toFixed(6)}/s`));
         out.push(line('checks_succeeded', `${(checks.rate * 100).toFixed(2)}% ${checks.passes} out of ${checks.count}`));
         out.push(line('checks_failed', `${((1 - checks.rate) * 100).toFixed(2)}% ${checks.fails} out of ${checks.count}`), '');
@@ -858,14 +862,14 @@ async function main() {
         out.push(`    ${title}`);
         for (const name of names) {
             const m = metrics.get(name);
-            out.push(`    ${(name + ' ').padEnd(38, '.')}: ${describeMetric(m, m.samples)}`);
+            out.push(`    ${name.padEnd(38, '.')}: ${describeMetric(m, m.samples)}`);
             //  sub-metrics: k6's own for http_req_duration, and each threshold's filter
             const subs = results.filter((r) => r.metric === name && Object.keys(r.tags).length).map((r) => r.tags);
             if (name === 'http_req_duration')
                 subs.unshift({ expected_response: 'true' });
             for (const tags of subs.filter((t, i) => subs.findIndex((u) => JSON.stringify(u) === JSON.stringify(t)) === i)) {
                 const label = `{ ${Object.entries(tags).map(([k, v]) => `${k}:${v}`).join(', ')} }`;
-                out.push(`      ${(label + ' ').padEnd(36, '.')}: ${describeMetric(m, m.samples.filter((s) => matches(s.tags, tags)))}`);
+                out.push(`      ${label.padEnd(36, '.')}: ${describeMetric(m, m.samples.filter((s) => matches(s.tags, tags)))}`);
             }
         }
         out.push('');

@@ -170,7 +170,7 @@ describe('the k6 script against a real serve', () => {
     assert.equal(r.code, 0, `exit ${r.code}\n${r.out}\n${r.err}\n${server.log()}`);
     assert.doesNotMatch(r.err, /ERRO/, 'no iteration error');
     assert.match(r.out, /✓ 'p\(95\)<2000' p\(95\)=/, 'the runbook\'s threshold in the summary');
-    assert.match(r.out, /time_to_complete \.+: avg=\S+ min=/);
+    assert.match(r.out, /time_to_complete\.+: avg=\S+ min=/);
 
     const { metrics, root_group: root, state } = JSON.parse(fs.readFileSync(summary, 'utf8'));
     const iterations = metrics.iterations.count;
