@@ -97,6 +97,13 @@ if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/terraform/node_modules/@cdktf
     (cd "$(dirname "$0")/terraform" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error)
 fi
 
+# The k6 script's type-check (tests/load, ctest load_flow): TypeScript and
+# @types/k6, pinned in tests/load/package-lock.json, into tests/load/node_modules.
+if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/load/node_modules/@types/k6" ]; then
+    echo "bootstrap: installing tests/load npm packages" >&2
+    (cd "$(dirname "$0")/../tests/load" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+
 # The local AWS stand-ins (tools/aws/s3rver.mjs, tools/aws/sqs.mjs) for the
 # S3 and SQS clients' tests and for tools/run-aws.sh: s3rver and local-aws-sqs, pinned in
 # tools/aws/package-lock.json, into tools/aws/node_modules.
