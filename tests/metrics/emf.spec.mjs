@@ -335,6 +335,13 @@ describe('serve with metrics.emf = on', () => {
     assert.deepEqual(workers, { exif: 1, resize: 2 });
   });
 
+  test("the runbook's Logs Insights queries do not take a document for an error or a timed line", () => {
+    for (const line of lines(serve.out())) {
+      assert.doesNotMatch(line, /ERROR|Exception|error/, 'filter @message like /ERROR|Exception|error/');
+      assert.doesNotMatch(line, /duration=\d+/, 'parse @message /duration=(?<duration>\\d+)/');
+    }
+  });
+
   test('the log stays on stderr', () => {
     assert.match(serve.err(), /metrics: CloudWatch EMF on stdout every 1 s, namespace RapidPhotoUpload, Service=serve/);
   });
