@@ -19,6 +19,7 @@
     Owns: its database connection.
 */
 #include "engine/emf.h"
+#include "engine/alloc.h"
 #include "engine/broker.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
@@ -100,9 +101,7 @@ s_broker (s_emf_t *self)
 static void
 s_flush (s_emf_t *self)
 {
-    rp_metrics_window_t *window = (rp_metrics_window_t *) malloc (sizeof (rp_metrics_window_t));
-    if (!window)
-        return;                         //  this interval's counts are lost, not the process
+    rp_metrics_window_t *window = (rp_metrics_window_t *) rp_alloc (sizeof (rp_metrics_window_t));
     rp_metrics_take (window);
     rp_metrics_context_t context = {
         .ns = self->args.config.metrics_emf_namespace, .service = self->args.service,
