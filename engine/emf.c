@@ -61,6 +61,18 @@ s_write_lines (const char *text)
     }
 }
 
+//  A gauge's outcome, logged once when it goes missing and once when it is back
+static void
+s_gauge_outcome (bool *said, bool ok, const char *what, const char *err)
+{
+    if (!ok && !*said)
+        rp_warn ("emf", "%s left out until it answers: %s", what, err);
+    else
+    if (ok && *said)
+        rp_info ("emf", "%s counted again", what);
+    *said = !ok;
+}
+
 static json_t *
 s_counts (s_emf_t *self)
 {
@@ -72,12 +84,7 @@ s_counts (s_emf_t *self)
         rp_db_close (&self->db);        //  a new connection next time
         counts = NULL;
     }
-    if (!counts && !self->db_said)
-        rp_warn ("emf", "QueueDepth left out until the database answers: %s", err);
-    else
-    if (counts && self->db_said)
-        rp_info ("emf", "QueueDepth is counted again");
-    self->db_said = !counts;
+    s_gauge_outcome (&self->db_said, counts != NULL, "QueueDepth (the database)", err);
     return counts;
 }
 
@@ -89,12 +96,7 @@ s_broker (s_emf_t *self)
     if (rp_broker_query_status (self->args.broker, &self->args.config, S_BROKER_MS, &status,
                                 err, sizeof err) != 0)
         status = NULL;
-    if (!status && !self->broker_said)
-        rp_warn ("emf", "the pools' metrics left out until the broker answers: %s", err);
-    else
-    if (status && self->broker_said)
-        rp_info ("emf", "the pools' metrics are counted again");
-    self->broker_said = !status;
+    s_gauge_outcome (&self->broker_said, status != NULL, "the pools' metrics (the broker)", err);
     return status;
 }
 

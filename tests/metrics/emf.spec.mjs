@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { binary, freePort, makePhotos } from '../web/support.mjs';
+import { binary, freePort, makePhotos, run } from '../web/support.mjs';
 import { validateEmf } from './emf.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -105,19 +105,6 @@ describe('the EMF validator', () => {
 //  A real engine
 
 let work;
-
-function run(args, env, input = '') {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`rapidphoto ${args.join(' ')}: ${code}: ${err}`))));
-    child.stdin.end(input);
-  });
-}
 
 //  `rapidphoto <role>` with metrics.emf on, its stdout and stderr in files
 //  of their own; a user and a token for it
