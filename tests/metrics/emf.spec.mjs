@@ -9,8 +9,10 @@
     the values must add up to what was done: UploadCount and UploadBytes
     to the uploads acknowledged, AckLatency one sample per acknowledgement,
     ProcessingLatency one per photo (and per stage), Failures by reason,
-    the pools' workers as configured. Then a `rapidphoto gateway` alone:
-    Service=gateway, the queue it fills counted, no pools.
+    the pools' workers as configured. Then the split ECS runs: a
+    `rapidphoto gateway` alone (Service=gateway, the queue it fills
+    counted, no pools), then a `rapidphoto pipeline` on its data folder
+    (Service=pipeline, the gateway's photos processed, the queue emptied).
 */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -107,8 +109,9 @@ describe('the EMF validator', () => {
 let work;
 
 //  `rapidphoto <role>` with metrics.emf on, its stdout and stderr in files
-//  of their own; a user and a token for it
-async function startRole(role, name, env = {}) {
+//  of their own (named after the role); a user and a token for it, unless
+//  the data folder (name) has them already
+async function startRole(role, name, env = {}, { newUser = true } = {}) {
   const port = await freePort();
   const roleEnv = {
     ...process.env,
@@ -122,10 +125,10 @@ async function startRole(role, name, env = {}) {
     RAPIDPHOTO_POOLS_EXIF: '1',
     ...env,
   };
-  await run(['user', 'add', 'alice', '--password-stdin'], roleEnv, 'correct horse battery\n');
+  if (newUser) await run(['user', 'add', 'alice', '--password-stdin'], roleEnv, 'correct horse battery\n');
   const token = (await run(['token', 'alice'], roleEnv)).trim();
-  const out = path.join(work, `${name}.stdout`);
-  const err = path.join(work, `${name}.stderr`);
+  const out = path.join(work, `${name}-${role}.stdout`);
+  const err = path.join(work, `${name}-${role}.stderr`);
   const outFd = fs.openSync(out, 'w');
   const errFd = fs.openSync(err, 'w');
   const child = spawn(binary, [role], { env: roleEnv, stdio: ['ignore', outFd, errFd] });
@@ -308,10 +311,8 @@ describe('serve with metrics.emf = on', () => {
 
   test('queue depth, jobs in flight and workers: in all and per pool', () => {
     const main = withDimensions(docs, ['Service']);
-    for (const d of main.slice(0, -1)) {
-      assert.equal(d.Workers, 3, 'two resize workers and one exif worker');
-      assert.ok(d.QueueDepth >= 0 && d.JobsInFlight >= 0, JSON.stringify(d));
-    }
+    for (const d of main) assert.ok(d.QueueDepth >= 0 && d.JobsInFlight >= 0 && d.Workers <= 3, JSON.stringify(d));
+    assert.equal(Math.max(...main.map((d) => d.Workers)), 3, 'two resize workers and one exif worker');
     assert.equal(main.at(-2).QueueDepth, 0, 'every photo complete: nothing queued');
     const pools = withDimensions(docs, ['Service', 'Pool']);
     const workers = {};
@@ -334,7 +335,7 @@ describe('serve with metrics.emf = on', () => {
   });
 });
 
-describe('gateway alone with metrics.emf = on', () => {
+describe('gateway and pipeline (the ECS split) with metrics.emf = on', () => {
   test('Service=gateway: its uploads and the queue they make, no pools', async () => {
     const gateway = await startRole('gateway', 'gateway', { RAPIDPHOTO_METRICS_EMF_NAMESPACE: 'Photos/Test' });
     let docs;
@@ -363,5 +364,31 @@ describe('gateway alone with metrics.emf = on', () => {
     } finally {
       await stopRole(gateway);
     }
+  });
+
+  test('Service=pipeline: it processes what the gateway queued, with its pools', async () => {
+    //  The gateway's data folder and SQLite file: the queued photos are there
+    const pipeline = await startRole('pipeline', 'gateway', {}, { newUser: false });
+    let docs;
+    try {
+      const processed = () => samples(withDimensions(lines(pipeline.out()).map((l) => JSON.parse(l)), ['Service']),
+        'ProcessingLatency').length;
+      for (const deadline = Date.now() + 60000; processed() < 2; await sleep(200))
+        assert.ok(Date.now() < deadline, `not processed in 60 s: ${pipeline.err()}`);
+      await sleep(1200);           //  a batch with the queue empty
+      await stopRole(pipeline);
+      docs = documents(pipeline, Date.now());
+    } finally {
+      await stopRole(pipeline);
+    }
+    for (const d of docs) assert.equal(d.Service, 'pipeline');
+    const main = withDimensions(docs, ['Service']);
+    assert.equal(samples(main, 'ProcessingLatency').length, 2, 'one per photo the gateway took');
+    assert.equal(sum(main, 'UploadCount'), 0, 'the pipeline took no upload');
+    assert.equal(sum(main, 'Failures'), 0);
+    assert.equal(main.at(-2).QueueDepth, 0, 'the queue the gateway left is empty');
+    assert.equal(Math.max(...main.map((d) => d.Workers)), 3);
+    assert.deepEqual([...new Set(withDimensions(docs, ['Service', 'Pool']).map((d) => d.Pool))].sort(), ['exif', 'resize']);
+    assert.ok(withDimensions(docs, ['Service', 'Stage']).some((d) => d.Stage === 'decode'));
   });
 });
