@@ -75,7 +75,8 @@ COPY --from=build /opt/rapidphoto /opt/rapidphoto
 ENV PATH=/opt/rapidphoto/bin:$PATH \
     RAPIDPHOTO_HTTP_LISTEN=0.0.0.0:8080 \
     RAPIDPHOTO_DATA_DIR=/data \
-    RAPIDPHOTO_LOG_OUTPUT=stdout
+    RAPIDPHOTO_LOG_OUTPUT=stdout \
+    RAPIDPHOTO_METRICS_EMF=on
 VOLUME /data
 WORKDIR /data
 EXPOSE 8080

@@ -209,6 +209,14 @@ rp_cmd_serve (int argc, char **argv)
         return 1;
     }
     rp_runtime_adopt (runtime, "gateway", &gateway);
+    //  Last, so it stops first: its last batch is written while the broker
+    //  still answers, once the drain has let the requests finish
+    char err [512];
+    if (rp_roles_start_emf (runtime, &config, "serve", RP_INPROC_FRONTEND, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto serve: %s\n", err);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
     rp_info ("main", "serving http://%s: broker on %s and %s, %d resize and %d exif workers, library %s",
              config.http_listen, config.broker_frontend, config.broker_backend, config.pools_resize,
              config.pools_exif, config.db_url);
@@ -238,6 +246,11 @@ rp_cmd_pipeline (int argc, char **argv)
     if (!runtime)
         return 1;
     char err [512];
+    if (rp_roles_start_emf (runtime, &config, "pipeline", RP_INPROC_FRONTEND, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto pipeline: %s\n", err);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
     rp_health_port_t *health = rp_health_port_new (config.http_listen, "pipeline", rp_library_stale_ms (&config),
                                                    err, sizeof err);
     if (!health) {

@@ -11,6 +11,7 @@
 #include "gateway/auth.h"
 #include "gateway/gateway.h"
 #include "app/commands.h"
+#include "app/roles.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -55,6 +56,12 @@ rp_cmd_gateway (int argc, char **argv)
         return 1;
     }
     rp_runtime_adopt (runtime, "gateway", &gateway);
+    //  A gateway alone has no broker: no pools to report
+    if (rp_roles_start_emf (runtime, &config, "gateway", NULL, err, sizeof err)) {
+        fprintf (stderr, "rapidphoto gateway: %s\n", err);
+        rp_runtime_destroy (&runtime);
+        return 1;
+    }
     rp_info ("main", "gateway serving http://%s, library %s", config.http_listen, config.db_url);
     //  S3 mode: what this gateway stored stays in its local cache (data.dir)
     //  once S3 has it. In serve the pipeline's minute trims that cache;

@@ -2,6 +2,7 @@
 #include "app/roles.h"
 #include "engine/alloc.h"
 #include "engine/broker.h"
+#include "engine/emf.h"
 #include "engine/log.h"
 #include "library/pipeline.h"
 #include "actors/actors.h"
@@ -51,5 +52,28 @@ rp_roles_start (rp_runtime_t *runtime, const rp_config_t *config, const rp_roles
             *pipeline = actor;
         rp_runtime_adopt (runtime, "pipeline", &actor);
     }
+    return 0;
+}
+
+int
+rp_roles_start_emf (rp_runtime_t *runtime, const rp_config_t *config, const char *service,
+                    const char *broker, char *err, size_t errlen)
+{
+    if (!config->metrics_emf)
+        return 0;
+    rp_emf_args_t *args = (rp_emf_args_t *) rp_alloc (sizeof (rp_emf_args_t));
+    args->config = *config;
+    snprintf (args->service, sizeof args->service, "%s", service);
+    snprintf (args->broker, sizeof args->broker, "%s", broker ? broker : "");
+    args->database = true;
+    zactor_t *actor = zactor_new (rp_emf_actor, args);
+    free (args);
+    if (!actor) {
+        snprintf (err, errlen, "cannot start the EMF metrics actor");
+        return -1;
+    }
+    rp_runtime_adopt (runtime, "emf", &actor);
+    rp_info ("main", "metrics: CloudWatch EMF on stdout every %lld s, namespace %s, Service=%s",
+             (long long) config->metrics_emf_interval_s, config->metrics_emf_namespace, service);
     return 0;
 }

@@ -20,4 +20,11 @@ int rp_roles_start (rp_runtime_t *runtime, const rp_config_t *config,
                     const rp_roles_opts_t *opts, zactor_t **pipeline,
                     char *err, size_t errlen);
 
+//  With metrics.emf on, start the EMF actor (engine/emf.h) into runtime:
+//  service names the role in its documents; broker (may be NULL) is the
+//  frontend it asks for the pools' gauges. Nothing when metrics.emf is off.
+//  0, or -1 with err.
+int rp_roles_start_emf (rp_runtime_t *runtime, const rp_config_t *config, const char *service,
+                        const char *broker, char *err, size_t errlen);
+
 #endif

@@ -64,6 +64,9 @@ static const s_key_t s_keys [] = {
     INT  ("auth", "login_failures_per_address", auth_login_failures_per_address, 1, 1000000, "100"),
     INT  ("auth", "password_checks", auth_password_checks, 0, 256, "0"),
     STR  ("metrics", "token", metrics_token, ""),
+    BOOL ("metrics", "emf", metrics_emf, "off"),
+    STR  ("metrics", "emf_namespace", metrics_emf_namespace, "RapidPhotoUpload"),
+    INT  ("metrics", "emf_interval_s", metrics_emf_interval_s, 1, 3600, "60"),
     INT  ("limits", "max_upload_bytes", limits_max_upload_bytes, 1, 1LL << 40, "104857600"),
     INT  ("limits", "max_request_bytes", limits_max_request_bytes, 1, 1LL << 40, "1G"),
     INT  ("limits", "max_pixels", limits_max_pixels, 1, 1LL << 40, "100000000"),
@@ -578,6 +581,16 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
     if (config->http_max_streams >= config->http_max_connections) {
         snprintf (err, errlen, "http.max_streams: %lld must be below http.max_connections (%lld)",
                   (long long) config->http_max_streams, (long long) config->http_max_connections);
+        return -1;
+    }
+    //  CloudWatch's rule for a namespace: 1 to 255 of these characters,
+    //  and not AWS/ (kept for AWS's own)
+    size_t ns_len = strlen (config->metrics_emf_namespace);
+    if (ns_len == 0 || ns_len > 255
+    ||  strspn (config->metrics_emf_namespace, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/#: ") != ns_len
+    ||  strncmp (config->metrics_emf_namespace, "AWS/", 4) == 0) {
+        snprintf (err, errlen, "metrics.emf_namespace: \"%s\" is not a CloudWatch namespace (1 to 255 letters, "
+                  "digits, spaces and . - _ / # :, not starting with AWS/)", config->metrics_emf_namespace);
         return -1;
     }
     if (config->derivative_count == 0) {

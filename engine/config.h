@@ -54,6 +54,9 @@ typedef struct {
     int auth_password_checks;               //  password checks at once; 0 = cores
     //  [metrics]
     char metrics_token [RP_STR_MAX];        //  set: /metrics wants it as a Bearer token
+    int metrics_emf;                        //  1: CloudWatch EMF documents on stdout (engine/emf.h)
+    char metrics_emf_namespace [256];       //  their CloudWatch namespace
+    int64_t metrics_emf_interval_s;         //  one batch of documents per this many seconds
     //  [limits]
     int64_t limits_max_upload_bytes;
     int64_t limits_max_request_bytes;       //  one multipart upload's body, all its files

@@ -51,6 +51,7 @@ typedef struct {
     int64_t bytes_out;                  //  body bytes answered (known length)
     bool answered;                      //  a response was queued
     bool counted;                       //  in flight for a drain (engine/drain.h)
+    bool acknowledged;                  //  the answer acknowledges an upload (AckLatency)
     //  A JSON body, at most RP_GW_BODY_MAX (over it: rp_buf_error EMSGSIZE)
     rp_buf_t body;
     //  Uploads

@@ -25,6 +25,7 @@
 #include <czmq.h>
 #include "library/pipeline.h"
 #include "gateway/events.h"
+#include "engine/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -72,9 +73,40 @@ s_label (const char *value, char *out, size_t outlen)
     out [o] = 0;
 }
 
+//  A request that would have taken an upload in: "POST upload", "POST
+//  tus", "PATCH tus", "POST presign", "POST upload_complete"
+static bool
+s_upload_route (const char *route)
+{
+    return streq (route, "POST upload") || streq (route, "POST tus") || streq (route, "PATCH tus")
+        || streq (route, "POST presign") || streq (route, "POST upload_complete");
+}
+
+//  For the EMF documents (engine/metrics.h): an acknowledgement's time, and
+//  uploads refused for what they are. Uploads the storage could not take
+//  (503) are counted where that was found, in the library's ingest; the
+//  uploads themselves (UploadCount) too.
+static void
+s_metrics_emf (const rp_req_t *req, int64_t duration_ms)
+{
+    if (req->acknowledged)
+        rp_metrics_ack ((double) duration_ms);
+    if (!s_upload_route (req->route))
+        return;
+    if (req->status == 413)
+        rp_metrics_failure (RP_FAILURE_TOO_LARGE);
+    else
+    if (req->status == 415)
+        rp_metrics_failure (RP_FAILURE_NOT_AN_IMAGE);
+    else
+    if (req->status == 400)
+        rp_metrics_failure (RP_FAILURE_INVALID);
+}
+
 void
 rp_gw_metrics_record (const rp_req_t *req, int64_t duration_ms)
 {
+    s_metrics_emf (req, duration_ms);
     pthread_mutex_lock (&s_metrics.lock);
     s_counter_t *counter = NULL;
     for (int i = 0; i < s_metrics.ncounters && !counter; i++)

@@ -1240,6 +1240,7 @@ s_finish_append (struct MHD_Connection *c, rp_req_t *req, rp_tus_req_t *self, rp
     if (self->location [0])
         MHD_add_response_header (response, "Location", self->location);
     if (complete) {
+        req->acknowledged = true;
         MHD_add_response_header (response, "Photo-Id", outcome.photo_id);
         MHD_add_response_header (response, "Photo-Duplicate", outcome.duplicate ? "true" : "false");
     }

@@ -228,6 +228,7 @@ s_duplicate_answer (struct MHD_Connection *c, rp_req_t *req, const char *sha, bo
     json_t *answer = json_pack ("{s:O, s:[o]}", "batch_id", json_object_get (photo, "batch_id"),
                                 "photos", item);
     json_decref (photo);
+    req->acknowledged = true;
     return rp_gw_json (c, req, 202, answer);
 }
 
@@ -409,6 +410,7 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
     }
     if (created)
         rp_gw_wake_pipeline ();
+    req->acknowledged = true;
     return rp_gw_json (c, req, 202, json_pack ("{s:s, s:o}", "batch_id", batch, "photos", photos));
 }
 

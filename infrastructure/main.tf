@@ -76,6 +76,9 @@ locals {
   # sqs.visibility_s: the engine's default (engine/config.c) unless the
   # pipeline's task definition sets it
   sqs_visibility_s    = tonumber(lookup(local.environment.pipeline, "RAPIDPHOTO_SQS_VISIBILITY_S", "60"))
+  # metrics.emf_namespace: where the engine's EMF metrics land, which the
+  # dashboard searches (the engine's default unless a task definition sets it)
+  metrics_namespace   = lookup(local.environment.pipeline, "RAPIDPHOTO_METRICS_EMF_NAMESPACE", "RapidPhotoUpload")
   execution_role_name = regex("role/(.+)$", local.task_definitions.api.executionRoleArn)[0]
   task_role_names     = { for role, td in local.task_definitions : role => regex("role/(.+)$", td.taskRoleArn)[0] }
   log_group_names     = distinct([for c in values(local.containers) : c.logConfiguration.options["awslogs-group"]])
@@ -193,7 +196,7 @@ module "monitoring" {
 
   name                      = local.name
   region                    = data.aws_region.current.region
-  metrics_namespace         = var.metrics_namespace
+  metrics_namespace         = local.metrics_namespace
   alb_arn_suffix            = module.compute.alb_arn_suffix
   target_group_arn_suffix   = module.compute.target_group_arn_suffix
   cluster_name              = module.compute.cluster_name

@@ -207,12 +207,6 @@ variable "log_retention_days" {
 
 # ---- monitoring
 
-variable "metrics_namespace" {
-  description = "The CloudWatch namespace of the engine's own metrics (its EMF lines)"
-  type        = string
-  default     = "RapidPhotoUpload"
-}
-
 variable "alarm_email" {
   description = "Where alarms are sent (an SNS email subscription, confirmed by its owner)"
   type        = string

@@ -85,6 +85,7 @@
 #include "engine/clock.h"
 #include "engine/fault.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "library/sniff.h"
 
 #include <openssl/evp.h>
@@ -199,9 +200,9 @@ s_check (rp_blob_writer_t *writer, const rp_ingest_t *ingest, const char **mime,
     return *mime ? RP_OK : RP_REFUSED;
 }
 
-int
-rp_library_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
-                   const rp_ingest_t *ingest, rp_ingested_t *out, char *err, size_t errlen)
+static int
+s_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
+          const rp_ingest_t *ingest, rp_ingested_t *out, char *err, size_t errlen)
 {
     memset (out, 0, sizeof *out);
     int64_t started = rp_clock_ms ();
@@ -269,12 +270,26 @@ rp_library_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer
         return rc;
     }
     out->queued = !out->duplicate;
+    rp_metrics_upload (out->bytes);
     rp_info ("library", "stored photo=%s sha256=%.12s bytes=%lld duration=%lldms%s %s=%s%s%s", out->id,
              out->sha256, (long long) out->bytes, (long long) (rp_clock_ms () - started),
              out->duplicate ? " duplicate" : "", ingest->upload_id ? "upload" : "file",
              ingest->upload_id ? ingest->upload_id : ingest->filename,
              object ? " object=" : "", object ? object : "");
     return 0;
+}
+
+int
+rp_library_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
+                   const rp_ingest_t *ingest, rp_ingested_t *out, char *err, size_t errlen)
+{
+    int rc = s_ingest (blobs, db, writer_p, ingest, out, err, errlen);
+    //  Bytes the storage or the database could not take, for the EMF
+    //  documents (engine/metrics.h); refusals are counted by who answers
+    //  them (the gateway), uploads on success (s_ingest)
+    if (rc == RP_UNAVAILABLE || rc == RP_ERROR)
+        rp_metrics_failure (RP_FAILURE_STORAGE_UNAVAILABLE);
+    return rc;
 }
 
 int

@@ -69,6 +69,7 @@
 #include "engine/fault.h"
 #include "engine/link.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
 #include "engine/thread.h"
@@ -133,6 +134,7 @@ s_stage_add (const char *stage, size_t len, double ms)
     if (total) {
         total->seconds += ms / 1000.0;
         total->count++;
+        rp_metrics_processing (total->stage, ms);   //  and this interval's, for EMF
     }
 }
 
@@ -445,6 +447,8 @@ s_fetched (s_pipeline_t *self, s_photo_t *photo)
              retry ? "; queued again" : "");
     if (rp_db_photo_fail (self->db, photo->id, err, retry, ignore, sizeof ignore))
         rp_warn ("pipeline", "photo=%s stays processing until recovery: %s", photo->id, ignore);
+    else    //  failed for good (its bytes are gone), or queued again (S3 away)
+        rp_metrics_failure (retry ? RP_FAILURE_STORAGE_UNAVAILABLE : RP_FAILURE_LOST);
     return false;
 }
 
@@ -519,8 +523,10 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
         double started = rp_clock_ms_precise ();
         rc = rp_db_photo_complete (self->db, photo->id, result, err, sizeof err);
         json_decref (result);
-        if (rc == 0)
+        if (rc == 0) {
             s_stages_record (photo, rp_clock_ms_precise () - started);
+            rp_metrics_processing (NULL, rp_clock_ms_precise () - photo->submitted_ms);
+        }
         outcome = "complete";
     }
     else
@@ -531,6 +537,8 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
     }
     else {
         rc = rp_db_photo_fail (self->db, photo->id, photo->error, 0, err, sizeof err);
+        if (rc == 0)
+            rp_metrics_failure (rp_failure_classify (photo->error, photo->lost));
         outcome = "failed";
     }
     if (rc == RP_NOT_FOUND) {

@@ -1,6 +1,7 @@
 /*  tests/test_blocks.c: the engine's small shared building blocks: the
     bounded buffer (engine/buf.h), the hex codec (engine/hex.h) and the
-    clocks (engine/clock.h). */
+    clocks (engine/clock.h), and the metrics window the EMF documents are
+    made from (engine/metrics.h). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/hex.h"
+#include "engine/metrics.h"
 
 //  ---------------------------------------------------------------------------
 //  The bounded buffer
@@ -227,4 +229,106 @@ Test (clock, monotonic_wall_and_precise)
     int64_t wall = rp_clock_wall_ms ();
     int64_t now = (int64_t) time (NULL) * 1000;
     cr_assert_lt (wall > now ? wall - now : now - wall, 2000);
+}
+
+//  ---------------------------------------------------------------------------
+//  metrics: the window the EMF documents are made from (engine/metrics.h)
+
+Test (metrics, a_take_empties_the_window_and_counts_stay_exact)
+{
+    rp_metrics_window_t *w = (rp_metrics_window_t *) calloc (1, sizeof *w);
+    rp_metrics_take (w);                //  whatever came before
+    for (int i = 0; i < 250; i++) {
+        rp_metrics_upload (10);
+        rp_metrics_ack ((double) i);
+    }
+    rp_metrics_failure (RP_FAILURE_TOO_LARGE);
+    rp_metrics_failure ((rp_failure_class_t) 99);      //  out of range: Other
+    rp_metrics_take (w);
+    cr_assert_eq (w->uploads, 250);
+    cr_assert_eq (w->upload_bytes, 2500);
+    cr_assert_eq (w->ack.seen, 250, "every sample seen");
+    cr_assert_eq (w->ack.count, RP_METRICS_SAMPLES, "at most 100 kept: EMF's limit per member");
+    for (int i = 0; i < w->ack.count; i++)
+        cr_assert (w->ack.values [i] >= 0 && w->ack.values [i] < 250, "a sample of what was recorded");
+    cr_assert_eq (w->failures [RP_FAILURE_TOO_LARGE], 1);
+    cr_assert_eq (w->failures [RP_FAILURE_OTHER], 1);
+    rp_metrics_take (w);
+    cr_assert_eq (w->uploads, 0, "the take emptied it");
+    cr_assert_eq (w->ack.count, 0);
+    free (w);
+}
+
+Test (metrics, failure_reasons_fall_into_their_class)
+{
+    static const struct { const char *reason; bool lost; rp_failure_class_t want; } cases [] = {
+        { "not a supported image: the file is text", false, RP_FAILURE_NOT_AN_IMAGE },
+        { "image is 20000x20000 pixels (400.0 megapixels), more than the pixel limit of 100.0 megapixels",
+          false, RP_FAILURE_TOO_LARGE },
+        { "file is 200 bytes, more than the limit of 100 bytes", false, RP_FAILURE_TOO_LARGE },
+        { "cannot decode image: VipsJpeg: Premature end of input file", false, RP_FAILURE_DECODE_ERROR },
+        { "cannot decode image: the image data is damaged or incomplete", false, RP_FAILURE_DECODE_ERROR },
+        { "the broker gave up on the job", true, RP_FAILURE_LOST },
+        { "cannot fetch the original from S3: 503", false, RP_FAILURE_STORAGE_UNAVAILABLE },
+        { "a worker's result failed a check: no width", false, RP_FAILURE_OTHER },
+        { NULL, false, RP_FAILURE_OTHER },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++)
+        cr_assert_eq (rp_failure_classify (cases [i].reason, cases [i].lost), cases [i].want,
+                      "%s: %s", cases [i].reason ? cases [i].reason : "(none)",
+                      rp_failure_class_name (rp_failure_classify (cases [i].reason, cases [i].lost)));
+    cr_assert_str_eq (rp_failure_class_name (RP_FAILURE_STORAGE_UNAVAILABLE), "StorageUnavailable");
+}
+
+Test (metrics, a_batch_is_one_document_per_dimension_set)
+{
+    rp_metrics_window_t *w = (rp_metrics_window_t *) calloc (1, sizeof *w);
+    w->uploads = 2;
+    w->upload_bytes = 300;
+    w->ack.count = w->ack.seen = 1;
+    w->ack.values [0] = 12.5;
+    w->nstages = 1;
+    snprintf (w->stages [0].stage, sizeof w->stages [0].stage, "decode");
+    w->stages [0].samples.count = w->stages [0].samples.seen = 1;
+    w->stages [0].samples.values [0] = 4;
+    w->failures [RP_FAILURE_DECODE_ERROR] = 3;
+    json_t *counts = json_pack ("{s:i, s:i}", "queued", 7, "complete", 1);
+    json_t *broker = json_pack ("{s:{s:{s:i, s:i, s:i}}}", "pools", "resize", "queued", 4, "running", 2, "workers", 2);
+    rp_metrics_context_t context = { .ns = "RapidPhotoUpload", .service = "serve", .timestamp_ms = 1796191086797LL,
+                                     .counts = counts, .broker = broker };
+    char *text = rp_metrics_render (w, &context);
+    //  Service; Service+Pool; Service+Stage; Service+Reason: four lines
+    json_t *docs [4] = { NULL };
+    int n = 0;
+    for (char *line = text, *eol; (eol = strchr (line, '\n')); line = eol + 1) {
+        *eol = 0;
+        cr_assert_lt (n, 4, "one line too many: %s", line);
+        json_error_t jerr;
+        docs [n] = json_loads (line, 0, &jerr);
+        cr_assert_not_null (docs [n], "%s: %s", jerr.text, line);
+        cr_assert_eq (json_integer_value (json_object_get (json_object_get (docs [n], "_aws"), "Timestamp")),
+                      1796191086797LL);
+        n++;
+    }
+    cr_assert_eq (n, 4);
+    cr_assert_eq (json_integer_value (json_object_get (docs [0], "UploadCount")), 2);
+    cr_assert_eq (json_integer_value (json_object_get (docs [0], "UploadBytes")), 300);
+    cr_assert_eq (json_array_size (json_object_get (docs [0], "AckLatency")), 1);
+    cr_assert_null (json_object_get (docs [0], "ProcessingLatency"), "no photo: no empty array");
+    cr_assert_eq (json_integer_value (json_object_get (docs [0], "Failures")), 3);
+    cr_assert_eq (json_integer_value (json_object_get (docs [0], "QueueDepth")), 7, "the database's queued photos");
+    cr_assert_eq (json_integer_value (json_object_get (docs [0], "JobsInFlight")), 2);
+    cr_assert_str_eq (json_string_value (json_object_get (docs [1], "Pool")), "resize");
+    cr_assert_eq (json_integer_value (json_object_get (docs [1], "QueueDepth")), 4, "the broker's queue");
+    cr_assert_str_eq (json_string_value (json_object_get (docs [2], "Stage")), "decode");
+    cr_assert_str_eq (json_string_value (json_object_get (docs [3], "Reason")), "DecodeError");
+    json_t *dims = json_object_get (json_array_get (json_object_get (json_object_get (docs [3], "_aws"),
+                                                                     "CloudWatchMetrics"), 0), "Dimensions");
+    cr_assert_str_eq (json_string_value (json_array_get (json_array_get (dims, 0), 1)), "Reason");
+    for (int i = 0; i < n; i++)
+        json_decref (docs [i]);
+    free (text);
+    json_decref (counts);
+    json_decref (broker);
+    free (w);
 }

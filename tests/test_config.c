@@ -97,6 +97,9 @@ Test (config, defaults_match_the_contract)
     cr_assert_eq (c.auth_login_failures_per_address, 100);
     cr_assert_gt (c.auth_password_checks, 0, "0 means one per core, resolved at load");
     cr_assert_str_eq (c.metrics_token, "", "/metrics is open unless a token is set");
+    cr_assert_eq (c.metrics_emf, 0, "EMF documents on stdout only when asked for");
+    cr_assert_str_eq (c.metrics_emf_namespace, "RapidPhotoUpload", "the dashboard's namespace");
+    cr_assert_eq (c.metrics_emf_interval_s, 60);
     cr_assert_eq (c.limits_max_request_bytes, 1LL << 30);
     cr_assert_eq (c.uploads_max_open_per_user, 100);
 }
@@ -269,6 +272,10 @@ Test (config, bad_values_are_refused_with_the_reason)
         { "[http]\nmax_connections = 100\nmax_streams = 100\n", "below http.max_connections" },
         { "[limits]\nmax_request_bytes = 0\n", "limits.max_request_bytes" },
         { "[uploads]\nmax_open_per_user = none\n", "uploads.max_open_per_user" },
+        { "[metrics]\nemf = maybe\n", "metrics.emf" },
+        { "[metrics]\nemf_interval_s = 0\n", "metrics.emf_interval_s" },
+        { "[metrics]\nemf_namespace = AWS/Lambda\n", "metrics.emf_namespace" },
+        { "[metrics]\nemf_namespace = Rapid{Photo}\n", "not a CloudWatch namespace" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         const char *path = s_write_ini (cases [i].ini);

@@ -60,6 +60,7 @@ describe(`${image} on SQLite with a volume`, () => {
     assert.ok(config.Env.includes('RAPIDPHOTO_HTTP_LISTEN=0.0.0.0:8080'), config.Env.join(' '));
     assert.ok(config.Env.includes('RAPIDPHOTO_DATA_DIR=/data'));
     assert.ok(config.Env.includes('RAPIDPHOTO_LOG_OUTPUT=stdout'));
+    assert.ok(config.Env.includes('RAPIDPHOTO_METRICS_EMF=on'), 'CloudWatch metrics (EMF) on stdout');
     //  --format docker keeps it (the OCI format has no HEALTHCHECK)
     assert.deepEqual(inspected.Healthcheck.Test, ['CMD', 'rapidphoto', 'health']);
   });

@@ -226,6 +226,10 @@ def task_problems(task, role):
     if logs.get("logDriver") != "awslogs" or options.get("awslogs-group") != "/ecs/rapid-photo-%s-backend" % ENV \
             or not options.get("awslogs-stream-prefix") or options.get("awslogs-region") != VALUES["AWS_REGION"]:
         say("logs: awslogs to /ecs/rapid-photo-%s-backend with a stream prefix and the region" % ENV)
+    #  The dashboard's and alarms' engine metrics come from the EMF lines
+    #  on stdout (README, Operations: Metrics)
+    if setting(container, "RAPIDPHOTO_METRICS_EMF").lower() not in ("on", "yes", "true", "1"):
+        say("metrics.emf is off: the dashboard's engine metrics (EMF on stdout) would be missing")
     if {"key": "Project", "value": "RapidPhotoUpload"} not in task.get("tags", []):
         say("not tagged Project=RapidPhotoUpload")
     if task.get("networkMode") != "awsvpc" or task.get("requiresCompatibilities") != ["FARGATE"]:
@@ -324,6 +328,8 @@ class TaskDefinitions(unittest.TestCase):
             (lambda c, t: c.update(stopTimeout=5), "stopTimeout"),
             (lambda c, t: t.update(memory="8"), "no Fargate size"),
             (lambda c, t: c["logConfiguration"]["options"].update({"awslogs-group": "/ecs/other"}), "logs"),
+            (lambda c, t: c.update(environment=[e for e in c["environment"] if e["name"] != "RAPIDPHOTO_METRICS_EMF"]),
+             "metrics.emf is off"),
             (lambda c, t: c["secrets"].append({"name": "RAPIDPHOTO_BROKER_CURVE_SECRET_KEY",
                                                "valueFrom": c["secrets"][0]["valueFrom"]}), "come together"),
         ]

@@ -27,7 +27,9 @@ export function freePort() {
   });
 }
 
-function run(args, env, input) {
+//  Run the binary to its end: resolves with its stdout, rejects on a
+//  status other than 0
+export function run(args, env, input) {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';

@@ -301,8 +301,9 @@ resource "aws_ecs_service" "main" {
 #   and on the ingest queue's backlog per task: S3 notifications waiting
 #   (ApproximateNumberOfMessagesVisible, published by SQS itself) divided
 #   by the running tasks (Container Insights). The engine's own QueueDepth
-#   (its EMF metrics) would see both backlogs, but it is not published yet
-#   and its dimensions are not fixed; the dashboard shows it.
+#   (its EMF metrics, dimension Service: queued rows in PostgreSQL) sees
+#   the API's backlog; the dashboard shows it, and a policy on it is not
+#   written yet.
 # Target tracking scales out on whichever asks for more and in only when
 # all agree.
 
