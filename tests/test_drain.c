@@ -382,7 +382,12 @@ s_late (void *arg)
     s_load_t *load = (s_load_t *) arg;
     while (!atomic_load (&load->signalled))
         usleep (1000);
-    usleep (50 * 1000);             //  the drain begins within ~100 ms; well within the slow bodies' time
+    //  Once the drain shows (/readyz 503, which the poller records): the
+    //  signal may take a while to arrive (`podman stop` delivers it some
+    //  200 ms after it is run); the slow bodies keep the drain going
+    //  for a second after that
+    for (int i = 0; i < 5000 && atomic_load (&load->unready_at) == 0; i++)
+        usleep (1000);
     char value [64];
     rp_test_reply_t reply;
     const char *tus [] = { "Tus-Resumable: 1.0.0", "Upload-Length: 1000", NULL };
