@@ -163,14 +163,22 @@ rp_s3_mirror_prefix (rp_s3_mirror_t *self)
     return self->prefix;
 }
 
+//  The key for relative, and a client to use it with (s_give it back);
+//  NULL when the key is too long or no client can be had
+static s_client_t *
+s_take_for (rp_s3_mirror_t *self, const char *relative, char key [RP_S3_KEY_MAX + 1], char *err, size_t errlen)
+{
+    if (rp_s3_mirror_key (self, relative, key, err, errlen))
+        return NULL;
+    return s_take (self, err, errlen);
+}
+
 int
 rp_s3_mirror_put (rp_s3_mirror_t *self, const char *relative, const char *path,
                   const char *content_type, bool maybe_there, char *err, size_t errlen)
 {
     char key [RP_S3_KEY_MAX + 1], etag [RP_S3_ETAG_MAX];
-    if (rp_s3_mirror_key (self, relative, key, err, errlen))
-        return -1;
-    s_client_t *client = s_take (self, err, errlen);
+    s_client_t *client = s_take_for (self, relative, key, err, errlen);
     if (!client)
         return -1;
     int64_t size = -1;
@@ -191,9 +199,7 @@ rp_s3_mirror_get (rp_s3_mirror_t *self, const char *relative, const char *path, 
                   char *err, size_t errlen)
 {
     char key [RP_S3_KEY_MAX + 1];
-    if (rp_s3_mirror_key (self, relative, key, err, errlen))
-        return -1;
-    s_client_t *client = s_take (self, err, errlen);
+    s_client_t *client = s_take_for (self, relative, key, err, errlen);
     if (!client)
         return -1;
     int rc = rp_s3_get_file (client->client, key, 0, max_bytes >= 0 ? max_bytes : -1, path, err, errlen);
@@ -206,9 +212,7 @@ rp_s3_mirror_head (rp_s3_mirror_t *self, const char *relative, int64_t *size,
                    char etag [RP_S3_ETAG_MAX], char *err, size_t errlen)
 {
     char key [RP_S3_KEY_MAX + 1];
-    if (rp_s3_mirror_key (self, relative, key, err, errlen))
-        return -1;
-    s_client_t *client = s_take (self, err, errlen);
+    s_client_t *client = s_take_for (self, relative, key, err, errlen);
     if (!client)
         return -1;
     int rc = rp_s3_head (client->client, key, size, etag, err, errlen);
@@ -220,9 +224,7 @@ int
 rp_s3_mirror_delete (rp_s3_mirror_t *self, const char *relative, char *err, size_t errlen)
 {
     char key [RP_S3_KEY_MAX + 1];
-    if (rp_s3_mirror_key (self, relative, key, err, errlen))
-        return -1;
-    s_client_t *client = s_take (self, err, errlen);
+    s_client_t *client = s_take_for (self, relative, key, err, errlen);
     if (!client)
         return -1;
     int rc = rp_s3_delete (client->client, key, err, errlen);
@@ -235,9 +237,7 @@ rp_s3_mirror_presign (rp_s3_mirror_t *self, const char *method, const char *rela
                       int expires_s, int64_t content_length, char **url, char *err, size_t errlen)
 {
     char key [RP_S3_KEY_MAX + 1];
-    if (rp_s3_mirror_key (self, relative, key, err, errlen))
-        return -1;
-    s_client_t *client = s_take (self, err, errlen);
+    s_client_t *client = s_take_for (self, relative, key, err, errlen);
     if (!client)
         return -1;
     int rc = rp_s3_presign (client->client, method, key, expires_s, content_length, url, err, errlen);
