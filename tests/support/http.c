@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -90,8 +91,15 @@ rp_test_http_prepare (const rp_test_http_t *request, rp_test_reply_t *reply)
         snprintf (source, sizeof source, "host!%s", request->source);
         curl_easy_setopt (curl, CURLOPT_INTERFACE, source);
     }
-    //  No "Expect: 100-continue" pause before a body
-    struct curl_slist *list = curl_slist_append (NULL, "Expect:");
+    //  No "Expect: 100-continue" pause before a body, unless the request
+    //  asks for one: then its body waits for the server's go-ahead (or
+    //  its early answer) as long as the request may take
+    bool expect = false;
+    for (int i = 0; request->headers && request->headers [i]; i++)
+        expect |= strncasecmp (request->headers [i], "Expect:", 7) == 0;
+    struct curl_slist *list = expect ? NULL : curl_slist_append (NULL, "Expect:");
+    if (expect)
+        curl_easy_setopt (curl, CURLOPT_EXPECT_100_TIMEOUT_MS, request->timeout_ms ? request->timeout_ms : 60000L);
     if (request->token) {
         char auth [2048];
         snprintf (auth, sizeof auth, "Authorization: Bearer %s", request->token);
