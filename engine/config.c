@@ -21,7 +21,7 @@
 
 extern char **environ;
 
-typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_LOGOUTPUT, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
+typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_LOGOUTPUT, K_LOGFORMAT, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
 
 typedef struct {
     const char *section;
@@ -105,6 +105,8 @@ static const s_key_t s_keys [] = {
       0, 0, "debug|info|warn|error", "info" },
     { "log", "output", K_LOGOUTPUT, offsetof (rp_config_t, log_output), sizeof (int),
       0, 0, "stderr|stdout", "stderr" },
+    { "log", "format", K_LOGFORMAT, offsetof (rp_config_t, log_format), sizeof (int),
+      0, 0, "text|json", "text" },
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
@@ -402,7 +404,8 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
         case K_ENUM:
         case K_FAILON:
         case K_LOGLEVEL:
-        case K_LOGOUTPUT: {
+        case K_LOGOUTPUT:
+        case K_LOGFORMAT: {
             int index = s_choice_index (k->choices, value);
             if (index < 0) {
                 snprintf (err, errlen, "%s.%s: \"%s\" is not one of %s", section, key, value, k->choices);
@@ -411,7 +414,7 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
             if (k->kind == K_ENUM)
                 snprintf (field, k->size, "%s", value);
             else
-                *(int *) field = index;     //  fail_on: VipsFailOn order; log: rp_log_level_t, rp_log_output_t order
+                *(int *) field = index;     //  fail_on: VipsFailOn order; log: rp_log_level_t, rp_log_output_t, rp_log_format_t order
             return 0;
         }
     }
@@ -618,6 +621,7 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
         config->auth_password_checks = (int) cores;
     rp_log_set_level ((rp_log_level_t) config->log_level);
     rp_log_set_output ((rp_log_output_t) config->log_output);
+    rp_log_set_format ((rp_log_format_t) config->log_format);
     return 0;
 }
 

@@ -104,6 +104,7 @@ typedef struct {
     //  [log]
     int log_level;
     int log_output;                         //  rp_log_output_t: stderr or stdout
+    int log_format;                         //  rp_log_format_t: text or json
 } rp_config_t;
 
 //  Fill `config` with the built-in defaults.

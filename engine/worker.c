@@ -87,7 +87,7 @@ s_runner_run (zsock_t *pipe, void *arg)
             rp_msg_set (&reply->error, *err ? err : "the job failed without a reason");
             reply->retry = rc == RP_UNAVAILABLE;
         }
-        rp_info (job->kind, "job=%s photo=%s attempt=%lld duration=%lldms %s%s",
+        rp_info (job->kind, "job=%s photo=%s attempt=%lld duration=%lld %s%s",
                  job->job_id, job->photo_id ? job->photo_id : "-", (long long) job->attempt,
                  (long long) reply->duration_ms, rc == 0 ? "done" : "failed: ",
                  rc == 0 ? "" : reply->error);

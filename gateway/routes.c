@@ -295,10 +295,13 @@ rp_gw_request_completed (void *cls, struct MHD_Connection *c, void **con_cls,
     if (!req->answered)
         req->status = 499;          //  the client went away (or the server gave up) first
     rp_gw_metrics_record (req, duration);
-    rp_info ("gateway", "req=%s user=%s %s status=%d bytes_in=%lld bytes_out=%lld duration=%lldms%s",
-             req->id, req->user_id [0] ? req->user_id : "-", req->route, req->status,
-             (long long) req->bytes_in, (long long) req->bytes_out, (long long) duration,
-             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    //  A 5xx is the server's failure: at level ERROR, which the runbook's
+    //  error query finds; any other answer is at INFO
+    rp_log (req->status >= 500 ? RP_LOG_ERROR : RP_LOG_INFO, "gateway",
+            "req=%s user=%s %s status=%d bytes_in=%lld bytes_out=%lld duration=%lld%s",
+            req->id, req->user_id [0] ? req->user_id : "-", req->route, req->status,
+            (long long) req->bytes_in, (long long) req->bytes_out, (long long) duration,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     rp_upload_destroy (&req->upload);
     rp_tus_end (&req->tus, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     rp_buf_free (&req->body);

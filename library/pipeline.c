@@ -546,7 +546,9 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
         rp_warn ("pipeline", "photo=%s cannot commit its outcome yet: %s", photo->id, err);
         return false;
     }
-    rp_info ("pipeline", "photo=%s attempt=%d %s%s%s", photo->id, photo->attempts, outcome,
+    //  duration: from its jobs' dispatch to this commit
+    rp_info ("pipeline", "photo=%s attempt=%d duration=%lld %s%s%s", photo->id, photo->attempts,
+             (long long) (rp_clock_ms_precise () - photo->submitted_ms), outcome,
              photo->error ? ": " : "", photo->error ? photo->error : "");
     return true;
 }
