@@ -21,7 +21,7 @@
 
 extern char **environ;
 
-typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_LOGOUTPUT, K_LOGFORMAT, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
+typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_LOGOUTPUT, K_LOGFORMAT, K_RATE, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
 
 typedef struct {
     const char *section;
@@ -107,6 +107,8 @@ static const s_key_t s_keys [] = {
       0, 0, "stderr|stdout", "stderr" },
     { "log", "format", K_LOGFORMAT, offsetof (rp_config_t, log_format), sizeof (int),
       0, 0, "text|json", "text" },
+    { "tracing", "sample_rate", K_RATE, offsetof (rp_config_t, tracing_sample_rate), sizeof (double),
+      0, 0, NULL, "0.05" },
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
@@ -383,6 +385,23 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
                 *(int *) field = (int) v;
             else
                 *(int64_t *) field = v;
+            return 0;
+        }
+        case K_RATE: {
+            //  A fraction 0..1, as "0.05" or "5%"
+            char *end = NULL;
+            errno = 0;
+            double v = strtod (value, &end);
+            if (end && *end == '%' && end > value) {
+                v /= 100;
+                end++;
+            }
+            if (errno || !end || end == value || *end || !(v >= 0 && v <= 1)) {
+                snprintf (err, errlen, "%s.%s: \"%s\" is not a fraction in 0..1 (0.05, or 5%%)",
+                          section, key, value);
+                return -1;
+            }
+            *(double *) field = v;
             return 0;
         }
         case K_KEY:
