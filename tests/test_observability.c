@@ -30,11 +30,7 @@
 #include <curl/curl.h>
 #include <czmq.h>
 #include <jansson.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <regex.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -45,6 +41,7 @@
 #include "engine/trace.h"
 #include "tests/support/server.h"
 #include "tests/support/testdata.h"
+#include "tests/support/xray.h"
 
 //  What one log line is, whichever the format
 typedef struct {
@@ -255,122 +252,6 @@ Test (logs, json_lines_answer_the_runbooks_queries, .timeout = 120)
 //  ---------------------------------------------------------------------------
 //  Tracing
 
-//  The daemon's side: a UDP socket on 127.0.0.1
-typedef struct {
-    int fd;
-    int port;
-} s_daemon_t;
-
-static void
-s_daemon_open (s_daemon_t *daemon)
-{
-    daemon->fd = socket (AF_INET, SOCK_DGRAM, 0);
-    cr_assert_geq (daemon->fd, 0);
-    int size = 8 << 20;             //  every datagram of the run waits here until read
-    setsockopt (daemon->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    struct sockaddr_in address = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    cr_assert_eq (bind (daemon->fd, (struct sockaddr *) &address, sizeof address), 0);
-    socklen_t len = sizeof address;
-    getsockname (daemon->fd, (struct sockaddr *) &address, &len);
-    daemon->port = ntohs (address.sin_port);
-}
-
-//  Every datagram until none came for quiet_ms, each checked as the daemon
-//  reads it: the header line, then one JSON document. The documents.
-static json_t *
-s_daemon_collect (s_daemon_t *daemon, int quiet_ms)
-{
-    static const char header [] = "{\"format\":\"json\",\"version\":1}\n";
-    json_t *documents = json_array ();
-    static char datagram [70000];
-    struct pollfd pfd = { .fd = daemon->fd, .events = POLLIN };
-    while (poll (&pfd, 1, quiet_ms) == 1) {
-        ssize_t n = recv (daemon->fd, datagram, sizeof datagram - 1, 0);
-        cr_assert_gt (n, 0);
-        cr_assert_leq (n, 64 * 1024, "a datagram of %zd bytes: over the daemon's 64 KiB", n);
-        datagram [n] = 0;
-        cr_assert (strncmp (datagram, header, sizeof header - 1) == 0, "no header line: %.80s", datagram);
-        json_error_t error;
-        json_t *document = json_loads (datagram + sizeof header - 1, 0, &error);
-        cr_assert_not_null (document, "not one JSON document (%s): %s", error.text, datagram);
-        json_array_append_new (documents, document);
-    }
-    close (daemon->fd);
-    return documents;
-}
-
-static bool
-s_hex16 (const char *text)
-{
-    return text && strlen (text) == 16 && strspn (text, "0123456789abcdef") == 16;
-}
-
-//  What X-Ray asks of each document; the complete ones (their last
-//  version, by id) into complete
-static void
-s_check_documents (json_t *documents, const char *outside_parent, json_t *complete)
-{
-    json_t *ids = json_object ();
-    size_t i;
-    json_t *doc;
-    json_array_foreach (documents, i, doc)
-        json_object_set_new (ids, json_string_value (json_object_get (doc, "id")) ?: "", json_true ());
-    json_object_set_new (ids, outside_parent, json_true ());
-    double now = rp_trace_now ();
-    json_array_foreach (documents, i, doc) {
-        char *text = json_dumps (doc, JSON_COMPACT);
-        const char *id = json_string_value (json_object_get (doc, "id"));
-        const char *trace_id = json_string_value (json_object_get (doc, "trace_id"));
-        const char *parent = json_string_value (json_object_get (doc, "parent_id"));
-        json_t *start = json_object_get (doc, "start_time"), *end = json_object_get (doc, "end_time");
-        cr_expect (s_hex16 (id), "id: %s", text);
-        cr_expect (rp_trace_id_valid (trace_id), "trace_id: %s", text);
-        //  The trace id's time is its start's, in hex epoch seconds
-        long long epoch = trace_id ? strtoll (trace_id + 2, NULL, 16) : 0;
-        cr_expect (epoch > now - 86400 && epoch < now + 60, "trace_id time: %s", text);
-        cr_expect (json_is_string (json_object_get (doc, "name")), "name: %s", text);
-        cr_expect (json_is_real (start) && json_real_value (start) > now - 600
-                   && json_real_value (start) <= now + 1, "start_time: %s", text);
-        if (end)
-            cr_expect (json_is_real (end) && json_real_value (end) >= json_real_value (start)
-                       && json_real_value (end) <= now + 1, "end_time: %s", text);
-        else
-            cr_expect (json_is_true (json_object_get (doc, "in_progress")), "neither ended nor in progress: %s", text);
-        if (json_object_get (doc, "type"))
-            cr_expect (streq (json_string_value (json_object_get (doc, "type")), "subsegment") && parent,
-                       "a subsegment without its parent: %s", text);
-        if (parent)
-            cr_expect (s_hex16 (parent) && json_object_get (ids, parent), "parent unknown: %s", text);
-        if (end && id)
-            json_object_set (complete, id, doc);
-        free (text);
-    }
-    json_decref (ids);
-}
-
-//  The complete documents of trace_id named name (NULL: any), under
-//  parent (NULL: any); how many, the first into *found (borrowed)
-static int
-s_find (json_t *complete, const char *trace_id, const char *name, const char *parent, json_t **found)
-{
-    int count = 0;
-    const char *id;
-    json_t *doc;
-    if (found)
-        *found = NULL;
-    json_object_foreach (complete, id, doc) {
-        const char *doc_parent = json_string_value (json_object_get (doc, "parent_id"));
-        if ((trace_id && !streq (json_string_value (json_object_get (doc, "trace_id")), trace_id))
-        ||  (name && !streq (json_string_value (json_object_get (doc, "name")), name))
-        ||  (parent && !(doc_parent && streq (doc_parent, parent))))
-            continue;
-        if (found && !*found)
-            *found = doc;
-        count++;
-    }
-    return count;
-}
-
 //  The Root= of an X-Amzn-Trace-Id answer
 static void
 s_root (const rp_test_reply_t *reply, char root [RP_TRACE_ID_MAX])
@@ -384,10 +265,10 @@ s_root (const rp_test_reply_t *reply, char root [RP_TRACE_ID_MAX])
 
 Test (tracing, requests_and_jobs_reach_the_daemon_and_x_ray, .timeout = 180)
 {
-    s_daemon_t daemon;
-    s_daemon_open (&daemon);
+    rp_test_xray_t xray;
+    rp_test_xray_open (&xray);
     char address [64];
-    snprintf (address, sizeof address, "AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:%d", daemon.port);
+    snprintf (address, sizeof address, "AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:%d", xray.port);
     //  Every new trace sampled; the ALB's Sampled= is obeyed either way
     const char *env [] = { address, "RAPIDPHOTO_TRACING_SAMPLE_RATE=1", NULL };
     rp_test_server_t server;
@@ -440,28 +321,28 @@ Test (tracing, requests_and_jobs_reach_the_daemon_and_x_ray, .timeout = 180)
     free (token);
     rp_test_server_stop (&server);
 
-    json_t *documents = s_daemon_collect (&daemon, 1000);
+    json_t *documents = rp_test_xray_collect (&xray, 1000);
     json_t *complete = json_object ();
-    s_check_documents (documents, alb_parent, complete);
+    rp_test_xray_check (documents, alb_parent, complete);
     json_t *doc;
     //  The ALB's request: a segment of ours under its Parent, with http
-    cr_expect_eq (s_find (complete, alb, "rapid-photo-serve", alb_parent, &doc), 1, "the ALB's request's segment");
+    cr_expect_eq (rp_test_xray_find (complete, alb, "rapid-photo-serve", alb_parent, &doc), 1, "the ALB's request's segment");
     if (doc) {
         json_t *http = json_object_get (doc, "http");
         cr_expect_str_eq (json_string_value (json_object_get (json_object_get (http, "request"), "method")), "GET");
         cr_expect_str_eq (json_string_value (json_object_get (json_object_get (http, "request"), "url")), "/api/v1/photos");
         cr_expect_eq (json_integer_value (json_object_get (json_object_get (http, "response"), "status")), 200);
         const char *segment = json_string_value (json_object_get (doc, "id"));
-        cr_expect_geq (s_find (complete, alb, "database", segment, NULL), 1, "the list's database subsegments");
+        cr_expect_geq (rp_test_xray_find (complete, alb, "database", segment, NULL), 1, "the list's database subsegments");
     }
-    cr_expect_eq (s_find (complete, unsampled, NULL, NULL, NULL), 0, "Sampled=0 was sent");
-    cr_expect_eq (s_find (complete, missing, "rapid-photo-serve", NULL, &doc), 1);
+    cr_expect_eq (rp_test_xray_find (complete, unsampled, NULL, NULL, NULL), 0, "Sampled=0 was sent");
+    cr_expect_eq (rp_test_xray_find (complete, missing, "rapid-photo-serve", NULL, &doc), 1);
     if (doc)
         cr_expect (json_is_true (json_object_get (doc, "error")) && !json_object_get (doc, "fault"),
                    "a 404 is an error, not a fault");
-    cr_expect_eq (s_find (complete, login, "rapid-photo-serve", NULL, &doc), 1);
+    cr_expect_eq (rp_test_xray_find (complete, login, "rapid-photo-serve", NULL, &doc), 1);
     if (doc)
-        cr_expect_geq (s_find (complete, login, "database", json_string_value (json_object_get (doc, "id")), NULL), 1);
+        cr_expect_geq (rp_test_xray_find (complete, login, "database", json_string_value (json_object_get (doc, "id")), NULL), 1);
     //  The photo's trace: its segment (in progress first), resize and exif under it
     json_t *photo_segment = NULL;
     const char *id;
@@ -475,9 +356,9 @@ Test (tracing, requests_and_jobs_reach_the_daemon_and_x_ray, .timeout = 180)
     const char *photo_span = json_string_value (json_object_get (photo_segment, "id"));
     cr_expect_str_eq (json_string_value (json_object_get (json_object_get (photo_segment, "annotations"), "outcome")),
                       "complete");
-    cr_expect_eq (s_find (complete, photo_trace, "resize", photo_span, NULL), 1, "the resize job's subsegment");
-    cr_expect_eq (s_find (complete, photo_trace, "exif", photo_span, NULL), 1, "the exif job's subsegment");
-    cr_expect_geq (s_find (complete, photo_trace, "database", photo_span, NULL), 1, "the commit's database work");
+    cr_expect_eq (rp_test_xray_find (complete, photo_trace, "resize", photo_span, NULL), 1, "the resize job's subsegment");
+    cr_expect_eq (rp_test_xray_find (complete, photo_trace, "exif", photo_span, NULL), 1, "the exif job's subsegment");
+    cr_expect_geq (rp_test_xray_find (complete, photo_trace, "database", photo_span, NULL), 1, "the commit's database work");
     int in_progress = 0;
     size_t i;
     json_array_foreach (documents, i, doc)
