@@ -12,7 +12,9 @@
                 <data.dir>/objects/tmp (in S3 mode the local cache)
       broker    a STATUS round trip (at most S_BROKER_MS) to the broker's
                 frontend, whose answer (queues and workers per pool) is
-                kept for /metrics
+                kept for /metrics; none when there is no broker (a gateway
+                whose broker.frontend is empty: ECS's API tasks), and
+                then /readyz has no broker check
     and writes each outcome into one small state under a mutex. A change
     (ok to down, down to ok) is logged once, with the details: the bucket,
     the endpoint, the error text. Those never reach a client.
@@ -60,6 +62,7 @@ static struct {
     s_check_t checks [S_CHECKS];
     json_t *counts;                     //  photos by status, or NULL
     json_t *broker;                     //  the broker's STATUS, or NULL
+    bool no_broker;                     //  none to ask: no broker check
 } s_state = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 //  ---------------------------------------------------------------------------
@@ -169,6 +172,9 @@ rp_gw_prober_actor (zsock_t *pipe, void *arg)
     const rp_gw_prober_args_t *args = (const rp_gw_prober_args_t *) arg;
     s_prober_t self = { .config = args->config, .blobs = args->blobs,
                         .in_process_engine = args->in_process_engine };
+    pthread_mutex_lock (&s_state.lock);
+    s_state.no_broker = !self.in_process_engine && !*self.config.broker_frontend;
+    pthread_mutex_unlock (&s_state.lock);
     zpoller_t *poller = zpoller_new (pipe, NULL);
     zsock_signal (pipe, 0);
     int64_t next = 0;
@@ -188,7 +194,8 @@ rp_gw_prober_actor (zsock_t *pipe, void *arg)
             continue;
         s_probe_database (&self);
         s_probe_storage (&self);
-        s_probe_broker (&self);
+        if (!s_state.no_broker)         //  set above, by this thread
+            s_probe_broker (&self);
         next = rp_clock_ms () + S_PERIOD_MS;
     }
     zpoller_destroy (&poller);
@@ -237,6 +244,8 @@ rp_gw_readyz (struct MHD_Connection *c, rp_req_t *req)
     int64_t now = rp_clock_ms ();
     pthread_mutex_lock (&s_state.lock);
     for (int i = 0; i < S_CHECKS; i++) {
+        if (i == S_BROKER && s_state.no_broker)
+            continue;
         bool ok = s_ok (&s_state.checks [i], now);
         json_object_set_new (health.checks, s_names [i], json_string (ok ? "ok" : "down"));
         health.ready &= ok;
