@@ -1420,9 +1420,7 @@ Test (aws_bridges, x_ray_sees_s3_and_sqs_and_the_events_carry_their_trace, .time
     rp_test_aws_start (&aws, "aws-xray", NULL);
     rp_test_xray_t xray;
     rp_test_xray_open (&xray);
-    char address [64];
-    snprintf (address, sizeof address, "AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:%d", xray.port);
-    const char *more [] = { address, "RAPIDPHOTO_TRACING_SAMPLE_RATE=1", NULL };
+    const char *more [] = { xray.setting, "RAPIDPHOTO_TRACING_SAMPLE_RATE=1", NULL };
     rp_test_server_t server;
     s_engine_start_more (&server, &aws, "aws-xray", false, 0, NULL, more);
     s_engine_ready (&server);

@@ -267,10 +267,8 @@ Test (tracing, requests_and_jobs_reach_the_daemon_and_x_ray, .timeout = 180)
 {
     rp_test_xray_t xray;
     rp_test_xray_open (&xray);
-    char address [64];
-    snprintf (address, sizeof address, "AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:%d", xray.port);
     //  Every new trace sampled; the ALB's Sampled= is obeyed either way
-    const char *env [] = { address, "RAPIDPHOTO_TRACING_SAMPLE_RATE=1", NULL };
+    const char *env [] = { xray.setting, "RAPIDPHOTO_TRACING_SAMPLE_RATE=1", NULL };
     rp_test_server_t server;
     rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "obs-trace", .env = env });
     char *token = rp_test_login (&server, "alice");

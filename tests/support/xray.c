@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,6 +26,7 @@ rp_test_xray_open (rp_test_xray_t *xray)
     socklen_t len = sizeof address;
     getsockname (xray->fd, (struct sockaddr *) &address, &len);
     xray->port = ntohs (address.sin_port);
+    snprintf (xray->setting, sizeof xray->setting, "AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:%d", xray->port);
 }
 
 json_t *

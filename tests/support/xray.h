@@ -5,7 +5,7 @@
     (AWS_XRAY_DAEMON_ADDRESS), and what the daemon and X-Ray would check:
 
         rp_test_xray_t xray;
-        rp_test_xray_open (&xray);      //  then AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:<xray.port>
+        rp_test_xray_open (&xray);      //  then xray.setting in the engine's environment
         ... the engine works, and stops ...
         json_t *documents = rp_test_xray_collect (&xray, 1000);
         json_t *complete = json_object ();
@@ -20,6 +20,7 @@
 typedef struct {
     int fd;
     int port;                       //  on 127.0.0.1
+    char setting [64];              //  AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:<port>
 } rp_test_xray_t;
 
 //  Bind the listener (a receive buffer big enough for a run's datagrams).
