@@ -8,7 +8,7 @@
     (libzmq drops a frame over RP_LINK_FRAME_MAX, with the connection that
     sent it, before buffering it):
       frontend  producers (the pipeline, `rapidphoto process`)
-                send  SUBMIT {job_id, kind, src, photo_id}
+                send  SUBMIT {job_id, kind, src, photo_id, trace}
                 get   RESULT {job_id, kind, status done|failed, result|error,
                               attempt, worker, duration_ms, retry}
                 and anyone (the gateway's /metrics) may send STATUS and get
@@ -45,7 +45,7 @@
       From an unknown identity, an idle worker, or a worker holding another
       job, it is dropped.
     - SUBMIT: the kind a pool name, job_id under 160 bytes, src, dest and
-      photo_id under 1 KiB, at most queue_max jobs waiting per kind. Past a
+      photo_id and trace under 1 KiB, at most queue_max jobs waiting per kind. Past a
       bound it is answered at once: RESULT failed with no worker, naming
       the bound (producers take a RESULT without a worker as lost, and try
       again later).
@@ -450,8 +450,9 @@ s_handle_submit (s_broker_t *self, zframe_t *client, rp_msg_t *msg)
         //  Submitted twice (a producer retrying): it is already ours
         rp_debug ("broker", "job=%s already accepted, duplicate submit ignored", msg->job_id);
     else
-    if (s_field_too_long (msg->src) || s_field_too_long (msg->dest) || s_field_too_long (msg->photo_id)) {
-        snprintf (reason, sizeof reason, "src, dest and photo_id must be under %d bytes", S_FIELD_MAX);
+    if (s_field_too_long (msg->src) || s_field_too_long (msg->dest) || s_field_too_long (msg->photo_id)
+    ||  s_field_too_long (msg->trace)) {
+        snprintf (reason, sizeof reason, "src, dest, photo_id and trace must be under %d bytes", S_FIELD_MAX);
         s_refuse (self, client, msg, reason);
     }
     else
@@ -472,6 +473,7 @@ s_handle_submit (s_broker_t *self, zframe_t *client, rp_msg_t *msg)
         rp_msg_set (&job->submit->src, msg->src);
         rp_msg_set (&job->submit->dest, msg->dest);
         rp_msg_set (&job->submit->photo_id, msg->photo_id);
+        rp_msg_set (&job->submit->trace, msg->trace);
         job->client = zframe_dup (client);
         job->submitted = rp_clock_ms ();
         snprintf (job->pool, sizeof job->pool, "%s", msg->kind);

@@ -21,7 +21,7 @@
 
 extern char **environ;
 
-typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_LOGOUTPUT, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
+typedef enum { K_STR, K_INT, K_ENUM, K_FAILON, K_LOGLEVEL, K_LOGOUTPUT, K_LOGFORMAT, K_RATE, K_ENDPOINT, K_BOOL, K_KEY, K_KEYS } s_kind_t;
 
 typedef struct {
     const char *section;
@@ -108,6 +108,10 @@ static const s_key_t s_keys [] = {
       0, 0, "debug|info|warn|error", "info" },
     { "log", "output", K_LOGOUTPUT, offsetof (rp_config_t, log_output), sizeof (int),
       0, 0, "stderr|stdout", "stderr" },
+    { "log", "format", K_LOGFORMAT, offsetof (rp_config_t, log_format), sizeof (int),
+      0, 0, "text|json", "text" },
+    { "tracing", "sample_rate", K_RATE, offsetof (rp_config_t, tracing_sample_rate), sizeof (double),
+      0, 0, NULL, "0.05" },
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
 
@@ -386,6 +390,23 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
                 *(int64_t *) field = v;
             return 0;
         }
+        case K_RATE: {
+            //  A fraction 0..1, as "0.05" or "5%"
+            char *end = NULL;
+            errno = 0;
+            double v = strtod (value, &end);
+            if (end && *end == '%' && end > value) {
+                v /= 100;
+                end++;
+            }
+            if (errno || !end || end == value || *end || !(v >= 0 && v <= 1)) {
+                snprintf (err, errlen, "%s.%s: \"%s\" is not a fraction in 0..1 (0.05, or 5%%)",
+                          section, key, value);
+                return -1;
+            }
+            *(double *) field = v;
+            return 0;
+        }
         case K_KEY:
         case K_KEYS:
             return s_set_keys (k, field, value, err, errlen);
@@ -405,7 +426,8 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
         case K_ENUM:
         case K_FAILON:
         case K_LOGLEVEL:
-        case K_LOGOUTPUT: {
+        case K_LOGOUTPUT:
+        case K_LOGFORMAT: {
             int index = s_choice_index (k->choices, value);
             if (index < 0) {
                 snprintf (err, errlen, "%s.%s: \"%s\" is not one of %s", section, key, value, k->choices);
@@ -414,7 +436,7 @@ rp_config_set (rp_config_t *config, const char *section, const char *key,
             if (k->kind == K_ENUM)
                 snprintf (field, k->size, "%s", value);
             else
-                *(int *) field = index;     //  fail_on: VipsFailOn order; log: rp_log_level_t, rp_log_output_t order
+                *(int *) field = index;     //  fail_on: VipsFailOn order; log: rp_log_level_t, rp_log_output_t, rp_log_format_t order
             return 0;
         }
     }
@@ -631,6 +653,7 @@ rp_config_load (rp_config_t *config, const char *path, char *err, size_t errlen)
         config->auth_password_checks = (int) cores;
     rp_log_set_level ((rp_log_level_t) config->log_level);
     rp_log_set_output ((rp_log_output_t) config->log_output);
+    rp_log_set_format ((rp_log_format_t) config->log_format);
     return 0;
 }
 

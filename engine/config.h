@@ -107,6 +107,9 @@ typedef struct {
     //  [log]
     int log_level;
     int log_output;                         //  rp_log_output_t: stderr or stdout
+    int log_format;                         //  rp_log_format_t: text or json
+    //  [tracing]: X-Ray (engine/trace.h); segments go to AWS_XRAY_DAEMON_ADDRESS
+    double tracing_sample_rate;             //  the share of new traces sampled (0..1)
 } rp_config_t;
 
 //  Fill `config` with the built-in defaults.

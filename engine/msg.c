@@ -31,7 +31,7 @@ typedef struct {
 #define SF(f) { #f, offsetof (rp_msg_t, f), 1 }
 #define IF(f) { #f, offsetof (rp_msg_t, f), 0 }
 static const s_field_t s_fields [] = {
-    SF (job_id), SF (kind), SF (pool), SF (worker), SF (src), SF (dest), SF (photo_id),
+    SF (job_id), SF (kind), SF (pool), SF (worker), SF (src), SF (dest), SF (photo_id), SF (trace),
     SF (status), SF (result), SF (error),
     IF (attempt), IF (timeout_ms), IF (duration_ms), IF (pid), IF (retry),
 };

@@ -42,6 +42,7 @@ typedef struct {
     char *src;              //  JOB/SUBMIT: the original's store address (its SHA-256)
     char *dest;             //  JOB/SUBMIT: from older peers only; ignored
     char *photo_id;         //  optional: the photo the job is for, for logs
+    char *trace;            //  optional, SUBMIT/JOB: the X-Ray trace header (engine/trace.h)
     char *status;           //  RESULT: "done" or "failed"
     char *result;           //  DONE/RESULT: the handler's result as JSON text
     char *error;            //  FAILED/RESULT: a reason a person can read

@@ -38,7 +38,7 @@ rp_runtime_destroy (rp_runtime_t **self_p)
         zlist_remove (self->actors, entry);
         int64_t started = rp_clock_ms ();
         zactor_destroy (&entry->actor);
-        rp_debug ("runtime", "%s stopped duration=%lldms", entry->name,
+        rp_debug ("runtime", "%s stopped duration=%lld", entry->name,
                   (long long) (rp_clock_ms () - started));
         free (entry);
     }

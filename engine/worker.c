@@ -36,6 +36,7 @@
 #include "engine/msg.h"
 #include "engine/status.h"
 #include "engine/thread.h"
+#include "engine/trace.h"
 
 #include <unistd.h>
 
@@ -72,6 +73,16 @@ s_runner_run (zsock_t *pipe, void *arg)
         if (rp_fault_once ("STALL_ONCE_MS"))
             zclock_sleep ((int) rp_fault_value ("STALL_ONCE_MS"));
 
+        //  The job's trace (its SUBMIT's): on its log lines, and its
+        //  subsegment, under the producer's segment, when sampled
+        rp_trace_t trace = { .sampled = false };
+        char span [RP_TRACE_SPAN_MAX] = "";
+        double started_s = 0;
+        if (job->trace && rp_trace_parse (job->trace, &trace) == 0) {
+            rp_trace_new_span (span);
+            rp_trace_enter (&trace, span);
+            started_s = rp_trace_now ();
+        }
         int64_t started = rp_clock_ms ();
         char *result = NULL;
         int rc = args.handler (args.config, job, &result, err, sizeof err);
@@ -87,10 +98,20 @@ s_runner_run (zsock_t *pipe, void *arg)
             rp_msg_set (&reply->error, *err ? err : "the job failed without a reason");
             reply->retry = rc == RP_UNAVAILABLE;
         }
-        rp_info (job->kind, "job=%s photo=%s attempt=%lld duration=%lldms %s%s",
+        rp_info (job->kind, "job=%s photo=%s attempt=%lld duration=%lld %s%s",
                  job->job_id, job->photo_id ? job->photo_id : "-", (long long) job->attempt,
                  (long long) reply->duration_ms, rc == 0 ? "done" : "failed: ",
                  rc == 0 ? "" : reply->error);
+        if (*span && trace.sampled && rp_trace_sending ()) {
+            json_t *document = rp_trace_segment (&trace, span, job->kind, started_s, rp_trace_now ());
+            json_object_set_new (document, "type", json_string ("subsegment"));
+            json_object_set_new (document, "annotations", json_pack ("{s:s, s:s, s:I}", "job", job->job_id,
+                                 "photo", job->photo_id ? job->photo_id : "-", "attempt", (json_int_t) job->attempt));
+            if (rc)
+                json_object_set_new (document, rc == RP_UNAVAILABLE ? "fault" : "error", json_true ());
+            rp_trace_send (&trace, &document);
+        }
+        rp_trace_leave ();
         zmsg_t *out = rp_msg_encode (reply);
         zmsg_send (&out, pipe);
         rp_msg_destroy (&reply);

@@ -12,6 +12,7 @@
 #include "engine/buf.h"
 #include "engine/config.h"
 #include "engine/db/db.h"
+#include "engine/trace.h"
 #include "library/blobstore.h"
 #include "library/filename.h"
 #include "gateway/address.h"
@@ -57,6 +58,13 @@ typedef struct {
     //  Uploads
     rp_upload_t *upload;
     rp_tus_req_t *tus;                  //  resumable upload requests
+    //  X-Ray (engine/trace.h): the ALB's trace or one of our own, and
+    //  this request's segment
+    rp_trace_t trace;
+    char segment [RP_TRACE_SPAN_MAX];
+    double started_s;                   //  epoch seconds, for the segment
+    char method [8];                    //  for the segment: a known method or "other"
+    char url [128];                     //  the path, cut to fit
 } rp_req_t;
 
 //  Per MHD thread (gateway.c)

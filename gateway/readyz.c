@@ -154,14 +154,6 @@ s_probe_broker (s_prober_t *self)
     char err [256] = "", why [600] = "";
     s_started (S_BROKER);
     const char *endpoint = self->in_process_engine ? RP_INPROC_FRONTEND : self->config.broker_frontend;
-    if (!*endpoint) {
-        //  A gateway with no broker (the API service on ECS: the pipeline
-        //  takes photos from the database): nothing to wait for
-        pthread_mutex_lock (&s_state.lock);
-        s_state.checks [S_BROKER] = (s_check_t) { .known = true, .ok = true, .unused = true };
-        pthread_mutex_unlock (&s_state.lock);
-        return;
-    }
     json_t *status = NULL;
     bool ok = rp_broker_query_status (endpoint, &self->config, S_BROKER_MS, &status, err, sizeof err) == 0;
     if (!ok)
@@ -179,6 +171,13 @@ rp_gw_prober_actor (zsock_t *pipe, void *arg)
     const rp_gw_prober_args_t *args = (const rp_gw_prober_args_t *) arg;
     s_prober_t self = { .config = args->config, .blobs = args->blobs,
                         .in_process_engine = args->in_process_engine };
+    //  A gateway with no broker (the API service on ECS: the pipeline
+    //  takes photos from the database) has nothing to wait for there
+    bool no_broker = !self.in_process_engine && !*self.config.broker_frontend;
+    pthread_mutex_lock (&s_state.lock);
+    if (no_broker)
+        s_state.checks [S_BROKER] = (s_check_t) { .known = true, .ok = true, .unused = true };
+    pthread_mutex_unlock (&s_state.lock);
     zpoller_t *poller = zpoller_new (pipe, NULL);
     zsock_signal (pipe, 0);
     int64_t next = 0;
@@ -198,7 +197,8 @@ rp_gw_prober_actor (zsock_t *pipe, void *arg)
             continue;
         s_probe_database (&self);
         s_probe_storage (&self);
-        s_probe_broker (&self);
+        if (!no_broker)
+            s_probe_broker (&self);
         next = rp_clock_ms () + S_PERIOD_MS;
     }
     zpoller_destroy (&poller);

@@ -1,6 +1,7 @@
 /*  gateway/response.c: how the gateway answers: JSON, text, and errors as
     problem+json (RFC 9457), each queued with the headers every answer
-    carries (X-Request-Id, X-Content-Type-Options: nosniff).
+    carries (X-Request-Id, X-Amzn-Trace-Id: the request's trace,
+    X-Content-Type-Options: nosniff).
 
     DESIGN
     Plain functions, called on the MHD thread that owns the request; they
@@ -17,6 +18,7 @@
 #include "engine/log.h"
 #include "gateway/gateway_private.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -25,6 +27,11 @@ rp_gw_queue (struct MHD_Connection *c, rp_req_t *req, int status, struct MHD_Res
 {
     MHD_add_response_header (response, "X-Request-Id", req->id);
     MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
+    if (*req->trace.id) {
+        char header [RP_TRACE_HEADER_MAX];
+        snprintf (header, sizeof header, "Root=%s;Sampled=%d", req->trace.id, req->trace.sampled);
+        MHD_add_response_header (response, "X-Amzn-Trace-Id", header);
+    }
     //  Stopping (engine/drain.h): the client's next request opens a new
     //  connection, which the load balancer sends to another server
     if (rp_draining ())

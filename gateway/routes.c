@@ -22,6 +22,12 @@
     Retry-After on its first call, before its body; every other request
     is served, and each one, but for event streams, is counted in flight
     from its first call to its completion, which the stop waits for.
+    Each request is traced (engine/trace.h): the ALB's X-Amzn-Trace-Id, or
+    a trace of our own, is answered in X-Amzn-Trace-Id, set on the thread
+    for each call (so every log line of the request carries trace=, and
+    the database's, S3's and SQS's subsegments hang under the request's
+    segment) and, when sampled, its segment is sent on completion (an
+    upload or event stream sends an in_progress one at its start too).
     The completion callback writes the request's one access-log line,
     counts it for /metrics (499 when no answer was queued: the client went
     away first), and frees its state: an unfinished POST /photos leaves
@@ -34,6 +40,7 @@
 #include "engine/db/db.h"
 #include "engine/drain.h"
 #include "engine/log.h"
+#include "engine/trace.h"
 #include "gateway/events.h"
 
 #include <ctype.h>
@@ -204,12 +211,44 @@ s_request_id (struct MHD_Connection *c, rp_req_t *req)
     }
 }
 
-enum MHD_Result
-rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                       const char *version, const char *upload_data, size_t *upload_data_size,
-                       void **con_cls)
+//  The request's segment document, as it stands (end 0: in progress)
+static json_t *
+s_segment (const rp_req_t *req, double end)
+{
+    json_t *document = rp_trace_segment (&req->trace, req->segment, NULL, req->started_s, end);
+    json_t *http = json_pack ("{s:{s:s, s:s}}", "request", "method", req->method, "url", req->url);
+    if (end > 0) {
+        json_object_set_new (http, "response", json_pack ("{s:i, s:I}", "status", req->status,
+                                                          "content_length", (json_int_t) req->bytes_out));
+        rp_trace_set_status (document, req->status);
+    }
+    json_object_set_new (document, "http", http);
+    json_object_set_new (document, "annotations", json_pack ("{s:s, s:s}", "request_id", req->id,
+                                                             "route", req->route));
+    return document;
+}
+
+//  The ALB's trace, or a new one; this request's segment id
+static void
+s_trace_begin (struct MHD_Connection *c, rp_req_t *req, const char *method, const char *url)
+{
+    const char *header = MHD_lookup_connection_value (c, MHD_HEADER_KIND, "X-Amzn-Trace-Id");
+    if (rp_trace_parse (header, &req->trace))
+        rp_trace_start (&req->trace);
+    rp_trace_new_span (req->segment);
+    req->started_s = rp_trace_now ();
+    snprintf (req->method, sizeof req->method, "%s", s_method_label (method));
+    snprintf (req->url, sizeof req->url, "%s", url);
+    rp_trace_enter (&req->trace, req->segment);
+}
+
+static enum MHD_Result
+s_handle (struct MHD_Connection *c, const char *url, const char *method,
+          const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     rp_req_t *req = (rp_req_t *) *con_cls;
+    if (req)
+        rp_trace_enter (&req->trace, req->segment);
     if (!req) {
         //  First call: headers only
         req = (rp_req_t *) rp_alloc (sizeof (rp_req_t));
@@ -218,6 +257,13 @@ rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, con
         *con_cls = req;
         s_request_id (c, req);
         s_set_route (req, method, url);
+        s_trace_begin (c, req, method, url);
+        if (req->trace.sampled && rp_trace_sending ()
+        &&  (s_is_upload (method, url) || s_is_tus (url) || streq (url, "/api/v1/events"))) {
+            //  Long: the daemon hears of it now, and again when it ends
+            json_t *document = s_segment (req, 0);
+            rp_trace_send (&req->trace, &document);
+        }
         //  A connection past its address's limit gets this answer and no more
         int64_t limit = 0;
         if (rp_gw_connection_over (c, &limit)) {
@@ -283,6 +329,16 @@ rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, con
     return s_dispatch (c, req, method, url);
 }
 
+enum MHD_Result
+rp_gw_request_handler (void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                       const char *version, const char *upload_data, size_t *upload_data_size,
+                       void **con_cls)
+{
+    enum MHD_Result rc = s_handle (c, url, method, upload_data, upload_data_size, con_cls);
+    rp_trace_leave ();          //  the thread serves other connections next
+    return rc;
+}
+
 void
 rp_gw_request_completed (void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
@@ -295,12 +351,21 @@ rp_gw_request_completed (void *cls, struct MHD_Connection *c, void **con_cls,
     if (!req->answered)
         req->status = 499;          //  the client went away (or the server gave up) first
     rp_gw_metrics_record (req, duration);
-    rp_info ("gateway", "req=%s user=%s %s status=%d bytes_in=%lld bytes_out=%lld duration=%lldms%s",
-             req->id, req->user_id [0] ? req->user_id : "-", req->route, req->status,
-             (long long) req->bytes_in, (long long) req->bytes_out, (long long) duration,
-             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    rp_trace_enter (&req->trace, req->segment);
+    //  A 5xx is the server's failure: at level ERROR, which the runbook's
+    //  error query finds; any other answer is at INFO
+    rp_log (req->status >= 500 ? RP_LOG_ERROR : RP_LOG_INFO, "gateway",
+            "req=%s user=%s %s status=%d bytes_in=%lld bytes_out=%lld duration=%lld%s",
+            req->id, req->user_id [0] ? req->user_id : "-", req->route, req->status,
+            (long long) req->bytes_in, (long long) req->bytes_out, (long long) duration,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     rp_upload_destroy (&req->upload);
     rp_tus_end (&req->tus, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    if (req->trace.sampled && rp_trace_sending ()) {
+        json_t *document = s_segment (req, rp_trace_now ());
+        rp_trace_send (&req->trace, &document);
+    }
+    rp_trace_leave ();
     rp_buf_free (&req->body);
     if (req->counted)
         rp_drain_count (RP_DRAIN_REQUESTS, -1);

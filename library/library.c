@@ -271,7 +271,7 @@ s_ingest (rp_blobstore_t *blobs, rp_db_t *db, rp_blob_writer_t **writer_p,
     }
     out->queued = !out->duplicate;
     rp_metrics_upload (out->bytes);
-    rp_info ("library", "stored photo=%s sha256=%.12s bytes=%lld duration=%lldms%s %s=%s%s%s", out->id,
+    rp_info ("library", "stored photo=%s sha256=%.12s bytes=%lld duration=%lld%s %s=%s%s%s", out->id,
              out->sha256, (long long) out->bytes, (long long) (rp_clock_ms () - started),
              out->duplicate ? " duplicate" : "", ingest->upload_id ? "upload" : "file",
              ingest->upload_id ? ingest->upload_id : ingest->filename,
@@ -479,7 +479,7 @@ rp_library_recover (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *confi
         rp_warn ("library", "recovery: some tombstones stay for a later collection: %s", why);
     sweep.removed += collected;
     rp_info ("library", "recovery: %d photos queued again, %d temporary files and %d unreferenced "
-             "originals removed duration=%lldms", requeued, removed_tmp, sweep.removed,
+             "originals removed duration=%lld", requeued, removed_tmp, sweep.removed,
              (long long) (rp_clock_ms () - started));
     return 0;
 }

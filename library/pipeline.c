@@ -70,6 +70,7 @@
 #include "engine/link.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/trace.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
 #include "engine/thread.h"
@@ -103,6 +104,11 @@ typedef struct {
     double submitted_ms;            //  when its jobs went to the broker
     double answered_ms;             //  when the second answer came
     int64_t commit_after;           //  rp_clock_ms: not before (S3 backoff)
+    //  X-Ray: each processing is a trace of its own (engine/trace.h), its
+    //  segment from claim to commit, its jobs' subsegments under it
+    rp_trace_t trace;
+    char segment [RP_TRACE_SPAN_MAX];
+    double claimed_s;               //  epoch seconds
 } s_photo_t;
 
 //  Stage totals for rp_pipeline_stage_totals: a fixed table, since stages
@@ -215,6 +221,9 @@ s_submit (s_pipeline_t *self, s_photo_t *photo, const char *kind)
     rp_msg_set (&msg->kind, kind);
     rp_msg_set (&msg->src, photo->sha256);        //  its store address
     rp_msg_set (&msg->photo_id, photo->id);
+    char header [RP_TRACE_HEADER_MAX];
+    rp_trace_header (&photo->trace, photo->segment, header);
+    rp_msg_set (&msg->trace, header);
     rp_msg_send (msg, zsock_resolve (self->broker), NULL);
     rp_msg_destroy (&msg);
 }
@@ -425,6 +434,8 @@ s_check_results (s_pipeline_t *self, s_photo_t *photo, const char **who, char *w
     return 0;
 }
 
+static void s_trace_send (const s_photo_t *photo, double end, const char *outcome);
+
 //  S3: the original into this engine's cache. False when it cannot be
 //  had now: the photo is queued again (S3 away) or failed (bytes gone).
 static bool
@@ -473,7 +484,15 @@ s_claim (s_pipeline_t *self)
         const char *filename = json_string_value (json_object_get (row, "filename"));
         snprintf (photo->filename, sizeof photo->filename, "%s", filename ? filename : "");
         photo->attempts = (int) json_integer_value (json_object_get (row, "attempts"));
-        if (rp_blobstore_s3 (self->blobs) && !s_fetched (self, photo)) {
+        rp_trace_start (&photo->trace);
+        rp_trace_new_span (photo->segment);
+        photo->claimed_s = rp_trace_now ();
+        s_trace_send (photo, 0, NULL);
+        rp_trace_enter (&photo->trace, photo->segment);
+        bool fetched = !rp_blobstore_s3 (self->blobs) || s_fetched (self, photo);
+        rp_trace_leave ();
+        if (!fetched) {
+            s_trace_send (photo, rp_trace_now (), "original not fetched");
             free (photo);
             continue;
         }
@@ -496,9 +515,42 @@ s_forget (s_pipeline_t *self, const char *id)
     rp_drain_count (RP_DRAIN_PHOTOS, -1);
 }
 
+//  The photo's segment: in progress (end 0), or done with its outcome
+static void
+s_trace_send (const s_photo_t *photo, double end, const char *outcome)
+{
+    if (!photo->trace.sampled || !rp_trace_sending ())
+        return;
+    json_t *document = rp_trace_segment (&photo->trace, photo->segment, NULL, photo->claimed_s, end);
+    json_object_set_new (document, "annotations", json_pack ("{s:s, s:i}", "photo", photo->id,
+                                                             "attempt", photo->attempts));
+    if (outcome) {
+        json_object_set_new (json_object_get (document, "annotations"), "outcome", json_string (outcome));
+        if (!streq (outcome, "complete"))
+            json_object_set_new (document, "error", json_true ());
+    }
+    rp_trace_send (&photo->trace, &document);
+}
+
+static bool s_commit_traced (s_pipeline_t *self, s_photo_t *photo, const char **outcome);
+
 //  Commit a finished photo; true when done with it (committed or moot).
+//  Its log lines and database calls are in its trace; its segment ends
+//  with the commit.
 static bool
 s_commit (s_pipeline_t *self, s_photo_t *photo)
+{
+    rp_trace_enter (&photo->trace, photo->segment);
+    const char *outcome = NULL;
+    bool done = s_commit_traced (self, photo, &outcome);
+    if (done)
+        s_trace_send (photo, rp_trace_now (), outcome ? outcome : "dropped");
+    rp_trace_leave ();
+    return done;
+}
+
+static bool
+s_commit_traced (s_pipeline_t *self, s_photo_t *photo, const char **outcome_p)
 {
     char err [512];
     int rc;
@@ -554,8 +606,11 @@ s_commit (s_pipeline_t *self, s_photo_t *photo)
         rp_warn ("pipeline", "photo=%s cannot commit its outcome yet: %s", photo->id, err);
         return false;
     }
-    rp_info ("pipeline", "photo=%s attempt=%d %s%s%s", photo->id, photo->attempts, outcome,
+    //  duration: from its jobs' dispatch to this commit
+    rp_info ("pipeline", "photo=%s attempt=%d duration=%lld %s%s%s", photo->id, photo->attempts,
+             (long long) (rp_clock_ms_precise () - photo->submitted_ms), outcome,
              photo->error ? ": " : "", photo->error ? photo->error : "");
+    *outcome_p = outcome;
     return true;
 }
 

@@ -38,11 +38,13 @@
 #include <unistd.h>
 
 #include "engine/db/db.h"
+#include "engine/trace.h"
 #include "library/blobstore.h"
 #include "library/library.h"
 #include "tests/support/server.h"
 #include "tests/support/standins.h"
 #include "tests/support/testdata.h"
+#include "tests/support/xray.h"
 
 //  ---------------------------------------------------------------------------
 //  The stand-ins and the aws CLI
@@ -1407,4 +1409,97 @@ Test (aws_bridges, import_keys_name_their_user_and_nothing_else, .timeout = 150)
     free (bob);
     rp_test_server_stop (&server);
     rp_test_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+//  X-Ray: what the engine calls S3 and SQS for is in the trace
+
+Test (aws_bridges, x_ray_sees_s3_and_sqs_and_the_events_carry_their_trace, .timeout = 120)
+{
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-xray", NULL);
+    rp_test_xray_t xray;
+    rp_test_xray_open (&xray);
+    const char *more [] = { xray.setting, "RAPIDPHOTO_TRACING_SAMPLE_RATE=1", NULL };
+    rp_test_server_t server;
+    s_engine_start_more (&server, &aws, "aws-xray", false, 0, NULL, more);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+    char path [600], id [RP_ID_MAX], sha [65];
+    rp_test_server_photo (&server, "xray.jpg", 77, path, sizeof path);
+    rp_test_reply_t reply;
+    cr_assert_eq (s_upload (&server, token, path, "xray.jpg", id, sha, &reply), 202, "%s", reply.body);
+    char upload_trace [RP_TRACE_HEADER_MAX] = "";
+    cr_assert (rp_test_header_copy (&reply, "X-Amzn-Trace-Id", upload_trace, sizeof upload_trace));
+    rp_test_reply_free (&reply);
+    char *final = rp_test_wait_final (&server, token, id, 30000);
+    cr_assert_str_eq (final, "complete", "log: %s", server.log);
+    free (final);
+
+    //  The photo.complete event on the events queue carries the trace of
+    //  its publication (AWSTraceHeader), as the aws CLI reads it
+    char *out = NULL;
+    char event_trace [RP_TRACE_ID_MAX] = "";
+    for (int round = 0; round < 20 && !*event_trace; round++) {
+        cr_assert_eq (rp_test_aws_cli (&aws, aws.sqs, &out, "sqs receive-message --queue-url '%s' "
+                                       "--max-number-of-messages 10 --wait-time-seconds 1 --attribute-names All "
+                                       "--output json", aws.events), 0, "%s", rp_test_aws_err (&aws));
+        json_t *answer = out && *out ? json_loads (out, 0, NULL) : NULL;
+        size_t i;
+        json_t *message;
+        json_array_foreach (json_object_get (answer, "Messages"), i, message) {
+            const char *header = json_string_value (json_object_get (json_object_get (message, "Attributes"),
+                                                                     "AWSTraceHeader"));
+            rp_trace_t trace;
+            cr_assert (header && rp_trace_parse (header, &trace) == 0, "an event without its trace: %s", out);
+            cr_expect (trace.sampled && *trace.parent, "%s", header);
+            snprintf (event_trace, sizeof event_trace, "%s", trace.id);
+        }
+        json_decref (answer);
+        free (out);
+        out = NULL;
+    }
+    cr_assert (*event_trace, "no event came");
+    free (token);
+    rp_test_server_stop (&server);
+    rp_test_aws_stop (&aws);
+
+    json_t *documents = rp_test_xray_collect (&xray, 1000);
+    json_t *complete = json_object ();
+    rp_test_xray_check (documents, "-", complete);
+    //  The upload's request: S3 under its segment (the original's PUT)
+    char upload [RP_TRACE_ID_MAX];
+    snprintf (upload, sizeof upload, "%.35s", upload_trace + 5);
+    json_t *segment = NULL;
+    cr_assert_eq (rp_test_xray_find (complete, upload, "rapid-photo-serve", NULL, &segment), 1);
+    const char *upload_segment = json_string_value (json_object_get (segment, "id"));
+    json_t *s3 = NULL;
+    cr_expect_geq (rp_test_xray_find (complete, upload, "S3", upload_segment, &s3), 1, "the upload's S3 calls");
+    if (s3) {
+        cr_expect_str_eq (json_string_value (json_object_get (s3, "namespace")), "aws");
+        cr_expect (json_is_string (json_object_get (json_object_get (s3, "aws"), "operation")));
+    }
+    //  The publication: its segment, the SendMessageBatch under it
+    cr_assert_eq (rp_test_xray_find (complete, event_trace, "rapid-photo-serve", NULL, &segment), 1,
+                  "the events' publication has no segment");
+    json_t *sqs = NULL;
+    cr_expect_eq (rp_test_xray_find (complete, event_trace, "SQS", json_string_value (json_object_get (segment, "id")),
+                                     &sqs), 1, "the publication's SQS call");
+    if (sqs)
+        cr_expect_str_eq (json_string_value (json_object_get (json_object_get (sqs, "aws"), "operation")),
+                          "SendMessageBatch");
+    //  The photo's processing: its S3 work (the derivatives' PUTs) under its segment
+    const char *key;
+    json_t *doc, *photo = NULL;
+    json_object_foreach (complete, key, doc) {
+        const char *annotated = json_string_value (json_object_get (json_object_get (doc, "annotations"), "photo"));
+        if (annotated && streq (annotated, id) && !json_object_get (doc, "type"))
+            photo = doc;
+    }
+    cr_assert_not_null (photo);
+    const char *photo_trace = json_string_value (json_object_get (photo, "trace_id"));
+    cr_expect_geq (rp_test_xray_find (complete, photo_trace, "S3", json_string_value (json_object_get (photo, "id")),
+                                      NULL), 1, "the photo's S3 calls");
+    json_decref (complete);
+    json_decref (documents);
 }

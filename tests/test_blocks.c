@@ -4,6 +4,9 @@
     made from (engine/metrics.h). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +15,10 @@
 #include "engine/clock.h"
 #include "engine/hex.h"
 #include "engine/metrics.h"
+}
+
+#include "engine/log.h"
+#include "engine/trace.h"
 
 //  ---------------------------------------------------------------------------
 //  The bounded buffer
@@ -331,4 +338,127 @@ Test (metrics, a_batch_is_one_document_per_dimension_set)
     json_decref (counts);
     json_decref (broker);
     free (w);
+}
+
+//  X-Ray trace headers (engine/trace.h)
+
+Test (trace, reads_the_albs_header_and_refuses_what_is_not_one)
+{
+    cr_assert_eq (rp_trace_init ("test", 0, NULL, 0), 0);     //  no daemon: nothing is sent
+    rp_trace_t trace;
+    cr_assert_eq (rp_trace_parse ("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+                                  &trace), 0);
+    cr_assert_str_eq (trace.id, "1-5759e988-bd862e3fe1be46a994272793");
+    cr_assert_str_eq (trace.parent, "53995c3f42cd8ad8");
+    cr_assert (trace.sampled);
+    //  Any order, spaces, other keys (Self=, Lineage=) ignored
+    cr_assert_eq (rp_trace_parse ("Self=1-67891234-12456789abcdef012345678;Sampled=0; Root=1-5759e988-bd862e3fe1be46a994272793",
+                                  &trace), 0);
+    cr_assert_str_eq (trace.id, "1-5759e988-bd862e3fe1be46a994272793");
+    cr_assert_str_eq (trace.parent, "");
+    cr_assert (!trace.sampled);
+    //  No Sampled=: the rate decides (0 here)
+    cr_assert_eq (rp_trace_parse ("Root=1-5759e988-bd862e3fe1be46a994272793", &trace), 0);
+    cr_assert (!trace.sampled);
+    static const char *const bad [] = {
+        "", "Root=", "Root=1-5759e988-bd862e3fe1be46a99427279",        //  23 hex
+        "Root=1-5759E988-bd862e3fe1be46a994272793",                       //  upper case
+        "Root=2-5759e988-bd862e3fe1be46a994272793", "Parent=53995c3f42cd8ad8;Sampled=1",
+        "Root=1-5759e988-bd862e3fe1be46a994272793x",
+    };
+    rp_trace_t kept = trace;
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        cr_assert_eq (rp_trace_parse (bad [i], &trace), -1, "took %s", bad [i]);
+        cr_assert_eq (memcmp (&trace, &kept, sizeof trace), 0, "changed by %s", bad [i]);
+    }
+    cr_assert_eq (rp_trace_parse (NULL, &trace), -1);
+}
+
+Test (trace, new_traces_and_the_header_for_the_next_hop)
+{
+    cr_assert_eq (rp_trace_init ("test", 1, NULL, 0), 0);
+    rp_trace_t trace;
+    rp_trace_start (&trace);
+    cr_assert (rp_trace_id_valid (trace.id), "%s", trace.id);
+    cr_assert (trace.sampled, "rate 1 samples every trace");
+    long long epoch = strtoll (trace.id + 2, NULL, 16);
+    cr_assert (llabs (epoch - (long long) time (NULL)) <= 2, "the id's time is now: %s", trace.id);
+    rp_trace_t other;
+    rp_trace_start (&other);
+    cr_assert_str_neq (trace.id, other.id);
+    char span [RP_TRACE_SPAN_MAX], header [RP_TRACE_HEADER_MAX];
+    rp_trace_new_span (span);
+    cr_assert_eq (strlen (span), 16);
+    cr_assert_eq (strspn (span, "0123456789abcdef"), 16);
+    rp_trace_header (&trace, span, header);
+    rp_trace_t back;
+    cr_assert_eq (rp_trace_parse (header, &back), 0, "%s", header);
+    cr_assert_str_eq (back.id, trace.id);
+    cr_assert_str_eq (back.parent, span);
+    cr_assert (back.sampled);
+    //  A bad daemon address is named at start
+    char err [256] = "";
+    setenv ("AWS_XRAY_DAEMON_ADDRESS", "tcp:127.0.0.1:2000", 1);
+    cr_assert_eq (rp_trace_init ("test", 1, err, sizeof err), -1);
+    cr_assert (strstr (err, "AWS_XRAY_DAEMON_ADDRESS"), "%s", err);
+    setenv ("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1", 1);
+    cr_assert_eq (rp_trace_init ("test", 1, err, sizeof err), -1);
+    cr_assert (strstr (err, "host:port"), "%s", err);
+    setenv ("AWS_XRAY_DAEMON_ADDRESS", "tcp:127.0.0.1:2000 udp:127.0.0.1:2001", 1);
+    cr_assert_eq (rp_trace_init ("test", 1, err, sizeof err), 0, "%s", err);
+    cr_assert (rp_trace_sending ());
+    rp_trace_shutdown ();
+    unsetenv ("AWS_XRAY_DAEMON_ADDRESS");
+}
+
+//  ---------------------------------------------------------------------------
+//  log.format = json (engine/log.h)
+
+Test (log, json_lines_parse_whatever_the_text_holds)
+{
+    char path [] = "/tmp/rp-test-log-XXXXXX";
+    int fd = mkstemp (path);
+    cr_assert_geq (fd, 0);
+    int saved = dup (STDERR_FILENO);
+    dup2 (fd, STDERR_FILENO);
+    rp_log_set_output (RP_LOG_STDERR);
+    rp_log_set_format (RP_LOG_JSON);
+    rp_log_set_trace ("1-5759e988-bd862e3fe1be46a994272793");
+    //  Quotes, a backslash, control characters, bytes that are not UTF-8,
+    //  a name that is the line's own (level=), a field repeated
+    rp_info ("gateway", "req=r-1 user=\"x\\y\" status=404 duration=12 level=forged file=a\nb\x01\xff\xc3\xa9 req=r-2");
+    rp_log_set_trace (NULL);
+    rp_warn ("pipeline", "photo=p-1 attempt=2: duration=abc");
+    rp_log_set_format (RP_LOG_TEXT);
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    char text [4096] = "";
+    ssize_t n = pread (fd, text, sizeof text - 1, 0);
+    close (fd);
+    unlink (path);
+    text [n > 0 ? n : 0] = 0;
+    char *second = strchr (text, '\n');
+    cr_assert_not_null (second, "%s", text);
+    *second++ = 0;
+    json_error_t error;
+    json_t *line = json_loads (text, 0, &error);
+    cr_assert_not_null (line, "%s: %s", error.text, text);
+    cr_assert_str_eq (json_string_value (json_object_get (line, "level")), "INFO");
+    cr_assert_str_eq (json_string_value (json_object_get (line, "source")), "gateway");
+    cr_assert_str_eq (json_string_value (json_object_get (line, "req")), "r-1");
+    cr_assert_eq (json_integer_value (json_object_get (line, "status")), 404);
+    cr_assert_eq (json_integer_value (json_object_get (line, "duration")), 12);
+    cr_assert_str_eq (json_string_value (json_object_get (line, "trace")), "1-5759e988-bd862e3fe1be46a994272793");
+    const char *message = json_string_value (json_object_get (line, "message"));
+    //  The stray byte 0xff came through as U+00FF; the valid é as itself
+    cr_assert (strstr (message, "user=\"x\\y\"") && strstr (message, "a\nb\x01\xc3\xbf\xc3\xa9"), "%s", message);
+    cr_assert (strstr (message, " trace=1-5759e988-bd862e3fe1be46a994272793"), "%s", message);
+    json_decref (line);
+    line = json_loads (second, 0, &error);
+    cr_assert_not_null (line, "%s: %s", error.text, second);
+    cr_assert_str_eq (json_string_value (json_object_get (line, "level")), "WARN");
+    cr_assert_eq (json_integer_value (json_object_get (line, "attempt")), 2, "the ':' is not the value's");
+    cr_assert (json_is_string (json_object_get (line, "duration")), "not a number, kept as text");
+    cr_assert_null (json_object_get (line, "trace"));
+    json_decref (line);
 }

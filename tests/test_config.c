@@ -244,6 +244,26 @@ Test (config, log_output_sends_log_lines_to_stdout_or_stderr)
     cr_assert (strstr (err, "RAPIDPHOTO_LOG_OUTPUT") && strstr (err, "stderr|stdout"), "%s", err);
 }
 
+Test (config, log_format_and_the_tracing_rate)
+{
+    rp_config_t c;
+    char err [512];
+    cr_assert_eq (rp_config_load (&c, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (c.log_format, RP_LOG_TEXT);
+    cr_assert_eq (c.tracing_sample_rate, 0.05);
+    const char *path = s_write_ini ("[log]\nformat = json\n[tracing]\nsample_rate = 0.5\n");
+    cr_assert_eq (rp_config_load (&c, path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (c.log_format, RP_LOG_JSON);
+    cr_assert_eq (rp_log_get_format (), RP_LOG_JSON);
+    cr_assert_eq (c.tracing_sample_rate, 0.5);
+    setenv ("RAPIDPHOTO_TRACING_SAMPLE_RATE", "5%", 1);
+    int rc = rp_config_load (&c, NULL, err, sizeof err);
+    unsetenv ("RAPIDPHOTO_TRACING_SAMPLE_RATE");
+    cr_assert_eq (rc, 0, "%s", err);
+    cr_assert_eq (c.tracing_sample_rate, 0.05);
+    cr_assert_eq (rp_log_get_format (), RP_LOG_TEXT);
+}
+
 Test (config, bad_values_are_refused_with_the_reason)
 {
     static const struct { const char *ini; const char *expect; } cases [] = {
@@ -276,6 +296,10 @@ Test (config, bad_values_are_refused_with_the_reason)
         { "[metrics]\nemf_interval_s = 0\n", "metrics.emf_interval_s" },
         { "[metrics]\nemf_namespace = AWS/Lambda\n", "metrics.emf_namespace" },
         { "[metrics]\nemf_namespace = Rapid{Photo}\n", "not a CloudWatch namespace" },
+        { "[log]\nformat = xml\n", "text|json" },
+        { "[tracing]\nsample_rate = 2\n", "tracing.sample_rate" },
+        { "[tracing]\nsample_rate = -0.1\n", "tracing.sample_rate" },
+        { "[tracing]\nsample_rate = often\n", "a fraction in 0..1" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         const char *path = s_write_ini (cases [i].ini);

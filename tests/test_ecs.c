@@ -108,7 +108,9 @@ s_role_settings (const s_deployment_t *deployment, const char *role, s_settings_
         const char *value = json_string_value (json_object_get (entry, "value"));
         cr_assert (name && value, "%s: an environment entry without name or value", path);
         //  Where the data folder is and what listens where: the helper's
+        //  (and the X-Ray daemon, a sidecar the rehearsal does not run)
         if (streq (name, "RAPIDPHOTO_DATA_DIR") || streq (name, "RAPIDPHOTO_HTTP_LISTEN")
+        ||  streq (name, "AWS_XRAY_DAEMON_ADDRESS")
         ||  (streq (role, "pipeline") && strncmp (name, "RAPIDPHOTO_BROKER_", 18) == 0
              && (strstr (name, "FRONTEND") || strstr (name, "BACKEND"))))
             continue;

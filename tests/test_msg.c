@@ -13,6 +13,7 @@ Test (msg, round_trip_keeps_every_field)
     rp_msg_set (&job->src, "/photos/a.jpg");
     rp_msg_set (&job->dest, "/out/a");
     rp_msg_set (&job->photo_id, "photo-\xc3\xa9");     //  UTF-8 passes through
+    rp_msg_set (&job->trace, "Root=1-692e7f2d-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1");
     job->attempt = 2;
     job->timeout_ms = 60000;
     zmsg_t *wire = rp_msg_encode (job);
@@ -26,6 +27,7 @@ Test (msg, round_trip_keeps_every_field)
     cr_assert_str_eq (back->src, "/photos/a.jpg");
     cr_assert_str_eq (back->dest, "/out/a");
     cr_assert_str_eq (back->photo_id, "photo-\xc3\xa9");
+    cr_assert_str_eq (back->trace, "Root=1-692e7f2d-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1");
     cr_assert_eq (back->attempt, 2);
     cr_assert_eq (back->timeout_ms, 60000);
     cr_assert_null (back->error);

@@ -105,13 +105,16 @@ s_send_receive_delete_and_batches (const char *protocol)
         bodies [i] = texts [i];
     }
     size_t failed = 99;
-    cr_assert_eq (rp_sqs_send_batch (fx.sqs, fx.work, bodies, 10, &failed, err, sizeof err), 0, "%s", err);
+    //  Each carries an X-Ray trace (the AWSTraceHeader system attribute)
+    const char *trace = "Root=1-692e7f2d-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1";
+    cr_assert_eq (rp_sqs_send_batch (fx.sqs, fx.work, bodies, 10, trace, &failed, err, sizeof err), 0, "%s", err);
     cr_assert_eq (failed, 0);
     int seen = 0;
     for (int round = 0; round < 10 && seen < 10; round++) {
         cr_assert_eq (rp_sqs_receive (fx.sqs, fx.work, 10, 1, 30, &messages, &count, err, sizeof err), 0, "%s", err);
         for (size_t i = 0; i < count; i++) {
             cr_assert (strncmp (messages [i].body, "photo.complete ", 15) == 0, "%s", messages [i].body);
+            cr_assert_str_eq (messages [i].trace_header ? messages [i].trace_header : "(none)", trace);
             cr_assert_eq (rp_sqs_delete (fx.sqs, fx.work, messages [i].receipt, err, sizeof err), 0, "%s", err);
             seen++;
         }
@@ -120,12 +123,12 @@ s_send_receive_delete_and_batches (const char *protocol)
     cr_assert_eq (seen, 10);
     cr_assert_eq (rp_sqs_receive (fx.sqs, fx.work, 10, 1, 30, &messages, &count, err, sizeof err), 0, "%s", err);
     cr_assert_eq (count, 0, "deleted messages do not come back");
-    cr_assert_eq (rp_sqs_send_batch (fx.sqs, fx.work, bodies, 0, &failed, err, sizeof err), -1);
+    cr_assert_eq (rp_sqs_send_batch (fx.sqs, fx.work, bodies, 0, NULL, &failed, err, sizeof err), -1);
 
     //  SQS refuses an empty body: that entry is counted and named, the
     //  others are sent
     const char *mixed [] = { "first", "", "third" };
-    cr_assert_eq (rp_sqs_send_batch (fx.sqs, fx.work, mixed, 3, &failed, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_sqs_send_batch (fx.sqs, fx.work, mixed, 3, NULL, &failed, err, sizeof err), 0, "%s", err);
     cr_assert_eq (failed, 1);
     cr_assert_not_null (strstr (err, "1 of 3 refused"), "%s", err);
     cr_assert_not_null (strstr (err, "MessageBody"), "%s", err);
@@ -317,7 +320,7 @@ s_round_trip (rp_sqs_t *sqs, const char *queue)
     for (size_t i = 0; i < S_AWKWARD; i++)
         cr_assert_eq (rp_sqs_send (sqs, queue, s_awkward [i], ids [i], err, sizeof err), 0, "%s", err);
     size_t failed = 99;
-    cr_assert_eq (rp_sqs_send_batch (sqs, queue, s_awkward, S_AWKWARD, &failed, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_sqs_send_batch (sqs, queue, s_awkward, S_AWKWARD, NULL, &failed, err, sizeof err), 0, "%s", err);
     cr_assert_eq (failed, 0, "%s", err);
     int seen [S_AWKWARD] = { 0 }, total = 0;
     for (int round = 0; round < 20 && total < (int) (2 * S_AWKWARD); round++) {

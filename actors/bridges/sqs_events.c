@@ -28,6 +28,7 @@
 #include "engine/db/db.h"
 #include "engine/health.h"
 #include "engine/log.h"
+#include "engine/trace.h"
 #include "engine/thread.h"
 #include "library/blobstore.h"
 #include "actors/bridges/bridges.h"
@@ -124,9 +125,27 @@ s_publish (s_events_t *self)
     json_array_foreach (events, i, event)
         bodies [i] = s_body (self, event);
     json_decref (events);
+    //  Each publication is a trace: its segment holds the SQS call, and
+    //  the messages carry it (AWSTraceHeader) to whoever consumes them
+    rp_trace_t trace;
+    char segment [RP_TRACE_SPAN_MAX], header [RP_TRACE_HEADER_MAX];
+    rp_trace_start (&trace);
+    rp_trace_new_span (segment);
+    rp_trace_header (&trace, segment, header);
+    double started = rp_trace_now ();
+    rp_trace_enter (&trace, segment);
     size_t refused = 0;
     rc = rp_sqs_send_batch (self->sqs, self->config.sqs_events_queue_url, (const char *const *) bodies,
-                            count, &refused, err, sizeof err);
+                            count, header, &refused, err, sizeof err);
+    rp_trace_leave ();
+    if (trace.sampled && rp_trace_sending ()) {
+        json_t *document = rp_trace_segment (&trace, segment, NULL, started, rp_trace_now ());
+        json_object_set_new (document, "annotations", json_pack ("{s:s, s:I}", "operation", "publish events",
+                                                                 "events", (json_int_t) count));
+        if (rc || refused)
+            json_object_set_new (document, "fault", json_true ());
+        rp_trace_send (&trace, &document);
+    }
     for (i = 0; i < count; i++)
         free (bodies [i]);
     if (rc == 0 && refused) {

@@ -45,6 +45,7 @@
 #include "engine/drain.h"
 #include "engine/health.h"
 #include "engine/log.h"
+#include "engine/trace.h"
 #include "engine/thread.h"
 #include "library/blobstore.h"
 #include "library/filename.h"
@@ -361,8 +362,27 @@ s_receive (s_ingest_t *self)
     if (cut)
         return;                     //  cut short to stop: not a failure
     s_sqs_outcome (self, rc, err);
-    for (size_t i = 0; rc == 0 && i < count; i++)
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        //  A message that carries a trace (AWSTraceHeader) is handled in
+        //  it: its log lines carry the trace id, and its segment (with the
+        //  database's and S3's subsegments) goes to X-Ray when sampled
+        rp_trace_t trace;
+        char segment [RP_TRACE_SPAN_MAX];
+        bool traced = messages [i].trace_header && rp_trace_parse (messages [i].trace_header, &trace) == 0;
+        double started = rp_trace_now ();
+        if (traced) {
+            rp_trace_new_span (segment);
+            rp_trace_enter (&trace, segment);
+        }
         s_message (self, &messages [i]);
+        rp_trace_leave ();
+        if (traced && trace.sampled && rp_trace_sending ()) {
+            json_t *document = rp_trace_segment (&trace, segment, NULL, started, rp_trace_now ());
+            json_object_set_new (document, "annotations", json_pack ("{s:s, s:s}", "operation", "ingest message",
+                                                                     "message_id", messages [i].id));
+            rp_trace_send (&trace, &document);
+        }
+    }
     rp_sqs_messages_free (&messages, count);
     if (rc == 0 && count == 0 && wait_s == 0)
         zclock_sleep (1000);        //  no long poll (sqs.wait_s = 0): do not spin

@@ -820,7 +820,7 @@ s_read_bytes (const unsigned char *data, size_t size, const char *sha256, const 
     else
     if (s_sha256_hex (data, size, sha)) {
         snprintf (err, errlen, "cannot compute SHA-256");
-        rp_error ("exif", "duration=%lldms file=%s %s",
+        rp_error ("exif", "duration=%lld file=%s %s",
                   (long long) (rp_clock_ms () - started), name, err);
         return -1;
     }
@@ -912,7 +912,7 @@ s_read_bytes (const unsigned char *data, size_t size, const char *sha256, const 
         snprintf (err, errlen, "out of memory building the result");
         return -1;
     }
-    rp_debug ("exif", "duration=%lldms file=%s bytes=%zu type=%s exif=%s exif_warnings=%d%s%s",
+    rp_debug ("exif", "duration=%lld file=%s bytes=%zu type=%s exif=%s exif_warnings=%d%s%s",
               (long long) (rp_clock_ms () - started), name, size,
               mime ? mime : "none", had_exif ? "yes" : "no", warnings,
               image_read || !mime ? "" : " header unreadable: ",
@@ -948,7 +948,7 @@ rp_exif_read_stored (const char *src, const char *sha256, int64_t max_bytes, jso
     unsigned char *data = NULL;
     size_t size = 0;
     if (s_read_file (src, max_bytes, &data, &size, err, errlen)) {
-        rp_debug ("exif", "duration=%lldms file=%s %s",
+        rp_debug ("exif", "duration=%lld file=%s %s",
                   (long long) (rp_clock_ms () - started), name, err);
         return -1;
     }

@@ -985,10 +985,10 @@ done:
     s_heif_close (&heif);
     int64_t took = rp_clock_ms () - started;
     if (rc == 0)
-        rp_info (S_SOURCE, "file=%s duration=%" PRId64 "ms %s %dx%d, %d derivatives written",
+        rp_info (S_SOURCE, "file=%s duration=%" PRId64 " %s %dx%d, %d derivatives written",
                  s_basename (src), took, mime, hdr.display_width, hdr.display_height, count);
     else
-        rp_info (S_SOURCE, "file=%s duration=%" PRId64 "ms refused: %s",
+        rp_info (S_SOURCE, "file=%s duration=%" PRId64 " refused: %s",
                  s_basename (src), took, err);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "engine/buf.h"
 #include "engine/hex.h"
 #include "engine/log.h"
+#include "engine/trace.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -412,9 +413,26 @@ s_describe (const rp_s3_t *self, const char *what, const char *key, const s_resp
 //  Run a request with retries. 0 with a 2xx (or a 404 when not_found is
 //  given: then *not_found is set), or -1 with err. Either way resp holds
 //  the last answer: rp_buf_free (&resp->body) when done.
+static int s_perform_attempts (rp_s3_t *self, const char *what, const s_request_t *req, s_response_t *resp,
+                               bool *not_found, char *err, size_t errlen);
+
+//  A request, its retries included, and its "S3" subsegment when traced
 static int
 s_perform (rp_s3_t *self, const char *what, const s_request_t *req, s_response_t *resp, bool *not_found,
            char *err, size_t errlen)
+{
+    if (!rp_trace_active ())
+        return s_perform_attempts (self, what, req, resp, not_found, err, errlen);
+    double start = rp_trace_now ();
+    int rc = s_perform_attempts (self, what, req, resp, not_found, err, errlen);
+    rp_trace_subsegment ("S3", "aws", what, start, rp_trace_now (), rc ? (resp->status ? (int) resp->status : -1) : 0,
+                         json_pack ("{s:{s:s}}", "aws", "bucket_name", self->bucket));
+    return rc;
+}
+
+static int
+s_perform_attempts (rp_s3_t *self, const char *what, const s_request_t *req, s_response_t *resp,
+                    bool *not_found, char *err, size_t errlen)
 {
     if (not_found)
         *not_found = false;

@@ -24,6 +24,7 @@
 #include "engine/aws/common.h"
 #include "engine/aws/sqs_private.h"
 #include "engine/buf.h"
+#include "engine/trace.h"
 
 #include <assert.h>
 #include <curl/curl.h>
@@ -204,6 +205,29 @@ s_query_encode (rp_sqs_t *self, const char *action, json_t *request, char *err, 
             const char *field;
             json_t *item;
             json_object_foreach (entry, field, item) {
+                if (json_is_object (item)) {
+                    //  A map (MessageSystemAttributes): <Entry>.1.MessageSystemAttribute.1.Name,
+                    //  then .Value.<member> for each member of its value
+                    char map [128];
+                    s_form_list_name (action, field, map, sizeof map);
+                    size_t k = 0;
+                    const char *key;
+                    json_t *members;
+                    json_object_foreach (item, key, members) {
+                        k++;
+                        snprintf (name, sizeof name, "%s.%zu.%s.%zu.Name", list, index + 1, map, k);
+                        if (rc == 0)
+                            rc = s_form_add (self, &form, name, key);
+                        const char *sub;
+                        json_t *leaf;
+                        json_object_foreach (members, sub, leaf) {
+                            snprintf (name, sizeof name, "%s.%zu.%s.%zu.Value.%s", list, index + 1, map, k, sub);
+                            if (rc == 0)
+                                rc = s_form_add (self, &form, name, s_form_scalar (leaf, scalar));
+                        }
+                    }
+                    continue;
+                }
                 snprintf (name, sizeof name, "%s.%zu.%s", list, index + 1, field);
                 if (rc == 0)
                     rc = s_form_add (self, &form, name, s_form_scalar (item, scalar));
@@ -449,8 +473,24 @@ s_endpoint (rp_sqs_t *self, const char *queue_url, char *scheme, size_t scheme_l
 
 //  One action: the answer as a JSON-shaped document (caller owns), or NULL
 //  with err. Takes request (the action's members, QueueUrl added here).
+static json_t *s_call_once (rp_sqs_t *self, const char *action, const char *queue_url, json_t *request,
+                            char *err, size_t errlen);
+
+//  A call, and its "SQS" subsegment when traced
 static json_t *
 s_call (rp_sqs_t *self, const char *action, const char *queue_url, json_t *request, char *err, size_t errlen)
+{
+    if (!rp_trace_active ())
+        return s_call_once (self, action, queue_url, request, err, errlen);
+    double start = rp_trace_now ();
+    json_t *answer = s_call_once (self, action, queue_url, request, err, errlen);
+    rp_trace_subsegment ("SQS", "aws", action, start, rp_trace_now (), answer ? 0 : -1,
+                         json_pack ("{s:{s:s}}", "aws", "queue_url", queue_url));
+    return answer;
+}
+
+static json_t *
+s_call_once (rp_sqs_t *self, const char *action, const char *queue_url, json_t *request, char *err, size_t errlen)
 {
     const s_protocol_t *protocol = self->protocol;
     char scheme [16], authority [256], path [512];
@@ -563,8 +603,8 @@ rp_sqs_receive (rp_sqs_t *self, const char *queue_url, int max, int wait_s, int 
         snprintf (err, errlen, "SQS receives 1..10 messages waiting 0..20 s");
         return -1;
     }
-    json_t *request = json_pack ("{s:i, s:i, s:[s]}", "MaxNumberOfMessages", max, "WaitTimeSeconds", wait_s,
-                                 "AttributeNames", "ApproximateReceiveCount");
+    json_t *request = json_pack ("{s:i, s:i, s:[s, s]}", "MaxNumberOfMessages", max, "WaitTimeSeconds", wait_s,
+                                 "AttributeNames", "ApproximateReceiveCount", "AWSTraceHeader");
     if (visibility_s > 0)
         json_object_set_new (request, "VisibilityTimeout", json_integer (visibility_s));
     json_t *answer = s_call (self, "ReceiveMessage", queue_url, request, err, errlen);
@@ -617,6 +657,9 @@ rp_sqs_receive_read (json_t *answer, const char *queue_url, rp_sqs_message_t **m
         out [kept].receipt = rp_strdup (receipt);
         out [kept].body = rp_strdup (body);
         out [kept].receive_count = s_receive_count (received);
+        const char *trace = json_string_value (json_object_get (json_object_get (item, "Attributes"),
+                                                                "AWSTraceHeader"));
+        out [kept].trace_header = trace ? rp_strdup (trace) : NULL;
         kept++;
     }
     *messages = out;
@@ -633,6 +676,7 @@ rp_sqs_messages_free (rp_sqs_message_t **messages, size_t count)
         free ((*messages) [i].id);
         free ((*messages) [i].receipt);
         free ((*messages) [i].body);
+        free ((*messages) [i].trace_header);
     }
     free (*messages);
     *messages = NULL;
@@ -680,7 +724,7 @@ rp_sqs_send (rp_sqs_t *self, const char *queue_url, const char *body, char messa
 
 int
 rp_sqs_send_batch (rp_sqs_t *self, const char *queue_url, const char *const *bodies, size_t count,
-                   size_t *failed, char *err, size_t errlen)
+                   const char *trace_header, size_t *failed, char *err, size_t errlen)
 {
     *failed = 0;
     if (count < 1 || count > 10) {
@@ -691,7 +735,12 @@ rp_sqs_send_batch (rp_sqs_t *self, const char *queue_url, const char *const *bod
     for (size_t i = 0; i < count; i++) {
         char id [16];
         snprintf (id, sizeof id, "m%zu", i);
-        json_array_append_new (entries, json_pack ("{s:s, s:s}", "Id", id, "MessageBody", bodies [i]));
+        json_t *entry = json_pack ("{s:s, s:s}", "Id", id, "MessageBody", bodies [i]);
+        if (trace_header && *trace_header)
+            json_object_set_new (entry, "MessageSystemAttributes",
+                                 json_pack ("{s:{s:s, s:s}}", "AWSTraceHeader", "DataType", "String",
+                                            "StringValue", trace_header));
+        json_array_append_new (entries, entry);
     }
     json_t *answer = s_call (self, "SendMessageBatch", queue_url, json_pack ("{s:o}", "Entries", entries),
                              err, errlen);

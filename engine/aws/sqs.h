@@ -36,6 +36,7 @@ typedef struct {
     char *body;
     int receive_count;              //  ApproximateReceiveCount (1 the first time;
                                     //  never less: SQS's text, if not a count, reads as 1)
+    char *trace_header;             //  the AWSTraceHeader system attribute (X-Ray), or NULL
 } rp_sqs_message_t;
 
 //  NULL with err when the region, the credentials or the protocol is not usable.
@@ -63,8 +64,10 @@ int rp_sqs_change_visibility (rp_sqs_t *self, const char *queue_url, const char 
 int rp_sqs_send (rp_sqs_t *self, const char *queue_url, const char *body, char message_id [128],
                  char *err, size_t errlen);
 //  Send up to 10 messages in one request; *failed counts those SQS refused
-//  (the call itself fails only when the request does).
+//  (the call itself fails only when the request does). trace_header: the
+//  X-Ray trace each message carries (the AWSTraceHeader system
+//  attribute, engine/trace.h), or NULL.
 int rp_sqs_send_batch (rp_sqs_t *self, const char *queue_url, const char *const *bodies, size_t count,
-                       size_t *failed, char *err, size_t errlen);
+                       const char *trace_header, size_t *failed, char *err, size_t errlen);
 
 #endif

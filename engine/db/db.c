@@ -9,6 +9,7 @@
 #include "engine/fault.h"
 #include "engine/hex.h"
 #include "engine/log.h"
+#include "engine/trace.h"
 
 #include <errno.h>
 #include <openssl/rand.h>
@@ -163,7 +164,15 @@ int
 rp_db_exec (rp_db_t *self, rp_sql_t sql, const char *const *params, int nparams,
             rp_rows_t *rows, char *err, size_t errlen)
 {
-    return self->driver->exec (self->handle, sql, params, nparams, rows, err, errlen);
+    if (!rp_trace_active ())
+        return self->driver->exec (self->handle, sql, params, nparams, rows, err, errlen);
+    //  Traced: one "database" subsegment per statement (RP_ERROR a fault;
+    //  not found, a conflict... are answers, not failures)
+    double start = rp_trace_now ();
+    int rc = self->driver->exec (self->handle, sql, params, nparams, rows, err, errlen);
+    rp_trace_subsegment ("database", "remote", NULL, start, rp_trace_now (), rc == RP_ERROR ? -1 : 0,
+                         json_pack ("{s:{s:s}}", "sql", "database_type", self->driver->name));
+    return rc;
 }
 
 //  ---------------------------------------------------------------------------

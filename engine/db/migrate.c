@@ -332,7 +332,7 @@ rp_db_migrate (rp_db_t *self, int *applied, char *err, size_t errlen)
             break;
         }
         (*applied)++;
-        rp_info ("db", "applied migration %s (%s) duration=%sms", next->source->script,
+        rp_info ("db", "applied migration %s (%s) duration=%s", next->source->script,
                  self->driver->name, took);
     }
     free (scripts);

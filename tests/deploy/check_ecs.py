@@ -130,8 +130,29 @@ def task_problems(task, role):
     say = problems.append
     sizing = SIZING["roles"][role]
     container = task["containerDefinitions"][0]
-    if len(task["containerDefinitions"]) != 1:
-        say("one container per task: the engine is one process")
+    #  The engine is one process, in the first container; beside it only the
+    #  X-Ray daemon, which its segments go to (engine/trace.h), over
+    #  127.0.0.1 (awsvpc: a task's containers share one network namespace)
+    others = task["containerDefinitions"][1:]
+    if len(others) > 1 or any(c.get("name") != "xray-daemon" for c in others):
+        say("one engine container per task, and beside it at most the xray-daemon")
+    daemon = others[0] if others and others[0].get("name") == "xray-daemon" else None
+    address = setting(container, "AWS_XRAY_DAEMON_ADDRESS")
+    if daemon:
+        if not re.fullmatch(r"(\S+/)?amazon/aws-xray-daemon:\S+|\S+/aws-xray-daemon:\S+", daemon.get("image", "")):
+            say("xray-daemon: the image is not AWS's X-Ray daemon: %s" % daemon.get("image"))
+        if daemon.get("essential", True):
+            say("xray-daemon: essential must be false (traces lost never stop the engine)")
+        if daemon.get("portMappings") != [{"containerPort": 2000, "protocol": "udp"}]:
+            say("xray-daemon: it listens on 2000/udp")
+        if address != "127.0.0.1:2000":
+            say("AWS_XRAY_DAEMON_ADDRESS=%s: the xray-daemon beside the engine is 127.0.0.1:2000" % address)
+        dlogs = daemon.get("logConfiguration", {}).get("options", {})
+        if daemon.get("logConfiguration", {}).get("logDriver") != "awslogs" \
+                or dlogs.get("awslogs-group") != "/ecs/rapid-photo-%s-backend" % ENV:
+            say("xray-daemon: logs to /ecs/rapid-photo-%s-backend" % ENV)
+    elif address:
+        say("AWS_XRAY_DAEMON_ADDRESS=%s but no xray-daemon container in the task" % address)
     #  Names the engine reads, values of their kind
     names = []
     for entry in container.get("environment", []):
@@ -332,6 +353,14 @@ class TaskDefinitions(unittest.TestCase):
              "metrics.emf is off"),
             (lambda c, t: c["secrets"].append({"name": "RAPIDPHOTO_BROKER_CURVE_SECRET_KEY",
                                                "valueFrom": c["secrets"][0]["valueFrom"]}), "come together"),
+            (lambda c, t: t["containerDefinitions"].append(copy.deepcopy(c)), "one engine container"),
+            (lambda c, t: t["containerDefinitions"][1].update(essential=True), "essential must be false"),
+            (lambda c, t: t["containerDefinitions"][1].update(image="nginx:1"), "X-Ray daemon"),
+            (lambda c, t: t["containerDefinitions"][1].update(portMappings=[{"containerPort": 2000, "protocol": "tcp"}]),
+             "2000/udp"),
+            (lambda c, t: [e.update(value="10.0.0.9:2000") for e in c["environment"]
+                           if e["name"] == "AWS_XRAY_DAEMON_ADDRESS"], "127.0.0.1:2000"),
+            (lambda c, t: t["containerDefinitions"].pop(), "no xray-daemon container"),
         ]
         for spoil, what in cases:
             task = copy.deepcopy(api)

@@ -24,7 +24,7 @@ static const struct {
 } s_strings [] = {
 #define S_FIELD(f) { #f, offsetof (rp_msg_t, f) }
     S_FIELD (job_id), S_FIELD (kind), S_FIELD (pool), S_FIELD (worker), S_FIELD (src),
-    S_FIELD (dest), S_FIELD (photo_id), S_FIELD (status), S_FIELD (result), S_FIELD (error),
+    S_FIELD (dest), S_FIELD (photo_id), S_FIELD (trace), S_FIELD (status), S_FIELD (result), S_FIELD (error),
 };
 
 static const char *

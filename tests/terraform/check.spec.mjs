@@ -29,12 +29,18 @@ const container = (role, command, env, secrets) => ({
     secrets: secrets.map((s) => ({ name: s, valueFrom: `arn:aws:ssm:\${AWS_REGION}:\${AWS_ACCOUNT_ID}:parameter/rapid-photo/\${ENV}/${s.toLowerCase()}` })),
     logConfiguration: { logDriver: "awslogs", options: { "awslogs-group": "/ecs/rapid-photo-${ENV}-backend", "awslogs-region": "${AWS_REGION}", "awslogs-stream-prefix": role } },
 });
+// The X-Ray daemon beside the engine: its task role needs X-Ray's write actions
+const xrayDaemon = (role) => ({
+    name: "xray-daemon", image: "amazon/aws-xray-daemon:3.x", essential: false, cpu: 32, memoryReservation: 64,
+    portMappings: [{ containerPort: 2000, protocol: "udp" }],
+    logConfiguration: { logDriver: "awslogs", options: { "awslogs-group": "/ecs/rapid-photo-${ENV}-backend", "awslogs-region": "${AWS_REGION}", "awslogs-stream-prefix": `${role}-xray` } },
+});
 const taskDefinition = (family, role, c) => ({
     family, networkMode: "awsvpc", requiresCompatibilities: ["FARGATE"], cpu: "512", memory: "1024",
     runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
     executionRoleArn: "arn:aws:iam::${AWS_ACCOUNT_ID}:role/rapid-photo-${ENV}-ecs-execution",
     taskRoleArn: `arn:aws:iam::\${AWS_ACCOUNT_ID}:role/rapid-photo-\${ENV}-${role}-task`,
-    containerDefinitions: [c], tags: [{ key: "Role", value: role }],
+    containerDefinitions: [c, xrayDaemon(role)], tags: [{ key: "Role", value: role }],
 });
 const service = (name, family, sg, lb) => ({
     cluster: "rapid-photo-${ENV}-cluster", serviceName: name, taskDefinition: family, desiredCount: 2,
@@ -106,7 +112,7 @@ test("the clean copy passes, and says what it checked", async () => {
     const text = lines.join("\n");
     assert.match(text, /\d+ \.tf files in 8 modules, 2 \.tfvars files; schema hashicorp\/aws 6\.25\.0/);
     assert.match(text, /deploy\/ecs: 2 task definitions, 2 services/);
-    assert.match(text, /IAM: 21 actions granted, each needed: api 5 .*pipeline 9 .*execution 7/);
+    assert.match(text, /IAM: 25 actions granted, each needed: api 7 .*pipeline 11 .*execution 7/);
 });
 
 test("schema: misspelled, missing, read-only and mistyped arguments, unknown types, blocks as attributes", async () => {
@@ -181,8 +187,10 @@ test("IAM: an action more, an action less, a wider resource, engine calls not gr
         "actors/bridges/sqs_ingest.c": (text) => text +
             "\nstatic void s_spoil (s_ingest_t *self) { char e [8], id [128]; rp_sqs_send (self->sqs, self->config.sqs_ingest_queue_url, \"x\", id, e, sizeof e); }\n",
         "engine/aws/s3.c": (text) => text + '\nstatic void s_spoil (rp_s3_t *self) { s_perform (self, "SelectObjectContent", NULL, NULL, NULL, NULL, 0); }\n',
-        // The API tasks running `serve`, which starts the SQS bridges
+        // The API tasks running `serve`, which starts the SQS bridges,
+        // and the pipeline's without the X-Ray daemon
         "deploy/ecs/task-definitions/api.json": (td) => { td.containerDefinitions[0].command = ["serve"]; return td; },
+        "deploy/ecs/task-definitions/pipeline.json": (td) => { td.containerDefinitions.pop(); return td; },
         "infrastructure/modules/compute/main.tf": (text) => text +
             '\nresource "aws_iam_role_policy" "sneaky" {\n  role   = "x"\n  policy = "{}"\n}\n',
     }, ["actors", "engine"]), [
@@ -193,6 +201,7 @@ test("IAM: an action more, an action less, a wider resource, engine calls not gr
         /role (api|pipeline) \(policy s3\): s3:ListBucket on \*: the engine calls it on \$\{var\.bucket_arn\} only/,
         /role pipeline \(policy sqs\): sqs:SendMessage on \$\{var\.events_queue_arn\}: the engine calls it on \$\{var\.events_queue_arn\} \$\{var\.ingest_queue_arn\} only/,
         /engine\/aws\/s3\.c:\d+: engine S3 call: SelectObjectContent: check\.mjs does not know its IAM action/,
+        /iam\/main\.tf:\d+: role pipeline \(policy xray\): granted xray:(PutTraceSegments|PutTelemetryRecords), which the engine never needs in this role/,
     ]);
 });
 

@@ -913,6 +913,15 @@ export async function check(repoDir) {
                 needed[role].set(k, prev ? { resource: [].concat(prev.resource, resource), why: `${prev.why}; ${why}` } : { resource, why });
             }
         }
+        // A task with the X-Ray daemon beside the engine (deploy/ecs's
+        // xray-daemon container): the daemon sends with the task role,
+        // and X-Ray's actions take no resource but "*"
+        if (ECS.td) for (const [role, t] of Object.entries(ECS.td)) {
+            const daemon = (t.json.containerDefinitions || []).slice(1).some((c) => c.name === "xray-daemon");
+            if (daemon && needed[role])
+                for (const a of ["xray:PutTraceSegments", "xray:PutTelemetryRecords"])
+                    needed[role].set(a, { resource: "*", why: `the xray-daemon container of deploy/ecs/task-definitions/${role}.json` });
+        }
         needed.execution = new Map(EXECUTION.map((a) => [a, { resource: a === "ecr:GetAuthorizationToken" ? "*" : null, why: "ECS starting a task" }]));
         if (ECS.td && !Object.values(ECS.td).some((t) => (t.json.containerDefinitions[0].secrets || []).length)) needed.execution.delete("ssm:GetParameters");
 

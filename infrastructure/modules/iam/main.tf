@@ -11,6 +11,10 @@
 #       pipeline: the bucket, and the queues (the ingest and events bridges)
 #     The engine makes no Secrets Manager or SSM call: its secrets are in
 #     its environment.
+#     Both task roles: the X-Ray daemon beside the engine (deploy/ecs's
+#     xray-daemon container, which takes the task role's credentials)
+#     sends the engine's segments with PutTraceSegments and its own
+#     counters with PutTelemetryRecords; X-Ray has no resource to name.
 # tools/terraform/check.mjs compares these actions with the engine's code
 # and fails on one missing or one more.
 
@@ -147,4 +151,27 @@ resource "aws_iam_role_policy" "pipeline_sqs" {
   name   = "sqs"
   role   = aws_iam_role.task["pipeline"].id
   policy = data.aws_iam_policy_document.sqs.json
+}
+
+# ---- the X-Ray daemon beside the engine (both roles)
+
+data "aws_iam_policy_document" "xray" {
+  # X-Ray's write actions take no resource ARN: "*" is the only form
+  statement {
+    sid       = "XRayDaemon"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "api_xray" {
+  name   = "xray"
+  role   = aws_iam_role.task["api"].id
+  policy = data.aws_iam_policy_document.xray.json
+}
+
+resource "aws_iam_role_policy" "pipeline_xray" {
+  name   = "xray"
+  role   = aws_iam_role.task["pipeline"].id
+  policy = data.aws_iam_policy_document.xray.json
 }
