@@ -14,10 +14,8 @@
 #include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/hex.h"
-#include "engine/metrics.h"
-}
-
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "engine/trace.h"
 
 //  ---------------------------------------------------------------------------
