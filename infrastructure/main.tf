@@ -189,6 +189,7 @@ module "compute" {
   pipeline_cpu_target       = var.pipeline_cpu_target
   pipeline_backlog_per_task = var.pipeline_backlog_per_task
   ingest_queue_name         = module.queues.ingest_queue_name
+  metrics_namespace         = local.metrics_namespace
 }
 
 module "monitoring" {

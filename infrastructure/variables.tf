@@ -192,7 +192,7 @@ variable "pipeline_cpu_target" {
 }
 
 variable "pipeline_backlog_per_task" {
-  description = "S3 notifications waiting in the ingest queue per processing task that autoscaling holds"
+  description = "Photos waiting (queued rows and S3 notifications in the ingest queue) per processing task that autoscaling holds"
   type        = number
 }
 

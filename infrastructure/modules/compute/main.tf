@@ -300,10 +300,11 @@ resource "aws_ecs_service" "main" {
 #   the API wait as queued rows in PostgreSQL, which no AWS metric sees),
 #   and on the ingest queue's backlog per task: S3 notifications waiting
 #   (ApproximateNumberOfMessagesVisible, published by SQS itself) divided
-#   by the running tasks (Container Insights). The engine's own QueueDepth
-#   (its EMF metrics, dimension Service: queued rows in PostgreSQL) sees
-#   the API's backlog; the dashboard shows it, and a policy on it is not
-#   written yet.
+#   plus the photos waiting as queued rows (the engine's own QueueDepth,
+#   from its EMF metrics: dimension Service=pipeline, the Maximum over the
+#   tasks, which all count the same rows), divided by the running tasks
+#   (Container Insights). The task definitions turn metrics.emf on
+#   (tests/deploy/check_ecs.py fails one that does not).
 # Target tracking scales out on whichever asks for more and in only when
 # all agree.
 
@@ -381,6 +382,21 @@ resource "aws_appautoscaling_policy" "pipeline_backlog" {
         }
       }
       metrics {
+        id          = "queued"
+        return_data = false
+        metric_stat {
+          stat = "Maximum"
+          metric {
+            namespace   = var.metrics_namespace
+            metric_name = "QueueDepth"
+            dimensions {
+              name  = "Service"
+              value = "pipeline"
+            }
+          }
+        }
+      }
+      metrics {
         id          = "tasks"
         return_data = false
         metric_stat {
@@ -401,8 +417,8 @@ resource "aws_appautoscaling_policy" "pipeline_backlog" {
       }
       metrics {
         id          = "backlog_per_task"
-        label       = "ingest messages waiting per running task"
-        expression  = "visible / IF(tasks < 1, 1, tasks)"
+        label       = "photos and ingest messages waiting per running task"
+        expression  = "(visible + queued) / IF(tasks < 1, 1, tasks)"
         return_data = true
       }
     }

@@ -133,3 +133,8 @@ variable "ingest_queue_name" {
   description = "The ingest queue, whose backlog scales the processing"
   type        = string
 }
+
+variable "metrics_namespace" {
+  description = "The engine's EMF namespace (metrics.emf_namespace), whose QueueDepth scales the processing"
+  type        = string
+}
