@@ -82,9 +82,12 @@ ENGINE_METRICS = ["UploadCount", "UploadBytes", "AckLatency", "ProcessingLatency
 SOURCES = ["engine", "library", "actors", "gateway", "app"]
 
 
+class Failure(Exception):
+    pass
+
+
 def fail(message):
-    print("runbook: FAIL: " + message)
-    sys.exit(1)
+    raise Failure(message)
 
 
 def expect(condition, message):
@@ -205,6 +208,16 @@ def c_text():
     return re.sub(r'"\s*\n\s*"', "", "\n".join(out))
 
 
+def s_in_order(fragments, literal):
+    at = 0
+    for fragment in fragments:
+        at = literal.find(fragment, at)
+        if at < 0:
+            return False
+        at += len(fragment)
+    return True
+
+
 def check_names(text):
     config = open(os.path.join(ROOT, "engine", "config.c")).read()
     keys = set(re.findall(r'"([a-z0-9]+)",\s*"([a-z0-9_]+)"', config))
@@ -220,18 +233,19 @@ def check_names(text):
             expect((section, key) in keys, "`%s`: no such setting in engine/config.c" % span)
             counted["keys"] += 1
     sources = c_text()
+    literals = re.findall(r'"((?:[^"\\\n]|\\.)*)"', sources)
     table = text.split("## Troubleshooting", 1)[1]
     for row in re.findall(r"^\| `([^`]+)`", table, re.M):
         if re.fullmatch(r"[a-z]+\.[a-z_]+", row):
             continue                    #  a setting, checked above
-        for fragment in [f.strip() for f in row.split("...")]:
-            if fragment:
-                expect(fragment in sources, "the log line `%s`: \"%s\" is in no source" % (row, fragment))
+        fragments = [f.strip() for f in row.split("...") if f.strip()]
+        expect(any(s_in_order(fragments, literal) for literal in literals),
+               "the log line `%s` is in no string of the sources" % row)
         counted["lines"] += 1
     #  the quoted WARN of an older release, whole
     for quote in re.findall(r"`(the database schema is at version \d[^`]+)`", text):
         format = re.sub(r"version \d+", "version %s", re.sub(r"\(\d+\)", "(%s)", quote))
-        expect(format in sources, "the WARN line `%s` is not the engine's" % quote)
+        expect(any(format in literal for literal in literals), "the WARN line `%s` is not the engine's" % quote)
         counted["lines"] += 1
     for metric in ENGINE_METRICS:
         expect("`%s`" % metric in text, "the engine metric %s is not named" % metric)
@@ -505,6 +519,23 @@ def insights(query, lines):
     return found
 
 
+def spoiled(text):
+    """The document checks bite: spoiled copies of the runbook fail them."""
+    table = text.index("| `readiness:")
+    for what, copy, check in (
+            ("a made-up RAPIDPHOTO_ name", text + "\n`RAPIDPHOTO_HTTP_LISTENING`\n", check_names),
+            ("a made-up setting", text.replace("`shutdown.timeout_s`", "`shutdown.timeout_ms`"), check_names),
+            ("a log line the engine never writes",
+             text[:table] + "| `readiness: ... went away` | x | y |\n" + text[table:], check_names),
+            ("an unknown marker", text.replace("<!-- runbook: not run here:", "<!-- runbook: skip:", 1), blocks)):
+        try:
+            check(copy)
+        except Failure:
+            continue
+        fail("a runbook with %s passes the checks" % what)
+    print("the document's checks fail on 4 spoiled copies")
+
+
 def main():
     if not MOTO or not os.access(MOTO, os.X_OK):
         print("runbook: skipped: no moto_server (moto is not in Debian; this machine image's python3 has it; "
@@ -520,6 +551,7 @@ def main():
     found = blocks(text)
     for lang, body, reason, line in found:
         expect(lang in ("sh", "text", "json"), "line %d: a ```%s block: commands are ```sh, output ```text" % (line, lang))
+    spoiled(text)
 
     run = Run()
     try:
@@ -678,4 +710,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Failure as failure:
+        print("runbook: FAIL: %s" % failure)
+        sys.exit(1)
