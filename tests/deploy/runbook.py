@@ -618,6 +618,9 @@ def main():
             expect([int(v) for v in rows] == versions, "flyway_schema_history: %s" % out)
 
         def check_keys(body, out):
+            #  a Z85 key may begin with "-": `--value KEY` would then be
+            #  read as an option (found by this test, 1 run in ~40)
+            expect("--value " not in body and body.count("--value=") == 2, "put-parameter needs --value=")
             for name in ("broker-curve-secret-key", "broker-curve-clients"):
                 value = stand("ssm").get_parameter(Name="/rapid-photo/dev/" + name, WithDecryption=True)[
                     "Parameter"]["Value"]
