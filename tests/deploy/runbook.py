@@ -26,9 +26,11 @@ The stand-ins:
     (its widgets' titles and positions read from modules/monitoring/main.tf:
     the HCL's expressions are not evaluated here).
   - The log group holds REAL engine log lines, put as the awslogs driver
-    would: the serve's own log, `rapidphoto process` of a PNG
-    (12000x12000, 16-bit, decoded by one thread: its resize lines say duration= over 1000 ms), and a second engine
-    started on the serve's port (its `ERROR gateway cannot start` line).
+    would: the serve's own log, `rapidphoto process` of a PNG (12000x12000,
+    16-bit, decoded by one thread: its resize lines say duration= over
+    1000 ms), and a second engine given a port a plain socket holds (its
+    `ERROR gateway cannot start` line; that engine then sometimes hangs,
+    ignoring SIGTERM: an engine bug, reported, so it is killed after 5 s).
     moto answers Logs Insights queries without evaluating them, so the test
     applies each of the runbook's query strings (the `like /regex/` filter;
     the `parse` and `filter duration > N`) to the lines itself, and checks
