@@ -50,6 +50,7 @@
 #include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/log.h"
+#include "engine/runtime.h"
 #include "engine/thread.h"
 #include "library/pipeline.h"
 #include "gateway/events.h"
@@ -293,6 +294,7 @@ s_gateway_run (zsock_t *pipe, void *arg)
         rp_gw = NULL;
         rp_blobstore_close (&gw->blobs);
         free (gw);
+        args->start_failed = 1;         //  before the signal: the caller reads it after
         zsock_signal (pipe, 1);
         return;
     }
@@ -351,9 +353,13 @@ rp_gateway_actor (zsock_t *pipe, void *arg)
 }
 
 zactor_t *
-rp_gateway_new (const rp_gateway_args_t *args)
+rp_gateway_new (rp_gateway_args_t *args)
 {
-    zactor_t *actor = zactor_new (rp_gateway_actor, (void *) args);
+    //  zactor_new drops the status the actor signals: a gateway that could
+    //  not listen said so in start_failed (its thread has ended; a PORT
+    //  sent to it would read the shim's last signal as an answer)
+    args->start_failed = 0;
+    zactor_t *actor = rp_actor_start_checked (rp_gateway_actor, args, &args->start_failed);
     if (actor && zstr_send (actor, "PORT") == 0) {
         zsock_set_rcvtimeo (actor, 5000);
         char *answer = zstr_recv (actor);

@@ -15,13 +15,16 @@
 typedef struct {
     rp_config_t config;
     bool in_process_engine;         //  broker and pipeline run in this process
+    int start_failed;               //  set by the actor when it cannot start
 } rp_gateway_args_t;
 
 //  zactor_new (rp_gateway_actor, &args). Pipe commands: $TERM; PORT (answers
-//  the listening port). Signals -1 when it cannot listen or open its stores.
+//  the listening port). When it cannot listen or open its stores it sets
+//  args->start_failed, signals and ends (rp_actor_start_checked).
 void rp_gateway_actor (zsock_t *pipe, void *args);
 
-//  Start the actor; NULL (reason logged) when it cannot start.
-zactor_t *rp_gateway_new (const rp_gateway_args_t *args);
+//  Start the actor; NULL (reason logged) when it cannot start. args is
+//  written to (start_failed) until it returns.
+zactor_t *rp_gateway_new (rp_gateway_args_t *args);
 
 #endif

@@ -995,3 +995,45 @@ Test (gateway, idle_event_streams_do_not_hold_threads, .timeout = 120)
     //  Shutdown ends open streams too
     rp_test_server_stop (&server);
 }
+
+//  http.listen already taken (another process on the port): serve and
+//  gateway say so and exit 1 at once. They used to go on without HTTP:
+//  the gateway's thread had ended, and the PORT question read the actor's
+//  last signal as its answer; serve logged "serving" and, on SIGTERM,
+//  could wait forever for a signal already taken.
+Test (gateway, a_taken_port_stops_serve_and_gateway_at_once, .timeout = 120)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq (fd, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    cr_assert_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    cr_assert_eq (listen (fd, 1), 0);
+    socklen_t len = sizeof addr;
+    cr_assert_eq (getsockname (fd, (struct sockaddr *) &addr, &len), 0);
+    char listen_env [64];
+    snprintf (listen_env, sizeof listen_env, "RAPIDPHOTO_HTTP_LISTEN=127.0.0.1:%d", ntohs (addr.sin_port));
+    static const char *commands [] = { "serve", "gateway" };
+    for (int i = 0; i < 2; i++) {
+        rp_test_library_t lib;
+        rp_test_library_init (&lib, commands [i]);
+        char *env [12];
+        int n = 0;
+        for (int k = 0; lib.env [k] && n < 10; k++)
+            env [n++] = lib.env [k];
+        env [n++] = listen_env;
+        env [n] = NULL;
+        char log [400];
+        snprintf (log, sizeof log, "%s/%s.log", lib.dir, commands [i]);
+        pid_t pid = rp_test_spawn ((char *[]) { (char *) commands [i], NULL }, env, NULL, log);
+        int status = rp_test_wait (pid, 20000);
+        if (status == -1) {
+            kill (pid, SIGKILL);
+            rp_test_wait (pid, 5000);
+        }
+        cr_expect_eq (status, 1, "%s on a taken port: exit %d, not 1 (log %s)", commands [i], status, log);
+        cr_expect_eq (rp_test_count_in_file (log, "Address already in use"), 1, "the reason, once (log %s)", log);
+        cr_expect_eq (rp_test_count_in_file (log, "cannot serve HTTP on"), 1, "see %s", log);
+        cr_expect_eq (rp_test_count_in_file (log, "serving http://"), 0, "never said to serve (log %s)", log);
+    }
+    close (fd);
+}
