@@ -108,22 +108,27 @@ rp_runtime_wait_for_signal (void)
 
 static sigset_t s_signals;
 
+//  The handler, on the signal thread only: czmq's flag, or at the second
+//  signal an immediate exit (async-signal-safe: write and _exit)
+static void
+s_on_signal (int signal_number)
+{
+    if (zsys_interrupted) {
+        static const char text [] = "rapidphoto: second signal, stopping at once\n";
+        if (write (STDERR_FILENO, text, sizeof text - 1) < 0) { /* nothing to do */ }
+        _exit (128 + signal_number);
+    }
+    zsys_interrupted = 1;
+}
+
+//  The one thread that takes the signals: all it does is wait for them
 static void *
 s_signal_thread (void *arg)
 {
     (void) arg;
-    while (true) {
-        int signal_number = 0;
-        if (sigwait (&s_signals, &signal_number))
-            continue;
-        if (zsys_interrupted) {
-            //  The second: the operator wants it gone now
-            static const char text [] = "rapidphoto: second signal, stopping at once\n";
-            if (write (STDERR_FILENO, text, sizeof text - 1) < 0) { /* nothing to do */ }
-            _exit (128 + signal_number);
-        }
-        zsys_interrupted = 1;
-    }
+    pthread_sigmask (SIG_UNBLOCK, &s_signals, NULL);
+    while (true)
+        pause ();
     return NULL;
 }
 
@@ -133,12 +138,14 @@ rp_runtime_take_signals (void)
     sigemptyset (&s_signals);
     sigaddset (&s_signals, SIGINT);
     sigaddset (&s_signals, SIGTERM);
+    //  Ours, before zsys_init, which then leaves it in place
+    zsys_handler_set (s_on_signal);
     pthread_sigmask (SIG_BLOCK, &s_signals, NULL);
     pthread_t thread;
     if (pthread_create (&thread, NULL, s_signal_thread, NULL) == 0)
         pthread_detach (thread);
     else
-        //  No thread for them: back to the handler czmq installs, which
-        //  sets the same flag (the handshake race comes back, nothing else)
+        //  No thread for them: taken by whichever thread the kernel picks,
+        //  as before (the handshake race comes back, nothing else)
         pthread_sigmask (SIG_UNBLOCK, &s_signals, NULL);
 }

@@ -39,9 +39,11 @@ size_t rp_runtime_size (rp_runtime_t *self);
 void rp_runtime_wait_for_signal (void);
 
 //  Take SIGINT and SIGTERM on one thread of their own: called first in
-//  main, before any thread exists. The signals are blocked in this thread,
-//  so in every thread made after it, and a thread of their own waits for
-//  them (sigwait) and sets zsys_interrupted, which the commands' loops and
+//  main, before any thread exists (and before zsys_init, which keeps the
+//  handler set here). The signals are blocked in this thread, so in every
+//  thread made after it, but for one that only waits for them: the
+//  kernel delivers them there, and the handler sets zsys_interrupted (in
+//  a signal handler, as czmq's own does), which the commands' loops and
 //  rp_runtime_wait_for_signal read. No call in any thread is ever cut
 //  short by them: a signal that fell on zactor_new's handshake made it
 //  return before the actor had copied its arguments, which the caller then
