@@ -278,7 +278,7 @@ rp_cmd_pipeline (int argc, char **argv)
     zpoller_t *poller = zpoller_new (pipeline, NULL);
     bool asked = false;
     int64_t next_ask = 0;
-    while (!zsys_interrupted) {
+    while (!rp_interrupted ()) {
         if (!asked && rp_clock_ms () >= next_ask) {
             zstr_send (pipeline, "IN_FLIGHT");
             asked = true;

@@ -70,7 +70,7 @@ rp_cmd_gateway (int argc, char **argv)
     rp_blobstore_t *cache = streq (config.storage_backend, "s3")
                           ? rp_blobstore_open (&config, err, sizeof err) : NULL;
     int64_t next_trim = rp_clock_ms () + 60000;
-    while (!zsys_interrupted) {
+    while (!rp_interrupted ()) {
         zclock_sleep (20);              //  a SIGTERM starts the drain at once
         if (cache && rp_clock_ms () >= next_trim) {
             int trimmed = 0;

@@ -1,5 +1,6 @@
 /*  app/cmd_library.c: commands on the photo library: migrate, user,
     import. */
+#include "engine/runtime.h"
 #include "engine/alloc.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
@@ -299,7 +300,7 @@ rp_cmd_import (int argc, char **argv)
     bool progress = isatty (STDERR_FILENO);
     int stored = 0, duplicates = 0, refused = 0;
     int index = 0;
-    for (char *p = (char *) zlistx_first (paths); p && !zsys_interrupted;
+    for (char *p = (char *) zlistx_first (paths); p && !rp_interrupted ();
          p = (char *) zlistx_next (paths), index++) {
         s_item_t *item = &items [index];
         item->path = rp_strdup (p);
@@ -331,7 +332,7 @@ rp_cmd_import (int argc, char **argv)
     //  Wait until every new photo is complete or failed
     int complete = 0, failed = 0;
     int64_t last_report = 0;
-    while (*batch && !zsys_interrupted) {
+    while (*batch && !rp_interrupted ()) {
         json_t *state = NULL;
         if (rp_db_batch_get (db, user_id, batch, &state, err, sizeof err)) {
             fprintf (stderr, "rapidphoto import: %s\n", err);
@@ -394,5 +395,5 @@ rp_cmd_import (int argc, char **argv)
     rp_runtime_destroy (&runtime);
     rp_blobstore_close (&blobs);
     rp_db_close (&db);
-    return failed || refused || zsys_interrupted ? 1 : 0;
+    return failed || refused || rp_interrupted () ? 1 : 0;
 }

@@ -503,7 +503,7 @@ rp_cmd_process (int argc, char **argv)
     zpoller_t *poller = zpoller_new (client, NULL);
     zpoller_set_nonstop (poller, true);
     int64_t last_answer = rp_clock_ms ();
-    while (finished < count && !zsys_interrupted && !refused) {
+    while (finished < count && !rp_interrupted () && !refused) {
         if (!zpoller_wait (poller, 500)) {
             if (rp_clock_ms () - last_answer > patience) {
                 fprintf (stderr, "rapidphoto process: no answer from the broker at %s for %lld s; "

@@ -99,7 +99,7 @@ void
 rp_runtime_wait_for_signal (void)
 {
     //  A drain starts from here: /readyz must turn within ~100 ms
-    while (!zsys_interrupted)
+    while (!rp_interrupted ())
         zclock_sleep (20);
 }
 
@@ -113,12 +113,19 @@ static sigset_t s_signals;
 static void
 s_on_signal (int signal_number)
 {
-    if (zsys_interrupted) {
+    if (rp_interrupted ()) {
         static const char text [] = "rapidphoto: second signal, stopping at once\n";
         if (write (STDERR_FILENO, text, sizeof text - 1) < 0) { /* nothing to do */ }
         _exit (128 + signal_number);
     }
-    zsys_interrupted = 1;
+    __atomic_store_n (&zsys_interrupted, 1, __ATOMIC_RELEASE);
+}
+
+bool
+rp_interrupted (void)
+{
+    //  Atomic: the handler runs on the signal thread, the readers anywhere
+    return __atomic_load_n (&zsys_interrupted, __ATOMIC_ACQUIRE) != 0;
 }
 
 //  The one thread that takes the signals: all it does is wait for them

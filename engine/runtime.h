@@ -51,4 +51,8 @@ void rp_runtime_wait_for_signal (void);
 //  for an operator whose drain takes too long.
 void rp_runtime_take_signals (void);
 
+//  Whether SIGINT or SIGTERM came (zsys_interrupted, read atomically: our
+//  code reads it through this, never directly).
+bool rp_interrupted (void);
+
 #endif

@@ -38,6 +38,7 @@
     way is cut short), so the queue keeps new messages for other engines;
     watched messages are still deleted as their photos finish.
 */
+#include "engine/runtime.h"
 #include "engine/alloc.h"
 #include "engine/aws/s3_event.h"
 #include "engine/clock.h"
@@ -218,7 +219,7 @@ s_stopping (void *arg)
 {
     s_ingest_t *self = (s_ingest_t *) arg;
     return (zsock_events (self->pipe) & ZMQ_POLLIN)
-        || (self->receiving && (zsys_interrupted || rp_draining ()));
+        || (self->receiving && (rp_interrupted () || rp_draining ()));
 }
 
 static bool
