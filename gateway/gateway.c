@@ -282,7 +282,6 @@ s_gateway_run (zsock_t *pipe, void *arg)
                 MHD_OPTION_NOTIFY_COMPLETED, rp_gw_request_completed, NULL,
                 MHD_OPTION_NOTIFY_CONNECTION, s_connection_notify, NULL,
                 MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
                 MHD_OPTION_END);
             if (!daemon)
                 snprintf (err, sizeof err, "cannot listen on %s: %s", gw->config.http_listen,

@@ -1037,3 +1037,40 @@ Test (gateway, a_taken_port_stops_serve_and_gateway_at_once, .timeout = 120)
     }
     close (fd);
 }
+
+//  Two engines on one host, the second given the first's http.listen: the
+//  kernel would share the port between them (SO_REUSEPORT) and hand each
+//  connection to either; the second must refuse to start instead.
+Test (gateway, a_port_another_engine_serves_is_refused, .timeout = 120)
+{
+    rp_test_server_t first;
+    rp_test_server_start (&first, &(rp_test_server_opts_t) { .name = "gw-port-owner" });
+    char listen_env [64];
+    snprintf (listen_env, sizeof listen_env, "RAPIDPHOTO_HTTP_LISTEN=127.0.0.1:%d", first.port);
+    rp_test_library_t lib;
+    rp_test_library_init (&lib, "gateway");
+    char *env [12];
+    int n = 0;
+    for (int k = 0; lib.env [k] && n < 10; k++)
+        env [n++] = lib.env [k];
+    env [n++] = listen_env;
+    env [n] = NULL;
+    char log [400];
+    snprintf (log, sizeof log, "%s/second.log", lib.dir);
+    pid_t pid = rp_test_spawn ((char *[]) { "gateway", NULL }, env, NULL, log);
+    int status = rp_test_wait (pid, 20000);
+    if (status == -1) {
+        kill (pid, SIGKILL);
+        rp_test_wait (pid, 5000);
+    }
+    cr_expect_eq (status, 1, "a second engine on a served port: exit %d, not 1 (log %s)", status, log);
+    cr_expect_eq (rp_test_count_in_file (log, "Address already in use"), 1, "the reason, once (log %s)", log);
+    //  The first still answers every request
+    for (int i = 0; i < 20; i++) {
+        rp_test_reply_t reply;
+        rp_test_request (&first, "GET", "/healthz", NULL, NULL, NULL, 0, NULL, &reply);
+        cr_expect_eq (reply.status, 200, "request %d: %ld", i, reply.status);
+        rp_test_reply_free (&reply);
+    }
+    rp_test_server_stop (&first);
+}
