@@ -51,8 +51,9 @@ async function startServe(env) {
     RAPIDPHOTO_BROKER_BACKEND: `tcp://127.0.0.1:${await freePort()}`,
     ...env,
   };
-  const out = path.join(work, 'serve.stdout');
-  const err = path.join(work, 'serve.stderr');
+  //  Files of this start's own: a second serve must not share the first's
+  const out = path.join(work, `serve-${port}.stdout`);
+  const err = path.join(work, `serve-${port}.stderr`);
   const outFd = fs.openSync(out, 'w');
   const errFd = fs.openSync(err, 'w');
   const child = spawn(binary, ['serve'], { env: { ...process.env, ...serveEnv }, stdio: ['ignore', outFd, errFd] });
@@ -62,7 +63,10 @@ async function startServe(env) {
   const s = { port, env: serveEnv, child, exited, out: () => fs.readFileSync(out, 'utf8'), err: () => fs.readFileSync(err, 'utf8') };
   for (const deadline = Date.now() + 30000; ; await sleep(100)) {
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return s;
+      //  Up: /healthz answers, and the line saying so is out (the
+      //  gateway answers a moment before main logs it; longer under TSan)
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok
+          && (s.out() + s.err()).includes(`serving http://127.0.0.1:${port}`)) return s;
     } catch (_) { /* not yet */ }
     if (child.exitCode !== null) throw new Error(`serve exited: ${s.err()}${s.out()}`);
     if (Date.now() > deadline) throw new Error(`serve did not answer in 30 s: ${s.err()}${s.out()}`);
