@@ -389,7 +389,8 @@ Test (tracing, requests_and_jobs_reach_the_daemon_and_x_ray, .timeout = 180)
     int status = system (command);
     cr_assert (WIFEXITED (status), "%s", command);
     if (WEXITSTATUS (status) == 77)
-        cr_log_warn ("moto is not installed: X-Ray's API was not checked");
+        //  Said, not warned: Criterion exits 1 on a warning
+        cr_log_info ("skipped: moto_server is not installed, so X-Ray's API was not checked");
     else
         cr_expect_eq (WEXITSTATUS (status), 0, "%s", command);
     json_decref (complete);
