@@ -109,7 +109,9 @@ async function photosOf(keys) {
 async function putAndReceive(files) {
   const etags = {};
   for (const [key, file] of Object.entries(files)) etags[key] = await putObject(aws.s3, key, fs.readFileSync(file));
-  const messages = await ingest.receive(Object.keys(files).length);
+  //  Only these objects' notifications: what an earlier test left is dropped
+  const keys = new Set(Object.keys(files));
+  const messages = await ingest.receive(keys.size, { keep: (body) => { try { return keys.has(keyOf({ Body: body })); } catch { return false; } } });
   assert.equal(messages.length, Object.keys(files).length, 'every object announced on the ingest queue');
   return messages;
 }
@@ -253,12 +255,21 @@ describe('rapidphoto lambda on the Runtime API, SQS batches of S3 notifications'
       'canon_powershot_sx60hs_orient6.jpg'];
     const files = Object.fromEntries(names.map((n) => [`incoming/alice/deadline/${n}`, byName(n)]));
     const messages = await putAndReceive(files);
-    const deadlineMs = 2 * MARGIN_MS + 2000;    //  records taken for 2 s, the waits end MARGIN_MS before
+    //  Records are taken while more than 2 * MARGIN_MS remain: 50 ms for
+    //  taking in, less than one 3 MB photo's S3 GET, PUT and commit takes,
+    //  so the first record (in whatever order the queue gave them) is taken
+    //  and the others are not
+    const deadlineMs = 2 * MARGIN_MS + 50;
     const sent = Date.now();
     const answer = await api.invoke(ingest.event(messages), { deadlineMs });
-    assert.ok(answer.at <= sent + deadlineMs, `answered ${answer.at - sent} ms after the invocation, past its ${deadlineMs} ms deadline`);
+    assert.equal(answer.kind, 'response', answer.body);
     const listed = failuresOf(answer);
-    assert.ok(listed.size >= 1, 'five 1-12 MP photos are not all taken in and processed in 2 s');
+    assert.ok(listed.size >= messages.length - 1, `at most one record taken in: ${answer.body}`);
+    assert.ok(!listed.has(messages[0].MessageId) || listed.size === messages.length, 'the first record is the one taken');
+    //  Answered by the deadline, unless taking the one record in outlasted
+    //  the margin (the S3 stand-in on a loaded machine: DESIGN of cmd_lambda.c)
+    console.log(`# answered ${answer.at - sent} ms after a ${deadlineMs} ms deadline was given; ${listed.size} of ${messages.length} listed`);
+    assert.ok(answer.at <= sent + deadlineMs + 2000, `answered ${answer.at - sent} ms after the invocation`);
     const before_ = await photosOf(Object.keys(files));
     for (const m of messages)
       if (!listed.has(m.MessageId)) assert.ok(['complete', 'failed'].includes(before_[keyOf(m)]?.status), `${keyOf(m)} not listed, so finished`);

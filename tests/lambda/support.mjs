@@ -203,7 +203,7 @@ export function eventSource(endpoint, queue, { visibilityS = 3 } = {}) {
   const arn = `arn:aws:sqs:us-east-1:${ACCOUNT}:${queue}`;
   return {
     url, arn,
-    async receive(count, { waitMs = 15000, skipTestEvents = true } = {}) {
+    async receive(count, { waitMs = 15000, skipTestEvents = true, keep = null } = {}) {
       const got = [];
       for (const deadline = Date.now() + waitMs; got.length < count && Date.now() < deadline;) {
         const out = await sqs(endpoint, 'ReceiveMessage', {
@@ -212,7 +212,9 @@ export function eventSource(endpoint, queue, { visibilityS = 3 } = {}) {
         });
         for (const m of out.Messages || []) {
           //  S3's s3:TestEvent (sent when notifications are set up) is no object
-          if (skipTestEvents && m.Body.includes('s3:TestEvent')) {
+          //  keep: a filter on the bodies; the others (a test event, what an
+          //  earlier test failed to settle) are deleted
+          if ((skipTestEvents && m.Body.includes('s3:TestEvent')) || (keep && !keep(m.Body))) {
             await sqs(endpoint, 'DeleteMessage', { QueueUrl: url, ReceiptHandle: m.ReceiptHandle });
             continue;
           }
