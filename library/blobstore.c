@@ -320,8 +320,11 @@ rp_blob_store (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, cha
         char relative [160];
         rp_blob_relative (w->sha256, "", relative, sizeof relative);
         //  New here: most likely new to S3 as well, so no HEAD first. Known
-        //  here: its earlier commit may have failed at S3, so ask
-        if (rp_s3_mirror_put (w->store->s3, relative, w->path, s_mime (w), *existed, err, errlen)) {
+        //  here: its earlier commit may have failed at S3, so ask. Sent
+        //  from the temporary name (the same bytes): the cache's trim may
+        //  remove the address's link at any time, as what is cached is in
+        //  S3 (pipeline.c), so the upload must not read it back from there
+        if (rp_s3_mirror_put (w->store->s3, relative, w->tmp_path, s_mime (w), *existed, err, errlen)) {
             rp_blob_abort (writer_p);
             return RP_UNAVAILABLE;
         }
