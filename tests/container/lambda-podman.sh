@@ -12,6 +12,7 @@
 #     as Lambda's default ephemeral storage);
 #   - the function's environment as README's "Deployment" section says to
 #     set it: RAPIDPHOTO_DATA_DIR=/tmp/rapidphoto;
+#   - no HEALTHCHECK (Lambda runs none);
 #   - the host's network (the test's Runtime API, the stand-ins and
 #     PostgreSQL listen on loopback).
 #
@@ -30,7 +31,7 @@ image=${RP_IMAGE:?RP_IMAGE names the image (set by ctest)}
 name=rp-test-lambda-$$-$RANDOM
 [ $# -gt 0 ] || set -- lambda
 
-args=(run --rm --name "$name" --network=host
+args=(run --rm --name "$name" --network=host --no-healthcheck
       --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,size=512m,mode=1777
       --user 993:990
       -e AWS_LAMBDA_FUNCTION_NAME="${AWS_LAMBDA_FUNCTION_NAME:-rapid-photo-test-image-processor}"
