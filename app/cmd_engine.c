@@ -56,29 +56,35 @@
 
 
 int
-rp_cmd_load_config (const char *command, const char *path, rp_config_t *config)
+rp_cmd_config (const char *command, const char *path, rp_config_t *config, char *err, size_t errlen)
 {
-    char err [1024];
-    if (rp_config_load (config, path, err, sizeof err)) {
-        fprintf (stderr, "rapidphoto %s: %s\n", command, err);
-        return 1;
-    }
+    if (rp_config_load (config, path, err, errlen))
+        return -1;
     //  Threads per libvips pipeline: with one worker per core, one is best
     if (config->pools_vips_concurrency > 0)
         vips_concurrency_set (config->pools_vips_concurrency);
     //  X-Ray: segments of rapid-photo-<command>, to AWS_XRAY_DAEMON_ADDRESS if
     //  set, from the commands that serve requests or process photos (not
     //  health, the container's probe, nor the one-shot commands)
-    static const char *const traced [] = { "serve", "gateway", "pipeline", "worker" };
+    static const char *const traced [] = { "serve", "gateway", "pipeline", "worker", "lambda" };
     bool tracing = false;
     for (size_t i = 0; i < sizeof traced / sizeof traced [0]; i++)
         tracing |= streq (command, traced [i]);
-    if (tracing && rp_trace_init (command, config->tracing_sample_rate, err, sizeof err)) {
+    if (tracing && rp_trace_init (command, config->tracing_sample_rate, err, errlen))
+        return -1;
+    //  czmq's own log lines go where ours do (rp_config_load switched ours)
+    zsys_set_logstream (config->log_output == RP_LOG_STDOUT ? stdout : stderr);
+    return 0;
+}
+
+int
+rp_cmd_load_config (const char *command, const char *path, rp_config_t *config)
+{
+    char err [1024];
+    if (rp_cmd_config (command, path, config, err, sizeof err)) {
         fprintf (stderr, "rapidphoto %s: %s\n", command, err);
         return 1;
     }
-    //  czmq's own log lines go where ours do (rp_config_load switched ours)
-    zsys_set_logstream (config->log_output == RP_LOG_STDOUT ? stdout : stderr);
     return 0;
 }
 

@@ -15,6 +15,7 @@ int rp_cmd_gateway (int argc, char **argv);
 int rp_cmd_token (int argc, char **argv);
 int rp_cmd_keygen (int argc, char **argv);
 int rp_cmd_health (int argc, char **argv);
+int rp_cmd_lambda (int argc, char **argv);
 
 //  Print a usage error (one line, naming the problem) and return 2.
 int rp_usage_error (const char *command, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
@@ -34,6 +35,8 @@ int rp_cmd_parse_config (const char *command, int argc, char **argv, const char 
 //  Load the config for a command; prints the error line and returns 1 on
 //  failure, 0 on success. The log then goes where log.output says.
 int rp_cmd_load_config (const char *command, const char *path, rp_config_t *config);
+//  The same, with the error in err instead of printed: 0, or -1.
+int rp_cmd_config (const char *command, const char *path, rp_config_t *config, char *err, size_t errlen);
 //  For a command whose stdout carries its results (process, import, user,
 //  token, health): log lines go to stderr whatever log.output says, so
 //  stdout holds the results alone. Called after rp_cmd_load_config.

@@ -49,6 +49,10 @@ static const char s_usage [] =
 "  health  [--config FILE] [URL]    GET this engine's /healthz (http.listen; a wildcard\n"
 "                                   host is asked on 127.0.0.1) or URL: exit 0 on 200,\n"
 "                                   else 1 (the container image's HEALTHCHECK)\n"
+"  lambda  [--config FILE]          the image processor as an AWS Lambda function (a custom\n"
+"                                   runtime on AWS_LAMBDA_RUNTIME_API): SQS batches of S3\n"
+"                                   notifications in, photos processed, batchItemFailures out;\n"
+"                                   needs storage.backend = s3 and a PostgreSQL db.url\n"
 "  --version | --help\n"
 "\n"
 "Settings: an INI file (--config) and RAPIDPHOTO_<SECTION>_<KEY> variables;\n"
@@ -100,6 +104,7 @@ main (int argc, char **argv)
         { "token", rp_cmd_token },
         { "keygen", rp_cmd_keygen },
         { "health", rp_cmd_health },
+        { "lambda", rp_cmd_lambda },
     };
     int (*run) (int, char **) = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++)

@@ -104,6 +104,7 @@ static const s_key_t s_keys [] = {
     INT  ("sqs", "visibility_s", sqs_visibility_s, 5, 43200, "60"),
     INT  ("sqs", "wait_s", sqs_wait_s, 0, 20, "20"),
     INT  ("shutdown", "timeout_s", shutdown_timeout_s, 1, 3600, "25"),
+    INT  ("lambda", "deadline_margin_ms", lambda_deadline_margin_ms, 100, 600000, "1500"),
     { "log", "level", K_LOGLEVEL, offsetof (rp_config_t, log_level), sizeof (int),
       0, 0, "debug|info|warn|error", "info" },
     { "log", "output", K_LOGOUTPUT, offsetof (rp_config_t, log_output), sizeof (int),

@@ -104,6 +104,8 @@ typedef struct {
     int64_t sqs_wait_s;                     //  long poll (0..20 s)
     //  [shutdown]: SIGTERM drains (engine/drain.h), then stops
     int64_t shutdown_timeout_s;             //  the process is gone within this (ECS: under stopTimeout)
+    //  [lambda]: `rapidphoto lambda` (app/cmd_lambda.c)
+    int64_t lambda_deadline_margin_ms;      //  stop waiting this long before an invocation's deadline
     //  [log]
     int log_level;
     int log_output;                         //  rp_log_output_t: stderr or stdout

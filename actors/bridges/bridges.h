@@ -22,7 +22,13 @@ typedef struct {
 //  zactor_new (rp_sqs_ingest_actor, &args): consume sqs.ingest_queue_url.
 void rp_sqs_ingest_actor (zsock_t *pipe, void *args);
 //  zactor_new (rp_sqs_events_actor, &args): publish to sqs.events_queue_url.
+//  Pipe commands besides $TERM: PAUSE (its lease given up, nothing
+//  published until RESUME; replies with a signal once done) and RESUME.
 void rp_sqs_events_actor (zsock_t *pipe, void *args);
+//  The outbox row the events actor keeps its cursor and lease in
+//  (engine/db/db.h: rp_db_outbox_pending tells whether a photo's outcome
+//  is out).
+#define RP_SQS_EVENTS_OUTBOX "sqs-events"
 
 //  Start the bridges the configuration asks for into runtime. 0, or -1
 //  with err (a bridge that cannot start: no credentials, no database).

@@ -15,8 +15,13 @@
     Delivery is at least once: a crash between the send and the cursor's
     move, or entries SQS refused in a batch, send the batch again, so
     consumers key on the photo id. On PostgreSQL, where event ids are taken
-    at insert and become visible at commit, only events older than 5 s are
-    read (db_pg.c), so a lower id committing late is not passed over.
+    at insert and become visible at commit, events are read in the order
+    their transactions ended, and only below the oldest transaction still
+    running (db_pg.c, schema V6), so one committing late is not passed over.
+    PAUSE (a reply once done): the lease is given up and nothing is
+    published until RESUME. `rapidphoto lambda` pauses before Lambda
+    freezes it between invocations, so a frozen process never holds the
+    lease that another one needs to publish its photos' events.
     Bodies are ASCII (\u escapes): SQS refuses some valid UTF-8.
     Message: {"type":"photo.complete"|"photo.failed","id","user_id","user",
     "sha256","bytes","original","derivatives":{name: key},"error",
@@ -39,7 +44,7 @@
 
 #define S_LEASE_MS 15000
 #define S_IDLE_MS 500
-#define S_OUTBOX "sqs-events"
+#define S_OUTBOX RP_SQS_EVENTS_OUTBOX
 
 typedef struct {
     rp_config_t config;
@@ -190,12 +195,26 @@ s_sqs_events_run (zsock_t *pipe, void *arg)
     //  published; only $TERM stops it (main owns the signal)
     zpoller_set_nonstop (poller, true);
     int64_t next = 0;
+    bool paused = false;
     while (true) {
         int64_t wait = next - rp_clock_ms ();
         void *which = zpoller_wait (poller, wait > 0 ? (int) wait : 0);
         if (which == pipe) {
             char *command = zstr_recv (pipe);
             bool stop = !command || streq (command, "$TERM");
+            if (command && streq (command, "PAUSE")) {
+                paused = true;
+                char why [512];
+                if (rp_db_outbox_release (self.db, S_OUTBOX, self.owner, why, sizeof why))
+                    rp_warn ("sqs-events", "cannot give the lease up (it runs out in %d s): %s",
+                             S_LEASE_MS / 1000, why);
+                zsock_signal (pipe, 0);
+            }
+            else
+            if (command && streq (command, "RESUME")) {
+                paused = false;
+                next = 0;
+            }
             zstr_free (&command);
             if (stop)
                 break;
@@ -203,6 +222,10 @@ s_sqs_events_run (zsock_t *pipe, void *arg)
         }
         if (zpoller_terminated (poller))
             break;
+        if (paused) {
+            next = rp_clock_ms () + S_IDLE_MS;
+            continue;
+        }
         if (rp_clock_ms () < next)
             continue;
         int published = s_publish (&self);

@@ -7,7 +7,9 @@
     Loop: long-poll sqs.ingest_queue_url (up to 10 messages, up to
     sqs.wait_s; shorter while messages are being watched so their deletes
     and extensions are timely) with sqs.visibility_s. Each message is S3's
-    notification (engine/aws/s3_event.c):
+    notification (engine/aws/s3_event.c), taken in by library/s3_ingest.h
+    (shared with `rapidphoto lambda`, which gets the same bodies from
+    Lambda's SQS event source):
       - s3:TestEvent, or records for other buckets or keys outside our
         prefix: deleted, nothing to do;
       - ObjectCreated under <prefix>uploads/<photo id>: a presigned upload
@@ -40,7 +42,6 @@
 */
 #include "engine/runtime.h"
 #include "engine/alloc.h"
-#include "engine/aws/s3_event.h"
 #include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/drain.h"
@@ -49,9 +50,8 @@
 #include "engine/trace.h"
 #include "engine/thread.h"
 #include "library/blobstore.h"
-#include "library/filename.h"
-#include "library/library.h"
 #include "library/pipeline.h"
+#include "library/s3_ingest.h"
 #include "actors/bridges/bridges.h"
 
 #include <stdlib.h>
@@ -91,110 +91,6 @@ s_watched_destroy (s_watched_t **self_p)
         free (*self_p);
         *self_p = NULL;
     }
-}
-
-//  Whether every segment of path ("a/b/c") is a name: not empty, not "."
-//  or ".."
-static bool
-s_segments_named (const char *path)
-{
-    for (const char *segment = path;;) {
-        size_t len = strcspn (segment, "/");
-        if (len == 0 || (len == 1 && segment [0] == '.') || (len == 2 && strncmp (segment, "..", 2) == 0))
-            return false;
-        if (!segment [len])
-            return true;
-        segment += len + 1;
-    }
-}
-
-//  Outcome of one record
-typedef enum { S_DONE, S_PHOTO, S_RETRY } s_outcome_t;
-
-//  One ObjectCreated record: S_DONE (nothing to do), S_PHOTO (photo_id
-//  made or found), or S_RETRY with err.
-static s_outcome_t
-s_record (s_ingest_t *self, const rp_s3_object_event_t *event, char photo_id [RP_ID_MAX],
-          char *err, size_t errlen)
-{
-    rp_s3_mirror_t *s3 = rp_blobstore_s3 (self->blobs);
-    const char *prefix = rp_s3_mirror_prefix (s3);
-    size_t prefix_len = strlen (prefix);
-    if (strcmp (event->bucket, rp_s3_mirror_bucket (s3)) != 0
-    ||  strncmp (event->key, prefix, prefix_len) != 0) {
-        rp_debug ("sqs-ingest", "s3://%s/%s is not ours; ignored", event->bucket, event->key);
-        return S_DONE;
-    }
-    const char *relative = event->key + prefix_len;
-    rp_ingested_t out;
-    if (strncmp (relative, "uploads/", 8) == 0) {
-        int rc = rp_library_adopt_upload (self->blobs, self->db, &self->config, NULL, relative + 8,
-                                          &out, err, errlen);
-        if (rc == 0 || rc == RP_REFUSED) {
-            //  Refused: the photo is failed with the reason, an outcome
-            if (rc == 0)
-                snprintf (photo_id, RP_ID_MAX, "%s", out.id);
-            else
-                snprintf (photo_id, RP_ID_MAX, "%.39s", relative + 8);
-            return S_PHOTO;
-        }
-        if (rc == RP_NOT_FOUND) {
-            rp_info ("sqs-ingest", "s3://%s/%s: no such presigned upload (deleted or expired); ignored",
-                     event->bucket, event->key);
-            return S_DONE;
-        }
-        return S_RETRY;
-    }
-    if (strncmp (relative, "incoming/", 9) != 0) {
-        rp_debug ("sqs-ingest", "s3://%s/%s is not an upload or an import; ignored", event->bucket, event->key);
-        return S_DONE;
-    }
-    //  incoming/<username>/<...>/<name>
-    const char *user = relative + 9;
-    size_t user_len = strcspn (user, "/");
-    const char *name = strrchr (relative, '/') + 1;
-    if (user_len && user [user_len] == '/' && !*name) {
-        rp_debug ("sqs-ingest", "s3://%s/%s is a folder marker; ignored", event->bucket, event->key);
-        return S_DONE;
-    }
-    if (user_len == 0 || user [user_len] != '/') {
-        snprintf (err, errlen, "s3://%s/%s: imports go under incoming/<username>/<file name>",
-                  event->bucket, event->key);
-        return S_RETRY;
-    }
-    if (!s_segments_named (user)) {
-        snprintf (err, errlen, "s3://%s/%s: a segment of the key is empty, \".\" or \"..\"; imports go under "
-                  "incoming/<username>/<file name>", event->bucket, event->key);
-        return S_RETRY;
-    }
-    int rc = rp_db_s3_object_find (self->db, event->bucket, event->key, event->etag, photo_id, err, errlen);
-    if (rc == 0)
-        return S_PHOTO;             //  delivered before: the same photo
-    if (rc != RP_NOT_FOUND)
-        return S_RETRY;
-    char username [128], user_id [RP_ID_MAX];
-    snprintf (username, sizeof username, "%.*s", (int) (user_len < 127 ? user_len : 127), user);
-    rc = rp_db_user_find (self->db, username, user_id, NULL, 0, err, errlen);
-    if (rc) {
-        if (rc == RP_NOT_FOUND)
-            snprintf (err, errlen, "s3://%s/%s: there is no user named \"%s\"", event->bucket, event->key,
-                      username);
-        return S_RETRY;
-    }
-    //  The key's last segment, as every file name is cleaned
-    char filename [RP_FILENAME_MAX + 1];
-    rp_filename_clean (name, strlen (name), filename, sizeof filename);
-    rp_ingest_t ingest = {
-        .object = relative, .max_bytes = self->config.limits_max_upload_bytes, .declared_bytes = -1,
-        .user_id = user_id, .filename = filename,
-    };
-    rc = rp_library_ingest (self->blobs, self->db, NULL, &ingest, &out, err, errlen);
-    if (rc)
-        return S_RETRY;
-    if (rp_db_s3_object_record (self->db, event->bucket, event->key, event->etag, out.id, err, errlen))
-        rp_warn ("sqs-ingest", "photo=%s cannot remember its object: %s", out.id, err);
-    snprintf (photo_id, RP_ID_MAX, "%s", out.id);
-    return S_PHOTO;
 }
 
 //  Photos of a watched message: true when every one has its outcome
@@ -292,26 +188,17 @@ static void
 s_message (s_ingest_t *self, rp_sqs_message_t *message)
 {
     char err [1024] = "";
-    rp_s3_object_event_t *events = NULL;
-    size_t count = 0;
-    int n = rp_s3_events_parse (message->body, &events, &count, err, sizeof err);
-    if (n == 0) {
-        s_delete (self, message->receipt, message->id, "no object created (s3:TestEvent)");
-        rp_s3_events_free (&events, count);
+    s_watched_t *watched = (s_watched_t *) rp_alloc (sizeof (s_watched_t));
+    //  Taken in as every consumer of S3's notifications does (library/s3_ingest.h)
+    rp_s3_ingest_outcome_t outcome = rp_s3_ingest_body (self->blobs, self->db, &self->config, "sqs-ingest",
+                                                        message->body, watched->photos, S_PHOTOS_MAX,
+                                                        &watched->nphotos, err, sizeof err);
+    if (outcome == RP_S3_INGEST_NOTHING && watched->nphotos == 0) {
+        s_delete (self, message->receipt, message->id, "no object of ours created (s3:TestEvent, another bucket ...)");
+        s_watched_destroy (&watched);
         return;
     }
-    s_watched_t *watched = (s_watched_t *) rp_alloc (sizeof (s_watched_t));
-    bool retry = n < 0;
-    for (size_t i = 0; i < count && !retry; i++) {
-        char photo_id [RP_ID_MAX];
-        s_outcome_t outcome = s_record (self, &events [i], photo_id, err, sizeof err);
-        if (outcome == S_RETRY)
-            retry = true;
-        else
-        if (outcome == S_PHOTO && watched->nphotos < S_PHOTOS_MAX)
-            snprintf (watched->photos [watched->nphotos++], RP_ID_MAX, "%s", photo_id);
-    }
-    rp_s3_events_free (&events, count);
+    bool retry = outcome == RP_S3_INGEST_RETRY;
     if (retry) {
         //  Seen again after a backoff; the redrive policy ends it
         int64_t backoff_s = 1LL << (message->receive_count - 1 < 10 ? (message->receive_count > 0 ? message->receive_count - 1 : 0) : 10);

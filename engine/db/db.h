@@ -372,6 +372,17 @@ int rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int6
 //  lease (another publisher took over: nothing changes).
 int rp_db_outbox_advance (rp_db_t *self, const char *name, const char *owner, int64_t cursor,
                           char *err, size_t errlen);
+//  owner gives its lease on the outbox `name` up (nothing when it does not
+//  hold it), so another publisher takes over at once rather than when the
+//  lease runs out: for a process about to be frozen (Lambda).
+int rp_db_outbox_release (rp_db_t *self, const char *name, const char *owner, char *err, size_t errlen);
+//  Whether the outcome events (complete, failed) of photo_id are still to
+//  be published by the outbox publisher `name`: *pending true while one
+//  lies past its cursor, or while the publisher has not started (no
+//  cursor yet). For `rapidphoto lambda`, which answers a batch only once
+//  its photos' events are out (or its deadline nears).
+int rp_db_outbox_pending (rp_db_t *self, const char *name, const char *photo_id, bool *pending,
+                          char *err, size_t errlen);
 
 //  ---------------------------------------------------------------------------
 //  Stored bytes (schema V5, db_bytes.c)

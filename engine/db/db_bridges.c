@@ -136,3 +136,31 @@ rp_db_outbox_advance (rp_db_t *self, const char *name, const char *owner, int64_
     }
     return 0;
 }
+
+int
+rp_db_outbox_pending (rp_db_t *self, const char *name, const char *photo_id, bool *pending,
+                      char *err, size_t errlen)
+{
+    *pending = true;
+    rp_rows_t rows = { 0 };
+    const char *params [] = { name, photo_id };
+    if (rp_db_exec (self, RP_SQL_OUTBOX_PENDING, params, S_COUNT (params), &rows, err, errlen))
+        return -1;
+    int64_t publishers = 0, unpublished = 0;
+    int rc = rows.rows == 1 && rp_db_parse_int (rp_rows_get (&rows, 0, 0), &publishers) == 0
+          && rp_db_parse_int (rp_rows_get (&rows, 0, 1), &unpublished) == 0 ? 0 : -1;
+    rp_rows_clear (&rows);
+    if (rc) {
+        rp_db_err (err, errlen, "the outbox %s cannot be read", name);
+        return -1;
+    }
+    *pending = publishers == 0 || unpublished > 0;
+    return 0;
+}
+
+int
+rp_db_outbox_release (rp_db_t *self, const char *name, const char *owner, char *err, size_t errlen)
+{
+    const char *params [] = { name, owner };
+    return rp_db_exec (self, RP_SQL_OUTBOX_RELEASE, params, S_COUNT (params), NULL, err, errlen);
+}

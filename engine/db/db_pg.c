@@ -197,6 +197,17 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "FROM events e WHERE e.id = $3::bigint AND o.name = $1 AND o.lease_owner = $2 "
         "  AND (coalesce (e.tx, '0'::xid8), e.id) > (coalesce (o.last_tx, '0'::xid8), o.last_event_id)",
 
+    [RP_SQL_OUTBOX_RELEASE] =
+        "UPDATE outbox SET lease_owner = NULL, lease_until_ms = 0 WHERE name = $1 AND lease_owner = $2",
+    [RP_SQL_OUTBOX_PENDING] =
+        //  The photo's outcome events past the cursor, in claim's order: rows
+        //  from before V6 (no tx) only while the cursor has no tx either
+        "SELECT (SELECT count(*) FROM outbox WHERE name = $1), "
+        "  (SELECT count(*) FROM events e JOIN outbox o ON o.name = $1 "
+        "   WHERE e.photo_id = $2 AND e.status IN ('complete', 'failed') "
+        "     AND ((e.tx IS NULL AND o.last_tx IS NULL AND e.id > o.last_event_id) "
+        "       OR (e.tx, e.id) > (coalesce (o.last_tx, '0'::xid8), o.last_event_id)))",
+
     //  Stored bytes --------------------------------------------------------------
     //  An address's lock, to the end of the transaction: the two-key form
     //  (a key space apart from the migrations' one-key lock), class "byte"

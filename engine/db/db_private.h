@@ -87,6 +87,8 @@ typedef enum {
     RP_SQL_OUTBOX_EVENTS,       //  after_id, limit -> id, photo_id, user_id, user, batch_id,
                                 //  status, error, sha256, bytes
     RP_SQL_OUTBOX_ADVANCE,      //  name, owner, last_event_id
+    RP_SQL_OUTBOX_RELEASE,      //  name, owner (its lease given up)
+    RP_SQL_OUTBOX_PENDING,      //  name, photo_id -> outbox rows (0 or 1), events not published yet
     //  Stored bytes (schema V5, db_bytes.c)
     RP_SQL_BYTES_LOCK,          //  sha256: its lock, held to the end of the transaction
                                 //  (SQLite: the write lock, which the transaction holds)

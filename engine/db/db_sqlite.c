@@ -183,6 +183,13 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "UPDATE outbox SET last_event_id = CAST (?3 AS INTEGER) "
         "WHERE name = ?1 AND lease_owner = ?2 AND last_event_id < CAST (?3 AS INTEGER)",
 
+    [RP_SQL_OUTBOX_RELEASE] =
+        "UPDATE outbox SET lease_owner = NULL, lease_until_ms = 0 WHERE name = ?1 AND lease_owner = ?2",
+    [RP_SQL_OUTBOX_PENDING] =
+        "SELECT (SELECT count(*) FROM outbox WHERE name = ?1), "
+        "  (SELECT count(*) FROM events e JOIN outbox o ON o.name = ?1 "
+        "   WHERE e.photo_id = ?2 AND e.status IN ('complete', 'failed') AND e.id > o.last_event_id)",
+
     //  Stored bytes: BEGIN IMMEDIATE holds the write lock, every address's -----
     [RP_SQL_BYTES_LOCK] = "SELECT ?1",
     [RP_SQL_TOMBSTONE_PUT] =
