@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # tests/container/lambda-podman.sh: the launcher the container_lambda ctest
 # gives the Lambda runtime test (tests/lambda/lambda.spec.mjs) as
-# RP_LAMBDA_CMD: it runs the image (RP_IMAGE) as Lambda runs a container
-# image function whose image_config command is ["lambda"]:
+# RP_LAMBDA_CMD: it runs the image as Lambda runs a container image
+# function whose image_config command is ["lambda"]:
 #
-#   - ENTRYPOINT ["rapidphoto"] with the command "lambda" (or this script's
-#     arguments, if any);
+#   tests/container/lambda-podman.sh IMAGE [COMMAND...]
+#
+#   - ENTRYPOINT ["rapidphoto"] with the command "lambda" (or COMMAND);
 #   - an arbitrary non-root user (uid 993, not the image's 10001), no
 #     passwd entry;
 #   - a read-only root file system: only /tmp is writable (a tmpfs, 512 MB
@@ -27,7 +28,11 @@
 # Lambda's sandbox dies with its runtime process. The script exits as the
 # container's process did: its exit code, or the same signal.
 set -uo pipefail
-image=${RP_IMAGE:?RP_IMAGE names the image (set by ctest)}
+# The image is an argument: the test passes the runtime only the variables
+# a function has
+[ $# -ge 1 ] && [ -n "$1" ] || { echo "lambda-podman.sh: usage: lambda-podman.sh IMAGE [COMMAND...]" >&2; exit 2; }
+image=$1
+shift
 name=rp-test-lambda-$$-$RANDOM
 [ $# -gt 0 ] || set -- lambda
 
