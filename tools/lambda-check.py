@@ -25,7 +25,8 @@ What it checks, each failure named:
   4. the unzipped bootstrap, started by `env -i` with Lambda's variables
      only (LD_LIBRARY_PATH set as Lambda sets it, to host folders), runs the
      binary, and the running process (`rapidphoto lambda` up to its first
-     Runtime API request, and `rapidphoto serve`) has mapped no shared
+     Runtime API request, its init error after a database connection
+     attempt to "localhost", and `rapidphoto serve`) has mapped no shared
      object from outside the package: /proc/PID/exe is the bundled loader.
 What it cannot prove here: no Amazon Linux 2023 host is available, so the
 host is Debian 12; (3) and (4) show that the host's C library is not used,
@@ -265,7 +266,9 @@ def run_lambda(root, data):
             pass
 
         def handle_one(self):
-            result.setdefault('request', f'{self.command} {self.path}')
+            length = int(self.headers.get('Content-Length') or 0)
+            body = self.rfile.read(length).decode('utf-8', 'replace') if length else ''
+            result.setdefault('request', f'{self.command} {self.path} {body[:300]}'.strip())
             seen.set()
             time.sleep(10)              # held while the mappings are read
 
@@ -275,6 +278,12 @@ def run_lambda(root, data):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = lambda_environment(root, f'127.0.0.1:{server.server_address[1]}', data)
+    #  A configuration that gets through to the database: "localhost" is
+    #  looked up by the bundled glibc (/etc/hosts), nothing listens on
+    #  port 1, so the init ends in Runtime.DatabaseError at /runtime/init/error
+    env.update({'RAPIDPHOTO_STORAGE_BACKEND': 's3', 'RAPIDPHOTO_STORAGE_S3_BUCKET': 'photos',
+                'AWS_ENDPOINT_URL': 'http://127.0.0.1:9',
+                'RAPIDPHOTO_DB_URL': 'postgresql://rapidphoto:x@localhost:1/rapidphoto?connect_timeout=5'})
     args = ['env', '-i'] + [f'{k}={v}' for k, v in env.items()] + [os.path.join(root, 'bootstrap')]
     log = open(os.path.join(data, 'lambda.log'), 'w+')
     child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
