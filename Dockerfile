@@ -22,6 +22,12 @@
 # Configuration); the image sets the HTTP address, the data folder (the
 # volume /data) and logs on stdout. The process runs as the user
 # rapidphoto (uid 10001), never root.
+#
+# The same image is a Lambda function (README, "Lambda packages"): with the
+# function's image_config command ["lambda"], Lambda runs `rapidphoto
+# lambda` as a user of its own on a read-only file system, /tmp writable;
+# the function's environment sets RAPIDPHOTO_DATA_DIR=/tmp/rapidphoto.
+# tests/container/lambda-podman.sh runs it that way for ctest container_lambda.
 
 # ---- build --------------------------------------------------------------------
 FROM debian:bookworm AS build

@@ -234,3 +234,84 @@ Test (s3, errors_name_their_cause, .timeout = 120)
     free (big);
     free (work);
 }
+
+//  S3 over TLS, the certificate checked against AWS_CA_BUNDLE (the AWS
+//  SDKs' variable; the Lambda package's bootstrap sets it on Amazon Linux,
+//  whose CA bundle is not where Debian's libcurl looks): s3rver on HTTPS
+//  with a certificate made here, which no system bundle trusts.
+Test (s3, tls_with_aws_ca_bundle, .timeout = 120)
+{
+    char *dir = rp_test_tmpdir ("s3tls");
+    char command [2000];
+    snprintf (command, sizeof command,
+              "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+              " -addext subjectAltName=IP:127.0.0.1 -keyout '%s/key.pem' -out '%s/cert.pem' 2>&1",
+              dir, dir);
+    char *out = NULL;
+    cr_assert_eq (rp_test_run (command, &out), 0, "openssl req: %s", out ? out : "");
+    free (out);
+    const char *source = getenv ("RP_SOURCE_DIR");
+    cr_assert_not_null (source, "RP_SOURCE_DIR (set by ctest) names the source tree");
+    char script [600], objects [600], log [600], port [16], ca [600];
+    snprintf (script, sizeof script, "%s/tools/aws/s3rver.mjs", source);
+    snprintf (objects, sizeof objects, "%s/objects", dir);
+    snprintf (log, sizeof log, "%s/s3rver.log", dir);
+    snprintf (ca, sizeof ca, "%s/cert.pem", dir);
+    snprintf (port, sizeof port, "%d", rp_test_free_port ());
+    pid_t pid = fork ();
+    cr_assert_geq (pid, 0);
+    if (pid == 0) {
+        FILE *redirect = freopen (log, "w", stdout);
+        redirect = freopen (log, "a", stderr);
+        (void) redirect;
+        execlp ("node", "node", script, "--port", port, "--dir", objects, "--bucket", "photos",
+                "--tls", dir, (char *) NULL);
+        _exit (127);
+    }
+    //  s3rver says "ready https://..." once it listens
+    bool ready = false;
+    for (int i = 0; i < 150 && !ready; i++) {
+        char *text = NULL;
+        snprintf (command, sizeof command, "cat '%s'", log);
+        rp_test_run (command, &text);
+        ready = text && strstr (text, "ready https://127.0.0.1:");
+        free (text);
+        if (!ready)
+            usleep (100 * 1000);
+    }
+    cr_assert (ready, "s3rver on HTTPS did not start (log: %s)", log);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "https://127.0.0.1:%s", port);
+    char *file = s_file (dir, "small", 1000, 3);
+    char etag [RP_S3_ETAG_MAX], err [512];
+    int64_t size = 0;
+
+    //  Without AWS_CA_BUNDLE: libcurl's default bundle, which does not
+    //  know this certificate
+    unsetenv ("AWS_CA_BUNDLE");
+    rp_s3_t *s3 = s_client (endpoint, "photos", 8 << 20);
+    cr_assert_eq (rp_s3_put_file (s3, "tls/k", file, "image/jpeg", etag, err, sizeof err), -1);
+    cr_assert_not_null (strstr (err, "SSL"), "the refusal names TLS: %s", err);
+    rp_s3_destroy (&s3);
+
+    //  With it: trusted, the object goes and comes back
+    setenv ("AWS_CA_BUNDLE", ca, 1);
+    s3 = s_client (endpoint, "photos", 8 << 20);
+    cr_assert_eq (rp_s3_put_file (s3, "tls/k", file, "image/jpeg", etag, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (rp_s3_head (s3, "tls/k", &size, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (size, 1000);
+    rp_s3_destroy (&s3);
+
+    //  A bundle that is not there: refused, not trusted by default
+    setenv ("AWS_CA_BUNDLE", "/nonexistent/ca-bundle.crt", 1);
+    s3 = s_client (endpoint, "photos", 8 << 20);
+    cr_assert_eq (rp_s3_head (s3, "tls/k", &size, NULL, err, sizeof err), -1);
+    cr_assert_not_null (strstr (err, "SSL CA cert"), "the refusal names the CA file: %s", err);
+    rp_s3_destroy (&s3);
+    unsetenv ("AWS_CA_BUNDLE");
+
+    kill (pid, SIGTERM);
+    rp_test_wait (pid, 10000);
+    free (file);
+    free (dir);
+}

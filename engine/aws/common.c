@@ -36,3 +36,10 @@ rp_aws_endpoint (const char *service)
         endpoint = getenv ("AWS_ENDPOINT_URL");
     return endpoint ? endpoint : "";
 }
+
+const char *
+rp_aws_ca_bundle (void)
+{
+    const char *bundle = getenv ("AWS_CA_BUNDLE");
+    return bundle && *bundle ? bundle : NULL;
+}

@@ -18,4 +18,11 @@ int rp_aws_split_url (const char *url, char *scheme, size_t scheme_len, char *au
 const char *rp_aws_region (void);
 const char *rp_aws_endpoint (const char *service);
 
+//  The CA bundle to verify AWS's TLS certificates with: AWS_CA_BUNDLE (the
+//  AWS SDKs' variable), else NULL: libcurl's built-in default (Debian's
+//  /etc/ssl/certs/ca-certificates.crt). The Lambda package's bootstrap sets
+//  it on hosts without that file (Amazon Linux: /etc/pki/tls/certs/ca-bundle.crt).
+//  Each client sets it as CURLOPT_CAINFO on every request.
+const char *rp_aws_ca_bundle (void);
+
 #endif

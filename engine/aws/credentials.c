@@ -73,6 +73,8 @@ s_fetch (rp_aws_provider_t *self, rp_aws_keys_t *keys, char *err, size_t errlen)
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 2L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT, 5L);
+    if (rp_aws_ca_bundle ())
+        curl_easy_setopt (curl, CURLOPT_CAINFO, rp_aws_ca_bundle ());
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, rp_buf_collect);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &body);

@@ -357,6 +357,8 @@ s_perform_once (rp_s3_t *self, const s_request_t *req, s_response_t *resp, char 
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT, self->timeout_s);
+    if (rp_aws_ca_bundle ())
+        curl_easy_setopt (curl, CURLOPT_CAINFO, rp_aws_ca_bundle ());
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, resp);

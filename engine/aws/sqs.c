@@ -543,6 +543,8 @@ s_call_once (rp_sqs_t *self, const char *action, const char *queue_url, json_t *
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT, 40L);      //  a 20 s long poll, and room
+    if (rp_aws_ca_bundle ())
+        curl_easy_setopt (curl, CURLOPT_CAINFO, rp_aws_ca_bundle ());
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen (body));
