@@ -13,6 +13,11 @@
 #       {"batchItemFailures": [...]} back: only the failed records return
 #       to the queue (ReportBatchItemFailures)
 #
+# Lambda refuses a function whose image is not in ECR yet, and the
+# repository is made by the same apply (the compute module): in a new
+# account the image is pushed between a first apply with the mode off and
+# the one that turns the function on (README).
+#
 # Releases are the runbook's (docs/runbook.md, "Lambda"): update-function-
 # code with the new image tag, publish-version, update-alias prod; a
 # rollback moves the alias back. Terraform makes the function with the
