@@ -49,14 +49,18 @@ locals {
   # alone takes the S3 notifications, so the pipeline container is
   # registered without the ingest queue's URL (its ingest bridge is not
   # started; its events bridge still is)
+  # (every container's environment listed again, filtered or not: one
+  # shape whatever the mode, no conditional between differing tuples)
   container_definitions = {
     for role, td in var.task_definitions :
-    role => role == "pipeline" && !var.pipeline_takes_ingest ? concat(
-      [merge(td.containerDefinitions[0], {
-        environment = [for e in td.containerDefinitions[0].environment : e if e.name != "RAPIDPHOTO_SQS_INGEST_QUEUE_URL"]
-      })],
-      slice(td.containerDefinitions, 1, length(td.containerDefinitions)),
-    ) : td.containerDefinitions
+    role => [
+      for c in td.containerDefinitions : merge(c, {
+        environment = [
+          for e in try(c.environment, []) : e
+          if !(role == "pipeline" && !var.pipeline_takes_ingest && e.name == "RAPIDPHOTO_SQS_INGEST_QUEUE_URL")
+        ]
+      })
+    ]
   }
   parameter_names  = { for k, arn in var.secret_parameters : k => regex(":parameter(/.+)$", arn)[0] }
 }
