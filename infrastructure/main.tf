@@ -87,6 +87,20 @@ locals {
   secret_parameters = {
     for s in distinct(flatten([for c in values(local.containers) : c.secrets])) : s.name => s.valueFrom
   }
+
+  # The image-processor Lambda function (image_processor_mode): the
+  # pipeline container's RAPIDPHOTO_* settings (bucket, prefix, queues,
+  # pools, log level, EMF), less what only a long-running task has (its
+  # HTTP listener, the broker's TCP endpoints and drain, the ingest
+  # bridge's long poll), with the data folder under /tmp, the only
+  # writable place in Lambda; AWS_* are Lambda's own (reserved)
+  image_processor          = var.image_processor_mode != "off"
+  image_processor_name     = "${local.name}-image-processor"
+  image_processor_excluded = ["RAPIDPHOTO_HTTP_LISTEN", "RAPIDPHOTO_BROKER_FRONTEND", "RAPIDPHOTO_BROKER_BACKEND", "RAPIDPHOTO_BROKER_DRAIN_MS", "RAPIDPHOTO_SQS_WAIT_S", "RAPIDPHOTO_DATA_DIR"]
+  image_processor_environment = merge(
+    { for k, v in local.environment.pipeline : k => v if startswith(k, "RAPIDPHOTO_") && !contains(local.image_processor_excluded, k) },
+    { RAPIDPHOTO_DATA_DIR = "/tmp/rapidphoto" },
+  )
 }
 
 module "network" {
@@ -97,6 +111,7 @@ module "network" {
   availability_zones    = slice(data.aws_availability_zones.available.names, 0, var.az_count)
   nat_gateway_per_az    = var.nat_gateway_per_az
   broker_remote_workers = var.broker_remote_workers
+  image_processor       = local.image_processor
 }
 
 module "queues" {
@@ -154,6 +169,11 @@ module "iam" {
   s3_prefix           = local.s3_prefix
   ingest_queue_arn    = module.queues.ingest_queue_arn
   events_queue_arn    = module.queues.events_queue_arn
+  image_processor = local.image_processor ? {
+    role_name      = "${local.image_processor_name}-role"
+    log_group_name = "/aws/lambda/${local.image_processor_name}"
+    kms_key_arn    = module.image_processor[0].kms_key_arn
+  } : null
 }
 
 module "compute" {
@@ -190,6 +210,35 @@ module "compute" {
   pipeline_backlog_per_task = var.pipeline_backlog_per_task
   ingest_queue_name         = module.queues.ingest_queue_name
   metrics_namespace         = local.metrics_namespace
+  pipeline_takes_ingest     = var.image_processor_mode != "instead"
+}
+
+# The image processor on Lambda: beside the pipeline service (both take
+# from the ingest queue) or instead of it for S3 notifications (the
+# pipeline tasks then start no ingest bridge and scale on the API's queued
+# photos only: the compute module, pipeline_takes_ingest)
+module "image_processor" {
+  source = "./modules/lambda"
+  count  = local.image_processor ? 1 : 0
+
+  name                 = local.name
+  image_uri            = "${module.compute.ecr_repository_url}:${var.image_tag}"
+  role_arn             = module.iam.image_processor_role_arn
+  environment          = local.image_processor_environment
+  database_url         = module.database.url
+  subnet_ids           = module.network.private_subnet_ids
+  security_group_id    = module.network.image_processor_security_group_id
+  log_group_name       = "/aws/lambda/${local.image_processor_name}"
+  log_retention_days   = var.log_retention_days
+  memory_mb            = var.image_processor_memory_mb
+  timeout_s            = var.image_processor_timeout_s
+  ephemeral_storage_mb = var.image_processor_ephemeral_storage_mb
+  reserved_concurrency = var.image_processor_reserved_concurrency
+  ingest_queue_arn     = module.queues.ingest_queue_arn
+  queue_visibility_s   = local.sqs_visibility_s
+  batch_size           = var.image_processor_batch_size
+  batching_window_s    = var.image_processor_batching_window_s
+  maximum_concurrency  = var.image_processor_maximum_concurrency
 }
 
 module "monitoring" {

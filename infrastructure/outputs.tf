@@ -67,3 +67,13 @@ output "operator_parameter_names" {
   description = "SSM parameters to set after the first apply: the broker's CURVE keys (README: Infrastructure)"
   value       = module.compute.operator_parameter_names
 }
+
+output "image_processor_function_name" {
+  description = "The image-processor Lambda function (null when image_processor_mode is off): the runbook's --function-name"
+  value       = one(module.image_processor[*].function_name)
+}
+
+output "image_processor_alias_arn" {
+  description = "Its alias prod, which the ingest queue's event source mapping invokes (null when off)"
+  value       = one(module.image_processor[*].alias_arn)
+}

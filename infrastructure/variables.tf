@@ -237,3 +237,89 @@ variable "alarm_evaluation_periods" {
   type        = number
   default     = 5
 }
+
+# ---- the image processor on Lambda
+
+variable "image_processor_mode" {
+  description = "The image-processor Lambda function (rapid-photo-<env>-image-processor, `rapidphoto lambda`) on the ingest queue: off; beside (the pipeline tasks' ingest bridges and the function share the S3 notifications); instead (the function alone takes them: the pipeline tasks start no ingest bridge and scale on the API's queued photos only)"
+  type        = string
+  default     = "off"
+  validation {
+    condition     = contains(["off", "beside", "instead"], var.image_processor_mode)
+    error_message = "image_processor_mode: off, beside or instead."
+  }
+}
+
+variable "image_processor_memory_mb" {
+  description = "The function's memory, MB; its CPU share grows with it (1769 MB: one vCPU)"
+  type        = number
+  default     = 2048
+  validation {
+    condition     = var.image_processor_memory_mb >= 128 && var.image_processor_memory_mb <= 10240
+    error_message = "image_processor_memory_mb: 128 to 10240."
+  }
+}
+
+variable "image_processor_timeout_s" {
+  description = "Seconds one invocation (a batch) may take; at most the ingest queue's visibility timeout (sqs.visibility_s)"
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.image_processor_timeout_s >= 10 && var.image_processor_timeout_s <= 900
+    error_message = "image_processor_timeout_s: 10 to 900."
+  }
+}
+
+variable "image_processor_ephemeral_storage_mb" {
+  description = "/tmp for the function, MB: RAPIDPHOTO_DATA_DIR=/tmp/rapidphoto holds a batch's originals and derivatives"
+  type        = number
+  default     = 2048
+  validation {
+    condition     = var.image_processor_ephemeral_storage_mb >= 512 && var.image_processor_ephemeral_storage_mb <= 10240
+    error_message = "image_processor_ephemeral_storage_mb: 512 to 10240."
+  }
+}
+
+variable "image_processor_reserved_concurrency" {
+  description = "Concurrent executions reserved for the function, and its ceiling (each holds a database connection)"
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.image_processor_reserved_concurrency >= var.image_processor_maximum_concurrency
+    error_message = "image_processor_reserved_concurrency: at least image_processor_maximum_concurrency, or the mapping's invocations are throttled and their messages return to the queue."
+  }
+}
+
+variable "image_processor_batch_size" {
+  description = "S3 notifications per invocation, at most (1 to 10000; over 10 needs a batching window)"
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.image_processor_batch_size >= 1 && var.image_processor_batch_size <= 10000
+    error_message = "image_processor_batch_size: 1 to 10000."
+  }
+  validation {
+    condition     = var.image_processor_batch_size <= 10 || var.image_processor_batching_window_s >= 1
+    error_message = "image_processor_batch_size: over 10 needs image_processor_batching_window_s of 1 or more (an SQS rule)."
+  }
+}
+
+variable "image_processor_batching_window_s" {
+  description = "Seconds the event source mapping may wait to fill a batch (0 to 300)"
+  type        = number
+  default     = 0
+  validation {
+    condition     = var.image_processor_batching_window_s >= 0 && var.image_processor_batching_window_s <= 300
+    error_message = "image_processor_batching_window_s: 0 to 300."
+  }
+}
+
+variable "image_processor_maximum_concurrency" {
+  description = "Concurrent invocations the event source mapping starts, at most (2 to 1000)"
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.image_processor_maximum_concurrency >= 2 && var.image_processor_maximum_concurrency <= 1000
+    error_message = "image_processor_maximum_concurrency: 2 to 1000."
+  }
+}

@@ -31,6 +31,17 @@ api_cpu_target            = 60
 api_requests_per_target   = 1000
 pipeline_cpu_target       = 70
 pipeline_backlog_per_task = 100
+
+# The image-processor Lambda function (README: "The image processor on Lambda")
+image_processor_mode                 = "instead"
+image_processor_memory_mb            = 2048
+image_processor_timeout_s            = 60
+image_processor_ephemeral_storage_mb = 2048
+image_processor_reserved_concurrency = 4
+image_processor_batch_size           = 10
+image_processor_batching_window_s    = 0
+image_processor_maximum_concurrency  = 2
+
 log_retention_days        = 7
 
 alarm_email              = "rapid-photo-dev-alarms@example.com"

@@ -33,6 +33,17 @@ api_cpu_target            = 60
 api_requests_per_target   = 2000
 pipeline_cpu_target       = 60
 pipeline_backlog_per_task = 50
+
+# The image-processor Lambda function (README: "The image processor on Lambda")
+image_processor_mode                 = "beside"
+image_processor_memory_mb            = 3008
+image_processor_timeout_s            = 60
+image_processor_ephemeral_storage_mb = 4096
+image_processor_reserved_concurrency = 50
+image_processor_batch_size           = 10
+image_processor_batching_window_s    = 1
+image_processor_maximum_concurrency  = 40
+
 log_retention_days        = 90
 
 alarm_email              = "rapid-photo-oncall@example.com"

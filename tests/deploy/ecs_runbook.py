@@ -67,17 +67,22 @@ def free_port():
 class Moto:
     """moto_server on a free loopback port, its log in a folder of its own."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, signed=True, name="moto"):
         self.port = free_port()
         self.endpoint = "http://127.0.0.1:%d" % self.port
-        self.log = open(os.path.join(folder, "moto.log"), "w")
+        self.log = open(os.path.join(folder, name + ".log"), "w")
         #  moto starts no task: it reports a new service as running
         #  MOTO_ECS_SERVICE_RUNNING tasks (the services' desired count, 2),
-        #  and after update-service --desired-count as running that count
-        env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3", MOTO_ECS_SERVICE_RUNNING="2")
+        #  and after update-service --desired-count as running that count.
+        #  signed=False: no signature checked (tests/deploy/runbook.py's
+        #  Lambda: moto 5.2.1 answers SignatureDoesNotMatch to every GET of
+        #  its Lambda API, from botocore and the CLI alike)
+        env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3" if signed else "1000000000",
+                   MOTO_ECS_SERVICE_RUNNING="2")
         self.process = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(self.port)], env=env,
                                         stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(150):
+        #  up to a minute: a loaded CI machine has been seen to take over 15 s
+        for _ in range(600):
             try:
                 #  moto's own dashboard answers without counting as an action
                 urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1).read()
@@ -89,7 +94,11 @@ class Moto:
 
     def stop(self):
         self.process.terminate()
-        self.process.wait(timeout=15)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
         self.log.close()
 
 

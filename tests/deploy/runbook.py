@@ -43,6 +43,25 @@ The stand-ins:
     runs against: moto's ALB has no engine behind it, so after the block that
     exports API_BASE_URL from it the test points API_BASE_URL at the serve
     (printed). `k6` on the PATH is tests/load/k6-runner.mjs.
+  - Lambda: the function rapid-photo-dev-image-processor as the lambda
+    module makes it (package type Image, command ["lambda"], version 1 and
+    the alias prod, the ingest queue's event source mapping with
+    ReportBatchItemFailures, the VPC, the KMS key, reserved concurrency;
+    the numbers read from dev.tfvars, the environment from the pipeline's
+    task definition less what main.tf excludes). moto runs no function
+    (no docker here) and polls no queue; it takes image URIs without
+    looking in ECR (its CodeSha256 for an image is the SHA-256 of the URI,
+    which the checks use to tell the versions' images apart: moto's
+    versions share one Code.ImageUri, a moto quirk). For the zip variant a
+    second function, package type Zip (provided.al2023), stands for a
+    zip-packaged deployment, and LAMBDA_ZIP is a zip made here (a
+    `bootstrap` script only: moto checks its size and hash, runs nothing);
+    ZIP_FUNCTION and LAMBDA_ZIP are set for the blocks (printed). moto
+    5.2.1 answers SignatureDoesNotMatch to every GET of its Lambda API
+    (GetAlias, ListVersionsByFunction, ...; from botocore and the CLI
+    alike), so Lambda has a second moto_server of its own with signatures
+    unchecked: the `aws` shim sends `aws lambda` there, and the ingest
+    queue is made there too (the same account and name: the same ARN).
 After each block, checks where it matters (the service runs the new
 revision and its image, the dashboard's widgets, the queries' lines, the
 rollback's image, the flyway rows, the SSM keys...). Each check must find
@@ -64,6 +83,8 @@ import tempfile
 import time
 import urllib.request
 import zlib
+import base64
+import hashlib
 import struct
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,7 +98,10 @@ CLUSTER, API, PIPELINE = "rapid-photo-dev-cluster", "rapid-photo-dev-backend", "
 LOG_GROUP = "/ecs/rapid-photo-dev-backend"
 POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
     "ecs:*", "ecr:*", "ec2:*", "elasticloadbalancing:*", "iam:PassRole", "logs:*", "cloudwatch:*",
-    "monitoring:*", "xray:*", "rds:*", "ssm:*", "sqs:*", "application-autoscaling:*", "sts:*"]}]}
+    "monitoring:*", "xray:*", "rds:*", "ssm:*", "sqs:*", "application-autoscaling:*", "sts:*",
+    "lambda:*", "kms:*", "iam:CreateRole", "iam:GetRole"]}]}
+FUNCTION = "rapid-photo-dev-image-processor"
+ZIP_FUNCTION = FUNCTION + "-zip"
 ENGINE_METRICS = ["UploadCount", "UploadBytes", "AckLatency", "ProcessingLatency", "Failures",
                   "QueueDepth", "JobsInFlight", "Workers"]
 SOURCES = ["engine", "library", "actors", "gateway", "app"]
@@ -136,11 +160,26 @@ class Stand:
         import botocore.session
         self.folder = folder
         self.moto = Moto(folder)
+        #  Lambda's own moto, unsigned (moto 5.2.1 fails SigV4 on Lambda's
+        #  GETs); the `aws` shim sends `aws lambda` there
+        self.moto_lambda = Moto(folder, signed=False, name="moto-lambda")
         self.session = botocore.session.get_session()
         self.keys = ("unsigned-setup", "unsigned-setup")
         self.clients = {}
 
+    def lambda_side(self, service):
+        """A client of the Lambda moto (lambda, and the IAM role and the
+        queue its create_function and event source mapping look up)."""
+        key = ("lambda-side", service)
+        if key not in self.clients:
+            self.clients[key] = self.session.create_client(
+                service, region_name="us-east-1", endpoint_url=self.moto_lambda.endpoint,
+                aws_access_key_id="unsigned", aws_secret_access_key="unsigned")
+        return self.clients[key]
+
     def __call__(self, service):
+        if service == "lambda":
+            return self.lambda_side(service)
         key = (service, self.keys)
         if key not in self.clients:
             self.clients[key] = self.session.create_client(
@@ -281,6 +320,7 @@ class Run:
                     child.kill()
         if self.stand:
             self.stand.moto.stop()
+            self.stand.moto_lambda.stop()
         if self.schema:
             subprocess.run(["psql", self.pg_base, "-qc", "DROP SCHEMA IF EXISTS %s CASCADE" % self.schema],
                            capture_output=True)
@@ -417,6 +457,7 @@ class Run:
             ecs.register_task_definition(**json.load(open("%s/task-definitions/%s.json" % (out, role))))
             ecs.create_service(**json.load(open("%s/services/%s.json" % (out, role))))
         stand("ecr").create_repository(repositoryName="rapid-photo/backend")
+
         stand("rds").create_db_instance(DBInstanceIdentifier="rapid-photo-dev-db", Engine="postgres",
                                         EngineVersion="16.4", DBInstanceClass="db.t4g.micro",
                                         MasterUsername="rapidphoto", MasterUserPassword=os.urandom(12).hex(),
@@ -430,6 +471,7 @@ class Run:
             {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {
                 "bucket": {"name": "rapid-photo-dev-photos"},
                 "object": {"key": "incoming/nobody/IMG_0001.jpg", "size": 7516}}}]}))
+        self.lambda_function(out, subnets, vpc, queues["rapid-photo-dev-ingest"])
         for service in (API, PIPELINE):
             stand("application-autoscaling").register_scalable_target(
                 ServiceNamespace="ecs", ScalableDimension="ecs:service:DesiredCount",
@@ -460,13 +502,85 @@ class Run:
             "end_time": start + 1.4, "http": {"request": {"method": "POST", "url": "/api/v1/photos"},
                                               "response": {"status": 201}}})])
 
+    def lambda_function(self, out, subnets, vpc, ingest_url):
+        """The image-processor function as infrastructure/modules/lambda
+        makes it, with dev.tfvars' numbers; and a zip-packaged one."""
+        stand = self.stand
+        tf = open(os.path.join(ROOT, "infrastructure", "modules", "lambda", "main.tf")).read()
+        main = open(os.path.join(ROOT, "infrastructure", "main.tf")).read()
+        tfvars = dict(re.findall(r"(?m)^image_processor_(\w+)\s*=\s*\"?([\w.]+)\"?", open(
+            os.path.join(ROOT, "infrastructure", "environments", "dev.tfvars")).read()))
+        expect(tfvars.get("mode") in ("beside", "instead"), "dev.tfvars: no image processor: %s" % tfvars)
+        self.lambda_numbers = {k: int(v) for k, v in tfvars.items() if v.isdigit()}
+        description = re.search(r'resource "aws_lambda_function"[^}]*?description\s*=\s*"([^"]+)"', tf).group(1)
+        expect('command = ["lambda"]' in tf and 'package_type  = "Image"' in tf, "modules/lambda: not the image running lambda")
+        excluded = json.loads(re.search(r"image_processor_excluded = (\[[^]]*\])", main).group(1))
+        pipeline = json.load(open("%s/task-definitions/pipeline.json" % out))["containerDefinitions"][0]
+        env = {e["name"]: e["value"] for e in pipeline["environment"]
+               if e["name"].startswith("RAPIDPHOTO_") and e["name"] not in excluded}
+        env.update(RAPIDPHOTO_DATA_DIR="/tmp/rapidphoto", RAPIDPHOTO_DB_URL=self.db_url)
+        assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                           "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        role = stand.lambda_side("iam").create_role(RoleName=FUNCTION + "-role",
+                                                    AssumeRolePolicyDocument=json.dumps(assume))["Role"]["Arn"]
+        #  the ingest queue again where the mapping looks it up: the same
+        #  account and name, so the same ARN as the one the blocks read
+        stand.lambda_side("sqs").create_queue(QueueName="rapid-photo-dev-ingest")
+        key = stand("kms").create_key(Description="The environment (database URL) of " + FUNCTION)["KeyMetadata"]["Arn"]
+        group = stand("ec2").create_security_group(GroupName="rapid-photo-dev-image-processor", Description="lambda",
+                                                   VpcId=vpc)["GroupId"]
+        lam = stand("lambda")
+        self.image_uri = "%s.dkr.ecr.us-east-1.amazonaws.com/rapid-photo/backend:%%s" % self.account
+        n = self.lambda_numbers
+        lam.create_function(FunctionName=FUNCTION, Role=role, PackageType="Image", Description=description,
+                            Code={"ImageUri": self.image_uri % "v1.0.0"}, ImageConfig={"Command": ["lambda"]},
+                            MemorySize=n["memory_mb"], Timeout=n["timeout_s"], Publish=True, KMSKeyArn=key,
+                            Environment={"Variables": env}, TracingConfig={"Mode": "Active"},
+                            VpcConfig={"SubnetIds": subnets, "SecurityGroupIds": [group]},
+                            EphemeralStorage={"Size": n["ephemeral_storage_mb"]})
+        lam.put_function_concurrency(FunctionName=FUNCTION, ReservedConcurrentExecutions=n["reserved_concurrency"])
+        alias = lam.create_alias(FunctionName=FUNCTION, Name="prod", FunctionVersion="1")["AliasArn"]
+        stand("logs").create_log_group(logGroupName="/aws/lambda/" + FUNCTION)
+        self.ingest_arn = stand("sqs").get_queue_attributes(QueueUrl=ingest_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        #  Debian's python3-botocore predates ScalingConfig; /usr/bin/aws's own does not
+        done = subprocess.run([AWS, "--endpoint-url", stand.moto_lambda.endpoint, "--region", "us-east-1", "--output", "json",
+                               "lambda", "create-event-source-mapping", "--function-name", alias,
+                               "--event-source-arn", self.ingest_arn, "--function-response-types", "ReportBatchItemFailures",
+                               "--batch-size", str(n["batch_size"]),
+                               "--maximum-batching-window-in-seconds", str(n["batching_window_s"]),
+                               "--scaling-config", "MaximumConcurrency=%d" % n["maximum_concurrency"]],
+                              env=dict(os.environ, AWS_ACCESS_KEY_ID=stand.keys[0], AWS_SECRET_ACCESS_KEY=stand.keys[1],
+                                       AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_PAGER=""),
+                              capture_output=True, text=True)
+        expect(done.returncode == 0, "create-event-source-mapping: %s" % done.stderr)
+        #  a zip-packaged deployment of the same engine, and a release's zip
+        def zipped(script):
+            import io
+            import zipfile
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as z:
+                info = zipfile.ZipInfo("bootstrap")
+                info.external_attr = 0o755 << 16
+                z.writestr(info, script)
+            return buffer.getvalue()
+        lam.create_function(FunctionName=ZIP_FUNCTION, Role=role, PackageType="Zip", Runtime="provided.al2023",
+                            Handler="lambda", Code={"ZipFile": zipped("#!/bin/sh\nexec ./rapidphoto lambda # v1.0.0\n")},
+                            Publish=True, Description="v1.0.0")
+        lam.create_alias(FunctionName=ZIP_FUNCTION, Name="prod", FunctionVersion="1")
+        self.lambda_zip = os.path.join(self.folder, "lambda.zip")
+        with open(self.lambda_zip, "wb") as f:
+            f.write(zipped("#!/bin/sh\nexec ./rapidphoto lambda # v1.0.1\n"))
+
     # -- the blocks
     def shims(self):
         shims = os.path.join(self.folder, "bin")
         os.makedirs(shims)
         with open(os.path.join(shims, "aws"), "w") as f:
             f.write('#!/bin/sh\n#  Debian\'s aws CLI 2.9 predates AWS_ENDPOINT_URL: say it on every call\n'
-                    'exec %s --endpoint-url "${AWS_ENDPOINT_URL:?}" "$@"\n' % AWS)
+                    '#  (Lambda: a moto of its own, unsigned: moto 5.2.1 fails SigV4 on its GETs)\n'
+                    'if [ "$1" = lambda ]; then exec %s --endpoint-url "${AWS_LAMBDA_ENDPOINT_URL:?}" "$@"; fi\n'
+                    'exec %s --endpoint-url "${AWS_ENDPOINT_URL:?}" "$@"\n' % (AWS, AWS))
         with open(os.path.join(shims, "k6"), "w") as f:
             f.write('#!/bin/sh\nexec %s %s "$@"\n' % (NODE, os.path.join(ROOT, "tests", "load", "k6-runner.mjs")))
         os.symlink(BINARY, os.path.join(shims, "rapidphoto"))
@@ -475,9 +589,12 @@ class Run:
         self.env_file = os.path.join(self.folder, "env.sh")
         base = {"PATH": shims + ":/usr/bin:/bin", "HOME": self.home, "LANG": "C.UTF-8",
                 "AWS_ENDPOINT_URL": self.stand.moto.endpoint, "AWS_ACCESS_KEY_ID": self.stand.keys[0],
+                "AWS_LAMBDA_ENDPOINT_URL": self.stand.moto_lambda.endpoint,
                 "AWS_SECRET_ACCESS_KEY": self.stand.keys[1], "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_PAGER": "", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
                 "AWS_EC2_METADATA_DISABLED": "true",
+                #  the zip variant's function and file (the stand-ins above)
+                "ZIP_FUNCTION": ZIP_FUNCTION, "LAMBDA_ZIP": self.lambda_zip,
                 #  the host's own settings besides what the runbook exports
                 "RAPIDPHOTO_DATA_DIR": os.path.join(self.folder, "operator"),
                 "RAPIDPHOTO_BROKER_FRONTEND": "tcp://127.0.0.1:%d" % free_port(),
@@ -570,6 +687,7 @@ def main():
         stand = run.stand
         print("stand-ins ready after %.1f s: moto %s, serve %s, %d real log lines"
               % (time.monotonic() - started, run.stand.moto.endpoint, run.url, len(lines)))
+        print("    (stand-in: ZIP_FUNCTION=%s, LAMBDA_ZIP=%s: the zip variant's function and file)" % (ZIP_FUNCTION, run.lambda_zip))
 
         def service(name):
             return stand("ecs").describe_services(cluster=CLUSTER, services=[name])["services"][0]
@@ -636,6 +754,69 @@ def main():
                 ServiceNamespace="ecs", ResourceIds=["service/%s/%s" % (CLUSTER, API)])["ScalableTargets"]
             expect(targets[0]["MaxCapacity"] == 4, targets)
 
+        def image_sha(tag):
+            #  moto's CodeSha256 of an image: the SHA-256 of its URI
+            return hashlib.sha256((run.image_uri % tag).encode()).hexdigest()
+
+        def alias_version(function):
+            return stand("lambda").get_alias(FunctionName=function, Name="prod")["FunctionVersion"]
+
+        def check_lambda_state(body, out):
+            n = run.lambda_numbers
+            lines = out.strip().splitlines()
+            expect(lines[0] == "prod\t1", out)
+            expect(lines[1] == "1\tImage\tActive\tSuccessful\t%d\t%d" % (n["timeout_s"], n["memory_mb"]), out)
+            #  moto resolves the alias to its version when the mapping is
+            #  made (":1"); AWS keeps the alias's ARN (":prod")
+            esm = lines[2].split("\t")
+            expect(re.fullmatch(r"arn:aws:lambda:us-east-1:\d+:function:%s:(prod|1)" % FUNCTION, esm[0]), out)
+            expect(esm[1:] == ["Enabled", str(n["batch_size"]), "ReportBatchItemFailures", str(n["maximum_concurrency"])], out)
+            expect(lines[3] == str(n["reserved_concurrency"]), out)
+            expect(run.exported("INGEST_ARN") == run.ingest_arn, "INGEST_ARN: " + run.exported("INGEST_ARN"))
+            print("    prod -> version 1 (Image, Active); the mapping %s, batch %s, %s, at most %s; reserved %s"
+                  % tuple(esm[1:] + [lines[3]]))
+
+        def check_lambda_deploy(body, out):
+            expect(out.strip().splitlines()[-1] == "prod\t2", out)
+            expect(alias_version(FUNCTION) == "2" and run.exported("LAMBDA_VERSION") == "2", "prod is not on version 2")
+            lam = stand("lambda")
+            latest = lam.get_function(FunctionName=FUNCTION)
+            expect(latest["Code"]["ImageUri"] == run.image_uri % "v1.0.1", latest["Code"])
+            v2 = lam.get_function_configuration(FunctionName=FUNCTION, Qualifier="2")
+            expect(v2["Description"] == "v1.0.1" and v2["CodeSha256"] == image_sha("v1.0.1"), v2)
+            v1 = lam.get_function_configuration(FunctionName=FUNCTION, Qualifier="1")
+            expect(v1["CodeSha256"] == image_sha("v1.0.0"), "version 1 changed: %s" % v1)
+            print("    prod -> version 2, v1.0.1's image; version 1 keeps v1.0.0's")
+
+        def check_lambda_versions(body, out):
+            rows = [line.split("\t") for line in out.strip().splitlines()]
+            expect([r[0] for r in rows] == ["1", "2"], out)
+            expect(rows[0][2] == image_sha("v1.0.0") and rows[1][1:] == ["v1.0.1", image_sha("v1.0.1")], out)
+
+        def check_lambda_rollback(body, out):
+            lines = out.strip().splitlines()
+            expect(lines[0] == "prod\t1", out)
+            expect(alias_version(FUNCTION) == "1", "prod is not back on version 1")
+            expect(lines[1].split("\t")[0] == "1", out)
+            #  the version prod names runs v1.0.0's image, and version 2 is still there
+            v = stand("lambda").get_function_configuration(FunctionName=FUNCTION, Qualifier="prod")
+            expect(v["Version"] == "1" and v["CodeSha256"] == image_sha("v1.0.0"), v)
+            expect(len(stand("lambda").list_versions_by_function(FunctionName=FUNCTION)["Versions"]) == 3, "versions lost")
+            print("    prod back on version 1 (v1.0.0's image); versions 1 and 2 both kept")
+
+        def check_lambda_zip(body, out):
+            data = open(run.lambda_zip, "rb").read()
+            digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+            expect(out.strip().splitlines()[0] == "Zip\t%d\t%s" % (len(data), digest), out)
+            expect(out.strip().splitlines()[-1] == "prod\t2" and alias_version(ZIP_FUNCTION) == "2", out)
+            v2 = stand("lambda").get_function_configuration(FunctionName=ZIP_FUNCTION, Qualifier="prod")
+            expect(v2["Version"] == "2" and v2["CodeSha256"] == digest and v2["Description"] == "v1.0.1", v2)
+            v1 = stand("lambda").get_function_configuration(FunctionName=ZIP_FUNCTION, Qualifier="1")
+            expect(v1["CodeSha256"] != digest, "version 1 has the new zip")
+            #  the image function was not touched by the zip block
+            expect(alias_version(FUNCTION) == "1", "the zip block moved the image function's alias")
+            print("    %s: the %d-byte zip's SHA-256 on version 2, prod -> 2" % (ZIP_FUNCTION, len(data)))
+
         def check_user(body, out):
             expect(re.search(r"\bloadtest\b", out), out)
 
@@ -661,6 +842,11 @@ def main():
             ("describe-repositories", lambda b, o: expect(o.strip() == "%s.dkr.ecr.us-east-1.amazonaws.com/rapid-photo/backend"
                                                           % run.account, o)),
             ("render.py", check_deploy),
+            ("get-function-concurrency", check_lambda_state),
+            ("--image-uri $REGISTRY", check_lambda_deploy),
+            ("list-versions-by-function", check_lambda_versions),
+            ("LAMBDA_CURRENT=", check_lambda_rollback),
+            ("--zip-file", check_lambda_zip),
             ("get-dashboard", check_dashboard),
             ("list-metrics", lambda b, o: expect(set(o.split()) - {"41.0"} == set(ENGINE_METRICS) and "41.0" in o, o)),
             ("like /ERROR|Exception|error/", check_errors),

@@ -110,9 +110,10 @@ test("the clean copy passes, and says what it checked", async () => {
     const { errors, lines } = await check(tree());
     assert.deepEqual(errors, []);
     const text = lines.join("\n");
-    assert.match(text, /\d+ \.tf files in 8 modules, 2 \.tfvars files; schema hashicorp\/aws 6\.25\.0/);
+    assert.match(text, /\d+ \.tf files in 9 modules, 2 \.tfvars files; schema hashicorp\/aws 6\.25\.0/);
     assert.match(text, /deploy\/ecs: 2 task definitions, 2 services/);
-    assert.match(text, /IAM: 25 actions granted, each needed: api 7 .*pipeline 11 .*execution 7/);
+    assert.match(text, /Lambda: 1 functions, 1 event source mappings/);
+    assert.match(text, /IAM: 46 actions granted, each needed: api 7 .*pipeline 11 .*execution 7 .*lambda 21 /);
 });
 
 test("schema: misspelled, missing, read-only and mistyped arguments, unknown types, blocks as attributes", async () => {
@@ -198,7 +199,7 @@ test("IAM: an action more, an action less, a wider resource, engine calls not gr
         /compute\/main\.tf:\d+: aws_iam_role_policy\.sneaky: IAM outside modules\/iam/,
         /iam\/main\.tf:\d+: role pipeline \(policy sqs\): granted sqs:PurgeQueue, which the engine never needs in this role/,
         /role pipeline: not granted sqs:ChangeMessageVisibility, which the engine needs: SQS ChangeMessageVisibility on the ingest queue at actors\/bridges\/sqs_ingest\.c:\d+/,
-        /role (api|pipeline) \(policy s3\): s3:ListBucket on \*: the engine calls it on \$\{var\.bucket_arn\} only/,
+        /role (api|pipeline|lambda) \(policy s3\): s3:ListBucket on \*: the engine calls it on \$\{var\.bucket_arn\} only/,
         /role pipeline \(policy sqs\): sqs:SendMessage on \$\{var\.events_queue_arn\}: the engine calls it on \$\{var\.events_queue_arn\} \$\{var\.ingest_queue_arn\} only/,
         /engine\/aws\/s3\.c:\d+: engine S3 call: SelectObjectContent: check\.mjs does not know its IAM action/,
         /iam\/main\.tf:\d+: role pipeline \(policy xray\): granted xray:(PutTraceSegments|PutTelemetryRecords), which the engine never needs in this role/,
@@ -219,5 +220,56 @@ test("deploy/ecs: a secret without a source, an unfilled placeholder, a missing 
         /services\/api\.json:\d+: service api: placeholder \$\{PLATFORM\} is filled neither by local\.ecs_vars nor in modules\/compute/,
         /compute\/main\.tf:\d+: aws_ecs_task_definition\.main\.family: each\.value\.family: deploy\/ecs\/task-definitions\/pipeline\.json has no family/,
         /infrastructure\/outputs\.tf:1: HCL: does not parse/,
+    ]);
+});
+
+test("Lambda: the mapping without partial batch responses or on $LATEST, the wrong command, the role short of what the mapping and the function need, or wider", async () => {
+    const root = tree({
+        "infrastructure/modules/lambda/main.tf": [
+            ['function_response_types            = ["ReportBatchItemFailures"]', "function_response_types            = []"],
+            ["function_name    = aws_lambda_alias.prod.arn", "function_name    = aws_lambda_function.processor.arn"],
+            ['command = ["lambda"]', 'command = ["serve"]'],
+        ],
+        "infrastructure/modules/iam/main.tf": [
+            // the mapping's delete of a batch's successes
+            ['"sqs:DeleteMessage",\n      "sqs:GetQueueAttributes",', '"sqs:GetQueueAttributes",'],
+            // one more than Lambda and the engine need
+            ['actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]\n    resources = ["arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:${var.image_processor',
+             'actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]\n    resources = ["arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:${var.image_processor'],
+            // the environment's key on every key
+            ['resources = [var.image_processor == null ? "" : var.image_processor.kms_key_arn]', 'resources = ["*"]'],
+            // no X-Ray for the function
+            ['resource "aws_iam_role_policy" "lambda_xray" {\n  count  = length(aws_iam_role.lambda)\n  name   = "xray"\n  role   = aws_iam_role.lambda[0].id\n  policy = data.aws_iam_policy_document.xray.json\n}\n', ""],
+        ],
+        "infrastructure/modules/iam/outputs.tf": [["aws_iam_role_policy.lambda_xray, ", ""]],
+    }, ["app"]);
+    // The runtime's own code (a source named *lambda*) sending to the
+    // ingest queue: the function's role must have it too
+    writeFileSync(join(root, "app/lambda_spoil.c"),
+        "static void s_spoil (s_t *self) { char e [8], id [128]; rp_sqs_send (self->sqs, self->config.sqs_ingest_queue_url, \"x\", id, e, sizeof e); }\n");
+    await expectErrors(root, [
+        /lambda\/main\.tf:\d+: aws_lambda_event_source_mapping\.ingest: function_response_types lacks ReportBatchItemFailures/,
+        /lambda\/main\.tf:\d+: aws_lambda_event_source_mapping\.ingest: function_name \$\{aws_lambda_function\.processor\.arn\}: invoke an alias/,
+        /lambda\/main\.tf:\d+: aws_lambda_function\.processor: image_config\.command \["serve"\]: must be \["lambda"\]/,
+        /iam\/main\.tf:\d+: role lambda: not granted sqs:DeleteMessage, which the engine needs: the ingest queue's event source mapping/,
+        /iam\/main\.tf:\d+: role lambda \(policy lambda_logs\): granted logs:CreateLogGroup, which the engine never needs in this role/,
+        /iam\/main\.tf:\d+: role lambda: kms:Decrypt on "\*": name the resource/,
+        /iam\/main\.tf:\d+: role lambda: not granted xray:PutTraceSegments, which the engine needs: aws_lambda_function\.processor: tracing_config mode Active/,
+        /iam\/main\.tf:\d+: role lambda: not granted xray:PutTelemetryRecords/,
+        /iam\/main\.tf:\d+: role lambda \(policy lambda_sqs\): sqs:SendMessage on \$\{var\.events_queue_arn\}: the engine calls it on \$\{var\.events_queue_arn\} \$\{var\.ingest_queue_arn\} only/,
+        // the pipeline role (its command starts the bridges) answers for every ingest call of the engine
+        /iam\/main\.tf:\d+: role pipeline \(policy sqs\): sqs:SendMessage on \$\{var\.events_queue_arn\}: the engine calls it on \$\{var\.events_queue_arn\} \$\{var\.ingest_queue_arn\} only/,
+    ]);
+});
+
+test("Lambda: its role granted with no function to use it", async () => {
+    const root = tree({
+        "infrastructure/main.tf": (text) => text.replace(/\nmodule "image_processor" \{[^]*?\n\}\n/, "\n")
+            .replace(/kms_key_arn    = module\.image_processor\[0\]\.kms_key_arn/, 'kms_key_arn    = "arn:aws:kms:us-east-1:123456789012:key/x"'),
+        "infrastructure/outputs.tf": (text) => text.replace(/\noutput "image_processor_function_name"[^]*$/, "\n"),
+    });
+    rmSync(join(root, "infrastructure/modules/lambda"), { recursive: true });
+    await expectErrors(root, [
+        /iam\/main\.tf:\d+: role lambda: granted rights, but infrastructure\/ has no Lambda function/,
     ]);
 });

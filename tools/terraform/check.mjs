@@ -31,6 +31,21 @@
 //   resource the engine calls it on; the execution role's equal what ECS
 //   needs. One missing or one more fails, and so does IAM granted outside
 //   modules/iam.
+// - Lambda (when infrastructure/ has an aws_lambda_function): the function
+//   runs `rapidphoto lambda` from the image (package_type Image,
+//   image_config command ["lambda"], a command app/main.c has); every SQS
+//   event source mapping invokes an alias (never $LATEST), takes the
+//   ingest queue and has function_response_types ["ReportBatchItemFailures"]
+//   (`rapidphoto lambda` answers batchItemFailures: without it Lambda
+//   deletes a batch's failures with its successes). The function's role
+//   (aws_iam_role.lambda) is granted exactly: the engine's S3 actions; its
+//   calls on the events queue; on the ingest queue what the event source
+//   mapping does (ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
+//   GetQueueAttributes) plus any call `rapidphoto lambda` makes itself
+//   (a source file named *lambda*, or the SQS bridges if the command
+//   starts them); logs:CreateLogStream/PutLogEvents; X-Ray's write actions
+//   when tracing is Active; the VPC network interface actions when it has
+//   a vpc_config; kms:Decrypt when its environment has a kms_key_arn.
 // Not checked: anything `terraform plan` evaluates (functions, conditions,
 // the values of expressions beyond literals), and anything AWS decides.
 //
@@ -57,7 +72,7 @@ export async function check(repoDir) {
     const errors = [];
     const notes = [];
     const count = { files: 0, tfvars: 0, modules: 0, resources: 0, data: 0, calls: 0, arguments: 0, blocks: 0,
-                    references: 0, variables: 0, outputs: 0, locals: 0, tfvarsKeys: 0, ecs: 0 };
+                    references: 0, variables: 0, outputs: 0, locals: 0, tfvarsKeys: 0, ecs: 0, lambda: 0 };
     const refKinds = {};
 
     // ---------------------------------------------------------------------------
@@ -776,7 +791,7 @@ export async function check(repoDir) {
     const where = (file, index) => `${rel(file)}:${readFileSync(file, "utf8").slice(0, index).split("\n").length}`;
 
     function engineCalls() {
-        const calls = { s3: new Map(), sqs: { ingest: new Map(), events: new Map() } };   // operation -> first place
+        const calls = { s3: new Map(), sqs: { ingest: new Map(), events: new Map() }, sqsAt: [] };   // operation -> first place; every {queue, op, file}
         const add = (map, op, place) => { if (!map.has(op)) map.set(op, place); };
         const s3c = join(repo, "engine/aws/s3.c"), sqsc = join(repo, "engine/aws/sqs.c");
         for (const f of [s3c, sqsc]) if (!existsSync(f)) { error(f, 1, "engine", "not found: the IAM check reads it"); return null; }
@@ -809,7 +824,7 @@ export async function check(repoDir) {
                 if (!queue) { error(f, where(f, m.index).split(":")[1], "engine SQS call", `${m[1]} on ${m[2].trim()}: neither the ingest nor the events queue`); continue; }
                 for (const a of actions) {
                     if (!SQS_IAM[a]) error(sqsc, 1, "engine SQS call", `${a}: check.mjs does not know its IAM action (add it to SQS_IAM)`);
-                    else add(calls.sqs[queue], a, `${where(f, m.index)} (${m[1]})`);
+                    else { add(calls.sqs[queue], a, `${where(f, m.index)} (${m[1]})`); calls.sqsAt.push({ queue, op: a, file: rel(f), place: `${where(f, m.index)} (${m[1]})` }); }
                 }
             }
         return calls;
@@ -872,7 +887,8 @@ export async function check(repoDir) {
                 error(r.file, lineOf(r.file, new RegExp(`"${r.name}"`)), `${r.type}.${r.name}`, "a managed policy: the roles' rights must be the inline ones the check compares");
             if (r.type !== "aws_iam_role_policy") continue;
             const role = /aws_iam_role\.task\["(\w+)"\]/.exec(r.body.role) ? /aws_iam_role\.task\["(\w+)"\]/.exec(r.body.role)[1]
-                : /aws_iam_role\.execution\b/.test(r.body.role) ? "execution" : null;
+                : /aws_iam_role\.execution\b/.test(r.body.role) ? "execution"
+                : /aws_iam_role\.lambda\b/.test(r.body.role) ? "lambda" : null;
             const doc = /data\.aws_iam_policy_document\.(\w+)\.json/.exec(r.body.policy);
             const line = lineOf(r.file, new RegExp(`"aws_iam_role_policy"\\s+"${r.name}"`));
             if (!role || !doc || !docs[doc[1]]) { error(r.file, line, `aws_iam_role_policy.${r.name}`, "role or policy this check cannot follow"); continue; }
@@ -924,6 +940,9 @@ export async function check(repoDir) {
         }
         needed.execution = new Map(EXECUTION.map((a) => [a, { resource: a === "ecr:GetAuthorizationToken" ? "*" : null, why: "ECS starting a task" }]));
         if (ECS.td && !Object.values(ECS.td).some((t) => (t.json.containerDefinitions[0].secrets || []).length)) needed.execution.delete("ssm:GetParameters");
+        const lambdaNeed = lambdaNeeds(calls, s3);
+        if (lambdaNeed) needed.lambda = lambdaNeed;
+        else if (granted.lambda) error(join(iam.dir, "main.tf"), lineOf(join(iam.dir, "main.tf"), /"aws_iam_role"\s+"lambda"/), "role lambda", "granted rights, but infrastructure/ has no Lambda function");
 
         const summary = {};
         for (const [role, need] of Object.entries(needed)) {
@@ -951,11 +970,98 @@ export async function check(repoDir) {
     }
 
     // ---------------------------------------------------------------------------
+    // Lambda: the image-processor function, its event source mappings, and
+    // what its role needs
+
+    // What the event source mapping of an SQS queue does with the
+    // function's role (Lambda's SQS poller)
+    const ESM_SQS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"];
+    // AWSLambdaVPCAccessExecutionRole's actions: the function's network interfaces
+    const LAMBDA_VPC = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                        "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"];
+    const LAMBDA = { functions: [], mappings: [] };
+
+    function allOf(type) {
+        const out = [];
+        for (const mod of modules.values())
+            for (const r of Object.values(mod.resources)) if (r.type === type) out.push({ ...r, mod });
+        return out;
+    }
+    const first = (v) => (Array.isArray(v) ? v[0] : v) || {};
+    const literalList = (v) => (Array.isArray(v) ? v : typeof v === "string" && !isExpr(v) ? [v] : null);
+
+    function checkLambda() {
+        LAMBDA.functions = allOf("aws_lambda_function");
+        LAMBDA.mappings = allOf("aws_lambda_event_source_mapping");
+        if (!LAMBDA.functions.length && !LAMBDA.mappings.length) return;
+        const main = join(repo, "app/main.c");
+        const hasCommand = existsSync(main) && /\{\s*"lambda"\s*,\s*\w+\s*\}/.test(readFileSync(main, "utf8"));
+        if (!hasCommand) notes.push("Lambda: rapidphoto has no \"lambda\" command in this tree: the function's role is checked against the engine's S3 and events-queue calls and the event source mapping's needs");
+        for (const f of LAMBDA.functions) {
+            const line = lineOf(f.file, new RegExp(`"aws_lambda_function"\\s+"${f.name}"`));
+            const where = `aws_lambda_function.${f.name}`;
+            count.lambda++;
+            if (f.body.package_type !== "Image") error(f.file, line, where, `package_type ${JSON.stringify(f.body.package_type)}: the function is the image (package_type = "Image"; the zip is the runbook's update-function-code --zip-file)`);
+            const command = literalList(first(f.body.image_config).command);
+            if (!command || command.length !== 1 || command[0] !== "lambda")
+                error(f.file, line, where, `image_config.command ${JSON.stringify(command)}: must be ["lambda"] (the image's entrypoint is rapidphoto, its default command serve)`);
+            if (f.body.publish !== true && f.body.publish !== "true") error(f.file, line, where, "publish = true: the alias needs a published version");
+        }
+        for (const m of LAMBDA.mappings) {
+            const line = lineOf(m.file, new RegExp(`"aws_lambda_event_source_mapping"\\s+"${m.name}"`));
+            const where = `aws_lambda_event_source_mapping.${m.name}`;
+            count.lambda++;
+            const types = literalList(m.body.function_response_types) || [];
+            if (!types.includes("ReportBatchItemFailures"))
+                error(m.file, line, where, "function_response_types lacks ReportBatchItemFailures: `rapidphoto lambda` answers batchItemFailures, which Lambda ignores without it, deleting a batch's failed records with the rest");
+            if (!/^\$\{aws_lambda_alias\.\w+\.arn\}$/.test(String(m.body.function_name)))
+                error(m.file, line, where, `function_name ${m.body.function_name}: invoke an alias (aws_lambda_alias.<name>.arn), which releases and rollbacks move, never the function's $LATEST`);
+            if (!/ingest_queue_arn/.test(String(m.body.event_source_arn)))
+                error(m.file, line, where, `event_source_arn ${m.body.event_source_arn}: the ingest queue (S3 notifications) is the only one the engine takes records from`);
+        }
+        for (const a of allOf("aws_lambda_alias")) {
+            count.lambda++;
+            if (!/aws_lambda_function\.\w+\.version/.test(String(a.body.function_version)))
+                error(a.file, lineOf(a.file, new RegExp(`"aws_lambda_alias"\\s+"${a.name}"`)), `aws_lambda_alias.${a.name}`, `function_version ${a.body.function_version}: a published version (aws_lambda_function.<name>.version), not $LATEST`);
+        }
+        LAMBDA.hasCommand = hasCommand;
+    }
+
+    // The function's role: null when there is no function
+    function lambdaNeeds(calls, s3) {
+        if (!LAMBDA.functions.length) return null;
+        const need = new Map();
+        const set = (a, resource, why) => {
+            const prev = need.get(a);
+            need.set(a, prev ? { resource: [...new Set([].concat(prev.resource, resource))], why: `${prev.why}; ${why}` } : { resource, why });
+        };
+        for (const [a, why] of s3) set(a, RESOURCE_OF(a), why);
+        for (const [op, place] of calls.sqs.events) set(SQS_IAM[op], "${var.events_queue_arn}", `SQS ${op} on the events queue at ${place}`);
+        // The engine's own ingest-queue calls, where `rapidphoto lambda` makes them
+        const bridges = LAMBDA.hasCommand && commandRunsBridges("lambda");
+        for (const c of calls.sqsAt)
+            if (c.queue === "ingest" && (bridges || /lambda/i.test(c.file)))
+                set(SQS_IAM[c.op], "${var.ingest_queue_arn}", `SQS ${c.op} on the ingest queue at ${c.place}`);
+        if (LAMBDA.mappings.length)
+            for (const a of ESM_SQS) set(a, "${var.ingest_queue_arn}", "the ingest queue's event source mapping (Lambda's SQS poller acts with the function's role)");
+        for (const a of ["logs:CreateLogStream", "logs:PutLogEvents"]) set(a, null, "Lambda writing the function's log");
+        for (const f of LAMBDA.functions) {
+            const fwhere = `aws_lambda_function.${f.name}`;
+            if (first(f.body.tracing_config).mode === "Active")
+                for (const a of ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]) set(a, "*", `${fwhere}: tracing_config mode Active`);
+            if (f.body.vpc_config) for (const a of LAMBDA_VPC) set(a, "*", `${fwhere}: vpc_config (the function's network interfaces)`);
+            if (f.body.kms_key_arn) set("kms:Decrypt", null, `${fwhere}: its environment encrypted with kms_key_arn`);
+        }
+        return need;
+    }
+
+    // ---------------------------------------------------------------------------
     // Run the checks that need every module read
 
     await checkTfvars();
     checkEcs();
     checkEngineDefaults();
+    checkLambda();
     const iamResult = checkIam();
     // The parser's references of an expression; a plain traversal ("${var.x}",
     // "${aws_iam_role.task[\"api\"].arn}") is read here, the rest (calls, for
@@ -984,6 +1090,7 @@ export async function check(repoDir) {
     lines.push(`  arguments ${count.arguments} and nested blocks ${count.blocks} checked against the schema (names, required ones, literal types)`);
     lines.push(`  references ${count.references} resolved (${Object.entries(refKinds).sort().map(([k, n]) => `${k} ${n}`).join(", ")})`);
     lines.push(`  tfvars: ${count.tfvarsKeys} settings declared and typed`);
+    lines.push(`  Lambda: ${LAMBDA.functions.length} functions, ${LAMBDA.mappings.length} event source mappings, ${count.lambda} function, alias and mapping settings checked`);
     lines.push(`  deploy/ecs: ${ECS.td ? `${Object.keys(ECS.td).length} task definitions, ${Object.keys(ECS.svc).length} services, ${count.ecs} placeholders, fields, secrets and defaults checked` : "absent"}`);
     if (iamResult) {
         const { calls, summary } = iamResult;

@@ -44,6 +44,24 @@ locals {
     RAPIDPHOTO_AUTH_JWT_SECRET = random_password.jwt_secret.result
   }
   operator_secrets = ["RAPIDPHOTO_BROKER_CURVE_SECRET_KEY", "RAPIDPHOTO_BROKER_CURVE_CLIENTS"]
+
+  # image_processor_mode = instead: the image-processor Lambda function
+  # alone takes the S3 notifications, so the pipeline container is
+  # registered without the ingest queue's URL (its ingest bridge is not
+  # started; its events bridge still is)
+  # (every container's environment listed again, filtered or not: one
+  # shape whatever the mode, no conditional between differing tuples)
+  container_definitions = {
+    for role, td in var.task_definitions :
+    role => [
+      for c in td.containerDefinitions : merge(c, {
+        environment = [
+          for e in try(c.environment, []) : e
+          if !(role == "pipeline" && !var.pipeline_takes_ingest && e.name == "RAPIDPHOTO_SQS_INGEST_QUEUE_URL")
+        ]
+      })
+    ]
+  }
   parameter_names  = { for k, arn in var.secret_parameters : k => regex(":parameter(/.+)$", arn)[0] }
 }
 
@@ -131,7 +149,7 @@ resource "aws_ssm_parameter" "operator" {
 resource "aws_ecs_task_definition" "main" {
   for_each                 = var.task_definitions
   family                   = each.value.family
-  container_definitions    = jsonencode(each.value.containerDefinitions)
+  container_definitions    = jsonencode(local.container_definitions[each.key])
   cpu                      = each.value.cpu
   memory                   = each.value.memory
   network_mode             = each.value.networkMode
@@ -304,7 +322,11 @@ resource "aws_ecs_service" "main" {
 #   from its EMF metrics: dimension Service=pipeline, the Maximum over the
 #   tasks, which all count the same rows), divided by the running tasks
 #   (Container Insights). The task definitions turn metrics.emf on
-#   (tests/deploy/check_ecs.py fails one that does not).
+#   (tests/deploy/check_ecs.py fails one that does not). With
+#   image_processor_mode = instead the S3 notifications are the Lambda
+#   function's (its event source mapping scales on them by itself): the
+#   backlog is the queued rows alone, so the two never scale on the same
+#   messages.
 # Target tracking scales out on whichever asks for more and in only when
 # all agree.
 
@@ -366,17 +388,20 @@ resource "aws_appautoscaling_policy" "pipeline_backlog" {
     scale_out_cooldown = 60
 
     customized_metric_specification {
-      metrics {
-        id          = "visible"
-        return_data = false
-        metric_stat {
-          stat = "Sum"
-          metric {
-            namespace   = "AWS/SQS"
-            metric_name = "ApproximateNumberOfMessagesVisible"
-            dimensions {
-              name  = "QueueName"
-              value = var.ingest_queue_name
+      dynamic "metrics" {
+        for_each = var.pipeline_takes_ingest ? ["visible"] : []
+        content {
+          id          = metrics.value
+          return_data = false
+          metric_stat {
+            stat = "Sum"
+            metric {
+              namespace   = "AWS/SQS"
+              metric_name = "ApproximateNumberOfMessagesVisible"
+              dimensions {
+                name  = "QueueName"
+                value = var.ingest_queue_name
+              }
             }
           }
         }
@@ -418,7 +443,7 @@ resource "aws_appautoscaling_policy" "pipeline_backlog" {
       metrics {
         id          = "backlog_per_task"
         label       = "photos and ingest messages waiting per running task"
-        expression  = "(visible + queued) / IF(tasks < 1, 1, tasks)"
+        expression  = var.pipeline_takes_ingest ? "(visible + queued) / IF(tasks < 1, 1, tasks)" : "queued / IF(tasks < 1, 1, tasks)"
         return_data = true
       }
     }

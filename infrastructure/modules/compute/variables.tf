@@ -138,3 +138,9 @@ variable "metrics_namespace" {
   description = "The engine's EMF namespace (metrics.emf_namespace), whose QueueDepth scales the processing"
   type        = string
 }
+
+variable "pipeline_takes_ingest" {
+  description = "The pipeline tasks take the ingest queue's S3 notifications (false: the image-processor Lambda function does, image_processor_mode = instead)"
+  type        = bool
+  default     = true
+}

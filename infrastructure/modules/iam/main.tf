@@ -15,8 +15,20 @@
 #     xray-daemon container, which takes the task role's credentials)
 #     sends the engine's segments with PutTraceSegments and its own
 #     counters with PutTelemetryRecords; X-Ray has no resource to name.
+#   the image-processor Lambda function's role (image_processor; its
+#     execution role: Lambda, and `rapidphoto lambda` in it, act with it):
+#       the engine's S3 actions (the s3 document, as the tasks), SendMessage
+#       on the events queue (photo.complete / photo.failed); what the SQS
+#       event source mapping does with it on the ingest queue (ReceiveMessage,
+#       DeleteMessage of a batch's successes, ChangeMessageVisibility,
+#       GetQueueAttributes); its log group; X-Ray (active tracing: Lambda's
+#       own daemon sends the segments with this role); the VPC's network
+#       interfaces (the actions of AWSLambdaVPCAccessExecutionRole, which
+#       take no resource narrower than "*"); kms:Decrypt on the key its
+#       environment (the database URL) is encrypted with.
 # tools/terraform/check.mjs compares these actions with the engine's code
-# and fails on one missing or one more.
+# (and, for the function, with what Lambda needs for what the lambda
+# module configures) and fails on one missing or one more.
 
 data "aws_iam_policy_document" "assume_ecs_tasks" {
   statement {
@@ -174,4 +186,129 @@ resource "aws_iam_role_policy" "pipeline_xray" {
   name   = "xray"
   role   = aws_iam_role.task["pipeline"].id
   policy = data.aws_iam_policy_document.xray.json
+}
+
+# ---- the image-processor Lambda function (image_processor)
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  count              = var.image_processor == null ? 0 : 1
+  name               = var.image_processor.role_name
+  description        = "The image-processor Lambda function: the event source mapping's and the engine's AWS calls"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+}
+
+data "aws_iam_policy_document" "lambda_sqs" {
+  # The event source mapping polls with the function's role: receive,
+  # delete what the batch did not report failed, and reads the queue's
+  # attributes; ChangeMessageVisibility for the records it gives back
+  statement {
+    sid = "IngestEventSource"
+    actions = [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ReceiveMessage",
+    ]
+    resources = [var.ingest_queue_arn]
+  }
+  # photo.complete / photo.failed: SendMessageBatch, granted as SendMessage
+  statement {
+    sid       = "EventsQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.events_queue_arn]
+  }
+}
+
+data "aws_iam_policy_document" "lambda_logs" {
+  # The group exists (the lambda module makes it, with its retention):
+  # no logs:CreateLogGroup
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:${var.image_processor == null ? "" : var.image_processor.log_group_name}:*"]
+  }
+}
+
+data "aws_iam_policy_document" "lambda_vpc" {
+  # AWSLambdaVPCAccessExecutionRole's actions: Lambda makes and removes
+  # the function's network interfaces in the private subnets
+  statement {
+    sid = "VpcNetworkInterfaces"
+    actions = [
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:CreateNetworkInterface",
+      "ec2:DeleteNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeSubnets",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "lambda_kms" {
+  # The function's environment (the database URL) is encrypted with a
+  # key of its own: only who may decrypt with it can read the variables
+  statement {
+    sid       = "EnvironmentKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.image_processor == null ? "" : var.image_processor.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "lambda_s3" {
+  count  = length(aws_iam_role.lambda)
+  name   = "s3"
+  role   = aws_iam_role.lambda[0].id
+  policy = data.aws_iam_policy_document.s3.json
+}
+
+resource "aws_iam_role_policy" "lambda_sqs" {
+  count  = length(aws_iam_role.lambda)
+  name   = "sqs"
+  role   = aws_iam_role.lambda[0].id
+  policy = data.aws_iam_policy_document.lambda_sqs.json
+}
+
+resource "aws_iam_role_policy" "lambda_logs" {
+  count  = length(aws_iam_role.lambda)
+  name   = "logs"
+  role   = aws_iam_role.lambda[0].id
+  policy = data.aws_iam_policy_document.lambda_logs.json
+}
+
+resource "aws_iam_role_policy" "lambda_xray" {
+  count  = length(aws_iam_role.lambda)
+  name   = "xray"
+  role   = aws_iam_role.lambda[0].id
+  policy = data.aws_iam_policy_document.xray.json
+}
+
+resource "aws_iam_role_policy" "lambda_vpc" {
+  count  = length(aws_iam_role.lambda)
+  name   = "vpc"
+  role   = aws_iam_role.lambda[0].id
+  policy = data.aws_iam_policy_document.lambda_vpc.json
+}
+
+resource "aws_iam_role_policy" "lambda_kms" {
+  count  = length(aws_iam_role.lambda)
+  name   = "kms"
+  role   = aws_iam_role.lambda[0].id
+  policy = data.aws_iam_policy_document.lambda_kms.json
 }

@@ -61,3 +61,13 @@ variable "events_queue_arn" {
   description = "The events queue"
   type        = string
 }
+
+variable "image_processor" {
+  description = "The image-processor Lambda function's role name, log group and environment key; null: no function, no role"
+  type = object({
+    role_name      = string
+    log_group_name = string
+    kms_key_arn    = string
+  })
+  default = null
+}

@@ -4,12 +4,16 @@
 #
 #   internet --80/443--> alb --8080--> api tasks --5432--> database
 #                                      pipeline tasks --5432--^
+#                       image-processor function --5432--^ (image_processor)
 #   api, pipeline --443--> AWS APIs (S3 through its gateway endpoint,
 #                          the rest through NAT)
 #
 # The pipeline tasks take no inbound connection: their broker listens on
 # 127.0.0.1 (deploy/ecs/README.md). With broker_remote_workers its ports
 # 5570 (producers) and 5571 (workers) admit the broker-clients group only.
+# With image_processor, the image-processor Lambda function's network
+# interfaces (in the private subnets) get a group of their own: no
+# inbound, out on 443 (AWS APIs) and 5432 to the database, which admits it.
 
 locals {
   zones    = length(var.availability_zones)
@@ -138,6 +142,14 @@ resource "aws_security_group" "database" {
   tags        = { Name = "${var.name}-db" }
 }
 
+resource "aws_security_group" "image_processor" {
+  count       = var.image_processor ? 1 : 0
+  name        = "${var.name}-image-processor"
+  description = "The image-processor Lambda function: no inbound; out to AWS APIs and the database"
+  vpc_id      = aws_vpc.main.id
+  tags        = { Name = "${var.name}-image-processor" }
+}
+
 resource "aws_security_group" "broker_clients" {
   count       = var.broker_remote_workers ? 1 : 0
   name        = "${var.name}-broker-clients"
@@ -187,6 +199,16 @@ resource "aws_vpc_security_group_ingress_rule" "database" {
   referenced_security_group_id = each.value
 }
 
+resource "aws_vpc_security_group_ingress_rule" "database_image_processor" {
+  count                        = var.image_processor ? 1 : 0
+  security_group_id            = aws_security_group.database.id
+  description                  = "PostgreSQL from the image-processor Lambda function"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.image_processor[0].id
+}
+
 resource "aws_vpc_security_group_ingress_rule" "broker" {
   for_each                     = var.broker_remote_workers ? toset(["5570", "5571"]) : toset([])
   security_group_id            = aws_security_group.pipeline.id
@@ -212,6 +234,27 @@ resource "aws_vpc_security_group_egress_rule" "tasks_https" {
 resource "aws_vpc_security_group_egress_rule" "tasks_database" {
   for_each                     = { api = aws_security_group.api.id, pipeline = aws_security_group.pipeline.id }
   security_group_id            = each.value
+  description                  = "PostgreSQL"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.database.id
+}
+
+# The function, the same way out as the tasks
+resource "aws_vpc_security_group_egress_rule" "image_processor_https" {
+  count             = var.image_processor ? 1 : 0
+  security_group_id = aws_security_group.image_processor[0].id
+  description       = "AWS APIs over HTTPS"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "image_processor_database" {
+  count                        = var.image_processor ? 1 : 0
+  security_group_id            = aws_security_group.image_processor[0].id
   description                  = "PostgreSQL"
   ip_protocol                  = "tcp"
   from_port                    = 5432

@@ -37,3 +37,8 @@ output "broker_clients_security_group_id" {
   description = "The group remote workers join to reach the broker (null unless broker_remote_workers)"
   value       = one(aws_security_group.broker_clients[*].id)
 }
+
+output "image_processor_security_group_id" {
+  description = "The image-processor Lambda function's group (null unless image_processor)"
+  value       = one(aws_security_group.image_processor[*].id)
+}

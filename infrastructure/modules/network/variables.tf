@@ -22,3 +22,8 @@ variable "broker_remote_workers" {
   description = "Let a broker-clients group reach the pipeline's broker ports"
   type        = bool
 }
+
+variable "image_processor" {
+  description = "Make the image-processor Lambda function's security group, admitted to the database"
+  type        = bool
+}
