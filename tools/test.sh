@@ -115,7 +115,7 @@ if [ "$quick" = 0 ]; then
     # ThreadSanitizer: the engine's threads (gateway, broker, workers, the
     # pipeline, the SQS bridges) in a `rapidphoto` built with -DRP_TSAN=ON,
     # driven by the normal build's suites that start it (CMakeLists.txt,
-    # RP_TESTS_THREADS), tus_client, cli, metrics_emf and bench_load; Criterion itself cannot
+    # RP_TESTS_THREADS), tus_client, cli, metrics_emf, lambda_runtime and bench_load; Criterion itself cannot
     # run under TSan. A race fails the suite; tests/tsan.supp names the
     # third-party hand-overs TSan cannot see. Measured on 2 shared cores:
     # 13-15 s to build, 165-200 s to run (the ASan pass: 280-340 s to run).

@@ -156,6 +156,10 @@ export async function stopRuntime(runtime, ms = 20000) {
   const timer = setTimeout(() => runtime.child.kill('SIGKILL'), ms);
   const out = await runtime.exited;
   clearTimeout(timer);
+  //  A sanitizer's report in the runtime's log fails the test, whatever
+  //  the exit (the ASan and TSan passes run this spec too)
+  const report = runtime.log().match(/(WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)[^\n]*/);
+  if (report) throw new Error(`${report[0]} (log ${runtime.logPath})`);
   return out;
 }
 
