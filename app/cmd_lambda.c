@@ -37,7 +37,9 @@
     oldest transaction still running (db_pg.c, schema V6): ours commit
     before we look, so this costs one publisher round (500 ms) at most,
     unless another publisher holds the lease (then until it publishes, or
-    its lease, 15 s, runs out). An event still unpublished at the deadline
+    its lease, 15 s, runs out; the wait stops after S_EVENTS_WAIT_MAX_MS,
+    so an outbox that cannot publish does not hold every invocation to its
+    timeout). An event still unpublished then or at the deadline
     is not a failure of the record (its photo is done; redelivery would
     not publish it sooner): it is logged, and published later at least once.
     The answer is {"batchItemFailures":[{"itemIdentifier":messageId}...]}
@@ -53,24 +55,27 @@
     processing: a second or two for a 12 MP photo), and the waits stop
     when M remain, which leaves the answer (a local POST) and the outbox
     pause ample time. A record taken in is not interrupted: an S3 transfer
-    that outlasts the deadline makes Lambda time the invocation out, and
-    the whole batch comes back (harmless, below). The function's timeout
-    must therefore exceed 2 M plus a photo's processing.
+    that outlasts the deadline makes Lambda time the invocation out and
+    reset the environment: the whole batch comes back, and the photos that
+    process was working on stay claimed until a pipeline's stale sweep
+    (rp_library_stale_ms, minutes). The function's timeout must therefore
+    exceed 2 M plus a photo's processing with room to spare; an invocation
+    given no more than 2 M says so in an ERROR line naming the setting.
     Idempotent on redelivery: a photo is found again by (bucket, key,
     ETag) or its upload id (library/s3_ingest.h), so a crash mid-batch and
     the redelivery make each photo once; a photo the crash left
     processing is queued again by a pipeline's stale sweep.
     Between invocations Lambda freezes the process. Before each /next the
-    events bridge is paused (PAUSE: it gives its outbox lease up), so a
-    frozen environment never blocks another's publishing; it resumes with
-    the next invocation. Photos still processing when the answer goes
-    (listed as failures) continue when the environment thaws, or are
-    found again by the redelivery elsewhere.
-    Trace: Lambda-Runtime-Trace-Id is set as _X_AMZN_TRACE_ID for the
-    invocation (as the Runtime API asks of custom runtimes; set once
-    before any thread so later changes replace a value, never grow the
-    environment) and entered (engine/trace.h) with Lambda's segment as
-    parent: log lines of the invocation carry trace=, and subsegments
+    pipeline is paused (PAUSE, library/pipeline.h: it gives back every
+    claim it has not finished, and claims nothing until RESUME), and so is
+    the events bridge (it gives its outbox lease up), so a frozen
+    environment holds nothing another needs: photos still processing when
+    the answer goes (listed as failures), or claimed from other producers
+    (the gateway's uploads, when the function runs beside the pipeline
+    service), are queued again at once, for the redelivery or whichever
+    engine comes first. Both resume with the next invocation.
+    Trace: Lambda-Runtime-Trace-Id is entered (engine/trace.h) with
+    Lambda's segment as parent: log lines of the invocation carry trace=, and subsegments
     (database, S3) hang under the function's segment when sampled.
     Logs: stderr (or stdout, log.output), which Lambda sends to CloudWatch;
     one summary line per invocation: request, records, failures, duration.
@@ -100,6 +105,8 @@
 #define S_RECORDS_MAX 10000         //  an SQS event source's largest batch
 #define S_POLL_MS 100               //  how often the waits look at the database
 #define S_NEXT_FAILURES_MAX 5       //  /next failing this often in a row: exit 1
+#define S_EVENTS_WAIT_MAX_MS 16000  //  the outbox's lease (15 s) and a round: then the
+                                    //  events go later, at least once
 
 typedef enum {
     S_UNTAKEN,                      //  not taken for lack of time: a failure
@@ -273,6 +280,10 @@ s_handle (s_lambda_t *self, const rp_lambda_invocation_t *invocation, json_t **r
     int64_t started = rp_clock_wall_ms ();
     int64_t deadline = invocation->deadline_ms > 0 ? invocation->deadline_ms : started + 900000;
     int64_t margin = self->config.lambda_deadline_margin_ms;
+    if (deadline - started <= 2 * margin)
+        rp_error ("lambda", "the invocation has %lld ms, no more than twice lambda.deadline_margin_ms "
+                  "(%lld): no record can be taken in; raise the function's timeout or lower the margin",
+                  (long long) (deadline - started), (long long) margin);
     json_error_t jerr;
     json_t *event = json_loadb (invocation->event, invocation->event_len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *list = event ? json_object_get (event, "Records") : NULL;
@@ -335,7 +346,11 @@ s_handle (s_lambda_t *self, const rp_lambda_invocation_t *invocation, json_t **r
     }
     s_wait_photos (self, records, count, deadline - margin);
     if (self->events) {
-        int pending = s_wait_events (self, records, count, deadline - margin);
+        //  Bounded apart from the deadline: an outbox that cannot publish
+        //  (SQS or its permissions failing, another publisher's lease)
+        //  must not hold every invocation to its timeout
+        int64_t until = rp_clock_wall_ms () + S_EVENTS_WAIT_MAX_MS;
+        int pending = s_wait_events (self, records, count, until < deadline - margin ? until : deadline - margin);
         if (pending)
             rp_warn ("lambda", "the events of %d photos are not on the events queue yet; the outbox "
                      "publishes them later", pending);
@@ -361,11 +376,10 @@ s_handle (s_lambda_t *self, const rp_lambda_invocation_t *invocation, json_t **r
     json_decref (event);
 }
 
-//  The invocation's trace: _X_AMZN_TRACE_ID, and this thread's log lines
+//  The invocation's trace, for this thread's log lines and subsegments
 static void
 s_trace_enter (const rp_lambda_invocation_t *invocation)
 {
-    setenv ("_X_AMZN_TRACE_ID", invocation->trace, 1);
     rp_trace_t trace;
     if (*invocation->trace && rp_trace_parse (invocation->trace, &trace) == 0) {
         //  Lambda made the function's segment (Parent=): ours hang under it
@@ -385,8 +399,6 @@ rp_cmd_lambda (int argc, char **argv)
     int rc = rp_cmd_parse_config ("lambda", argc, argv, &config_path, 0);
     if (rc)
         return rc;
-    //  Before any thread of ours reads the environment (DESIGN: Trace)
-    setenv ("_X_AMZN_TRACE_ID", "", 1);
     int64_t began = rp_clock_ms ();
     s_lambda_t self;
     memset (&self, 0, sizeof self);
@@ -419,7 +431,11 @@ rp_cmd_lambda (int argc, char **argv)
     int failures = 0;
     int status = 0;
     while (!rp_interrupted ()) {
-        //  Frozen from here until the next event: no lease held meanwhile
+        //  Frozen from here until the next event: no claim on a photo and
+        //  no outbox lease held meanwhile (DESIGN)
+        zstr_send (self.pipeline, "PAUSE");
+        if (zsock_wait (self.pipeline))
+            rp_warn ("lambda", "some photos stay claimed here while frozen (the database did not take them back)");
         if (self.events) {
             zstr_send (self.events, "PAUSE");
             zsock_wait (self.events);
@@ -438,6 +454,7 @@ rp_cmd_lambda (int argc, char **argv)
             continue;
         }
         failures = 0;
+        zstr_send (self.pipeline, "RESUME");
         if (self.events)
             zstr_send (self.events, "RESUME");
         int64_t started = rp_clock_ms ();

@@ -49,6 +49,13 @@
     gets one more try at its commit, and every other goes back to queued,
     its claim undone (rp_db_photo_release): none is left processing for
     recovery or another engine's stale sweep, unless the database is away.
+    Pausing (PAUSE, answered with a signal when done; `rapidphoto lambda`
+    sends it before Lambda may freeze the process): the same, but the
+    actor lives on and claims nothing until RESUME. A frozen process thus
+    holds no photo of anyone's: what it had not finished is queued again
+    at once, for whichever engine or function comes first, instead of
+    waiting for the stale sweep. Results that arrive later for a released
+    photo are ignored (job ids carry the attempt).
     With several engines on one database, every
     minute each pipeline also queues again photos processing for longer
     than any live engine takes (rp_library_stale_ms): an engine that died
@@ -185,6 +192,7 @@ typedef struct {
     rp_pipeline_args_t args;
     zhash_t *photos;                //  id -> s_photo_t, in flight or awaiting commit
     bool wake;
+    bool paused;                    //  PAUSE: no claims until RESUME
     int64_t s3_down_until;          //  rp_clock_ms: no claims before (S3 unreachable)
     int64_t s3_backoff_ms;          //  the current wait; 0 while S3 answers
 } s_pipeline_t;
@@ -735,6 +743,40 @@ s_release_all (s_pipeline_t *self)
         rp_info ("pipeline", "stopping: %d photos in flight queued again, %d left processing", released, kept);
 }
 
+//  PAUSE: finished photos get one more try at their commit (kept for the
+//  next tick if the database cannot take it), every other claim is undone
+//  and forgotten. 0 when every photo was committed or given back.
+static int
+s_pause (s_pipeline_t *self)
+{
+    s_retry_commits (self);
+    zlist_t *released = zlist_new ();
+    int kept = 0;
+    char err [256];
+    for (s_photo_t *photo = (s_photo_t *) zhash_first (self->photos); photo;
+         photo = (s_photo_t *) zhash_next (self->photos)) {
+        if (photo->finished) {
+            kept++;                 //  its commit failed: tried again each tick
+            continue;
+        }
+        int rc = rp_db_photo_release (self->db, photo->id, photo->attempts, err, sizeof err);
+        if (rc == 0 || rc == RP_NOT_FOUND)
+            zlist_append (released, photo->id);
+        else {
+            kept++;
+            rp_warn ("pipeline", "photo=%s stays processing here (pausing): %s", photo->id, err);
+        }
+    }
+    size_t count = zlist_size (released);
+    for (char *id = (char *) zlist_first (released); id; id = (char *) zlist_next (released))
+        s_forget (self, id);
+    zlist_destroy (&released);
+    if (count)
+        rp_info ("pipeline", "pausing: %zu photos in flight queued again", count);
+    self->paused = true;
+    return kept ? -1 : 0;
+}
+
 static void
 s_pipeline_run (zsock_t *pipe, void *arg)
 {
@@ -789,6 +831,14 @@ s_pipeline_run (zsock_t *pipe, void *arg)
             else
             if (streq (command, "IN_FLIGHT"))
                 zstr_sendf (pipe, "%zu", zhash_size (self.photos));
+            else
+            if (streq (command, "PAUSE"))
+                zsock_signal (pipe, s_pause (&self) ? 1 : 0);
+            else
+            if (streq (command, "RESUME")) {
+                self.paused = false;
+                self.wake = true;
+            }
             zstr_free (&command);
         }
         else
@@ -832,7 +882,8 @@ s_pipeline_run (zsock_t *pipe, void *arg)
         }
         if (self.wake || rp_clock_ms () >= next_tick) {
             s_retry_commits (&self);
-            s_claim (&self);
+            if (!self.paused)
+                s_claim (&self);
             self.wake = false;
             next_tick = rp_clock_ms () + 250;
         }

@@ -22,7 +22,9 @@ typedef struct {
 } rp_pipeline_args_t;
 
 //  zactor_new (rp_pipeline_actor, &args). Pipe commands: $TERM; WAKE (new
-//  photos are queued: claim now, not at the next tick). Signals -1 when the
+//  photos are queued: claim now, not at the next tick); PAUSE (give back
+//  every unfinished claim and claim nothing more; answers with a signal,
+//  0 when nothing is left processing here); RESUME. Signals -1 when the
 //  database cannot be opened (see rp_pipeline_new).
 void rp_pipeline_actor (zsock_t *pipe, void *args);
 

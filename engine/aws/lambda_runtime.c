@@ -159,7 +159,9 @@ s_request (rp_lambda_runtime_t *self, const char *path, const char *body, const 
         curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_header);
         curl_easy_setopt (curl, CURLOPT_HEADERDATA, invocation);
     }
-    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, self->cancel ? 0L : 1L);
+    //  Only the wait for /next is cut short to stop: an answer (or an
+    //  error) already under way is delivered, or the batch comes back
+    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, self->cancel && !body ? 0L : 1L);
     curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_progress);
     curl_easy_setopt (curl, CURLOPT_XFERINFODATA, self);
     CURLcode rc = curl_easy_perform (curl);

@@ -270,7 +270,13 @@ describe('rapidphoto lambda on the Runtime API, SQS batches of S3 notifications'
     //  the margin (the S3 stand-in on a loaded machine: DESIGN of cmd_lambda.c)
     console.log(`# answered ${answer.at - sent} ms after a ${deadlineMs} ms deadline was given; ${listed.size} of ${messages.length} listed`);
     assert.ok(answer.at <= sent + deadlineMs + 2000, `answered ${answer.at - sent} ms after the invocation`);
+    //  Back at /next (where Lambda freezes it) the runtime holds no claim:
+    //  what it had not finished is queued again for anyone (the pipeline's PAUSE)
+    for (const deadline = Date.now() + 10000; !api.idle(); await sleep(25))
+      assert.ok(Date.now() < deadline, `not back at /next in 10 s: ${runtime.log()}`);
     const before_ = await photosOf(Object.keys(files));
+    for (const key of Object.keys(files))
+      assert.notEqual(before_[key]?.status, 'processing', `${key}: claimed by a runtime waiting at /next`);
     for (const m of messages)
       if (!listed.has(m.MessageId)) assert.ok(['complete', 'failed'].includes(before_[keyOf(m)]?.status), `${keyOf(m)} not listed, so finished`);
     await ingest.settle(messages, answer);
