@@ -996,6 +996,31 @@ Test (gateway, idle_event_streams_do_not_hold_threads, .timeout = 120)
     rp_test_server_stop (&server);
 }
 
+//  Run command on a fresh library with http.listen on port, until it exits
+//  (20 s at most, then killed): its exit status, or -1; its log into log
+static int
+s_run_on_port (const char *command, int port, char *log, size_t loglen)
+{
+    char listen_env [64];
+    snprintf (listen_env, sizeof listen_env, "RAPIDPHOTO_HTTP_LISTEN=127.0.0.1:%d", port);
+    rp_test_library_t lib;
+    rp_test_library_init (&lib, command);
+    char *env [12];
+    int n = 0;
+    for (int k = 0; lib.env [k] && n < 10; k++)
+        env [n++] = lib.env [k];
+    env [n++] = listen_env;
+    env [n] = NULL;
+    snprintf (log, loglen, "%s/%s.log", lib.dir, command);
+    pid_t pid = rp_test_spawn ((char *[]) { (char *) command, NULL }, env, NULL, log);
+    int status = rp_test_wait (pid, 20000);
+    if (status == -1) {
+        kill (pid, SIGKILL);
+        rp_test_wait (pid, 5000);
+    }
+    return status;
+}
+
 //  http.listen already taken (another process on the port): serve and
 //  gateway say so and exit 1 at once. They used to go on without HTTP:
 //  the gateway's thread had ended, and the PORT question read the actor's
@@ -1010,26 +1035,10 @@ Test (gateway, a_taken_port_stops_serve_and_gateway_at_once, .timeout = 120)
     cr_assert_eq (listen (fd, 1), 0);
     socklen_t len = sizeof addr;
     cr_assert_eq (getsockname (fd, (struct sockaddr *) &addr, &len), 0);
-    char listen_env [64];
-    snprintf (listen_env, sizeof listen_env, "RAPIDPHOTO_HTTP_LISTEN=127.0.0.1:%d", ntohs (addr.sin_port));
     static const char *commands [] = { "serve", "gateway" };
     for (int i = 0; i < 2; i++) {
-        rp_test_library_t lib;
-        rp_test_library_init (&lib, commands [i]);
-        char *env [12];
-        int n = 0;
-        for (int k = 0; lib.env [k] && n < 10; k++)
-            env [n++] = lib.env [k];
-        env [n++] = listen_env;
-        env [n] = NULL;
         char log [400];
-        snprintf (log, sizeof log, "%s/%s.log", lib.dir, commands [i]);
-        pid_t pid = rp_test_spawn ((char *[]) { (char *) commands [i], NULL }, env, NULL, log);
-        int status = rp_test_wait (pid, 20000);
-        if (status == -1) {
-            kill (pid, SIGKILL);
-            rp_test_wait (pid, 5000);
-        }
+        int status = s_run_on_port (commands [i], ntohs (addr.sin_port), log, sizeof log);
         cr_expect_eq (status, 1, "%s on a taken port: exit %d, not 1 (log %s)", commands [i], status, log);
         cr_expect_eq (rp_test_count_in_file (log, "Address already in use"), 1, "the reason, once (log %s)", log);
         cr_expect_eq (rp_test_count_in_file (log, "cannot serve HTTP on"), 1, "see %s", log);
@@ -1045,24 +1054,8 @@ Test (gateway, a_port_another_engine_serves_is_refused, .timeout = 120)
 {
     rp_test_server_t first;
     rp_test_server_start (&first, &(rp_test_server_opts_t) { .name = "gw-port-owner" });
-    char listen_env [64];
-    snprintf (listen_env, sizeof listen_env, "RAPIDPHOTO_HTTP_LISTEN=127.0.0.1:%d", first.port);
-    rp_test_library_t lib;
-    rp_test_library_init (&lib, "gateway");
-    char *env [12];
-    int n = 0;
-    for (int k = 0; lib.env [k] && n < 10; k++)
-        env [n++] = lib.env [k];
-    env [n++] = listen_env;
-    env [n] = NULL;
     char log [400];
-    snprintf (log, sizeof log, "%s/second.log", lib.dir);
-    pid_t pid = rp_test_spawn ((char *[]) { "gateway", NULL }, env, NULL, log);
-    int status = rp_test_wait (pid, 20000);
-    if (status == -1) {
-        kill (pid, SIGKILL);
-        rp_test_wait (pid, 5000);
-    }
+    int status = s_run_on_port ("gateway", first.port, log, sizeof log);
     cr_expect_eq (status, 1, "a second engine on a served port: exit %d, not 1 (log %s)", status, log);
     cr_expect_eq (rp_test_count_in_file (log, "Address already in use"), 1, "the reason, once (log %s)", log);
     //  The first still answers every request
