@@ -138,8 +138,11 @@ void rp_library_unreference (rp_blobstore_t *blobs, rp_db_t *db, const char *sha
 //  files older than storage.orphan_grace_s are removed, and stored bytes
 //  older than the grace are collected (a crash between storing and
 //  committing leaves bytes no photo refers to). Logs what it did.
+//  The pipeline's minute: how often it looks for stuck photos and trims
+//  its cache. 60 s; RP_FAULT_MINUTE_MS shortens it for tests.
+int64_t rp_library_minute_ms (void);
 //  How long a photo may stay processing before it is taken to be lost (its
-//  engine died): longer than every try the broker makes.
+//  engine died): longer than every try the broker makes, plus a minute.
 int64_t rp_library_stale_ms (const rp_config_t *config);
 
 int rp_library_recover (rp_blobstore_t *blobs, rp_db_t *db, const rp_config_t *config,

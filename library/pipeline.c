@@ -73,7 +73,6 @@
 #include "engine/clock.h"
 #include "engine/db/db.h"
 #include "engine/drain.h"
-#include "engine/fault.h"
 #include "engine/link.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
@@ -814,8 +813,7 @@ s_pipeline_run (zsock_t *pipe, void *arg)
     zsock_signal (pipe, 0);
 
     int64_t next_tick = 0;
-    //  RP_FAULT_MINUTE_MS: a shorter minute, for tests
-    int64_t minute_ms = rp_fault_value ("MINUTE_MS") ? rp_fault_value ("MINUTE_MS") : 60000;
+    int64_t minute_ms = rp_library_minute_ms ();
     int64_t next_sweep = rp_clock_ms () + minute_ms;
     bool terminated = false;
     while (!terminated) {

@@ -18,8 +18,9 @@
     engine is SIGKILLed, as a task that dies mid-photo, and never comes
     back (it takes 3 s over each job, RP_FAULT_JOB_DELAY_MS, so that what
     it holds at the kill is surely still in flight). Its photos stay `processing` until the other engine's minute
-    tick finds them older than rp_library_stale_ms (here 2 x 5 s x 2 + 60 s
-    = 80 s; with the production defaults 2 x 60 s x 3 + 60 s = 7 min) and
+    tick finds them older than rp_library_stale_ms (here, with the minute
+    shortened to 5 s by RP_FAULT_MINUTE_MS, 2 x 5 s x 2 + 5 s = 25 s; with
+    the production defaults 2 x 60 s x 3 + 60 s = 7 min) and
     queues them again; the S3 notifications it held come back after the
     queue's visibility timeout. Afterwards: every acknowledged upload and
     every put file is one photo, complete, none twice, none missing; the
@@ -310,6 +311,7 @@ Test (ecs, two_apis_two_pipelines_one_killed_mid_run, .timeout = 420)
     s_role_settings (&deployment, "pipeline", &pipeline_env);
     s_set (&pipeline_env, "RAPIDPHOTO_BROKER_JOB_TIMEOUT_MS", "5000");
     s_set (&pipeline_env, "RAPIDPHOTO_BROKER_MAX_ATTEMPTS", "2");
+    s_set (&pipeline_env, "RP_FAULT_MINUTE_MS", "5000");
     s_role_settings (&deployment, "api", &api_env);
     //  Every cached file is old enough to go at the API engines' minute
     s_set (&api_env, "RAPIDPHOTO_STORAGE_ORPHAN_GRACE_S", "0");

@@ -87,7 +87,7 @@ unix_socket_directories = '$sock'
 fsync = on
 synchronous_commit = on
 full_page_writes = on
-max_connections = 100
+max_connections = 300
 logging_collector = off
 CONF
     fi
