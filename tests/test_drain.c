@@ -53,7 +53,7 @@
 #define S_TUS 2
 #define S_PHOTOS 600                //  distinct photos the uploaders take in turn
 #define S_RESULTS_MAX 4096
-#define S_START_ROUNDS 60           //  a_signal_at_any_moment_of_start_up: SIGTERMs
+#define S_START_ROUNDS 30           //  a_signal_at_any_moment_of_start_up: SIGTERMs
 
 static int64_t
 s_now (void)

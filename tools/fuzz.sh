@@ -2,7 +2,7 @@
 # tools/fuzz.sh: build the libFuzzer targets (tests/fuzz) and run them.
 #
 #   tools/fuzz.sh TARGET SECONDS    run one target for SECONDS
-#   tools/fuzz.sh --all SECONDS     run every target in turn, SECONDS each
+#   tools/fuzz.sh --all SECONDS     run every target, SECONDS each, one per core at a time
 #   tools/fuzz.sh --list            name the targets
 #
 # Builds build-fuzz (CC=clang, -DRP_FUZZ=ON: every layer with coverage,
@@ -13,8 +13,9 @@
 # where the inputs it finds go and which the next run starts from. A crash
 # (a sanitizer report, a broken promise of the target, a timeout or running
 # out of memory) is written to build-fuzz/fuzz/crashes/TARGET/ and its
-# report printed. One fuzzing process at a time, one worker (the machine is
-# shared): libFuzzer's -jobs and -workers are not used.
+# report printed. One process per target, as many targets at once as the
+# machine has cores (RP_FUZZ_JOBS=1 runs them in turn); libFuzzer's -jobs
+# and -workers are not used.
 #
 # Prints a line per target (execs/s, edges covered, features, corpus
 # entries, crashes) and the log's path; exits 1 when any target crashed.
@@ -84,37 +85,56 @@ if ! cmake --build "$build" -j2 "${build_targets[@]}" > "$build/fuzz/build.log" 
     exit 1
 fi
 
-failed=()
-for t in "${run[@]}"; do
-    corpus="$build/fuzz/corpus/$t"
-    crashes="$build/fuzz/crashes/$t"
-    log="$build/fuzz/$t.log"
+# One target for its seconds; its line (and its report, if it crashed) go
+# to $build/fuzz/$t.out, and $build/fuzz/$t.failed marks a crash
+fuzz_one() {
+    local t=$1
+    local corpus="$build/fuzz/corpus/$t" crashes="$build/fuzz/crashes/$t"
+    local log="$build/fuzz/$t.log" out="$build/fuzz/$t.out"
     mkdir -p "$corpus" "$crashes"
-    seeds=("tests/fuzz/corpus/$t")
+    rm -f "$build/fuzz/$t.failed"
+    local seeds=("tests/fuzz/corpus/$t")
     if uses_photos "$t"; then
         if [ -d "$photos" ]; then seeds+=("$photos"); else echo "fuzz.sh: $photos is absent: $t starts from its own seeds only" >&2; fi
     fi
+    local before after status=0
     before=$(find "$crashes" -type f | wc -l)
     # shellcheck disable=SC2046  # the flags are words
-    status=0
     "$build/tests/fuzz/fuzz_$t" $(flags_for "$t") ${FUZZ_FLAGS:-} -max_total_time="$seconds" \
         -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
         "$corpus" "${seeds[@]}" > "$log" 2>&1 || status=$?
     after=$(find "$crashes" -type f | wc -l)
     # The last status line: "#N DONE cov: C ft: F corp: U/Sb ... exec/s: E ..."
+    local last cov ft corp rate
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<< "$last")
     ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<< "$last")
     corp=$(sed -nE 's/.* corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/\1/p' <<< "$last")
     rate=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)
     printf '%-14s %6s execs/s  cov %5s  ft %6s  corpus %-12s crashes %d  (%s)\n' "$t" "${rate:-?}" \
-        "${cov:-?}" "${ft:-?}" "${corp:-?}" "$((after - before))" "$log"
+        "${cov:-?}" "${ft:-?}" "${corp:-?}" "$((after - before))" "$log" > "$out"
     if [ "$status" -ne 0 ] || [ "$after" -gt "$before" ]; then
-        echo "---- $t: exit $status; the report (whole log: $log):"
-        grep -Ev '^(#[0-9]+|INFO:|\s*NEW_FUNC|"|Dictionary|###)' "$log" | tail -60
-        find "$crashes" -type f -newer "$build/fuzz/build.log" | sed 's/^/crash input: /'
-        failed+=("$t")
+        {
+            echo "---- $t: exit $status; the report (whole log: $log):"
+            grep -Ev '^(#[0-9]+|INFO:|\s*NEW_FUNC|"|Dictionary|###)' "$log" | tail -60
+            find "$crashes" -type f -newer "$build/fuzz/build.log" | sed 's/^/crash input: /'
+        } >> "$out"
+        touch "$build/fuzz/$t.failed"
     fi
+}
+
+# Each target is one process on one core: as many at once as there are
+# cores (RP_FUZZ_JOBS), each for its full time, reported in the list's order
+parallel=${RP_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+failed=()
+for ((i = 0; i < ${#run[@]}; i += parallel)); do
+    batch=("${run[@]:i:parallel}")
+    for t in "${batch[@]}"; do fuzz_one "$t" & done
+    wait
+    for t in "${batch[@]}"; do
+        cat "$build/fuzz/$t.out"
+        [ -e "$build/fuzz/$t.failed" ] && failed+=("$t")
+    done
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -72,10 +72,10 @@ run_pass() {
     local dir=$1; shift
     build_in "$dir" "$@"
     echo "== test ($dir)"
-    # Three suites at a time (they mostly wait on what they started); those
+    # Two suites at a time (they mostly wait on what they started); those
     # that time something run alone (CMakeLists.txt, "suites side by side").
     # The container tests have a stage of their own.
-    (cd "$dir" && ctest --output-on-failure --timeout 900 -j3 -LE container)
+    (cd "$dir" && ctest --output-on-failure --timeout 900 -j2 -LE container)
 }
 
 # The container image, built from this source and run for real: podman and
