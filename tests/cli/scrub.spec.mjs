@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { binary, makePhotos, startServer, startStandins, stopStandins } from '../web/support.mjs';
+import { pgSchema } from '../lambda/support.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -115,14 +116,14 @@ after(() => {
 });
 
 //  The command on a library whose bytes were damaged on disk
-function commandSuite(label, env) {
+function commandSuite(label, makeEnv) {
   describe(`rapidphoto scrub (disk, ${label})`, () => {
     let server;
     let token;
     let photos;
 
     before(async () => {
-      server = await startServer({ name: 'scrub', env });
+      server = await startServer({ name: 'scrub', env: await makeEnv() });
       token = await server.login();
       photos = await uploadAll(server, token, files.slice(0, 3));
     });
@@ -201,9 +202,10 @@ function commandSuite(label, env) {
   });
 }
 
-commandSuite('SQLite', {});
+commandSuite('SQLite', async () => ({}));
 if (process.env.RP_TEST_PG_URL) {
-  commandSuite('PostgreSQL', { RAPIDPHOTO_DB_URL: process.env.RP_TEST_PG_URL });
+  //  A schema of its own: the scrub walks every photo in the database
+  commandSuite('PostgreSQL', async () => ({ RAPIDPHOTO_DB_URL: await pgSchema(process.env.RP_TEST_PG_URL, 'test_scrub_cli') }));
 } else {
   test('rapidphoto scrub on PostgreSQL', { skip: 'RP_TEST_PG_URL is not set: no PostgreSQL to run on' }, () => {});
 }
