@@ -39,6 +39,18 @@ typedef struct {
     "p.batch_id, p.created_at, p.attempts, " \
     "p.integrity, p.checked_at"
 
+//  A page of the timeline by `key` (the expression its V8 index holds).
+//  The row value is exact; SQLite does not bound a DESC index scan by it,
+//  so the plain key <= bound beside it does (without it a deep cursor
+//  scans every row above it: 370 ms instead of 0.1 at 100,000 photos)
+#define S_TIMELINE(key, status) \
+    "SELECT " PHOTO_COLUMNS ", " key " FROM photos p WHERE p.user_id = ?1 " \
+    "AND (" key ", p.id) < (coalesce (?4, 'A'), coalesce (?5, '')) " \
+    "AND " key " <= coalesce (?4, 'A') " \
+    "AND " key " >= coalesce (?6, '') " status \
+    "AND (?2 IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.tag = ?2)) " \
+    "ORDER BY " key " DESC, p.id DESC LIMIT CAST (?3 AS INTEGER)"
+
 static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PING] = "SELECT 1",
 
@@ -269,6 +281,17 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
         "checksum, installed_by, execution_time, success) VALUES (CAST (?1 AS INTEGER), ?2, ?3, "
         "'SQL', ?4, CAST (?5 AS INTEGER), coalesce (?6, ''), CAST (?7 AS INTEGER), 1)",
+
+    //  The timeline (V8): keys are text in created_at's form, which sorts;
+    //  'A' is above every key (digits sort before letters), '' below
+    [RP_SQL_TIMELINE_CREATED] =
+        S_TIMELINE ("p.created_at", ""),
+    [RP_SQL_TIMELINE_CREATED_STATUS] =
+        S_TIMELINE ("p.created_at", "AND p.status = ?7 "),
+    [RP_SQL_TIMELINE_TAKEN] =
+        S_TIMELINE ("coalesce (p.taken_sort, p.created_at)", ""),
+    [RP_SQL_TIMELINE_TAKEN_STATUS] =
+        S_TIMELINE ("coalesce (p.taken_sort, p.created_at)", "AND p.status = ?7 "),
 };
 
 //  Flyway's own table for SQLite
