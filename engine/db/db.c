@@ -9,6 +9,7 @@
 #include "engine/fault.h"
 #include "engine/hex.h"
 #include "engine/log.h"
+#include "engine/phash.h"
 #include "engine/trace.h"
 
 #include <errno.h>
@@ -452,6 +453,10 @@ rp_db_photo_json (const rp_rows_t *rows, int row, char *err, size_t errlen)
     json_object_set_new (photo, "created_at",
                          s_string_or_null (rp_rows_get (rows, row, RP_PC_CREATED_AT)));
     json_object_set_new (photo, "attempts", json_integer (attempts));
+    uint64_t phash;
+    const char *c_phash = rp_rows_get (rows, row, RP_PC_PHASH);
+    json_object_set_new (photo, "phash", s_string_or_null (c_phash && rp_phash_parse (c_phash, &phash) == 0
+                                                           ? c_phash : NULL));
     return photo;
 }
 

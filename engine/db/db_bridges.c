@@ -112,6 +112,7 @@ rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t 
             //  a photo deleted since, or whose bytes never arrived: no sha
             "sha256", sha && rp_db_valid_sha256 (sha) ? json_string (sha) : json_null (),
             "bytes", has_bytes ? json_integer (bytes) : json_null ()));
+        rp_db_event_similar (json_array_get (list, json_array_size (list) - 1), rp_rows_get (&rows, r, 9));
     }
     rp_rows_clear (&rows);
     *events = list;

@@ -343,6 +343,7 @@ rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, int li
         const char *duplicate_of = rp_rows_get (&rows, r, 7);
         if (duplicate_of)
             json_object_set_new (event, "duplicate_of", json_string (duplicate_of));
+        rp_db_event_similar (event, rp_rows_get (&rows, r, 8));
         json_array_append_new (list, event);
     }
     rp_rows_clear (&rows);
