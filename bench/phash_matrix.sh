@@ -90,6 +90,13 @@ for name, h in hashes.items():
     if "__source" in name: continue
     diff += [dist(h, sources[o]) for o in names if o != s]
 print(f"different photos ({len(diff)} pairs): min {min(diff)} median {statistics.median(diff)} max {max(diff)}")
+print("at the chosen threshold, the variants on the wrong side:")
+for name, h in sorted(hashes.items()):
+    s, rest = name.split("__", 1)
+    if rest.startswith("source"): continue
+    d = dist(h, sources[s])
+    if (rest.startswith("match_") and d > chosen) or (rest.startswith("crop_") and d <= chosen):
+        print(f"  {name} distance {d}")
 must = [d for k, v in kinds.items() if k.startswith("match_") for d in v]
 crops = {k: v for k, v in kinds.items() if k.startswith("crop_")}
 print("threshold  TP  FN  | crops matched (90/80/70/50 % kept) | different photos FP  TN")

@@ -9,7 +9,8 @@
     coefficients lie within the top-left 11 x 11), so the column pass
     computes those alone. The median splits the 64 coefficients into 32
     above and 32 at or below it, so an image of one flat colour (all
-    coefficients zero) hashes to 0.
+    coefficients zero: rounding noise below 1e-6 counts as zero) hashes
+    to 0.
 */
 #include "engine/phash.h"
 
@@ -65,8 +66,11 @@ rp_phash_grey (const double grey [S_N * S_N])
             dct [v][u] = sum;
         }
     double coeffs [64], sorted [64];
-    for (int i = 0; i < 64; i++)
-        coeffs [i] = sorted [i] = dct [s_zigzag [i + 1][0]][s_zigzag [i + 1][1]];
+    for (int i = 0; i < 64; i++) {
+        double c = dct [s_zigzag [i + 1][0]][s_zigzag [i + 1][1]];
+        //  Rounding noise of a flat area is no signal: 0, not a random bit
+        coeffs [i] = sorted [i] = fabs (c) < 1e-6 ? 0 : c;
+    }
     qsort (sorted, 64, sizeof sorted [0], s_compare);
     double median = (sorted [31] + sorted [32]) / 2;
     uint64_t hash = 0;
