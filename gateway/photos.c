@@ -83,9 +83,16 @@ s_list (struct MHD_Connection *c, rp_req_t *req)
     rp_db_t *db = s_db (c, req, &result);
     if (!db)
         return result;
+    //  sort=created_at|taken_at and from/to: the timeline (db_timeline.c)
+    rp_db_timeline_t query = {
+        .limit = (int) limit, .cursor = cursor, .tag = tag, .status = status,
+        .sort = MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, "sort"),
+        .from = MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, "from"),
+        .to = MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, "to")
+    };
     json_t *page = NULL;
     char err [256];
-    int rc = rp_db_photo_list (db, req->user_id, (int) limit, cursor, tag, status, &page, err, sizeof err);
+    int rc = rp_db_photo_timeline (db, req->user_id, &query, &page, err, sizeof err);
     if (rc)
         return rp_gw_db_problem (c, req, rc, err);
     s_present_all (json_object_get (page, "items"));

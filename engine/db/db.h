@@ -210,6 +210,27 @@ int rp_db_photo_list (rp_db_t *self, const char *user_id, int limit, const char 
                       const char *tag, const char *status, json_t **page,
                       char *err, size_t errlen);
 
+//  The gallery by upload time or date taken (engine/db/db_timeline.c).
+//  sort: "created_at" (default) or "taken_at" (the date taken normalised
+//  to UTC, an offset-less one read as UTC; the upload time when a photo has
+//  none); newest first, then id. from/to: ISO 8601 (date, or date and time
+//  with optional fraction and Z/+HH:MM; none means UTC), from <= key < to.
+//  cursor: opaque, from the previous page of the same sort. Every field
+//  may be NULL or "" (none). A bad one is RP_REFUSED, err naming the
+//  parameter ("sort: ...", "from: ...", "to: ...", "cursor: ...", ...).
+//  *page = {"items":[photo...],"next_cursor":str|null}.
+typedef struct {
+    int limit;                  //  1..500 (0 or less: 50)
+    const char *cursor, *tag, *status, *sort, *from, *to;
+} rp_db_timeline_t;
+int rp_db_photo_timeline (rp_db_t *self, const char *user_id, const rp_db_timeline_t *query,
+                          json_t **page, char *err, size_t errlen);
+
+//  An ISO 8601 date or instant (as from/to above) into created_at's form,
+//  "2024-06-01T16:30:00.000Z" (UTC, milliseconds). RP_REFUSED, with a
+//  reason, when it is not one.
+int rp_db_instant_parse (const char *text, char out [32], char *err, size_t errlen);
+
 //  {"id","total","counts":{"uploading","queued","processing","complete","failed"},
 //   "photos":[photo...]}: counts are counted from the rows, so always true;
 //  photos in upload order, at most the first 1000. RP_NOT_FOUND when the

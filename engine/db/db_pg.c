@@ -42,6 +42,14 @@ typedef struct {
     "(SELECT coalesce (json_agg (t.tag), '[]'::json)::text FROM tags t WHERE t.photo_id = p.id), " \
     "p.batch_id, " TS ("p.created_at") ", p.attempts"
 
+//  A page of the timeline by `key` (the expression its V8 index holds)
+#define S_TIMELINE(key, status) \
+    "SELECT " PHOTO_COLUMNS ", " TS (key) " FROM photos p WHERE p.user_id = $1 " \
+    "AND (" key ", p.id) < (coalesce ($4::timestamptz, 'infinity'), coalesce ($5::text, '')) " \
+    "AND " key " >= coalesce ($6::timestamptz, '-infinity') " status \
+    "AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.tag = $2)) " \
+    "ORDER BY " key " DESC, p.id DESC LIMIT $3::int"
+
 static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PING] = "SELECT 1",
 
@@ -279,6 +287,16 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
         "checksum, installed_by, execution_time, success) VALUES ($1::int, $2, $3, 'SQL', $4, "
         "$5::int, coalesce ($6::text, current_user), $7::int, true)",
+
+    //  The timeline (V8): keys are timestamptz(3), bounds default to +-infinity
+    [RP_SQL_TIMELINE_CREATED] =
+        S_TIMELINE ("p.created_at", ""),
+    [RP_SQL_TIMELINE_CREATED_STATUS] =
+        S_TIMELINE ("p.created_at", "AND p.status = $7 "),
+    [RP_SQL_TIMELINE_TAKEN] =
+        S_TIMELINE ("coalesce (p.taken_sort, p.created_at)", ""),
+    [RP_SQL_TIMELINE_TAKEN_STATUS] =
+        S_TIMELINE ("coalesce (p.taken_sort, p.created_at)", "AND p.status = $7 "),
 };
 
 //  Flyway's own table for PostgreSQL

@@ -118,6 +118,14 @@ typedef enum {
     RP_SQL_MIG_HISTORY,         //  -> installed_rank, version, checksum, success
     RP_SQL_MIG_RECORD,          //  installed_rank, version, description, script,
                                 //  checksum, installed_by, execution_time
+    //  The timeline (db_timeline.c): user_id, tag, limit, before_key, before_id,
+    //  from_key[, status] -> RP_PHOTO_COLUMNS, sort key; newest first by
+    //  (key, id) strictly below (before_key, before_id) (NULL: no bound)
+    //  and key >= from_key (NULL: none)
+    RP_SQL_TIMELINE_CREATED,        //  key: created_at
+    RP_SQL_TIMELINE_CREATED_STATUS,
+    RP_SQL_TIMELINE_TAKEN,          //  key: coalesce (taken_sort, created_at)
+    RP_SQL_TIMELINE_TAKEN_STATUS,
     RP_SQL_COUNT
 } rp_sql_t;
 

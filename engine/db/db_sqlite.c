@@ -38,6 +38,14 @@ typedef struct {
     "(SELECT json_group_array (t.tag) FROM tags t WHERE t.photo_id = p.id), " \
     "p.batch_id, p.created_at, p.attempts"
 
+//  A page of the timeline by `key` (the expression its V8 index holds)
+#define S_TIMELINE(key, status) \
+    "SELECT " PHOTO_COLUMNS ", " key " FROM photos p WHERE p.user_id = ?1 " \
+    "AND (" key ", p.id) < (coalesce (?4, 'A'), coalesce (?5, '')) " \
+    "AND " key " >= coalesce (?6, '') " status \
+    "AND (?2 IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.tag = ?2)) " \
+    "ORDER BY " key " DESC, p.id DESC LIMIT CAST (?3 AS INTEGER)"
+
 static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PING] = "SELECT 1",
 
@@ -251,6 +259,17 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
         "checksum, installed_by, execution_time, success) VALUES (CAST (?1 AS INTEGER), ?2, ?3, "
         "'SQL', ?4, CAST (?5 AS INTEGER), coalesce (?6, ''), CAST (?7 AS INTEGER), 1)",
+
+    //  The timeline (V8): keys are text in created_at's form, which sorts;
+    //  'A' is above every key (digits sort before letters), '' below
+    [RP_SQL_TIMELINE_CREATED] =
+        S_TIMELINE ("p.created_at", ""),
+    [RP_SQL_TIMELINE_CREATED_STATUS] =
+        S_TIMELINE ("p.created_at", "AND p.status = ?7 "),
+    [RP_SQL_TIMELINE_TAKEN] =
+        S_TIMELINE ("coalesce (p.taken_sort, p.created_at)", ""),
+    [RP_SQL_TIMELINE_TAKEN_STATUS] =
+        S_TIMELINE ("coalesce (p.taken_sort, p.created_at)", "AND p.status = ?7 "),
 };
 
 //  Flyway's own table for SQLite
