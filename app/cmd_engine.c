@@ -43,6 +43,7 @@
 #include "library/library.h"
 #include "actors/actors.h"
 #include "actors/bridges/bridges.h"
+#include "actors/scrub/scrub.h"
 #include "gateway/gateway.h"
 #include "app/commands.h"
 #include "app/health_port.h"
@@ -200,6 +201,16 @@ s_engine_start (const char *command, const rp_config_t *config, zactor_t **pipel
         fprintf (stderr, "rapidphoto %s: %s\n", command, err);
         rp_runtime_destroy (&runtime);
         return NULL;
+    }
+    //  The background bit-rot check, when asked for (scrub.rate_mb_s)
+    if (config->scrub_rate_mb_s > 0) {
+        zactor_t *scrub = zactor_new (rp_scrub_actor, (void *) config);
+        if (!scrub) {
+            fprintf (stderr, "rapidphoto %s: cannot start the background scrub\n", command);
+            rp_runtime_destroy (&runtime);
+            return NULL;
+        }
+        rp_runtime_adopt (runtime, "scrub", &scrub);
     }
     return runtime;
 }

@@ -16,6 +16,7 @@ int rp_cmd_token (int argc, char **argv);
 int rp_cmd_keygen (int argc, char **argv);
 int rp_cmd_health (int argc, char **argv);
 int rp_cmd_lambda (int argc, char **argv);
+int rp_cmd_scrub (int argc, char **argv);
 
 //  Print a usage error (one line, naming the problem) and return 2.
 int rp_usage_error (const char *command, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));

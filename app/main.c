@@ -41,6 +41,13 @@ static const char s_usage [] =
 "  import  --user NAME [--tags a,b] [--config FILE] FILE|DIR...\n"
 "                                   ingest files and folders into the library\n"
 "  migrate [--config FILE]          apply the schema migrations to the configured db\n"
+"  scrub   [--rate MB/S] [--config FILE]\n"
+"                                   bit-rot check of every complete photo: re-read each\n"
+"                                   original and compare its SHA-256, check that derivatives\n"
+"                                   decode and make lost or damaged ones again, mark a\n"
+"                                   damaged original (integrity: damaged; nothing deleted).\n"
+"                                   S3: object present, size, ETag. Findings as JSON lines;\n"
+"                                   exit 0 all sound, 3 damage found, 1 not all checked\n"
 "  user    add NAME [--password-stdin] | list | passwd NAME [--password-stdin]\n"
 "  token   NAME [--ttl SECONDS] [--config FILE]\n"
 "                                   print an access token (scripts, load tests)\n"
@@ -105,6 +112,7 @@ main (int argc, char **argv)
         { "keygen", rp_cmd_keygen },
         { "health", rp_cmd_health },
         { "lambda", rp_cmd_lambda },
+        { "scrub", rp_cmd_scrub },
     };
     int (*run) (int, char **) = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++)

@@ -98,6 +98,8 @@ static const s_key_t s_keys [] = {
     INT  ("uploads", "tus_lock_s", uploads_tus_lock_s, 1, 3600, "10"),
     INT  ("uploads", "max_open_per_user", uploads_max_open_per_user, 1, 1000000, "100"),
     INT  ("storage", "orphan_grace_s", storage_orphan_grace_s, 0, 365LL * 86400, "3600"),
+    INT  ("scrub", "rate_mb_s", scrub_rate_mb_s, 0, 100000, "0"),
+    INT  ("scrub", "recheck_s", scrub_recheck_s, 1, 10LL * 365 * 86400, "2592000"),
     STR  ("sqs", "ingest_queue_url", sqs_ingest_queue_url, ""),
     STR  ("sqs", "events_queue_url", sqs_events_queue_url, ""),
     ENUM ("sqs", "protocol", sqs_protocol, "json|query", "json"),

@@ -93,6 +93,9 @@ typedef struct {
     int64_t uploads_max_open_per_user;      //  unfinished resumable and presigned uploads of a user
     //  [storage] housekeeping
     int64_t storage_orphan_grace_s;         //  temp files and unreferenced bytes older than this go
+    //  [scrub]: the background bit-rot check on serve and pipeline
+    int64_t scrub_rate_mb_s;                //  originals re-read at most this fast; 0 = off
+    int64_t scrub_recheck_s;                //  an address is checked again this long after its last check
     //  [derivatives]
     rp_derivative_t derivatives [RP_DERIVATIVES_MAX];
     int derivative_count;

@@ -262,3 +262,31 @@ rp_metrics_render (const rp_metrics_window_t *window, const rp_metrics_context_t
     fclose (out);
     return text;
 }
+
+//  ---------------------------------------------------------------------------
+//  The scrub's totals
+
+static struct {
+    pthread_mutex_t lock;
+    rp_metrics_scrub_t totals;
+} s_scrub = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+void
+rp_metrics_scrub_add (const rp_metrics_scrub_t *delta)
+{
+    pthread_mutex_lock (&s_scrub.lock);
+    s_scrub.totals.checked += delta->checked;
+    s_scrub.totals.bytes += delta->bytes;
+    s_scrub.totals.damaged += delta->damaged;
+    s_scrub.totals.regenerated += delta->regenerated;
+    s_scrub.totals.errors += delta->errors;
+    pthread_mutex_unlock (&s_scrub.lock);
+}
+
+void
+rp_metrics_scrub_get (rp_metrics_scrub_t *totals)
+{
+    pthread_mutex_lock (&s_scrub.lock);
+    *totals = s_scrub.totals;
+    pthread_mutex_unlock (&s_scrub.lock);
+}

@@ -93,4 +93,18 @@ typedef struct {
 //  a string the caller frees; never NULL.
 char *rp_metrics_render (const rp_metrics_window_t *window, const rp_metrics_context_t *context);
 
+//  ---------------------------------------------------------------------------
+//  Bit-rot checks (the scrub): process-wide totals since start, any thread.
+//  GET /metrics shows them as rapidphoto_scrub_*_total counters.
+typedef struct {
+    uint64_t checked;                   //  addresses whose original was read and hashed
+    uint64_t bytes;                     //  bytes read doing so
+    uint64_t damaged;                   //  originals found missing or not hashing to their name
+    uint64_t regenerated;               //  derivatives made again (lost or not decoding)
+    uint64_t errors;                    //  checks that could not finish (storage away)
+} rp_metrics_scrub_t;
+
+void rp_metrics_scrub_add (const rp_metrics_scrub_t *delta);
+void rp_metrics_scrub_get (rp_metrics_scrub_t *totals);
+
 #endif

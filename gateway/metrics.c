@@ -136,6 +136,26 @@ rp_gw_metrics_record (const rp_req_t *req, int64_t duration_ms)
 //  Per-stage time: the upload (receive, SHA-256 on the way, fsync, the
 //  row's commit: one span, the acknowledgement) and, when this process runs
 //  the pipeline, its stages (see pipeline.h)
+//  The scrub's totals in this process (engine/metrics.h): the background
+//  scrub of serve; `rapidphoto scrub` logs its own
+static void
+s_metrics_scrub (FILE *out)
+{
+    rp_metrics_scrub_t scrub;
+    rp_metrics_scrub_get (&scrub);
+    const struct { const char *name; const char *help; uint64_t value; } rows [] = {
+        { "checked", "Originals re-read and hashed by the scrub.", scrub.checked },
+        { "bytes", "Bytes the scrub read.", scrub.bytes },
+        { "damaged", "Originals the scrub found missing or not hashing to their name.", scrub.damaged },
+        { "regenerated", "Derivatives the scrub made again (lost or not decoding).", scrub.regenerated },
+        { "errors", "Scrub checks that could not finish (storage unreachable).", scrub.errors },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++)
+        fprintf (out, "# HELP rapidphoto_scrub_%s_total %s\n# TYPE rapidphoto_scrub_%s_total counter\n"
+                      "rapidphoto_scrub_%s_total %llu\n", rows [i].name, rows [i].help, rows [i].name,
+                 rows [i].name, (unsigned long long) rows [i].value);
+}
+
 static void
 s_metrics_stages (FILE *out, double upload_seconds, uint64_t upload_count)
 {
@@ -187,6 +207,7 @@ rp_gw_metrics_text (char **text, size_t *len)
     uint64_t upload_count = s_metrics.upload_count;
     pthread_mutex_unlock (&s_metrics.lock);
     s_metrics_stages (out, upload_seconds, upload_count);
+    s_metrics_scrub (out);
     json_t *counts = NULL, *broker = NULL;
     bool ready [3];
     rp_gw_probe_state (&counts, &broker, ready);

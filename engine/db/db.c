@@ -452,6 +452,9 @@ rp_db_photo_json (const rp_rows_t *rows, int row, char *err, size_t errlen)
     json_object_set_new (photo, "created_at",
                          s_string_or_null (rp_rows_get (rows, row, RP_PC_CREATED_AT)));
     json_object_set_new (photo, "attempts", json_integer (attempts));
+    //  Schema V10: what the last bit-rot check found (null: never checked)
+    json_object_set_new (photo, "integrity", s_string_or_null (rp_rows_get (rows, row, RP_PC_INTEGRITY)));
+    json_object_set_new (photo, "checked_at", s_string_or_null (rp_rows_get (rows, row, RP_PC_CHECKED_AT)));
     return photo;
 }
 

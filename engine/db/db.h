@@ -452,4 +452,29 @@ bool rp_password_verify (const char *password, const char *stored);
 //  A new random id (32 lowercase hex characters) into id.
 void rp_db_new_id (char id [RP_ID_MAX]);
 
+//  ---------------------------------------------------------------------------
+//  Bit-rot checks (schema V10, db_integrity.c): what `rapidphoto scrub` and
+//  the background scrub found. Integrity belongs to an address (the bytes
+//  are shared), so a mark applies to every photo with that sha256; photo
+//  JSON shows it as "integrity" ("ok" | "damaged" | null: never checked)
+//  and "checked_at".
+
+//  Up to limit (1..1000) addresses of complete photos to check, as
+//  [{"sha256","bytes","id"}...] (id: one photo with them, for log lines).
+//  after_sha256 non-NULL: every address after it (NULL or "": from the
+//  first), by sha256: a whole pass. after_sha256 NULL and older_than_ms
+//  >= 0: those never checked, or checked more than older_than_ms ago,
+//  never checked first then the oldest check (the background scrub,
+//  which so resumes where it was). Caller owns *due.
+int rp_db_scrub_due (rp_db_t *self, const char *after_sha256, int64_t older_than_ms, int limit,
+                     json_t **due, char *err, size_t errlen);
+//  Record a check of an address: integrity "ok" or "damaged", checked_at
+//  now, on every photo with sha256. *marked: how many photos (0 when none
+//  refers to it any more). RP_REFUSED for another integrity or sha256.
+int rp_db_scrub_mark (rp_db_t *self, const char *sha256, const char *integrity, int64_t *marked,
+                      char *err, size_t errlen);
+//  Complete photos by what their last check found:
+//  {"ok":n,"damaged":n,"unchecked":n}.
+int rp_db_scrub_counts (rp_db_t *self, json_t **counts, char *err, size_t errlen);
+
 #endif

@@ -113,6 +113,14 @@ typedef enum {
     RP_SQL_EVENTS_USERS,        //  after_id, limit -> user_id, max id (users with newer events)
     RP_SQL_USER_HASH,           //  id -> password_hash
     RP_SQL_TUS_OPEN,            //  user_id, now_ms -> n (unfinished uploads not expired)
+    //  Bit-rot checks (schema V10, db_integrity.c)
+    RP_SQL_SCRUB_ALL,           //  after_sha256 ("" first), limit -> sha256, bytes, id
+                                //  (complete photos, one row per address, by sha256)
+    RP_SQL_SCRUB_DUE,           //  older_than_ms, limit -> sha256, bytes, id (complete
+                                //  photos never checked or checked longer ago, one row
+                                //  per address, never checked first, then oldest check)
+    RP_SQL_SCRUB_MARK,          //  sha256, integrity ('ok'|'damaged') (every row with it)
+    RP_SQL_SCRUB_COUNTS,        //  -> integrity, n (complete photos)
     //  Migrations
     RP_SQL_MIG_LOCK,            //  serialises migrators (PostgreSQL: advisory lock)
     RP_SQL_MIG_HISTORY,         //  -> installed_rank, version, checksum, success
@@ -135,7 +143,9 @@ typedef enum {
 enum {
     RP_PC_ID, RP_PC_FILENAME, RP_PC_STATUS, RP_PC_ERROR, RP_PC_SHA256, RP_PC_BYTES,
     RP_PC_CONTENT_TYPE, RP_PC_WIDTH, RP_PC_HEIGHT, RP_PC_TAKEN_AT, RP_PC_EXIF, RP_PC_TAGS,
-    RP_PC_BATCH_ID, RP_PC_CREATED_AT, RP_PC_ATTEMPTS, RP_PC_COUNT
+    RP_PC_BATCH_ID, RP_PC_CREATED_AT, RP_PC_ATTEMPTS,
+    RP_PC_INTEGRITY, RP_PC_CHECKED_AT,      //  schema V10
+    RP_PC_COUNT
 };
 
 //  Result rows, every cell copied out as text (NULL for SQL NULL).

@@ -36,7 +36,8 @@ typedef struct {
     "p.id, p.filename, p.status, p.error, p.sha256, p.bytes, p.content_type, p.width, " \
     "p.height, p.taken_at, p.exif, " \
     "(SELECT json_group_array (t.tag) FROM tags t WHERE t.photo_id = p.id), " \
-    "p.batch_id, p.created_at, p.attempts"
+    "p.batch_id, p.created_at, p.attempts, " \
+    "p.integrity, p.checked_at"
 
 //  A page of the timeline by `key` (the expression its V8 index holds)
 #define S_TIMELINE(key, status) \
@@ -249,6 +250,20 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "SELECT password_hash FROM users WHERE id = ?1",
     [RP_SQL_TUS_OPEN] =
         "SELECT count(*) FROM tus_uploads WHERE user_id = ?1 AND done = 0 AND expires_ms > CAST (?2 AS INTEGER)",
+
+    //  Bit-rot checks (V10) ----------------------------------------------------
+    [RP_SQL_SCRUB_ALL] =
+        "SELECT sha256, max(bytes), min(id) FROM photos WHERE status = 'complete' AND sha256 > ?1 "
+        "GROUP BY sha256 ORDER BY sha256 LIMIT CAST (?2 AS INTEGER)",
+    [RP_SQL_SCRUB_DUE] =
+        "SELECT sha256, max(bytes), min(id) FROM photos WHERE status = 'complete' "
+        "AND (checked_at IS NULL OR checked_at < " S_AGO ("?1") ") "
+        "GROUP BY sha256 ORDER BY min(coalesce (checked_at, '')), sha256 LIMIT CAST (?2 AS INTEGER)",
+    [RP_SQL_SCRUB_MARK] =
+        "UPDATE photos SET integrity = ?2, checked_at = " NOW " WHERE sha256 = ?1",
+    [RP_SQL_SCRUB_COUNTS] =
+        "SELECT coalesce (integrity, 'unchecked'), count(*) FROM photos WHERE status = 'complete' "
+        "GROUP BY integrity",
 
     //  Migrations: BEGIN IMMEDIATE is the lock ---------------------------------
     [RP_SQL_MIG_LOCK] = "SELECT 1",
