@@ -38,7 +38,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config ca-certificates nodejs npm \
-        libczmq-dev libzmq3-dev libmsgpack-dev libheif-dev libexif-dev \
+        libczmq-dev libzmq3-dev libmsgpack-dev libheif-dev libexif-dev libraw-dev \
         libjansson-dev libinih-dev libssl-dev libcurl4-openssl-dev libpq-dev \
         libsqlite3-dev libmicrohttpd-dev libjwt-dev libxml2-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
@@ -60,14 +60,15 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DRP_TESTS=OFF >/dev/null \
 FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 # What `readelf -d bin/rapidphoto lib/libvips-cpp.so.*` NEEDs: libheif1
-# (with libde265 for HEVC, libdav1d and libaom for AV1), libexif12, libczmq4,
+# (with libde265 for HEVC, libdav1d and libaom for AV1), libexif12, libraw20
+# (camera RAW; brings liblcms2-2, libgomp1, libjpeg62-turbo), libczmq4,
 # libzmq5, libmsgpackc2, libjansson4, libinih1, libssl3, libsqlite3-0, libpq5,
 # libcurl4, libxml2, libmicrohttpd12, libjwt0, libstdc++6 (the bundled
 # libvips is C++ inside)
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         ca-certificates libstdc++6 \
-        libheif1 libde265-0 libdav1d6 libaom3 libexif12 \
+        libheif1 libde265-0 libdav1d6 libaom3 libexif12 libraw20 \
         libczmq4 libzmq5 libmsgpackc2 libjansson4 libinih1 libssl3 \
         libsqlite3-0 libpq5 libcurl4 libxml2 libmicrohttpd12 libjwt0 \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log

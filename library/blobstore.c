@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_HEAD_BYTES 64
+#define S_HEAD_BYTES RP_SNIFF_BYTES
 
 struct _rp_blobstore_t {
     char root [PATH_MAX - 64];      //  <dir>/objects

@@ -1,12 +1,23 @@
 /*  library/sniff.c: see sniff.h. Magic numbers from the formats' own specs:
     JPEG SOI FF D8 FF; PNG's 8-byte signature; RIFF....WEBP; GIF87a/89a;
-    TIFF II*\0 / MM\0*; ISO BMFF 'ftyp' with a HEIF or AVIF brand. */
+    TIFF II*\0 / MM\0*; ISO BMFF 'ftyp' with a HEIF or AVIF brand.
+
+    Camera RAW (decoded by LibRaw, actors/resize): a DNG is a TIFF whose
+    IFD0 holds the DNGVersion tag (0xC612); the sniff walks IFD0 when it
+    lies within the first RP_SNIFF_BYTES (cameras, phones and Adobe's
+    converter write it right after the header; a DNG whose IFD0 lies
+    further is taken for a plain TIFF). Canon CR2 says "CR" 2 at byte 8 of
+    its TIFF header; Olympus ORF ("IIRO", "IIRS", "MMOR") and Panasonic RW2
+    ("IIU\0") have headers of their own. Other TIFF-based RAWs (NEF, ARW,
+    PEF...) are not told apart from TIFF here. Only the first RP_SNIFF_BYTES
+    are ever looked at, so every caller, whatever it has read, agrees. */
 #include "library/sniff.h"
 
 #include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -48,11 +59,51 @@ s_sniff_isobmff (const unsigned char *d, size_t n)
     return NULL;
 }
 
+static uint32_t
+s_tiff32 (const unsigned char *p, int little)
+{
+    return little ? (uint32_t) p [0] | (uint32_t) p [1] << 8 | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24
+                  : (uint32_t) p [3] | (uint32_t) p [2] << 8 | (uint32_t) p [1] << 16 | (uint32_t) p [0] << 24;
+}
+
+static unsigned
+s_tiff16 (const unsigned char *p, int little)
+{
+    return little ? (unsigned) p [0] | (unsigned) p [1] << 8 : (unsigned) p [1] | (unsigned) p [0] << 8;
+}
+
+//  A TIFF (d starts "II*\0" or "MM\0*"): a DNG when IFD0, read within the
+//  n bytes only, has the DNGVersion tag; a CR2 by its header.
+static const char *
+s_sniff_tiff (const unsigned char *d, size_t n)
+{
+    int little = d [0] == 'I';
+    if (n >= 12 && little && d [8] == 'C' && d [9] == 'R' && d [10] == 2)
+        return "image/x-canon-cr2";
+    if (n < 8)
+        return "image/tiff";
+    uint32_t ifd = s_tiff32 (d + 4, little);
+    if (ifd < 8 || (size_t) ifd + 2 > n)
+        return "image/tiff";
+    unsigned count = s_tiff16 (d + ifd, little);
+    for (unsigned i = 0; i < count; i++) {
+        size_t entry = (size_t) ifd + 2 + (size_t) i * 12;
+        if (entry + 12 > n)
+            break;
+        if (s_tiff16 (d + entry, little) == 0xC612)
+            return "image/x-adobe-dng";
+    }
+    return "image/tiff";
+}
+
 const char *
 rp_sniff (const unsigned char *d, size_t n)
 {
     if (!d || n < 4)
         return NULL;
+    //  The same answer whatever a caller has read: the first bytes decide
+    if (n > RP_SNIFF_BYTES)
+        n = RP_SNIFF_BYTES;
     if (n >= 3 && d [0] == 0xFF && d [1] == 0xD8 && d [2] == 0xFF)
         return "image/jpeg";
     if (n >= 8 && memcmp (d, "\x89PNG\r\n\x1a\n", 8) == 0)
@@ -62,7 +113,11 @@ rp_sniff (const unsigned char *d, size_t n)
     if (n >= 6 && (memcmp (d, "GIF87a", 6) == 0 || memcmp (d, "GIF89a", 6) == 0))
         return "image/gif";
     if (memcmp (d, "II*\0", 4) == 0 || memcmp (d, "MM\0*", 4) == 0)
-        return "image/tiff";
+        return s_sniff_tiff (d, n);
+    if (memcmp (d, "IIRO", 4) == 0 || memcmp (d, "IIRS", 4) == 0 || memcmp (d, "MMOR", 4) == 0)
+        return "image/x-olympus-orf";
+    if (memcmp (d, "IIU\0", 4) == 0)
+        return "image/x-panasonic-rw2";
     return s_sniff_isobmff (d, n);
 }
 
@@ -105,7 +160,7 @@ rp_sniff_check (const unsigned char *d, size_t n, char *err, size_t errlen)
 {
     const char *mime = rp_sniff (d, n);
     if (!mime)
-        snprintf (err, errlen, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF): it looks like %s",
+        snprintf (err, errlen, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF, DNG or camera RAW): it looks like %s",
                   rp_sniff_describe (d, n));
     return mime;
 }
@@ -125,4 +180,10 @@ rp_sniff_file (const char *path, const char **mime, const char **described)
     if (described)
         *described = rp_sniff_describe (head, (size_t) n);
     return 0;
+}
+
+int
+rp_sniff_is_raw (const char *mime)
+{
+    return mime && strncmp (mime, "image/x-", 8) == 0;
 }

@@ -1,7 +1,9 @@
 /*  library/sniff.h: decide a file's type by its first bytes, never its name.
 
     Only the formats the engine accepts are recognised: JPEG, PNG, WebP, GIF,
-    TIFF, HEIC/HEIF and AVIF. Everything else (SVG, HTML, text, PDF, empty
+    TIFF, HEIC/HEIF and AVIF, and camera RAW for LibRaw: DNG
+    (image/x-adobe-dng), Canon CR2 (image/x-canon-cr2), Olympus ORF
+    (image/x-olympus-orf), Panasonic RW2 (image/x-panasonic-rw2). Everything else (SVG, HTML, text, PDF, empty
     files) is "not an image" for us, even when a decoder could read it.
 */
 #ifndef RP_SNIFF_H
@@ -9,11 +11,15 @@
 
 #include <stddef.h>
 
-//  How many leading bytes rp_sniff wants to see (fewer is fine for short files).
-#define RP_SNIFF_BYTES 64
+//  How many leading bytes rp_sniff looks at (fewer is fine for short files;
+//  more are ignored): enough for a DNG's IFD0 right after its header.
+#define RP_SNIFF_BYTES 4096
 
 //  The MIME type of an accepted image format, or NULL. The string is static.
 const char *rp_sniff (const unsigned char *data, size_t size);
+
+//  1 when mime (rp_sniff's) is a camera RAW, decoded with LibRaw, else 0.
+int rp_sniff_is_raw (const char *mime);
 
 //  A short human description of what the bytes look like when rp_sniff said
 //  NULL ("empty file", "text", "HTML", "SVG", "PDF", "unknown binary"),
@@ -24,7 +30,7 @@ const char *rp_sniff_describe (const unsigned char *data, size_t size);
 //  gateway as soon as an upload's first bytes are in): the MIME type of an
 //  accepted image format, or NULL with the refusal a user sees in err,
 //  written here only: "not a supported image (JPEG, PNG, WebP, GIF, TIFF,
-//  HEIC, AVIF): it looks like HTML".
+//  HEIC, AVIF, DNG or camera RAW): it looks like HTML".
 const char *rp_sniff_check (const unsigned char *data, size_t size, char *err, size_t errlen);
 
 //  Sniff the start of a file: 0 with *mime set (NULL when not an accepted

@@ -78,7 +78,7 @@ Test (library, import_stores_processes_and_deduplicates, .timeout = 180)
     cr_assert_eq (s_count (out, "\"status\":\"complete\""), 7, "6 new + the duplicate's photo:\n%s", out);
     cr_assert_eq (s_count (out, "\"duplicate\":true"), 1, "%s", out);
     cr_assert_eq (s_count (out, "\"status\":\"refused\""), 1, "%s", out);
-    cr_assert (strstr (out, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF): it looks like text"),
+    cr_assert (strstr (out, "not a supported image (JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF, DNG or camera RAW): it looks like text"),
                "%s", out);
     cr_assert (strstr (log, "8 files: 6 imported (6 complete, 0 failed), 1 duplicates, 1 refused"), "%s", log);
 

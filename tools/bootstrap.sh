@@ -15,7 +15,7 @@ want_test=0 want_aws=0
 # Build and run time: compiler, CMake and the libraries the engine links.
 pkgs=(build-essential cmake pkg-config
       libczmq-dev libzmq3-dev libmsgpack-dev
-      libvips-dev libheif-dev libexif-dev
+      libvips-dev libheif-dev libexif-dev libraw-dev
       libjansson-dev libinih-dev libssl-dev
       libcurl4-openssl-dev libpq-dev libsqlite3-dev libmicrohttpd-dev libjwt-dev
       libxml2-dev)                      # SQS's query protocol answers in XML (engine/aws/sqs.c)
@@ -32,6 +32,7 @@ if [ "$want_test" = 1 ]; then
     # moto_server is not in Debian (nor reachable otherwise): the machine image's
     # python3 has it, and without it that one test says so and is skipped.
     pkgs+=(awscli)
+    pkgs+=(python3-tifffile python3-numpy)     # tests/raw/make_dng.py builds the DNGs of tests/test_raw.c
     pkgs+=(chromium)        # the web app's browser tests (tests/web), headless
     # The fuzz targets (tests/fuzz, tools/fuzz.sh): clang 14 and its
     # libFuzzer and sanitizer runtimes

@@ -31,6 +31,22 @@
        its first 64 KiB, so a TIFF whose IFD0 lies further (the corpus's
        16-bit TIFF) gives only the Orientation libvips read from the header.
 
+    5. Camera RAW (DNG, CR2, ORF, RW2: library/sniff.h): the TIFF-based
+       ones (DNG, CR2) go to libexif as a TIFF block, as a TIFF does, so a
+       phone's DNG gives the very same values, strings and taken_at (with
+       its offset) as its JPEG would. libexif stops at 64 KiB and knows no
+       ORF/RW2 header, and some RAWs keep their tags where libexif does not
+       look (TIFF/EP: in IFD0), so every field still null is then filled
+       from what LibRaw parsed (libraw_open_buffer: metadata only, no
+       samples): idata make/model (LibRaw's normalised names, "Nikon" for
+       "NIKON CORPORATION"), lens.Lens, other.shutter/aperture/iso_speed/
+       focal_len, other.timestamp (LibRaw reads the date as local time;
+       given back the same way, without an offset) and other.parsed_gps.
+       width/height are LibRaw's output size (the raw image's, not the
+       embedded preview's that IFD0 may describe); the orientation is
+       IFD0's tag, else LibRaw's flip. A RAW LibRaw cannot open keeps
+       whatever libexif read (the resize actor fails it, naming LibRaw).
+
     Failures (-1, reason in err, *result untouched): the file cannot be
     read, is not a regular file, or is over max_bytes; and, never caused by
     the file's content, max_bytes <= 0, a failing digest or no memory.
@@ -84,6 +100,7 @@
 
 #include <libexif/exif-data.h>
 #include <libexif/exif-log.h>
+#include <libraw/libraw.h>
 #include <openssl/evp.h>
 #include <vips/vips.h>
 
@@ -784,6 +801,153 @@ s_or_null (json_t *value)
 }
 
 
+//  --------------------------------------------------------------------------
+//  Camera RAW through LibRaw (step 5 of the DESIGN)
+
+//  What LibRaw parsed from a RAW's metadata
+typedef struct {
+    int width, height;          //  LibRaw's output size, stored orientation
+    int orientation;            //  1..8, from LibRaw's flip
+    char make [64], model [64], lens [128];
+    double shutter, aperture, iso, focal;
+    time_t timestamp;
+    bool gps;
+    double lat, lon, alt;
+    bool has_alt;
+} s_raw_info_t;
+
+static void
+s_raw_quiet (void *data, const char *file, const int offset)
+{
+    (void) data;
+    (void) file;
+    (void) offset;
+}
+
+//  A LibRaw char array (maybe unterminated) into out
+static void
+s_raw_copy (char *out, size_t outlen, const char *in, size_t inlen)
+{
+    size_t n = strnlen (in, inlen);
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy (out, in, n);
+    out [n] = 0;
+}
+
+//  deg/min/sec into a signed decimal within limit, or false
+static bool
+s_raw_coordinate (const float dms [3], char ref, char negative, double limit, double *value)
+{
+    if (dms [0] < 0 || dms [1] < 0 || dms [2] < 0)
+        return false;
+    double v = dms [0] + dms [1] / 60.0 + dms [2] / 3600.0;
+    if (ref == negative)
+        v = -v;
+    if (!isfinite (v) || fabs (v) > limit)
+        return false;
+    *value = v;
+    return true;
+}
+
+//  Open data with LibRaw (metadata only) into info. 0, or -1 when LibRaw
+//  cannot read it.
+static int
+s_raw_read (const unsigned char *data, size_t size, s_raw_info_t *info)
+{
+    memset (info, 0, sizeof *info);
+    libraw_data_t *lr = libraw_init (0);
+    if (!lr)
+        return -1;
+    libraw_set_dataerror_handler (lr, s_raw_quiet, NULL);
+    //  The buffer is only read (LibRaw's API is not const-correct)
+    if (libraw_open_buffer (lr, (void *) data, size) != LIBRAW_SUCCESS) {
+        libraw_close (lr);
+        return -1;
+    }
+    static const int orientation [8] = { 1, 2, 4, 3, 5, 8, 6, 7 };     //  LibRaw's flip -> EXIF
+    info->width = lr->sizes.width;
+    info->height = lr->sizes.height;
+    info->orientation = lr->sizes.flip >= 0 && lr->sizes.flip < 8 ? orientation [lr->sizes.flip] : 1;
+    s_raw_copy (info->make, sizeof info->make, lr->idata.make, sizeof lr->idata.make);
+    s_raw_copy (info->model, sizeof info->model, lr->idata.model, sizeof lr->idata.model);
+    s_raw_copy (info->lens, sizeof info->lens, lr->lens.Lens, sizeof lr->lens.Lens);
+    info->shutter = lr->other.shutter;
+    info->aperture = lr->other.aperture;
+    info->iso = lr->other.iso_speed;
+    info->focal = lr->other.focal_len;
+    info->timestamp = lr->other.timestamp;
+    const libraw_gps_info_t *gps = &lr->other.parsed_gps;
+    if (gps->gpsparsed
+    &&  s_raw_coordinate (gps->latitude, gps->latref, 'S', 90, &info->lat)
+    &&  s_raw_coordinate (gps->longitude, gps->longref, 'W', 180, &info->lon)) {
+        info->gps = true;
+        if (isfinite (gps->altitude) && gps->altitude != 0) {
+            info->has_alt = true;
+            info->alt = gps->altref == 1 ? -gps->altitude : gps->altitude;
+        }
+    }
+    libraw_close (lr);
+    return 0;
+}
+
+//  A cleaned LibRaw string as JSON, or NULL when empty
+static json_t *
+s_raw_string (const char *text)
+{
+    char clean [RP_EXIF_STRING_MAX + 1];
+    size_t len = s_clean_string ((const unsigned char *) text, strlen (text), clean);
+    return len ? json_stringn (clean, len) : NULL;
+}
+
+//  A positive finite LibRaw number as JSON, or NULL
+static json_t *
+s_raw_real (double v)
+{
+    return isfinite (v) && v > 0 ? json_real (v) : NULL;
+}
+
+//  Set exif[key] to value when it is null there and value is not NULL.
+//  0, or -1 when out of memory.
+static int
+s_fill (json_t *object, const char *key, json_t *value)
+{
+    if (!value)
+        return 0;
+    json_t *have = json_object_get (object, key);
+    if (have && !json_is_null (have)) {
+        json_decref (value);
+        return 0;
+    }
+    return json_object_set_new (object, key, value);
+}
+
+//  Fill the nulls of root and root.exif from info (step 5)
+static int
+s_raw_fill (json_t *root, json_t *exif, const s_raw_info_t *info)
+{
+    int rc = 0;
+    rc |= s_fill (exif, "make", s_raw_string (info->make));
+    rc |= s_fill (exif, "model", s_raw_string (info->model));
+    rc |= s_fill (exif, "lens", s_raw_string (info->lens));
+    rc |= s_fill (exif, "exposure_time", s_raw_real (info->shutter));
+    rc |= s_fill (exif, "f_number", s_raw_real (info->aperture));
+    rc |= s_fill (exif, "iso", isfinite (info->iso) && info->iso >= 1 && info->iso < 1e9
+                               ? json_integer ((json_int_t) llround (info->iso)) : NULL);
+    rc |= s_fill (exif, "focal_length", s_raw_real (info->focal));
+    if (info->gps)
+        rc |= s_fill (exif, "gps", json_pack ("{s:f, s:f, s:o}", "lat", info->lat, "lon", info->lon,
+                                              "alt", info->has_alt ? json_real (info->alt) : json_null ()));
+    struct tm tm;
+    char when [32];
+    if (info->timestamp > 0 && localtime_r (&info->timestamp, &tm)
+    &&  tm.tm_year + 1900 >= 1 && tm.tm_year + 1900 <= 9999
+    &&  strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm) > 0)
+        rc |= s_fill (root, "taken_at", json_string (when));
+    return rc ? -1 : 0;
+}
+
+
 //  {"read_ms","hash_ms","exif_ms"}, rounded to microseconds; NULL on no memory.
 static json_t *
 s_timings (double read_ms, double hash_ms, double exif_ms)
@@ -846,10 +1010,15 @@ s_read_bytes (const unsigned char *data, size_t size, const char *sha256, const 
             ed = s_exif_parse (block, len, &warnings);
     }
     else
-    if (mime && strcmp (mime, "image/tiff") == 0)
+    if (mime && (strcmp (mime, "image/tiff") == 0 || strcmp (mime, "image/x-adobe-dng") == 0
+             ||  strcmp (mime, "image/x-canon-cr2") == 0))
         ed = s_exif_parse (data, size, &warnings);
+    s_raw_info_t raw;
+    bool is_raw = rp_sniff_is_raw (mime) && s_raw_read (data, size, &raw) == 0;
 
     int orientation = s_orientation (ed);
+    if (is_raw && orientation == 0)
+        orientation = raw.orientation;
     //  TIFF whose IFD0 libexif could not reach: libvips read the tag
     if (orientation == 0 && image && mime && strcmp (mime, "image/tiff") == 0
     &&  vips_image_get_typeof (image, VIPS_META_ORIENTATION)) {
@@ -864,6 +1033,12 @@ s_read_bytes (const unsigned char *data, size_t size, const char *sha256, const 
         width = vips_image_get_width (image);
         height = vips_image_get_height (image);
         sized = width > 0 && height > 0;
+    }
+    else
+    if (is_raw && raw.width > 0 && raw.height > 0) {
+        width = raw.width;
+        height = raw.height;
+        sized = true;
     }
     else
         sized = s_exif_size (ed, &width, &height);
@@ -897,6 +1072,8 @@ s_read_bytes (const unsigned char *data, size_t size, const char *sha256, const 
         rc |= json_object_set_new (root, "width", sized ? json_integer (width) : json_null ());
         rc |= json_object_set_new (root, "height", sized ? json_integer (height) : json_null ());
         rc |= json_object_set_new (root, "taken_at", s_or_null (s_taken_at (ed)));
+        if (exif && is_raw)
+            rc |= s_raw_fill (root, exif, &raw);
         if (exif) {
             rc |= json_object_set_new (root, "exif", exif);
             exif = NULL;

@@ -34,6 +34,13 @@
     leaves a half-written one. The result carries "timings": decode_ms
     (steps 1-3) and <derivative>_ms (step 4, each), for the benchmarks.
 
+    Camera RAW (DNG, CR2, ORF, RW2) takes LibRaw's way through steps 2
+    and 3 (see "Camera RAW" below): the header and pixel limits from
+    LibRaw's metadata, then the embedded JPEG preview when it is large
+    enough, else a real demosaic, handed to step 3 like HEIF's full decode
+    and turned upright there by the RAW's orientation. The original is
+    never touched.
+
     Global libvips state is main's: vips_init, vips_cache_set_max (0) (the
     loaders are cached by file name otherwise), vips_block_untrusted_set,
     vips_concurrency_set, and vips_thread_shutdown () when a worker thread
@@ -58,6 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <libheif/heif.h>
+#include <libraw/libraw.h>
 #include <vips/vips.h>
 
 #define S_SOURCE "resize"
@@ -248,6 +256,7 @@ typedef struct {
     int has_icc;                //  an embedded colour profile to convert from
     int display_width;          //  after orientation
     int display_height;
+    const char *route;          //  RAW only: how it was decoded, for the log line
 } s_header_t;
 
 //  Step 2: open the header lazily and check its size. Nothing is decoded.
@@ -529,6 +538,236 @@ s_heif_decode (const rp_resize_opts_t *opts, const s_heif_t *heif, const s_heade
             vips_image_set_blob_copy (image, VIPS_META_ICC_NAME, profile, size);
         g_free (profile);
     }
+    return image;
+}
+
+//  ---------------------------------------------------------------------
+//  Camera RAW (DNG, CR2, ORF, RW2: library/sniff.h) through LibRaw's
+//  thread-safe library (libraw_r), one libraw_data_t per call. libraw_open_file
+//  parses the metadata only; the sizes are checked against max_pixels (the
+//  raw frame, which libraw_unpack allocates, and the output size) before a
+//  sample is read. Then one of two ways, both handing over an image in the
+//  RAW's stored orientation (LibRaw's own rotation is off: s_decode turns
+//  the shrunk image upright by hdr->orientation, from LibRaw's sizes.flip,
+//  which is what the RAW's Orientation tag says):
+//    - fast: the embedded preview, when it is a JPEG whose long edge is at
+//      least what the largest derivative needs and whose shape is the raw
+//      image's (within 2 %): decoded by libvips from LibRaw's copy of it.
+//      A camera writes its preview unrotated, like the raw data, so the
+//      RAW's orientation is applied to it and the preview's own EXIF
+//      Orientation, if any, is not;
+//    - else a real demosaic: libraw_unpack, libraw_dcraw_process (camera
+//      white balance, the file's colour matrix to sRGB, sRGB's tone curve,
+//      no automatic brightening, 8 bits), at half size (one pixel per 2x2
+//      Bayer block, no interpolation) when that still covers the largest
+//      derivative, and libraw_dcraw_make_mem_image copied into a VipsImage.
+//  Every LibRaw failure names LibRaw and its error string.
+
+typedef struct {
+    libraw_data_t *lr;
+} s_raw_t;
+
+static void
+s_raw_close (s_raw_t *raw)
+{
+    if (raw->lr)
+        libraw_close (raw->lr);
+    raw->lr = NULL;
+}
+
+//  "<what>: LibRaw: <its error string>" (code: LibRaw's, or errno when > 0)
+static void
+s_raw_reason (char *err, size_t errlen, const char *what, int code)
+{
+    snprintf (err, errlen, "%s: LibRaw: %s", what, code > 0 ? strerror (code) : libraw_strerror (code));
+}
+
+//  LibRaw reports damaged data through this callback (its default prints
+//  to stderr); the failing call's return code says what happened.
+static void
+s_raw_data_error (void *data, const char *file, const int offset)
+{
+    (void) data;
+    (void) file;
+    (void) offset;
+}
+
+//  The EXIF orientation (1..8) of a LibRaw flip: LibRaw maps the
+//  Orientation tag o to flip "50132467"[o & 7]; this is its inverse.
+static int
+s_raw_orientation (int flip)
+{
+    static const int orientation [8] = { 1, 2, 4, 3, 5, 8, 6, 7 };
+    return flip >= 0 && flip < 8 ? orientation [flip] : 1;
+}
+
+//  Step 2 for RAW: open with LibRaw (metadata only) and check the sizes.
+static int
+s_raw_read_header (const rp_resize_opts_t *opts, const char *src, s_raw_t *raw,
+                   s_header_t *hdr, char *err, size_t errlen)
+{
+    if (!(raw->lr = libraw_init (0))) {
+        snprintf (err, errlen, "out of memory");
+        return -1;
+    }
+    libraw_set_dataerror_handler (raw->lr, s_raw_data_error, NULL);
+    int rc = libraw_open_file (raw->lr, src);
+    if (rc != LIBRAW_SUCCESS) {
+        s_raw_reason (err, errlen, "cannot read image header", rc);
+        return -1;
+    }
+    const libraw_image_sizes_t *sizes = &raw->lr->sizes;
+    hdr->width = sizes->width;
+    hdr->height = sizes->height;
+    if (hdr->width <= 0 || hdr->height <= 0 || sizes->raw_width == 0 || sizes->raw_height == 0) {
+        snprintf (err, errlen, "not a supported image: it has no pixels");
+        return -1;
+    }
+    int64_t pixels = (int64_t) hdr->width * hdr->height;
+    int64_t frame = (int64_t) sizes->raw_width * sizes->raw_height;
+    if (opts->max_pixels > 0 && (pixels > opts->max_pixels || frame > opts->max_pixels)) {
+        int64_t larger = frame > pixels ? frame : pixels;
+        snprintf (err, errlen,
+                  "image is %dx%d pixels (%.1f megapixels), more than the pixel limit of %.1f megapixels",
+                  frame > pixels ? sizes->raw_width : hdr->width,
+                  frame > pixels ? sizes->raw_height : hdr->height,
+                  (double) larger / 1e6, (double) opts->max_pixels / 1e6);
+        return -1;
+    }
+    hdr->orientation = s_raw_orientation (sizes->flip);
+    hdr->has_icc = 0;
+    int swap = hdr->orientation >= 5;
+    hdr->display_width = swap ? hdr->height : hdr->width;
+    hdr->display_height = swap ? hdr->width : hdr->height;
+    return 0;
+}
+
+static void
+s_raw_mem_free (VipsImage *image, void *processed)
+{
+    (void) image;
+    libraw_dcraw_clear_mem (processed);
+}
+
+//  The long edge, in stored pixels, that the largest derivative needs
+static int
+s_raw_needed (const rp_resize_opts_t *opts, const s_header_t *hdr)
+{
+    double best = 0;
+    for (int i = 0; i < opts->derivative_count; i++) {
+        double s = s_fit_scale (hdr, opts->derivatives [i].width, opts->derivatives [i].height);
+        if (s > best)
+            best = s;
+    }
+    int edge = hdr->width > hdr->height ? hdr->width : hdr->height;
+    return (int) ceil (best * edge);
+}
+
+//  The embedded JPEG preview as a lazily decoded VipsImage, when it is
+//  large enough and of the raw image's shape; NULL (err untouched) when
+//  there is none fit for use, -1 in *failed with err set when it is unfit
+//  for a reason worth refusing the photo for (too many pixels).
+static VipsImage *
+s_raw_preview (const rp_resize_opts_t *opts, s_raw_t *raw, s_header_t *hdr, int needed,
+               int *failed, char *err, size_t errlen)
+{
+    *failed = 0;
+    if (libraw_unpack_thumb (raw->lr) != LIBRAW_SUCCESS
+    ||  raw->lr->thumbnail.tformat != LIBRAW_THUMBNAIL_JPEG)
+        return NULL;
+    int rc = 0;
+    libraw_processed_image_t *thumb = libraw_dcraw_make_mem_thumb (raw->lr, &rc);
+    if (!thumb)
+        return NULL;
+    if (thumb->type != LIBRAW_IMAGE_JPEG || thumb->data_size == 0) {
+        libraw_dcraw_clear_mem (thumb);
+        return NULL;
+    }
+    VipsImage *image = vips_image_new_from_buffer (thumb->data, thumb->data_size, "",
+                                                   "access", VIPS_ACCESS_SEQUENTIAL,
+                                                   "fail_on", (VipsFailOn) opts->fail_on,
+                                                   NULL);
+    if (!image) {
+        //  A damaged preview: the raw data may still be fine
+        s_vips_error_drain ();
+        libraw_dcraw_clear_mem (thumb);
+        return NULL;
+    }
+    g_signal_connect (image, "close", G_CALLBACK (s_raw_mem_free), thumb);
+    const char *loader = NULL;
+    int w = image->Xsize, h = image->Ysize;
+    double shape = (double) w / h, want = (double) hdr->width / hdr->height;
+    if (vips_image_get_string (image, VIPS_META_LOADER, &loader) || strcmp (loader, "jpegload_buffer") != 0
+    ||  (w > h ? w : h) < needed || fabs (shape - want) > 0.02 * want) {
+        g_object_unref (image);
+        return NULL;
+    }
+    if (opts->max_pixels > 0 && (int64_t) w * h > opts->max_pixels) {
+        snprintf (err, errlen,
+                  "the embedded preview is %dx%d pixels, more than the pixel limit of %.1f megapixels",
+                  w, h, (double) opts->max_pixels / 1e6);
+        g_object_unref (image);
+        *failed = 1;
+        return NULL;
+    }
+    hdr->has_icc = vips_image_get_typeof (image, VIPS_META_ICC_NAME) != 0;
+    return image;
+}
+
+//  Decode as the section's comment says. Returns the image in stored
+//  orientation (caller unrefs) or NULL with err set.
+static VipsImage *
+s_raw_decode (const rp_resize_opts_t *opts, s_raw_t *raw, s_header_t *hdr,
+              char *err, size_t errlen)
+{
+    int needed = s_raw_needed (opts, hdr);
+    int failed = 0;
+    VipsImage *preview = s_raw_preview (opts, raw, hdr, needed, &failed, err, errlen);
+    if (preview)
+        hdr->route = "embedded preview";
+    if (preview || failed)
+        return preview;
+
+    libraw_output_params_t *params = &raw->lr->params;
+    params->use_camera_wb = 1;
+    params->no_auto_bright = 1;
+    params->output_color = 1;           //  sRGB
+    params->output_bps = 8;
+    params->gamm [0] = 1 / 2.4;         //  sRGB's tone curve
+    params->gamm [1] = 12.92;
+    params->user_flip = 0;              //  s_decode turns it upright, after shrinking
+    int edge = hdr->width > hdr->height ? hdr->width : hdr->height;
+    params->half_size = edge / 2 >= needed;
+    hdr->route = params->half_size ? "demosaiced at half size" : "demosaiced";
+    int rc = libraw_unpack (raw->lr);
+    if (rc == LIBRAW_SUCCESS)
+        rc = libraw_dcraw_process (raw->lr);
+    if (rc != LIBRAW_SUCCESS) {
+        s_raw_reason (err, errlen, "cannot decode image", rc);
+        return NULL;
+    }
+    libraw_processed_image_t *bitmap = libraw_dcraw_make_mem_image (raw->lr, &rc);
+    if (!bitmap) {
+        s_raw_reason (err, errlen, "cannot decode image", rc);
+        return NULL;
+    }
+    VipsImage *image = NULL;
+    if (bitmap->type == LIBRAW_IMAGE_BITMAP && bitmap->colors == 3 && bitmap->bits == 8
+    &&  bitmap->width > 0 && bitmap->height > 0
+    &&  bitmap->data_size == (unsigned) bitmap->width * bitmap->height * 3)
+        image = vips_image_new_from_memory_copy (bitmap->data, bitmap->data_size,
+                                                 bitmap->width, bitmap->height, 3,
+                                                 VIPS_FORMAT_UCHAR);
+    else
+        snprintf (err, errlen, "cannot decode image: LibRaw: unexpected decoded layout");
+    libraw_dcraw_clear_mem (bitmap);
+    if (!image) {
+        if (!err [0])
+            s_vips_reason (err, errlen, "cannot decode image");
+        return NULL;
+    }
+    image->Type = VIPS_INTERPRETATION_sRGB;
+    hdr->has_icc = 0;
     return image;
 }
 
@@ -912,6 +1151,7 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
     VipsImage *base = NULL;
     VipsImage *full = NULL;         //  HEIF only: the full-size decode
     s_heif_t heif = { NULL, NULL };
+    s_raw_t raw = { NULL };
     s_output_t outputs [RP_DERIVATIVES_MAX];
     memset (outputs, 0, sizeof outputs);
     int count = opts->derivative_count;
@@ -946,6 +1186,12 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
         s_heif_close (&heif);
     }
     else
+    if (rp_sniff_is_raw (mime)) {
+        if (s_raw_read_header (opts, src, &raw, &hdr, err, errlen)
+        ||  !(full = s_raw_decode (opts, &raw, &hdr, err, errlen)))
+            goto done;
+    }
+    else
     if (s_read_header (opts, src, mime, &hdr, err, errlen))
         goto done;
     if (!(base = s_decode (opts, src, full, &hdr, err, errlen)))
@@ -954,6 +1200,7 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
         g_object_unref (full);      //  only the shrunk copy is needed now
         full = NULL;
     }
+    s_raw_close (&raw);
     double decode_ms = rp_clock_ms_precise () - t_start;
     for (int i = 0; i < count; i++) {
         double t_derivative = rp_clock_ms_precise ();
@@ -983,10 +1230,12 @@ done:
     if (full)
         g_object_unref (full);
     s_heif_close (&heif);
+    s_raw_close (&raw);
     int64_t took = rp_clock_ms () - started;
     if (rc == 0)
-        rp_info (S_SOURCE, "file=%s duration=%" PRId64 " %s %dx%d, %d derivatives written",
-                 s_basename (src), took, mime, hdr.display_width, hdr.display_height, count);
+        rp_info (S_SOURCE, "file=%s duration=%" PRId64 " %s %dx%d%s%s, %d derivatives written",
+                 s_basename (src), took, mime, hdr.display_width, hdr.display_height,
+                 hdr.route ? " from RAW, " : "", hdr.route ? hdr.route : "", count);
     else
         rp_info (S_SOURCE, "file=%s duration=%" PRId64 " refused: %s",
                  s_basename (src), took, err);
