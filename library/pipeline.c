@@ -19,7 +19,8 @@
     (s_check_results): the type is the one the stored bytes sniff as, the
     size within limits.max_pixels, the SHA-256 and byte count the
     original's, the date and EXIF strings sane and bounded, every
-    derivative stored with the size it claims. A result that fails counts
+    derivative stored with the size it claims, the placeholder (thumbhash)
+    null or base64 of a bounded length. A result that fails counts
     as a lost attempt (retried, below), logged with the worker's name.
     Outcomes: when both RESULTs are in, one transaction commits the photo:
       - both done                    processing -> complete, with size, type,
@@ -79,6 +80,7 @@
 #include "engine/trace.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
+#include "engine/thumbhash.h"
 #include "engine/thread.h"
 #include "engine/utf8.h"
 #include "library/blobstore.h"
@@ -432,6 +434,13 @@ s_check_results (s_pipeline_t *self, s_photo_t *photo, const char **who, char *w
         return s_refute (why, whylen, "content_type is not what the stored bytes are (%s)", mime);
     if (!s_positive (width, max_pixels) || !s_positive (height, max_pixels / json_integer_value (width)))
         return s_refute (why, whylen, "width and height are not positive within limits.max_pixels");
+    //  The placeholder: null, or the base64 of 5 to 32 bytes
+    json_t *thumbhash = json_object_get (resize, "thumbhash");
+    if (thumbhash && !json_is_null (thumbhash)
+    &&  !(json_is_string (thumbhash)
+          && rp_thumbhash_valid (json_string_value (thumbhash), json_string_length (thumbhash))))
+        return s_refute (why, whylen, "thumbhash is neither null nor the base64 of %d bytes at most",
+                         RP_THUMBHASH_MAX);
     json_t *made = json_object_get (resize, "derivatives");
     for (int i = 0; i < self->args.config.derivative_count; i++) {
         const rp_derivative_t *spec = &self->args.config.derivatives [i];
@@ -579,6 +588,7 @@ s_commit_traced (s_pipeline_t *self, s_photo_t *photo, const char **outcome_p)
         json_object_set (result, "height", json_object_get (photo->resize, "height"));
         json_object_set (result, "taken_at", json_object_get (photo->exif, "taken_at"));
         json_object_set (result, "exif", json_object_get (photo->exif, "exif"));
+        json_object_set (result, "thumbhash", json_object_get (photo->resize, "thumbhash"));
         double started = rp_clock_ms_precise ();
         rc = rp_db_photo_complete (self->db, photo->id, result, err, sizeof err);
         json_decref (result);

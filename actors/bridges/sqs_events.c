@@ -25,7 +25,8 @@
     Bodies are ASCII (\u escapes): SQS refuses some valid UTF-8.
     Message: {"type":"photo.complete"|"photo.failed","id","user_id","user",
     "sha256","bytes","original","derivatives":{name: key},"error",
-    "batch_id","event_id"}; keys are full S3 keys (prefix included).
+    "batch_id","event_id","thumbhash"}; keys are full S3 keys (prefix
+    included); thumbhash is the placeholder's base64 (complete) or null.
     Errors: backoff with jitter (0.5 s doubling to 30 s); the last outcome
     is "events_queue" in /readyz.
 */
@@ -78,7 +79,7 @@ s_body (s_events_t *self, json_t *event)
             json_object_set_new (derivatives, d->name, json_string (key));
         }
     }
-    json_t *body = json_pack ("{s:s, s:O, s:O, s:O, s:O, s:O, s:o, s:o, s:O, s:O, s:O}",
+    json_t *body = json_pack ("{s:s, s:O, s:O, s:O, s:O, s:O, s:o, s:o, s:O, s:O, s:O, s:O}",
                               "type", complete ? "photo.complete" : "photo.failed",
                               "id", json_object_get (event, "id"),
                               "user_id", json_object_get (event, "user_id"),
@@ -89,7 +90,9 @@ s_body (s_events_t *self, json_t *event)
                               "derivatives", derivatives,
                               "error", json_object_get (event, "error"),
                               "batch_id", json_object_get (event, "batch_id"),
-                              "event_id", json_object_get (event, "event_id"));
+                              "event_id", json_object_get (event, "event_id"),
+                              "thumbhash", complete && json_object_get (event, "thumbhash")
+                                           ? json_object_get (event, "thumbhash") : json_null ());
     char *text = body ? json_dumps (body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref (body);
     return text;

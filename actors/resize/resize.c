@@ -29,6 +29,11 @@
          written to a unique temporary file in the destination folder and
          fsynced;
       5. only when every derivative is written are they renamed into place.
+      6. the ThumbHash placeholder (engine/thumbhash) from the same memory
+         image: shrunk to fit 100 x 100 (ThumbHash's limit), 8-bit RGBA
+         (opaque alpha added when there is none), already upright; its
+         base64 is the result's "thumbhash". A placeholder that cannot be
+         made is logged and left null: the photo itself is fine.
     On failure the temporary files are removed and nothing is renamed, so a
     failed call leaves no output files and a call that runs twice never
     leaves a half-written one. The result carries "timings": decode_ms
@@ -50,6 +55,7 @@
 #include "engine/clock.h"
 #include "engine/fs.h"
 #include "engine/log.h"
+#include "engine/thumbhash.h"
 #include "library/sniff.h"
 
 #include <assert.h>
@@ -1130,6 +1136,135 @@ fail:
     return NULL;
 }
 
+//  Step 6: the upright, sRGB memory image shrunk to fit 100 x 100, as
+//  8-bit RGBA row by row (caller g_free()s *rgba). 0, or -1 with err.
+static int
+s_placeholder_rgba (VipsImage *base, unsigned char **rgba, int *width, int *height,
+                    char *err, size_t errlen)
+{
+    VipsImage *t [5] = { NULL };
+    int rc = -1;
+    *rgba = NULL;
+    if (vips_thumbnail_image (base, &t [0], RP_THUMBHASH_SIDE_MAX,
+            "height", RP_THUMBHASH_SIDE_MAX,
+            "size", VIPS_SIZE_DOWN,
+            "no_rotate", TRUE,
+            NULL)) {
+        s_vips_reason (err, errlen, "cannot shrink image for its placeholder");
+        goto done;
+    }
+    VipsImage *in = t [0];
+    //  Grey (with or without alpha) to sRGB; more than RGBA to RGBA
+    if (in->Bands < 3) {
+        if (vips_colourspace (in, &t [1], VIPS_INTERPRETATION_sRGB, NULL)) {
+            s_vips_reason (err, errlen, "cannot convert image to sRGB for its placeholder");
+            goto done;
+        }
+        in = t [1];
+    }
+    if (in->Bands == 3) {
+        if (vips_bandjoin_const1 (in, &t [2], 255.0, NULL)) {
+            s_vips_reason (err, errlen, "cannot add alpha for its placeholder");
+            goto done;
+        }
+        in = t [2];
+    }
+    else
+    if (in->Bands > 4) {
+        if (vips_extract_band (in, &t [2], 0, "n", 4, NULL)) {
+            s_vips_reason (err, errlen, "cannot convert image to RGBA for its placeholder");
+            goto done;
+        }
+        in = t [2];
+    }
+    if (in->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (vips_cast_uchar (in, &t [3], NULL)) {
+            s_vips_reason (err, errlen, "cannot convert image to 8 bits for its placeholder");
+            goto done;
+        }
+        in = t [3];
+    }
+    if (in->Bands != 4 || in->Xsize < 1 || in->Ysize < 1
+    ||  in->Xsize > RP_THUMBHASH_SIDE_MAX || in->Ysize > RP_THUMBHASH_SIDE_MAX) {
+        snprintf (err, errlen, "the placeholder image is %dx%d with %d bands, not RGBA within %dx%d",
+                  in->Xsize, in->Ysize, in->Bands, RP_THUMBHASH_SIDE_MAX, RP_THUMBHASH_SIDE_MAX);
+        goto done;
+    }
+    size_t size = 0;
+    *rgba = vips_image_write_to_memory (in, &size);
+    if (!*rgba || size != (size_t) in->Xsize * (size_t) in->Ysize * 4) {
+        g_free (*rgba);
+        *rgba = NULL;
+        s_vips_reason (err, errlen, "cannot compute the placeholder image");
+        goto done;
+    }
+    *width = in->Xsize;
+    *height = in->Ysize;
+    rc = 0;
+done:
+    for (size_t i = 0; i < sizeof t / sizeof t [0]; i++)
+        if (t [i])
+            g_object_unref (t [i]);
+    return rc;
+}
+
+//  Step 6: the ThumbHash of the memory image as base64 into out (at least
+//  RP_THUMBHASH_B64_MAX + 1 bytes). 0, or -1 with err.
+static int
+s_placeholder (VipsImage *base, char *out, size_t outlen, char *err, size_t errlen)
+{
+    unsigned char *rgba = NULL;
+    int width = 0, height = 0;
+    if (s_placeholder_rgba (base, &rgba, &width, &height, err, errlen))
+        return -1;
+    unsigned char hash [RP_THUMBHASH_MAX];
+    size_t len = 0;
+    int rc = rp_thumbhash_encode (width, height, rgba, hash, &len);
+    g_free (rgba);
+    if (rc == 0)
+        rc = rp_thumbhash_base64 (hash, len, out, outlen);
+    if (rc)
+        snprintf (err, errlen, "cannot encode the placeholder of a %dx%d image", width, height);
+    return rc;
+}
+
+int
+rp_resize_placeholder_rgba (const rp_resize_opts_t *opts, const char *src,
+                            unsigned char **rgba, int *width, int *height,
+                            char *err, size_t errlen)
+{
+    assert (opts && src && rgba && width && height);
+    *rgba = NULL;
+    const char *mime = NULL;
+    s_header_t hdr = { 0 };
+    VipsImage *base = NULL, *full = NULL;
+    s_heif_t heif = { NULL, NULL };
+    mode_t mode = 0600;
+    int rc = -1;
+    if (s_check_file (opts, src, &mime, &mode, err, errlen))
+        goto done;
+    if (strcmp (mime, "image/heic") == 0 || strcmp (mime, "image/avif") == 0) {
+        if (s_heif_read_header (opts, src, &heif, &hdr, err, errlen)
+        ||  !(full = s_heif_decode (opts, &heif, &hdr, err, errlen)))
+            goto done;
+    }
+    else
+    if (s_read_header (opts, src, mime, &hdr, err, errlen))
+        goto done;
+    if (!(base = s_decode (opts, src, full, &hdr, err, errlen)))
+        goto done;
+    rc = s_placeholder_rgba (base, rgba, width, height, err, errlen);
+done:
+    if (mime)
+        s_vips_error_drain ();
+    if (base)
+        g_object_unref (base);
+    if (full)
+        g_object_unref (full);
+    s_heif_close (&heif);
+    return rc;
+}
+
 int
 rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
                  const char *dest_prefix, json_t **result,
@@ -1213,6 +1348,17 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
         snprintf (err, errlen, "out of memory");
         goto done;
     }
+    //  Step 6: the placeholder, from the same memory image
+    double t_placeholder = rp_clock_ms_precise ();
+    char thumbhash [RP_THUMBHASH_B64_MAX + 1], why [256];
+    json_t *placeholder = json_null ();
+    if (s_placeholder (base, thumbhash, sizeof thumbhash, why, sizeof why) == 0)
+        placeholder = json_string (thumbhash);
+    else
+        rp_warn (S_SOURCE, "file=%s no placeholder: %s", s_basename (src), why);
+    json_object_set_new (json, "thumbhash", placeholder);
+    json_object_set_new (json_object_get (json, "timings"), "thumbhash_ms",
+                         s_ms (rp_clock_ms_precise () - t_placeholder));
     if (s_commit (outputs, count, err, errlen)) {
         json_decref (json);
         goto done;

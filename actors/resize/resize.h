@@ -30,7 +30,8 @@ void rp_resize_opts_from_config (rp_resize_opts_t *opts, const rp_config_t *conf
 //      {"content_type":"image/jpeg","width":W,"height":H,   // as displayed
 //       "derivatives":{"<name>":{"path":"...","format":"webp","width":w,
 //                                "height":h,"bytes":n},...},
-//       "timings":{"decode_ms":t,"<name>_ms":t,...}}
+//       "thumbhash":"<base64>"|null,    // the placeholder (engine/thumbhash.h)
+//       "timings":{"decode_ms":t,"<name>_ms":t,...,"thumbhash_ms":t}}
 //  timings are milliseconds (doubles): decode_ms from the start to the
 //  image in memory (type check, header, decode, shrink, colour, rotation),
 //  <name>_ms for each derivative (resize, encode, write, fsync).
@@ -39,5 +40,14 @@ void rp_resize_opts_from_config (rp_resize_opts_t *opts, const rp_config_t *conf
 int rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
                      const char *dest_prefix, json_t **result,
                      char *err, size_t errlen);
+
+//  The pixels the placeholder is made from: `src` decoded as
+//  rp_resize_photo decodes it (same checks, same upright sRGB memory
+//  image), shrunk to fit 100 x 100, 8-bit RGBA row by row. *rgba is the
+//  caller's (g_free). 0, or -1 with a reason in err. For tests: they feed
+//  the same bytes to the reference encoder.
+int rp_resize_placeholder_rgba (const rp_resize_opts_t *opts, const char *src,
+                                unsigned char **rgba, int *width, int *height,
+                                char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
 */
 #include "engine/clock.h"
 #include "engine/db/db_private.h"
+#include "engine/thumbhash.h"
 #include "engine/fault.h"
 #include "engine/hex.h"
 #include "engine/log.h"
@@ -455,6 +456,10 @@ rp_db_photo_json (const rp_rows_t *rows, int row, char *err, size_t errlen)
     //  Schema V10: what the last bit-rot check found (null: never checked)
     json_object_set_new (photo, "integrity", s_string_or_null (rp_rows_get (rows, row, RP_PC_INTEGRITY)));
     json_object_set_new (photo, "checked_at", s_string_or_null (rp_rows_get (rows, row, RP_PC_CHECKED_AT)));
+    //  The placeholder (V7): only one of ours is shown, null otherwise
+    const char *thumbhash = rp_rows_get (rows, row, RP_PC_THUMBHASH);
+    json_object_set_new (photo, "thumbhash", s_string_or_null (
+        thumbhash && rp_thumbhash_valid (thumbhash, strlen (thumbhash)) ? thumbhash : NULL));
     return photo;
 }
 

@@ -138,7 +138,8 @@ int rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
 int rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size_t errlen);
 
 //  processing -> complete, with what the actors found. `result` is an object
-//  {"content_type","width","height","taken_at","exif":{...}}; absent or null
+//  {"content_type","width","height","taken_at","exif":{...},"thumbhash"};
+//  thumbhash is a placeholder's base64 (engine/thumbhash.h); absent or null
 //  fields are stored as null (content_type: kept). The last error is
 //  cleared. RP_NOT_FOUND when the photo is not processing (already
 //  finished, deleted).
@@ -195,7 +196,8 @@ int rp_db_photo_tag_remove (rp_db_t *self, const char *user_id, const char *id,
 
 //  One photo as the API shows it:
 //  {"id","filename","status","error","sha256","bytes","content_type","width",
-//   "height","taken_at","exif","tags":[...],"batch_id","created_at","attempts"}
+//   "height","taken_at","exif","tags":[...],"batch_id","created_at","attempts",
+//   "thumbhash"}
 //  (no "urls": the gateway adds those). RP_NOT_FOUND if not the user's.
 int rp_db_photo_get (rp_db_t *self, const char *user_id, const char *id, json_t **photo,
                      char *err, size_t errlen);

@@ -3,6 +3,7 @@
     events producer got in the events table.
 */
 #include "engine/db/db_private.h"
+#include "engine/thumbhash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,11 @@ rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t 
             //  a photo deleted since, or whose bytes never arrived: no sha
             "sha256", sha && rp_db_valid_sha256 (sha) ? json_string (sha) : json_null (),
             "bytes", has_bytes ? json_integer (bytes) : json_null ()));
+        //  A complete event carries the photo's placeholder (V7)
+        const char *thumbhash = rp_rows_get (&rows, r, 9);
+        json_object_set_new (json_array_get (list, json_array_size (list) - 1), "thumbhash",
+                             thumbhash && rp_thumbhash_valid (thumbhash, strlen (thumbhash))
+                             ? json_string (thumbhash) : json_null ());
     }
     rp_rows_clear (&rows);
     *events = list;

@@ -6,6 +6,7 @@
 */
 #include "engine/db/db_private.h"
 #include "engine/log.h"
+#include "engine/thumbhash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,6 +400,7 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
     json_t *height = json_object_get (result, "height");
     json_t *taken_at = json_object_get (result, "taken_at");
     json_t *exif = json_object_get (result, "exif");
+    json_t *thumbhash = json_object_get (result, "thumbhash");
     if ((content_type && !json_is_null (content_type)
          && (!json_is_string (content_type) || json_string_length (content_type) == 0
              || json_string_length (content_type) > 255))
@@ -407,7 +409,8 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
     ||  (height && !json_is_null (height) && (!json_is_integer (height) || json_integer_value (height) < 0
                                               || json_integer_value (height) > 0x7fffffff))
     ||  (taken_at && !json_is_null (taken_at) && !json_is_string (taken_at))
-    ||  (exif && !json_is_null (exif) && !json_is_object (exif))) {
+    ||  (exif && !json_is_null (exif) && !json_is_object (exif))
+    ||  (thumbhash && !json_is_null (thumbhash) && !json_is_string (thumbhash))) {
         rp_db_err (err, errlen, "a photo's result has a field of the wrong type");
         return RP_REFUSED;
     }
@@ -428,8 +431,14 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
         free (exif_text);
         exif_text = NULL;
     }
+    //  The placeholder: base64 of 5 to 32 bytes, or nothing
+    const char *placeholder = json_string_value (thumbhash);
+    if (placeholder && !rp_thumbhash_valid (placeholder, json_string_length (thumbhash))) {
+        rp_warn ("db", "photo=%s thumbhash is not the base64 of a placeholder; stored as null", id);
+        placeholder = NULL;
+    }
     const char *params [] = { id, json_string_value (content_type), *w ? w : NULL,
-                              *h ? h : NULL, taken, exif_text };
+                              *h ? h : NULL, taken, exif_text, placeholder };
     int rc = s_transition (self, RP_SQL_PHOTO_COMPLETE, params, S_COUNT (params), id,
                            "processing", err, errlen);
     free (exif_text);

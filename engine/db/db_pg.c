@@ -41,7 +41,7 @@ typedef struct {
     "p.height, p.taken_at, p.exif::text, " \
     "(SELECT coalesce (json_agg (t.tag), '[]'::json)::text FROM tags t WHERE t.photo_id = p.id), " \
     "p.batch_id, " TS ("p.created_at") ", p.attempts, " \
-    "p.integrity, " TS ("p.checked_at")
+    "p.integrity, " TS ("p.checked_at") ", p.thumbhash"
 
 //  A page of the timeline by `key` (the expression its V8 index holds)
 #define S_TIMELINE(key, status) \
@@ -89,7 +89,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_COMPLETE] =
         "UPDATE photos SET status = 'complete', error = NULL, "
         "content_type = coalesce ($2, content_type), width = $3::int, height = $4::int, "
-        "taken_at = $5, exif = $6::jsonb, updated_at = now() "
+        "taken_at = $5, exif = $6::jsonb, thumbhash = $7, updated_at = now() "
         "WHERE id = $1 AND status = 'processing'",
     [RP_SQL_PHOTO_RETRY] =
         "UPDATE photos SET status = 'queued', error = $2, updated_at = now(), "
@@ -112,8 +112,9 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_DELETE] =
         "DELETE FROM photos WHERE user_id = $1 AND id = $2 AND sha256 = $3 RETURNING sha256",
     [RP_SQL_EVENT_RECORD] =
-        "INSERT INTO events (user_id, photo_id, batch_id, status, error) "
-        "SELECT user_id, id, batch_id, status, error FROM photos WHERE id = $1",
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error, thumbhash) "
+        "SELECT user_id, id, batch_id, status, error, "
+        "CASE WHEN status = 'complete' THEN thumbhash END FROM photos WHERE id = $1",
     [RP_SQL_EVENT_REQUEUE_ALL] =
         "INSERT INTO events (user_id, photo_id, batch_id, status, error) "
         "SELECT user_id, id, batch_id, 'queued', error FROM photos "
@@ -188,7 +189,8 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     //  events below it are final, and (tx, id) order never passes one that
     //  may still come. Rows older than V6 have no tx and all came first.
     [RP_SQL_OUTBOX_EVENTS] =
-        "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes "
+        "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes, "
+        "e.thumbhash "
         "FROM (( SELECT 0 AS k, '0'::xid8 AS tx, id FROM events "
         "        WHERE tx IS NULL AND $3::xid8 = '0'::xid8 AND id > $1::bigint "
         "          AND status IN ('complete', 'failed') ORDER BY id LIMIT $2::int ) "
@@ -262,7 +264,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_STATUS_COUNTS] =
         "SELECT status, count(*) FROM photos GROUP BY status",
     [RP_SQL_EVENTS_AFTER] =
-        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of FROM events "
+        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of, thumbhash FROM events "
         "WHERE user_id = $1 AND id > $2::bigint "
         //  ids are taken at insert, not commit: wait out short transactions
         //  so a lower id can never become visible after a higher one was read

@@ -50,7 +50,7 @@ typedef enum {
     RP_SQL_TAGS_CLEAR,          //  photo_id
     RP_SQL_TAG_COUNT,           //  photo_id -> n
     RP_SQL_PHOTO_CLAIM,         //  max -> id, user_id, sha256, filename, attempts, batch_id
-    RP_SQL_PHOTO_COMPLETE,      //  id, content_type, width, height, taken_at, exif
+    RP_SQL_PHOTO_COMPLETE,      //  id, content_type, width, height, taken_at, exif, thumbhash
     RP_SQL_PHOTO_RETRY,         //  id, reason, retry_in_ms
     RP_SQL_PHOTO_FAIL,          //  id, reason
     RP_SQL_PHOTO_REQUEUE,       //  older_than_ms (processing, not changed for so long)
@@ -59,7 +59,7 @@ typedef enum {
     RP_SQL_PHOTO_SHA,           //  user_id, id -> sha256
     RP_SQL_PHOTO_DELETE,        //  user_id, id, sha256 (only while it is still that) -> sha256
     //  Events (V2): written in the transaction of the change they record
-    RP_SQL_EVENT_RECORD,        //  photo_id (its row as it is now)
+    RP_SQL_EVENT_RECORD,        //  photo_id (its row as it is now; thumbhash when complete, V7)
     RP_SQL_EVENT_REQUEUE_ALL,   //  older_than_ms (a 'queued' event for each photo PHOTO_REQUEUE takes)
     //  Resumable uploads (V3)
     RP_SQL_TUS_INSERT,          //  id, user_id, length, metadata, created_ms, expires_ms
@@ -85,7 +85,7 @@ typedef enum {
     RP_SQL_OUTBOX_INIT,         //  name (at the newest event; nothing when it exists)
     RP_SQL_OUTBOX_LEASE,        //  name, owner, now_ms, until_ms -> last_event_id
     RP_SQL_OUTBOX_EVENTS,       //  after_id, limit -> id, photo_id, user_id, user, batch_id,
-                                //  status, error, sha256, bytes
+                                //  status, error, sha256, bytes, thumbhash
     RP_SQL_OUTBOX_ADVANCE,      //  name, owner, last_event_id
     RP_SQL_OUTBOX_RELEASE,      //  name, owner (its lease given up)
     RP_SQL_OUTBOX_PENDING,      //  name, photo_id -> outbox rows (0 or 1), events not published yet
@@ -107,7 +107,7 @@ typedef enum {
     RP_SQL_BATCH_PHOTOS,        //  user_id, batch_id, limit -> RP_PHOTO_COLUMNS
     RP_SQL_STATUS_COUNTS,       //  -> status, n
     RP_SQL_EVENTS_AFTER,        //  user_id, after_id, limit -> id, photo_id, batch_id, status, error,
-                                //  received, length, duplicate_of
+                                //  received, length, duplicate_of, thumbhash
     RP_SQL_EVENTS_LAST,         //  user_id or NULL (all) -> max id or NULL
     //  The gateway's limits: whose streams to wake, token stamps, open uploads
     RP_SQL_EVENTS_USERS,        //  after_id, limit -> user_id, max id (users with newer events)
@@ -145,6 +145,7 @@ enum {
     RP_PC_CONTENT_TYPE, RP_PC_WIDTH, RP_PC_HEIGHT, RP_PC_TAKEN_AT, RP_PC_EXIF, RP_PC_TAGS,
     RP_PC_BATCH_ID, RP_PC_CREATED_AT, RP_PC_ATTEMPTS,
     RP_PC_INTEGRITY, RP_PC_CHECKED_AT,      //  schema V10
+    RP_PC_THUMBHASH,                        //  schema V7
     RP_PC_COUNT
 };
 

@@ -3,6 +3,7 @@
     by rp_db_photo_json from the same columns on both backends.
 */
 #include "engine/db/db_private.h"
+#include "engine/thumbhash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,13 @@ rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, int li
         const char *duplicate_of = rp_rows_get (&rows, r, 7);
         if (duplicate_of)
             json_object_set_new (event, "duplicate_of", json_string (duplicate_of));
+        //  A complete event carries the photo's placeholder (V7)
+        const char *status = json_string_value (json_object_get (event, "status"));
+        if (status && strcmp (status, "complete") == 0) {
+            const char *thumbhash = rp_rows_get (&rows, r, 8);
+            json_object_set_new (event, "thumbhash", thumbhash && rp_thumbhash_valid (thumbhash, strlen (thumbhash))
+                                                     ? json_string (thumbhash) : json_null ());
+        }
         json_array_append_new (list, event);
     }
     rp_rows_clear (&rows);

@@ -37,7 +37,7 @@ typedef struct {
     "p.height, p.taken_at, p.exif, " \
     "(SELECT json_group_array (t.tag) FROM tags t WHERE t.photo_id = p.id), " \
     "p.batch_id, p.created_at, p.attempts, " \
-    "p.integrity, p.checked_at"
+    "p.integrity, p.checked_at, p.thumbhash"
 
 //  A page of the timeline by `key` (the expression its V8 index holds)
 #define S_TIMELINE(key, status) \
@@ -86,7 +86,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_COMPLETE] =
         "UPDATE photos SET status = 'complete', error = NULL, "
         "content_type = coalesce (?2, content_type), width = CAST (?3 AS INTEGER), "
-        "height = CAST (?4 AS INTEGER), taken_at = ?5, exif = ?6, updated_at = " NOW " "
+        "height = CAST (?4 AS INTEGER), taken_at = ?5, exif = ?6, thumbhash = ?7, updated_at = " NOW " "
         "WHERE id = ?1 AND status = 'processing'",
     [RP_SQL_PHOTO_RETRY] =
         "UPDATE photos SET status = 'queued', error = ?2, updated_at = " NOW ", "
@@ -110,8 +110,9 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_PHOTO_DELETE] =
         "DELETE FROM photos WHERE user_id = ?1 AND id = ?2 AND sha256 = ?3 RETURNING sha256",
     [RP_SQL_EVENT_RECORD] =
-        "INSERT INTO events (user_id, photo_id, batch_id, status, error, created_at) "
-        "SELECT user_id, id, batch_id, status, error, " NOW " FROM photos WHERE id = ?1",
+        "INSERT INTO events (user_id, photo_id, batch_id, status, error, created_at, thumbhash) "
+        "SELECT user_id, id, batch_id, status, error, " NOW ", "
+        "CASE WHEN status = 'complete' THEN thumbhash END FROM photos WHERE id = ?1",
     [RP_SQL_EVENT_REQUEUE_ALL] =
         "INSERT INTO events (user_id, photo_id, batch_id, status, error, created_at) "
         "SELECT user_id, id, batch_id, 'queued', error, " NOW " FROM photos "
@@ -180,7 +181,8 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "WHERE name = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 "
         "  OR lease_until_ms < CAST (?3 AS INTEGER)) RETURNING last_event_id, '0'",
     [RP_SQL_OUTBOX_EVENTS] =
-        "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes "
+        "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes, "
+        "e.thumbhash "
         "FROM events e JOIN users u ON u.id = e.user_id LEFT JOIN photos p ON p.id = e.photo_id "
         //  One writer at a time commits, and it takes the next id while it
         //  holds the write lock: ids are in commit order and the cursor
@@ -239,7 +241,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_STATUS_COUNTS] =
         "SELECT status, count(*) FROM photos GROUP BY status",
     [RP_SQL_EVENTS_AFTER] =
-        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of FROM events "
+        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of, thumbhash FROM events "
         "WHERE user_id = ?1 AND id > CAST (?2 AS INTEGER) ORDER BY id LIMIT CAST (?3 AS INTEGER)",
     [RP_SQL_EVENTS_LAST] =
         "SELECT max(id) FROM events WHERE ?1 IS NULL OR user_id = ?1",
