@@ -222,9 +222,22 @@ rp_gw_metrics_text (char **text, size_t *len)
         const char *status;
         json_t *value;
         json_object_foreach (counts, status, value) {
+            if (!json_is_integer (value))
+                continue;               //  "integrity", below
             char label [64];
             s_label (status, label, sizeof label);
             fprintf (out, "rapidphoto_photos{status=\"%s\"} %lld\n", label, (long long) json_integer_value (value));
+        }
+        //  Complete photos by what the last bit-rot check found, whoever ran it
+        json_t *integrity = json_object_get (counts, "integrity");
+        if (json_is_object (integrity)) {
+            fprintf (out, "# HELP rapidphoto_photos_integrity Complete photos by the last bit-rot check: ok, "
+                          "damaged, unchecked.\n# TYPE rapidphoto_photos_integrity gauge\n");
+            json_object_foreach (integrity, status, value)
+                if (json_is_integer (value))
+                    fprintf (out, "rapidphoto_photos_integrity{integrity=\"%s\"} %lld\n",
+                             streq (status, "ok") ? "ok" : streq (status, "damaged") ? "damaged" : "unchecked",
+                             (long long) json_integer_value (value));
         }
         json_decref (counts);
     }

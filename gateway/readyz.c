@@ -114,6 +114,10 @@ s_probe_database (s_prober_t *self)
     json_t *counts = NULL;
     bool ok = self->db && rp_db_ping (self->db, err, sizeof err) == 0
            && rp_db_status_counts (self->db, &counts, err, sizeof err) == 0;
+    //  What the bit-rot checks found (schema V10), for /metrics as well
+    json_t *integrity = NULL;
+    if (ok && rp_db_scrub_counts (self->db, &integrity, err, sizeof err) == 0)
+        json_object_set_new (counts, "integrity", integrity);
     if (!ok)
         rp_db_close (&self->db);        //  a new connection next time
     pthread_mutex_lock (&s_state.lock);

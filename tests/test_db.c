@@ -1733,3 +1733,105 @@ CONTRACT (gateway_limits_read_whose_news_stamps_and_open_uploads)
     cr_assert_eq (open, 0);
     rp_db_close (&db);
 }
+
+//  ---------------------------------------------------------------------------
+//  Bit-rot checks (schema V10): which addresses are due, what a check found
+
+CONTRACT (scrub_marks_an_address_walks_by_last_check)
+{
+    rp_db_t *db = s_open (url);
+    char err [512] = "", alice [RP_ID_MAX], bob [RP_ID_MAX];
+    s_user (db, "alice", alice);
+    s_user (db, "bob", bob);
+    //  alice: bytes 1 and 2; bob: bytes 1 too (shared); alice: bytes 3, left queued
+    char a1 [RP_ID_MAX], a2 [RP_ID_MAX], b1 [RP_ID_MAX], a3 [RP_ID_MAX];
+    s_photo (db, alice, 1, NULL, NULL, a1, NULL);
+    s_photo (db, alice, 2, NULL, NULL, a2, NULL);
+    s_photo (db, bob, 1, NULL, NULL, b1, NULL);
+    json_t *claimed = s_claim (db, 3);
+    cr_assert_eq (json_array_size (claimed), 3);
+    size_t i;
+    json_t *item;
+    json_array_foreach (claimed, i, item)
+        cr_assert_eq (rp_db_photo_complete (db, s_str (item, "id"), NULL, err, sizeof err), 0, "%s", err);
+    json_decref (claimed);
+    s_photo (db, alice, 3, NULL, NULL, a3, NULL);
+
+    //  Never checked: null in the photo JSON
+    json_t *photo = s_get (db, alice, a1);
+    cr_assert (json_is_null (json_object_get (photo, "integrity")));
+    cr_assert (json_is_null (json_object_get (photo, "checked_at")));
+    json_decref (photo);
+
+    //  A whole pass: complete photos only, one row per address, by sha256
+    json_t *due = NULL;
+    cr_assert_eq (rp_db_scrub_due (db, "", 0, 100, &due, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (due), 2, "addresses 1 and 2, not the queued 3");
+    cr_assert_str_eq (s_str (json_array_get (due, 0), "sha256"), s_sha (1));
+    cr_assert_str_eq (s_str (json_array_get (due, 1), "sha256"), s_sha (2));
+    cr_assert_eq (s_int (json_array_get (due, 0), "bytes"), 1234);
+    const char *stands = s_str (json_array_get (due, 0), "id");
+    cr_assert (strcmp (stands, a1) == 0 || strcmp (stands, b1) == 0);
+    json_decref (due);
+    cr_assert_eq (rp_db_scrub_due (db, s_sha (1), 0, 100, &due, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (due), 1, "after address 1");
+    cr_assert_str_eq (s_str (json_array_get (due, 0), "sha256"), s_sha (2));
+    json_decref (due);
+    cr_assert_eq (rp_db_scrub_due (db, "'; DROP TABLE photos; --", 0, 100, &due, err, sizeof err), RP_REFUSED);
+    cr_assert_null (due);
+
+    //  A damaged address: every photo with it says so, of any user
+    int64_t marked = 0;
+    cr_assert_eq (rp_db_scrub_mark (db, s_sha (1), "damaged", &marked, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (marked, 2);
+    photo = s_get (db, bob, b1);
+    cr_assert_str_eq (s_str (photo, "integrity"), "damaged");
+    const char *checked = s_str (photo, "checked_at");
+    cr_assert (checked && strlen (checked) == 24 && checked [10] == 'T' && checked [23] == 'Z', "%s", checked);
+    json_decref (photo);
+    photo = s_get (db, alice, a2);
+    cr_assert (json_is_null (json_object_get (photo, "integrity")));
+    json_decref (photo);
+    json_t *page = NULL;
+    cr_assert_eq (rp_db_photo_list (db, alice, 50, NULL, NULL, NULL, &page, err, sizeof err), 0, "%s", err);
+    json_array_foreach (json_object_get (page, "items"), i, item)
+        if (strcmp (s_str (item, "id"), a1) == 0)
+            cr_assert_str_eq (s_str (item, "integrity"), "damaged", "the list shows it too");
+    json_decref (page);
+
+    //  The background walk: what was never checked, then the oldest check
+    cr_assert_eq (rp_db_scrub_due (db, NULL, 3600000, 100, &due, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (due), 1, "address 1 was just checked");
+    cr_assert_str_eq (s_str (json_array_get (due, 0), "sha256"), s_sha (2));
+    json_decref (due);
+    cr_assert_eq (rp_db_scrub_mark (db, s_sha (2), "ok", &marked, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (marked, 1);
+    cr_assert_eq (rp_db_scrub_due (db, NULL, 3600000, 100, &due, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (due), 0, "nothing due within the hour");
+    json_decref (due);
+    //  Address 2 checked long ago, address 1 less long ago: 2 comes first
+    s_raw (url, "UPDATE photos SET checked_at = '2020-01-01T00:00:00.000Z' WHERE sha256 LIKE '%2'",
+           "UPDATE photos SET checked_at = '2020-01-01 00:00:00+00' WHERE sha256 LIKE '%2'");
+    s_raw (url, "UPDATE photos SET checked_at = '2021-01-01T00:00:00.000Z' WHERE sha256 LIKE '%1'",
+           "UPDATE photos SET checked_at = '2021-01-01 00:00:00+00' WHERE sha256 LIKE '%1'");
+    cr_assert_eq (rp_db_scrub_due (db, NULL, 3600000, 100, &due, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (due), 2);
+    cr_assert_str_eq (s_str (json_array_get (due, 0), "sha256"), s_sha (2), "the oldest check first");
+    cr_assert_str_eq (s_str (json_array_get (due, 1), "sha256"), s_sha (1));
+    json_decref (due);
+
+    json_t *counts = NULL;
+    cr_assert_eq (rp_db_scrub_counts (db, &counts, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (s_int (counts, "damaged"), 2);
+    cr_assert_eq (s_int (counts, "ok"), 1);
+    cr_assert_eq (s_int (counts, "unchecked"), 0);
+    json_decref (counts);
+
+    //  Refused input
+    cr_assert_eq (rp_db_scrub_mark (db, s_sha (2), "fine", &marked, err, sizeof err), RP_REFUSED);
+    cr_assert_eq (rp_db_scrub_mark (db, "nope", "ok", &marked, err, sizeof err), RP_REFUSED);
+    //  An address no photo has: nothing marked
+    cr_assert_eq (rp_db_scrub_mark (db, s_sha (9), "ok", &marked, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (marked, 0);
+    rp_db_close (&db);
+}

@@ -171,6 +171,14 @@ function commandSuite(label, makeEnv) {
       const listed = await (await api(server, token, 'GET', '/api/v1/photos')).json();
       assert.equal(listed.items.find((p) => p.id === a.id).integrity, 'damaged');
 
+      //  serve's /metrics counts the damaged photo the command found (its
+      //  readiness prober reads the database)
+      await waitFor('rapidphoto_photos_integrity', async () => {
+        const metrics = await (await fetch(server.url + '/metrics')).text();
+        return /^rapidphoto_photos_integrity\{integrity="damaged"\} 1$/m.test(metrics)
+          && /^rapidphoto_photos_integrity\{integrity="ok"\} 2$/m.test(metrics);
+      });
+
       //  The derivatives are back, whole, and served
       await assertServes(server, token, b.id, 'thumbnail', thumb, isWebp);
       await assertServes(server, token, b.id, 'preview', preview, isJpeg);
