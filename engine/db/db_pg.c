@@ -43,10 +43,12 @@ typedef struct {
     "p.batch_id, " TS ("p.created_at") ", p.attempts, " \
     "p.integrity, " TS ("p.checked_at") ", p.thumbhash"
 
-//  A page of the timeline by `key` (the expression its V8 index holds)
+//  A page of the timeline by `key` (the expression its V8 index holds);
+//  the plain key <= bound beside the exact row value bounds the index scan
 #define S_TIMELINE(key, status) \
     "SELECT " PHOTO_COLUMNS ", " TS (key) " FROM photos p WHERE p.user_id = $1 " \
     "AND (" key ", p.id) < (coalesce ($4::timestamptz, 'infinity'), coalesce ($5::text, '')) " \
+    "AND " key " <= coalesce ($4::timestamptz, 'infinity') " \
     "AND " key " >= coalesce ($6::timestamptz, '-infinity') " status \
     "AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.tag = $2)) " \
     "ORDER BY " key " DESC, p.id DESC LIMIT $3::int"

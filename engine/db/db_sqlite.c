@@ -39,10 +39,14 @@ typedef struct {
     "p.batch_id, p.created_at, p.attempts, " \
     "p.integrity, p.checked_at, p.thumbhash"
 
-//  A page of the timeline by `key` (the expression its V8 index holds)
+//  A page of the timeline by `key` (the expression its V8 index holds).
+//  The row value is exact; SQLite does not bound a DESC index scan by it,
+//  so the plain key <= bound beside it does (without it a deep cursor
+//  scans every row above it: 370 ms instead of 0.1 at 100,000 photos)
 #define S_TIMELINE(key, status) \
     "SELECT " PHOTO_COLUMNS ", " key " FROM photos p WHERE p.user_id = ?1 " \
     "AND (" key ", p.id) < (coalesce (?4, 'A'), coalesce (?5, '')) " \
+    "AND " key " <= coalesce (?4, 'A') " \
     "AND " key " >= coalesce (?6, '') " status \
     "AND (?2 IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.tag = ?2)) " \
     "ORDER BY " key " DESC, p.id DESC LIMIT CAST (?3 AS INTEGER)"
