@@ -103,7 +103,7 @@ struct _rp_tus_req_t {
     unsigned char expected [EVP_MAX_MD_SIZE];
     size_t expected_len;
     //  The first bytes of the upload, to refuse a non-image early
-    unsigned char head [RP_SNIFF_BYTES];
+    unsigned char head [RP_SNIFF_ACCEPT_BYTES];
     size_t head_len;
     bool sniffed;
     bool not_image;
@@ -1096,10 +1096,10 @@ rp_tus_data (struct MHD_Connection *c, rp_req_t *req, const char *data, size_t s
     }
     //  The first bytes of the upload tell whether it is an image at all
     if (self->start == 0 && !self->sniffed) {
-        size_t take = RP_SNIFF_BYTES - self->head_len < size ? RP_SNIFF_BYTES - self->head_len : size;
+        size_t take = RP_SNIFF_ACCEPT_BYTES - self->head_len < size ? RP_SNIFF_ACCEPT_BYTES - self->head_len : size;
         memcpy (self->head + self->head_len, data, take);
         self->head_len += take;
-        if (self->head_len == RP_SNIFF_BYTES) {
+        if (self->head_len == RP_SNIFF_ACCEPT_BYTES) {
             self->sniffed = true;
             if (!rp_sniff_check (self->head, self->head_len, self->not_image_why, sizeof self->not_image_why)) {
                 self->not_image = true;

@@ -4,7 +4,7 @@
     temporary file, hashed on the way), never held whole in memory. Checks
     run as early as the information allows: the token and Content-Length
     (413) before any body byte is read, the type (415) as soon as a file's
-    first RP_SNIFF_BYTES bytes are in, the running count against the limits
+    first RP_SNIFF_ACCEPT_BYTES bytes are in, the running count against the limits
     on every chunk: limits.max_upload_bytes per file and, for a multipart
     body, limits.max_request_bytes for all of it (the temporary bytes one
     request may write before it is refused), each 413 naming its setting.
@@ -106,7 +106,7 @@ s_check_type (rp_upload_t *self, s_part_t *part, bool final)
         return;
     size_t got = 0;
     const unsigned char *head = rp_blob_head (part->writer, &got);
-    if (got < RP_SNIFF_BYTES && !final)
+    if (got < RP_SNIFF_ACCEPT_BYTES && !final)
         return;
     char why [200], detail [512];
     if (rp_sniff_check (head, got, why, sizeof why))

@@ -15,6 +15,11 @@
 //  more are ignored): enough for a DNG's IFD0 right after its header.
 #define RP_SNIFF_BYTES 4096
 
+//  Enough leading bytes to tell whether a file is an accepted image at all
+//  (which type of TIFF it is may take RP_SNIFF_BYTES): the gateway's early
+//  refusal of an upload waits for no more than these.
+#define RP_SNIFF_ACCEPT_BYTES 64
+
 //  The MIME type of an accepted image format, or NULL. The string is static.
 const char *rp_sniff (const unsigned char *data, size_t size);
 

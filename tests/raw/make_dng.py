@@ -23,7 +23,8 @@ Files written, all 1:1 with SOURCE's stored size (cropped to even):
                          its SubIFD the raw CFA image
     preview_orient6.dng  the same with Orientation 6 (rotate 90 CW to view)
     mosaic.dng           IFD0 is the raw CFA image itself, no preview
-    mosaic_orient6.dng   the same with Orientation 6
+    mosaic_orient6.dng   the same with Orientation 6, and its Exif and GPS IFDs after
+                         the raw data (past the 64 KiB libexif reads: LibRaw's values)
     truncated.dng        mosaic.dng cut in the middle of its raw data
     garbage.dng          mosaic.dng's headers with the raw strip's offset past the end
 and expected.json: the EXIF values written, for the test to compare.
@@ -240,25 +241,29 @@ def gps_ifd():
     return ifd
 
 
-def build(cfa, preview, orientation):
-    """The DNG's bytes: header, IFD0, [raw SubIFD], Exif IFD, GPS IFD, data."""
+def build(cfa, preview, orientation, tail=False):
+    """The DNG's bytes: header, IFD0, [raw SubIFD], Exif IFD, GPS IFD, data;
+    with tail, the Exif and GPS IFDs come after the data instead."""
     h, w = cfa.shape
     exif, gps = exif_ifd(), gps_ifd()
     ifd0 = Ifd()
     raw = Ifd() if preview else ifd0
     # Pass 1 with placeholder offsets for the sizes, pass 2 with the real ones
+    order = ["ifd0", "raw", "exif", "gps", "cfa", "jpeg"]
+    if tail:
+        order = ["ifd0", "raw", "cfa", "jpeg", "exif", "gps"]
+    ifds = {"ifd0": ifd0, "raw": raw if preview else None, "exif": exif, "gps": gps}
     for _ in range(2):
         offsets = {}
         at = 8
-        for name, ifd in (("ifd0", ifd0), ("raw", raw if preview else None), ("exif", exif),
-                          ("gps", gps)):
-            if ifd is None:
-                continue
+        for name in order:
             offsets[name] = at
-            at += (ifd.size() + 3) & ~3
-        offsets["cfa"] = at
-        at += cfa.nbytes
-        offsets["jpeg"] = at
+            if name == "cfa":
+                at += cfa.nbytes
+            elif name == "jpeg":
+                at += (len(preview) + 3) & ~3 if preview else 0
+            elif ifds[name] is not None:
+                at += (ifds[name].size() + 3) & ~3
         common_tags(ifd0, orientation)
         ifd0.add(34665, LONG, offsets["exif"])
         ifd0.add(34853, LONG, offsets["gps"])
@@ -277,17 +282,16 @@ def build(cfa, preview, orientation):
             ifd0.add(284, SHORT, 1)
             ifd0.add(330, LONG, offsets["raw"])              # SubIFDs
     out = bytearray(b"II*\0" + struct.pack("<I", 8))
-    for name, ifd in (("ifd0", ifd0), ("raw", raw if preview else None), ("exif", exif),
-                      ("gps", gps)):
-        if ifd is None:
-            continue
-        assert len(out) == offsets[name]
-        b = ifd.bytes(offsets[name])
-        out += b + b"\0" * (((len(b) + 3) & ~3) - len(b))
-    assert len(out) == offsets["cfa"]
-    out += cfa.tobytes()
-    if preview:
-        out += preview
+    for name in order:
+        assert len(out) == offsets[name], name
+        if name == "cfa":
+            out += cfa.tobytes()
+        elif name == "jpeg":
+            if preview:
+                out += preview + b"\0" * (((len(preview) + 3) & ~3) - len(preview))
+        elif ifds[name] is not None:
+            b = ifds[name].bytes(offsets[name])
+            out += b + b"\0" * (((len(b) + 3) & ~3) - len(b))
     return bytes(out)
 
 
@@ -319,7 +323,8 @@ def main():
     made = {}
     for name, has_preview, orientation in (("preview", True, 1), ("preview_orient6", True, 6),
                                            ("mosaic", False, 1), ("mosaic_orient6", False, 6)):
-        data = build(cfa, preview if has_preview else None, orientation)
+        data = build(cfa, preview if has_preview else None, orientation,
+                     tail=name == "mosaic_orient6")
         path = os.path.join(outdir, name + ".dng")
         with open(path, "wb") as f:
             f.write(data)
