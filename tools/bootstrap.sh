@@ -89,6 +89,14 @@ if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/tus/node_modules/tus
     (cd "$(dirname "$0")/../tests/tus" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The ThumbHash tests' reference encoder (tests/thumbhash, ctest thumbhash_*):
+# thumbhash, pinned in tests/thumbhash/package-lock.json, into
+# tests/thumbhash/node_modules.
+if [ "$want_test" = 1 ] && [ ! -d "$(dirname "$0")/../tests/thumbhash/node_modules/thumbhash" ]; then
+    echo "bootstrap: installing tests/thumbhash npm packages" >&2
+    (cd "$(dirname "$0")/../tests/thumbhash" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+
 # The Terraform check (tools/terraform/check.mjs, ctest terraform_*): HashiCorp's
 # HCL parser, @cdktf/hcl2json, pinned in tools/terraform/package-lock.json, into
 # tools/terraform/node_modules (not the devDependencies: the 400 MB provider
