@@ -330,3 +330,170 @@ Test (timeline, instants)
         cr_expect_eq (rp_db_instant_parse (bad [i], out, err, sizeof err), RP_REFUSED, "%s", bad [i]);
     }
 }
+
+//  ---------------------------------------------------------------------------
+//  V8 on a library that was there before it: the migration's own script
+//  fills taken_sort for the rows already there, and its triggers keep it in
+//  step when a release (this one or the one before) writes taken_at.
+
+//  The script schemas/<backend>/<file> (caller frees)
+static char *
+s_script (const char *backend, const char *file)
+{
+    const char *source = getenv ("RP_SOURCE_DIR");
+    cr_assert (source, "RP_SOURCE_DIR is unset (ctest sets it)");
+    char path [1024];
+    snprintf (path, sizeof path, "%s/schemas/%s/%s", source, backend, file);
+    size_t len;
+    char *text = rp_test_read_file (path, &len);
+    cr_assert (text, "%s", path);
+    return text;
+}
+
+static const char *const s_before_v8 [] = {
+    "V1__init.sql", "V2__events.sql", "V3__tus.sql", "V4__aws.sql", "V5__bytes.sql", "V6__outbox_order.sql"
+};
+
+//  taken_at as a release before V8 wrote it -> taken_sort after V8
+static const struct {
+    const char *id, *taken_at, *sort;
+} s_rows [] = {
+    { "p1", "2019-05-01T12:00:00+02:00", "2019-05-01T10:00:00.000Z" },
+    { "p2", "2019-05-01T11:00:00",       "2019-05-01T11:00:00.000Z" },
+    { "p3", "2014-12-31T23:30:00-05:00", "2015-01-01T04:30:00.000Z" },
+    { "p4", NULL,                        NULL },
+    { "p5", "not a date",                NULL },
+};
+
+#include <sqlite3.h>
+
+static char *
+s_sqlite_one (sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    cr_assert_eq (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), SQLITE_OK, "%s", sqlite3_errmsg (db));
+    char *value = NULL;
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0))
+        value = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+Test (timeline, v8_fills_existing_rows_sqlite)
+{
+    char *dir = rp_test_tmpdir ("timeline-v8");
+    char path [1024];
+    snprintf (path, sizeof path, "%s/before.db", dir);
+    sqlite3 *db = NULL;
+    cr_assert_eq (sqlite3_open (path, &db), SQLITE_OK);
+    for (size_t i = 0; i < sizeof s_before_v8 / sizeof s_before_v8 [0]; i++) {
+        char *script = s_script ("sqlite", s_before_v8 [i]);
+        cr_assert_eq (sqlite3_exec (db, script, NULL, NULL, NULL), SQLITE_OK, "%s: %s", s_before_v8 [i],
+                      sqlite3_errmsg (db));
+        free (script);
+    }
+    cr_assert_eq (sqlite3_exec (db, "INSERT INTO users VALUES ('u', 'u', 'x', '2026-01-01T00:00:00.000Z');"
+                                    "INSERT INTO batches VALUES ('b', 'u', '2026-01-01T00:00:00.000Z');",
+                                NULL, NULL, NULL), SQLITE_OK);
+    for (size_t i = 0; i < sizeof s_rows / sizeof s_rows [0]; i++) {
+        char sql [1024];
+        snprintf (sql, sizeof sql, "INSERT INTO photos (id, user_id, batch_id, filename, status, sha256, taken_at, "
+                  "next_attempt_at, created_at, updated_at) VALUES ('%s', 'u', 'b', 'f', 'complete', '%s', %s%s%s, "
+                  "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+                  s_rows [i].id, s_rows [i].id, s_rows [i].taken_at ? "'" : "",
+                  s_rows [i].taken_at ? s_rows [i].taken_at : "NULL", s_rows [i].taken_at ? "'" : "");
+        cr_assert_eq (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg (db));
+    }
+    char *v8 = s_script ("sqlite", "V8__timeline.sql");
+    cr_assert_eq (sqlite3_exec (db, v8, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg (db));
+    free (v8);
+    for (size_t i = 0; i < sizeof s_rows / sizeof s_rows [0]; i++) {
+        char sql [256];
+        snprintf (sql, sizeof sql, "SELECT taken_sort FROM photos WHERE id = '%s'", s_rows [i].id);
+        char *sort = s_sqlite_one (db, sql);
+        if (s_rows [i].sort)
+            cr_expect (sort && streq (sort, s_rows [i].sort), "%s: %s", s_rows [i].id, sort ? sort : "NULL");
+        else
+            cr_expect_null (sort, "%s: %s", s_rows [i].id, sort);
+        free (sort);
+    }
+    //  A release before V8 writes taken_at (as its EXIF commit does): in step
+    cr_assert_eq (sqlite3_exec (db, "UPDATE photos SET taken_at = '2020-02-29T23:00:00-01:00' WHERE id = 'p4'",
+                                NULL, NULL, NULL), SQLITE_OK);
+    char *sort = s_sqlite_one (db, "SELECT taken_sort FROM photos WHERE id = 'p4'");
+    cr_expect (sort && streq (sort, "2020-03-01T00:00:00.000Z"), "%s", sort ? sort : "NULL");
+    free (sort);
+    cr_assert_eq (sqlite3_exec (db, "UPDATE photos SET taken_at = NULL WHERE id = 'p1'", NULL, NULL, NULL), SQLITE_OK);
+    sort = s_sqlite_one (db, "SELECT taken_sort FROM photos WHERE id = 'p1'");
+    cr_expect_null (sort);
+    free (sort);
+    sqlite3_close (db);
+    free (dir);
+}
+
+#include <libpq-fe.h>
+
+static char *
+s_pg_one (PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec (conn, sql);
+    cr_assert (PQresultStatus (res) == PGRES_TUPLES_OK || PQresultStatus (res) == PGRES_COMMAND_OK,
+               "%s: %s", sql, PQerrorMessage (conn));
+    char *value = PQntuples (res) > 0 && !PQgetisnull (res, 0, 0) ? strdup (PQgetvalue (res, 0, 0)) : NULL;
+    PQclear (res);
+    return value;
+}
+
+#define S_PG_SORT "SELECT to_char (taken_sort AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') " \
+                  "FROM photos WHERE id = '%s'"
+
+Test (timeline, v8_fills_existing_rows_postgresql)
+{
+    char url [2048];
+    rp_test_pg_schema ("timeline_v8", url, sizeof url);
+    PGconn *conn = PQconnectdb (url);
+    cr_assert_eq (PQstatus (conn), CONNECTION_OK, "%s", PQerrorMessage (conn));
+    //  The session's time zone must not matter to the offset-less one
+    free (s_pg_one (conn, "SET TimeZone = 'America/New_York'"));
+    for (size_t i = 0; i < sizeof s_before_v8 / sizeof s_before_v8 [0]; i++) {
+        char *script = s_script ("postgresql", s_before_v8 [i]);
+        free (s_pg_one (conn, script));
+        free (script);
+    }
+    free (s_pg_one (conn, "INSERT INTO users (id, name, password_hash) VALUES ('u', 'u', 'x')"));
+    free (s_pg_one (conn, "INSERT INTO batches (id, user_id) VALUES ('b', 'u')"));
+    for (size_t i = 0; i < sizeof s_rows / sizeof s_rows [0]; i++) {
+        char sql [1024];
+        snprintf (sql, sizeof sql, "INSERT INTO photos (id, user_id, batch_id, filename, status, sha256, taken_at) "
+                  "VALUES ('%s', 'u', 'b', 'f', 'complete', '%s', %s%s%s)",
+                  s_rows [i].id, s_rows [i].id, s_rows [i].taken_at ? "'" : "",
+                  s_rows [i].taken_at ? s_rows [i].taken_at : "NULL", s_rows [i].taken_at ? "'" : "");
+        free (s_pg_one (conn, sql));
+    }
+    char *v8 = s_script ("postgresql", "V8__timeline.sql");
+    free (s_pg_one (conn, v8));
+    free (v8);
+    for (size_t i = 0; i < sizeof s_rows / sizeof s_rows [0]; i++) {
+        char sql [512];
+        snprintf (sql, sizeof sql, S_PG_SORT, s_rows [i].id);
+        char *sort = s_pg_one (conn, sql);
+        if (s_rows [i].sort)
+            cr_expect (sort && streq (sort, s_rows [i].sort), "%s: %s", s_rows [i].id, sort ? sort : "NULL");
+        else
+            cr_expect_null (sort, "%s: %s", s_rows [i].id, sort);
+        free (sort);
+    }
+    free (s_pg_one (conn, "UPDATE photos SET taken_at = '2020-02-29T23:00:00-01:00' WHERE id = 'p4'"));
+    char sql [512];
+    snprintf (sql, sizeof sql, S_PG_SORT, "p4");
+    char *sort = s_pg_one (conn, sql);
+    cr_expect (sort && streq (sort, "2020-03-01T00:00:00.000Z"), "%s", sort ? sort : "NULL");
+    free (sort);
+    //  A date PostgreSQL cannot hold (year 0) is NULL, never a failed write
+    free (s_pg_one (conn, "UPDATE photos SET taken_at = '0000-01-01T00:00:00' WHERE id = 'p1'"));
+    snprintf (sql, sizeof sql, S_PG_SORT, "p1");
+    sort = s_pg_one (conn, sql);
+    cr_expect_null (sort, "%s", sort);
+    free (sort);
+    PQfinish (conn);
+}
