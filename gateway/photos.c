@@ -5,6 +5,7 @@
 #include "gateway/gateway_private.h"
 #include <czmq.h>
 #include "engine/log.h"
+#include "engine/phash.h"
 #include "library/library.h"
 
 #include <ctype.h>
@@ -388,6 +389,26 @@ rp_photos_check (struct MHD_Connection *c, rp_req_t *req)
 //  ---------------------------------------------------------------------------
 //  Routing
 
+//  ---------------------------------------------------------------------------
+//  GET /photos/{id}/similar: near-duplicates (engine/phash.h), nearest first
+
+static enum MHD_Result
+s_similar (struct MHD_Connection *c, rp_req_t *req, const char *id)
+{
+    enum MHD_Result result = MHD_NO;
+    rp_db_t *db = s_db (c, req, &result);
+    if (!db)
+        return result;
+    char err [256];
+    json_t *items = NULL;
+    int rc = rp_db_photo_similar (db, req->user_id, id, RP_PHASH_THRESHOLD, 100, &items, NULL,
+                                  err, sizeof err);
+    if (rc)
+        return rp_gw_db_problem (c, req, rc, err);
+    s_present_all (items);
+    return rp_gw_json (c, req, 200, json_pack ("{s:o}", "items", items));
+}
+
 enum MHD_Result
 rp_photos_route (struct MHD_Connection *c, rp_req_t *req, const char *method, const char *rest)
 {
@@ -446,6 +467,11 @@ rp_photos_route (struct MHD_Connection *c, rp_req_t *req, const char *method, co
             return rp_gw_db_problem (c, req, rc, err);
         struct MHD_Response *response = MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
         return rp_gw_queue (c, req, 204, response);
+    }
+    if (streq (what, "similar")) {
+        if (!get)
+            return rp_gw_problem (c, req, 405, "Method not allowed", "use GET");
+        return s_similar (c, req, photo_id);
     }
     //  original, or any configured derivative (thumbnail, preview, ...)
     if (*what && !strchr (what, '/') && strlen (what) < sizeof (((rp_derivative_t *) 0)->name)) {

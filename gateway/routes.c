@@ -105,6 +105,7 @@ s_set_route (rp_req_t *req, const char *method, const char *url)
         const char *slash = strchr (url + 15, '/');
         label = !slash ? "photo"
               : strncmp (slash, "/tags", 5) == 0 ? "tags"
+              : streq (slash, "/similar") ? "similar"
               : "download";
     }
     else

@@ -20,7 +20,8 @@
     size within limits.max_pixels, the SHA-256 and byte count the
     original's, the date and EXIF strings sane and bounded, every
     derivative stored with the size it claims, the placeholder (thumbhash)
-    null or base64 of a bounded length. A result that fails counts
+    null or base64 of a bounded length, the perceptual hash 16 hex
+    characters (or absent, from an earlier release). A result that fails counts
     as a lost attempt (retried, below), logged with the worker's name.
     Outcomes: when both RESULTs are in, one transaction commits the photo:
       - both done                    processing -> complete, with size, type,
@@ -77,6 +78,7 @@
 #include "engine/link.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/phash.h"
 #include "engine/trace.h"
 #include "engine/msg.h"
 #include "engine/runtime.h"
@@ -441,6 +443,11 @@ s_check_results (s_pipeline_t *self, s_photo_t *photo, const char **who, char *w
           && rp_thumbhash_valid (json_string_value (thumbhash), json_string_length (thumbhash))))
         return s_refute (why, whylen, "thumbhash is neither null nor the base64 of %d bytes at most",
                          RP_THUMBHASH_MAX);
+    //  A worker of an earlier release sends no phash: the photo has none
+    json_t *phash = json_object_get (resize, "phash");
+    uint64_t ignored;
+    if (phash && !(json_is_string (phash) && rp_phash_parse (json_string_value (phash), &ignored) == 0))
+        return s_refute (why, whylen, "phash is not 16 lowercase hex characters");
     json_t *made = json_object_get (resize, "derivatives");
     for (int i = 0; i < self->args.config.derivative_count; i++) {
         const rp_derivative_t *spec = &self->args.config.derivatives [i];
@@ -589,6 +596,8 @@ s_commit_traced (s_pipeline_t *self, s_photo_t *photo, const char **outcome_p)
         json_object_set (result, "taken_at", json_object_get (photo->exif, "taken_at"));
         json_object_set (result, "exif", json_object_get (photo->exif, "exif"));
         json_object_set (result, "thumbhash", json_object_get (photo->resize, "thumbhash"));
+        if (json_object_get (photo->resize, "phash"))
+            json_object_set (result, "phash", json_object_get (photo->resize, "phash"));
         double started = rp_clock_ms_precise ();
         rc = rp_db_photo_complete (self->db, photo->id, result, err, sizeof err);
         json_decref (result);

@@ -26,7 +26,8 @@
     Message: {"type":"photo.complete"|"photo.failed","id","user_id","user",
     "sha256","bytes","original","derivatives":{name: key},"error",
     "batch_id","event_id","thumbhash"}; keys are full S3 keys (prefix
-    included); thumbhash is the placeholder's base64 (complete) or null.
+    included); thumbhash is the placeholder's base64 (complete) or null;
+    on photo.complete, "similar":[ids] (its near-duplicates at completion).
     Errors: backoff with jitter (0.5 s doubling to 30 s); the last outcome
     is "events_queue" in /readyz.
 */
@@ -93,6 +94,9 @@ s_body (s_events_t *self, json_t *event)
                               "event_id", json_object_get (event, "event_id"),
                               "thumbhash", complete && json_object_get (event, "thumbhash")
                                            ? json_object_get (event, "thumbhash") : json_null ());
+    //  A complete event's near-duplicates (engine/phash.h), when it has them
+    if (body && complete && json_is_array (json_object_get (event, "similar")))
+        json_object_set (body, "similar", json_object_get (event, "similar"));
     char *text = body ? json_dumps (body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref (body);
     return text;

@@ -34,6 +34,9 @@
          (opaque alpha added when there is none), already upright; its
          base64 is the result's "thumbhash". A placeholder that cannot be
          made is logged and left null: the photo itself is fine.
+    The result also carries the perceptual hash (engine/phash.h) of the
+    same memory image, shrunk to 32x32: near-duplicate search at no second
+    decode.
     On failure the temporary files are removed and nothing is renamed, so a
     failed call leaves no output files and a call that runs twice never
     leaves a half-written one. The result carries "timings": decode_ms
@@ -56,6 +59,7 @@
 #include "engine/fs.h"
 #include "engine/log.h"
 #include "engine/thumbhash.h"
+#include "engine/phash.h"
 #include "library/sniff.h"
 
 #include <assert.h>
@@ -1265,6 +1269,35 @@ done:
     return rc;
 }
 
+//  The perceptual hash (engine/phash.h) of the decoded, upright image:
+//  shrunk to 32x32 with no regard to its aspect, from memory (no second
+//  decode). 0, or -1 with the libvips error set.
+static int
+s_phash (VipsImage *base, uint64_t *hash)
+{
+    VipsImage *small = NULL;
+    int rc = -1;
+    if (vips_thumbnail_image (base, &small, RP_PHASH_SIDE,
+            "height", RP_PHASH_SIDE,
+            "size", VIPS_SIZE_FORCE,
+            "no_rotate", TRUE,
+            NULL))
+        return -1;
+    size_t size = 0;
+    unsigned char *pixels = vips_image_write_to_memory (small, &size);
+    if (pixels && small->Xsize == RP_PHASH_SIDE && small->Ysize == RP_PHASH_SIDE
+    &&  small->BandFmt == VIPS_FORMAT_UCHAR
+    &&  size == (size_t) RP_PHASH_SIDE * RP_PHASH_SIDE * (size_t) small->Bands
+    &&  rp_phash_pixels (pixels, small->Bands, hash) == 0)
+        rc = 0;
+    else
+    if (pixels)
+        vips_error ("phash", "unexpected %dx%d image of %d bands", small->Xsize, small->Ysize, small->Bands);
+    g_free (pixels);
+    g_object_unref (small);
+    return rc;
+}
+
 int
 rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
                  const char *dest_prefix, json_t **result,
@@ -1343,8 +1376,17 @@ rp_resize_photo (const rp_resize_opts_t *opts, const char *src,
             goto done;
         outputs [i].ms = rp_clock_ms_precise () - t_derivative;
     }
+    uint64_t phash = 0;
+    if (s_phash (base, &phash)) {
+        s_vips_reason (err, errlen, "cannot hash image");
+        goto done;
+    }
+    char phash_hex [17];
+    rp_phash_hex (phash, phash_hex);
     json_t *json = s_result (mime, &hdr, outputs, count, decode_ms);
-    if (!json) {
+    if (!json
+    ||  json_object_set_new (json, "phash", json_string (phash_hex))) {
+        json_decref (json);
         snprintf (err, errlen, "out of memory");
         goto done;
     }

@@ -31,7 +31,9 @@ void rp_resize_opts_from_config (rp_resize_opts_t *opts, const rp_config_t *conf
 //       "derivatives":{"<name>":{"path":"...","format":"webp","width":w,
 //                                "height":h,"bytes":n},...},
 //       "thumbhash":"<base64>"|null,    // the placeholder (engine/thumbhash.h)
+//       "phash":"<16 hex>",
 //       "timings":{"decode_ms":t,"<name>_ms":t,...,"thumbhash_ms":t}}
+//  phash: engine/phash.h's hash of the decoded image, upright.
 //  timings are milliseconds (doubles): decode_ms from the start to the
 //  image in memory (type check, header, decode, shrink, colour, rotation),
 //  <name>_ms for each derivative (resize, encode, write, fsync).

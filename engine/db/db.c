@@ -10,6 +10,7 @@
 #include "engine/fault.h"
 #include "engine/hex.h"
 #include "engine/log.h"
+#include "engine/phash.h"
 #include "engine/trace.h"
 
 #include <errno.h>
@@ -460,6 +461,10 @@ rp_db_photo_json (const rp_rows_t *rows, int row, char *err, size_t errlen)
     const char *thumbhash = rp_rows_get (rows, row, RP_PC_THUMBHASH);
     json_object_set_new (photo, "thumbhash", s_string_or_null (
         thumbhash && rp_thumbhash_valid (thumbhash, strlen (thumbhash)) ? thumbhash : NULL));
+    uint64_t phash;
+    const char *c_phash = rp_rows_get (rows, row, RP_PC_PHASH);
+    json_object_set_new (photo, "phash", s_string_or_null (c_phash && rp_phash_parse (c_phash, &phash) == 0
+                                                           ? c_phash : NULL));
     return photo;
 }
 

@@ -138,11 +138,15 @@ int rp_db_photo_create (rp_db_t *self, const rp_photo_new_t *photo,
 int rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size_t errlen);
 
 //  processing -> complete, with what the actors found. `result` is an object
-//  {"content_type","width","height","taken_at","exif":{...},"thumbhash"};
-//  thumbhash is a placeholder's base64 (engine/thumbhash.h); absent or null
+//  {"content_type","width","height","taken_at","exif":{...},"thumbhash",
+//  "phash"}; thumbhash is a placeholder's base64 (engine/thumbhash.h); absent or null
 //  fields are stored as null (content_type: kept). The last error is
 //  cleared. RP_NOT_FOUND when the photo is not processing (already
 //  finished, deleted).
+//  phash (16 lowercase hex, engine/phash.h) is stored with its
+//  search bands, and the complete event gets "similar": the ids of the
+//  user's photos within RP_PHASH_THRESHOLD of it, found in the same
+//  transaction ([] without a phash).
 int rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, size_t errlen);
 
 //  processing -> queued again with next_attempt_at = now + retry_in_ms when
@@ -197,10 +201,20 @@ int rp_db_photo_tag_remove (rp_db_t *self, const char *user_id, const char *id,
 //  One photo as the API shows it:
 //  {"id","filename","status","error","sha256","bytes","content_type","width",
 //   "height","taken_at","exif","tags":[...],"batch_id","created_at","attempts",
-//   "thumbhash"}
+//   "thumbhash", "phash"}
 //  (no "urls": the gateway adds those). RP_NOT_FOUND if not the user's.
 int rp_db_photo_get (rp_db_t *self, const char *user_id, const char *id, json_t **photo,
                      char *err, size_t errlen);
+
+//  The user's complete photos whose perceptual hash is within max_distance
+//  bits (0..15; engine/phash.h's RP_PHASH_THRESHOLD is the measured one)
+//  of photo id's, nearest first (ties by id), each its read model with
+//  "distance": bits; at most `limit` (1..100, else 100). The photo itself
+//  is never among them; a photo with no hash yet has none. *examined (may
+//  be NULL): the candidates the band indexes handed back, for the
+//  benchmark. RP_NOT_FOUND if not the user's photo.
+int rp_db_photo_similar (rp_db_t *self, const char *user_id, const char *id, int max_distance,
+                         int limit, json_t **items, int *examined, char *err, size_t errlen);
 
 //  Newest first (created_at, then id: stable when times are equal). limit:
 //  1..500 (0 or less: 50). cursor: NULL or an opaque string from a previous

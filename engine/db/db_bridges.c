@@ -118,6 +118,7 @@ rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t 
         json_object_set_new (json_array_get (list, json_array_size (list) - 1), "thumbhash",
                              thumbhash && rp_thumbhash_valid (thumbhash, strlen (thumbhash))
                              ? json_string (thumbhash) : json_null ());
+        rp_db_event_similar (json_array_get (list, json_array_size (list) - 1), rp_rows_get (&rows, r, 10));
     }
     rp_rows_clear (&rows);
     *events = list;

@@ -7,6 +7,7 @@
 #include "engine/db/db_private.h"
 #include "engine/log.h"
 #include "engine/thumbhash.h"
+#include "engine/phash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,74 @@ s_transition (rp_db_t *self, rp_sql_t sql, const char *const *params, int count,
     return rc;
 }
 
+//  The perceptual hash and its bands onto the photo, and its near-
+//  duplicates at this moment onto the complete event just recorded, in
+//  the open transaction. A photo with no hash gets "similar": [].
+static int
+s_similar_record (rp_db_t *self, const char *id, const uint64_t *hash, char *err, size_t errlen)
+{
+    rp_similar_t *found = NULL;
+    int count = 0;
+    if (hash) {
+        char hex [17], bands [RP_PHASH_BANDS][8];
+        rp_phash_hex (*hash, hex);
+        for (int b = 0; b < RP_PHASH_BANDS; b++)
+            snprintf (bands [b], sizeof bands [b], "%u", rp_phash_band (*hash, b));
+        const char *set [] = { id, hex, bands [0], bands [1], bands [2], bands [3] };
+        rp_rows_t rows = { 0 };
+        const char *owner [] = { id };
+        if (rp_db_exec (self, RP_SQL_PHOTO_PHASH_SET, set, S_COUNT (set), NULL, err, errlen)
+        ||  rp_db_exec (self, RP_SQL_PHOTO_OWNER, owner, 1, &rows, err, errlen))
+            return -1;
+        char user [RP_ID_MAX] = "";
+        if (rows.rows > 0 && rp_rows_get (&rows, 0, 0))
+            snprintf (user, sizeof user, "%s", rp_rows_get (&rows, 0, 0));
+        rp_rows_clear (&rows);
+        if (*user && rp_db_similar_search (self, user, id, *hash, RP_PHASH_THRESHOLD,
+                                           &found, &count, NULL, err, errlen))
+            return -1;
+    }
+    json_t *ids = json_array ();
+    for (int i = 0; i < count; i++)
+        json_array_append_new (ids, json_string (found [i].id));
+    free (found);
+    char *text = json_dumps (ids, JSON_COMPACT);
+    json_decref (ids);
+    if (!text) {
+        rp_db_err (err, errlen, "out of memory");
+        return -1;
+    }
+    const char *params [] = { text };
+    int rc = rp_db_exec (self, RP_SQL_EVENT_SIMILAR, params, 1, NULL, err, errlen);
+    free (text);
+    return rc;
+}
+
+//  s_transition for processing -> complete, with the near-duplicates
+static int
+s_complete (rp_db_t *self, const char *const *params, int count, const char *id,
+            const uint64_t *hash, char *err, size_t errlen)
+{
+    if (rp_db_begin (self, RP_TXN_WRITE, err, errlen))
+        return -1;
+    rp_rows_t rows = { 0 };
+    int rc;
+    if (rp_db_exec (self, RP_SQL_PHOTO_COMPLETE, params, count, &rows, err, errlen))
+        rc = s_abort (self, -1);
+    else
+    if (rows.changes == 0) {
+        rp_db_err (err, errlen, "photo %s is not processing", id);
+        rc = s_abort (self, RP_NOT_FOUND);
+    }
+    else
+    if (s_event (self, id, err, errlen) || s_similar_record (self, id, hash, err, errlen))
+        rc = s_abort (self, -1);
+    else
+        rc = rp_db_commit (self, err, errlen);
+    rp_rows_clear (&rows);
+    return rc;
+}
+
 int
 rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, size_t errlen)
 {
@@ -414,6 +483,13 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
         rp_db_err (err, errlen, "a photo's result has a field of the wrong type");
         return RP_REFUSED;
     }
+    json_t *phash = json_object_get (result, "phash");
+    uint64_t hash = 0;
+    if (phash && !json_is_null (phash)
+    &&  !(json_is_string (phash) && rp_phash_parse (json_string_value (phash), &hash) == 0)) {
+        rp_db_err (err, errlen, "a photo's phash must be 16 lowercase hex characters");
+        return RP_REFUSED;
+    }
     char w [24] = "", h [24] = "";
     if (json_is_integer (width))
         snprintf (w, sizeof w, "%lld", (long long) json_integer_value (width));
@@ -439,8 +515,8 @@ rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, 
     }
     const char *params [] = { id, json_string_value (content_type), *w ? w : NULL,
                               *h ? h : NULL, taken, exif_text, placeholder };
-    int rc = s_transition (self, RP_SQL_PHOTO_COMPLETE, params, S_COUNT (params), id,
-                           "processing", err, errlen);
+    int rc = s_complete (self, params, S_COUNT (params), id, json_is_string (phash) ? &hash : NULL,
+                         err, errlen);
     free (exif_text);
     return rc;
 }

@@ -41,7 +41,7 @@ typedef struct {
     "p.height, p.taken_at, p.exif::text, " \
     "(SELECT coalesce (json_agg (t.tag), '[]'::json)::text FROM tags t WHERE t.photo_id = p.id), " \
     "p.batch_id, " TS ("p.created_at") ", p.attempts, " \
-    "p.integrity, " TS ("p.checked_at") ", p.thumbhash"
+    "p.integrity, " TS ("p.checked_at") ", p.thumbhash, p.phash"
 
 //  A page of the timeline by `key` (the expression its V8 index holds);
 //  the plain key <= bound beside the exact row value bounds the index scan
@@ -192,7 +192,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     //  may still come. Rows older than V6 have no tx and all came first.
     [RP_SQL_OUTBOX_EVENTS] =
         "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes, "
-        "e.thumbhash "
+        "e.thumbhash, e.similar_ids "
         "FROM (( SELECT 0 AS k, '0'::xid8 AS tx, id FROM events "
         "        WHERE tx IS NULL AND $3::xid8 = '0'::xid8 AND id > $1::bigint "
         "          AND status IN ('complete', 'failed') ORDER BY id LIMIT $2::int ) "
@@ -266,7 +266,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_STATUS_COUNTS] =
         "SELECT status, count(*) FROM photos GROUP BY status",
     [RP_SQL_EVENTS_AFTER] =
-        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of, thumbhash FROM events "
+        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of, thumbhash, similar_ids FROM events "
         "WHERE user_id = $1 AND id > $2::bigint "
         //  ids are taken at insert, not commit: wait out short transactions
         //  so a lower id can never become visible after a higher one was read
@@ -276,6 +276,23 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "SELECT max(id) FROM events WHERE $1::text IS NULL OR user_id = $1",
     [RP_SQL_EVENTS_USERS] =
         "SELECT user_id, max(id) FROM events WHERE id > $1::bigint GROUP BY user_id LIMIT $2::int",
+    //  Near-duplicates (V9) -------------------------------------------------------
+    [RP_SQL_PHOTO_PHASH_SET] =
+        "UPDATE photos SET phash = $2, phash_b0 = $3::int, phash_b1 = $4::int, "
+        "phash_b2 = $5::int, phash_b3 = $6::int WHERE id = $1",
+    //  One indexed lookup per band (photos_phash_b<i>); UNION drops a
+    //  photo found through two bands
+    [RP_SQL_PHASH_CANDIDATES] =
+        "SELECT id, phash FROM photos WHERE user_id = $1 AND id <> $2 AND status = 'complete' "
+        "  AND phash_b0 IS NOT NULL AND phash_b0 = ANY (string_to_array ($3, ',')::int[]) "
+        "UNION " "SELECT id, phash FROM photos WHERE user_id = $1 AND id <> $2 AND status = 'complete' "
+        "  AND phash_b1 IS NOT NULL AND phash_b1 = ANY (string_to_array ($4, ',')::int[]) "
+        "UNION " "SELECT id, phash FROM photos WHERE user_id = $1 AND id <> $2 AND status = 'complete' "
+        "  AND phash_b2 IS NOT NULL AND phash_b2 = ANY (string_to_array ($5, ',')::int[]) "
+        "UNION " "SELECT id, phash FROM photos WHERE user_id = $1 AND id <> $2 AND status = 'complete' "
+        "  AND phash_b3 IS NOT NULL AND phash_b3 = ANY (string_to_array ($6, ',')::int[]) ",
+    [RP_SQL_EVENT_SIMILAR] =
+        "UPDATE events SET similar_ids = $1 WHERE id = currval (pg_get_serial_sequence ('events', 'id'))",
     [RP_SQL_USER_HASH] =
         "SELECT password_hash FROM users WHERE id = $1",
     [RP_SQL_TUS_OPEN] =

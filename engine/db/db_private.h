@@ -121,6 +121,11 @@ typedef enum {
                                 //  per address, never checked first, then oldest check)
     RP_SQL_SCRUB_MARK,          //  sha256, integrity ('ok'|'damaged') (every row with it)
     RP_SQL_SCRUB_COUNTS,        //  -> integrity, n (complete photos)
+    //  Near-duplicates (schema V9)
+    RP_SQL_PHOTO_PHASH_SET,     //  id, phash, b0, b1, b2, b3 (the bands as decimal)
+    RP_SQL_PHASH_CANDIDATES,    //  user_id, exclude_id, v0, v1, v2, v3 (each "n,n,...": the
+                                //  values to look up in band i) -> id, phash, complete ones
+    RP_SQL_EVENT_SIMILAR,       //  similar (JSON array): onto the event just recorded
     //  Migrations
     RP_SQL_MIG_LOCK,            //  serialises migrators (PostgreSQL: advisory lock)
     RP_SQL_MIG_HISTORY,         //  -> installed_rank, version, checksum, success
@@ -146,6 +151,7 @@ enum {
     RP_PC_BATCH_ID, RP_PC_CREATED_AT, RP_PC_ATTEMPTS,
     RP_PC_INTEGRITY, RP_PC_CHECKED_AT,      //  schema V10
     RP_PC_THUMBHASH,                        //  schema V7
+    RP_PC_PHASH,                            //  schema V9
     RP_PC_COUNT
 };
 
@@ -249,5 +255,23 @@ json_t *rp_db_photo_json (const rp_rows_t *rows, int row, char *err, size_t errl
 int rp_db_cursor_encode (const char *created_at, const char *id, char *out, size_t outlen);
 int rp_db_cursor_decode (const char *cursor, char created_at [32], char id [RP_ID_MAX],
                          char *err, size_t errlen);
+
+//  Near-duplicates (db_similar.c): the user's complete photos, but
+//  exclude_id, whose hash is within max_distance (0..15) bits of `hash`,
+//  nearest first, into *found (caller frees; NULL when none) and *count;
+//  *examined (may be NULL) gets how many candidates the band indexes
+//  handed back. RP_REFUSED for a distance out of range.
+typedef struct {
+    char id [RP_ID_MAX];
+    int distance;
+} rp_similar_t;
+int rp_db_similar_search (rp_db_t *self, const char *user_id, const char *exclude_id, uint64_t hash,
+                          int max_distance, rp_similar_t **found, int *count, int *examined,
+                          char *err, size_t errlen);
+
+//  A complete event's "similar" (V9's events.similar_ids, a JSON array of
+//  ids) onto event; nothing when the column is NULL (an event of another
+//  status, or recorded before V9) or not such an array.
+void rp_db_event_similar (json_t *event, const char *similar);
 
 #endif

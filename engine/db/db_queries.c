@@ -351,6 +351,7 @@ rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, int li
             json_object_set_new (event, "thumbhash", thumbhash && rp_thumbhash_valid (thumbhash, strlen (thumbhash))
                                                      ? json_string (thumbhash) : json_null ());
         }
+        rp_db_event_similar (event, rp_rows_get (&rows, r, 9));
         json_array_append_new (list, event);
     }
     rp_rows_clear (&rows);

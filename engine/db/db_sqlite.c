@@ -37,7 +37,7 @@ typedef struct {
     "p.height, p.taken_at, p.exif, " \
     "(SELECT json_group_array (t.tag) FROM tags t WHERE t.photo_id = p.id), " \
     "p.batch_id, p.created_at, p.attempts, " \
-    "p.integrity, p.checked_at, p.thumbhash"
+    "p.integrity, p.checked_at, p.thumbhash, p.phash"
 
 //  A page of the timeline by `key` (the expression its V8 index holds).
 //  The row value is exact; SQLite does not bound a DESC index scan by it,
@@ -186,7 +186,7 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "  OR lease_until_ms < CAST (?3 AS INTEGER)) RETURNING last_event_id, '0'",
     [RP_SQL_OUTBOX_EVENTS] =
         "SELECT e.id, e.photo_id, e.user_id, u.name, e.batch_id, e.status, e.error, p.sha256, p.bytes, "
-        "e.thumbhash "
+        "e.thumbhash, e.similar_ids "
         "FROM events e JOIN users u ON u.id = e.user_id LEFT JOIN photos p ON p.id = e.photo_id "
         //  One writer at a time commits, and it takes the next id while it
         //  holds the write lock: ids are in commit order and the cursor
@@ -245,13 +245,30 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     [RP_SQL_STATUS_COUNTS] =
         "SELECT status, count(*) FROM photos GROUP BY status",
     [RP_SQL_EVENTS_AFTER] =
-        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of, thumbhash FROM events "
+        "SELECT id, photo_id, batch_id, status, error, received, length, duplicate_of, thumbhash, similar_ids FROM events "
         "WHERE user_id = ?1 AND id > CAST (?2 AS INTEGER) ORDER BY id LIMIT CAST (?3 AS INTEGER)",
     [RP_SQL_EVENTS_LAST] =
         "SELECT max(id) FROM events WHERE ?1 IS NULL OR user_id = ?1",
     [RP_SQL_EVENTS_USERS] =
         "SELECT user_id, max(id) FROM events WHERE id > CAST (?1 AS INTEGER) GROUP BY user_id "
         "LIMIT CAST (?2 AS INTEGER)",
+    //  Near-duplicates (V9) -------------------------------------------------------
+    [RP_SQL_PHOTO_PHASH_SET] =
+        "UPDATE photos SET phash = ?2, phash_b0 = CAST (?3 AS INTEGER), phash_b1 = CAST (?4 AS INTEGER), "
+        "phash_b2 = CAST (?5 AS INTEGER), phash_b3 = CAST (?6 AS INTEGER) WHERE id = ?1",
+    //  One indexed lookup per band (photos_phash_b<i>); UNION drops a
+    //  photo found through two bands
+    [RP_SQL_PHASH_CANDIDATES] =
+        "SELECT id, phash FROM photos WHERE user_id = ?1 AND id <> ?2 AND status = 'complete' "
+        "  AND phash_b0 IS NOT NULL AND phash_b0 IN (SELECT value FROM json_each ('[' || ?3 || ']')) "
+        "UNION " "SELECT id, phash FROM photos WHERE user_id = ?1 AND id <> ?2 AND status = 'complete' "
+        "  AND phash_b1 IS NOT NULL AND phash_b1 IN (SELECT value FROM json_each ('[' || ?4 || ']')) "
+        "UNION " "SELECT id, phash FROM photos WHERE user_id = ?1 AND id <> ?2 AND status = 'complete' "
+        "  AND phash_b2 IS NOT NULL AND phash_b2 IN (SELECT value FROM json_each ('[' || ?5 || ']')) "
+        "UNION " "SELECT id, phash FROM photos WHERE user_id = ?1 AND id <> ?2 AND status = 'complete' "
+        "  AND phash_b3 IS NOT NULL AND phash_b3 IN (SELECT value FROM json_each ('[' || ?6 || ']')) ",
+    [RP_SQL_EVENT_SIMILAR] =
+        "UPDATE events SET similar_ids = ?1 WHERE id = last_insert_rowid ()",
     [RP_SQL_USER_HASH] =
         "SELECT password_hash FROM users WHERE id = ?1",
     [RP_SQL_TUS_OPEN] =
