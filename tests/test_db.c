@@ -1819,6 +1819,17 @@ CONTRACT (scrub_marks_an_address_walks_by_last_check)
     cr_assert_str_eq (s_str (json_array_get (due, 0), "sha256"), s_sha (2), "the oldest check first");
     cr_assert_str_eq (s_str (json_array_get (due, 1), "sha256"), s_sha (1));
     json_decref (due);
+    //  Two engines' scrubs: one takes address 2, the other then cannot
+    bool taken = false;
+    cr_assert_eq (rp_db_scrub_claim (db, s_sha (2), 3600000, &taken, err, sizeof err), 0, "%s", err);
+    cr_assert (taken);
+    cr_assert_eq (rp_db_scrub_claim (db, s_sha (2), 3600000, &taken, err, sizeof err), 0, "%s", err);
+    cr_assert_not (taken, "taken already");
+    cr_assert_eq (rp_db_scrub_due (db, NULL, 3600000, 100, &due, err, sizeof err), 0, "%s", err);
+    cr_assert_eq (json_array_size (due), 1);
+    cr_assert_str_eq (s_str (json_array_get (due, 0), "sha256"), s_sha (1));
+    json_decref (due);
+    cr_assert_eq (rp_db_scrub_claim (db, "x", 0, &taken, err, sizeof err), RP_REFUSED);
 
     json_t *counts = NULL;
     cr_assert_eq (rp_db_scrub_counts (db, &counts, err, sizeof err), 0, "%s", err);

@@ -18,6 +18,11 @@
     on its own fsync and commit, not on anything here.
     Deletes nothing: a damaged original keeps its bytes and its rows; a
     regenerated derivative replaces the old file by rename (resize.c).
+    Several engines (pipelines sharing a database, each with a background
+    scrub) take each due address first (rp_db_scrub_claim moves its
+    checked_at to now), so one checks it; a check that then cannot finish
+    (S3 away, the engine stopped) leaves it for the next round, recheck_s
+    later, its integrity as the last finished check left it.
     Races: a photo deleted while it is checked may lose its bytes under the
     check; a missing original is only reported once the database says a
     photo still refers to it, and derivatives made for an address no photo
@@ -589,6 +594,15 @@ rp_scrub_actor (zsock_t *pipe, void *args)
                 break;
             const char *sha256 = json_string_value (json_object_get (item, "sha256"));
             const char *id = json_string_value (json_object_get (item, "id"));
+            //  Another engine's scrub may have taken it since the list
+            bool claimed = false;
+            if (rp_db_scrub_claim (self->db, sha256, config->scrub_recheck_s * 1000, &claimed, err, sizeof err)) {
+                rp_warn ("scrub", "photo=%s sha256=%s cannot be taken for a check: %s", id, sha256, err);
+                unavailable = true;
+                break;
+            }
+            if (!claimed)
+                continue;
             json_t *finding = NULL;
             if (rp_scrub_address (self, sha256, json_integer_value (json_object_get (item, "bytes")), id,
                                   &counts, &finding, err, sizeof err)) {

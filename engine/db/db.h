@@ -489,6 +489,14 @@ int rp_db_scrub_due (rp_db_t *self, const char *after_sha256, int64_t older_than
 //  refers to it any more). RP_REFUSED for another integrity or sha256.
 int rp_db_scrub_mark (rp_db_t *self, const char *sha256, const char *integrity, int64_t *marked,
                       char *err, size_t errlen);
+//  Take a due address for a check, so that engines sharing the database
+//  (several pipelines, each with a background scrub) do not check it at
+//  once: its checked_at moves to now when it is still due (never checked,
+//  or more than older_than_ms ago). *claimed false: another took it. An
+//  engine that dies mid-check leaves the address checked_at without a
+//  verdict; the next pass comes recheck later.
+int rp_db_scrub_claim (rp_db_t *self, const char *sha256, int64_t older_than_ms, bool *claimed,
+                       char *err, size_t errlen);
 //  Complete photos by what their last check found:
 //  {"ok":n,"damaged":n,"unchecked":n}.
 int rp_db_scrub_counts (rp_db_t *self, json_t **counts, char *err, size_t errlen);

@@ -70,6 +70,26 @@ rp_db_scrub_mark (rp_db_t *self, const char *sha256, const char *integrity, int6
 }
 
 int
+rp_db_scrub_claim (rp_db_t *self, const char *sha256, int64_t older_than_ms, bool *claimed,
+                   char *err, size_t errlen)
+{
+    *claimed = false;
+    if (!rp_db_valid_sha256 (sha256)) {
+        rp_db_err (err, errlen, "sha256 must be 64 lowercase hex characters");
+        return RP_REFUSED;
+    }
+    char older [24];
+    snprintf (older, sizeof older, "%lld", (long long) (older_than_ms > 0 ? older_than_ms : 0));
+    rp_rows_t rows = { 0 };
+    const char *params [] = { sha256, older };
+    if (rp_db_exec (self, RP_SQL_SCRUB_CLAIM, params, 2, &rows, err, errlen))
+        return -1;
+    *claimed = rows.changes > 0;
+    rp_rows_clear (&rows);
+    return 0;
+}
+
+int
 rp_db_scrub_counts (rp_db_t *self, json_t **counts, char *err, size_t errlen)
 {
     *counts = NULL;

@@ -308,6 +308,9 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "GROUP BY sha256 ORDER BY min(checked_at) NULLS FIRST, sha256 LIMIT $2::int",
     [RP_SQL_SCRUB_MARK] =
         "UPDATE photos SET integrity = $2, checked_at = now () WHERE sha256 = $1",
+    [RP_SQL_SCRUB_CLAIM] =
+        "UPDATE photos SET checked_at = now () WHERE sha256 = $1 AND status = 'complete' "
+        "AND (checked_at IS NULL OR checked_at < now () - $2::bigint * interval '1 millisecond')",
     [RP_SQL_SCRUB_COUNTS] =
         "SELECT coalesce (integrity, 'unchecked'), count(*) FROM photos WHERE status = 'complete' "
         "GROUP BY integrity",

@@ -120,6 +120,8 @@ typedef enum {
                                 //  photos never checked or checked longer ago, one row
                                 //  per address, never checked first, then oldest check)
     RP_SQL_SCRUB_MARK,          //  sha256, integrity ('ok'|'damaged') (every row with it)
+    RP_SQL_SCRUB_CLAIM,         //  sha256, older_than_ms: checked_at now on its complete rows
+                                //  when still due (changes: 0 when another took it)
     RP_SQL_SCRUB_COUNTS,        //  -> integrity, n (complete photos)
     //  Near-duplicates (schema V9)
     RP_SQL_PHOTO_PHASH_SET,     //  id, phash, b0, b1, b2, b3 (the bands as decimal)

@@ -284,6 +284,9 @@ static const char *const s_sql [RP_SQL_COUNT] = {
         "GROUP BY sha256 ORDER BY min(coalesce (checked_at, '')), sha256 LIMIT CAST (?2 AS INTEGER)",
     [RP_SQL_SCRUB_MARK] =
         "UPDATE photos SET integrity = ?2, checked_at = " NOW " WHERE sha256 = ?1",
+    [RP_SQL_SCRUB_CLAIM] =
+        "UPDATE photos SET checked_at = " NOW " WHERE sha256 = ?1 AND status = 'complete' "
+        "AND (checked_at IS NULL OR checked_at < " S_AGO ("?2") ")",
     [RP_SQL_SCRUB_COUNTS] =
         "SELECT coalesce (integrity, 'unchecked'), count(*) FROM photos WHERE status = 'complete' "
         "GROUP BY integrity",
