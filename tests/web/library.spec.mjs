@@ -358,7 +358,7 @@ describe('the web app: placeholders, timeline, similar photos, damaged originals
     const files = ['preview.dng', 'mosaic.dng'].map((f) => path.join(dngs, f));
     await page.goto(`${server.url}/#/upload`);
     await page.waitForSelector('#view-upload', { state: 'visible' });
-    await page.click('#clear-done').catch(() => {});
+    if (await page.isVisible('#clear-done')) await page.click('#clear-done');
     await page.setInputFiles('#file-input', files);
     await page.waitForFunction(() => [...document.querySelectorAll('#upload-list li[data-state="complete"] .name')]
       .filter((n) => n.textContent.endsWith('.dng')).length === 2, null, { timeout: 60000 });
