@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/thumbhash.h"
 #include "engine/db/db.h"
 #include "engine/trace.h"
 #include "library/blobstore.h"
@@ -516,6 +517,11 @@ Test (aws_bridges, bulk_import_through_the_s3_event, .timeout = 90)
     cr_expect_str_eq (json_string_value (json_object_get (derivatives, "preview")) ?: "", preview, "%s", text);
     cr_expect (json_is_null (json_object_get (event, "error")), "%s", text);
     cr_expect_eq (json_integer_value (json_object_get (event, "bytes")), (json_int_t) sent_len, "%s", text);
+    //  Its placeholder (issue 14): the base64 of a ThumbHash
+    json_t *thumbhash = json_object_get (event, "thumbhash");
+    cr_expect (json_is_string (thumbhash)
+               && rp_thumbhash_valid (json_string_value (thumbhash), json_string_length (thumbhash)),
+               "no placeholder: %s", text);
     free (text);
     json_decref (event);
 

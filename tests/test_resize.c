@@ -28,6 +28,7 @@
 #include "engine/config.h"
 #include "engine/log.h"
 #include "actors/resize/resize.h"
+#include "engine/thumbhash.h"
 #include "tests/support/testdata.h"
 
 //  ---------------------------------------------------------------------
@@ -299,13 +300,18 @@ Test (resize, synthetic_jpeg_makes_both_default_derivatives)
     //  Where the time went: the decode and each derivative, in ms
     json_t *timings = json_object_get (result, "timings");
     cr_assert (json_is_object (timings));
-    cr_assert_eq (json_object_size (timings), 3);
-    const char *keys [] = { "decode_ms", "thumbnail_ms", "preview_ms" };
-    for (int i = 0; i < 3; i++) {
+    cr_assert_eq (json_object_size (timings), 4);
+    const char *keys [] = { "decode_ms", "thumbnail_ms", "preview_ms", "thumbhash_ms" };
+    for (int i = 0; i < 4; i++) {
         json_t *ms = json_object_get (timings, keys [i]);
         cr_assert (json_is_real (ms), "timings.%s is missing", keys [i]);
         cr_assert (json_real_value (ms) > 0 && json_real_value (ms) < 60000, "%s", keys [i]);
     }
+    //  The placeholder (tests/thumbhash compares it with the reference)
+    json_t *thumbhash = json_object_get (result, "thumbhash");
+    cr_assert (json_is_string (thumbhash), "no thumbhash");
+    cr_assert (rp_thumbhash_valid (json_string_value (thumbhash), json_string_length (thumbhash)),
+               "thumbhash %s is not a placeholder's base64", json_string_value (thumbhash));
 
     json_decref (result);
     free (dir);
