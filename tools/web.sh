@@ -5,7 +5,9 @@
 #
 #   tools/web.sh          tus-js-client: its prebuilt browser bundle
 #                         (dist/tus.min.js) is compiled into the binary and
-#                         served by the gateway (cmake/embed_web.cmake)
+#                         served by the gateway (cmake/embed_web.cmake), and
+#                         thumbhash's ES module (thumbhash.js: the gallery's
+#                         placeholders, decoded by the reference code)
 #   tools/web.sh --test   also playwright-core, which drives Debian's
 #                         chromium in the browser tests (tests/web)
 set -euo pipefail
@@ -35,7 +37,7 @@ if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
     $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
-need=(tus-js-client)
+need=(tus-js-client thumbhash)
 [ "$want_test" = 1 ] && need+=(playwright-core)
 ok=1
 for p in "${need[@]}"; do

@@ -11,7 +11,8 @@ import * as inbox from './inbox.js';
 import * as uploads from './uploads.js';
 import { $ } from './ui.js';
 
-const IMAGE_NAME = /\.(jpe?g|png|webp|gif|tiff?|heic|heif|avif)$/i;
+//  Camera RAW too (DNG and the makers' own): the engine reads them by content
+const IMAGE_NAME = /\.(jpe?g|png|webp|gif|tiff?|heic|heif|avif|dng|cr[23]|nef|nrw|arw|sr[f2]|orf|rw2|raf|pef|srw|x3f|3fr|iiq|erf|kdc|mrw|raw|rwl)$/i;
 
 const view = {
   login: $('#login'),

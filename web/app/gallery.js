@@ -1,7 +1,13 @@
-/*  The gallery: the user's complete photos, newest first, a page at a time
-    as the grid scrolls (GET /api/v1/photos with its cursor), filtered by a
-    tag, with photos that complete while it is open put in their place. And
-    the photo view: the preview, EXIF details, tags to add and remove, the
+/*  The gallery: the user's complete photos, newest first by date uploaded
+    or by date taken (sort=created_at|taken_at; a photo without a date taken
+    goes by its upload time), a page at a time as the grid scrolls
+    (GET /api/v1/photos with its cursor), under a header per month and per
+    day, filtered by a tag, from a date jumped to (to=<the day after>), with
+    photos that complete while it is open put in their place. Each tile
+    paints the photo's ThumbHash placeholder at once and its thumbnail over
+    it when that arrives; a damaged original is flagged in words. And the
+    photo view: the preview, EXIF details, the integrity check, similar
+    photos (GET /api/v1/photos/{id}/similar), tags to add and remove, the
     original to download, delete.
 
     Thumbnails, previews and originals need the Authorization header, so
@@ -10,13 +16,19 @@
 */
 import * as api from './api.js';
 import { onPhotoEvent } from './events.js';
+import { placeholder } from './placeholder.js';
 import { $, el, formatBytes, formatDate, formatTaken, limiter } from './ui.js';
 
 const PAGE = 48;
+const SORT_KEY = 'rapidphoto.sort';
 const fetchLimit = limiter(4);
+const DAMAGED = 'Damaged: the stored original no longer matches the bytes uploaded';
 
 const state = {
   tag: '',
+  sort: localStorage.getItem(SORT_KEY) === 'taken_at' ? 'taken_at' : 'created_at',
+  to: '',                   //  a jump: photos before this day ('YYYY-MM-DD', exclusive)
+  months: new Map(),        //  'YYYY-MM' -> { node, days: Map('YYYY-MM-DD' -> { node, list }) }
   photos: [],               //  loaded, newest first
   byId: new Map(),          //  id -> { photo, node, url }
   cursor: null,
@@ -31,6 +43,7 @@ let tileObserver = null;
 let moreObserver = null;
 let openId = null;
 let previewUrl = null;
+let similarUrls = [];
 let onNavigate = () => {};
 
 export function mount(root, navigate) {
@@ -43,6 +56,13 @@ export function mount(root, navigate) {
     filterTag: $('#filter-tag', root),
     filterClear: $('#filter-clear', root),
     knownTags: $('#known-tags', root),
+    sort: $('#gallery-sort', root),
+    jumpForm: $('#timeline-form', root),
+    jumpDate: $('#jump-date', root),
+    jumpLatest: $('#jump-latest', root),
+    integrity: $('#photo-integrity'),
+    similar: $('#photo-similar'),
+    similarList: $('#similar-list'),
     dialog: $('#photo'),
     title: $('#photo-title'),
     preview: $('#photo-preview'),
@@ -67,6 +87,17 @@ export function mount(root, navigate) {
     setFilter(dom.filterTag.value.trim());
   });
   dom.filterClear.addEventListener('click', () => setFilter(''));
+  dom.sort.value = state.sort;
+  dom.sort.addEventListener('change', () => {
+    state.sort = dom.sort.value === 'taken_at' ? 'taken_at' : 'created_at';
+    localStorage.setItem(SORT_KEY, state.sort);
+    reset();
+  });
+  dom.jumpForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    jumpTo(dom.jumpDate.value);
+  });
+  dom.jumpLatest.addEventListener('click', () => jumpTo(''));
   dom.close.addEventListener('click', () => closePhoto());
   dom.dialog.addEventListener('cancel', (event) => {
     event.preventDefault();
@@ -102,6 +133,7 @@ export function reset() {
   for (const entry of state.byId.values()) if (entry.url) URL.revokeObjectURL(entry.url);
   state.photos = [];
   state.byId.clear();
+  state.months.clear();
   state.cursor = null;
   state.done = false;
   state.loading = null;
@@ -118,11 +150,22 @@ function setFilter(tag) {
   reset();
 }
 
+//  From a day ('YYYY-MM-DD': that day and before), or '' for the latest
+function jumpTo(day) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day || '');
+  state.to = m ? new Date(Date.UTC(+m[1], +m[2] - 1, +m[3] + 1)).toISOString().slice(0, 10) : '';
+  dom.jumpDate.value = m ? day : '';
+  dom.jumpLatest.hidden = !state.to;
+  reset();
+  window.scrollTo(0, 0);
+}
+
 function loadMore() {
   if (state.loading || state.done || !api.token()) return state.loading;
   const generation = state.generation;
-  const params = new URLSearchParams({ limit: String(PAGE), status: 'complete' });
+  const params = new URLSearchParams({ limit: String(PAGE), status: 'complete', sort: state.sort });
   if (state.tag) params.set('tag', state.tag);
+  if (state.to) params.set('to', state.to);
   if (state.cursor) params.set('cursor', state.cursor);
   state.loading = api.call('/api/v1/photos?' + params).then((page) => {
     if (generation !== state.generation) return;
@@ -145,21 +188,137 @@ function loadMore() {
 
 function updateStatus() {
   const n = state.photos.length;
+  const until = state.to ? `up to ${dayLabel(previousDay(state.to), true)}` : '';
   if (n === 0 && state.done)
-    dom.status.textContent = state.tag ? `No photos tagged “${state.tag}”.` : 'No photos yet: upload some.';
+    dom.status.textContent = state.tag ? `No photos tagged “${state.tag}”${until ? ' ' + until : ''}.`
+      : until ? `No photos ${until}.` : 'No photos yet: upload some.';
   else
     dom.status.textContent = (state.tag ? `Tagged “${state.tag}”: ` : '') +
-      `${n}${state.done ? '' : '+'} ${n === 1 ? 'photo' : 'photos'}`;
+      `${n}${state.done ? '' : '+'} ${n === 1 ? 'photo' : 'photos'}` +
+      (until ? ` ${until}` : '') + (state.sort === 'taken_at' ? ', by date taken' : ', by date uploaded');
   for (const photo of state.photos) for (const tag of photo.tags || []) state.knownTags.add(tag);
   dom.knownTags.replaceChildren(...[...state.knownTags].sort().slice(0, 200).map((t) => el('option', { value: t })));
 }
 
+//  ---------------------------------------------------------------------------
+//  Days and months
+
+//  A date taken as an instant for ordering, as the server orders it: with
+//  its offset, or read as UTC when it has none (what the camera wrote)
+function takenTime(text) {
+  return Date.parse(/(Z|[+-]\d{2}:?\d{2})$/.test(text) ? text : text + 'Z');
+}
+
+function sortTime(photo) {
+  if (state.sort === 'taken_at' && photo.taken_at) {
+    const t = takenTime(photo.taken_at);
+    if (Number.isFinite(t)) return t;
+  }
+  return Date.parse(photo.created_at);
+}
+
+function localDay(time) {
+  const d = new Date(time);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+//  The day a tile is listed under: the day taken as the camera wrote it
+//  (its local date), else the day uploaded in this browser's time zone
+function dayOf(photo) {
+  if (state.sort === 'taken_at' && photo.taken_at && /^\d{4}-\d{2}-\d{2}/.test(photo.taken_at)) return photo.taken_at.slice(0, 10);
+  return localDay(Date.parse(photo.created_at));
+}
+
+function previousDay(day) {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
+}
+
+function dayLabel(day, withYear) {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, d)).toLocaleDateString(undefined, {
+    timeZone: 'UTC', weekday: withYear ? undefined : 'short', day: 'numeric', month: 'long', year: withYear ? 'numeric' : undefined,
+  });
+}
+
+function monthLabel(month) {
+  const [y, m] = month.split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, 1)).toLocaleDateString(undefined, { timeZone: 'UTC', month: 'long', year: 'numeric' });
+}
+
+//  The list a photo of `day` goes in, made (with its headers) when new: a
+//  new month or day goes before the section of `next` (the photo after it
+//  in the order) when there is one, else last.
+function dayList(day, next) {
+  const month = day.slice(0, 7);
+  let m = state.months.get(month);
+  if (!m) {
+    const node = el('section', { class: 'month', dataset: { month } },
+      el('h3', { class: 'month-head' }, monthLabel(month)));
+    m = { node, days: new Map() };
+    state.months.set(month, m);
+    const after = next && state.months.get(dayOf(next).slice(0, 7));
+    dom.grid.insertBefore(node, after && after !== m ? after.node : null);
+  }
+  let d = m.days.get(day);
+  if (!d) {
+    const list = el('ul', { class: 'grid', 'aria-label': dayLabel(day, true) });
+    const node = el('section', { class: 'day', dataset: { day } }, el('h4', { class: 'day-head' }, dayLabel(day, false)), list);
+    d = { node, list };
+    m.days.set(day, d);
+    const after = next && dayOf(next).slice(0, 7) === month && m.days.get(dayOf(next));
+    m.node.insertBefore(node, after && after !== d ? after.node : null);
+  }
+  return d.list;
+}
+
+//  A tile's list lost it: drop the day's and the month's headers if empty
+function prune(list) {
+  if (list.children.length > 0) return;
+  const dayNode = list.closest('.day');
+  const monthNode = dayNode && dayNode.closest('.month');
+  if (!dayNode || !monthNode) return;
+  const m = state.months.get(monthNode.dataset.month);
+  if (m) m.days.delete(dayNode.dataset.day);
+  dayNode.remove();
+  if (!monthNode.querySelector('.day')) {
+    state.months.delete(monthNode.dataset.month);
+    monthNode.remove();
+  }
+}
+
+//  ---------------------------------------------------------------------------
+//  Tiles
+
+function damaged(photo) {
+  return photo.integrity === 'damaged';
+}
+
 function tile(photo) {
   const img = el('img', { alt: photo.filename || 'photo', width: 256, height: 256, decoding: 'async' });
-  const node = el('li', { class: 'tile', dataset: { id: photo.id } },
-    el('a', { href: `#/photo/${encodeURIComponent(photo.id)}`, 'aria-label': photo.filename || 'photo' }, img));
+  const label = (photo.filename || 'photo') + (damaged(photo) ? ` (${DAMAGED})` : '');
+  const link = el('a', { href: `#/photo/${encodeURIComponent(photo.id)}`, 'aria-label': label });
+  const painted = placeholder(photo);
+  if (painted) link.append(painted);
+  link.append(img);
+  const node = el('li', { class: 'tile', dataset: { id: photo.id } }, link);
+  if (painted) node.dataset.placeholder = 'painted';
+  markDamaged(node, photo);
   tileObserver.observe(node);
   return node;
+}
+
+//  Flagged in words (and a title), not by colour alone
+function markDamaged(node, photo) {
+  const flag = node.querySelector('.flag');
+  node.classList.toggle('damaged', damaged(photo));
+  if (damaged(photo) && !flag) {
+    node.querySelector('a').append(el('span', { class: 'flag' }, '⚠ Damaged'));
+    node.title = DAMAGED;
+  } else if (!damaged(photo) && flag) {
+    flag.remove();
+    node.removeAttribute('title');
+  }
 }
 
 function append(photo) {
@@ -167,12 +326,14 @@ function append(photo) {
   const node = tile(photo);
   state.photos.push(photo);
   state.byId.set(photo.id, { photo, node, url: null });
-  dom.grid.append(node);
+  dayList(dayOf(photo), null).append(node);
 }
 
-//  The server's order: newest first by created_at, then by id.
+//  The server's order: newest first by the sort key, then by id.
 function newer(a, b) {
-  if (a.created_at !== b.created_at) return a.created_at > b.created_at;
+  const ka = sortTime(a);
+  const kb = sortTime(b);
+  if (ka !== kb) return ka > kb;
   return a.id > b.id;
 }
 
@@ -181,16 +342,20 @@ function newer(a, b) {
 function insert(photo) {
   if (state.byId.has(photo.id)) return;
   if (state.tag && !(photo.tags || []).includes(state.tag)) return;
+  if (state.to && !(sortTime(photo) < Date.parse(state.to + 'T00:00:00Z'))) return;
   let index = state.photos.findIndex((p) => newer(photo, p));
   if (index < 0) {
     if (!state.done) return;
     index = state.photos.length;
   }
   const node = tile(photo);
+  const next = state.photos[index] || null;
   state.photos.splice(index, 0, photo);
   state.byId.set(photo.id, { photo, node, url: null });
-  const before = dom.grid.children[index];
-  dom.grid.insertBefore(node, before || null);
+  const day = dayOf(photo);
+  const list = dayList(day, next);
+  const nextEntry = next && dayOf(next) === day ? state.byId.get(next.id) : null;
+  list.insertBefore(node, nextEntry && nextEntry.node.parentNode === list ? nextEntry.node : null);
   updateStatus();
 }
 
@@ -199,7 +364,9 @@ function removeFromGrid(id) {
   if (!entry) return;
   if (entry.url) URL.revokeObjectURL(entry.url);
   tileObserver.unobserve(entry.node);
+  const list = entry.node.parentNode;
   entry.node.remove();
+  if (list) prune(list);
   state.byId.delete(id);
   state.photos = state.photos.filter((p) => p.id !== id);
   updateStatus();
@@ -220,6 +387,8 @@ function onTilesVisible(entries) {
         item.url = URL.createObjectURL(blob);
         const img = item.node.querySelector('img');
         img.src = item.url;
+        await img.decode().catch(() => {});
+        if (!state.byId.has(id)) return;
         item.node.classList.add('loaded');
       } catch (err) {
         item.node.classList.add('broken');
@@ -257,14 +426,19 @@ export async function openPhoto(id) {
   dom.details.replaceChildren();
   dom.tags.replaceChildren();
   setPreview(null);
+  showSimilar(id, []);
   const known = state.byId.get(id);
   if (known) fill(known.photo);
   try {
     const photo = await api.call(`/api/v1/photos/${encodeURIComponent(id)}`);
     if (openId !== id) return;
     fill(photo);
-    if (known) known.photo = photo;
+    if (known) {
+      known.photo = photo;
+      markDamaged(known.node, photo);
+    }
     if (photo.status === 'complete') {
+      loadSimilar(id);
       if (known && known.url) dom.preview.src = known.url;       //  the thumbnail until the preview arrives
       const blob = await api.blob(photo.urls.preview);
       if (openId !== id) return;
@@ -279,6 +453,50 @@ export async function openPhoto(id) {
   }
 }
 
+//  The photos that look like this one (its near-duplicates: resized,
+//  recompressed, converted), nearest first; the row shows only when there
+//  are some. Each opens that photo.
+async function loadSimilar(id) {
+  try {
+    const answer = await api.call(`/api/v1/photos/${encodeURIComponent(id)}/similar`);
+    if (openId !== id) return;
+    showSimilar(id, (answer && answer.items) || []);
+  } catch (err) {
+    if (openId === id) showSimilar(id, []);
+  }
+}
+
+function showSimilar(id, items) {
+  for (const url of similarUrls) URL.revokeObjectURL(url);
+  similarUrls = [];
+  const photos = items.filter((p) => p && p.id && p.id !== id);
+  dom.similar.hidden = photos.length === 0;
+  dom.similarList.replaceChildren(...photos.map((photo) => {
+    const img = el('img', { alt: '', width: 96, height: 96, decoding: 'async' });
+    const distance = Number.isFinite(photo.distance) ? `, ${photo.distance} of 64 bits apart` : '';
+    const link = el('a', { href: `#/photo/${encodeURIComponent(photo.id)}`, 'aria-label': `${photo.filename || 'photo'}${distance}`,
+      title: `${photo.filename || 'photo'}${distance}` });
+    const painted = placeholder(photo);
+    if (painted) link.append(painted);
+    link.append(img);
+    const node = el('li', { class: 'tile similar-tile', dataset: { id: photo.id, distance: photo.distance } }, link);
+    markDamaged(node, photo);
+    if (photo.urls && photo.urls.thumbnail) {
+      fetchLimit(async () => {
+        if (openId !== id) return;
+        const blob = await api.blob(photo.urls.thumbnail);
+        if (openId !== id) return;
+        const url = URL.createObjectURL(blob);
+        similarUrls.push(url);
+        img.src = url;
+        await img.decode().catch(() => {});
+        node.classList.add('loaded');
+      }).catch(() => node.classList.add('broken'));
+    }
+    return node;
+  }));
+}
+
 function setPreview(url) {
   if (previewUrl) URL.revokeObjectURL(previewUrl);
   previewUrl = url;
@@ -290,6 +508,7 @@ export function closePhoto(navigate = true) {
   if (dom.dialog.open) dom.dialog.close();
   openId = null;
   setPreview(null);
+  showSimilar(null, []);
   if (navigate) onNavigate('#/gallery');
 }
 
@@ -335,8 +554,15 @@ function fill(photo) {
     ['Size', photo.width && photo.height ? `${photo.width} × ${photo.height}` : ''],
     ['File', [formatBytes(photo.bytes), photo.content_type].filter(Boolean).join(', ')],
     ['Uploaded', formatDate(photo.created_at)],
+    ['Integrity', photo.integrity === 'damaged' ? `Damaged (checked ${formatDate(photo.checked_at) || 'recently'})`
+      : photo.integrity === 'ok' ? `Verified intact (checked ${formatDate(photo.checked_at) || 'recently'})` : ''],
   ];
   dom.details.replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [el('dt', {}, k), el('dd', { dataset: { field: k.toLowerCase() } }, v)]));
+  dom.integrity.hidden = !damaged(photo);
+  dom.integrity.textContent = damaged(photo)
+    ? `⚠ ${DAMAGED}${photo.checked_at ? ` (found ${formatDate(photo.checked_at)})` : ''}. ` +
+      'Nothing was deleted; restore the original from a backup, or download what is left.'
+    : '';
   renderTags(photo);
   const index = state.photos.findIndex((p) => p.id === photo.id);
   dom.prev.hidden = index <= 0;

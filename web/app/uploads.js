@@ -5,7 +5,10 @@
 
     An item's state: waiting → uploading → queued → processing → complete,
     or failed (with the server's reason), duplicate (the user had the bytes
-    already; the id of the photo they have is kept), canceled. States only
+    already; the id of the photo they have is kept), canceled. A complete
+    photo that looks like ones the user has (the complete event's `similar`:
+    resized, recompressed or converted copies) says so; it is kept, and the
+    photo view shows them side by side. States only
     move forward, whatever order the upload's answer and the stream's
     events arrive in. The queue lives in this module, not in a view: moving
     between the upload screen and the gallery never touches it.
@@ -68,7 +71,7 @@ export function add(files, options = {}) {
   for (const file of list) {
     const item = {
       key: nextKey++, file, name: file.name || 'shared photo', size: file.size, batchId, tags,
-      state: 'waiting', sent: 0, error: '', photoId: null, duplicateOf: null, upload: null,
+      state: 'waiting', sent: 0, error: '', photoId: null, duplicateOf: null, similar: [], upload: null,
       networkError: false, changedAt: Date.now(), node: null,
     };
     items.push(item);
@@ -291,6 +294,10 @@ function apply(item, event) {
     case 'queued':
     case 'processing':
     case 'complete':
+      if (event.status === 'complete' && Array.isArray(event.similar)) {
+        item.similar = event.similar.filter((id) => typeof id === 'string' && id !== item.photoId);
+        touch(item);
+      }
       if (item.state === 'uploading' || RANK[event.status] >= RANK[item.state]) setState(item, event.status);
       break;
     case 'failed':
@@ -422,6 +429,7 @@ function renderItem(item) {
   const { bar, state, message, action } = item.parts;
   item.node.dataset.state = item.state;
   if (item.photoId) item.node.dataset.photoId = item.photoId;
+  if (item.similar.length > 0) item.node.dataset.similar = String(item.similar.length);
   const percent = item.size ? Math.floor((item.sent / item.size) * 100) : 100;
   state.textContent = item.state === 'uploading' ? `Uploading ${percent}%` : LABEL[item.state];
   state.className = 'state state-' + item.state;
@@ -431,8 +439,13 @@ function renderItem(item) {
   let text = '';
   if (item.state === 'failed') text = item.error;
   else if (item.state === 'duplicate') text = 'Already in your library' + (item.duplicateOf ? '' : '.');
+  else if (item.state === 'complete' && item.similar.length > 0)
+    text = `Looks like ${item.similar.length === 1 ? '1 photo' : `${item.similar.length} photos`} you have`;
   message.textContent = text;
   message.hidden = !text;
+  if (item.state === 'complete' && item.similar.length > 0 && item.photoId) {
+    message.append(': ', el('a', { href: `#/photo/${encodeURIComponent(item.photoId)}` }, 'compare them'));
+  }
   if (item.state === 'duplicate' && item.duplicateOf) {
     message.append(': ', el('a', { href: `#/photo/${encodeURIComponent(item.duplicateOf)}` }, 'see the photo you have'));
   }
