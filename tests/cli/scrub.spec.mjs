@@ -251,11 +251,13 @@ describe('the background scrub of serve', () => {
     assert.equal((await getPhoto(server, token, b.id)).integrity, 'ok');
     assert.deepEqual(fs.readFileSync(original), damaged, 'nothing deleted or changed');
 
-    const metrics = await (await fetch(server.url + '/metrics')).text();
-    const damagedTotal = Number((metrics.match(/^rapidphoto_scrub_damaged_total (\d+)$/m) || [])[1]);
-    assert.ok(damagedTotal >= 1, metrics);
-    const regenerated = Number((metrics.match(/^rapidphoto_scrub_regenerated_total (\d+)$/m) || [])[1]);
-    assert.ok(regenerated >= 1, metrics);
+    //  The counters move after the row and the file: wait for them too
+    let metrics = '';
+    const counter = (name) => Number((metrics.match(new RegExp(`^${name} (\\d+)$`, 'm')) || [])[1]);
+    await waitFor('the scrub counters', async () => {
+      metrics = await (await fetch(server.url + '/metrics')).text();
+      return counter('rapidphoto_scrub_damaged_total') >= 1 && counter('rapidphoto_scrub_regenerated_total') >= 1;
+    }).catch((e) => assert.fail(`${e.message}:\n${metrics}`));
     const log = fs.readFileSync(server.logPath, 'utf8');
     const error = log.split('\n').find((l) => / ERROR /.test(l) && l.includes(a.id) && l.includes(a.sha256));
     assert.ok(error && error.includes(sha256(damaged)), log.slice(-3000));
