@@ -8,9 +8,13 @@
     frequencies of each direction are ever read (the zigzag's first 65
     coefficients lie within the top-left 11 x 11), so the column pass
     computes those alone. The median splits the 64 coefficients into 32
-    above and 32 at or below it, so an image of one flat colour (all
-    coefficients zero: rounding noise below 1e-6 counts as zero) hashes
-    to 0.
+    above and 32 at or below it. A coefficient below RP_PHASH_FLOOR (256:
+    the DCT here is unnormalised, so a cosine pattern of amplitude A grey
+    levels gives 256 A) counts as 0: an image of one flat colour hashes
+    to 0, and so does every recompressed copy of it, whose rounding and
+    block noise stays far below one grey level over a 32x32 average (it
+    used to give random bits, 24 to 32 of them, to the corpus's blank
+    grey frame recompressed at JPEG 30 or HEIC 60).
 */
 #include "engine/phash.h"
 
@@ -68,8 +72,8 @@ rp_phash_grey (const double grey [S_N * S_N])
     double coeffs [64], sorted [64];
     for (int i = 0; i < 64; i++) {
         double c = dct [s_zigzag [i + 1][0]][s_zigzag [i + 1][1]];
-        //  Rounding noise of a flat area is no signal: 0, not a random bit
-        coeffs [i] = sorted [i] = fabs (c) < 1e-6 ? 0 : c;
+        //  Noise below one grey level is no signal: 0, not a random bit
+        coeffs [i] = sorted [i] = fabs (c) < RP_PHASH_FLOOR ? 0 : c;
     }
     qsort (sorted, 64, sizeof sorted [0], s_compare);
     double median = (sorted [31] + sorted [32]) / 2;
@@ -131,13 +135,26 @@ rp_phash_parse (const char *text, uint64_t *hash)
 unsigned
 rp_phash_band (uint64_t hash, int band)
 {
-    return (unsigned) (hash >> (64 - RP_PHASH_BAND_BITS * (band + 1))) & 0xffffu;
+    return (unsigned) (hash >> (64 - RP_PHASH_BAND_BITS * (band + 1)))
+         & ((1u << RP_PHASH_BAND_BITS) - 1);
 }
 
 int
-rp_phash_band_radius (int distance)
+rp_phash_band_radius (int distance, int band)
 {
-    return distance < 0 ? 0 : distance / RP_PHASH_BANDS;
+    //  floor ((R + band) / k) for R = d - k + 1: the k radii add up to R
+    //  (Hermite's identity), the smallest first
+    int total = (distance < 0 ? 0 : distance) - RP_PHASH_BANDS + 1 + band;
+    return total >= 0 ? total / RP_PHASH_BANDS : -((-total + RP_PHASH_BANDS - 1) / RP_PHASH_BANDS);
+}
+
+int
+rp_phash_query_width (double library)
+{
+    int width = RP_PHASH_WIDTH_MIN;
+    while (width < RP_PHASH_BAND_BITS && (double) (1u << width) < library)
+        width++;
+    return width;
 }
 
 //  Append ",value" (or "value" first) to out at *used; -1 when it is full.
@@ -152,28 +169,31 @@ s_append (char *out, size_t outlen, size_t *used, unsigned value)
 }
 
 int
-rp_phash_band_values (unsigned value, int radius, char *out, size_t outlen)
+rp_phash_band_ranges (unsigned value, int width, int radius, char *out, size_t outlen)
 {
-    if (radius < 0 || radius > 3 || outlen == 0)
+    if (radius < -1 || radius > 3 || width < 1 || width > RP_PHASH_BAND_BITS || outlen == 0)
         return -1;
+    out [0] = 0;
+    if (radius < 0)
+        return 0;
+    int shift = RP_PHASH_BAND_BITS - width;
+    unsigned prefix = (value & ((1u << RP_PHASH_BAND_BITS) - 1)) >> shift;
     size_t used = 0;
     int count = 0;
-    out [0] = 0;
-    value &= 0xffffu;
-    if (s_append (out, outlen, &used, value))
+    if (s_append (out, outlen, &used, prefix << shift))
         return -1;
     count++;
-    //  Flip one, two or three distinct bits
-    for (int a = 0; a < RP_PHASH_BAND_BITS && radius >= 1; a++) {
-        if (s_append (out, outlen, &used, value ^ 1u << a))
+    //  Flip one, two or three distinct bits of the prefix
+    for (int a = 0; a < width && radius >= 1; a++) {
+        if (s_append (out, outlen, &used, (prefix ^ 1u << a) << shift))
             return -1;
         count++;
-        for (int b = a + 1; b < RP_PHASH_BAND_BITS && radius >= 2; b++) {
-            if (s_append (out, outlen, &used, value ^ 1u << a ^ 1u << b))
+        for (int b = a + 1; b < width && radius >= 2; b++) {
+            if (s_append (out, outlen, &used, (prefix ^ 1u << a ^ 1u << b) << shift))
                 return -1;
             count++;
-            for (int c = b + 1; c < RP_PHASH_BAND_BITS && radius >= 3; c++) {
-                if (s_append (out, outlen, &used, value ^ 1u << a ^ 1u << b ^ 1u << c))
+            for (int c = b + 1; c < width && radius >= 3; c++) {
+                if (s_append (out, outlen, &used, (prefix ^ 1u << a ^ 1u << b ^ 1u << c) << shift))
                     return -1;
                 count++;
             }
