@@ -91,8 +91,11 @@ main (int argc, char *argv [])
     for (long q = 0; q < queries; q++)
         total += examined [q];
     qsort (examined, (size_t) queries, sizeof *examined, s_int);
-    printf ("photos %ld, queries %ld, threshold %d bits, %d bands (radius %d each)\n",
-            count, queries, RP_PHASH_THRESHOLD, RP_PHASH_BANDS, rp_phash_band_radius (RP_PHASH_THRESHOLD));
+    printf ("photos %ld, queries %ld, threshold %d bits, %d bands of %d bits (radii %d, %d, %d), "
+            "prefix width %d for %ld hashes\n",
+            count, queries, RP_PHASH_THRESHOLD, RP_PHASH_BANDS, RP_PHASH_BAND_BITS,
+            rp_phash_band_radius (RP_PHASH_THRESHOLD, 0), rp_phash_band_radius (RP_PHASH_THRESHOLD, 1),
+            rp_phash_band_radius (RP_PHASH_THRESHOLD, 2), rp_phash_query_width ((double) count), count);
     printf ("time per query ms: p50 %.2f p95 %.2f max %.2f\n",
             ms [queries / 2], ms [queries * 95 / 100], ms [queries - 1]);
     printf ("candidates per query: mean %.1f p95 %d max %d (%.4f%% of %ld)\n",

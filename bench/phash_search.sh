@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-#  bench/phash_search.sh: near-duplicate search over 1,000,000 stored
+#  bench/phash_search.sh: near-duplicate search over 100,000 or 1,000,000 stored
 #  hashes in a real database, through the band indexes (engine/phash.h).
 #
 #  bench/phash_search.sh sqlite [COUNT] [QUERIES]
@@ -36,8 +36,8 @@ for n in range(count):
         for bit in rng.sample(range(64), 1 + (n // 1000) % 8):
             h ^= 1 << bit
     prev = h
-    b = [(h >> s) & 0xffff for s in (48, 32, 16, 0)]
-    out.write(f"p{n:07d},{n:064x},{h:016x},{b[0]},{b[1]},{b[2]},{b[3]}\n")
+    b = [(h >> s) & 0x1fffff for s in (43, 22, 1)]     #  engine/phash.h's bands
+    out.write(f"p{n:07d},{n:064x},{h:016x},{b[0]},{b[1]},{b[2]}\n")
 PY
 user="0123456789abcdef0123456789abcdef"
 if [ "$target" = sqlite ]; then
@@ -45,16 +45,16 @@ if [ "$target" = sqlite ]; then
     RAPIDPHOTO_DB_URL="$url" "$build/rapidphoto" migrate >/dev/null
     sqlite3 "$work/bench.db" <<SQL
 .mode csv
-CREATE TEMP TABLE load (id, sha256, phash, b0, b1, b2, b3);
+CREATE TEMP TABLE load (id, sha256, phash, b0, b1, b2);
 .import $work/photos.csv load
 BEGIN;
 INSERT INTO users (id, name, password_hash, created_at) VALUES ('$user', 'bench', 'x', '2026-12-02T00:00:00.000Z');
 INSERT INTO batches (id, user_id, created_at) VALUES ('bench', '$user', '2026-12-02T00:00:00.000Z');
 INSERT INTO photos (id, user_id, batch_id, filename, status, sha256, bytes, next_attempt_at, created_at,
-                    updated_at, phash, phash_b0, phash_b1, phash_b2, phash_b3)
+                    updated_at, phash, phash_b0, phash_b1, phash_b2)
 SELECT id, '$user', 'bench', id || '.jpg', 'complete', sha256, 1000, '2026-12-02T00:00:00.000Z',
        '2026-12-02T00:00:00.000Z', '2026-12-02T00:00:00.000Z', phash, CAST (b0 AS INTEGER),
-       CAST (b1 AS INTEGER), CAST (b2 AS INTEGER), CAST (b3 AS INTEGER) FROM load;
+       CAST (b1 AS INTEGER), CAST (b2 AS INTEGER) FROM load;
 COMMIT;
 ANALYZE;
 SQL
@@ -66,11 +66,11 @@ else
     psql -q "$url" <<SQL
 INSERT INTO users (id, name, password_hash) VALUES ('$user', 'bench', 'x');
 INSERT INTO batches (id, user_id) VALUES ('bench', '$user');
-CREATE TEMP TABLE load (id text, sha256 text, phash text, b0 int, b1 int, b2 int, b3 int);
+CREATE TEMP TABLE load (id text, sha256 text, phash text, b0 int, b1 int, b2 int);
 \copy load FROM '$work/photos.csv' WITH (FORMAT csv)
 INSERT INTO photos (id, user_id, batch_id, filename, status, sha256, bytes, phash,
-                    phash_b0, phash_b1, phash_b2, phash_b3)
-SELECT id, '$user', 'bench', id || '.jpg', 'complete', sha256, 1000, phash, b0, b1, b2, b3 FROM load;
+                    phash_b0, phash_b1, phash_b2)
+SELECT id, '$user', 'bench', id || '.jpg', 'complete', sha256, 1000, phash, b0, b1, b2 FROM load;
 ANALYZE photos;
 SQL
 fi

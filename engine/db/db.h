@@ -206,7 +206,7 @@ int rp_db_photo_get (rp_db_t *self, const char *user_id, const char *id, json_t 
                      char *err, size_t errlen);
 
 //  The user's complete photos whose perceptual hash is within max_distance
-//  bits (0..15; engine/phash.h's RP_PHASH_THRESHOLD is the measured one)
+//  bits (0..11; engine/phash.h's RP_PHASH_THRESHOLD is the measured one)
 //  of photo id's, nearest first (ties by id), each its read model with
 //  "distance": bits; at most `limit` (1..100, else 100). The photo itself
 //  is never among them; a photo with no hash yet has none. *examined (may

@@ -398,7 +398,7 @@ s_similar_record (rp_db_t *self, const char *id, const uint64_t *hash, char *err
         rp_phash_hex (*hash, hex);
         for (int b = 0; b < RP_PHASH_BANDS; b++)
             snprintf (bands [b], sizeof bands [b], "%u", rp_phash_band (*hash, b));
-        const char *set [] = { id, hex, bands [0], bands [1], bands [2], bands [3] };
+        const char *set [] = { id, hex, bands [0], bands [1], bands [2] };
         rp_rows_t rows = { 0 };
         const char *owner [] = { id };
         if (rp_db_exec (self, RP_SQL_PHOTO_PHASH_SET, set, S_COUNT (set), NULL, err, errlen)

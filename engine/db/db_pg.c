@@ -280,18 +280,32 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     //  Near-duplicates (V9) -------------------------------------------------------
     [RP_SQL_PHOTO_PHASH_SET] =
         "UPDATE photos SET phash = $2, phash_b0 = $3::int, phash_b1 = $4::int, "
-        "phash_b2 = $5::int, phash_b3 = $6::int WHERE id = $1",
-    //  One indexed lookup per band (photos_phash_b<i>); UNION drops a
-    //  photo found through two bands
+        "phash_b2 = $5::int WHERE id = $1",
+    //  64 steps along photos_phash_b0 from the query's band: how dense the
+    //  user's hashes lie there, so how wide a prefix to search
+    [RP_SQL_PHASH_ABOVE] =
+        "SELECT phash_b0 FROM photos WHERE user_id = $1 AND phash_b0 IS NOT NULL "
+        "AND phash_b0 >= $2::int ORDER BY phash_b0 LIMIT 1 OFFSET 63",
+    [RP_SQL_PHASH_BELOW] =
+        "SELECT phash_b0 FROM photos WHERE user_id = $1 AND phash_b0 IS NOT NULL "
+        "AND phash_b0 <= $2::int ORDER BY phash_b0 DESC LIMIT 1 OFFSET 63",
+    //  One indexed range scan per listed range (photos_phash_b<i>; the
+    //  LATERAL subquery runs once per range); UNION drops a photo found twice
     [RP_SQL_PHASH_CANDIDATES] =
-        "SELECT id, phash FROM photos WHERE user_id = $1 AND id <> $2 AND status = 'complete' "
-        "  AND phash_b0 IS NOT NULL AND phash_b0 = ANY (string_to_array ($3, ',')::int[]) "
-        "UNION " "SELECT id, phash FROM photos WHERE user_id = $1 AND id <> $2 AND status = 'complete' "
-        "  AND phash_b1 IS NOT NULL AND phash_b1 = ANY (string_to_array ($4, ',')::int[]) "
-        "UNION " "SELECT id, phash FROM photos WHERE user_id = $1 AND id <> $2 AND status = 'complete' "
-        "  AND phash_b2 IS NOT NULL AND phash_b2 = ANY (string_to_array ($5, ',')::int[]) "
-        "UNION " "SELECT id, phash FROM photos WHERE user_id = $1 AND id <> $2 AND status = 'complete' "
-        "  AND phash_b3 IS NOT NULL AND phash_b3 = ANY (string_to_array ($6, ',')::int[]) ",
+        "SELECT p.id, p.phash FROM unnest (string_to_array ($3, ',')::int[]) AS v (lo) "
+        "  JOIN LATERAL (SELECT id, phash FROM photos WHERE user_id = $1 AND phash_b0 IS NOT NULL "
+        "    AND phash_b0 >= v.lo AND phash_b0 < v.lo + $6::int AND id <> $2 "
+        "    AND status = 'complete') AS p ON true "
+        "UNION "
+        "SELECT p.id, p.phash FROM unnest (string_to_array ($4, ',')::int[]) AS v (lo) "
+        "  JOIN LATERAL (SELECT id, phash FROM photos WHERE user_id = $1 AND phash_b1 IS NOT NULL "
+        "    AND phash_b1 >= v.lo AND phash_b1 < v.lo + $6::int AND id <> $2 "
+        "    AND status = 'complete') AS p ON true "
+        "UNION "
+        "SELECT p.id, p.phash FROM unnest (string_to_array ($5, ',')::int[]) AS v (lo) "
+        "  JOIN LATERAL (SELECT id, phash FROM photos WHERE user_id = $1 AND phash_b2 IS NOT NULL "
+        "    AND phash_b2 >= v.lo AND phash_b2 < v.lo + $6::int AND id <> $2 "
+        "    AND status = 'complete') AS p ON true ",
     [RP_SQL_EVENT_SIMILAR] =
         "UPDATE events SET similar_ids = $1 WHERE id = currval (pg_get_serial_sequence ('events', 'id'))",
     [RP_SQL_USER_HASH] =
@@ -394,6 +408,19 @@ s_close (void *handle)
     free (self);
 }
 
+//  Session settings, after every connect: no JIT. Our statements are
+//  short lookups; a range scan per listed range (the near-duplicate
+//  search) is estimated at thousands of rows a range, as PostgreSQL
+//  guesses for a range on a value it cannot see, so its estimated cost
+//  crossed jit_above_cost and each search paid 40 to 50 ms compiling.
+//  A server without the setting (before PostgreSQL 11) has no JIT
+//  either: a refusal is not an error.
+static void
+s_session (s_pg_t *self)
+{
+    PQclear (PQexec (self->conn, "SET jit = off"));
+}
+
 void *
 rp_db_pg_open (const char *url, char *err, size_t errlen)
 {
@@ -415,6 +442,7 @@ rp_db_pg_open (const char *url, char *err, size_t errlen)
         s_close (self);
         return NULL;
     }
+    s_session (self);
     return self;
 }
 
@@ -428,8 +456,10 @@ s_ready (s_pg_t *self, char *err, size_t errlen)
         rp_warn ("db", "the PostgreSQL connection was lost; reconnecting");
         PQreset (self->conn);
         memset (self->prepared, 0, sizeof self->prepared);
-        if (PQstatus (self->conn) == CONNECTION_OK)
+        if (PQstatus (self->conn) == CONNECTION_OK) {
+            s_session (self);
             return 0;
+        }
     }
     s_first_line (PQerrorMessage (self->conn), err, errlen, "database connection lost: ");
     return -1;

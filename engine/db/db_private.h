@@ -124,9 +124,12 @@ typedef enum {
                                 //  when still due (changes: 0 when another took it)
     RP_SQL_SCRUB_COUNTS,        //  -> integrity, n (complete photos)
     //  Near-duplicates (schema V9)
-    RP_SQL_PHOTO_PHASH_SET,     //  id, phash, b0, b1, b2, b3 (the bands as decimal)
-    RP_SQL_PHASH_CANDIDATES,    //  user_id, exclude_id, v0, v1, v2, v3 (each "n,n,...": the
-                                //  values to look up in band i) -> id, phash, complete ones
+    RP_SQL_PHOTO_PHASH_SET,     //  id, phash, b0, b1, b2 (the bands as decimal)
+    RP_SQL_PHASH_ABOVE,         //  user_id, b0: the 64th band-0 value at or above b0, if any
+    RP_SQL_PHASH_BELOW,         //  user_id, b0: the 64th band-0 value at or below b0, if any
+    RP_SQL_PHASH_CANDIDATES,    //  user_id, exclude_id, lo0, lo1, lo2 (each "n,n,...": the low
+                                //  ends of the ranges to look up in band i), span (each
+                                //  range is lo..lo+span-1) -> id, phash, complete ones
     RP_SQL_EVENT_SIMILAR,       //  similar (JSON array): onto the event just recorded
     //  Migrations
     RP_SQL_MIG_LOCK,            //  serialises migrators (PostgreSQL: advisory lock)
@@ -259,7 +262,7 @@ int rp_db_cursor_decode (const char *cursor, char created_at [32], char id [RP_I
                          char *err, size_t errlen);
 
 //  Near-duplicates (db_similar.c): the user's complete photos, but
-//  exclude_id, whose hash is within max_distance (0..15) bits of `hash`,
+//  exclude_id, whose hash is within max_distance (0..RP_PHASH_DISTANCE_MAX) bits of `hash`,
 //  nearest first, into *found (caller frees; NULL when none) and *count;
 //  *examined (may be NULL) gets how many candidates the band indexes
 //  handed back. RP_REFUSED for a distance out of range.

@@ -256,18 +256,29 @@ static const char *const s_sql [RP_SQL_COUNT] = {
     //  Near-duplicates (V9) -------------------------------------------------------
     [RP_SQL_PHOTO_PHASH_SET] =
         "UPDATE photos SET phash = ?2, phash_b0 = CAST (?3 AS INTEGER), phash_b1 = CAST (?4 AS INTEGER), "
-        "phash_b2 = CAST (?5 AS INTEGER), phash_b3 = CAST (?6 AS INTEGER) WHERE id = ?1",
-    //  One indexed lookup per band (photos_phash_b<i>); UNION drops a
-    //  photo found through two bands
+        "phash_b2 = CAST (?5 AS INTEGER) WHERE id = ?1",
+    //  64 steps along photos_phash_b0 from the query's band: how dense the
+    //  user's hashes lie there, so how wide a prefix to search
+    [RP_SQL_PHASH_ABOVE] =
+        "SELECT phash_b0 FROM photos WHERE user_id = ?1 AND phash_b0 IS NOT NULL "
+        "AND phash_b0 >= CAST (?2 AS INTEGER) ORDER BY phash_b0 LIMIT 1 OFFSET 63",
+    [RP_SQL_PHASH_BELOW] =
+        "SELECT phash_b0 FROM photos WHERE user_id = ?1 AND phash_b0 IS NOT NULL "
+        "AND phash_b0 <= CAST (?2 AS INTEGER) ORDER BY phash_b0 DESC LIMIT 1 OFFSET 63",
+    //  One indexed range scan per listed range (photos_phash_b<i>; CROSS
+    //  JOIN keeps the list the outer loop); UNION drops a photo found twice
     [RP_SQL_PHASH_CANDIDATES] =
-        "SELECT id, phash FROM photos WHERE user_id = ?1 AND id <> ?2 AND status = 'complete' "
-        "  AND phash_b0 IS NOT NULL AND phash_b0 IN (SELECT value FROM json_each ('[' || ?3 || ']')) "
-        "UNION " "SELECT id, phash FROM photos WHERE user_id = ?1 AND id <> ?2 AND status = 'complete' "
-        "  AND phash_b1 IS NOT NULL AND phash_b1 IN (SELECT value FROM json_each ('[' || ?4 || ']')) "
-        "UNION " "SELECT id, phash FROM photos WHERE user_id = ?1 AND id <> ?2 AND status = 'complete' "
-        "  AND phash_b2 IS NOT NULL AND phash_b2 IN (SELECT value FROM json_each ('[' || ?5 || ']')) "
-        "UNION " "SELECT id, phash FROM photos WHERE user_id = ?1 AND id <> ?2 AND status = 'complete' "
-        "  AND phash_b3 IS NOT NULL AND phash_b3 IN (SELECT value FROM json_each ('[' || ?6 || ']')) ",
+        "SELECT p.id, p.phash FROM json_each ('[' || ?3 || ']') AS v CROSS JOIN photos AS p "
+        "  WHERE p.user_id = ?1 AND p.phash_b0 IS NOT NULL AND p.phash_b0 >= v.value "
+        "  AND p.phash_b0 < v.value + CAST (?6 AS INTEGER) AND p.id <> ?2 AND p.status = 'complete' "
+        "UNION "
+        "SELECT p.id, p.phash FROM json_each ('[' || ?4 || ']') AS v CROSS JOIN photos AS p "
+        "  WHERE p.user_id = ?1 AND p.phash_b1 IS NOT NULL AND p.phash_b1 >= v.value "
+        "  AND p.phash_b1 < v.value + CAST (?6 AS INTEGER) AND p.id <> ?2 AND p.status = 'complete' "
+        "UNION "
+        "SELECT p.id, p.phash FROM json_each ('[' || ?5 || ']') AS v CROSS JOIN photos AS p "
+        "  WHERE p.user_id = ?1 AND p.phash_b2 IS NOT NULL AND p.phash_b2 >= v.value "
+        "  AND p.phash_b2 < v.value + CAST (?6 AS INTEGER) AND p.id <> ?2 AND p.status = 'complete' ",
     [RP_SQL_EVENT_SIMILAR] =
         "UPDATE events SET similar_ids = ?1 WHERE id = last_insert_rowid ()",
     [RP_SQL_USER_HASH] =
