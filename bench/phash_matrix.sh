@@ -12,7 +12,9 @@
 #                 quality 95, 75, 50, 30; PNG, WebP (80), HEIC (60, when
 #                 ImageMagick writes it), TIFF; metadata stripped
 #    must not     centre crops keeping 90, 80, 70 and 50 % of each side
-#                 (a crop beyond a stated fraction is another picture);
+#                 (a crop beyond a stated fraction is another picture),
+#                 except of a uniform frame (the corpus's blanked Samsung
+#                 photo: any crop of one flat grey is the same flat grey);
 #                 every other photo of the corpus
 #  Each file is hashed by bench/rp_phash_files (the resize actor's own
 #  path). The report: the distance of each kind of variant to its source
@@ -40,6 +42,7 @@ for src in "$corpus"/*.jpg "$corpus"/*.jpeg; do
     d="$work/in/$s"
     convert "$src" -auto-orient -quality 95 "${d}__source.jpg"
     up="${d}__source.jpg"
+    echo "$s $(basename "$src")" >> "$work/legend.txt"
     convert "$up" -resize 50% -quality 90 "${d}__match_resize50.jpg"
     convert "$up" -resize 25% -quality 90 "${d}__match_resize25.jpg"
     convert "$up" -resize 800x -quality 90 "${d}__match_resize800.jpg"
@@ -52,12 +55,18 @@ for src in "$corpus"/*.jpg "$corpus"/*.jpeg; do
     [ $heic = 1 ] && convert "$up" -quality 60 "${d}__match_heic.heic"
     convert "$up" -compress lzw "${d}__match_tiff.tif"
     convert "$up" -strip -quality 95 "${d}__match_stripped.jpg"
+    if [ "$(convert "$up" -format '%[fx:standard_deviation]' info:)" = 0 ]; then
+        echo "$s uniform frame: no crops made" >> "$work/legend.txt"
+        continue
+    fi
     for keep in 90 80 70 50; do
         convert "$up" -gravity center -crop "${keep}%x${keep}%+0+0" +repage -quality 90 \
             "${d}__crop_crop$keep.jpg"
     done
 done
 "$tool" "$work/out" "$work/in"/* > "$work/hashes.txt" || true
+cat "$work/legend.txt"
+[ -n "${RP_MATRIX_KEEP:-}" ] && cp "$work/hashes.txt" "$RP_MATRIX_KEEP"
 python3 - "$work/hashes.txt" "$(sed -n 's/^#define RP_PHASH_THRESHOLD \([0-9]*\).*/\1/p' "$here/../engine/phash.h")" <<'PY'
 import sys, os, re, statistics
 lines = open(sys.argv[1]).read().split("\n")
@@ -100,6 +109,8 @@ for name, h in sorted(hashes.items()):
 must = [d for k, v in kinds.items() if k.startswith("match_") for d in v]
 crops = {k: v for k, v in kinds.items() if k.startswith("crop_")}
 print("threshold  TP  FN  | crops matched (90/80/70/50 % kept) | different photos FP  TN")
+#  TP/FN: must-match variants within / beyond the threshold; FP/TN: pairs
+#  of different photos within / beyond it
 for t in range(4, 17):
     tp = sum(d <= t for d in must); fn = len(must) - tp
     cm = "/".join(str(sum(d <= t for d in crops.get(f"crop_crop{k}", []))) for k in (90, 80, 70, 50))
