@@ -55,7 +55,7 @@ for src in "$corpus"/*.jpg "$corpus"/*.jpeg; do
     [ $heic = 1 ] && convert "$up" -quality 60 "${d}__match_heic.heic"
     convert "$up" -compress lzw "${d}__match_tiff.tif"
     convert "$up" -strip -quality 95 "${d}__match_stripped.jpg"
-    if [ "$(convert "$up" -format '%[fx:standard_deviation]' info:)" = 0 ]; then
+    if [ "$(convert "$up" -format '%[fx:maxima-minima]' info:)" = 0 ]; then
         echo "$s uniform frame: no crops made" >> "$work/legend.txt"
         continue
     fi

@@ -12,9 +12,9 @@
     the DCT here is unnormalised, so a cosine pattern of amplitude A grey
     levels gives 256 A) counts as 0: an image of one flat colour hashes
     to 0, and so does every recompressed copy of it, whose rounding and
-    block noise stays far below one grey level over a 32x32 average (it
-    used to give random bits, 24 to 32 of them, to the corpus's blank
-    grey frame recompressed at JPEG 30 or HEIC 60).
+    block noise stays far below one grey level over a 32x32 average (with
+    a 1e-6 cutoff such noise could turn into 24 to 32 random bits: the
+    likely cause of the first matrix's misses, all at that distance).
 */
 #include "engine/phash.h"
 
