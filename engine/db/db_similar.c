@@ -13,7 +13,8 @@
     checked with a popcount here, nearest first, ties by id.
     The same search runs inside the transaction that completes a photo
     (db_commands.c), so a complete event's "similar" is what the library
-    held at that commit.
+    held at that search (two near-duplicates completing at once on two
+    engines may not name each other; /similar, asked later, finds both).
 */
 #include "engine/db/db_private.h"
 #include "engine/phash.h"
