@@ -76,6 +76,7 @@
 #include <unistd.h>
 #include <libheif/heif.h>
 #include <libraw/libraw.h>
+#include <omp.h>
 #include <vips/vips.h>
 
 #define S_SOURCE "resize"
@@ -621,6 +622,12 @@ s_raw_read_header (const rp_resize_opts_t *opts, const char *src, s_raw_t *raw,
         return -1;
     }
     libraw_set_dataerror_handler (raw->lr, s_raw_data_error, NULL);
+    //  LibRaw holds the raw frame (2 bytes a pixel) and its image (up to 8)
+    //  at once: bounded by max_pixels' worth, not its default 2 GiB
+    if (opts->max_pixels > 0) {
+        int64_t mb = opts->max_pixels * 10 / (1024 * 1024) + 64;
+        raw->lr->params.max_raw_memory_mb = (unsigned) (mb < 2048 ? mb : 2048);
+    }
     int rc = libraw_open_file (raw->lr, src);
     if (rc != LIBRAW_SUCCESS) {
         s_raw_reason (err, errlen, "cannot read image header", rc);
@@ -749,6 +756,9 @@ s_raw_decode (const rp_resize_opts_t *opts, s_raw_t *raw, s_header_t *hdr,
     int edge = hdr->width > hdr->height ? hdr->width : hdr->height;
     params->half_size = edge / 2 >= needed;
     hdr->route = params->half_size ? "demosaiced at half size" : "demosaiced";
+    //  Debian's LibRaw demosaics with OpenMP, a team of threads per call:
+    //  one thread here, the resize pool already takes the cores
+    omp_set_num_threads (1);
     int rc = libraw_unpack (raw->lr);
     if (rc == LIBRAW_SUCCESS)
         rc = libraw_dcraw_process (raw->lr);
@@ -771,6 +781,9 @@ s_raw_decode (const rp_resize_opts_t *opts, s_raw_t *raw, s_header_t *hdr,
     else
         snprintf (err, errlen, "cannot decode image: LibRaw: unexpected decoded layout");
     libraw_dcraw_clear_mem (bitmap);
+    //  The raw frame and LibRaw's image are no longer needed: free them
+    //  now, not after the derivatives (the orientation was read at open)
+    libraw_recycle (raw->lr);
     if (!image) {
         if (!err [0])
             s_vips_reason (err, errlen, "cannot decode image");
@@ -1243,6 +1256,7 @@ rp_resize_placeholder_rgba (const rp_resize_opts_t *opts, const char *src,
     s_header_t hdr = { 0 };
     VipsImage *base = NULL, *full = NULL;
     s_heif_t heif = { NULL, NULL };
+    s_raw_t raw = { NULL };
     mode_t mode = 0600;
     int rc = -1;
     if (s_check_file (opts, src, &mime, &mode, err, errlen))
@@ -1250,6 +1264,12 @@ rp_resize_placeholder_rgba (const rp_resize_opts_t *opts, const char *src,
     if (strcmp (mime, "image/heic") == 0 || strcmp (mime, "image/avif") == 0) {
         if (s_heif_read_header (opts, src, &heif, &hdr, err, errlen)
         ||  !(full = s_heif_decode (opts, &heif, &hdr, err, errlen)))
+            goto done;
+    }
+    else
+    if (rp_sniff_is_raw (mime)) {
+        if (s_raw_read_header (opts, src, &raw, &hdr, err, errlen)
+        ||  !(full = s_raw_decode (opts, &raw, &hdr, err, errlen)))
             goto done;
     }
     else
@@ -1266,6 +1286,7 @@ done:
     if (full)
         g_object_unref (full);
     s_heif_close (&heif);
+    s_raw_close (&raw);
     return rc;
 }
 

@@ -607,7 +607,8 @@ rp_scrub_actor (zsock_t *pipe, void *args)
             if (rp_scrub_address (self, sha256, json_integer_value (json_object_get (item, "bytes")), id,
                                   &counts, &finding, err, sizeof err)) {
                 if (!rp_scrub_stopping (self))
-                    rp_warn ("scrub", "photo=%s sha256=%s not checked (again in 30 s): %s", id, sha256, err);
+                    rp_warn ("scrub", "photo=%s sha256=%s not checked (taken as checked now: due again "
+                             "after scrub.recheck_s, %lld s): %s", id, sha256, (long long) config->scrub_recheck_s, err);
                 unavailable = true;
                 break;
             }

@@ -39,6 +39,7 @@
 
 #define RP_ID_MAX 40                    //  ids are 32 lowercase hex chars + NUL
 #define RP_PASSWORD_HASH_MAX 160        //  room for what rp_password_hash writes
+#define RP_SIMILAR_EVENT_MAX 20         //  a complete event names at most this many near-duplicates
 
 typedef struct _rp_db_t rp_db_t;
 
@@ -143,7 +144,8 @@ int rp_db_photo_claim (rp_db_t *self, int max, json_t **claimed, char *err, size
 //  absent or null fields are stored as null (content_type: kept). The last
 //  error is cleared. phash (16 lowercase hex, engine/phash.h) is stored
 //  with its search bands, and the complete event gets "similar": the ids
-//  of the user's photos within RP_PHASH_THRESHOLD of it, found in the same
+//  of the user's photos within RP_PHASH_THRESHOLD of it (the nearest
+//  RP_SIMILAR_EVENT_MAX), found in the same
 //  transaction ([] without a phash). RP_NOT_FOUND when the photo is not
 //  processing (already finished, deleted).
 int rp_db_photo_complete (rp_db_t *self, const char *id, json_t *result, char *err, size_t errlen);

@@ -101,7 +101,7 @@ rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t 
         const char *error = rp_rows_get (&rows, r, 6);
         const char *sha = rp_rows_get (&rows, r, 7);
         bool has_bytes = rp_db_parse_int (rp_rows_get (&rows, r, 8), &bytes) == 0;
-        json_array_append_new (list, json_pack (
+        json_t *event = json_pack (
             "{s:I, s:s?, s:s?, s:s?, s:o, s:s?, s:o, s:o, s:o}",
             "event_id", (json_int_t) id,
             "id", rp_rows_get (&rows, r, 1),
@@ -112,13 +112,16 @@ rp_db_outbox_claim (rp_db_t *self, const char *name, const char *owner, int64_t 
             "error", error ? json_string (error) : json_null (),
             //  a photo deleted since, or whose bytes never arrived: no sha
             "sha256", sha && rp_db_valid_sha256 (sha) ? json_string (sha) : json_null (),
-            "bytes", has_bytes ? json_integer (bytes) : json_null ()));
+            "bytes", has_bytes ? json_integer (bytes) : json_null ());
+        if (!event)
+            continue;           //  out of memory: its extras must not land on another
         //  A complete event carries the photo's placeholder (V7)
         const char *thumbhash = rp_rows_get (&rows, r, 9);
-        json_object_set_new (json_array_get (list, json_array_size (list) - 1), "thumbhash",
+        json_object_set_new (event, "thumbhash",
                              thumbhash && rp_thumbhash_valid (thumbhash, strlen (thumbhash))
                              ? json_string (thumbhash) : json_null ());
-        rp_db_event_similar (json_array_get (list, json_array_size (list) - 1), rp_rows_get (&rows, r, 10));
+        rp_db_event_similar (event, rp_rows_get (&rows, r, 10));
+        json_array_append_new (list, event);
     }
     rp_rows_clear (&rows);
     *events = list;

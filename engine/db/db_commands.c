@@ -408,12 +408,21 @@ s_similar_record (rp_db_t *self, const char *id, const uint64_t *hash, char *err
         if (rows.rows > 0 && rp_rows_get (&rows, 0, 0))
             snprintf (user, sizeof user, "%s", rp_rows_get (&rows, 0, 0));
         rp_rows_clear (&rows);
+        //  The hint must never keep a photo from completing: a search that
+        //  fails (too many candidates) leaves the event's list empty
+        char why [256] = "";
         if (*user && rp_db_similar_search (self, user, id, *hash, RP_PHASH_THRESHOLD,
-                                           &found, &count, NULL, err, errlen))
-            return -1;
+                                           &found, &count, NULL, why, sizeof why)) {
+            rp_warn ("db", "photo=%s its near-duplicates are not listed: %s", id, why);
+            found = NULL;
+            count = 0;
+        }
     }
+    //  The nearest few: a library of many near-identical pictures (every
+    //  flat one hashes alike) must not grow each event, and the SQS
+    //  message carrying it, with the library
     json_t *ids = json_array ();
-    for (int i = 0; i < count; i++)
+    for (int i = 0; i < count && i < RP_SIMILAR_EVENT_MAX; i++)
         json_array_append_new (ids, json_string (found [i].id));
     free (found);
     char *text = json_dumps (ids, JSON_COMPACT);

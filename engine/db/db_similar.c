@@ -19,7 +19,8 @@
     size costs time, never a match.
     The same search runs inside the transaction that completes a photo
     (db_commands.c), so a complete event's "similar" is what the library
-    held at that commit.
+    held at that search (two near-duplicates completing at once on two
+    engines may not name each other; /similar, asked later, finds both).
 */
 #include "engine/db/db_private.h"
 #include "engine/phash.h"

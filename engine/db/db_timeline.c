@@ -135,7 +135,7 @@ rp_db_instant_parse (const char *text, char out [32], char *err, size_t errlen)
     int64_t y;
     int m, d;
     s_civil_from_days (days, &y, &m, &d);
-    if (y < 0 || y > 9999)
+    if (y < 1 || y > 9999)          //  PostgreSQL has no year 0
         goto bad;
     snprintf (out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int) y, m, d, (int) (rest / 3600),
               (int) (rest % 3600 / 60), (int) (rest % 60), ms);

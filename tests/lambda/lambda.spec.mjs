@@ -44,7 +44,9 @@ const skip = !corpus ? 'skipped: ../shared/testdata (RP_TESTDATA) is absent'
     : !process.env.RP_BINARY ? 'skipped: RP_BINARY is unset (run through ctest)' : false;
 if (skip) console.log(`# lambda_runtime ${skip}`);
 
-const SCHEMA = 'test_lambda';
+//  A schema of this process's own: lambda_runtime and lambda_zip_runtime run
+//  this file at the same time (ctest -j2)
+const SCHEMA = `test_lambda_${process.pid}`;
 const VISIBILITY_S = 3;
 //  lambda.deadline_margin_ms: records are taken while more than twice it
 //  remains. Taking one in here (the S3 stand-in's GET and PUT of a 3 MB
@@ -163,6 +165,7 @@ describe('rapidphoto lambda on the Runtime API, SQS batches of S3 notifications'
       await stopStandins(aws);
     }
     if (work && !process.env.RP_LAMBDA_KEEP) fs.rmSync(work, { recursive: true, force: true });
+    if (dbUrl && !process.env.RP_LAMBDA_KEEP) await psql(pgBase, `DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
   });
 
   test('photos put under incoming/alice/ complete: rows, derivatives in the bucket, photo.complete, the trace in the log', async () => {
