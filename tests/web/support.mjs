@@ -79,11 +79,14 @@ export async function startServer({ name = 'web', user = 'alice', password = 'co
   };
 
   //  SIGTERM must end serve cleanly, status 0: a leak under LeakSanitizer
-  //  (the ASan pass) makes it 23, a crash a signal
+  //  (the ASan pass) makes it 23, a crash a signal. The drain may take up to
+  //  shutdown.timeout_s (25 s by default) when an upload is under way, as
+  //  one throttled by the browser is: SIGKILL only well after that.
   server.halt = async () => {
     if (!server.child || server.child.exitCode !== null) return;
     server.child.kill('SIGTERM');
-    const timer = setTimeout(() => server.child.kill('SIGKILL'), 20000);
+    const drainS = Number(serverEnv.RAPIDPHOTO_SHUTDOWN_TIMEOUT_S || 25);
+    const timer = setTimeout(() => server.child.kill('SIGKILL'), (drainS + 15) * 1000);
     const { code, signal } = await server.exited;
     clearTimeout(timer);
     if (code !== 0) throw new Error(`serve exited with ${signal || `status ${code}`} on SIGTERM: ${server.log()}`);
