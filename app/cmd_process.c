@@ -418,6 +418,7 @@ rp_cmd_process (int argc, char **argv)
     //  or with --connect the configured one they share
     char scratch [PATH_MAX] = "", err [512];
     rp_config_t engine = config;
+    engine.pools_nice = 0;          //  no uploads here to yield the cores to
     rp_blobstore_t *store = NULL;
     if (!options.connect) {
         snprintf (scratch, sizeof scratch, "%s/.rapidphoto-process-XXXXXX", out_dir);

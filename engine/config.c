@@ -75,6 +75,7 @@ static const s_key_t s_keys [] = {
     INT  ("pools", "resize", pools_resize, 0, 256, "0"),
     INT  ("pools", "exif", pools_exif, 0, 256, "0"),
     INT  ("pools", "vips_concurrency", pools_vips_concurrency, 0, 256, "1"),
+    INT  ("pools", "nice", pools_nice, 0, 19, "10"),
     { "broker", "frontend", K_ENDPOINT, offsetof (rp_config_t, broker_frontend),
       sizeof (((rp_config_t *) 0)->broker_frontend), 0, 0, NULL, "tcp://127.0.0.1:5570" },
     { "broker", "backend", K_ENDPOINT, offsetof (rp_config_t, broker_backend),

@@ -66,6 +66,7 @@ typedef struct {
     int pools_resize;
     int pools_exif;
     int pools_vips_concurrency;             //  libvips threads per job; 0 = auto
+    int pools_nice;                         //  workers' niceness over the HTTP threads' (0 = none)
     //  [broker]
     char broker_frontend [RP_STR_MAX];      //  tcp endpoint producers use (broker role)
     char broker_backend [RP_STR_MAX];       //  tcp endpoint workers use (broker role)

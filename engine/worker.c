@@ -26,6 +26,12 @@
     and its sends never block (a broker that refused our keys leaves no
     peer to queue for: what we send is then dropped, and we keep
     reconnecting).
+    Priority: the runner runs at config.pools_nice (Linux's nice is per
+    thread, and the threads libvips starts from it inherit it), above the
+    HTTP and pipeline threads' 0. With every core busy decoding, a thread
+    receiving an upload, hashing it and committing its row is then run
+    first whenever it is ready, so acknowledgements never queue behind
+    processing; on idle cores the niceness costs nothing.
     Owns: the DEALER, the runner actor. Shares nothing.
 */
 #include "engine/worker.h"
@@ -38,6 +44,9 @@
 #include "engine/thread.h"
 #include "engine/trace.h"
 
+#include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 typedef struct {
@@ -52,6 +61,11 @@ static void
 s_runner_run (zsock_t *pipe, void *arg)
 {
     s_runner_args_t args = *(s_runner_args_t *) arg;
+    //  Below the threads that acknowledge uploads (see Priority above)
+    if (args.config->pools_nice > 0
+    &&  setpriority (PRIO_PROCESS, (id_t) gettid (), args.config->pools_nice))
+        rp_warn ("worker", "%s: cannot lower the job thread's priority to nice %d: %s",
+                 args.name, args.config->pools_nice, strerror (errno));
     zsock_signal (pipe, 0);
     while (true) {
         zmsg_t *zmsg = zmsg_recv (pipe);

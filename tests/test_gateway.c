@@ -9,6 +9,8 @@
 */
 #include <criterion/criterion.h>
 #include <czmq.h>
+#include <dirent.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -1066,4 +1068,85 @@ Test (gateway, a_port_another_engine_serves_is_refused, .timeout = 120)
         rp_test_reply_free (&reply);
     }
     rp_test_server_stop (&first);
+}
+
+//  The niceness of each of serve's threads (/proc/PID/task/TID/stat, the
+//  19th field): how many run at `nice`, and the main thread's
+static int
+s_threads_at_nice (pid_t pid, int nice, int *main_nice)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *dir = opendir (path);
+    cr_assert (dir, "%s: %s", path, strerror (errno));
+    int count = 0;
+    *main_nice = -100;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char stat_path [128], line [1024] = "";
+        snprintf (stat_path, sizeof stat_path, "%s/%s/stat", path, entry->d_name);
+        FILE *file = fopen (stat_path, "r");
+        if (!file)
+            continue;                       //  the thread ended meanwhile
+        bool read = fgets (line, sizeof line, file) != NULL;
+        fclose (file);
+        //  After the command's ")": state is field 3, nice field 19
+        char *rest = read ? strrchr (line, ')') : NULL;
+        cr_assert (rest, "%s: %s", stat_path, line);
+        int field = 2, value = -100;
+        for (char *token = strtok (rest + 1, " "); token; token = strtok (NULL, " "))
+            if (++field == 19) {
+                value = atoi (token);
+                break;
+            }
+        cr_assert_neq (value, -100, "%s has no nice field: %s", stat_path, line);
+        count += value == nice;
+        if (atoi (entry->d_name) == (int) pid)
+            *main_nice = value;
+    }
+    closedir (dir);
+    return count;
+}
+
+//  pools.nice: the job threads (two resize, one EXIF here) run at niceness
+//  10 by default, below the main, HTTP and pipeline threads at 0, so that
+//  acknowledging uploads never waits for a decode; 0 turns it off
+Test (gateway, job_threads_run_below_the_http_threads, .timeout = 120)
+{
+    const char *pools [] = { "RAPIDPHOTO_POOLS_RESIZE=2", "RAPIDPHOTO_POOLS_EXIF=1", NULL };
+    rp_test_server_t server;
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "gw-nice", .env = pools });
+    //  A photo through the pools, so libvips has started what it starts
+    char *token = rp_test_login (&server, "alice");
+    char path [600];
+    rp_test_server_photo (&server, "nice.jpg", 1, path, sizeof path);
+    size_t len = 0;
+    char *bytes = rp_test_read_file (path, &len);
+    const char *headers [] = { "Content-Type: image/jpeg", "X-Filename: nice.jpg", NULL };
+    rp_test_reply_t reply;
+    cr_assert_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, headers, bytes, len, NULL, &reply),
+                  202, "%s", reply.body);
+    json_t *answer = rp_test_reply_json (&reply);
+    rp_test_reply_free (&reply);
+    char *status = rp_test_wait_final (&server, token, json_string_value (json_object_get (
+                                       json_array_get (json_object_get (answer, "photos"), 0), "id")), 60000);
+    cr_assert_str_eq (status, "complete");
+    int main_nice;
+    int niced = s_threads_at_nice (server.pid, 10, &main_nice);
+    int plain = s_threads_at_nice (server.pid, 0, &main_nice);
+    cr_expect_geq (niced, 3, "the 3 job threads at nice 10: %d", niced);
+    cr_expect_eq (main_nice, 0);
+    cr_expect_geq (plain, 3, "main, HTTP and pipeline threads at 0: %d", plain);
+    free (status);
+    json_decref (answer);
+    free (bytes);
+    free (token);
+    rp_test_server_stop (&server);
+
+    const char *off [] = { "RAPIDPHOTO_POOLS_RESIZE=2", "RAPIDPHOTO_POOLS_EXIF=1", "RAPIDPHOTO_POOLS_NICE=0", NULL };
+    rp_test_server_start (&server, &(rp_test_server_opts_t) { .name = "gw-nice-off", .env = off });
+    cr_expect_eq (s_threads_at_nice (server.pid, 10, &main_nice), 0, "pools.nice = 0: nothing niced");
+    rp_test_server_stop (&server);
 }
