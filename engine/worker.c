@@ -26,9 +26,9 @@
     and its sends never block (a broker that refused our keys leaves no
     peer to queue for: what we send is then dropped, and we keep
     reconnecting).
-    Priority: the runner runs at config.pools_nice (Linux's nice is per
-    thread, and the threads libvips starts from it inherit it), above the
-    HTTP and pipeline threads' 0. With every core busy decoding, a thread
+    Priority: the runner runs at niceness config.pools_nice (Linux's nice
+    is per thread, and the threads libvips starts from it inherit it), a
+    lower priority than the HTTP and pipeline threads' niceness 0. With every core busy decoding, a thread
     receiving an upload, hashing it and committing its row is then run
     first whenever it is ready, so acknowledgements never queue behind
     processing; on idle cores the niceness costs nothing.
