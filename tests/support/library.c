@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void
 rp_test_library_init (rp_test_library_t *lib, const char *name)
@@ -67,4 +68,19 @@ rp_test_library_tmp_files (rp_test_library_t *lib)
             count++;
     closedir (d);
     return count;
+}
+
+int
+rp_test_outbox_claim_at_least (rp_db_t *db, const char *name, const char *owner, int64_t now_ms,
+                               int64_t until_ms, int limit, size_t want, int64_t *cursor,
+                               json_t **events, char *err, size_t errlen)
+{
+    for (int waited_ms = 0;; waited_ms += 50) {
+        int rc = rp_db_outbox_claim (db, name, owner, now_ms, until_ms, limit, cursor, events, err, errlen);
+        if (rc || json_array_size (*events) >= want || waited_ms >= 60000)
+            return rc;
+        json_decref (*events);
+        *events = NULL;
+        usleep (50 * 1000);
+    }
 }

@@ -30,4 +30,14 @@ rp_db_t *rp_test_library_db (rp_test_library_t *lib);
 //  Count files under <dir>/objects/tmp.
 int rp_test_library_tmp_files (rp_test_library_t *lib);
 
+//  rp_db_outbox_claim, asked again (every 50 ms, for up to 60 s) while it
+//  succeeds with fewer than `want` events. On PostgreSQL an outcome is
+//  published once every transaction older than its own has ended, in any
+//  schema of the server: the suites running beside this one hold some
+//  open for a moment (test_db's outbox_late holds one for 5.5 s). Waiting
+//  is the promise ("once those end"), not a retry of a failure.
+int rp_test_outbox_claim_at_least (rp_db_t *db, const char *name, const char *owner, int64_t now_ms,
+                                   int64_t until_ms, int limit, size_t want, int64_t *cursor,
+                                   json_t **events, char *err, size_t errlen);
+
 #endif
