@@ -28,9 +28,15 @@
 #  size (VmHWM) is read when the run ends and added to the report
 #  ("pipeline_vm_hwm_mb"), for sizing each role's task.
 #
+#  S3 mode (-A): the stand-ins of tools/aws/standins.mjs (s3rver, bucket
+#  "photos") started on free ports beside serve, and serve switched to
+#  storage.backend = s3 on them (the database stays SQLite): every upload
+#  is acknowledged once the stand-in has its object. RAPIDPHOTO_STORAGE_S3_STREAM=no
+#  in the environment compares with uploads sent whole.
+#
 #  Usage: bash bench/load.sh [-s SCENARIO] [-r serve|split] [-n PHOTOS] [-c CLIENTS]
 #             [-i IDLE_SSE] [-b RAPIDPHOTO] [-l RP_LOAD] [-j RESULTS.json]
-#             [-f PHOTO.jpg]... [-S] [-k] [-- RP_LOAD_OPTIONS...]
+#             [-f PHOTO.jpg]... [-S] [-A] [-k] [-- RP_LOAD_OPTIONS...]
 #    -s  scenario (default brief)
 #    -r  roles: serve (default) or split (a gateway and a pipeline)
 #    -n, -c, -i  override the scenario's photos, clients, idle event streams
@@ -39,6 +45,7 @@
 #    -j  the JSON report (default bench/results/load-SCENARIO.json)
 #    -f  a source JPEG instead of the scenario's (repeat for several)
 #    -S  synthetic photos even when the corpus is there
+#    -A  S3 mode on the stand-ins (tools/bootstrap.sh --test installs them)
 #    -k  keep the temporary folder (data, serve.log) and say where
 #  Exit status: rp_load's (0 every threshold met, 1 missed or error), 2 usage.
 #  Needs: bash, python3 (free ports), curl, libvips-tools (vips) for the
@@ -57,6 +64,7 @@ binary="$repo/build/rapidphoto"
 rp_load=
 results=
 force_synthetic=0
+s3=0
 keep=0
 given=()
 
@@ -66,7 +74,7 @@ usage () {
     exit "${1:-2}"
 }
 
-while getopts ":s:r:n:c:i:b:l:j:f:Skh" opt; do
+while getopts ":s:r:n:c:i:b:l:j:f:SAkh" opt; do
     case $opt in
         s) scenario=$OPTARG ;;
         r) roles=$OPTARG ;;
@@ -78,6 +86,7 @@ while getopts ":s:r:n:c:i:b:l:j:f:Skh" opt; do
         j) results=$OPTARG ;;
         f) case $OPTARG in /*) given+=("$OPTARG") ;; *) given+=("$PWD/$OPTARG") ;; esac ;;
         S) force_synthetic=1 ;;
+        A) s3=1 ;;
         k) keep=1 ;;
         h) usage 0 ;;
         :) echo "load.sh: -$OPTARG needs a value" >&2; exit 2 ;;
@@ -122,9 +131,10 @@ for v in "$n" "$c"; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "photos and clients want
 work=$(mktemp -d "${TMPDIR:-/tmp}/rpload.XXXXXX")
 serve_pid=
 pipeline_pid=
+standins_pid=
 cleanup () {
     local pid
-    for pid in $serve_pid $pipeline_pid; do
+    for pid in $serve_pid $pipeline_pid $standins_pid; do
         kill -0 "$pid" 2>/dev/null || continue
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -197,6 +207,22 @@ if [ "$i" -gt 0 ] || [ "$c" -gt 200 ]; then
     export RAPIDPHOTO_HTTP_MAX_CONNECTIONS=$((i + c + 1024))
 fi
 mkdir -p "$work/data"
+if [ "$s3" = 1 ]; then
+    [ -d "$repo/tools/aws/node_modules/s3rver" ] || die "the S3 stand-in is missing: run tools/bootstrap.sh --test"
+    s3_port=$(free_port)
+    node "$repo/tools/aws/standins.mjs" --port "$s3_port" --sqs-port "$(free_port)" --dir "$work/s3" \
+        >"$work/standins.log" 2>&1 &
+    standins_pid=$!
+    for _ in $(seq 1 150); do
+        grep -q '^ready' "$work/standins.log" 2>/dev/null && break
+        kill -0 "$standins_pid" 2>/dev/null || { cat "$work/standins.log" >&2; die "the stand-ins exited at start"; }
+        sleep 0.1
+    done
+    grep -q '^ready' "$work/standins.log" || die "the stand-ins are not ready after 15 s ($work/standins.log)"
+    export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+    export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$s3_port"
+    export RAPIDPHOTO_STORAGE_BACKEND=s3 RAPIDPHOTO_STORAGE_S3_BUCKET=photos
+fi
 settings=$(env | grep '^RAPIDPHOTO_' | grep -v -e '^RAPIDPHOTO_DATA_DIR=' -e '^RAPIDPHOTO_HTTP_LISTEN=' \
            -e '^RAPIDPHOTO_BROKER_FRONTEND=' -e '^RAPIDPHOTO_BROKER_BACKEND=' | sort || true)
 

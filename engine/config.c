@@ -57,6 +57,7 @@ static const s_key_t s_keys [] = {
     ENUM ("storage", "backend", storage_backend, "disk|s3", "disk"),
     STR  ("storage", "s3_bucket", storage_s3_bucket, ""),
     STR  ("storage", "s3_prefix", storage_s3_prefix, ""),
+    BOOL ("storage", "s3_stream", storage_s3_stream, "yes"),
     STR  ("auth", "jwt_secret", auth_jwt_secret, ""),
     INT  ("auth", "token_ttl", auth_token_ttl, 60, 365LL * 86400, "86400"),
     INT  ("auth", "login_failures", auth_login_failures, 1, 1000000, "5"),

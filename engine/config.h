@@ -45,6 +45,7 @@ typedef struct {
     char storage_backend [16];              //  disk or s3
     char storage_s3_bucket [RP_STR_MAX];
     char storage_s3_prefix [RP_STR_MAX];
+    int storage_s3_stream;                  //  uploads of 8 MiB and more go to S3 while they arrive
     //  [auth]
     char auth_jwt_secret [RP_STR_MAX];      //  empty: generated into data.dir; else >= 32 bytes
     int64_t auth_token_ttl;                 //  seconds

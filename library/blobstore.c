@@ -16,7 +16,10 @@
     a folder sync.
     S3 (storage.backend = s3): the same steps make the local cached copy,
     then the object is stored in S3 before the commit returns; see
-    blobstore.h for the rest.
+    blobstore.h for the rest. An upload of a part's worth and more
+    (RP_S3_STREAM_PART) is streamed to S3 while it arrives (s3_mirror.h):
+    the store then sends only its last part, completes it and copies it to
+    its address, instead of sending the whole object after the last byte.
 */
 #include "library/blobstore.h"
 #include "engine/alloc.h"
@@ -51,6 +54,7 @@ struct _rp_blobstore_t {
     const char *mimes [RP_DERIVATIVES_MAX];
     int nsuffixes;
     bool scratch;                   //  commits skip fsync (rp_blobstore_open_scratch)
+    bool stream;                    //  S3: large uploads streamed while they arrive (storage.s3_stream)
 };
 
 struct _rp_blob_writer_t {
@@ -65,6 +69,8 @@ struct _rp_blob_writer_t {
     bool stored;                    //  rp_blob_store succeeded: sha256 and path are set
     char sha256 [65];
     char path [PATH_MAX];           //  the address: objects/ab/cd/<sha256>
+    rp_s3_stream_t *stream;         //  S3: the bytes on their way while they arrive
+    bool stream_tried;              //  one try per writer; a failure sends it whole
 };
 
 static atomic_long s_writes;        //  for the DISK_WRITE fault hook
@@ -121,6 +127,7 @@ rp_blobstore_open (const rp_config_t *config, char *err, size_t errlen)
         rp_blobstore_close (&self);
         return NULL;
     }
+    self->stream = config->storage_s3_stream != 0;
     for (int i = 0; i < config->derivative_count && i < RP_DERIVATIVES_MAX; i++) {
         const char *mime = "application/octet-stream";
         const char *ext = rp_derivative_ext (config->derivatives [i].format, &mime);
@@ -169,6 +176,24 @@ rp_blob_begin (rp_blobstore_t *self, int64_t max_bytes, char *err, size_t errlen
     return w;
 }
 
+static const char *s_mime (rp_blob_writer_t *w);
+
+//  S3: once a part's worth is in, the upload starts on its way to S3
+//  (s3_mirror.h, streams); smaller uploads go whole at the store
+static void
+s_stream_grow (rp_blob_writer_t *w)
+{
+    if (!w->stream && !w->stream_tried && w->size >= RP_S3_STREAM_PART) {
+        w->stream_tried = true;
+        char err [512];
+        w->stream = rp_s3_stream_begin (w->store->s3, w->tmp_path, s_mime (w), err, sizeof err);
+        if (!w->stream)
+            rp_warn ("storage", "cannot stream an upload to S3 (it goes whole when complete): %s", err);
+    }
+    if (w->stream)
+        rp_s3_stream_grow (w->stream, w->size);
+}
+
 int
 rp_blob_write (rp_blob_writer_t *w, const void *data, size_t size, char *err, size_t errlen)
 {
@@ -201,6 +226,8 @@ rp_blob_write (rp_blob_writer_t *w, const void *data, size_t size, char *err, si
     }
     EVP_DigestUpdate (w->sha, data, size);
     w->size += (int64_t) size;
+    if (w->store->s3 && w->store->stream)
+        s_stream_grow (w);
     return 0;
 }
 
@@ -223,6 +250,7 @@ rp_blob_abort (rp_blob_writer_t **writer_p)
     if (!writer_p || !*writer_p)
         return;
     rp_blob_writer_t *w = *writer_p;
+    rp_s3_stream_abort (&w->stream);
     if (w->fd >= 0) {
         close (w->fd);
         unlink (w->tmp_path);
@@ -324,7 +352,16 @@ rp_blob_store (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, cha
         //  from the temporary name (the same bytes): the cache's trim may
         //  remove the address's link at any time, as what is cached is in
         //  S3 (pipeline.c), so the upload must not read it back from there
-        if (rp_s3_mirror_put (w->store->s3, relative, w->tmp_path, s_mime (w), *existed, err, errlen)) {
+        //  Streamed while it arrived: the rest, and the copy to its
+        //  address; should that fail, it goes whole as any other
+        bool streamed = false;
+        if (w->stream) {
+            streamed = rp_s3_stream_finish (&w->stream, w->size, relative, *existed, err, errlen) == 0;
+            if (!streamed)
+                rp_warn ("storage", "streaming an upload to S3 failed (sending it whole): %s", err);
+        }
+        if (!streamed
+        &&  rp_s3_mirror_put (w->store->s3, relative, w->tmp_path, s_mime (w), *existed, err, errlen)) {
             rp_blob_abort (writer_p);
             return RP_UNAVAILABLE;
         }

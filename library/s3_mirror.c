@@ -4,18 +4,32 @@
     whose credentials are still current, or makes one. Credentials are
     compared by access key and session token, so a refresh from the ECS
     endpoint retires the old clients as they come back.
+
+    Streams (s3_mirror.h): one thread per stream, holding one client of
+    the pool for its life. The writer and the thread share only the
+    stream's counters under its mutex: how far the file is written (the
+    writer's), whether it is whole or given up (the writer's), and what
+    came of it (the thread's). The thread reads the file through a FILE
+    of its own, only below what the writer said is written, so it never
+    reads a byte still to come. finish and abort join the thread: the
+    part on its way is finished first (bounded by the client's timeout
+    and retries), so abort may wait for one part.
 */
 #include "library/s3_mirror.h"
 #include "engine/alloc.h"
 #include "engine/aws/common.h"
 #include "engine/aws/credentials.h"
+#include "engine/hex.h"
 #include "engine/log.h"
+#include "engine/thread.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <errno.h>
 
 #define S_POOL 16
 
@@ -296,4 +310,201 @@ rp_s3_mirror_list (rp_s3_mirror_t *self, const char *relative_prefix, const char
     json_decref (keys);
     *names = relative;
     return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Streams (s3_mirror.h)
+
+struct _rp_s3_stream_t {
+    rp_s3_mirror_t *mirror;             //  borrowed
+    s_client_t *client;                 //  the thread's, then finish's
+    FILE *file;                         //  the local file, read from
+    char key [RP_S3_KEY_MAX + 1];       //  <prefix>streams/<random>
+    char content_type [128];
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    //  Under lock: what the writer says, and what the thread has done
+    int64_t written;                    //  bytes in the file
+    int64_t final;                      //  -1 until finish: the whole size
+    bool stop;                          //  abort
+    bool done;                          //  the thread is over (completed or failed)
+    int rc;                             //  0: completed, the object is at key
+    char err [512];
+    char etag [RP_S3_ETAG_MAX];
+};
+
+static void *
+s_stream_run (void *arg)
+{
+    rp_s3_stream_t *self = (rp_s3_stream_t *) arg;
+    rp_s3_t *s3 = self->client->client;
+    char err [512] = "";
+    rp_s3_multipart_t *mp = rp_s3_multipart_begin (s3, self->key, self->content_type, err, sizeof err);
+    int rc = mp ? 0 : -1;
+    int64_t sent = 0;
+    while (rc == 0) {
+        pthread_mutex_lock (&self->lock);
+        while (!self->stop && self->final < 0 && self->written - sent < RP_S3_STREAM_PART)
+            pthread_cond_wait (&self->changed, &self->lock);
+        bool stop = self->stop;
+        int64_t final = self->final;
+        pthread_mutex_unlock (&self->lock);
+        if (stop) {
+            rc = -1;
+            snprintf (err, sizeof err, "the upload was given up");
+            break;
+        }
+        //  A whole part while more may come; at the end, what is left
+        //  (nothing when the last part ended at the last byte)
+        int64_t len = final < 0 ? RP_S3_STREAM_PART
+                    : final - sent > RP_S3_STREAM_PART ? RP_S3_STREAM_PART : final - sent;
+        if (len > 0 && (rc = rp_s3_multipart_part (s3, mp, self->file, sent, len, err, sizeof err)) == 0)
+            sent += len;
+        if (rc == 0 && final >= 0 && sent == final) {
+            rc = rp_s3_multipart_complete (s3, &mp, self->etag, err, sizeof err);
+            break;
+        }
+    }
+    if (mp)
+        rp_s3_multipart_abort (s3, &mp);
+    pthread_mutex_lock (&self->lock);
+    self->rc = rc;
+    snprintf (self->err, sizeof self->err, "%s", err);
+    self->done = true;
+    pthread_cond_broadcast (&self->changed);
+    pthread_mutex_unlock (&self->lock);
+    rp_thread_end ();
+    return NULL;
+}
+
+rp_s3_stream_t *
+rp_s3_stream_begin (rp_s3_mirror_t *self, const char *path, const char *content_type, char *err, size_t errlen)
+{
+    unsigned char random [16];
+    char relative [64];
+    if (getrandom (random, sizeof random, 0) != sizeof random) {
+        snprintf (err, errlen, "cannot name a stream: %s", strerror (errno));
+        return NULL;
+    }
+    memcpy (relative, "streams/", 8);
+    rp_hex_encode (random, sizeof random, relative + 8);
+    rp_s3_stream_t *stream = (rp_s3_stream_t *) rp_alloc (sizeof (rp_s3_stream_t));
+    stream->mirror = self;
+    stream->final = -1;
+    snprintf (stream->content_type, sizeof stream->content_type, "%s", content_type);
+    stream->file = fopen (path, "rbe");
+    if (!stream->file) {
+        snprintf (err, errlen, "cannot read %s: %s", path, strerror (errno));
+        free (stream);
+        return NULL;
+    }
+    stream->client = s_take_for (self, relative, stream->key, err, errlen);
+    if (!stream->client) {
+        fclose (stream->file);
+        free (stream);
+        return NULL;
+    }
+    pthread_mutex_init (&stream->lock, NULL);
+    pthread_cond_init (&stream->changed, NULL);
+    int rc = pthread_create (&stream->thread, NULL, s_stream_run, stream);
+    if (rc) {
+        snprintf (err, errlen, "cannot start a stream's thread: %s", strerror (rc));
+        pthread_mutex_destroy (&stream->lock);
+        pthread_cond_destroy (&stream->changed);
+        s_give (self, stream->client);
+        fclose (stream->file);
+        free (stream);
+        return NULL;
+    }
+    return stream;
+}
+
+void
+rp_s3_stream_grow (rp_s3_stream_t *stream, int64_t size)
+{
+    pthread_mutex_lock (&stream->lock);
+    //  The thread waits for a whole part past what it sent: wake it when one more is in
+    bool part = size / RP_S3_STREAM_PART > stream->written / RP_S3_STREAM_PART;
+    stream->written = size;
+    if (part)
+        pthread_cond_signal (&stream->changed);
+    pthread_mutex_unlock (&stream->lock);
+}
+
+//  Wait for the thread, free all but the client (returned). rc and err
+//  are the thread's.
+static s_client_t *
+s_stream_end (rp_s3_stream_t **stream_p, int *rc, char *err, size_t errlen)
+{
+    rp_s3_stream_t *stream = *stream_p;
+    pthread_join (stream->thread, NULL);
+    *rc = stream->rc;
+    if (err)
+        snprintf (err, errlen, "%s", stream->err);
+    s_client_t *client = stream->client;
+    pthread_mutex_destroy (&stream->lock);
+    pthread_cond_destroy (&stream->changed);
+    fclose (stream->file);
+    free (stream);
+    *stream_p = NULL;
+    return client;
+}
+
+int
+rp_s3_stream_finish (rp_s3_stream_t **stream_p, int64_t size, const char *relative, bool maybe_there,
+                     char *err, size_t errlen)
+{
+    rp_s3_stream_t *stream = *stream_p;
+    rp_s3_mirror_t *self = stream->mirror;
+    char key [RP_S3_KEY_MAX + 1], from [RP_S3_KEY_MAX + 1], etag [RP_S3_ETAG_MAX];
+    snprintf (from, sizeof from, "%s", stream->key);
+    if (rp_s3_mirror_key (self, relative, key, err, errlen)) {
+        rp_s3_stream_abort (stream_p);
+        return -1;
+    }
+    //  Known here: S3 may hold it already (the same name, the same bytes);
+    //  asked with a client of the pool while the thread goes on
+    if (maybe_there) {
+        int64_t there = -1;
+        int rc = rp_s3_mirror_head (self, relative, &there, etag, err, errlen);
+        if (rc == 0 && there == size) {
+            rp_s3_stream_abort (stream_p);
+            return 0;
+        }
+        if (rc != 0 && rc != RP_NOT_FOUND) {
+            rp_s3_stream_abort (stream_p);
+            return -1;
+        }
+    }
+    pthread_mutex_lock (&stream->lock);
+    stream->final = size;
+    pthread_cond_signal (&stream->changed);
+    pthread_mutex_unlock (&stream->lock);
+    int rc = 0;
+    s_client_t *client = s_stream_end (stream_p, &rc, err, errlen);
+    if (rc == 0) {
+        rc = rp_s3_copy (client->client, from, key, etag, err, errlen);
+        char why [512];
+        if (rp_s3_delete (client->client, from, why, sizeof why))
+            rp_warn ("s3", "%s (the bucket's lifecycle rule for streams/ will remove it)", why);
+    }
+    s_give (self, client);
+    return rc;
+}
+
+void
+rp_s3_stream_abort (rp_s3_stream_t **stream_p)
+{
+    if (!stream_p || !*stream_p)
+        return;
+    rp_s3_stream_t *stream = *stream_p;
+    rp_s3_mirror_t *self = stream->mirror;
+    pthread_mutex_lock (&stream->lock);
+    stream->stop = true;
+    pthread_cond_signal (&stream->changed);
+    pthread_mutex_unlock (&stream->lock);
+    int rc;
+    s_client_t *client = s_stream_end (stream_p, &rc, NULL, 0);
+    s_give (self, client);
 }

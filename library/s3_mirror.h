@@ -5,7 +5,8 @@
     local files). Keys are the configured prefix followed by a relative
     name: "objects/ab/cd/<sha256>" for an original, "...<sha256>.<name>.<ext>"
     for a derivative, "uploads/<photo id>" for a presigned upload,
-    "incoming/<user>/..." for operators' bulk imports.
+    "incoming/<user>/..." for operators' bulk imports, "streams/<random>"
+    for an upload streamed to S3 while it arrives (below).
 
     Thread safety: a mirror is shared by all threads of a process. It keeps
     a small pool of S3 clients (one curl handle each, so connections are
@@ -68,5 +69,42 @@ int rp_s3_mirror_list (rp_s3_mirror_t *self, const char *relative_prefix, const 
 //  Can S3 be reached, and does it know our bucket and credentials? A HEAD
 //  on a probe key, one try: 0 when S3 answered (absent is fine).
 int rp_s3_mirror_ping (rp_s3_mirror_t *self, char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------------
+//  Streams: a large upload sent to S3 while its bytes still arrive.
+//
+//  Its address (the SHA-256) is known only at the last byte, so the bytes
+//  go to a key of their own, "streams/<random>", as a multipart upload:
+//  a thread of the stream's own sends each RP_S3_STREAM_PART bytes of the
+//  local file as a part as soon as they are written (grow says how far
+//  the file is), and finish sends the rest, completes the upload and
+//  copies the object to its address inside S3 (CopyObject; the
+//  streams/ object is then deleted). The acknowledgement thus follows the
+//  last byte by one part, a completion and a copy, not by the whole
+//  object's PUT. Any failure aborts the multipart upload; finish then
+//  says so and the caller falls back to a whole PUT. Objects left under
+//  streams/ by a crash are reaped by the bucket's lifecycle rules
+//  (infrastructure/modules/storage). The writer that owns a stream uses
+//  it from one thread.
+
+#define RP_S3_STREAM_PART (8LL << 20)   //  8 MiB; S3 takes parts of 5 MiB and more
+
+typedef struct _rp_s3_stream_t rp_s3_stream_t;
+
+//  Start streaming the file at path (being written; its first part may
+//  not be there yet). NULL with err (no credentials, no thread).
+rp_s3_stream_t *rp_s3_stream_begin (rp_s3_mirror_t *self, const char *path, const char *content_type,
+                                    char *err, size_t errlen);
+//  The file now holds `size` bytes.
+void rp_s3_stream_grow (rp_s3_stream_t *stream, int64_t size);
+//  The file is whole at `size` bytes: store it at relative. maybe_there:
+//  ask first whether an object of that size is there (then the stream is
+//  dropped and nothing is copied). 0, or -1 with err (the stream is gone
+//  either way; nothing of it is left in S3 but what a failed delete may
+//  leave under streams/).
+int rp_s3_stream_finish (rp_s3_stream_t **stream_p, int64_t size, const char *relative, bool maybe_there,
+                         char *err, size_t errlen);
+//  Give the stream up: the part being sent ends, the upload is aborted.
+void rp_s3_stream_abort (rp_s3_stream_t **stream_p);
 
 #endif

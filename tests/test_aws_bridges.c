@@ -36,6 +36,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "engine/thumbhash.h"
 #include "engine/db/db.h"
@@ -447,6 +451,155 @@ Test (aws_bridges, uploads_land_in_the_bucket_byte_identical, .timeout = 90)
         }
         free (sent);
     }
+    free (token);
+    rp_test_server_stop (&server);
+    rp_test_aws_stop (&aws);
+}
+
+//  ---------------------------------------------------------------------------
+//  Large uploads go to S3 while they arrive (library/s3_mirror.h, streams):
+//  parts of 8 MiB under streams/<random>, then a copy to the address
+
+#define S_STREAM_PART (8 << 20)
+
+//  A photo of noise of at least 18 MiB (three parts' worth: two sent while
+//  it arrives, the last at the end); its bytes (caller frees)
+static char *
+s_big_photo (rp_test_server_t *server, char *path, size_t size, size_t *len)
+{
+    snprintf (path, size, "%s/big.jpg", server->lib.dir);
+    cr_assert_eq (rp_test_make_noise_jpeg (path, 2400, 2300), 0, "cannot make a large JPEG with libvips");
+    char *data = rp_test_read_file (path, len);
+    cr_assert_geq (*len, (size_t) (18 << 20), "the noise JPEG is only %zu bytes", *len);
+    return data;
+}
+
+//  The slow client's progress: once 17 MiB are sent, it waits (its upload
+//  held there) for the stand-in to have taken two parts
+typedef struct {
+    const rp_test_aws_t *aws;
+    bool asked;
+    bool parts_in_time;
+} s_stream_watch_t;
+
+static void
+s_stream_progress (size_t bytes, void *arg)
+{
+    s_stream_watch_t *watch = (s_stream_watch_t *) arg;
+    if (!watch->asked && bytes >= (size_t) (17 << 20)) {
+        watch->asked = true;
+        watch->parts_in_time = rp_test_aws_log_wait (watch->aws, "s3 UploadPart 200 /photos/streams/", 2, 20000);
+    }
+}
+
+Test (aws_bridges, large_uploads_stream_to_the_bucket_while_they_arrive, .timeout = 150)
+{
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-stream", NULL);
+    rp_test_server_t server;
+    const char *more [] = { "RAPIDPHOTO_LIMITS_MAX_UPLOAD_BYTES=41943040", NULL };
+    s_engine_start_more (&server, &aws, "aws-stream", false, 0, NULL, more);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+    char path [600];
+    size_t len = 0;
+    char *data = s_big_photo (&server, path, sizeof path, &len);
+    char sha [65];
+    s_sha256_hex (data, len, sha);
+
+    //  Sent 1 MiB at a time; at 17 MiB the client holds on until S3 has
+    //  two parts: they went while the upload was still arriving
+    s_stream_watch_t watch = { .aws = &aws };
+    const char *headers [] = { "Content-Type: image/jpeg", "X-Filename: big.jpg", NULL };
+    char url [128];
+    snprintf (url, sizeof url, "%s/api/v1/photos", server.base);
+    rp_test_reply_t reply;
+    long status = rp_test_http (&(rp_test_http_t) { .method = "POST", .url = url, .token = token,
+                                                     .headers = headers, .body = data, .len = len,
+                                                     .pace_bytes = 1 << 20, .pace_ms = 10,
+                                                     .sent = s_stream_progress, .arg = &watch,
+                                                     .timeout_ms = 90000 }, &reply);
+    cr_assert_eq (status, 202, "the upload: %ld %s (log: %s)", status, reply.body, server.log);
+    cr_assert (watch.parts_in_time, "S3 had not taken two parts of the upload before its last 1 MiB was sent "
+               "(stand-ins' log: %s)", aws.log);
+    json_t *json = rp_test_reply_json (&reply);
+    json_t *photo = json_array_get (json_object_get (json, "photos"), 0);
+    cr_assert_str_eq (json_string_value (json_object_get (photo, "sha256")), sha);
+    char id [RP_ID_MAX];
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (photo, "id")));
+    json_decref (json);
+    rp_test_reply_free (&reply);
+    //  By the 202: its last part, its completion and the copy to its address
+    cr_assert_eq (rp_test_count_in_file (aws.log, "s3 UploadPart 200 /photos/streams/"),
+                  (int) ((len + S_STREAM_PART - 1) / S_STREAM_PART), "a part per 8 MiB (log: %s)", aws.log);
+    cr_assert_eq (rp_test_count_in_file (aws.log, "s3 CompleteMultipartUpload 200 /photos/streams/"), 1);
+    char copied [200];
+    snprintf (copied, sizeof copied, "s3 CopyObject 200 /photos/objects/%.2s/%.2s/%s", sha, sha + 2, sha);
+    cr_assert_eq (rp_test_count_in_file (aws.log, copied), 1, "the copy to the address (log: %s)", aws.log);
+
+    //  The original is at its address, byte for byte; streams/ is empty
+    char key [200], file [700];
+    s_object_key (sha, "", key, sizeof key);
+    snprintf (file, sizeof file, "%s/original", aws.dir);
+    size_t stored_len = 0;
+    char *stored = s_aws_download (&aws, key, file, &stored_len);
+    cr_assert (s_same (stored, stored_len, data, len), "s3://photos/%s (%zu bytes) is not what was uploaded "
+               "(%zu bytes)", key, stored_len, len);
+    free (stored);
+    char *listing = rp_test_aws_ls (&aws);
+    cr_assert_null (strstr (listing, "streams/"), "nothing is left under streams/:\n%s", listing);
+    free (listing);
+    //  And it is a photo like any other
+    char *final = rp_test_wait_final (&server, token, id, 60000);
+    cr_assert_str_eq (final, "complete", "photo %s is %s (log: %s)", id, final, server.log);
+    free (final);
+    free (data);
+    free (token);
+    rp_test_server_stop (&server);
+    rp_test_aws_stop (&aws);
+}
+
+Test (aws_bridges, a_large_upload_cut_off_leaves_nothing_in_the_bucket, .timeout = 120)
+{
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-stream-cut", NULL);
+    rp_test_server_t server;
+    const char *more [] = { "RAPIDPHOTO_LIMITS_MAX_UPLOAD_BYTES=41943040", NULL };
+    s_engine_start_more (&server, &aws, "aws-stream-cut", false, 0, NULL, more);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+    char path [600];
+    size_t len = 0;
+    char *data = s_big_photo (&server, path, sizeof path, &len);
+
+    //  17 MiB of it, then the client goes away
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) server.port) };
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cr_assert_eq (connect (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    char head [1024];
+    int head_len = snprintf (head, sizeof head, "POST /api/v1/photos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Authorization: Bearer %s\r\nContent-Type: image/jpeg\r\n"
+                             "X-Filename: cut.jpg\r\nContent-Length: %zu\r\n\r\n", token, len);
+    cr_assert_eq (write (fd, head, (size_t) head_len), head_len);
+    for (size_t sent = 0; sent < (size_t) (17 << 20);) {
+        ssize_t n = write (fd, data + sent, (size_t) (17 << 20) - sent);
+        cr_assert_gt (n, 0, "the gateway stopped reading: %s", strerror (errno));
+        sent += (size_t) n;
+    }
+    cr_assert (rp_test_aws_log_wait (&aws, "s3 UploadPart 200 /photos/streams/", 2, 20000),
+               "two parts reached S3 (log: %s)", aws.log);
+    close (fd);
+    //  The multipart upload is aborted: no object, no part kept
+    cr_assert (rp_test_aws_log_wait (&aws, "s3 AbortMultipartUpload 204 /photos/streams/", 1, 20000),
+               "the stream was aborted (stand-ins' log: %s; engine's: %s)", aws.log, server.log);
+    cr_expect_eq (rp_test_count_in_file (aws.log, "s3 CompleteMultipartUpload"), 0);
+    cr_expect_eq (rp_test_count_in_file (aws.log, "s3 CopyObject"), 0);
+    char *listing = rp_test_aws_ls (&aws);
+    cr_expect_eq (s_lines (listing), 0, "the bucket is empty:\n%s", listing);
+    free (listing);
+    cr_expect_eq (rp_test_photo_rows (&server), 0, "no photo of an upload that never ended");
+    free (data);
     free (token);
     rp_test_server_stop (&server);
     rp_test_aws_stop (&aws);

@@ -150,6 +150,7 @@ typedef struct {
     //  Response body: into a file (2xx only), else kept (bounded)
     FILE *out;
     const char *range;                  //  "bytes=0-9" or NULL
+    const char *copy_source;            //  CopyObject: "/<bucket>/<key>", encoded; or NULL
 } s_request_t;
 
 typedef struct {
@@ -284,13 +285,15 @@ s_perform_once (rp_s3_t *self, const s_request_t *req, s_response_t *resp, char 
     else
         rp_sigv4_sha256_hex (req->body ? req->body : "", req->body_len, sha);
 
-    rp_aws_param_t headers [4];
+    rp_aws_param_t headers [5];
     size_t header_count = 0;
     headers [header_count++] = (rp_aws_param_t) { "x-amz-content-sha256", sha };
     if (req->content_type)
         headers [header_count++] = (rp_aws_param_t) { "content-type", req->content_type };
     if (req->range)
         headers [header_count++] = (rp_aws_param_t) { "range", req->range };
+    if (req->copy_source)
+        headers [header_count++] = (rp_aws_param_t) { "x-amz-copy-source", req->copy_source };
     rp_aws_credentials_t creds = { self->access_key, self->secret_key, self->session_token };
     rp_sigv4_request_t sign = {
         .method = req->method, .host = self->authority, .path = path, .query = req->query,
@@ -322,6 +325,7 @@ s_perform_once (rp_s3_t *self, const s_request_t *req, s_response_t *resp, char 
     url [len] = 0;
 
     char h_auth [RP_SIGV4_AUTH_MAX + 32], h_date [64], h_sha [128], h_token [4096], h_type [300], h_range [128];
+    char h_copy [3 * RP_S3_KEY_MAX + 128];
     struct curl_slist *list = curl_slist_append (NULL, "Expect:");
     snprintf (h_auth, sizeof h_auth, "Authorization: %s", authorization);
     snprintf (h_date, sizeof h_date, "x-amz-date: %s", amz_date);
@@ -342,6 +346,10 @@ s_perform_once (rp_s3_t *self, const s_request_t *req, s_response_t *resp, char 
     if (req->range) {
         snprintf (h_range, sizeof h_range, "Range: %s", req->range);
         list = curl_slist_append (list, h_range);
+    }
+    if (req->copy_source) {
+        snprintf (h_copy, sizeof h_copy, "x-amz-copy-source: %s", req->copy_source);
+        list = curl_slist_append (list, h_copy);
     }
 
     CURL *curl = self->curl;
@@ -501,87 +509,185 @@ s_file_sha (FILE *file, int64_t offset, int64_t len, char hex [65])
     return 0;
 }
 
+//  A multipart upload under way: its key and id, and the completion
+//  document growing a part at a time
+struct _rp_s3_multipart_t {
+    char key [RP_S3_KEY_MAX + 1];
+    char upload_id [1024];
+    int parts;                          //  parts uploaded
+    rp_buf_t xml;                       //  "<CompleteMultipartUpload><Part>..." so far
+};
+
+//  At most 10,000 parts (S3's bound), each in under 64 bytes of markup
+//  and its ETag
+#define S_PARTS_MAX 10000
+
+//  A request whose answer is an XML document with the new object's ETag
+//  (CompleteMultipartUpload, CopyObject): S3 may answer those 200 with an
+//  <Error> in the body, which is a failure too
 static int
-s_put_multipart (rp_s3_t *self, const char *key, FILE *file, int64_t size, const char *content_type,
-                 char etag [RP_S3_ETAG_MAX], char *err, size_t errlen)
+s_perform_etag (rp_s3_t *self, const char *what, const s_request_t *req, char etag [RP_S3_ETAG_MAX],
+                char *err, size_t errlen)
 {
+    etag [0] = 0;
+    s_response_t resp;
+    int rc = s_perform (self, what, req, &resp, NULL, err, errlen);
+    if (rc == 0 && strstr (rp_buf_data (&resp.body), "<Error>")) {
+        s_describe (self, what, req->key, &resp, err, errlen);
+        rc = -1;
+    }
+    if (rc == 0) {
+        char value [RP_S3_ETAG_MAX + 8];
+        s_xml_value (rp_buf_data (&resp.body), "ETag", value, sizeof value);
+        const char *v = value;
+        while (*v == '"')
+            v++;
+        snprintf (etag, RP_S3_ETAG_MAX, "%.*s", (int) strcspn (v, "\""), v);
+    }
+    rp_buf_free (&resp.body);
+    return rc;
+}
+
+rp_s3_multipart_t *
+rp_s3_multipart_begin (rp_s3_t *self, const char *key, const char *content_type, char *err, size_t errlen)
+{
+    if (strlen (key) > RP_S3_KEY_MAX) {
+        snprintf (err, errlen, "the S3 key %.40s... is longer than S3 takes", key);
+        return NULL;
+    }
     s_response_t resp;
     rp_aws_param_t start [] = { { "uploads", "" } };
     s_request_t create = { .method = "POST", .key = key, .query = start, .query_count = 1,
                            .content_type = content_type };
     if (s_perform (self, "CreateMultipartUpload", &create, &resp, NULL, err, errlen)) {
         rp_buf_free (&resp.body);
-        return -1;
+        return NULL;
     }
-    char upload_id [1024];
-    s_xml_value (rp_buf_data (&resp.body), "UploadId", upload_id, sizeof upload_id);
+    rp_s3_multipart_t *mp = (rp_s3_multipart_t *) rp_alloc (sizeof (rp_s3_multipart_t));
+    s_xml_value (rp_buf_data (&resp.body), "UploadId", mp->upload_id, sizeof mp->upload_id);
     rp_buf_free (&resp.body);
-    if (!*upload_id) {
+    if (!*mp->upload_id) {
         snprintf (err, errlen, "S3 CreateMultipartUpload s3://%s/%s: no UploadId in the answer", self->bucket, key);
+        free (mp);
+        return NULL;
+    }
+    snprintf (mp->key, sizeof mp->key, "%s", key);
+    rp_buf_init (&mp->xml, 128 + (size_t) S_PARTS_MAX * (64 + RP_S3_ETAG_MAX));
+    rp_buf_append_str (&mp->xml, "<CompleteMultipartUpload>");
+    return mp;
+}
+
+int
+rp_s3_multipart_part (rp_s3_t *self, rp_s3_multipart_t *mp, FILE *file, int64_t offset, int64_t len,
+                      char *err, size_t errlen)
+{
+    int part = mp->parts + 1;
+    if (part > S_PARTS_MAX) {
+        snprintf (err, errlen, "s3://%s/%s: more than %d parts", self->bucket, mp->key, S_PARTS_MAX);
         return -1;
     }
-    int parts = (int) ((size + self->part_size - 1) / self->part_size);
-    //  The completion document: the envelope, and for each part its number
-    //  and ETag in under 64 bytes of markup; more is a mistake of ours
-    rp_buf_t xml;
-    rp_buf_init (&xml, 128 + (size_t) parts * (64 + RP_S3_ETAG_MAX));
-    rp_buf_append_str (&xml, "<CompleteMultipartUpload>");
-    int rc = 0;
-    for (int part = 1; part <= parts && rc == 0; part++) {
-        int64_t offset = (int64_t) (part - 1) * self->part_size;
-        int64_t len = size - offset < self->part_size ? size - offset : self->part_size;
-        char sha [65], number [16];
-        if (s_file_sha (file, offset, len, sha)) {
-            snprintf (err, errlen, "cannot read part %d of the file for s3://%s/%s", part, self->bucket, key);
-            rc = -1;
-            break;
-        }
-        snprintf (number, sizeof number, "%d", part);
-        rp_aws_param_t query [] = { { "partNumber", number }, { "uploadId", upload_id } };
-        s_request_t put = { .method = "PUT", .key = key, .query = query, .query_count = 2,
-                            .in = file, .in_offset = offset, .in_len = len, .in_sha = sha };
-        rc = s_perform (self, "UploadPart", &put, &resp, NULL, err, errlen);
-        rp_buf_free (&resp.body);
-        if (rc == 0)
-            rp_buf_printf (&xml, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>", part, resp.etag);
+    char sha [65], number [16];
+    if (s_file_sha (file, offset, len, sha)) {
+        snprintf (err, errlen, "cannot read part %d of the file for s3://%s/%s", part, self->bucket, mp->key);
+        return -1;
     }
-    if (rc == 0 && rp_buf_append_str (&xml, "</CompleteMultipartUpload>")) {
-        snprintf (err, errlen, "cannot list the parts of s3://%s/%s: %s", self->bucket, key,
-                  strerror (rp_buf_error (&xml)));
+    snprintf (number, sizeof number, "%d", part);
+    rp_aws_param_t query [] = { { "partNumber", number }, { "uploadId", mp->upload_id } };
+    s_request_t put = { .method = "PUT", .key = mp->key, .query = query, .query_count = 2,
+                        .in = file, .in_offset = offset, .in_len = len, .in_sha = sha };
+    s_response_t resp;
+    int rc = s_perform (self, "UploadPart", &put, &resp, NULL, err, errlen);
+    rp_buf_free (&resp.body);
+    if (rc)
+        return -1;
+    if (rp_buf_printf (&mp->xml, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>", part, resp.etag)) {
+        snprintf (err, errlen, "cannot list the parts of s3://%s/%s: %s", self->bucket, mp->key,
+                  strerror (rp_buf_error (&mp->xml)));
+        return -1;
+    }
+    mp->parts = part;
+    return 0;
+}
+
+int
+rp_s3_multipart_complete (rp_s3_t *self, rp_s3_multipart_t **mp_p, char etag [RP_S3_ETAG_MAX],
+                          char *err, size_t errlen)
+{
+    rp_s3_multipart_t *mp = *mp_p;
+    etag [0] = 0;
+    int rc = 0;
+    if (rp_buf_append_str (&mp->xml, "</CompleteMultipartUpload>")) {
+        snprintf (err, errlen, "cannot list the parts of s3://%s/%s: %s", self->bucket, mp->key,
+                  strerror (rp_buf_error (&mp->xml)));
         rc = -1;
     }
     if (rc == 0) {
-        rp_aws_param_t query [] = { { "uploadId", upload_id } };
-        s_request_t complete = { .method = "POST", .key = key, .query = query, .query_count = 1,
-                                 .body = rp_buf_data (&xml), .body_len = rp_buf_len (&xml),
+        rp_aws_param_t query [] = { { "uploadId", mp->upload_id } };
+        s_request_t complete = { .method = "POST", .key = mp->key, .query = query, .query_count = 1,
+                                 .body = rp_buf_data (&mp->xml), .body_len = rp_buf_len (&mp->xml),
                                  .content_type = "application/xml" };
-        rc = s_perform (self, "CompleteMultipartUpload", &complete, &resp, NULL, err, errlen);
-        //  S3 may answer 200 with an error in the body
-        if (rc == 0 && strstr (rp_buf_data (&resp.body), "<Error>")) {
-            s_describe (self, "CompleteMultipartUpload", key, &resp, err, errlen);
-            rc = -1;
-        }
-        if (rc == 0) {
-            char value [RP_S3_ETAG_MAX + 4];
-            s_xml_value (rp_buf_data (&resp.body), "ETag", value, sizeof value);
-            const char *v = value;
-            while (*v == '"')
-                v++;
-            snprintf (etag, RP_S3_ETAG_MAX, "%.*s", (int) strcspn (v, "\""), v);
-        }
-        rp_buf_free (&resp.body);
+        rc = s_perform_etag (self, "CompleteMultipartUpload", &complete, etag, err, errlen);
     }
-    rp_buf_free (&xml);
-    if (rc) {
-        //  Leave nothing half made: abort (its own failure is only logged)
-        rp_aws_param_t query [] = { { "uploadId", upload_id } };
-        s_request_t abort_req = { .method = "DELETE", .key = key, .query = query, .query_count = 1 };
-        char why [512];
-        if (s_perform (self, "AbortMultipartUpload", &abort_req, &resp, NULL, why, sizeof why))
-            rp_warn ("s3", "%s (a lifecycle rule for incomplete uploads will reap it)", why);
-        rp_buf_free (&resp.body);
+    if (rc)
+        rp_s3_multipart_abort (self, mp_p);
+    else {
+        rp_buf_free (&mp->xml);
+        free (mp);
+        *mp_p = NULL;
     }
     return rc;
+}
+
+void
+rp_s3_multipart_abort (rp_s3_t *self, rp_s3_multipart_t **mp_p)
+{
+    rp_s3_multipart_t *mp = *mp_p;
+    if (!mp)
+        return;
+    //  Leave nothing half made (its own failure is only logged)
+    rp_aws_param_t query [] = { { "uploadId", mp->upload_id } };
+    s_request_t abort_req = { .method = "DELETE", .key = mp->key, .query = query, .query_count = 1 };
+    s_response_t resp;
+    char why [512];
+    if (s_perform (self, "AbortMultipartUpload", &abort_req, &resp, NULL, why, sizeof why))
+        rp_warn ("s3", "%s (a lifecycle rule for incomplete uploads will reap it)", why);
+    rp_buf_free (&resp.body);
+    rp_buf_free (&mp->xml);
+    free (mp);
+    *mp_p = NULL;
+}
+
+static int
+s_put_multipart (rp_s3_t *self, const char *key, FILE *file, int64_t size, const char *content_type,
+                 char etag [RP_S3_ETAG_MAX], char *err, size_t errlen)
+{
+    rp_s3_multipart_t *mp = rp_s3_multipart_begin (self, key, content_type, err, errlen);
+    if (!mp)
+        return -1;
+    for (int64_t offset = 0; offset < size; offset += self->part_size) {
+        int64_t len = size - offset < self->part_size ? size - offset : self->part_size;
+        if (rp_s3_multipart_part (self, mp, file, offset, len, err, errlen)) {
+            rp_s3_multipart_abort (self, &mp);
+            return -1;
+        }
+    }
+    return rp_s3_multipart_complete (self, &mp, etag, err, errlen);
+}
+
+int
+rp_s3_copy (rp_s3_t *self, const char *from_key, const char *to_key, char etag [RP_S3_ETAG_MAX],
+            char *err, size_t errlen)
+{
+    etag [0] = 0;
+    //  x-amz-copy-source: /<bucket>/<key>, the key URL-encoded (its slashes kept)
+    char source [3 * RP_S3_KEY_MAX + 80];
+    int at = snprintf (source, sizeof source, "/%s/", self->bucket);
+    if (rp_sigv4_uri_encode (from_key, strlen (from_key), true, source + at, sizeof source - (size_t) at) < 0) {
+        snprintf (err, errlen, "the S3 key %.40s... is too long to copy from", from_key);
+        return -1;
+    }
+    s_request_t copy = { .method = "PUT", .key = to_key, .copy_source = source };
+    return s_perform_etag (self, "CopyObject", &copy, etag, err, errlen);
 }
 
 int

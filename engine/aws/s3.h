@@ -3,9 +3,11 @@
     What the blob store's S3 side (library/s3_mirror.c) needs of S3 and
     nothing more: PUT a file (one
     request below the multipart threshold; above it a multipart upload whose
-    parts are retried and which is aborted when it cannot finish), GET a
-    range into a file, HEAD, DELETE, LIST a prefix (the sweep of presigned
-    uploads that never completed), and presigned URLs for clients.
+    parts are retried and which is aborted when it cannot finish), a
+    multipart upload a part at a time (an upload streamed to S3 while its
+    bytes arrive), a copy inside the bucket, GET a range into a file, HEAD,
+    DELETE, LIST a prefix (the sweep of presigned uploads that never
+    completed), and presigned URLs for clients.
     Addressing is virtual-hosted (bucket.s3.<region>.amazonaws.com) against
     AWS and path-style (<endpoint>/<bucket>/<key>) against a custom
     endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), as S3-compatible
@@ -22,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "engine/aws/sigv4.h"
 #include "engine/status.h"
@@ -59,6 +62,25 @@ int rp_s3_head (rp_s3_t *self, const char *key, int64_t *size, char etag [RP_S3_
 //  RP_NOT_FOUND when there is none.
 int rp_s3_get_file (rp_s3_t *self, const char *key, int64_t first, int64_t last, const char *path,
                     char *err, size_t errlen);
+
+//  A multipart upload driven a part at a time: begin, then parts in order
+//  (each but the last at least 5 MiB, S3's minimum; a FILE range, read
+//  twice: once for its SHA-256, once to send), then complete (the
+//  object's ETag) or abort. complete and abort free *mp_p; a complete
+//  that fails aborts. NULL / -1 with err.
+typedef struct _rp_s3_multipart_t rp_s3_multipart_t;
+rp_s3_multipart_t *rp_s3_multipart_begin (rp_s3_t *self, const char *key, const char *content_type,
+                                          char *err, size_t errlen);
+int rp_s3_multipart_part (rp_s3_t *self, rp_s3_multipart_t *mp, FILE *file, int64_t offset, int64_t len,
+                          char *err, size_t errlen);
+int rp_s3_multipart_complete (rp_s3_t *self, rp_s3_multipart_t **mp_p, char etag [RP_S3_ETAG_MAX],
+                              char *err, size_t errlen);
+void rp_s3_multipart_abort (rp_s3_t *self, rp_s3_multipart_t **mp_p);
+
+//  Copy an object to another key of the bucket, inside S3 (CopyObject:
+//  content type and metadata kept; up to 5 GB). The copy's ETag.
+int rp_s3_copy (rp_s3_t *self, const char *from_key, const char *to_key, char etag [RP_S3_ETAG_MAX],
+                char *err, size_t errlen);
 
 //  Delete an object (absent is no error).
 int rp_s3_delete (rp_s3_t *self, const char *key, char *err, size_t errlen);

@@ -105,6 +105,29 @@ done:
     return rc == 0 ? 0 : -1;
 }
 
+int
+rp_test_make_noise_jpeg (const char *path, int width, int height)
+{
+    if (VIPS_INIT ("rp-test"))
+        return -1;
+    VipsImage *bands [3] = { NULL, NULL, NULL }, *rgb = NULL, *u8 = NULL;
+    int rc = -1;
+    for (int i = 0; i < 3; i++)
+        if (vips_gaussnoise (&bands [i], width, height, "mean", 128.0, "sigma", 60.0, "seed", 7 + i, NULL))
+            goto done;
+    if (vips_bandjoin (bands, &rgb, 3, NULL) || vips_cast_uchar (rgb, &u8, NULL))
+        goto done;
+    u8->Type = VIPS_INTERPRETATION_sRGB;
+    rc = vips_jpegsave (u8, path, "Q", 100, "subsample_mode", VIPS_FOREIGN_SUBSAMPLE_OFF, "strip", TRUE, NULL);
+done:
+    for (int i = 0; i < 3; i++)
+        if (bands [i])
+            g_object_unref (bands [i]);
+    if (rgb) g_object_unref (rgb);
+    if (u8) g_object_unref (u8);
+    return rc == 0 ? 0 : -1;
+}
+
 char *
 rp_test_read_file (const char *path, size_t *len)
 {

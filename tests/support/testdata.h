@@ -29,6 +29,11 @@ char *rp_test_tmpdir (const char *name);
 //  Returns 0 or -1.
 int rp_test_make_jpeg (const char *path, int width, int height, int orientation);
 
+//  Write a JPEG of w x h pixels of noise (each band its own), at Q 100
+//  without chroma subsampling: about 4 bytes a pixel, for tests that need
+//  a large upload that is still a photo. Returns 0 or -1.
+int rp_test_make_noise_jpeg (const char *path, int width, int height);
+
 //  A whole file's bytes, NUL-terminated (caller frees); its length into *len.
 char *rp_test_read_file (const char *path, size_t *len);
 

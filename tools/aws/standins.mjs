@@ -27,12 +27,18 @@
 // "ready s3=http://127.0.0.1:PORT sqs=http://127.0.0.1:PORT" when both
 // accept requests. Stops on SIGTERM/SIGINT.
 //
+// S3's AbortMultipartUpload is answered (s3rver has none: its parts are
+// removed, 204). Each multipart request (create, part, complete, abort) and each copy is
+// logged once answered, "s3 UploadPart 200 /photos/<key>" (S3's server
+// access log names them so), for the tests of uploads streamed to S3.
+//
 // Faults, for the engine's tests: SIGUSR1 closes the S3 server (its open
 // connections are cut and new ones refused, as when S3 is unreachable);
 // SIGUSR2 opens it again on the same port and --dir, objects kept. SQS
 // stays up throughout. Each prints one line ("s3 closed ...", "s3 open
 // ...") once it has taken effect.
 import { existsSync, mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -242,9 +248,41 @@ async function openS3() {
     configureBuckets: [{ name: options.bucket, configs: [cors] }],
   });
   server.on('event', announce);
+  server.middleware.unshift(abortMultipart);
   const { port } = await server.run();
+  server.httpServer.on('request', accessLog);
   s3Port = port;
   s3 = server;
+}
+// AbortMultipartUpload, which s3rver lacks (405): its parts are removed,
+// as S3 does, and the answer is S3's, 204 (404 NoSuchUpload when unknown).
+// s3rver keeps an upload's parts in <dir>/<bucket>/._S3rver_uploads/<id>/.
+async function abortMultipart(ctx, next) {
+  const id = ctx.method === 'DELETE' ? ctx.query.uploadId : undefined;
+  const bucket = ctx.path.split('/')[1];
+  if (typeof id !== 'string' || bucket !== options.bucket) return next();
+  const parts = path.join(options.dir, bucket, '._S3rver_uploads', path.basename(id));
+  if (!id || path.basename(id) !== id || !existsSync(parts)) {
+    ctx.status = 404;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code>'
+      + '<Message>The specified upload does not exist.</Message></Error>';
+    return;
+  }
+  await rm(parts, { recursive: true, force: true });
+  ctx.status = 204;
+}
+// The multipart and copy requests, one line each once answered, as S3's
+// server access log names them: "s3 <Operation> <status> <path>"
+function accessLog(req, res) {
+  const query = new URL(req.url, 'http://s3').searchParams;
+  let op = null;
+  if (req.method === 'POST' && query.has('uploads')) op = 'CreateMultipartUpload';
+  else if (req.method === 'PUT' && query.has('partNumber')) op = 'UploadPart';
+  else if (req.method === 'POST' && query.has('uploadId')) op = 'CompleteMultipartUpload';
+  else if (req.method === 'DELETE' && query.has('uploadId')) op = 'AbortMultipartUpload';
+  else if (req.method === 'PUT' && req.headers['x-amz-copy-source']) op = 'CopyObject';
+  if (op) res.on('finish', () => console.log(`s3 ${op} ${res.statusCode} ${req.url.split('?')[0]}`));
 }
 async function closeS3() {
   const server = s3;

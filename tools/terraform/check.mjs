@@ -761,6 +761,8 @@ export async function check(repoDir) {
         // A HEAD of a missing key answers 404 only with s3:ListBucket (403 otherwise)
         HeadObject: ["s3:GetObject", "s3:ListBucket"],
         DeleteObject: ["s3:DeleteObject"],
+        // An upload streamed under streams/ is copied to its address: read the source, write the copy
+        CopyObject: ["s3:GetObject", "s3:PutObject"],
         // The expiry sweep lists what presigned uploads left under uploads/
         ListObjectsV2: ["s3:ListBucket"],
     };

@@ -112,6 +112,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "photos" {
     }
   }
 
+  # An upload streamed to S3 while it arrives is sent under streams/ and
+  # copied to its address at its last byte, then deleted; what a task
+  # killed in between left there is never read again
+  rule {
+    id     = "expire-stale-streams"
+    status = "Enabled"
+    filter {
+      prefix = "${var.prefix}streams/"
+    }
+    expiration {
+      days = 1
+    }
+  }
+
   # Deleted photos' bytes, and replaced versions, kept a while for undo
   rule {
     id     = "expire-noncurrent"
