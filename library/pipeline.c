@@ -6,8 +6,9 @@
     nothing.
     Loop: every tick (250 ms), or at once on WAKE from its pipe or from its
     PULL socket bound at RP_PIPELINE_WAKE (the gateway and the SQS ingest
-    bridge push there after photos commit; several producers, no reply), it
-    claims
+    bridge push there after photos commit; several producers, no reply),
+    or at once when a photo leaves and the last claim filled every place
+    (more may be waiting), it claims
     due queued photos (queued -> processing, attempts + 1, one transaction;
     safe across engines) up to pipeline.in_flight photos at a time, and for
     each SUBMITs two jobs to the broker, resize and exif, naming the
@@ -195,6 +196,7 @@ typedef struct {
     rp_pipeline_args_t args;
     zhash_t *photos;                //  id -> s_photo_t, in flight or awaiting commit
     bool wake;
+    bool maybe_more;                //  the last claim filled the room: more may be queued
     bool paused;                    //  PAUSE: no claims until RESUME
     int64_t s3_down_until;          //  rp_clock_ms: no claims before (S3 unreachable)
     int64_t s3_backoff_ms;          //  the current wait; 0 while S3 answers
@@ -498,6 +500,7 @@ s_claim (s_pipeline_t *self)
         rp_warn ("pipeline", "cannot claim photos: %s", err);
         return;
     }
+    self->maybe_more = json_array_size (claimed) == (size_t) room;
     size_t i;
     json_t *row;
     json_array_foreach (claimed, i, row) {
@@ -536,6 +539,11 @@ s_forget (s_pipeline_t *self, const char *id)
 {
     zhash_delete (self->photos, id);
     rp_drain_count (RP_DRAIN_PHOTOS, -1);
+    //  Its place is free: when the queue may hold more, claim at once
+    //  rather than at the next tick (a tick's wait per in_flight photos
+    //  capped throughput at in_flight / 250 ms once uploads stopped waking us)
+    if (self->maybe_more)
+        self->wake = true;
 }
 
 //  The photo's segment: in progress (end 0), or done with its outcome
