@@ -11,7 +11,9 @@
     The fields are taken whole or refused, never cut or glued: tags
     (X-Tags or a `tags` part) up to S_TAGS_MAX bytes, more than any list
     of tags a photo may have, else 400 naming them; a `tags` or `batch_id`
-    part sent twice is a 400 naming it. A refused request leaves nothing behind: every writer is
+    part sent twice is a 400 naming it. A raw body's X-Content-SHA256 is
+    checked against the bytes (400 naming both); in S3 mode it lets a large
+    upload stream straight to its address (blobstore.h, rp_blob_expect). A refused request leaves nothing behind: every writer is
     aborted. The 202 is queued only after each file's bytes are durable and
     its row committed (rp_library_ingest, the one ingest path), then the
     pipeline is woken. Every file's type is checked before the first is
@@ -54,6 +56,7 @@ struct _rp_upload_t {
     int64_t limit;                      //  the whole body's bound
     int64_t received;
     int64_t discarded;                  //  after an error
+    char declared [65];                 //  raw body: X-Content-SHA256, lower case, or ""
     rp_gw_error_t error;                //  status 0 while all is well
 };
 
@@ -296,6 +299,12 @@ rp_upload_begin (struct MHD_Connection *c, rp_req_t *req)
         snprintf (self->tags, sizeof self->tags, "%s", tags);
     if (!s_part_new (self, name))
         return rp_gw_problem (c, req, self->error.status, self->error.title, self->error.detail);
+    if (sha) {
+        for (int i = 0; i < 64; i++)
+            self->declared [i] = (char) tolower ((unsigned char) sha [i]);
+        self->declared [64] = 0;
+        rp_blob_expect (self->parts [0].writer, self->declared);
+    }
     return MHD_YES;
 }
 
@@ -360,6 +369,17 @@ rp_upload_finish (struct MHD_Connection *c, rp_req_t *req)
     }
     for (int i = 0; i < self->nparts && !self->error.status; i++)
         s_check_type (self, &self->parts [i], true);
+    //  A raw body whose SHA-256 was declared must be those bytes: a
+    //  stream to S3 went straight to that address, and is never completed
+    //  there for other bytes (the writer's abort gives it up)
+    char sent [65];
+    if (!self->error.status && *self->declared && self->nparts == 1 && self->parts [0].writer
+    &&  rp_blob_digest (self->parts [0].writer, sent) == 0 && strcmp (sent, self->declared)) {
+        char detail [240];
+        snprintf (detail, sizeof detail, "the body's SHA-256 is %s, not X-Content-SHA256's %s", sent,
+                  self->declared);
+        s_fail (self, 400, "Bad request", detail);
+    }
     if (!self->error.status && self->nparts == 0)
         s_fail (self, 400, "Bad request", "no file in the upload: send parts named file");
     //  The batch id as sent, trimmed (the library refuses a malformed one)

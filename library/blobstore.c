@@ -71,6 +71,7 @@ struct _rp_blob_writer_t {
     char path [PATH_MAX];           //  the address: objects/ab/cd/<sha256>
     rp_s3_stream_t *stream;         //  S3: the bytes on their way while they arrive
     bool stream_tried;              //  one try per writer; a failure sends it whole
+    char expected [65];             //  the SHA-256 the client declared, or ""
 };
 
 static atomic_long s_writes;        //  for the DISK_WRITE fault hook
@@ -185,8 +186,11 @@ s_stream_grow (rp_blob_writer_t *w)
 {
     if (!w->stream && !w->stream_tried && w->size >= RP_S3_STREAM_PART) {
         w->stream_tried = true;
-        char err [512];
-        w->stream = rp_s3_stream_begin (w->store->s3, w->tmp_path, s_mime (w), err, sizeof err);
+        char err [512], relative [160] = "";
+        if (*w->expected)
+            rp_blob_relative (w->expected, "", relative, sizeof relative);
+        w->stream = rp_s3_stream_begin (w->store->s3, w->tmp_path, s_mime (w), *relative ? relative : NULL,
+                                        err, sizeof err);
         if (!w->stream)
             rp_warn ("storage", "cannot stream an upload to S3 (it goes whole when complete): %s", err);
     }
@@ -229,6 +233,13 @@ rp_blob_write (rp_blob_writer_t *w, const void *data, size_t size, char *err, si
     if (w->store->s3 && w->store->stream)
         s_stream_grow (w);
     return 0;
+}
+
+void
+rp_blob_expect (rp_blob_writer_t *w, const char *sha256)
+{
+    if (!w->stream_tried && rp_blob_is_address (sha256))
+        snprintf (w->expected, sizeof w->expected, "%s", sha256);
 }
 
 int64_t
@@ -355,6 +366,12 @@ rp_blob_store (rp_blob_writer_t **writer_p, char sha256 [65], bool *existed, cha
         //  Streamed while it arrived: the rest, and the copy to its
         //  address; should that fail, it goes whole as any other
         bool streamed = false;
+        if (w->stream && *w->expected && strcmp (w->expected, w->sha256)) {
+            //  Declared one address, sent other bytes: never complete it there
+            rp_warn ("storage", "an upload declared SHA-256 %.12s... and is %.12s...: its stream is aborted",
+                     w->expected, w->sha256);
+            rp_s3_stream_abort (&w->stream);
+        }
         if (w->stream) {
             streamed = rp_s3_stream_finish (&w->stream, w->size, relative, *existed, err, errlen) == 0;
             if (!streamed)

@@ -70,6 +70,12 @@ const unsigned char *rp_blob_head (rp_blob_writer_t *writer, size_t *size);
 //  The SHA-256 (hex) of the bytes written so far, before committing them;
 //  writing may go on. 0 or -1.
 int rp_blob_digest (rp_blob_writer_t *writer, char sha256 [65]);
+//  The client declared the bytes' SHA-256 (64 hex characters, lower case)
+//  before sending them. In S3 mode a large upload then streams straight to
+//  its address instead of under streams/ (no copy at the end). The caller
+//  checks the declaration against rp_blob_digest before storing; the store
+//  never completes a stream at an address the bytes do not have.
+void rp_blob_expect (rp_blob_writer_t *writer, const char *sha256);
 //  Make the blob durable under its content address. Sets sha256 (hex) and
 //  *existed (the same bytes were already stored: nothing new was written).
 //  The writer stays, holding the bytes under a temporary name too, until

@@ -319,7 +319,9 @@ struct _rp_s3_stream_t {
     rp_s3_mirror_t *mirror;             //  borrowed
     s_client_t *client;                 //  the thread's, then finish's
     FILE *file;                         //  the local file, read from
-    char key [RP_S3_KEY_MAX + 1];       //  <prefix>streams/<random>
+    char key [RP_S3_KEY_MAX + 1];       //  <prefix>streams/<random>, or the declared address
+    bool direct;                        //  key is the declared address: no copy at the end
+    int64_t there;                      //  direct: the size of an object already at key, or -1
     char content_type [128];
     pthread_t thread;
     pthread_mutex_t lock;
@@ -340,10 +342,36 @@ s_stream_run (void *arg)
     rp_s3_stream_t *self = (rp_s3_stream_t *) arg;
     rp_s3_t *s3 = self->client->client;
     char err [512] = "";
-    rp_s3_multipart_t *mp = rp_s3_multipart_begin (s3, self->key, self->content_type, err, sizeof err);
-    int rc = mp ? 0 : -1;
+    rp_s3_multipart_t *mp = NULL;
+    int rc = 0;
+    //  Straight to the address: the same bytes may be there already
+    //  (content-addressed), and then there is nothing to send
+    int64_t there = -1;
+    if (self->direct) {
+        char etag [RP_S3_ETAG_MAX];
+        rc = rp_s3_head (s3, self->key, &there, etag, err, sizeof err);
+        if (rc == RP_NOT_FOUND)
+            rc = 0, there = -1;
+    }
+    if (rc == 0 && there < 0) {
+        mp = rp_s3_multipart_begin (s3, self->key, self->content_type, err, sizeof err);
+        rc = mp ? 0 : -1;
+    }
+    if (rc == 0 && there >= 0) {
+        //  Only the final size is awaited, to compare
+        pthread_mutex_lock (&self->lock);
+        while (!self->stop && self->final < 0)
+            pthread_cond_wait (&self->changed, &self->lock);
+        bool same = !self->stop && self->final == there;
+        pthread_mutex_unlock (&self->lock);
+        if (!same) {
+            rc = -1;
+            snprintf (err, sizeof err, "s3 object %s is there with %lld bytes, not these", self->key,
+                      (long long) there);
+        }
+    }
     int64_t sent = 0;
-    while (rc == 0) {
+    while (rc == 0 && mp) {
         pthread_mutex_lock (&self->lock);
         while (!self->stop && self->final < 0 && self->written - sent < RP_S3_STREAM_PART)
             pthread_cond_wait (&self->changed, &self->lock);
@@ -370,6 +398,7 @@ s_stream_run (void *arg)
         rp_s3_multipart_abort (s3, &mp);
     pthread_mutex_lock (&self->lock);
     self->rc = rc;
+    self->there = there;
     snprintf (self->err, sizeof self->err, "%s", err);
     self->done = true;
     pthread_cond_broadcast (&self->changed);
@@ -379,18 +408,25 @@ s_stream_run (void *arg)
 }
 
 rp_s3_stream_t *
-rp_s3_stream_begin (rp_s3_mirror_t *self, const char *path, const char *content_type, char *err, size_t errlen)
+rp_s3_stream_begin (rp_s3_mirror_t *self, const char *path, const char *content_type, const char *address,
+                    char *err, size_t errlen)
 {
     unsigned char random [16];
-    char relative [64];
-    if (getrandom (random, sizeof random, 0) != sizeof random) {
-        snprintf (err, errlen, "cannot name a stream: %s", strerror (errno));
-        return NULL;
+    char relative [200];
+    if (address)
+        snprintf (relative, sizeof relative, "%s", address);
+    else {
+        if (getrandom (random, sizeof random, 0) != sizeof random) {
+            snprintf (err, errlen, "cannot name a stream: %s", strerror (errno));
+            return NULL;
+        }
+        memcpy (relative, "streams/", 8);
+        rp_hex_encode (random, sizeof random, relative + 8);
     }
-    memcpy (relative, "streams/", 8);
-    rp_hex_encode (random, sizeof random, relative + 8);
     rp_s3_stream_t *stream = (rp_s3_stream_t *) rp_alloc (sizeof (rp_s3_stream_t));
     stream->mirror = self;
+    stream->direct = address != NULL;
+    stream->there = -1;
     stream->final = -1;
     snprintf (stream->content_type, sizeof stream->content_type, "%s", content_type);
     stream->file = fopen (path, "rbe");
@@ -464,8 +500,9 @@ rp_s3_stream_finish (rp_s3_stream_t **stream_p, int64_t size, const char *relati
         return -1;
     }
     //  Known here: S3 may hold it already (the same name, the same bytes);
-    //  asked with a client of the pool while the thread goes on
-    if (maybe_there) {
+    //  asked with a client of the pool while the thread goes on (a stream
+    //  straight to its address asks that itself, first)
+    if (maybe_there && !stream->direct) {
         int64_t there = -1;
         int rc = rp_s3_mirror_head (self, relative, &there, etag, err, errlen);
         if (rc == 0 && there == size) {
@@ -482,8 +519,13 @@ rp_s3_stream_finish (rp_s3_stream_t **stream_p, int64_t size, const char *relati
     pthread_cond_signal (&stream->changed);
     pthread_mutex_unlock (&stream->lock);
     int rc = 0;
+    bool direct = stream->direct;
     s_client_t *client = s_stream_end (stream_p, &rc, err, errlen);
-    if (rc == 0) {
+    if (rc == 0 && direct && strcmp (from, key)) {
+        rc = -1;
+        snprintf (err, errlen, "a stream to %s was finished as %s", from, key);
+    }
+    if (rc == 0 && !direct) {
         rc = rp_s3_copy (client->client, from, key, etag, err, errlen);
         char why [512];
         if (rp_s3_delete (client->client, from, why, sizeof why))

@@ -73,15 +73,16 @@ int rp_s3_mirror_ping (rp_s3_mirror_t *self, char *err, size_t errlen);
 //  ---------------------------------------------------------------------------
 //  Streams: a large upload sent to S3 while its bytes still arrive.
 //
-//  Its address (the SHA-256) is known only at the last byte, so the bytes
-//  go to a key of their own, "streams/<random>", as a multipart upload:
+//  Its address (the SHA-256) is known only at the last byte, unless the
+//  client declared it (X-Content-SHA256), so the bytes go to a key of
+//  their own, "streams/<random>", as a multipart upload:
 //  a thread of the stream's own sends each RP_S3_STREAM_PART bytes of the
 //  local file as a part as soon as they are written (grow says how far
 //  the file is), and finish sends the rest, completes the upload and
 //  copies the object to its address inside S3 (CopyObject; the
 //  streams/ object is then deleted). The acknowledgement thus follows the
 //  last byte by one part, a completion and a copy, not by the whole
-//  object's PUT. Any failure aborts the multipart upload; finish then
+//  object's PUT; with a declared address, by one part and a completion. Any failure aborts the multipart upload; finish then
 //  says so and the caller falls back to a whole PUT. Objects left under
 //  streams/ by a crash are reaped by the bucket's lifecycle rules
 //  (infrastructure/modules/storage). The writer that owns a stream uses
@@ -92,14 +93,20 @@ int rp_s3_mirror_ping (rp_s3_mirror_t *self, char *err, size_t errlen);
 typedef struct _rp_s3_stream_t rp_s3_stream_t;
 
 //  Start streaming the file at path (being written; its first part may
-//  not be there yet). NULL with err (no credentials, no thread).
+//  not be there yet). address: NULL, or the relative name the bytes will
+//  have when the client declared their SHA-256 up front: the parts then go
+//  straight there (nothing to copy at the end; when an object of the final
+//  size is already there, nothing is sent), and the caller must never
+//  finish a stream whose bytes turned out to be others (abort it). NULL
+//  with err (no credentials, no thread).
 rp_s3_stream_t *rp_s3_stream_begin (rp_s3_mirror_t *self, const char *path, const char *content_type,
-                                    char *err, size_t errlen);
+                                    const char *address, char *err, size_t errlen);
 //  The file now holds `size` bytes.
 void rp_s3_stream_grow (rp_s3_stream_t *stream, int64_t size);
-//  The file is whole at `size` bytes: store it at relative. maybe_there:
-//  ask first whether an object of that size is there (then the stream is
-//  dropped and nothing is copied). 0, or -1 with err (the stream is gone
+//  The file is whole at `size` bytes: store it at relative (the address
+//  given at begin, if one was). maybe_there: ask first whether an object
+//  of that size is there (then the stream is dropped and nothing is
+//  copied). 0, or -1 with err (the stream is gone
 //  either way; nothing of it is left in S3 but what a failed delete may
 //  leave under streams/).
 int rp_s3_stream_finish (rp_s3_stream_t **stream_p, int64_t size, const char *relative, bool maybe_there,

@@ -478,6 +478,7 @@ s_big_photo (rp_test_server_t *server, char *path, size_t size, size_t *len)
 //  held there) for the stand-in to have taken two parts
 typedef struct {
     const rp_test_aws_t *aws;
+    const char *needle;             //  the parts' log line; NULL: under streams/
     bool asked;
     bool parts_in_time;
 } s_stream_watch_t;
@@ -488,7 +489,8 @@ s_stream_progress (size_t bytes, void *arg)
     s_stream_watch_t *watch = (s_stream_watch_t *) arg;
     if (!watch->asked && bytes >= (size_t) (17 << 20)) {
         watch->asked = true;
-        watch->parts_in_time = rp_test_aws_log_wait (watch->aws, "s3 UploadPart 200 /photos/streams/", 2, 20000);
+        const char *needle = watch->needle ? watch->needle : "s3 UploadPart 200 /photos/streams/";
+        watch->parts_in_time = rp_test_aws_log_wait (watch->aws, needle, 2, 20000);
     }
 }
 
@@ -553,6 +555,85 @@ Test (aws_bridges, large_uploads_stream_to_the_bucket_while_they_arrive, .timeou
     char *final = rp_test_wait_final (&server, token, id, 60000);
     cr_assert_str_eq (final, "complete", "photo %s is %s (log: %s)", id, final, server.log);
     free (final);
+    free (data);
+    free (token);
+    rp_test_server_stop (&server);
+    rp_test_aws_stop (&aws);
+}
+
+//  Declared up front (X-Content-SHA256), the address is known before the
+//  first byte: the parts go straight there, nothing is copied; a body that
+//  is not what it declared is a 400 and its stream is never completed
+Test (aws_bridges, a_declared_sha256_streams_straight_to_the_address, .timeout = 150)
+{
+    rp_test_aws_t aws;
+    rp_test_aws_start (&aws, "aws-stream-declared", NULL);
+    rp_test_server_t server;
+    const char *more [] = { "RAPIDPHOTO_LIMITS_MAX_UPLOAD_BYTES=41943040", NULL };
+    s_engine_start_more (&server, &aws, "aws-stream-declared", false, 0, NULL, more);
+    s_engine_ready (&server);
+    char *token = rp_test_login (&server, "alice");
+    char path [600];
+    size_t len = 0;
+    char *data = s_big_photo (&server, path, sizeof path, &len);
+    char sha [65], key [200], address [260];
+    s_sha256_hex (data, len, sha);
+    s_object_key (sha, "", key, sizeof key);
+    snprintf (address, sizeof address, "s3 UploadPart 200 /photos/%s", key);
+    char declared [128], url [128];
+    snprintf (declared, sizeof declared, "X-Content-SHA256: %s", sha);
+    snprintf (url, sizeof url, "%s/api/v1/photos", server.base);
+
+    //  A lie first: another photo's digest on these bytes (the last one
+    //  changed), held at 17 MiB until two parts are at the lied address
+    char *other = malloc (len);
+    memcpy (other, data, len);
+    other [len - 3] ^= 0x55;
+    char lie_sha [65], lie_key [200], lie_header [128];
+    s_sha256_hex (other, len, lie_sha);
+    s_object_key (lie_sha, "", lie_key, sizeof lie_key);
+    snprintf (lie_header, sizeof lie_header, "X-Content-SHA256: %s", lie_sha);
+    const char *lie_headers [] = { "Content-Type: image/jpeg", "X-Filename: lie.jpg", lie_header, NULL };
+    rp_test_reply_t reply;
+    long status = rp_test_http (&(rp_test_http_t) { .method = "POST", .url = url, .token = token,
+                                                     .headers = lie_headers, .body = data, .len = len,
+                                                     .timeout_ms = 90000 }, &reply);
+    cr_assert_eq (status, 400, "a body that is not what it declared: %ld %s", status, reply.body);
+    cr_expect (strstr (reply.body, "X-Content-SHA256"), "%s", reply.body);
+    rp_test_reply_free (&reply);
+    char aborted [260];
+    snprintf (aborted, sizeof aborted, "s3 AbortMultipartUpload 204 /photos/%s", lie_key);
+    cr_assert (rp_test_aws_log_wait (&aws, aborted, 1, 20000), "its stream to %s was aborted (log: %s)", lie_key,
+               aws.log);
+    cr_expect_eq (rp_test_count_in_file (aws.log, "s3 CompleteMultipartUpload"), 0);
+    char *listing = rp_test_aws_ls (&aws);
+    cr_expect_eq (s_lines (listing), 0, "nothing is in the bucket:\n%s", listing);
+    free (listing);
+    free (other);
+
+    //  The truth: parts at the address while it arrives, completed there, no copy
+    s_stream_watch_t watch = { .aws = &aws, .needle = address };
+    const char *headers [] = { "Content-Type: image/jpeg", "X-Filename: big.jpg", declared, NULL };
+    status = rp_test_http (&(rp_test_http_t) { .method = "POST", .url = url, .token = token,
+                                                .headers = headers, .body = data, .len = len,
+                                                .pace_bytes = 1 << 20, .pace_ms = 10,
+                                                .sent = s_stream_progress, .arg = &watch,
+                                                .timeout_ms = 90000 }, &reply);
+    cr_assert_eq (status, 202, "the upload: %ld %s (log: %s)", status, reply.body, server.log);
+    rp_test_reply_free (&reply);
+    cr_assert (watch.parts_in_time, "S3 had not taken two parts at %s before the last 1 MiB was sent (log: %s)",
+               key, aws.log);
+    char completed [260];
+    snprintf (completed, sizeof completed, "s3 CompleteMultipartUpload 200 /photos/%s", key);
+    cr_assert_eq (rp_test_count_in_file (aws.log, completed), 1, "completed at the address (log: %s)", aws.log);
+    cr_expect_eq (rp_test_count_in_file (aws.log, "s3 CopyObject"), 0, "nothing copied");
+    cr_expect_eq (rp_test_count_in_file (aws.log, "/photos/streams/"), 0, "nothing under streams/");
+    char file [700];
+    snprintf (file, sizeof file, "%s/original", aws.dir);
+    size_t stored_len = 0;
+    char *stored = s_aws_download (&aws, key, file, &stored_len);
+    cr_assert (s_same (stored, stored_len, data, len), "s3://photos/%s is not what was uploaded", key);
+    free (stored);
     free (data);
     free (token);
     rp_test_server_stop (&server);

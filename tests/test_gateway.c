@@ -156,6 +156,21 @@ s_uploads_gallery_and_downloads (bool pg)
     cr_expect (json_is_true (json_object_get (first, "duplicate")));
     cr_expect_str_eq (json_string_value (json_object_get (first, "id")), raw_id);
     json_decref (answer);
+    //  A declared SHA-256 the body does not have is a 400 naming both, and stores nothing
+    char other_path [600];
+    rp_test_server_photo (&server, "other.jpg", 51, other_path, sizeof other_path);
+    size_t other_len = 0;
+    char *other = rp_test_read_file (other_path, &other_len);
+    char lie [128];
+    snprintf (lie, sizeof lie, "X-Content-SHA256: %064d", 7);
+    const char *lie_headers [] = { "Content-Type: image/jpeg", "X-Filename: other.jpg", lie, NULL };
+    int64_t rows = rp_test_photo_rows (&server);
+    cr_assert_eq (rp_test_request (&server, "POST", "/api/v1/photos", token, lie_headers, other, other_len, NULL,
+                                   &reply), 400, "%s", reply.body);
+    cr_expect (strstr (reply.body, "X-Content-SHA256") && strstr (reply.body, "0000000000000007"), "%s", reply.body);
+    rp_test_reply_free (&reply);
+    cr_expect_eq (rp_test_photo_rows (&server), rows, "a body that is not what it declared stores no row");
+    free (other);
     //  POST /photos/check
     char check [256];
     snprintf (check, sizeof check, "{\"sha256\":[\"%s\",\"%064d\"]}", raw_sha, 0);
