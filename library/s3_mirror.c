@@ -321,7 +321,6 @@ struct _rp_s3_stream_t {
     FILE *file;                         //  the local file, read from
     char key [RP_S3_KEY_MAX + 1];       //  <prefix>streams/<random>, or the declared address
     bool direct;                        //  key is the declared address: no copy at the end
-    int64_t there;                      //  direct: the size of an object already at key, or -1
     char content_type [128];
     pthread_t thread;
     pthread_mutex_t lock;
@@ -330,7 +329,6 @@ struct _rp_s3_stream_t {
     int64_t written;                    //  bytes in the file
     int64_t final;                      //  -1 until finish: the whole size
     bool stop;                          //  abort
-    bool done;                          //  the thread is over (completed or failed)
     int rc;                             //  0: completed, the object is at key
     char err [512];
     char etag [RP_S3_ETAG_MAX];
@@ -398,10 +396,7 @@ s_stream_run (void *arg)
         rp_s3_multipart_abort (s3, &mp);
     pthread_mutex_lock (&self->lock);
     self->rc = rc;
-    self->there = there;
     snprintf (self->err, sizeof self->err, "%s", err);
-    self->done = true;
-    pthread_cond_broadcast (&self->changed);
     pthread_mutex_unlock (&self->lock);
     rp_thread_end ();
     return NULL;
@@ -426,7 +421,6 @@ rp_s3_stream_begin (rp_s3_mirror_t *self, const char *path, const char *content_
     rp_s3_stream_t *stream = (rp_s3_stream_t *) rp_alloc (sizeof (rp_s3_stream_t));
     stream->mirror = self;
     stream->direct = address != NULL;
-    stream->there = -1;
     stream->final = -1;
     snprintf (stream->content_type, sizeof stream->content_type, "%s", content_type);
     stream->file = fopen (path, "rbe");
