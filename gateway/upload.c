@@ -13,8 +13,9 @@
     of tags a photo may have, else 400 naming them; a `tags` or `batch_id`
     part sent twice is a 400 naming it. A raw body's X-Content-SHA256 is
     checked against the bytes (400 naming both); in S3 mode it lets a large
-    upload stream straight to its address (blobstore.h, rp_blob_expect). A refused request leaves nothing behind: every writer is
-    aborted. The 202 is queued only after each file's bytes are durable and
+    upload stream straight to its address (blobstore.h, rp_blob_expect).
+    A refused request leaves nothing behind: every writer is aborted. The
+    202 is queued only after each file's bytes are durable and
     its row committed (rp_library_ingest, the one ingest path), then the
     pipeline is woken. Every file's type is checked before the first is
     committed, so a refused type stores nothing of the request; a refusal
