@@ -312,6 +312,21 @@ Test (resize, synthetic_jpeg_makes_both_default_derivatives)
     cr_assert (json_is_string (thumbhash), "no thumbhash");
     cr_assert (rp_thumbhash_valid (json_string_value (thumbhash), json_string_length (thumbhash)),
                "thumbhash %s is not a placeholder's base64", json_string_value (thumbhash));
+    //  ... made from the thumbnail's pixels, not the 1440 px decode, and
+    //  they are the ones rp_resize_placeholder_rgba gives tests/thumbhash
+    unsigned char *rgba = NULL;
+    int width = 0, height = 0;
+    cr_assert_eq (rp_resize_placeholder_rgba (&opts, src, &rgba, &width, &height, err, sizeof err), 0,
+                  "placeholder pixels: %s", err);
+    cr_expect_eq (width, 100);
+    cr_expect_eq (height, 67);
+    unsigned char hash [RP_THUMBHASH_MAX];
+    size_t len = 0;
+    char text [RP_THUMBHASH_B64_MAX + 1];
+    cr_assert_eq (rp_thumbhash_encode (width, height, rgba, hash, &len), 0);
+    cr_assert_eq (rp_thumbhash_base64 (hash, len, text, sizeof text), 0);
+    cr_expect_str_eq (text, json_string_value (thumbhash));
+    g_free (rgba);
 
     json_decref (result);
     free (dir);
