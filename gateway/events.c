@@ -11,7 +11,8 @@
     callback: it hands out what is buffered, else reads the next events from
     the database (this thread's own connection), else suspends its
     connection (MHD_suspend_connection) and returns 0. The gateway actor's
-    thread calls rp_events_tick every 250 ms: while streams are open, one
+    thread calls rp_events_tick every 250 ms, and within 20 ms of a write
+    transaction this process committed (gateway.c): while streams are open, one
     query for the users who have events newer than the tick has seen (by
     the events' primary key, a few ids back so a transaction that took its
     id early and committed late is not missed), and it resumes only the

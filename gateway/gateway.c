@@ -6,7 +6,10 @@
     server and the readiness prober (readyz.c, an actor of its own), and
     every 250 ms ticks the event streams (events.c), the sweep of
     presigned uploads' objects (presign.c) and the resumable uploads'
-    sweep (tus.c) on a database connection of its own.
+    sweep (tus.c) on a database connection of its own. The streams are
+    ticked sooner, 20 ms after a write this process committed (its own
+    pipeline's, in `serve`), so a photo's complete is not held back by
+    the poll.
     Requests run on libmicrohttpd's epoll thread pool
     (MHD_USE_EPOLL_INTERNAL_THREAD, RP_GW_THREADS threads), each connection
     pinned to one thread; what they do is in routes.c and the files it
@@ -63,6 +66,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#define S_TICK_MS 250                   //  the event streams' poll, and the sweeps'
+#define S_NEWS_MS 20                    //  the soonest look after a commit of ours
 #define RP_GW_THREADS 8
 #define RP_GW_TIMEOUT_S 60
 #define RP_GW_CONN_MEMORY (64 * 1024)
@@ -311,8 +316,15 @@ s_gateway_run (zsock_t *pipe, void *arg)
     zpoller_t *poller = zpoller_new (pipe, NULL);
     zpoller_set_nonstop (poller, true);
     zsock_signal (pipe, 0);
+    //  The event streams are looked at every S_TICK_MS, and sooner (after
+    //  S_NEWS_MS) when this process has committed a write since: in
+    //  `serve` a photo's complete reaches its stream within S_NEWS_MS of
+    //  the commit, not up to S_TICK_MS later. A gateway alone sees the
+    //  pipeline's commits at the S_TICK_MS poll.
+    int64_t seen_commits = rp_db_write_commits ();
+    int64_t last_events = rp_clock_ms (), last_sweep = last_events;
     for (;;) {
-        if (zpoller_wait (poller, 250) == pipe) {
+        if (zpoller_wait (poller, S_NEWS_MS) == pipe) {
             char *command = zstr_recv (pipe);
             if (!command || streq (command, "$TERM")) {
                 zstr_free (&command);
@@ -322,9 +334,19 @@ s_gateway_run (zsock_t *pipe, void *arg)
                 zstr_sendf (pipe, "%d", port);
             zstr_free (&command);
         }
-        rp_events_tick (tick_db);
-        rp_presign_sweep (tick_db, false);
-        rp_tus_sweep (tick_db, false);
+        int64_t now = rp_clock_ms ();
+        int64_t commits = rp_db_write_commits ();
+        if (now - last_events >= S_TICK_MS
+        || (commits != seen_commits && now - last_events >= S_NEWS_MS)) {
+            seen_commits = commits;
+            last_events = now;
+            rp_events_tick (tick_db);
+        }
+        if (now - last_sweep >= S_TICK_MS) {
+            last_sweep = now;
+            rp_presign_sweep (tick_db, false);
+            rp_tus_sweep (tick_db, false);
+        }
     }
     zpoller_destroy (&poller);
     zactor_destroy (&prober);

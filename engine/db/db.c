@@ -28,6 +28,8 @@ const char *const rp_db_statuses [5] = { "uploading", "queued", "processing", "c
 
 //  Commits seen while RP_FAULT_DB_COMMIT is set, across the process.
 static atomic_llong s_commits = 0;
+//  Write transactions committed, across the process (rp_db_write_commits)
+static atomic_llong s_write_commits = 0;
 
 void
 rp_db_err (char *err, size_t errlen, const char *fmt, ...)
@@ -149,8 +151,17 @@ rp_db_commit (rp_db_t *self, char *err, size_t errlen)
     int rc = self->driver->commit (self->handle, err, errlen);
     if (rc)
         self->driver->rollback (self->handle);
+    else
+    if (self->txn == RP_TXN_WRITE)
+        atomic_fetch_add (&s_write_commits, 1);
     self->in_txn = false;
     return rc ? -1 : 0;
+}
+
+int64_t
+rp_db_write_commits (void)
+{
+    return atomic_load (&s_write_commits);
 }
 
 void

@@ -285,6 +285,12 @@ int rp_db_events_after (rp_db_t *self, const char *user_id, int64_t after_id, in
 //  The newest event id of a user (user_id NULL: of anyone); 0 when none.
 int rp_db_events_last (rp_db_t *self, const char *user_id, int64_t *last_id,
                        char *err, size_t errlen);
+//  Write transactions this process has committed so far (any connection,
+//  any thread). A photo's state changes and their events are written by
+//  one, so a reader in the same process that sees the count move knows
+//  there may be news to look for now, without waiting for its next poll;
+//  events written by another process are seen at that poll only.
+int64_t rp_db_write_commits (void);
 //  The users with events after after_id, at most limit of them, and the
 //  newest event id of each: {"<user id>": <id>, ...}. Caller owns.
 int rp_db_events_users (rp_db_t *self, int64_t after_id, int limit, json_t **users,
