@@ -40,7 +40,9 @@
 #  Per camera (-P): the whole comparison once per source photo of the
 #  corpus's camera/ and large/ folders (every camera, from 100x68 EXIF
 #  samples to 12 MP), then once on all of them mixed (round-robin), each
-#  set's JSON beside the results; then one table, a row per set.
+#  set's JSON beside the results; then one table, a row per set. A photo
+#  under 2 MP gets more copies, 2 MP over its pixels times as many (at
+#  most 16 times), so that small photos' work outweighs the start-up.
 #
 #  Usage: bash bench/compare.sh [-n PHOTOS] [-r RUNS] [-b RAPIDPHOTO]
 #             [-l RP_LOAD] [-t TOOLS] [-j RESULTS.json] [-S] [-f PHOTO]... [-P]
@@ -153,11 +155,21 @@ if [ "$per_camera" = 1 ]; then
             name=mixed
             files=()
             for c in "${cameras[@]}"; do files+=(-f "$c"); done
-            #  every camera at least once
-            (( photos_n >= ${#cameras[@]} )) || files+=(-n "${#cameras[@]}")
+            #  every camera 4 times (at least), so that one run is more
+            #  than a second of work and the big photos do not all land
+            #  at its end
+            (( photos_n >= 4 * ${#cameras[@]} )) || files+=(-n $(( 4 * ${#cameras[@]} )))
         else
             name=$(basename "${camera%.*}")
             files=(-f "$camera")
+            #  Small photos take more copies (up to 16 times as many), so
+            #  that the work outweighs the start-up taken off it: 16 photos
+            #  of 100x70 are a few hundredths of a second for every tool
+            pixels=$(( $(vipsheader -f width "$camera") * $(vipsheader -f height "$camera") ))
+            scale=$(( 2000000 / (pixels > 0 ? pixels : 1) ))
+            (( scale >= 1 )) || scale=1
+            (( scale <= 16 )) || scale=16
+            (( scale == 1 )) || files+=(-n $(( photos_n * scale )))
         fi
         echo "== set $k of $(( ${#cameras[@]} + 1 )): $name"
         if ! bash "${BASH_SOURCE[0]}" "${common[@]}" "${files[@]}" -j "$sets_dir/$name.json" \

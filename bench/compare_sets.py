@@ -4,10 +4,11 @@
 Usage: python3 bench/compare_sets.py OUT.json SET.json...
 
 Each SET.json is one compare.sh report (one source photo, or the mixed
-set); prints a row per set (size, megapixels, each tool's net photos/s,
-process and http over sharp, the engine's CPU s per megapixel), the tools'
-median start-up, PASS/FAIL against the bars (process >= 1.3x, http >= 1.1x
-sharp on every set), and writes them all to OUT.json.
+set); prints a row per set (size, megapixels, photos per run, each
+tool's net photos/s, process and http over sharp, the engine's CPU s per
+photo), the tools' median start-up, PASS/FAIL against the bars (process
+>= 1.3x, http >= 1.1x sharp on every set), and writes them all to
+OUT.json.
 """
 import json, os, sys
 out, paths = sys.argv[1], sys.argv[2:]
@@ -26,15 +27,15 @@ def cell(row, tool, key, fmt):
     return fmt % v if v is not None else "-"
 print()
 print("per set, net photos/s (start-up apart; the http path from its first upload):")
-print("%-44s %11s %8s %8s %8s %8s %9s %9s %8s" % ("set", "size", "MP", "sharp", "process", "http",
+print("%-44s %11s %8s %6s %8s %8s %8s %9s %9s %8s" % ("set", "size", "MP", "photos", "sharp", "process", "http",
       "process/", "http/", "CPU s/"))
-print("%-44s %11s %8s %8s %8s %8s %9s %9s %8s" % ("", "", "", "", "", "", "sharp", "sharp", "photo"))
+print("%-44s %11s %8s %6s %8s %8s %8s %9s %9s %8s" % ("", "", "", "", "", "", "", "sharp", "sharp", "photo"))
 for row in sets:
     ph = row["photos"]
     mp = ph.get("megapixels")
     cpu_mp = row["tools"].get("rapidphoto", {}).get("cpu_s_per_photo")
-    print("%-44s %11s %8s %8s %8s %8s %9s %9s %8s" % (
-        row["set"][:44], ph.get("size", "-"), "%.2f" % mp if mp else "-",
+    print("%-44s %11s %8s %6s %8s %8s %8s %9s %9s %8s" % (
+        row["set"][:44], ph.get("size", "-"), "%.2f" % mp if mp else "-", ph.get("n", "-"),
         cell(row, "sharp", "net_photos_per_s", "%.2f"), cell(row, "rapidphoto", "net_photos_per_s", "%.2f"),
         cell(row, "http", "net_photos_per_s", "%.2f"),
         "%.2fx" % row["rapidphoto_over_sharp_net"] if "rapidphoto_over_sharp_net" in row else "-",
