@@ -1,9 +1,16 @@
 /*  tests/support/testdata.c: see testdata.h. */
 #include "tests/support/testdata.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -240,23 +247,63 @@ rp_test_wait (pid_t pid, int timeout_ms)
     return -1;
 }
 
-int
-rp_test_free_port (void)
+//  Ports are picked at random below the kernel's ephemeral range (where
+//  bind (port 0) and every outgoing connection take theirs, so none of
+//  those can be handed the port between this check and the server's own
+//  bind), and never twice in one process: two ports asked for in a row
+//  (a server's HTTP and its broker's) used to come back equal now and
+//  then, the first freed and handed out again at once.
+#define S_PORT_LOW 10000
+#define S_PORTS_GIVEN_MAX 4096
+
+//  Whether port is bindable on 127.0.0.1 now
+static bool
+s_port_free (int port)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
     struct sockaddr_in addr = { 0 };
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
-    ||  getsockname (fd, (struct sockaddr *) &addr, &len)) {
-        if (fd >= 0)
-            close (fd);
-        return -1;
-    }
+    addr.sin_port = htons ((uint16_t) port);
+    bool free = bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
     close (fd);
-    return ntohs (addr.sin_port);
+    return free;
+}
+
+int
+rp_test_free_port (void)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static int given [S_PORTS_GIVEN_MAX];
+    static int given_count = 0;
+    //  Below the ephemeral range, read from the kernel (32768 by default)
+    int high = 32768;
+    FILE *range = fopen ("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (range) {
+        int low_ephemeral = 0;
+        if (fscanf (range, "%d", &low_ephemeral) == 1 && low_ephemeral > S_PORT_LOW + 1000)
+            high = low_ephemeral;
+        fclose (range);
+    }
+    pthread_mutex_lock (&lock);
+    int port = -1;
+    for (int attempt = 0; attempt < 10000 && port < 0; attempt++) {
+        uint32_t r = 0;
+        if (getrandom (&r, sizeof r, 0) != (ssize_t) sizeof r)
+            r = (uint32_t) rand ();
+        int candidate = S_PORT_LOW + (int) (r % (uint32_t) (high - S_PORT_LOW));
+        bool seen = false;
+        for (int i = 0; i < given_count && !seen; i++)
+            seen = given [i] == candidate;
+        if (!seen && s_port_free (candidate))
+            port = candidate;
+    }
+    if (port > 0 && given_count < S_PORTS_GIVEN_MAX)
+        given [given_count++] = port;
+    pthread_mutex_unlock (&lock);
+    return port;
 }
 
 int

@@ -63,7 +63,9 @@ pid_t rp_test_spawn_binary (const char *binary, char *const args [], char *const
 //  killed, or -1 on timeout (the process is left running).
 int rp_test_wait (pid_t pid, int timeout_ms);
 
-//  A TCP port on 127.0.0.1 that was free a moment ago.
+//  A TCP port on 127.0.0.1 that was free a moment ago: random, below the
+//  kernel's ephemeral range, never the same twice in one process; -1 if
+//  none was found.
 int rp_test_free_port (void);
 
 //  Count lines of a file that contain `needle`.
