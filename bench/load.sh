@@ -190,7 +190,22 @@ else
 fi
 
 #  ----------------------------------------------------------------- serve
-free_port () { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+#  Random below the ephemeral range and bindable: port 0 asked twice in a
+#  row can hand the same port back (the HTTP port equal to the broker's)
+free_port () {
+    python3 -c '
+import random, socket
+high = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(10000):
+    port = random.randrange(10000, high if high > 11000 else 32768)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break'
+}
 http_port=$(free_port)
 export RAPIDPHOTO_DATA_DIR="$work/data"
 export RAPIDPHOTO_HTTP_LISTEN="127.0.0.1:$http_port"

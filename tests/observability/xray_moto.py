@@ -29,10 +29,35 @@ AWS = "/usr/bin/aws"
 MOTO = os.environ.get("RP_MOTO_SERVER", "")
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that was free a moment ago: random below the
+    kernel's ephemeral range (where bind to port 0 and outgoing connections
+    take theirs), never the same twice in this process (port 0 asked twice
+    in a row can hand the same port back)."""
+    import random
+    high = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+            if low > 11000:
+                high = low
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(10000):
+        port = random.randrange(10000, high)
+        if port in _GIVEN_PORTS:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN_PORTS.add(port)
+        return port
+    raise RuntimeError("free_port: no free port found below %d" % high)
 
 
 def aws(endpoint, *args):

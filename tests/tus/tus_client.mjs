@@ -48,15 +48,31 @@ function sha256(buffer) {
   return createHash('sha256').update(buffer).digest('hex');
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
+//  As tests/web/support.mjs's: random below the ephemeral range, never
+//  the same twice in this process (listen(0) twice in a row can hand the
+//  same port back)
+const givenPorts = new Set();
+function canListen(port) {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+async function freePort() {
+  let high = 32768;
+  try {
+    const low = parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'), 10);
+    if (low > 11000) high = low;
+  } catch { /* not Linux: the default range's start */ }
+  for (let attempt = 0; attempt < 10000; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * (high - 10000));
+    if (!givenPorts.has(port) && await canListen(port)) {
+      givenPorts.add(port);
+      return port;
+    }
+  }
+  throw new Error('freePort: no free port found below ' + high);
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

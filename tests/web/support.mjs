@@ -15,16 +15,34 @@ export const binary = process.env.RP_BINARY;
 export const sourceDir = process.env.RP_SOURCE_DIR || path.resolve(import.meta.dirname, '../..');
 if (!binary) throw new Error('RP_BINARY is not set: run the web tests through ctest');
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+//  A port on 127.0.0.1 that was free a moment ago: random below the
+//  kernel's ephemeral range (where listen(0) and outgoing connections take
+//  theirs), and never the same twice in this process: listen(0) asked
+//  twice in a row can hand the same port back (a serve's HTTP port once
+//  came back equal to its broker's). tests/support/testdata.c does the same.
+const givenPorts = new Set();
+function canListen(port) {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+export async function freePort() {
+  let high = 32768;
+  try {
+    const low = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'), 10);
+    if (low > 11000) high = low;
+  } catch { /* not Linux: the default range's start */ }
+  for (let attempt = 0; attempt < 10000; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * (high - 10000));
+    if (!givenPorts.has(port) && await canListen(port)) {
+      givenPorts.add(port);
+      return port;
+    }
+  }
+  throw new Error('freePort: no free port found below ' + high);
 }
 
 //  Run the binary to its end: resolves with its stdout, rejects on a
